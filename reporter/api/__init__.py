@@ -1,0 +1,1 @@
+"""HTTP API: answers from memory (the latest snapshot, serialised once per sample)."""

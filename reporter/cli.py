@@ -1,0 +1,101 @@
+"""The ``reporter`` command line.
+
+Exit codes: 0 success; 1 a runtime failure (port taken, history not writable); 2 a bad setting or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reporter import __version__
+from reporter.settings import Settings, SettingsError, load_settings, masked_items
+
+EXIT_RUNTIME, EXIT_CONFIG = 1, 2
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj["env_file"])
+    except SettingsError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"reporter: bad setting {line}", err=True)
+        ctx.exit(EXIT_CONFIG)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reporter")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".env"),
+              show_default=True, help="File of REPORTER_* settings read after the environment (missing is fine).")
+@click.pass_context
+def main(ctx: click.Context, env_file: Path) -> None:
+    """Monitoring and reporting daemon for an LLM-backed application.
+
+    Samples the host (CPU, memory, disk), the app's services (database, Redis, Ollama), AI usage counters in
+    Redis and usage statistics from the app database; keeps the history; serves the latest snapshot as JSON.
+
+    Settings come from REPORTER_* environment variables and the --env-file; see settings.example.env.
+    Exit codes: 0 ok, 1 runtime failure, 2 bad setting or usage.
+    """
+    ctx.obj = {"env_file": env_file}
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the daemon: sample every REPORTER_SAMPLE_INTERVAL seconds, store, serve HTTP.
+
+    GET /snapshot returns the latest snapshot; GET /healthz is 200 while samples are fresh.
+    Stops cleanly on SIGTERM or Ctrl-C (exit 0).
+    """
+    settings = _settings(ctx)
+    from reporter import logs
+    from reporter.daemon.run import StartupError
+    from reporter.daemon.run import run as run_daemon
+
+    logs.setup(settings.log_level)
+    try:
+        ctx.exit(run_daemon(settings))
+    except StartupError as exc:
+        click.echo(f"reporter: {exc}", err=True)
+        ctx.exit(EXIT_RUNTIME)
+
+
+@main.command()
+@click.option("--pretty/--compact", default=True, show_default=True, help="Indent the JSON.")
+@click.pass_context
+def sample(ctx: click.Context, pretty: bool) -> None:
+    """Take one snapshot and print it as JSON on stdout (nothing is stored).
+
+    Works with every dependency down: their sections show null values and the error.
+    """
+    settings = _settings(ctx)
+    from reporter import logs
+    from reporter.collect.sampler import Sampler
+
+    logs.setup("ERROR" if settings.log_level != "DEBUG" else "DEBUG")
+    sampler = Sampler.from_settings(settings)
+    try:
+        snapshot = sampler.sample()
+    finally:
+        sampler.close()
+    click.echo(snapshot.model_dump_json(indent=2 if pretty else None))
+
+
+@main.command("check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the settings and print the effective values (secrets masked).
+
+    Exits 2 with one line per bad setting.
+    """
+    settings = _settings(ctx)
+    for name, value in masked_items(settings):
+        click.echo(f"{name}={'' if value is None else value}")
+    click.echo("# settings are valid", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""AI usage from the application's Redis counters (contract in DESIGN.md).
+
+Keys (prefix configurable, default ``ai:``): ``total_requests``, ``total_time`` (seconds), ``cache_hits`` and per
+feature ``{feature}:requests``, ``{feature}:success``, ``{feature}:time``. An absent key is 0 (never written
+yet); a value that is not a finite non-negative number is missing (None) and logged as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import redis
+
+from reporter.collect.counters import CounterSample, CounterWindow, window_increase
+from reporter.snapshot import AISection, FeatureStats, FeatureWindow, WindowStats
+
+log = logging.getLogger(__name__)
+
+WINDOWS = {"5m": 300.0}
+
+
+def counter_names(features: list[str]) -> list[str]:
+    """Counter names without prefix, in a fixed order: totals first, then three per feature."""
+    names = ["total_requests", "total_time", "cache_hits"]
+    for feature in features:
+        names += [f"{feature}:requests", f"{feature}:success", f"{feature}:time"]
+    return names
+
+
+class AICollector:
+    """Reads every AI counter with one ``MGET``; returns ``{name: value or None}``.
+
+    Raises the redis-py error when Redis cannot be read (the runner records it as the section's error).
+    """
+
+    name = "ai"
+
+    def __init__(self, client: redis.Redis, prefix: str, features: list[str]) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.names = counter_names(features)
+        self._warned: dict[str, bytes] = {}
+
+    def collect(self) -> dict[str, float | None]:
+        raw = self.client.mget([self.prefix + n for n in self.names])
+        return {name: self._parse(name, value) for name, value in zip(self.names, raw, strict=True)}
+
+    def _parse(self, name: str, value: bytes | None) -> float | None:
+        if value is None:
+            return 0.0
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isfinite(number) and number >= 0:
+            self._warned.pop(name, None)
+            return number
+        if self._warned.get(name) != value:  # warn once per bad value, not every sample
+            self._warned[name] = value
+            log.warning(
+                "Redis key %s%s holds %r, not a non-negative number; treating it as missing. "
+                "Check the application code that writes it.", self.prefix, name, value[:64])
+        return None
+
+
+def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:
+    if part is None or whole is None or whole <= 0:
+        return None
+    return round(part / whole * scale, 4)
+
+
+def lifetime_section(counters: dict[str, float | None], features: list[str], model: str) -> AISection:
+    """The seed's lifetime figures: totals, averages over all requests, per-feature stats."""
+    total = counters.get("total_requests")
+    section = AISection(
+        model=model,
+        total_requests=None if total is None else int(total),
+        total_time_seconds=counters.get("total_time"),
+        cache_hits=None if counters.get("cache_hits") is None else int(counters["cache_hits"]),
+        avg_response_time=_ratio(counters.get("total_time"), total),
+        cache_hit_rate=_ratio(counters.get("cache_hits"), total, 100.0),
+    )
+    for feature in features:
+        requests = counters.get(f"{feature}:requests")
+        success = counters.get(f"{feature}:success")
+        section.features[feature] = FeatureStats(
+            requests=None if requests is None else int(requests),
+            success=None if success is None else int(success),
+            success_rate=_ratio(success, requests, 100.0),
+            total_time_seconds=counters.get(f"{feature}:time"),
+            avg_time=_ratio(counters.get(f"{feature}:time"), requests),
+        )
+    return section
+
+
+def window_stats(samples: Sequence[CounterSample], features: list[str]) -> WindowStats | None:
+    """AI figures over consecutive counter ``samples`` (oldest first) from their increases; None with fewer
+    than two samples."""
+    if len(samples) < 2:
+        return None
+    covered = samples[-1].at - samples[0].at
+    requests = window_increase(samples, "total_requests")
+    stats = WindowStats(
+        window_seconds=round(covered, 3),
+        requests=requests,
+        requests_per_second=_ratio(requests, covered),
+        avg_response_time=_ratio(window_increase(samples, "total_time"), requests),
+        cache_hit_rate=_ratio(window_increase(samples, "cache_hits"), requests, 100.0),
+    )
+    sum_requests = sum_success = 0.0
+    complete = True
+    for feature in features:
+        f_requests = window_increase(samples, f"{feature}:requests")
+        f_success = window_increase(samples, f"{feature}:success")
+        stats.features[feature] = FeatureWindow(
+            requests=f_requests,
+            success_rate=_ratio(f_success, f_requests, 100.0),
+            avg_time=_ratio(window_increase(samples, f"{feature}:time"), f_requests),
+        )
+        if f_requests is None or f_success is None:
+            complete = False
+        else:
+            sum_requests += f_requests
+            sum_success += min(f_success, f_requests)
+    if complete and sum_requests > 0:
+        stats.success_rate = round(sum_success / sum_requests * 100.0, 4)
+        stats.error_rate = round(100.0 - stats.success_rate, 4)
+    return stats
+
+
+def ai_section(
+    counters: dict[str, float | None] | None,
+    window: CounterWindow,
+    at: float,
+    features: list[str],
+    model: str,
+    error: str | None,
+) -> AISection:
+    """Build the AI section: lifetime figures from ``counters`` (None when Redis could not be read) and
+    windows ``last_interval`` and ``5m`` after adding this sample (taken at Unix time ``at``) to ``window``."""
+    if counters is None:
+        section = AISection(model=model, error=error)
+    else:
+        window.add(CounterSample(at=at, values=counters))
+        section = lifetime_section(counters, features, model)
+    fresh = counters is not None
+    section.windows["last_interval"] = window_stats(window.last(2), features) if fresh else None
+    for name, seconds in WINDOWS.items():
+        section.windows[name] = window_stats(window.span(seconds), features) if fresh else None
+    return section

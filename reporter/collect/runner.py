@@ -1,0 +1,69 @@
+"""Run collectors concurrently, each bounded by a timeout.
+
+A collector is any callable returning a value; :func:`run_bounded` gives each one ``timeout`` seconds on a
+shared thread pool. One that overruns is reported as timed out and, while its thread is still stuck, is not
+started again (so a hung dependency never piles up threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one collector produced: ``value`` on success, else ``error`` (one line)."""
+
+    value: Any = None
+    error: str | None = None
+
+
+class BoundedRunner:
+    """Runs named callables concurrently on a small pool; each result within ``timeout`` seconds."""
+
+    def __init__(self, max_workers: int = 8) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="collect")
+        self._running: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def run(self, jobs: dict[str, Callable[[], Any]], timeout: float) -> dict[str, Outcome]:
+        """Start every job, wait at most ``timeout`` seconds overall, return an Outcome per name."""
+        futures: dict[str, Future] = {}
+        outcomes: dict[str, Outcome] = {}
+        with self._lock:
+            for name, job in jobs.items():
+                previous = self._running.get(name)
+                if previous is not None and not previous.done():
+                    outcomes[name] = Outcome(error=f"still running from an earlier sample (> {timeout:g} s)")
+                    continue
+                futures[name] = self._running[name] = self._pool.submit(job)
+        deadline = time.monotonic() + timeout
+        for name, future in futures.items():
+            try:
+                outcomes[name] = Outcome(value=future.result(timeout=max(0.0, deadline - time.monotonic())))
+            except FutureTimeout:
+                outcomes[name] = Outcome(error=f"timed out after {timeout:g} s")
+            except Exception as exc:  # a failure must not stop sampling; it is recorded, not hidden
+                log.debug("collector %s failed", name, exc_info=True)
+                outcomes[name] = Outcome(error=one_line(exc))
+        return outcomes
+
+    def close(self) -> None:
+        """Stop accepting work; threads stuck in I/O end when their own socket timeouts fire."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """``ExceptionType: first line of the message`` (never a traceback), at most 300 characters."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text else name)[:300]

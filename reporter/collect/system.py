@@ -1,0 +1,79 @@
+"""Host metrics from psutil: CPU, memory, disk, uptime and load average."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psutil
+
+from reporter.snapshot import SystemSection
+
+GIB = 2**30
+MIN_CPU_WINDOW_SECONDS = 0.2
+
+
+def _busy_and_total(times) -> tuple[float, float]:
+    """(busy, total) CPU seconds from ``psutil.cpu_times()``, counted as psutil's own ``cpu_percent`` does."""
+    total = sum(times)
+    # guest time is already included in user/nice on Linux
+    total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+class SystemCollector:
+    """Samples the host with psutil.
+
+    ``cpu_percent`` is the busy share of all CPUs (0-100) averaged over the time since the previous
+    ``collect()``. The first call measures over at least ``MIN_CPU_WINDOW_SECONDS`` (counted from construction)
+    so a run never starts with the meaningless 0.0 of a first ``psutil.cpu_percent()`` call.
+    """
+
+    name = "system"
+
+    def __init__(self, disk_path: str = "/", *, cpu_times=psutil.cpu_times) -> None:
+        self.disk_path = disk_path
+        self._cpu_times = cpu_times
+        self._lock = threading.Lock()
+        self._previous = _busy_and_total(cpu_times())
+        self._previous_at = time.monotonic()
+
+    def cpu_percent(self) -> float | None:
+        """Busy percent (0-100) since the previous call; None when the CPU counters did not advance."""
+        with self._lock:
+            wait = MIN_CPU_WINDOW_SECONDS - (time.monotonic() - self._previous_at)
+            if wait > 0:
+                time.sleep(wait)
+            busy, total = _busy_and_total(self._cpu_times())
+            prev_busy, prev_total = self._previous
+            self._previous, self._previous_at = (busy, total), time.monotonic()
+        d_total = total - prev_total
+        if d_total <= 0:
+            return None
+        return round(min(100.0, max(0.0, (busy - prev_busy) / d_total * 100.0)), 2)
+
+    def collect(self) -> SystemSection:
+        """One SystemSection; a failing part leaves its fields None and names itself in ``error``."""
+        section = SystemSection(disk_path=self.disk_path)
+        errors = []
+        section.cpu_percent = self.cpu_percent()
+        mem = psutil.virtual_memory()
+        section.memory_percent = mem.percent
+        section.memory_used_gb = round((mem.total - mem.available) / GIB, 3)
+        section.memory_total_gb = round(mem.total / GIB, 3)
+        try:
+            disk = psutil.disk_usage(self.disk_path)
+            section.disk_percent = disk.percent
+            section.disk_used_gb = round(disk.used / GIB, 3)
+            section.disk_total_gb = round(disk.total / GIB, 3)
+        except OSError as exc:
+            errors.append(f"disk {self.disk_path}: {exc.strerror or exc}")
+        section.uptime_seconds = round(time.time() - psutil.boot_time(), 1)
+        try:
+            section.load_1m, section.load_5m, section.load_15m = (round(v, 2) for v in os.getloadavg())
+        except OSError as exc:  # not on every platform
+            errors.append(f"load average: {exc}")
+        section.error = "; ".join(errors) or None
+        return section

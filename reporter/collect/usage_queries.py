@@ -1,0 +1,42 @@
+"""Default SQL for usage statistics, written for the reference schema in DESIGN.md.
+
+Each can be replaced with ``REPORTER_USAGE_QUERIES`` (a JSON object of name -> SQL). Scalar queries return one
+number; ``top_users`` returns ``user_id, email, activity_count, last_active``; ``popular_scenarios`` returns
+``scenario_id, name, start_count, completed_count``. Bound parameters available: ``:since`` (UTC datetime,
+24 h ago) and ``:limit`` (rows wanted). Plain SQL that runs on SQLite, PostgreSQL and MySQL.
+"""
+
+SCALAR_QUERIES = {
+    "total_users": "SELECT COUNT(*) FROM users",
+    "active_users_24h": "SELECT COUNT(*) FROM users WHERE last_active_at >= :since",
+    "total_scenarios": "SELECT COUNT(*) FROM scenarios",
+    "active_conversations": "SELECT COUNT(*) FROM conversations WHERE ended_at IS NULL",
+    "total_quizzes_taken": "SELECT COUNT(*) FROM quiz_attempts",
+    "total_grammar_checks": "SELECT COUNT(*) FROM grammar_checks",
+}
+
+LIST_QUERIES = {
+    "top_users": """
+        SELECT u.id AS user_id, u.email AS email, COUNT(*) AS activity_count, MAX(a.at) AS last_active
+        FROM users u
+        JOIN (
+            SELECT user_id, started_at AS at FROM conversations
+            UNION ALL SELECT user_id, created_at AS at FROM quiz_attempts
+            UNION ALL SELECT user_id, created_at AS at FROM grammar_checks
+        ) a ON a.user_id = u.id
+        GROUP BY u.id, u.email
+        ORDER BY activity_count DESC, u.id
+        LIMIT :limit
+    """,
+    "popular_scenarios": """
+        SELECT s.id AS scenario_id, s.name AS name, COUNT(c.id) AS start_count,
+               SUM(CASE WHEN c.completed THEN 1 ELSE 0 END) AS completed_count
+        FROM scenarios s
+        JOIN conversations c ON c.scenario_id = s.id
+        GROUP BY s.id, s.name
+        ORDER BY start_count DESC, s.id
+        LIMIT :limit
+    """,
+}
+
+DEFAULT_QUERIES = {**SCALAR_QUERIES, **LIST_QUERIES}

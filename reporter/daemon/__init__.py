@@ -1,0 +1,1 @@
+"""The daemon: wires sampling, history and the HTTP endpoint; handles signals."""

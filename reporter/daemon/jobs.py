@@ -1,0 +1,59 @@
+"""The scheduled jobs: take a sample (publish, then store), and prune history by retention."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from reporter.api.latest import Latest
+from reporter.collect.ai import WINDOWS
+from reporter.collect.sampler import Sampler
+from reporter.store.history import History
+
+log = logging.getLogger(__name__)
+
+
+class SampleJob:
+    """One sampling cycle: sample -> publish to the HTTP endpoint -> write to history.
+
+    A failed history write is logged and the next cycle goes on (the snapshot is still served).
+    """
+
+    def __init__(self, sampler: Sampler, history: History, latest: Latest) -> None:
+        self.sampler, self.history, self.latest = sampler, history, latest
+        self._write_failing = False
+
+    def seed(self) -> None:
+        """Load the last minutes of AI counters from history so windowed values continue across a restart."""
+        end = datetime.now(UTC)
+        start = end - timedelta(seconds=max(WINDOWS.values()) * 2)
+        self.sampler.seed_window(self.history.counter_samples(start, end))
+
+    def __call__(self) -> None:
+        snapshot = self.sampler.sample()
+        self.latest.publish(snapshot)
+        try:
+            self.history.write(snapshot)
+        except Exception as exc:
+            if not self._write_failing:
+                log.error("history: cannot write the sample (%s); the snapshot is still served. "
+                          "Check disk space and permissions of %s", exc.__class__.__name__ + ": " + str(exc)[:200],
+                          self.history.url)
+            self._write_failing = True
+            return
+        if self._write_failing:
+            log.info("history: writing again")
+            self._write_failing = False
+
+
+class PruneJob:
+    """Deletes samples older than ``retention_days``."""
+
+    def __init__(self, history: History, retention_days: int) -> None:
+        self.history, self.retention_days = history, retention_days
+
+    def __call__(self) -> None:
+        try:
+            self.history.prune(datetime.now(UTC) - timedelta(days=self.retention_days))
+        except Exception as exc:
+            log.error("history: pruning failed (%s); will try again in a day", exc)

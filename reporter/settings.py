@@ -1,0 +1,209 @@
+"""Settings: read once at start from the environment (prefix ``REPORTER_``) and a ``.env`` file.
+
+Every setting, its default and its meaning is listed in ``settings.example.env``. A bad value raises
+:class:`SettingsError` whose message is one line naming the setting (the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "REPORTER_"
+FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+SECRET_FIELDS = {"api_token"}
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; ``str(error)`` is one line naming the setting (``REPORTER_X: ...``)."""
+
+
+class Settings(BaseSettings):
+    """The daemon's configuration. Units: seconds for intervals and timeouts, days for retention."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # sampling
+    sample_interval: float = Field(10.0, ge=1.0, le=3600.0, description="seconds between samples")
+    usage_interval: float = Field(60.0, ge=1.0, le=86400.0, description="seconds between app-database usage queries")
+    probe_timeout: float = Field(2.0, gt=0.0, le=60.0, description="seconds each collector may take")
+    disk_path: str = Field("/", description="filesystem whose usage is sampled")
+
+    # history
+    history_url: str = Field("sqlite:///data/history.db", description="SQLAlchemy URL of the history database")
+    retention_days: int = Field(30, ge=1, le=3650, description="days of samples kept")
+
+    # sources
+    app_database_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        description="SQLAlchemy URL of the application's database",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the AI usage counters")
+    ai_key_prefix: str = Field("ai:", min_length=1, description="prefix of the AI counter keys")
+    ai_features: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["grammar", "quiz", "voice", "scenario"],
+        description="AI features with per-feature counters, comma-separated",
+    )
+    ollama_url: str = Field("http://127.0.0.1:11434", description="base URL of the Ollama HTTP API")
+    ollama_model: str = Field("mistral:7b", min_length=1, description="model that must be listed by Ollama")
+    usage_queries: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="JSON object overriding usage SQL queries by name"
+    )
+    top_n: int = Field(10, ge=1, le=100, description="rows in top users / popular scenarios")
+    show_emails: bool = Field(False, description="show top users' emails unmasked")
+
+    # HTTP
+    http_host: str = Field("127.0.0.1", min_length=1, description="address the HTTP endpoint binds to")
+    http_port: int = Field(8321, ge=0, le=65535, description="port of the HTTP endpoint (0 = any free port)")
+    api_token: str | None = Field(None, description="bearer token required by the HTTP API when set")
+
+    # people
+    timezone: str = Field("UTC", description="IANA timezone for reports and messages")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("ai_features", mode="before")
+    @classmethod
+    def _split_features(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not value:
+            raise ValueError("needs at least one feature name")
+        for name in value:
+            if not FEATURE_NAME.match(name):
+                raise ValueError(f"feature name {name!r} must match [a-z][a-z0-9_]{{0,31}}")
+        if len(set(value)) != len(value):
+            raise ValueError("feature names repeat")
+        return value
+
+    @field_validator("usage_queries", mode="before")
+    @classmethod
+    def _parse_queries(cls, value: Any) -> Any:
+        from reporter.collect.usage_queries import DEFAULT_QUERIES
+
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object of name -> SQL")
+        unknown = sorted(set(value) - set(DEFAULT_QUERIES))
+        if unknown:
+            raise ValueError(f"unknown query name(s) {unknown}; known: {sorted(DEFAULT_QUERIES)}")
+        return value
+
+    @field_validator("history_url", "app_database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///data/history.db)") from exc
+        if not url.drivername:
+            raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///data/history.db)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("ollama_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except Exception as exc:  # httpx raises several types for malformed URLs
+            raise ValueError(f"not a URL ({exc})") from exc
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured timezone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+    def history_path(self) -> Path | None:
+        """The SQLite file of the history database, or None for a server database."""
+        url = make_url(self.history_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database)
+        return None
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read settings from the environment and ``env_file``; ``overrides`` win over both.
+
+    Raises :class:`SettingsError` with one line per bad setting, each naming ``REPORTER_<NAME>``.
+    """
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            message = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            shown = f" (got {mask_value(field, got)!r})" if isinstance(got, str | int | float) else ""
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}")
+        raise SettingsError("\n".join(lines)) from None
+
+
+def mask_url(value: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``; also masks ``token=``/``password=`` query values."""
+    value = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", value)
+    return re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", value)
+
+
+def mask_value(field: str, value: Any) -> Any:
+    """Mask a setting's value for output: secrets become ``***``, URL passwords are hidden."""
+    if field in SECRET_FIELDS and value:
+        return "***"
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value
+
+
+def masked_items(settings: Settings) -> list[tuple[str, Any]]:
+    """(``REPORTER_NAME``, masked value) for every setting, in declaration order."""
+    items = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, list):
+            value = ",".join(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        items.append((f"{ENV_PREFIX}{name.upper()}", mask_value(name, value)))
+    return items

@@ -1,0 +1,192 @@
+"""The Snapshot: one typed model per sample, the single source for the JSON endpoint, history rows and rules.
+
+Conventions: timestamps are UTC, serialised ISO 8601 with ``Z``; durations in seconds unless the name says
+``_ms``; percentages 0-100; sizes in bytes unless the name says ``_gb`` (GiB, 2**30 bytes, as the seed showed).
+A value that could not be read is ``None`` (JSON ``null``) and the reason is in the section's ``error``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def format_utc(value: datetime) -> str:
+    """A datetime as ISO 8601 UTC with millisecond precision and ``Z``: ``2026-11-29T16:01:10.123Z``."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+UTCDateTime = Annotated[datetime, PlainSerializer(format_utc, return_type=str, when_used="json")]
+
+
+class Status(StrEnum):
+    """Overall health: every service up -> healthy; some down -> degraded; all down -> unhealthy."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SystemSection(_Section):
+    """Host metrics from psutil. ``cpu_percent`` is the average busy share of all CPUs since the previous sample."""
+
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    memory_used_gb: float | None = Field(None, description="total minus available, GiB")
+    memory_total_gb: float | None = None
+    disk_path: str | None = None
+    disk_percent: float | None = None
+    disk_used_gb: float | None = None
+    disk_total_gb: float | None = None
+    uptime_seconds: float | None = None
+    load_1m: float | None = None
+    load_5m: float | None = None
+    load_15m: float | None = None
+    error: str | None = None
+
+
+class ServiceHealth(_Section):
+    """One probe of a dependency: ``up`` is None only when the probe could not run at all."""
+
+    up: bool | None = None
+    latency_ms: float | None = Field(None, description="round trip of the probe, milliseconds")
+    error: str | None = None
+
+
+class OllamaHealth(ServiceHealth):
+    """Ollama probe (``GET /api/tags``); ``is_available`` is true when the configured model is listed."""
+
+    model: str
+    is_available: bool | None = None
+    models: list[str] = Field(default_factory=list)
+
+
+class Services(_Section):
+    """Health of the application's dependencies."""
+
+    database: ServiceHealth
+    redis: ServiceHealth
+    ollama: OllamaHealth
+
+
+class FeatureStats(_Section):
+    """Lifetime figures of one AI feature from its Redis counters (cumulative since the last Redis flush)."""
+
+    requests: int | None = None
+    success: int | None = None
+    success_rate: float | None = Field(None, description="success / requests, percent")
+    total_time_seconds: float | None = Field(None, description="summed response time, seconds")
+    avg_time: float | None = Field(None, description="summed time / requests, seconds")
+
+
+class FeatureWindow(_Section):
+    """One feature's figures over a window, from counter increases (resets handled)."""
+
+    requests: float | None = None
+    success_rate: float | None = None
+    avg_time: float | None = None
+
+
+class WindowStats(_Section):
+    """AI figures over a window computed from the increase of the counters between samples.
+
+    ``window_seconds`` is the span actually covered by samples (shorter than asked right after start).
+    Rates are None when the window holds no request.
+    """
+
+    window_seconds: float
+    requests: float | None = None
+    requests_per_second: float | None = None
+    avg_response_time: float | None = None
+    success_rate: float | None = None
+    error_rate: float | None = None
+    cache_hit_rate: float | None = None
+    features: dict[str, FeatureWindow] = Field(default_factory=dict)
+
+
+class AISection(_Section):
+    """AI usage from the app's Redis counters (seed field names) plus windowed values.
+
+    ``windows`` has ``last_interval`` (since the previous sample) and ``5m`` (last five minutes); a window is
+    None until two samples exist.
+    """
+
+    model: str
+    is_available: bool | None = None
+    total_requests: int | None = None
+    total_time_seconds: float | None = None
+    avg_response_time: float | None = Field(None, description="lifetime total_time / total_requests, seconds")
+    cache_hits: int | None = None
+    cache_hit_rate: float | None = Field(None, description="lifetime cache_hits / total_requests, percent")
+    features: dict[str, FeatureStats] = Field(default_factory=dict)
+    windows: dict[str, WindowStats | None] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class TopUser(_Section):
+    """A user ranked by activity (conversations + quiz attempts + grammar checks)."""
+
+    user_id: str
+    email: str | None = None
+    activity_count: int
+    last_active: UTCDateTime | None = None
+
+
+class PopularScenario(_Section):
+    """A scenario ranked by conversations started; ``completion_rate`` = completed / started, percent."""
+
+    scenario_id: str
+    name: str | None = None
+    start_count: int
+    completion_rate: float | None = None
+
+
+class UsageSection(_Section):
+    """Usage statistics from the application's database, collected every ``usage_interval`` seconds."""
+
+    collected_at: UTCDateTime
+    total_users: int | None = None
+    active_users_24h: int | None = None
+    total_scenarios: int | None = None
+    active_conversations: int | None = None
+    total_quizzes_taken: int | None = None
+    total_grammar_checks: int | None = None
+    top_users: list[TopUser] = Field(default_factory=list)
+    popular_scenarios: list[PopularScenario] = Field(default_factory=list)
+
+
+class Snapshot(_Section):
+    """Everything known at one sample time. ``errors`` maps a collector name to what went wrong."""
+
+    timestamp: UTCDateTime
+    host: str
+    status: Status
+    system: SystemSection
+    services: Services
+    ai: AISection
+    usage: UsageSection | None = None
+    errors: dict[str, str] = Field(default_factory=dict)
+    duration_ms: float = Field(description="wall time the sample took, milliseconds")
+
+
+def overall_status(services: Services) -> Status:
+    """healthy when every service is up (and the model listed), unhealthy when all are down, else degraded."""
+    ups = [services.database.up, services.redis.up, services.ollama.up]
+    if all(ups) and services.ollama.is_available:
+        return Status.HEALTHY
+    if not any(ups):
+        return Status.UNHEALTHY
+    return Status.DEGRADED
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

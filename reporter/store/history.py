@@ -1,0 +1,157 @@
+"""The history database: write snapshots, read series back, prune by retention."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
+from sqlalchemy.engine import Engine, make_url
+
+from reporter.collect.counters import CounterSample
+from reporter.snapshot import Snapshot
+from reporter.store.metrics import Metric, catalog
+from reporter.store.migrate import upgrade
+from reporter.store.schema import samples_table, usage_lists_table
+
+log = logging.getLogger(__name__)
+FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
+
+
+def to_ms(value: datetime) -> int:
+    """A timezone-aware datetime as Unix milliseconds."""
+    return int(round(value.timestamp() * 1000))
+
+
+def history_engine(url: str) -> Engine:
+    """An engine for the history URL. SQLite: the parent folder is created, WAL mode, synchronous=NORMAL,
+    a 5 s busy timeout (so the daemon and a CLI command can share the file)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 5.0, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+class History:
+    """The history database at ``url`` (any SQLAlchemy URL), created or migrated on open.
+
+    Raises SQLAlchemy's ``OperationalError`` when the database cannot be opened or written.
+    """
+
+    def __init__(self, url: str, features: list[str]) -> None:
+        self.url = url
+        self.engine = history_engine(url)
+        upgrade(self.engine, features)
+        stored = {m.group(1) for c in inspect(self.engine).get_columns("samples")
+                  if (m := FEATURE_COLUMN.match(c["name"])) and m.group(1) != "total"}
+        self.features = list(features)
+        self.metrics: dict[str, Metric] = catalog(self.features + sorted(stored - set(features)))
+        self._written = catalog(self.features)
+        metadata = MetaData()
+        self.samples = samples_table(metadata, list(self.metrics.values()))
+        self.usage_lists = usage_lists_table(metadata)
+        self._last_lists: dict[str, str] = {}
+        self._insert = self.samples.insert()
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Store one snapshot: a ``samples`` row, plus a ``usage_lists`` row for each list that changed."""
+        ts = to_ms(snapshot.timestamp)
+        row = {"ts": ts}
+        for name, metric in self._written.items():
+            row[name] = metric.read(snapshot)
+        lists = {}
+        if snapshot.usage is not None and snapshot.usage.collected_at == snapshot.timestamp:
+            usage = snapshot.usage.model_dump(mode="json", include={"top_users", "popular_scenarios"})
+            for kind, items in usage.items():
+                body = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+                if self._last_body(kind) != body:
+                    lists[kind] = body
+        with self.engine.begin() as conn:
+            conn.execute(self._insert, row)
+            for kind, body in lists.items():
+                conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
+        self._last_lists.update(lists)
+
+    def _last_body(self, kind: str) -> str | None:
+        if kind not in self._last_lists:
+            with self.engine.connect() as conn:
+                body = conn.execute(
+                    select(self.usage_lists.c.body).where(self.usage_lists.c.kind == kind)
+                    .order_by(self.usage_lists.c.ts.desc()).limit(1)
+                ).scalar()
+            self._last_lists[kind] = body
+        return self._last_lists[kind]
+
+    def series(self, metric: str, start: datetime, end: datetime) -> list[tuple[int, float | None]]:
+        """``[(ts_ms, value), ...]`` of ``metric`` for start <= t < end, oldest first (value None = missing).
+
+        Raises KeyError for a metric not in the catalog.
+        """
+        if metric not in self.metrics:
+            raise KeyError(f"unknown metric {metric!r}; known: {', '.join(self.metrics)}")
+        ts, column = self.samples.c.ts, self.samples.c[metric]
+        query = select(ts, column).where(ts >= to_ms(start), ts < to_ms(end)).order_by(ts)
+        with self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(query)]
+
+    def rows(self, metrics: list[str], start: datetime, end: datetime) -> list[tuple]:
+        """Rows ``(ts_ms, value1, value2, ...)`` of several metrics for start <= t < end, oldest first."""
+        unknown = [m for m in metrics if m not in self.metrics]
+        if unknown:
+            raise KeyError(f"unknown metric(s) {unknown}")
+        ts = self.samples.c.ts
+        query = select(ts, *(self.samples.c[m] for m in metrics)).where(ts >= to_ms(start), ts < to_ms(end))
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query.order_by(ts))]
+
+    def counter_samples(self, start: datetime, end: datetime) -> list[CounterSample]:
+        """The AI counters stored between start and end as CounterSamples (to seed the windows at start-up)."""
+        counters = [m for m in self._written.values() if m.counter_key]
+        return [
+            CounterSample(at=row[0] / 1000.0, values={m.counter_key: v for m, v in zip(counters, row[1:], strict=True)})
+            for row in self.rows([m.name for m in counters], start, end)
+        ]
+
+    def count(self) -> int:
+        """Number of stored samples."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(self.samples)).scalar_one()
+
+    def prune(self, older_than: datetime, batch: int = 50_000) -> int:
+        """Delete samples older than ``older_than`` (in batches so writers are not blocked long); the newest
+        row of each usage list is always kept. Returns the number of sample rows deleted."""
+        cutoff, deleted = to_ms(older_than), 0
+        ts = self.samples.c.ts
+        while True:
+            with self.engine.begin() as conn:
+                ids = select(ts).where(ts < cutoff).order_by(ts).limit(batch).scalar_subquery()
+                result = conn.execute(delete(self.samples).where(ts.in_(ids)))
+            deleted += result.rowcount or 0
+            if not result.rowcount or result.rowcount < batch:
+                break
+        lists = self.usage_lists
+        newest = select(lists.c.kind, func.max(lists.c.ts).label("ts")).group_by(lists.c.kind).subquery()
+        with self.engine.begin() as conn:
+            for kind, newest_ts in conn.execute(select(newest.c.kind, newest.c.ts)).all():
+                conn.execute(delete(lists).where(lists.c.kind == kind, lists.c.ts < min(cutoff, newest_ts)))
+        if deleted:
+            log.info("history: pruned %d samples older than %s", deleted, older_than.isoformat())
+        return deleted
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,53 @@
+"""Tables of the history database.
+
+``samples``: one row per snapshot; ``ts`` is the sample time in Unix milliseconds (UTC) and the primary key
+(in SQLite the rowid itself, so a time range is a range scan with no extra index); every other column is a
+metric from :mod:`reporter.store.metrics`, a fixed-point integer read back as float.
+``usage_lists``: the top-users and popular-scenarios lists as JSON, a row only when a list changed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy.types import TypeDecorator
+
+from reporter.store.metrics import Metric
+
+# BIGINT in server databases; INTEGER in SQLite so that "ts INTEGER PRIMARY KEY" is the rowid
+TimestampMs = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Fixed(TypeDecorator):
+    """A float stored as ``round(value * scale)`` in an integer column; read back as float (None stays None)."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def __init__(self, scale: int = 1) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else round(float(value) * self.scale)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value / self.scale
+
+
+def samples_table(metadata: MetaData, metrics: list[Metric]) -> Table:
+    """The ``samples`` table with a column per metric in ``metrics``."""
+    return Table(
+        "samples", metadata,
+        Column("ts", TimestampMs, primary_key=True, autoincrement=False),
+        *(Column(m.name, Fixed(m.scale), nullable=True) for m in metrics),
+    )
+
+
+def usage_lists_table(metadata: MetaData) -> Table:
+    """The ``usage_lists`` table: (kind, ts) -> JSON body."""
+    return Table(
+        "usage_lists", metadata,
+        Column("kind", String(32), primary_key=True),
+        Column("ts", TimestampMs, primary_key=True, autoincrement=False),
+        Column("body", Text, nullable=False),
+    )
