@@ -142,6 +142,11 @@ class Settings(BaseSettings):
             raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from exc
         return value
 
+    @field_validator("api_token")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

@@ -68,7 +68,7 @@ class AICollector:
 def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:
     if part is None or whole is None or whole <= 0:
         return None
-    return round(part / whole * scale, 4)
+    return round(part / whole * scale, 6)
 
 
 def lifetime_section(counters: dict[str, float | None], features: list[str], model: str) -> AISection:

@@ -66,4 +66,6 @@ def one_line(exc: BaseException) -> str:
     """``ExceptionType: first line of the message`` (never a traceback), at most 300 characters."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     name = type(exc).__name__
+    if getattr(exc, "bare", False) and text:
+        return text[:300]
     return (f"{name}: {text}" if text else name)[:300]

@@ -37,7 +37,10 @@ def app_database_engine(url: str, timeout: float) -> Engine:
     if backend == "postgresql":
         connect_args = {"connect_timeout": max(2, math.ceil(client_timeout))}
         if parsed.get_driver_name() in ("psycopg", "psycopg2"):
-            connect_args["options"] = f"-c statement_timeout={int(client_timeout * 1000)}"
+            # keep options given in the URL (e.g. -csearch_path=...) and add a statement timeout
+            given = parsed.query.get("options", "")
+            given = " ".join(given) if isinstance(given, tuple) else given
+            connect_args["options"] = f"{given} -c statement_timeout={int(client_timeout * 1000)}".strip()
         options["connect_args"] = connect_args
     elif backend in ("mysql", "mariadb"):
         options["connect_args"] = {"connect_timeout": max(1, math.ceil(client_timeout)),

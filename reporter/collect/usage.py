@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from reporter.collect.runner import one_line
-from reporter.collect.usage_queries import DEFAULT_QUERIES, LIST_QUERIES, SCALAR_QUERIES
+from reporter.collect.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
 from reporter.settings import mask_url
 from reporter.snapshot import PopularScenario, TopUser, UsageSection
 
@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 class UsageUnavailable(Exception):
     """No usage figure could be read (database down, or none of the tables exist); the message says why."""
+
+    bare = True  # shown without the class name
 
 
 def mask_email(email: str | None) -> str | None:
@@ -76,7 +78,9 @@ class UsageCollector:
         except Exception as exc:  # connection failed: nothing to report
             raise UsageUnavailable(mask_url(one_line(exc))) from None
         if len(errors) == len(self.queries):
-            raise UsageUnavailable("; ".join(sorted(set(errors.values())))[:500])
+            name = next(iter(errors))
+            raise UsageUnavailable(f"every usage query failed, e.g. {name}: {errors[name]} "
+                                   "(check REPORTER_APP_DATABASE_URL and REPORTER_USAGE_QUERIES)")
         for name, error in errors.items():
             log.warning("usage query %s failed: %s", name, error)
         return section

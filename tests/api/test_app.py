@@ -1,0 +1,79 @@
+import threading
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import uvicorn
+
+from reporter.api.app import create_app
+from reporter.api.latest import Latest
+from reporter.snapshot import AISection, OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection
+from tests.conftest import free_port
+
+
+def make_snapshot() -> Snapshot:
+    return Snapshot(
+        timestamp=datetime(2026, 11, 29, 12, 0, 0, 250000, tzinfo=UTC), host="db01", status="healthy",
+        duration_ms=4.0, system=SystemSection(cpu_percent=35.4),
+        services=Services(database=ServiceHealth(up=True), redis=ServiceHealth(up=True),
+                          ollama=OllamaHealth(model="mistral:7b", up=True, is_available=True)),
+        ai=AISection(model="mistral:7b"),
+    )
+
+
+@pytest.fixture
+def served():
+    latest = Latest()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(latest, sample_interval=0.5), host="127.0.0.1", port=port,
+                                           log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(base + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    yield latest, base
+    server.should_exit = True
+    thread.join(5)
+
+
+def test_snapshot_before_and_after_first_sample(served):
+    latest, base = served
+    before = httpx.get(base + "/snapshot")
+    assert before.status_code == 503 and "no snapshot yet" in before.json()["error"]
+    assert httpx.get(base + "/healthz").status_code == 503
+    latest.publish(make_snapshot())
+    after = httpx.get(base + "/snapshot")
+    assert after.status_code == 200 and after.headers["content-type"] == "application/json"
+    body = after.json()
+    assert body["timestamp"] == "2026-11-29T12:00:00.250Z"
+    assert body["system"]["cpu_percent"] == 35.4 and body["services"]["ollama"]["is_available"] is True
+
+
+def test_etag_gives_304(served):
+    latest, base = served
+    latest.publish(make_snapshot())
+    first = httpx.get(base + "/snapshot")
+    again = httpx.get(base + "/snapshot", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_healthz_goes_stale_after_three_intervals(served):
+    latest, base = served
+    latest.publish(make_snapshot())
+    fresh = httpx.get(base + "/healthz")
+    assert fresh.status_code == 200 and fresh.json()["status"] == "ok"
+    time.sleep(1.6)  # 3 x 0.5 s
+    stale = httpx.get(base + "/healthz")
+    assert stale.status_code == 503 and stale.json()["status"] == "stale"
+
+
+def test_unknown_path_is_json_404(served):
+    _, base = served
+    response = httpx.get(base + "/nope")
+    assert response.status_code == 404 and "/snapshot" in response.json()["endpoints"]

@@ -1,0 +1,74 @@
+import time
+
+from reporter.collect.sampler import Sampler
+from reporter.settings import load_settings
+from tests.appdb import create_reference_db
+
+
+def make(**overrides):
+    settings = load_settings(None, **overrides)
+    return Sampler.from_settings(settings)
+
+
+def test_everything_up(redis_url, redis_prefix, pg_schema_url, fake_ollama):
+    create_reference_db(pg_schema_url)
+    sampler = make(redis_url=redis_url, ai_key_prefix=redis_prefix, app_database_url=pg_schema_url,
+                   ollama_url=fake_ollama.url)
+    try:
+        snap = sampler.sample()
+    finally:
+        sampler.close()
+    assert snap.status == "healthy", snap.errors
+    assert snap.errors == {}
+    assert snap.services.database.up and snap.services.redis.up and snap.services.ollama.up
+    assert snap.ai.is_available is True and snap.ai.total_requests == 0
+    assert snap.usage.total_users == 3 and snap.usage.collected_at == snap.timestamp
+    assert snap.system.cpu_percent is not None
+    body = snap.model_dump_json()
+    assert '"timestamp":"' in body and body.split('"timestamp":"')[1].split('"')[0].endswith("Z")
+
+
+def test_every_dependency_down_still_samples(refused_port):
+    sampler = make(redis_url=f"redis://127.0.0.1:{refused_port}/0",
+                   app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x",
+                   ollama_url=f"http://127.0.0.1:{refused_port}", probe_timeout=1.0)
+    started = time.monotonic()
+    try:
+        snap = sampler.sample()
+    finally:
+        sampler.close()
+    assert time.monotonic() - started < 2.0
+    assert snap.status == "unhealthy"
+    assert not snap.services.database.up and not snap.services.redis.up and not snap.services.ollama.up
+    assert snap.ai.total_requests is None and snap.ai.error
+    assert snap.usage is None and "usage" in snap.errors
+    assert set(snap.errors) >= {"database", "redis", "ollama", "ai", "usage"}
+    assert snap.system.memory_percent is not None
+
+
+def test_hung_redis_sample_completes_within_timeout_plus_one_second(silent_server, pg_schema_url, fake_ollama):
+    timeout = 1.0
+    sampler = make(redis_url=f"redis://127.0.0.1:{silent_server.port}/0", probe_timeout=timeout,
+                   app_database_url=pg_schema_url, ollama_url=fake_ollama.url)
+    try:
+        for _ in range(2):  # the second sample must not pile up behind the first
+            started = time.monotonic()
+            snap = sampler.sample()
+            assert time.monotonic() - started < timeout + 1.0
+            assert snap.services.redis.up is False and snap.errors["redis"]
+            assert snap.services.database.up is True
+    finally:
+        sampler.close()
+
+
+def test_usage_is_requeried_only_every_usage_interval(redis_url, redis_prefix, pg_schema_url, fake_ollama):
+    create_reference_db(pg_schema_url)
+    sampler = make(redis_url=redis_url, ai_key_prefix=redis_prefix, app_database_url=pg_schema_url,
+                   ollama_url=fake_ollama.url, usage_interval=3600)
+    try:
+        first = sampler.sample()
+        second = sampler.sample()
+    finally:
+        sampler.close()
+    assert second.usage is not None and second.usage.collected_at == first.timestamp
+    assert second.timestamp > first.timestamp

@@ -1,0 +1,80 @@
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from reporter.collect.sources import app_database_engine
+from reporter.collect.usage import UsageCollector, UsageUnavailable, mask_email
+from tests.appdb import create_reference_db
+
+
+def check_figures(section, expected):
+    for name in ("total_users", "active_users_24h", "total_scenarios", "active_conversations",
+                 "total_quizzes_taken", "total_grammar_checks"):
+        assert getattr(section, name) == expected[name], name
+    assert [(u.user_id, u.email, u.activity_count) for u in section.top_users] == expected["top_users"]
+    top = {u.user_id: u for u in section.top_users}
+    assert top["user_003"].last_active.replace(tzinfo=None) == expected["last_active_user_003"]
+    assert [(s.scenario_id, s.start_count, s.completion_rate) for s in section.popular_scenarios] == \
+        expected["popular_scenarios"]
+
+
+def test_reference_schema_on_postgresql(pg_schema_url):
+    expected = create_reference_db(pg_schema_url)
+    section = UsageCollector(app_database_engine(pg_schema_url, 2.0)).collect()
+    check_figures(section, expected)
+
+
+def test_reference_schema_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    expected = create_reference_db(url)
+    check_figures(UsageCollector(app_database_engine(url, 2.0)).collect(), expected)
+
+
+def test_show_emails_and_top_n(tmp_path):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    create_reference_db(url)
+    section = UsageCollector(app_database_engine(url, 2.0), top_n=1, show_emails=True).collect()
+    assert [u.email for u in section.top_users] == ["alice.example@example.com"]
+    assert len(section.popular_scenarios) == 1
+
+
+def test_missing_tables_make_usage_unavailable(pg_schema_url):
+    with pytest.raises(UsageUnavailable, match="does not exist"):
+        UsageCollector(app_database_engine(pg_schema_url, 2.0)).collect()
+
+
+def test_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(UsageUnavailable):
+        UsageCollector(app_database_engine(f"sqlite:///{path}", 2.0)).collect()
+    assert not Path(path).exists()
+
+
+def test_one_failing_query_leaves_the_rest(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    create_reference_db(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE grammar_checks"))
+    engine.dispose()
+    overrides = {"top_users": "SELECT id AS user_id, email, 1 AS activity_count, NULL AS last_active FROM users"}
+    with caplog.at_level(logging.WARNING):
+        section = UsageCollector(app_database_engine(url, 2.0), overrides).collect()
+    assert section.total_grammar_checks is None and section.total_users == 3
+    assert len(section.top_users) == 3
+    assert any("total_grammar_checks" in r.getMessage() for r in caplog.records)
+
+
+def test_query_override_returning_garbage_is_missing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    create_reference_db(url)
+    section = UsageCollector(app_database_engine(url, 2.0), {"total_users": "SELECT 'many'"}).collect()
+    assert section.total_users is None and section.total_scenarios == 3
+
+
+@pytest.mark.parametrize(("email", "masked"), [
+    ("user123@example.com", "u***@example.com"), ("nodomain", "***"), (None, None), ("", "")])
+def test_mask_email(email, masked):
+    assert mask_email(email) == masked

@@ -1,0 +1,99 @@
+"""The daemon as a user runs it: a subprocess, real sockets, real signals."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def start(tmp_path, redis_url, extra=None):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    env.update({
+        "REPORTER_HTTP_PORT": str(port),
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}",
+        "REPORTER_SAMPLE_INTERVAL": "1",
+        "REPORTER_REDIS_URL": redis_url,
+        "REPORTER_PROBE_TIMEOUT": "1",
+        **(extra or {}),
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/snapshot", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"daemon did not serve a snapshot: {proc.communicate()[1][-2000:]}")
+
+
+def test_sigterm_exits_zero_and_history_is_intact(tmp_path, redis_url, redis_prefix):
+    proc, base = start(tmp_path, redis_url, {"REPORTER_AI_KEY_PREFIX": redis_prefix})
+    snapshot = httpx.get(base + "/snapshot").json()
+    assert snapshot["services"]["redis"]["up"] is True
+    assert snapshot["system"]["memory_total_gb"] > 0
+    assert httpx.get(base + "/healthz").status_code == 200
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in stderr and "reporter stopped" in stderr
+    conn = sqlite3.connect(tmp_path / "data" / "history.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] >= 3
+    conn.close()
+
+
+def test_restart_continues_ai_windows_from_history(tmp_path, redis_url, redis_prefix):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.set(redis_prefix + "total_requests", 10)
+    proc, base = start(tmp_path, redis_url, {"REPORTER_AI_KEY_PREFIX": redis_prefix})
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    client.set(redis_prefix + "total_requests", 25)
+    proc, base = start(tmp_path, redis_url, {"REPORTER_AI_KEY_PREFIX": redis_prefix})
+    try:
+        five = httpx.get(base + "/snapshot").json()["ai"]["windows"]["5m"]
+        assert five is not None and five["requests"] == 15  # the first sample after restart has a window
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+        client.close()
+
+
+def test_port_in_use_is_one_line_and_exit_1(tmp_path, redis_url):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    port = sock.getsockname()[1]
+    env = {**os.environ, "REPORTER_HTTP_PORT": str(port),
+           "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"}
+    result = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30)
+    sock.close()
+    assert result.returncode == 1
+    assert "REPORTER_HTTP_PORT" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,108 @@
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from reporter.snapshot import (
+    AISection,
+    FeatureStats,
+    OllamaHealth,
+    ServiceHealth,
+    Services,
+    Snapshot,
+    SystemSection,
+    UsageSection,
+)
+from reporter.store.history import History
+
+FEATURES = ["grammar", "quiz"]
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def snap(at: datetime, cpu: float | None = 12.34, requests: int = 10, usage: bool = False) -> Snapshot:
+    return Snapshot(
+        timestamp=at, host="h", status="degraded", duration_ms=3.2,
+        system=SystemSection(cpu_percent=cpu, memory_percent=50.5, memory_used_gb=1.234, disk_percent=40.0),
+        services=Services(database=ServiceHealth(up=True, latency_ms=1.25), redis=ServiceHealth(up=False),
+                          ollama=OllamaHealth(model="m", up=None)),
+        ai=AISection(model="m", total_requests=requests, total_time_seconds=requests * 1.5, cache_hits=1,
+                     features={"grammar": FeatureStats(requests=requests, success=requests - 1,
+                                                        total_time_seconds=2.5)}),
+        usage=UsageSection(collected_at=at, total_users=7, top_users=[]) if usage else None,
+    )
+
+
+@pytest.fixture
+def history(tmp_path):
+    h = History(f"sqlite:///{tmp_path / 'sub' / 'history.db'}", FEATURES)
+    yield h
+    h.close()
+
+
+def test_created_in_wal_mode_with_fixed_point_round_trip(history, tmp_path):
+    history.write(snap(T0))
+    rows = history.rows(["cpu_percent", "memory_used_gb", "database_up", "redis_up", "ollama_up",
+                         "database_latency_ms", "ai_grammar_success", "ai_grammar_time_seconds",
+                         "usage_total_users", "status_code"], T0, T0 + timedelta(seconds=1))
+    assert rows == [(int(T0.timestamp() * 1000), 12.34, 1.234, 1.0, 0.0, None, 1.25, 9.0, 2.5, None, 1.0)]
+    conn = sqlite3.connect(tmp_path / "sub" / "history.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_series_between_times(history):
+    for i in range(10):
+        history.write(snap(T0 + timedelta(seconds=10 * i), cpu=float(i)))
+    series = history.series("cpu_percent", T0 + timedelta(seconds=20), T0 + timedelta(seconds=50))
+    assert [v for _, v in series] == [2.0, 3.0, 4.0]
+    with pytest.raises(KeyError):
+        history.series("nope", T0, T0)
+
+
+def test_usage_figures_and_lists_stored_only_when_fresh(history):
+    history.write(snap(T0, usage=True))
+    history.write(snap(T0 + timedelta(seconds=10)))
+    history.write(snap(T0 + timedelta(seconds=20), usage=True))
+    values = [v for _, v in history.series("usage_total_users", T0, T0 + timedelta(minutes=1))]
+    assert values == [7.0, None, 7.0]
+    with history.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM usage_lists").scalar() == 2  # unchanged list not rewritten
+
+
+def test_counter_samples_for_window_seed(history):
+    history.write(snap(T0, requests=5))
+    history.write(snap(T0 + timedelta(seconds=10), requests=8))
+    samples = history.counter_samples(T0, T0 + timedelta(minutes=1))
+    assert [s.values["total_requests"] for s in samples] == [5.0, 8.0]
+    assert samples[1].values["grammar:success"] == 7.0 and samples[1].at == T0.timestamp() + 10
+
+
+def test_prune_by_retention(history):
+    for i in range(5):
+        history.write(snap(T0 + timedelta(days=i), usage=True))
+    assert history.prune(T0 + timedelta(days=3)) == 3
+    assert history.count() == 2
+
+
+def test_reopen_migrates_and_adds_new_feature_columns(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    History(url, ["grammar"]).close()
+    h = History(url, ["grammar", "voice"])
+    columns = {c["name"] for c in inspect(h.engine).get_columns("samples")}
+    assert {"ai_voice_requests", "ai_voice_success", "ai_voice_time_seconds"} <= columns
+    with h.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+    h.close()
+    h = History(url, ["voice"])  # a removed feature keeps its history readable
+    assert "ai_grammar_requests" in h.metrics
+    h.close()
+
+
+def test_postgresql_history(pg_schema_url):
+    h = History(pg_schema_url, FEATURES)
+    try:
+        h.write(snap(T0))
+        assert h.series("cpu_percent", T0, T0 + timedelta(seconds=1))[0][1] == 12.34
+    finally:
+        h.close()

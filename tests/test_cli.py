@@ -1,0 +1,66 @@
+"""The CLI as a user runs it (subprocesses)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def reporter(*args, env=None, cwd=None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "reporter", *args], env=full_env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", ["run", "sample", "check-config"])
+@pytest.mark.parametrize(("name", "value"), [
+    ("REPORTER_SAMPLE_INTERVAL", "-5"),
+    ("REPORTER_HISTORY_URL", "::nope"),
+    ("REPORTER_TIMEZONE", "Not/AZone"),
+])
+def test_bad_setting_exits_2_with_one_line(tmp_path, command, name, value):
+    result = reporter(command, env={name: value}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in result.stderr
+
+
+def test_bad_setting_in_env_file(tmp_path):
+    (tmp_path / ".env").write_text("REPORTER_PROBE_TIMEOUT=soon\n")
+    result = reporter("check-config", cwd=tmp_path)
+    assert result.returncode == 2 and "REPORTER_PROBE_TIMEOUT" in result.stderr
+
+
+def test_check_config_masks_secrets(tmp_path):
+    result = reporter("check-config", cwd=tmp_path, env={
+        "REPORTER_APP_DATABASE_URL": "postgresql+psycopg://app:Sup3rS3cret@db.example.com/app",
+        "REPORTER_API_TOKEN": "tok-123456"})
+    assert result.returncode == 0
+    assert "Sup3rS3cret" not in result.stdout and "tok-123456" not in result.stdout
+    assert "REPORTER_APP_DATABASE_URL=postgresql+psycopg://app:***@db.example.com/app" in result.stdout
+
+
+def test_sample_with_every_dependency_down(tmp_path):
+    from tests.conftest import free_port
+
+    port = free_port()
+    result = reporter("sample", "--compact", cwd=tmp_path, env={
+        "REPORTER_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "REPORTER_APP_DATABASE_URL": f"postgresql+psycopg://u:pw@127.0.0.1:{port}/x",
+        "REPORTER_OLLAMA_URL": f"http://127.0.0.1:{port}", "REPORTER_PROBE_TIMEOUT": "1"})
+    assert result.returncode == 0, result.stderr
+    snapshot = json.loads(result.stdout)
+    assert snapshot["status"] == "unhealthy"
+    assert snapshot["system"]["cpu_percent"] is not None
+    assert not (tmp_path / "data").exists()  # sample stores nothing
+
+
+def test_help_describes_commands():
+    result = reporter("--help")
+    assert result.returncode == 0
+    for command in ("run", "sample", "check-config"):
+        assert command in result.stdout
+    assert "Exit codes" in result.stdout

@@ -1,0 +1,48 @@
+import pytest
+
+from reporter.settings import SettingsError, load_settings, mask_url, masked_items
+
+
+def test_defaults():
+    settings = load_settings(None)
+    assert settings.sample_interval == 10 and settings.http_host == "127.0.0.1"
+    assert settings.ai_features == ["grammar", "quiz", "voice", "scenario"]
+    assert settings.retention_days == 30 and settings.probe_timeout == 2
+
+
+def test_env_and_env_file(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("REPORTER_SAMPLE_INTERVAL=15\nREPORTER_AI_FEATURES=grammar, chat\n")
+    monkeypatch.setenv("REPORTER_SAMPLE_INTERVAL", "20")
+    settings = load_settings(env_file)
+    assert settings.sample_interval == 20  # the environment wins over the file
+    assert settings.ai_features == ["grammar", "chat"]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("REPORTER_SAMPLE_INTERVAL", "-5", "greater than or equal to 1"),
+    ("REPORTER_HISTORY_URL", "not a url", "not a SQLAlchemy URL"),
+    ("REPORTER_APP_DATABASE_URL", "://", "not a SQLAlchemy URL"),
+    ("REPORTER_REDIS_URL", "http://x", "redis://"),
+    ("REPORTER_OLLAMA_URL", "ftp://x", "http://"),
+    ("REPORTER_TIMEZONE", "Mars/Olympus", "unknown timezone"),
+    ("REPORTER_AI_FEATURES", "Bad Name", "feature name"),
+    ("REPORTER_USAGE_QUERIES", '{"nope": "SELECT 1"}', "unknown query"),
+    ("REPORTER_HTTP_PORT", "70000", "less than or equal"),
+])
+def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(None)
+    message = str(info.value)
+    assert message.startswith(f"{name}: ") and expected in message and "\n" not in message
+
+
+def test_secrets_masked():
+    assert mask_url("postgresql://app:pa55@db/app") == "postgresql://app:***@db/app"
+    assert mask_url("redis://:pa55@r:6379/0") == "redis://:***@r:6379/0"
+    assert mask_url("https://x/hook?token=abc&x=1") == "https://x/hook?token=***&x=1"
+    settings = load_settings(None, app_database_url="postgresql://app:pa55@db/app", api_token="t0ken")
+    shown = dict(masked_items(settings))
+    assert shown["REPORTER_API_TOKEN"] == "***"
+    assert "pa55" not in str(shown)
