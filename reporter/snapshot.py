@@ -155,6 +155,7 @@ class UsageSection(_Section):
     collected_at: UTCDateTime
     total_users: int | None = None
     active_users_24h: int | None = None
+    active_users_1h: int | None = None
     total_scenarios: int | None = None
     active_conversations: int | None = None
     total_quizzes_taken: int | None = None

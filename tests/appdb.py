@@ -54,6 +54,7 @@ def create_reference_db(url: str, now: datetime | None = None) -> dict:
     return {
         "total_users": 3,
         "active_users_24h": 2,
+        "active_users_1h": 1,
         "total_scenarios": 3,
         "active_conversations": 2,
         "total_quizzes_taken": 6,

@@ -60,7 +60,8 @@ class UsageCollector:
 
     def collect(self, now: datetime | None = None) -> UsageSection:
         now = now or datetime.now(UTC)
-        params = {"since": (now - timedelta(hours=24)).replace(tzinfo=None), "limit": self.top_n}
+        params = {"since": (now - timedelta(hours=24)).replace(tzinfo=None),
+                  "since_1h": (now - timedelta(hours=1)).replace(tzinfo=None), "limit": self.top_n}
         section = UsageSection(collected_at=now)
         errors: dict[str, str] = {}
         try:

@@ -3,12 +3,13 @@
 Each can be replaced with ``REPORTER_USAGE_QUERIES`` (a JSON object of name -> SQL). Scalar queries return one
 number; ``top_users`` returns ``user_id, email, activity_count, last_active``; ``popular_scenarios`` returns
 ``scenario_id, name, start_count, completed_count``. Bound parameters available: ``:since`` (UTC datetime,
-24 h ago) and ``:limit`` (rows wanted). Plain SQL that runs on SQLite, PostgreSQL and MySQL.
+24 h ago), ``:since_1h`` (1 h ago) and ``:limit`` (rows wanted). Plain SQL that runs on SQLite, PostgreSQL and MySQL.
 """
 
 SCALAR_QUERIES = {
     "total_users": "SELECT COUNT(*) FROM users",
     "active_users_24h": "SELECT COUNT(*) FROM users WHERE last_active_at >= :since",
+    "active_users_1h": "SELECT COUNT(*) FROM users WHERE last_active_at >= :since_1h",
     "total_scenarios": "SELECT COUNT(*) FROM scenarios",
     "active_conversations": "SELECT COUNT(*) FROM conversations WHERE ended_at IS NULL",
     "total_quizzes_taken": "SELECT COUNT(*) FROM quiz_attempts",

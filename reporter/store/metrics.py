@@ -69,6 +69,7 @@ FIXED: tuple[Metric, ...] = (
     Metric("ai_cache_hits", "requests", "ai:cache_hits counter", 1, lambda s: s.ai.cache_hits, True, "cache_hits"),
     Metric("usage_total_users", "users", "rows of users", 1, _usage("total_users")),
     Metric("usage_active_users_24h", "users", "users active in the last 24 h", 1, _usage("active_users_24h")),
+    Metric("usage_active_users_1h", "users", "users active in the last hour", 1, _usage("active_users_1h")),
     Metric("usage_total_scenarios", "scenarios", "rows of scenarios", 1, _usage("total_scenarios")),
     Metric("usage_active_conversations", "conversations", "conversations not ended", 1,
            _usage("active_conversations")),

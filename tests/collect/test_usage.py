@@ -10,7 +10,7 @@ from tests.appdb import create_reference_db
 
 
 def check_figures(section, expected):
-    for name in ("total_users", "active_users_24h", "total_scenarios", "active_conversations",
+    for name in ("total_users", "active_users_24h", "active_users_1h", "total_scenarios", "active_conversations",
                  "total_quizzes_taken", "total_grammar_checks"):
         assert getattr(section, name) == expected[name], name
     assert [(u.user_id, u.email, u.activity_count) for u in section.top_users] == expected["top_users"]

@@ -92,7 +92,7 @@ def test_reopen_migrates_and_adds_new_feature_columns(tmp_path):
     columns = {c["name"] for c in inspect(h.engine).get_columns("samples")}
     assert {"ai_voice_requests", "ai_voice_success", "ai_voice_time_seconds"} <= columns
     with h.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     h.close()
     h = History(url, ["voice"])  # a removed feature keeps its history readable
     assert "ai_grammar_requests" in h.metrics
@@ -106,3 +106,23 @@ def test_postgresql_history(pg_schema_url):
         assert h.series("cpu_percent", T0, T0 + timedelta(seconds=1))[0][1] == 12.34
     finally:
         h.close()
+
+
+def test_existing_file_at_an_older_revision_is_migrated(tmp_path):
+    from alembic import command
+
+    from reporter.store.history import history_engine
+    from reporter.store.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = history_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql("INSERT INTO samples (ts, cpu_percent) VALUES (1000, 4200)")
+    engine.dispose()
+    h = History(url, FEATURES)
+    assert "usage_active_users_1h" in {c["name"] for c in inspect(h.engine).get_columns("samples")}
+    assert h.series("cpu_percent", datetime.fromtimestamp(0, UTC), T0)[0] == (1000, 42.0)
+    h.close()

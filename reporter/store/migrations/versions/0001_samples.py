@@ -8,7 +8,6 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-from reporter.store.metrics import FIXED
 from reporter.store.schema import TimestampMs
 
 revision = "0001"
@@ -16,8 +15,13 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# the fixed columns as of this revision (later revisions add their own columns explicitly)
-COLUMNS_0001 = [m.name for m in FIXED]
+# the fixed metric columns as of this revision, frozen: later revisions add their own columns explicitly
+COLUMNS_0001 = ["cpu_percent", "memory_percent", "memory_used_gb", "memory_total_gb", "disk_percent",
+    "disk_used_gb", "disk_total_gb", "uptime_seconds", "load_1m", "load_5m", "load_15m", "database_up",
+    "database_latency_ms", "redis_up", "redis_latency_ms", "ollama_up", "ollama_latency_ms",
+    "ollama_model_available", "ai_total_requests", "ai_total_time_seconds", "ai_cache_hits",
+    "usage_total_users", "usage_active_users_24h", "usage_total_scenarios", "usage_active_conversations",
+    "usage_total_quizzes_taken", "usage_total_grammar_checks", "status_code", "sample_duration_ms"]
 
 
 def upgrade() -> None:
