@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "REPORTER_"
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-SECRET_FIELDS = {"api_token"}
+SECRET_FIELDS = {"api_token", "webhook_secret", "slack_webhook_url"}
 
 
 class SettingsError(ValueError):
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", min_length=1, description="address the HTTP endpoint binds to")
     http_port: int = Field(8321, ge=0, le=65535, description="port of the HTTP endpoint (0 = any free port)")
     api_token: str | None = Field(None, description="bearer token required by the HTTP API when set")
+
+    # alerting
+    alerting_file: str | None = Field(None, description="TOML file of alerting defaults, rules and receivers")
+    slack_webhook_url: str | None = Field(None, description="Slack incoming webhook receiver (secret)")
+    webhook_url: str | None = Field(None, description="Alertmanager-style JSON webhook receiver")
+    webhook_secret: str | None = Field(None, description="Standard Webhooks signing secret (whsec_...)")
+    external_url: str | None = Field(None, description="URL of this reporter in notifications")
 
     # people
     timezone: str = Field("UTC", description="IANA timezone for reports and messages")
@@ -142,10 +149,18 @@ class Settings(BaseSettings):
             raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from exc
         return value
 
-    @field_validator("api_token")
+    @field_validator("api_token", "alerting_file", "slack_webhook_url", "webhook_url", "webhook_secret",
+                     "external_url")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("slack_webhook_url", "webhook_url", "external_url")
+    @classmethod
+    def _optional_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -1,0 +1,1 @@
+"""Alerting: rules evaluated on each snapshot -> alert states (pending/firing/resolved) -> notifications."""

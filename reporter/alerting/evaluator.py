@@ -1,0 +1,157 @@
+"""Rule evaluation and the alert lifecycle, as Prometheus does it.
+
+inactive -> pending (condition true; ``for`` not yet elapsed; one false sample resets it) -> firing ->
+resolved (condition false, with hysteresis ``clear``). A missing value neither starts nor resolves an alert;
+when a rule's value has been missing for ``no_data_for`` seconds, one ``no_data`` alert for that rule fires.
+Time is the snapshot's timestamp, so tests (and replays) control the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from reporter.alerting.config import Defaults
+from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.rules import TEMPLATE, Rule
+from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.alerting.values import HistoryValues, threshold_value
+from reporter.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One labelled instance of a rule: its labels, fingerprint and the snapshot paths it reads."""
+
+    rule: Rule
+    labels: dict[str, str]
+    fingerprint: str
+    path: str
+    guard: str | None
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+class Evaluator:
+    """Evaluates every rule on each snapshot, keeps alert states (in memory and in the store).
+
+    ``evaluate(snapshot)`` returns the records that changed state (already persisted).
+    """
+
+    def __init__(self, rules: list[Rule], defaults: Defaults, store: AlertStore, history, tz: ZoneInfo,
+                 features: list[str]) -> None:
+        self.defaults, self.store, self.tz, self.features = defaults, store, tz, features
+        self.values = HistoryValues(history)
+        self.instances: list[Instance] = []
+        for rule in rules:
+            for labels, path, guard in rule.instances():
+                full = {"alertname": rule.alert_name, "severity": rule.severity, **rule.labels, **labels}
+                self.instances.append(Instance(rule, full, fingerprint(full), path, guard))
+        self.rules = rules
+        self.records = store.load()
+        self._missing_since: dict[str, datetime] = {}
+        known = {i.fingerprint for i in self.instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
+        stale = [fp for fp in self.records if fp not in known]
+        for fp in stale:  # its rule was removed from the configuration: the alert ends without a notice
+            log.info("alert %s: its rule is no longer configured; dropping it", self.records.pop(fp).alertname)
+        self.store.drop(stale)
+
+    @staticmethod
+    def _no_data_labels(rule: Rule) -> dict[str, str]:
+        return {"alertname": "no_data", "rule": rule.name, "severity": "warning"}
+
+    def evaluate(self, snapshot: Snapshot) -> list[AlertRecord]:
+        """Evaluate all rules at ``snapshot.timestamp``; persist and return the records whose state changed."""
+        now = snapshot.timestamp
+        data = snapshot.model_dump(mode="python", include={"system", "services", "ai", "usage"})
+        changes: list[tuple[AlertRecord, str | None]] = []
+        missing_by_rule: dict[str, bool] = {}
+        for instance in self.instances:
+            rule = instance.rule
+            if rule.kind == "predict_linear":
+                value, condition = self.values.predicted(rule, now)
+            elif rule.kind == "error_spike":
+                value, condition = self.values.error_spike(rule, data, instance.guard, now, self.features)
+            else:
+                value, condition = threshold_value(rule, data, instance.path, instance.guard)
+            missing_by_rule[rule.name] = missing_by_rule.get(rule.name, False) or condition is None
+            # a firing alert stays firing while the value has not crossed its clear threshold (hysteresis)
+            still = condition
+            if condition is False and rule.clear is not None and value is not None:
+                still = rule.still_true(value)
+            self._step(instance.rule, instance.labels, instance.fingerprint, value, condition, still, now,
+                       rule.for_seconds, changes)
+        for rule in self.rules:
+            labels = self._no_data_labels(rule)
+            missing = missing_by_rule.get(rule.name, False)
+            no_data_for = rule.no_data_for if rule.no_data_for is not None else self.defaults.no_data_for
+            self._step(rule, labels, fingerprint(labels), None, missing, missing, now, no_data_for, changes,
+                       no_data=True)
+        self.store.save(changes, now)
+        for record, event in changes:
+            if event:
+                log.info("alert %s %s: %s (value %s)", record.alertname, event,
+                         record.annotations.get("summary", ""), _fmt(record.value))
+        return [record for record, _ in changes]
+
+    def _step(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
+              still: bool | None, now: datetime, for_seconds: float, changes: list, no_data: bool = False) -> None:
+        record = self.records.get(fp)
+        if record is None:
+            if not condition:
+                return
+            record = self.records[fp] = AlertRecord(fingerprint=fp, rule=rule.name, labels=labels)
+        record.value = value if not no_data else record.value
+        if record.state == AlertState.FIRING:
+            if still is False:
+                record.state, record.resolved_at = AlertState.INACTIVE, now
+                changes.append((record, "resolved"))
+            return
+        if record.state == AlertState.PENDING:
+            if condition is None:
+                return
+            if not condition:  # one false sample resets a pending alert
+                record.state, record.active_at = AlertState.INACTIVE, None
+                changes.append((record, None))
+                del self.records[fp]
+                return
+        elif condition:  # inactive (possibly resolved earlier) -> a new episode
+            record.state, record.active_at, record.fired_at, record.resolved_at = \
+                AlertState.PENDING, now, None, None
+            record.annotations = self._annotations(rule, labels, value, now, no_data)
+            if for_seconds > 0:
+                changes.append((record, "pending"))
+                return
+        else:
+            return
+        if (now - record.active_at).total_seconds() >= for_seconds:
+            record.state, record.fired_at = AlertState.FIRING, now
+            record.annotations = self._annotations(rule, labels, value, record.active_at, no_data)
+            changes.append((record, "firing"))
+
+    def _annotations(self, rule: Rule, labels: dict[str, str], value: float | None, since: datetime,
+                     no_data: bool) -> dict[str, str]:
+        local = since.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
+        if no_data:
+            return {"summary": f"No data for rule {rule.name}",
+                    "description": f"The value of {rule.name} ({rule.metric}) has been missing since {local}; "
+                                   "check the collector errors in the snapshot."}
+        fields = {**labels, "alertname": rule.alert_name, "value": _fmt(value), "op": rule.op,
+                  "threshold": _fmt(rule.threshold), "clear": _fmt(rule.clear), "metric": rule.metric,
+                  "for": _fmt(rule.for_seconds), "severity": rule.severity}
+        return {"summary": TEMPLATE.format(rule.summary, **fields),
+                "description": TEMPLATE.format(rule.description, **fields) + f" Since {local}."}
+
+    def active(self) -> list[AlertRecord]:
+        """Pending and firing alerts, firing first."""
+        order = {AlertState.FIRING: 0, AlertState.PENDING: 1}
+        return sorted((r for r in self.records.values() if r.state in order),
+                      key=lambda r: (order[r.state], r.alertname, r.fingerprint))

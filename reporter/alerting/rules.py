@@ -1,0 +1,216 @@
+"""Alert rules: the seed's list on by default, each overridable (or disabled) in the alerting TOML file.
+
+A rule reads one value per instance from the snapshot (a dotted path such as ``system.cpu_percent``) or, for
+``predict_linear`` and ``error_spike``, from the history; compares it with ``threshold`` using ``op``; and
+fires after the condition has held for ``for``. ``each`` expands placeholders (``{service}``) into one alert
+instance per value, with the value as a label. ``clear`` is a hysteresis threshold: a firing alert resolves
+only once the value crosses ``clear`` (e.g. CPU fires above 90 and clears below 85).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import string
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+
+
+def parse_duration(value: Any) -> float:
+    """``"5m"`` -> 300.0 seconds; numbers are seconds. Units: ms, s, m, h, d. Raises ValueError."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 4h)")
+        seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def compare(op: str, value: float, threshold: float) -> bool:
+    """``value <op> threshold``."""
+    return {
+        ">": value > threshold, ">=": value >= threshold, "<": value < threshold,
+        "<=": value <= threshold, "==": value == threshold, "!=": value != threshold,
+    }[op]
+
+
+class _Template(string.Formatter):
+    """``str.format`` limited to plain names (no attribute or index access into objects)."""
+
+    def get_field(self, field_name, args, kwargs):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field_name):
+            raise ValueError(f"template field {{{field_name}}} must be a plain name")
+        return kwargs[field_name], field_name
+
+
+TEMPLATE = _Template()
+
+
+class Rule(BaseModel):
+    """One alert rule. Durations are seconds (TOML may write ``"5m"``); thresholds in the metric's unit."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    alertname: str | None = None
+    kind: Literal["threshold", "predict_linear", "error_spike"] = "threshold"
+    metric: str
+    op: Op = ">"
+    threshold: float
+    clear: float | None = None
+    for_seconds: float = Field(0.0, alias="for")
+    severity: Literal["critical", "warning", "info"] = "warning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: str = "{alertname}: {value} {op} {threshold}"
+    description: str = "{metric} is {value} (threshold {op} {threshold})"
+    each: dict[str, list[str]] = Field(default_factory=dict)
+    min_count_metric: str | None = None
+    min_count: float = 0.0
+    enabled: bool = True
+    no_data_for: float | None = None
+    # predict_linear: fit over `range` seconds of history, predict `horizon` seconds ahead
+    range_seconds: float = Field(6 * 3600.0, alias="range")
+    horizon_seconds: float = Field(24 * 3600.0, alias="horizon")
+    min_range_seconds: float = Field(3600.0, alias="min_range")
+    # error_spike: value >= factor x the error rate of the previous `baseline` seconds
+    factor: float = 3.0
+    baseline_seconds: float = Field(3600.0, alias="baseline")
+
+    @field_validator("for_seconds", "no_data_for", "range_seconds", "horizon_seconds", "min_range_seconds",
+                     "baseline_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("name", "alertname")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME.match(value):
+            raise ValueError(f"{value!r} must match [a-z][a-z0-9_]*")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        placeholders = {f for _, f, _, _ in string.Formatter().parse(self.metric) if f}
+        if placeholders != set(self.each):
+            raise ValueError(f"metric placeholders {sorted(placeholders)} must match 'each' keys {sorted(self.each)}")
+        for text in (self.summary, self.description):
+            try:
+                TEMPLATE.format(text, **{k: "" for k in self.template_names()})
+            except (KeyError, ValueError, IndexError) as exc:
+                raise ValueError(f"template {text!r}: unknown field {exc}") from None
+        if self.clear is not None and self.op in ("==", "!="):
+            raise ValueError("'clear' only applies to <, <=, >, >=")
+        return self
+
+    def template_names(self) -> set[str]:
+        """Names a summary/description template may use."""
+        return {"alertname", "value", "op", "threshold", "clear", "metric", "for", "severity",
+                *self.each, *self.labels}
+
+    @property
+    def alert_name(self) -> str:
+        """The ``alertname`` label (defaults to the rule's name)."""
+        return self.alertname or self.name
+
+    def instances(self) -> list[tuple[dict[str, str], str, str | None]]:
+        """``[(instance labels, metric path, min-count path), ...]`` after expanding ``each``."""
+        if not self.each:
+            return [({}, self.metric, self.min_count_metric)]
+        keys = sorted(self.each)
+        result = []
+        for values in itertools.product(*(self.each[k] for k in keys)):
+            labels = dict(zip(keys, values, strict=True))
+            guard = self.min_count_metric.format(**labels) if self.min_count_metric else None
+            result.append((labels, self.metric.format(**labels), guard))
+        return result
+
+    def still_true(self, value: float) -> bool:
+        """For a firing alert: the condition with hysteresis (``clear``) applied."""
+        if self.clear is None:
+            return compare(self.op, value, self.threshold)
+        return value >= self.clear if self.op in (">", ">=") else value <= self.clear
+
+
+def default_rules(features: list[str], services: tuple[str, ...] = ("database", "redis", "ollama")) -> dict[str, dict]:
+    """The seed's alert list as rule definitions (plain dicts, merged with the file's overrides)."""
+    window = "ai.windows.5m"
+    return {
+        "cpu_high": dict(metric="system.cpu_percent", op=">", threshold=90, clear=85, **{"for": "5m"},
+                         severity="critical", summary="CPU above {threshold}% for 5 minutes",
+                         description="CPU is at {value}% (fires above {threshold}%, clears below {clear}%)."),
+        "memory_high": dict(metric="system.memory_percent", op=">", threshold=95, **{"for": "2m"},
+                            severity="critical", summary="Memory above {threshold}%",
+                            description="Memory use is {value}% (threshold {threshold}%)."),
+        "disk_high": dict(metric="system.disk_percent", op=">", threshold=90, **{"for": "5m"}, severity="warning",
+                          summary="Disk above {threshold}%", description="Disk use is {value}% (threshold {threshold}%)."),
+        "service_down": dict(metric="services.{service}.up", op="==", threshold=0, **{"for": "30s"},
+                             severity="critical", each={"service": list(services)},
+                             summary="{service} is down", description="The {service} probe has failed for 30 s."),
+        "ai_latency_high": dict(metric=f"{window}.avg_response_time", op=">", threshold=10, severity="warning",
+                                min_count_metric=f"{window}.requests", min_count=5,
+                                summary="AI response time above {threshold} s",
+                                description="Average AI response time over 5 minutes is {value} s "
+                                            "(threshold {threshold} s)."),
+        "ai_success_low": dict(metric=f"{window}.success_rate", op="<", threshold=90, severity="critical",
+                               min_count_metric=f"{window}.requests", min_count=20,
+                               summary="AI success rate below {threshold}%",
+                               description="AI success rate over 5 minutes is {value}% (threshold {threshold}%)."),
+        "ai_feature_success_low": dict(alertname="ai_success_low", metric=f"{window}.features.{{feature}}.success_rate",
+                                       op="<", threshold=90, severity="critical", each={"feature": list(features)},
+                                       min_count_metric=f"{window}.features.{{feature}}.requests", min_count=20,
+                                       summary="AI success rate of {feature} below {threshold}%",
+                                       description="Success rate of {feature} over 5 minutes is {value}% "
+                                                   "(threshold {threshold}%)."),
+        "model_unavailable": dict(metric="services.ollama.is_available", op="==", threshold=0, **{"for": "1m"},
+                                  severity="critical", summary="Model not available in Ollama",
+                                  description="The configured model is not listed by Ollama (or Ollama is down)."),
+        "ai_error_spike": dict(kind="error_spike", metric=f"{window}.error_rate", op=">=", threshold=10, factor=3,
+                               min_count_metric=f"{window}.requests", min_count=20, severity="warning",
+                               summary="AI error rate spike",
+                               description="AI error rate over 5 minutes is {value}%, at least {threshold}% and 3x "
+                                           "the previous hour's."),
+        "no_active_users": dict(metric="usage.active_users_1h", op="==", threshold=0, **{"for": "1h"},
+                                severity="warning", summary="No active users for an hour",
+                                description="No user has been active in the last hour for an hour."),
+        "disk_full_soon": dict(kind="predict_linear", metric="disk_percent", op=">=", threshold=100,
+                               severity="warning", summary="Disk predicted to fill within 24 h",
+                               description="A linear fit over the last 6 h predicts {value}% disk use in 24 h."),
+    }
+
+
+def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
+    """Merge file overrides into the defaults and validate; disabled rules are left out.
+
+    Raises ValueError naming the rule and field (``rules.cpu_high.threshold: ...``).
+    """
+    from pydantic import ValidationError
+
+    merged = default_rules(features)
+    for name, override in overrides.items():
+        if not isinstance(override, dict):
+            raise ValueError(f"rules.{name}: must be a table")
+        merged[name] = {**merged.get(name, {}), **override}
+    rules = []
+    for name, definition in merged.items():
+        try:
+            rule = Rule(name=name, **definition)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "(rule)"
+            raise ValueError(f"rules.{name}.{field}: {err['msg'].removeprefix('Value error, ')}") from None
+        except TypeError as exc:
+            raise ValueError(f"rules.{name}: {exc}") from None
+        if rule.enabled:
+            rules.append(rule)
+    return rules

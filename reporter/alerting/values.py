@@ -1,0 +1,119 @@
+"""Where a rule's value comes from: a snapshot path, or the history (``predict_linear``, ``error_spike``).
+
+Each source returns ``(value, condition)``: ``condition`` None means the value is missing (the alert neither
+starts nor resolves), False means the condition does not hold (including "not enough requests").
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from reporter.alerting.rules import Rule, compare
+from reporter.collect.counters import increase
+
+
+def lookup(data: dict, path: str) -> float | None:
+    """The number at dotted ``path`` in a snapshot dict; booleans as 1.0/0.0; None when absent or not numeric."""
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, bool):
+        return 1.0 if node else 0.0
+    if isinstance(node, int | float) and math.isfinite(node):
+        return float(node)
+    return None
+
+
+def threshold_value(rule: Rule, data: dict, path: str, guard: str | None) -> tuple[float | None, bool | None]:
+    """Value at ``path`` compared with the threshold. With a ``guard`` (a count such as requests in the
+    window), the condition is false while the count is below ``rule.min_count`` (no traffic is not "no data"),
+    and missing when the count itself is missing."""
+    value = lookup(data, path)
+    if guard is not None:
+        count = lookup(data, guard)
+        if count is None:
+            return value, None
+        if count < rule.min_count:
+            return value, False
+    if value is None:
+        return None, None
+    return value, compare(rule.op, value, rule.threshold)
+
+
+def predict_linear(points: list[tuple[float, float]], at: float) -> float | None:
+    """Least-squares line through ``(t, v)`` points evaluated at ``at`` (as Prometheus ``predict_linear``)."""
+    n = len(points)
+    if n < 2:
+        return None
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return None
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+    return mean_v + slope * (at - mean_t)
+
+
+class HistoryValues:
+    """History-based values, cached for ``refresh_seconds`` (they change slowly and cost a range read)."""
+
+    def __init__(self, history, refresh_seconds: float = 60.0) -> None:
+        self.history = history
+        self.refresh_seconds = refresh_seconds
+        self._cache: dict[str, tuple[datetime, Any]] = {}
+
+    def _cached(self, key: str, now: datetime, compute):
+        hit = self._cache.get(key)
+        if hit is not None and 0 <= (now - hit[0]).total_seconds() < self.refresh_seconds:
+            return hit[1]
+        value = compute()
+        self._cache[key] = (now, value)
+        return value
+
+    def predicted(self, rule: Rule, now: datetime) -> tuple[float | None, bool | None]:
+        """Predicted value ``horizon`` seconds ahead from a fit over ``range``; false with too little history."""
+        def compute():
+            series = self.history.series(rule.metric, now - timedelta(seconds=rule.range_seconds),
+                                         now + timedelta(milliseconds=1))
+            points = [(ts / 1000.0, v) for ts, v in series if v is not None]
+            if len(points) < 2 or points[-1][0] - points[0][0] < rule.min_range_seconds:
+                return None
+            return predict_linear(points, now.timestamp() + rule.horizon_seconds)
+
+        predicted = self._cached(f"predict:{rule.name}", now, compute)
+        if predicted is None:
+            return None, False
+        return round(predicted, 2), compare(rule.op, predicted, rule.threshold)
+
+    def baseline_error_rate(self, rule: Rule, now: datetime, features: list[str], window_seconds: float) -> float:
+        """Error rate (percent) over ``baseline`` seconds before the current window, from stored counters; 0.0
+        when that period had no request."""
+        def compute():
+            end = now - timedelta(seconds=window_seconds)
+            start = end - timedelta(seconds=rule.baseline_seconds)
+            names = [f"ai_{f}_{k}" for f in features for k in ("requests", "success")]
+            names = [n for n in names if n in self.history.metrics]
+            rows = self.history.rows(names, start, end)
+            requests = success = 0.0
+            for i in range(0, len(names), 2):
+                r = increase(row[1 + i] for row in rows)
+                s = increase(row[2 + i] for row in rows)
+                if r:
+                    requests += r
+                    success += min(s or 0.0, r)
+            return 0.0 if requests <= 0 else (1 - success / requests) * 100.0
+
+        return self._cached(f"baseline:{rule.name}", now, compute)
+
+    def error_spike(self, rule: Rule, data: dict, guard: str | None, now: datetime,
+                    features: list[str]) -> tuple[float | None, bool | None]:
+        """The window's error rate; true when >= threshold and >= factor x the baseline."""
+        value, condition = threshold_value(rule, data, rule.metric, guard)
+        if not condition:
+            return value, condition
+        baseline = self.baseline_error_rate(rule, now, features, 300.0)
+        return value, value >= rule.factor * baseline
