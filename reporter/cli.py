@@ -25,6 +25,16 @@ def _settings(ctx: click.Context) -> Settings:
         ctx.exit(EXIT_CONFIG)
 
 
+def _alerting(ctx: click.Context, settings: Settings):
+    from reporter.alerting.config import AlertingConfigError, load_alerting
+
+    try:
+        return load_alerting(settings)
+    except AlertingConfigError as exc:
+        click.echo(f"reporter: bad alerting configuration: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reporter")
 @click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".env"),
@@ -51,13 +61,14 @@ def run(ctx: click.Context) -> None:
     Stops cleanly on SIGTERM or Ctrl-C (exit 0).
     """
     settings = _settings(ctx)
+    alerting_config = _alerting(ctx, settings)
     from reporter import logs
     from reporter.daemon.run import StartupError
     from reporter.daemon.run import run as run_daemon
 
     logs.setup(settings.log_level)
     try:
-        ctx.exit(run_daemon(settings))
+        ctx.exit(run_daemon(settings, alerting_config))
     except StartupError as exc:
         click.echo(f"reporter: {exc}", err=True)
         ctx.exit(EXIT_RUNTIME)

@@ -164,6 +164,20 @@ class UsageSection(_Section):
     popular_scenarios: list[PopularScenario] = Field(default_factory=list)
 
 
+class ActiveAlert(_Section):
+    """A pending or firing alert at the time of the snapshot (``active_at``: condition true since)."""
+
+    alertname: str
+    state: str
+    severity: str | None = None
+    labels: dict[str, str]
+    summary: str | None = None
+    value: float | None = None
+    active_at: UTCDateTime | None = None
+    fired_at: UTCDateTime | None = None
+    fingerprint: str
+
+
 class Snapshot(_Section):
     """Everything known at one sample time. ``errors`` maps a collector name to what went wrong."""
 
@@ -175,6 +189,7 @@ class Snapshot(_Section):
     ai: AISection
     usage: UsageSection | None = None
     errors: dict[str, str] = Field(default_factory=dict)
+    alerts: list[ActiveAlert] = Field(default_factory=list, description="pending and firing alerts")
     duration_ms: float = Field(description="wall time the sample took, milliseconds")
 
 

@@ -19,8 +19,8 @@ class SampleJob:
     A failed history write is logged and the next cycle goes on (the snapshot is still served).
     """
 
-    def __init__(self, sampler: Sampler, history: History, latest: Latest) -> None:
-        self.sampler, self.history, self.latest = sampler, history, latest
+    def __init__(self, sampler: Sampler, history: History, latest: Latest, alerting=None) -> None:
+        self.sampler, self.history, self.latest, self.alerting = sampler, history, latest, alerting
         self._write_failing = False
 
     def seed(self) -> None:
@@ -31,7 +31,15 @@ class SampleJob:
 
     def __call__(self) -> None:
         snapshot = self.sampler.sample()
+        self._write(snapshot)
+        if self.alerting is not None:
+            try:
+                snapshot = self.alerting.evaluate(snapshot)
+            except Exception:
+                log.exception("alerting: evaluating the rules failed; alert states are unchanged")
         self.latest.publish(snapshot)
+
+    def _write(self, snapshot) -> None:
         try:
             self.history.write(snapshot)
         except Exception as exc:

@@ -15,6 +15,8 @@ import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from reporter.alerting.config import AlertingConfig
+from reporter.alerting.pipeline import Alerting
 from reporter.api.app import create_app
 from reporter.api.latest import Latest
 from reporter.collect.sampler import Sampler
@@ -66,7 +68,7 @@ def scheduler_for(sample: SampleJob, prune: PruneJob, interval: float) -> Backgr
     return scheduler
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, alerting_config: AlertingConfig) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop). Raises StartupError."""
     sock = bind(settings.http_host, settings.http_port)
     try:
@@ -75,9 +77,11 @@ def run(settings: Settings) -> int:
         sock.close()
         raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
                            f"{str(exc).splitlines()[0][:200]}); check REPORTER_HISTORY_URL") from None
+    host, port = sock.getsockname()[:2]
     latest = Latest()
     sampler = Sampler.from_settings(settings)
-    sample_job = SampleJob(sampler, history, latest)
+    alerting = Alerting(settings, alerting_config, history, port)
+    sample_job = SampleJob(sampler, history, latest, alerting)
     sample_job.seed()
     scheduler = scheduler_for(sample_job, PruneJob(history, settings.retention_days), settings.sample_interval)
 
@@ -91,14 +95,15 @@ def run(settings: Settings) -> int:
         server.should_exit = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    host, port = sock.getsockname()[:2]
     log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
              settings.sample_interval, mask_url(settings.history_url), host, port)
+    alerting.start()
     scheduler.start()
     try:
         server.run(sockets=[sock])
     finally:
         scheduler.shutdown(wait=True)  # lets the in-flight sample finish its write
+        alerting.stop()
         sampler.close()
         history.close()
         for sig, handler in previous.items():

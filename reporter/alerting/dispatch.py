@@ -1,0 +1,136 @@
+"""Dispatch: decide which alerts each receiver must hear about, batch them, write the batch to the outbox.
+
+Per receiver and alert, the notification log remembers which episode (the alert's ``startsAt``) was notified
+firing and resolved, and when. An alert is due when it fires in an episode not yet notified, when it has been
+firing for ``repeat_interval`` since the last send, or when it resolved after a firing notification (and the
+receiver sends resolved). Due alerts wait ``group_wait`` (counted from the oldest) so a burst goes out as one
+notification. Silenced alerts keep their state and are not sent. The outbox row and the log update are
+written in one transaction, before any sending: a crash after it sends the notification on restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from reporter.alerting.config import Defaults, Receiver
+from reporter.alerting.model import AlertNotice, AlertState, Notification
+from reporter.alerting.silences import SilenceStore
+from reporter.alerting.state import AlertRecord, AlertStore, from_ms
+from reporter.store.alert_schema import notification_log, outbox
+from reporter.store.history import to_ms
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[Receiver, Notification], bytes]
+
+
+@dataclass
+class _Due:
+    record: AlertRecord
+    status: str  # firing or resolved
+    since: datetime
+
+
+class Dispatcher:
+    """Turns alert states into outbox rows, one notification per receiver per flush.
+
+    ``render(receiver, notification) -> body bytes`` builds the receiver's payload (Slack or webhook).
+    """
+
+    def __init__(self, engine: Engine, receivers: list[Receiver], defaults: Defaults, render: Renderer,
+                 external_url: str = "") -> None:
+        self.engine, self.receivers, self.defaults = engine, receivers, defaults
+        self.render, self.external_url = render, external_url
+        self.alerts = AlertStore(engine)
+        self.silences = SilenceStore(engine)
+
+    def dispatch(self, now: datetime) -> list[str]:
+        """One pass over every receiver; returns the ids of the notifications written to the outbox."""
+        records = self.alerts.load()
+        silenced = self.silences.silenced_fingerprints(records.values(), now)
+        with self.engine.connect() as conn:
+            logged = {(r.receiver, r.fingerprint): r for r in conn.execute(select(notification_log))}
+        written, waiting = [], set()
+        for receiver in self.receivers:
+            due = [d for record in records.values() if record.fingerprint not in silenced
+                   and receiver.accepts(record.labels)
+                   and (d := self._due(receiver, record, logged.get((receiver.name, record.fingerprint)), now))]
+            if not due:
+                continue
+            group_wait = self.defaults.group_wait if receiver.group_wait is None else receiver.group_wait
+            if now < min(d.since for d in due) + timedelta(seconds=group_wait):
+                waiting.update(d.record.fingerprint for d in due)
+                continue
+            written.append(self._flush(receiver, due, now))
+        finished = [fp for fp, r in records.items()
+                    if r.state == AlertState.INACTIVE and r.resolved_at is not None and fp not in waiting]
+        if finished:
+            self.alerts.forget(finished)
+            with self.engine.begin() as conn:
+                conn.execute(delete(notification_log).where(notification_log.c.fingerprint.in_(finished)))
+        return written
+
+    def _due(self, receiver: Receiver, record: AlertRecord, logged, now: datetime) -> _Due | None:
+        episode = to_ms(record.active_at) if record.active_at else None
+        same_episode = logged is not None and logged.starts_at == episode
+        if record.state == AlertState.FIRING:
+            if not same_episode or logged.firing_sent_at is None:
+                return _Due(record, "firing", record.fired_at or now)
+            repeat = self.defaults.repeat_interval if receiver.repeat_interval is None else receiver.repeat_interval
+            repeat_at = from_ms(logged.firing_sent_at) + timedelta(seconds=repeat)
+            return _Due(record, "firing", repeat_at) if now >= repeat_at else None
+        if record.state == AlertState.INACTIVE and record.resolved_at is not None:
+            if receiver.send_resolved and same_episode and logged.firing_sent_at and not logged.resolved_sent_at:
+                return _Due(record, "resolved", record.resolved_at)
+        return None
+
+    def _flush(self, receiver: Receiver, due: list[_Due], now: datetime) -> str:
+        due.sort(key=lambda d: (d.status != "firing", d.record.alertname, sorted(d.record.labels.items())))
+        notification = Notification(
+            id=f"msg_{uuid.uuid4().hex}", receiver=receiver.name, created_at=now,
+            external_url=self.external_url,
+            alerts=[AlertNotice(status=d.status, labels=d.record.labels, annotations=d.record.annotations,
+                                starts_at=d.record.active_at or now,
+                                ends_at=d.record.resolved_at if d.status == "resolved" else None,
+                                fingerprint=d.record.fingerprint,
+                                generator_url=f"{self.external_url}/alerts" if self.external_url else "")
+                    for d in due],
+        )
+        body = self.render(receiver, notification)
+        now_ms = to_ms(now)
+        with self.engine.begin() as conn:
+            conn.execute(insert(outbox).values(
+                id=notification.id, receiver=receiver.name, created_at=now_ms, status="pending", body=body,
+                alert_count=len(due), attempts=0, next_attempt_at=now_ms))
+            for d in due:
+                self._log(conn, receiver.name, d, now_ms)
+        log.info("notification %s to %s queued: %d alert(s) (%s)", notification.id, receiver.name, len(due),
+                 ", ".join(sorted({f"{d.record.alertname} {d.status}" for d in due})))
+        return notification.id
+
+    @staticmethod
+    def _log(conn: Connection, receiver: str, due: _Due, now_ms: int) -> None:
+        key = (notification_log.c.receiver == receiver) & (notification_log.c.fingerprint == due.record.fingerprint)
+        starts = to_ms(due.record.active_at) if due.record.active_at else now_ms
+        values = {"starts_at": starts}
+        if due.status == "firing":
+            values.update(firing_sent_at=now_ms, resolved_sent_at=None)
+        else:
+            values["resolved_sent_at"] = now_ms
+        if not conn.execute(update(notification_log).where(key).values(**values)).rowcount:
+            conn.execute(insert(notification_log).values(receiver=receiver, fingerprint=due.record.fingerprint,
+                                                         **values))
+
+
+def notice_json(notification: Notification) -> str:
+    """A compact JSON description of a notification (for logs and the CLI)."""
+    return json.dumps({"id": notification.id, "receiver": notification.receiver,
+                       "alerts": [f"{a.labels.get('alertname')} {a.status}" for a in notification.alerts]})

@@ -1,0 +1,53 @@
+"""The alerting path assembled for the daemon: evaluator (sampling thread) + notifier thread."""
+
+from __future__ import annotations
+
+from reporter.alerting.config import AlertingConfig
+from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.notify.outbox import Outbox
+from reporter.notify.render import renderer
+from reporter.notify.worker import NotifierThread
+from reporter.settings import Settings
+from reporter.snapshot import ActiveAlert, Snapshot
+from reporter.store.history import History
+
+
+def external_url(settings: Settings, port: int | None = None) -> str:
+    """This reporter's URL for notifications: REPORTER_EXTERNAL_URL, else http://HOST:PORT."""
+    return settings.external_url or f"http://{settings.http_host}:{port or settings.http_port}"
+
+
+class Alerting:
+    """Evaluates rules on each snapshot and wakes the notifier when alert states changed."""
+
+    def __init__(self, settings: Settings, config: AlertingConfig, history: History, port: int | None = None):
+        self.config = config
+        store = AlertStore(history.engine)
+        self.evaluator = Evaluator(config.rules, config.defaults, store, history, settings.tz, settings.ai_features)
+        self.dispatcher = Dispatcher(history.engine, config.receivers, config.defaults, renderer(settings.tz),
+                                     external_url(settings, port))
+        self.outbox = Outbox(history.engine, config.receivers, config.defaults)
+        self.notifier = NotifierThread(self.dispatcher, self.outbox)
+
+    def start(self) -> None:
+        self.notifier.start()
+
+    def stop(self) -> None:
+        self.notifier.stop()
+
+    def evaluate(self, snapshot: Snapshot) -> Snapshot:
+        """Evaluate the rules; return the snapshot with its active alerts listed."""
+        if self.evaluator.evaluate(snapshot):
+            self.notifier.wake()
+        return snapshot.model_copy(update={"alerts": [active_alert(r) for r in self.evaluator.active()]})
+
+
+def active_alert(record: AlertRecord) -> ActiveAlert:
+    """An alert record as listed in the snapshot and by ``GET /alerts``."""
+    return ActiveAlert(
+        alertname=record.alertname, state=str(record.state), severity=record.labels.get("severity"),
+        labels=record.labels, summary=record.annotations.get("summary"), value=record.value,
+        active_at=record.active_at, fired_at=record.fired_at, fingerprint=record.fingerprint,
+    )

@@ -1,0 +1,118 @@
+"""Silences: label matchers that mute notifications for a time (the alert keeps its state)."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+
+from reporter.alerting.state import AlertRecord, from_ms
+from reporter.store.alert_schema import silences
+from reporter.store.history import to_ms
+
+MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(=~|!=|=)(.*)$")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """``name=value`` (equal), ``name!=value`` (not equal) or ``name=~regex`` (full match)."""
+
+    name: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Matcher:
+        """Parse ``alertname=cpu_high``; raises ValueError with a readable message."""
+        match = MATCHER.match(text.strip())
+        if not match:
+            raise ValueError(f"{text!r} is not a matcher (use name=value, name!=value or name=~regex)")
+        name, op, value = match.groups()
+        if op == "=~":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{text!r}: bad regular expression ({exc})") from None
+        return cls(name, op, value)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        return re.fullmatch(self.value, actual) is not None
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value}"
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A stored silence; active while ``starts_at <= now < ends_at``."""
+
+    id: str
+    matchers: list[Matcher]
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    created_by: str
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(m.matches(labels) for m in self.matchers)
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+class SilenceStore:
+    """Adds, lists and expires silences in the history database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, matchers: list[Matcher], duration_seconds: float, comment: str, created_by: str,
+            now: datetime) -> Silence:
+        """Create a silence from now for ``duration_seconds``; raises ValueError without matchers."""
+        if not matchers:
+            raise ValueError("a silence needs at least one --match")
+        if duration_seconds <= 0:
+            raise ValueError("the duration must be positive")
+        silence = Silence(f"sil_{uuid.uuid4().hex[:12]}", matchers, now, now + timedelta(seconds=duration_seconds),
+                          comment, created_by)
+        with self.engine.begin() as conn:
+            conn.execute(insert(silences).values(
+                id=silence.id, matchers=json.dumps([str(m) for m in matchers]), starts_at=to_ms(now),
+                ends_at=to_ms(silence.ends_at), comment=comment, created_by=created_by, created_at=to_ms(now)))
+        return silence
+
+    def list(self, now: datetime, include_expired: bool = False) -> list[Silence]:
+        """Silences ordered by end time; expired ones only when asked."""
+        query = select(silences).order_by(silences.c.ends_at)
+        if not include_expired:
+            query = query.where(silences.c.ends_at > to_ms(now))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Silence(r["id"], [Matcher.parse(m) for m in json.loads(r["matchers"])], from_ms(r["starts_at"]),
+                        from_ms(r["ends_at"]), r["comment"], r["created_by"]) for r in rows]
+
+    def expire(self, silence_id: str, now: datetime) -> bool:
+        """End a silence now; False when no active silence has that id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(silences).where(silences.c.id == silence_id,
+                                                         silences.c.ends_at > to_ms(now))
+                                  .values(ends_at=to_ms(now)))
+        return bool(result.rowcount)
+
+    def silenced_fingerprints(self, records: Iterable[AlertRecord], now: datetime) -> set[str]:
+        """Fingerprints of the alerts that an active silence matches."""
+        active = [s for s in self.list(now) if s.active(now)]
+        if not active:
+            return set()
+        return {r.fingerprint for r in records if any(s.matches(r.labels) for s in active)}

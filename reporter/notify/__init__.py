@@ -1,0 +1,1 @@
+"""Notification delivery: receivers (Slack, Alertmanager-style webhook) and the persistent outbox."""

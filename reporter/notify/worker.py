@@ -1,0 +1,66 @@
+"""The notifier thread: dispatch due alerts to the outbox and deliver it, apart from sampling.
+
+It runs its own asyncio loop; the sampler wakes it after each evaluation, and it ticks once a second for
+group waits, repeats and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import UTC, datetime
+
+import httpx
+
+from reporter.alerting.dispatch import Dispatcher
+from reporter.notify.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class NotifierThread(threading.Thread):
+    """Background thread; ``wake()`` from any thread, ``stop()`` to end it (after the current attempt)."""
+
+    def __init__(self, dispatcher: Dispatcher, outbox: Outbox, tick_seconds: float = 1.0) -> None:
+        super().__init__(name="notifier", daemon=True)
+        self.dispatcher, self.outbox, self.tick_seconds = dispatcher, outbox, tick_seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._stopping = False
+        self._ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
+        self._ready.set()
+        limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+            while not self._stopping:
+                try:
+                    self.dispatcher.dispatch(datetime.now(UTC))
+                    await self.outbox.deliver_due(client)
+                except Exception:  # the notifier must survive anything and say so
+                    log.exception("notifier: a pass failed; retrying in %g s", self.tick_seconds)
+                try:
+                    await asyncio.wait_for(self._event.wait(), self.tick_seconds)
+                except TimeoutError:
+                    pass
+                self._event.clear()
+
+    def wake(self) -> None:
+        """Run a pass now (called by the sampler after an evaluation that changed alert states)."""
+        if self._loop is not None and self._event is not None:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop after the current pass; waits at most ``timeout`` seconds (undelivered rows stay queued)."""
+        self._stopping = True
+        self.wake()
+        self.join(timeout)
+
+    def start(self) -> None:
+        super().start()
+        self._ready.wait(5)
