@@ -1,6 +1,9 @@
 # reporter: monitoring and reporting daemon.
 #   docker build -t reporter .
-#   docker run -p 8321:8321 -v reporter-data:/data --env-file .env reporter
+#   docker run -p 127.0.0.1:8321:8321 -v reporter-data:/data --env-file reporter.env reporter
+# In reporter.env point REPORTER_APP_DATABASE_URL, REPORTER_REDIS_URL and REPORTER_OLLAMA_URL at hosts the
+# container can reach (127.0.0.1 is the container itself), and do not set REPORTER_HTTP_HOST=127.0.0.1 there:
+# the image listens on 0.0.0.0 inside the container so that -p can reach it.
 FROM python:3.11-slim
 
 # WeasyPrint needs Pango (and HarfBuzz subsetting); fonts cover Latin, CJK, Hebrew/Arabic and emoji in reports.

@@ -5,24 +5,33 @@ Exit codes: 0 success; 1 a runtime failure (port taken, history not writable); 2
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from reporter import __version__
-from reporter.settings import Settings, SettingsError, load_settings, masked_items
+from reporter.settings import Settings, SettingsError, load_settings, masked_items, unknown_names
 
 EXIT_RUNTIME, EXIT_CONFIG = 1, 2
 
 
 def _settings(ctx: click.Context) -> Settings:
+    env_file = ctx.obj["env_file"]
+    if env_file is not None and not env_file.is_file():
+        click.echo(f"reporter: --env-file {env_file}: no such file", err=True)
+        ctx.exit(EXIT_CONFIG)
+    env_file = env_file or Path(".env")
     try:
-        return load_settings(ctx.obj["env_file"])
+        settings = load_settings(env_file)
     except SettingsError as exc:
         for line in str(exc).splitlines():
             click.echo(f"reporter: bad setting {line}", err=True)
         ctx.exit(EXIT_CONFIG)
+    for name in unknown_names(env_file, dict(os.environ)):
+        click.echo(f"reporter: warning: {name}", err=True)
+    return settings
 
 
 def _alerting(ctx: click.Context, settings: Settings):
@@ -37,8 +46,9 @@ def _alerting(ctx: click.Context, settings: Settings):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reporter")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".env"),
-              show_default=True, help="File of REPORTER_* settings read after the environment (missing is fine).")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File of REPORTER_* settings (default: .env in the working directory, if present); "
+                   "environment variables win over it. Give it before the command: reporter --env-file F run")
 @click.pass_context
 def main(ctx: click.Context, env_file: Path) -> None:
     """Monitoring and reporting daemon for an LLM-backed application.

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -170,6 +170,13 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
+    @model_validator(mode="after")
+    def _timeout_fits_interval(self) -> Settings:
+        if self.probe_timeout >= self.sample_interval:
+            raise ValueError(f"{ENV_PREFIX}PROBE_TIMEOUT: {self.probe_timeout:g} s must be shorter than "
+                             f"{ENV_PREFIX}SAMPLE_INTERVAL ({self.sample_interval:g} s)")
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         """The configured timezone as a ``ZoneInfo``."""
@@ -184,21 +191,44 @@ class Settings(BaseSettings):
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
-    """Read settings from the environment and ``env_file``; ``overrides`` win over both.
+    """Read settings from the environment and ``env_file``; the environment wins over the file and
+    ``overrides`` win over both. A missing ``env_file`` is fine (the defaults apply).
 
-    Raises :class:`SettingsError` with one line per bad setting, each naming ``REPORTER_<NAME>``.
+    Raises :class:`SettingsError` with one line per bad setting, each naming ``REPORTER_<NAME>`` and saying
+    what is expected.
     """
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            field = str(err["loc"][0]) if err["loc"] else ""
             message = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
-            shown = f" (got {mask_value(field, got)!r})" if isinstance(got, str | int | float) else ""
-            lines.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}")
+            shown = f" (got {mask_value(field, got)!r})" if field and isinstance(got, str | int | float) else ""
+            info = Settings.model_fields.get(field)
+            expected = f"; expected: {info.description}" if info is not None and info.description else ""
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}{expected}" if field else message)
         raise SettingsError("\n".join(lines)) from None
+
+
+def unknown_names(env_file: str | Path | None, environ: dict[str, str]) -> list[str]:
+    """One warning line per ``REPORTER_*`` name in the environment or ``env_file`` that is no setting, with a
+    suggestion (``... (did you mean REPORTER_SAMPLE_INTERVAL?)``): typos are otherwise silent."""
+    import difflib
+
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    names = {k for k in environ if k.startswith(ENV_PREFIX)}
+    if env_file is not None and Path(env_file).is_file():
+        for line in Path(env_file).read_text(encoding="utf-8", errors="replace").splitlines():
+            key = line.split("=", 1)[0].strip().removeprefix("export ").strip()
+            if key.startswith(ENV_PREFIX) and "=" in line:
+                names.add(key)
+    result = []
+    for name in sorted(names - known):
+        close = difflib.get_close_matches(name, known, n=1)
+        result.append(f"{name} is not a setting and is ignored" + (f" (did you mean {close[0]}?)" if close else ""))
+    return result
 
 
 def mask_url(value: str) -> str:
@@ -221,7 +251,11 @@ def masked_items(settings: Settings) -> list[tuple[str, Any]]:
     items = []
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, list):
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, list):
             value = ",".join(value)
         elif isinstance(value, dict):
             value = json.dumps(value)

@@ -64,3 +64,23 @@ def test_help_describes_commands():
     for command in ("run", "sample", "check-config"):
         assert command in result.stdout
     assert "Exit codes" in result.stdout
+
+
+def test_unknown_setting_is_a_warning_with_a_suggestion(tmp_path):
+    result = reporter("check-config", cwd=tmp_path, env={"REPORTER_SAMPLE_INTERVALL": "5"})
+    assert result.returncode == 0
+    assert "REPORTER_SAMPLE_INTERVALL is not a setting" in result.stderr
+    assert "did you mean REPORTER_SAMPLE_INTERVAL?" in result.stderr
+
+
+def test_missing_explicit_env_file_exits_2(tmp_path):
+    result = reporter("--env-file", str(tmp_path / "nope.env"), "check-config", cwd=tmp_path)
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_bad_alerting_file_names_rule_and_field(tmp_path):
+    (tmp_path / "alerting.toml").write_text('[rules.cpu_high]\nthreshold = "high"\n')
+    result = reporter("run", cwd=tmp_path, env={"REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml")})
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert "rules.cpu_high.threshold" in line and "Traceback" not in result.stderr

@@ -46,3 +46,14 @@ def test_secrets_masked():
     shown = dict(masked_items(settings))
     assert shown["REPORTER_API_TOKEN"] == "***"
     assert "pa55" not in str(shown)
+
+
+def test_probe_timeout_must_fit_in_the_interval():
+    with pytest.raises(SettingsError, match="REPORTER_PROBE_TIMEOUT: 10 s must be shorter than"):
+        load_settings(None, probe_timeout=10, sample_interval=10)
+
+
+def test_bad_number_says_what_is_expected(monkeypatch):
+    monkeypatch.setenv("REPORTER_SAMPLE_INTERVAL", "10s")
+    with pytest.raises(SettingsError, match="expected: seconds between samples"):
+        load_settings(None)

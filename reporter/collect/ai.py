@@ -42,10 +42,13 @@ class AICollector:
         self.prefix = prefix
         self.names = counter_names(features)
         self._warned: dict[str, bytes] = {}
+        self.invalid: list[str] = []  # keys whose last value was not a number (read after collect())
 
     def collect(self) -> dict[str, float | None]:
         raw = self.client.mget([self.prefix + n for n in self.names])
-        return {name: self._parse(name, value) for name, value in zip(self.names, raw, strict=True)}
+        counters = {name: self._parse(name, value) for name, value in zip(self.names, raw, strict=True)}
+        self.invalid = [self.prefix + n for n, v in counters.items() if v is None]
+        return counters
 
     def _parse(self, name: str, value: bytes | None) -> float | None:
         if value is None:
@@ -141,7 +144,7 @@ def ai_section(
     """Build the AI section: lifetime figures from ``counters`` (None when Redis could not be read) and
     windows ``last_interval`` and ``5m`` after adding this sample (taken at Unix time ``at``) to ``window``."""
     if counters is None:
-        section = AISection(model=model, error=error)
+        section = AISection(model=model, error=error, features={f: FeatureStats() for f in features})
     else:
         window.add(CounterSample(at=at, values=counters))
         section = lifetime_section(counters, features, model)

@@ -57,13 +57,13 @@ class CounterWindow:
 
     def span(self, seconds: float) -> Sequence[CounterSample]:
         """Samples covering the last ``seconds`` before the newest: every later sample plus, as the base, the
-        newest sample at or before the window's start if it is not older than two windows (after a gap in
-        sampling the window is simply shorter). Fewer than two samples means no window yet."""
+        newest sample at or before the window's start if it is at most a quarter window older than the start
+        (after a gap in sampling the window is simply shorter). Fewer than two samples means no window yet."""
         if not self._samples:
             return []
         start = self._samples[-1].at - seconds
         chosen = [s for s in self._samples if s.at > start]
-        base = [s for s in self._samples if start - seconds <= s.at <= start]
+        base = [s for s in self._samples if start - seconds / 4 <= s.at <= start]
         if base:
             chosen.insert(0, base[-1])
         return chosen

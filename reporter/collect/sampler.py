@@ -101,6 +101,8 @@ class Sampler:
         ai = ai_section(outcomes["ai"].value, self.window, now.timestamp(), self.settings.ai_features,
                         self.settings.ollama_model, errors.get("ai"))
         ai.is_available = services.ollama.is_available
+        if outcomes["ai"].value is not None and self.ai.invalid:
+            ai.error = errors["ai"] = f"not a non-negative number: {', '.join(self.ai.invalid)}"
         if usage_due:
             self._usage_next_at = time.monotonic() + self.settings.usage_interval
             self._usage, self._usage_error = outcomes["usage"].value, outcomes["usage"].error

@@ -24,10 +24,18 @@ class SampleJob:
         self._write_failing = False
 
     def seed(self) -> None:
-        """Load the last minutes of AI counters from history so windowed values continue across a restart."""
-        end = datetime.now(UTC)
-        start = end - timedelta(seconds=max(WINDOWS.values()) * 2)
-        self.sampler.seed_window(self.history.counter_samples(start, end))
+        """Load the last minutes of AI counters from history so windowed values continue across a restart
+        (not when the counters were read under another key prefix: those are other counters)."""
+        prefix = self.sampler.settings.ai_key_prefix
+        stored = self.history.get_meta("ai_key_prefix")
+        if stored is not None and stored != prefix:
+            log.info("AI key prefix changed from %r to %r: windowed AI values start afresh", stored, prefix)
+        else:
+            end = datetime.now(UTC)
+            start = end - timedelta(seconds=max(WINDOWS.values()) * 2)
+            self.sampler.seed_window(self.history.counter_samples(start, end))
+        if stored != prefix:
+            self.history.set_meta("ai_key_prefix", prefix)
 
     def __call__(self) -> None:
         snapshot = self.sampler.sample()

@@ -95,8 +95,9 @@ def run(settings: Settings, alerting_config: AlertingConfig) -> int:
         server.should_exit = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    path = settings.history_path()
     log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
-             settings.sample_interval, mask_url(settings.history_url), host, port)
+             settings.sample_interval, path.resolve() if path else mask_url(settings.history_url), host, port)
     alerting.start()
     scheduler.start()
     try:

@@ -15,7 +15,7 @@ from reporter.collect.counters import CounterSample
 from reporter.snapshot import Snapshot
 from reporter.store.metrics import Metric, catalog
 from reporter.store.migrate import upgrade
-from reporter.store.schema import samples_table, usage_lists_table
+from reporter.store.schema import meta_table, samples_table, usage_lists_table
 
 log = logging.getLogger(__name__)
 FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
@@ -64,6 +64,7 @@ class History:
         metadata = MetaData()
         self.samples = samples_table(metadata, list(self.metrics.values()))
         self.usage_lists = usage_lists_table(metadata)
+        self.meta = meta_table(metadata)
         self._last_lists: dict[str, str] = {}
         self._insert = self.samples.insert()
 
@@ -125,6 +126,17 @@ class History:
             CounterSample(at=row[0] / 1000.0, values={m.counter_key: v for m, v in zip(counters, row[1:], strict=True)})
             for row in self.rows([m.name for m in counters], start, end)
         ]
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored fact (None when never set)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(self.meta.c.value).where(self.meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a fact, replacing any earlier value."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.meta).where(self.meta.c.key == key))
+            conn.execute(self.meta.insert(), {"key": key, "value": value})
 
     def count(self) -> int:
         """Number of stored samples."""

@@ -29,6 +29,7 @@ def upgrade(engine: Engine, features: list[str]) -> None:
     """Bring the history database to the newest schema; idempotent. Feature columns are added (never dropped:
     a feature removed from the settings keeps its history)."""
     config = alembic_config()
+    created = not inspect(engine).has_table("samples")
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
@@ -39,4 +40,7 @@ def upgrade(engine: Engine, features: list[str]) -> None:
             ops = Operations(MigrationContext.configure(conn))
             for name in missing:
                 ops.add_column("samples", Column(name, BigInteger, nullable=True))
-        log.info("history: added columns %s for new AI features", ", ".join(missing))
+        if not created:
+            log.info("history: added columns %s for new AI features", ", ".join(missing))
+    if created:
+        log.info("history: created the schema")

@@ -51,3 +51,8 @@ def usage_lists_table(metadata: MetaData) -> Table:
         Column("ts", TimestampMs, primary_key=True, autoincrement=False),
         Column("body", Text, nullable=False),
     )
+
+
+def meta_table(metadata: MetaData) -> Table:
+    """The ``meta`` table: key -> value facts about the history."""
+    return Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))

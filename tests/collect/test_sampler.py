@@ -72,3 +72,25 @@ def test_usage_is_requeried_only_every_usage_interval(redis_url, redis_prefix, p
         sampler.close()
     assert second.usage is not None and second.usage.collected_at == first.timestamp
     assert second.timestamp > first.timestamp
+
+
+def test_bad_counter_is_named_in_errors_and_redis_down_keeps_feature_keys(redis_url, redis_prefix, refused_port):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.set(redis_prefix + "quiz:requests", "many")
+    client.close()
+    sampler = make(redis_url=redis_url, ai_key_prefix=redis_prefix)
+    try:
+        snap = sampler.sample()
+    finally:
+        sampler.close()
+    assert snap.ai.features["quiz"].requests is None
+    assert f"{redis_prefix}quiz:requests" in snap.errors["ai"]
+    down = make(redis_url=f"redis://127.0.0.1:{refused_port}/0", probe_timeout=1.0)
+    try:
+        snap = down.sample()
+    finally:
+        down.close()
+    assert set(snap.ai.features) == {"grammar", "quiz", "voice", "scenario"}
+    assert snap.ai.features["quiz"].requests is None

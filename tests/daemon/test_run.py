@@ -23,7 +23,7 @@ def start(tmp_path, redis_url, extra=None):
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}",
         "REPORTER_SAMPLE_INTERVAL": "1",
         "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_PROBE_TIMEOUT": "1",
+        "REPORTER_PROBE_TIMEOUT": "0.5",
         **(extra or {}),
     })
     proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
