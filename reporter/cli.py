@@ -118,5 +118,77 @@ def check_config(ctx: click.Context) -> None:
     click.echo("# settings are valid", err=True)
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def alerts(ctx: click.Context, as_json: bool) -> None:
+    """Show alert states from the history: pending, firing and resolved-awaiting-notification, with
+    pending-since, firing-since and the last notification per receiver."""
+    from reporter.alerting.cli import show_alerts
+
+    show_alerts(_settings(ctx), as_json)
+
+
+@main.command("test-alert")
+@click.option("--receiver", "receiver_name", metavar="NAME", help="Only this receiver (default: every one).")
+@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for delivery.")
+@click.pass_context
+def test_alert_command(ctx: click.Context, receiver_name: str | None, wait: float) -> None:
+    """Send a test notification (alertname=test_alert) through the real path: outbox, signing, retries.
+
+    Exits 0 when delivered to every receiver, 1 otherwise (a queued one is retried by the daemon).
+    """
+    settings = _settings(ctx)
+    config = _alerting(ctx, settings)
+    from reporter.alerting.cli import test_alert
+
+    ctx.exit(test_alert(settings, config, receiver_name, wait))
+
+
+@main.group()
+def silence() -> None:
+    """Mute notifications of matching alerts for a while (alerts keep their state)."""
+
+
+@silence.command("add")
+@click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
+              help="Label matcher: name=value, name!=value or name=~regex; repeat to AND them.")
+@click.option("--duration", default="2h", show_default=True, help="How long: 30m, 2h, 1d...")
+@click.option("--comment", required=True, help="Why (shown in `silence list`).")
+@click.option("--author", default=None, help="Who (default: the current user).")
+@click.pass_context
+def silence_add_command(ctx: click.Context, matchers, duration: str, comment: str, author: str | None) -> None:
+    """Add a silence, e.g. --match alertname=cpu_high --match service=redis --duration 2h --comment "upgrade"."""
+    from reporter.alerting.cli import silence_add
+
+    try:
+        silence_add(_settings(ctx.parent), matchers, duration, comment, author)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@silence.command("list")
+@click.option("--all", "include_expired", is_flag=True, help="Include expired silences.")
+@click.pass_context
+def silence_list_command(ctx: click.Context, include_expired: bool) -> None:
+    """List active silences (with --all, expired ones too)."""
+    from reporter.alerting.cli import silence_list
+
+    silence_list(_settings(ctx.parent), include_expired)
+
+
+@silence.command("expire")
+@click.argument("silence_id")
+@click.pass_context
+def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
+    """End a silence now. Exits 1 when no active silence has that id."""
+    from reporter.alerting.cli import silence_expire
+
+    if not silence_expire(_settings(ctx.parent), silence_id):
+        click.echo(f"reporter: no active silence {silence_id}", err=True)
+        ctx.exit(EXIT_RUNTIME)
+    click.echo(f"{silence_id} expired")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

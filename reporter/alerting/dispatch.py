@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -106,10 +106,11 @@ class Dispatcher:
         )
         body = self.render(receiver, notification)
         now_ms = to_ms(now)
+        wall_ms = to_ms(datetime.now(UTC))  # the outbox runs on the wall clock (retries, max age)
         with self.engine.begin() as conn:
             conn.execute(insert(outbox).values(
-                id=notification.id, receiver=receiver.name, created_at=now_ms, status="pending", body=body,
-                alert_count=len(due), attempts=0, next_attempt_at=now_ms))
+                id=notification.id, receiver=receiver.name, created_at=wall_ms, status="pending", body=body,
+                alert_count=len(due), attempts=0, next_attempt_at=wall_ms))
             for d in due:
                 self._log(conn, receiver.name, d, now_ms)
         log.info("notification %s to %s queued: %d alert(s) (%s)", notification.id, receiver.name, len(due),

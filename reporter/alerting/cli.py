@@ -1,0 +1,153 @@
+"""``reporter alerts``, ``reporter test-alert`` and ``reporter silence ...``: the alerting commands."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import click
+import httpx
+from sqlalchemy import select
+
+from reporter.alerting.config import AlertingConfig
+from reporter.alerting.model import AlertNotice, Notification, fingerprint
+from reporter.alerting.rules import parse_duration
+from reporter.alerting.silences import Matcher, SilenceStore
+from reporter.alerting.state import AlertStore, from_ms
+from reporter.notify.outbox import Outbox
+from reporter.notify.render import renderer
+from reporter.settings import Settings
+from reporter.store.alert_schema import notification_log
+from reporter.store.history import History
+
+
+def _when(value: datetime | None, tz) -> str:
+    return "-" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def show_alerts(settings: Settings, as_json: bool) -> None:
+    """Print every stored alert with its state, pending-since and last notification per receiver."""
+    history = History(settings.history_url, settings.ai_features)
+    try:
+        records = AlertStore(history.engine).load()
+        with history.engine.connect() as conn:
+            log_rows = conn.execute(select(notification_log)).all()
+    finally:
+        history.close()
+    sent: dict[str, list[str]] = {}
+    for row in log_rows:
+        last = max(v for v in (row.firing_sent_at, row.resolved_sent_at) if v is not None) \
+            if (row.firing_sent_at or row.resolved_sent_at) else None
+        kind = "resolved" if row.resolved_sent_at and last == row.resolved_sent_at else "firing"
+        sent.setdefault(row.fingerprint, []).append(f"{row.receiver}: {kind} at {_when(from_ms(last), settings.tz)}")
+    if as_json:
+        click.echo(json.dumps([{
+            "fingerprint": r.fingerprint, "alertname": r.alertname, "state": "resolved" if r.resolved_at else str(r.state),
+            "labels": r.labels, "annotations": r.annotations, "value": r.value,
+            "active_at": r.active_at and r.active_at.isoformat(), "fired_at": r.fired_at and r.fired_at.isoformat(),
+            "resolved_at": r.resolved_at and r.resolved_at.isoformat(), "notified": sent.get(r.fingerprint, []),
+        } for r in records.values()], indent=2))
+        return
+    if not records:
+        click.echo("no active alerts")
+        return
+    for r in sorted(records.values(), key=lambda r: (str(r.state) != "firing", r.alertname)):
+        state = "resolved" if r.resolved_at else str(r.state)
+        extra = {k: v for k, v in r.labels.items() if k not in ("alertname", "severity")}
+        click.echo(f"{state:8} {r.alertname} {r.labels.get('severity', '')} {extra or ''}".rstrip())
+        click.echo(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
+                   + (f"; resolved {_when(r.resolved_at, settings.tz)}" if r.resolved_at else ""))
+        click.echo(f"         {r.annotations.get('summary', '')}")
+        for line in sent.get(r.fingerprint, ["not notified yet"]):
+            click.echo(f"         last notification: {line}")
+
+
+def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | None, wait: float) -> int:
+    """Send a test notification through the real path (outbox, retries) to one or every receiver.
+
+    Returns 0 when every one was delivered within ``wait`` seconds, 1 otherwise.
+    """
+    receivers = [r for r in config.receivers if receiver_name in (None, r.name)]
+    if not receivers:
+        names = ", ".join(r.name for r in config.receivers) or "none configured"
+        raise click.UsageError(f"no receiver {receiver_name!r} (receivers: {names})" if receiver_name else
+                               "no receiver configured: set REPORTER_SLACK_WEBHOOK_URL, REPORTER_WEBHOOK_URL or "
+                               "receivers in REPORTER_ALERTING_FILE")
+    history = History(settings.history_url, settings.ai_features)
+    render = renderer(settings.tz)
+    outbox = Outbox(history.engine, receivers, config.defaults)
+    now = datetime.now(UTC)
+    ids = {}
+    for receiver in receivers:
+        labels = {"alertname": "test_alert", "severity": "info", "receiver": receiver.name}
+        notification = Notification(
+            id=f"msg_{uuid.uuid4().hex}", receiver=receiver.name, created_at=now,
+            alerts=[AlertNotice("firing", labels, {"summary": "Test notification from reporter",
+                                                   "description": f"Sent by `reporter test-alert` at "
+                                                                  f"{_when(now, settings.tz)}."},
+                                now, None, fingerprint(labels))])
+        outbox.enqueue(notification.id, receiver.name, render(receiver, notification), 1, now)
+        ids[receiver.name] = notification.id
+
+    async def deliver() -> None:
+        async with httpx.AsyncClient() as client:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                await outbox.deliver_due(client)
+                states = [outbox.status(i)["status"] for i in ids.values()]
+                if all(s != "pending" for s in states):
+                    return
+                await asyncio.sleep(0.2)
+
+    try:
+        asyncio.run(deliver())
+        failures = 0
+        for name, notification_id in ids.items():
+            status = outbox.status(notification_id)
+            line = f"{name}: {status['status']} after {status['attempts']} attempt(s)"
+            if status["status"] != "delivered":
+                failures += 1
+                line += f"; last error: {status['last_error']}"
+                if status["status"] == "pending":
+                    line += " (still queued: the daemon keeps retrying it)"
+            click.echo(line)
+    finally:
+        history.close()
+    return 0 if failures == 0 else 1
+
+
+def silence_add(settings: Settings, matchers: tuple[str, ...], duration: str, comment: str, author: str | None) -> None:
+    parsed = [Matcher.parse(m) for m in matchers]
+    seconds = parse_duration(duration)
+    history = History(settings.history_url, settings.ai_features)
+    try:
+        silence = SilenceStore(history.engine).add(parsed, seconds, comment, author or getpass.getuser(),
+                                                   datetime.now(UTC))
+    finally:
+        history.close()
+    click.echo(f"{silence.id} until {_when(silence.ends_at, settings.tz)}: {' '.join(map(str, parsed))}")
+
+
+def silence_list(settings: Settings, include_expired: bool) -> None:
+    history = History(settings.history_url, settings.ai_features)
+    try:
+        silences = SilenceStore(history.engine).list(datetime.now(UTC), include_expired)
+    finally:
+        history.close()
+    if not silences:
+        click.echo("no silences")
+    for s in silences:
+        click.echo(f"{s.id}  {_when(s.starts_at, settings.tz)} -> {_when(s.ends_at, settings.tz)}  "
+                   f"{' '.join(map(str, s.matchers))}  by {s.created_by}: {s.comment}")
+
+
+def silence_expire(settings: Settings, silence_id: str) -> bool:
+    history = History(settings.history_url, settings.ai_features)
+    try:
+        return SilenceStore(history.engine).expire(silence_id, datetime.now(UTC))
+    finally:
+        history.close()

@@ -1,0 +1,256 @@
+"""Dispatch and delivery to real HTTP receivers on loopback, with alert states driven by injected snapshots."""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from reporter.alerting.config import Defaults, Receiver
+from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.rules import build_rules
+from reporter.alerting.silences import Matcher, SilenceStore
+from reporter.alerting.state import AlertStore
+from reporter.notify.outbox import Outbox
+from reporter.notify.render import renderer
+from reporter.store.alert_schema import delivery_attempts, outbox
+from reporter.store.history import History
+from tests.alerting.helpers import FEATURES, at, snapshot
+from tests.receiver import Receiver as HTTPReceiver
+
+TZ = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture
+def history(tmp_path):
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def receiver():
+    r = HTTPReceiver()
+    yield r
+    r.stop()
+
+
+class Pipeline:
+    def __init__(self, history, receivers, **defaults):
+        defaults.setdefault("group_wait", 0)
+        defaults.setdefault("backoff_initial", 0.05)
+        defaults.setdefault("backoff_max", 0.2)
+        self.defaults = Defaults(**defaults)
+        self.history = history
+        self.receivers = receivers
+        self.evaluator = Evaluator(build_rules({}, FEATURES), self.defaults, AlertStore(history.engine), history,
+                                   TZ, FEATURES)
+        self.dispatcher = Dispatcher(history.engine, receivers, self.defaults, renderer(TZ), "http://reporter.example.com")
+        self.outbox = Outbox(history.engine, receivers, self.defaults)
+
+    def feed(self, seconds, **values):
+        for t in seconds:
+            self.evaluator.evaluate(snapshot(t, **values))
+
+    def dispatch(self, t):
+        return self.dispatcher.dispatch(at(t))
+
+    def deliver(self, rounds=1):
+        async def go():
+            async with httpx.AsyncClient() as client:
+                for _ in range(rounds):
+                    await self.outbox.deliver_due(client)
+        asyncio.run(go())
+
+    def deliver_until(self, done, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done():
+            self.deliver()
+            time.sleep(0.05)
+
+
+def webhook(r, **kw):
+    return Receiver(name=kw.pop("name", "ops"), type="webhook", url=r.url, **kw)
+
+
+def test_one_firing_and_one_resolved_notification(history, receiver):
+    p = Pipeline(history, [webhook(receiver)])
+    p.feed(range(0, 310, 10), cpu=95)
+    assert len(p.dispatch(310)) == 1
+    assert p.dispatch(320) == []  # already notified
+    p.deliver()
+    p.feed([320], cpu=80)
+    assert len(p.dispatch(330)) == 1
+    p.deliver()
+    got = receiver.wait_for(2)
+    first, second = got[0].json(), got[1].json()
+    assert first["status"] == "firing" and first["alerts"][0]["labels"]["alertname"] == "cpu_high"
+    assert first["alerts"][0]["startsAt"] == "2026-11-02T08:00:00Z"
+    assert second["status"] == "resolved" and second["alerts"][0]["endsAt"] == "2026-11-02T08:05:20Z"
+    assert first["version"] == "4" and first["externalURL"] == "http://reporter.example.com"
+
+
+def test_500_twice_then_200_is_one_delivery_with_three_attempts(history, receiver):
+    receiver.script = [(500, {}), (500, {})]
+    p = Pipeline(history, [webhook(receiver)])
+    p.feed(range(0, 310, 10), cpu=95)
+    [notification_id] = p.dispatch(310)
+    p.deliver_until(lambda: receiver.received)
+    assert len(receiver.wait_for(1)) == 1
+    with history.engine.connect() as conn:
+        attempts = conn.execute(select(delivery_attempts.c.outcome, delivery_attempts.c.status_code)
+                                .where(delivery_attempts.c.notification_id == notification_id)).all()
+        row = conn.execute(select(outbox).where(outbox.c.id == notification_id)).mappings().one()
+    assert [tuple(a) for a in attempts] == [("retry", 500), ("retry", 500), ("delivered", 200)]
+    assert row["status"] == "delivered" and row["attempts"] == 3
+
+
+def test_429_retry_after_is_honoured(history, receiver):
+    receiver.script = [(429, {"Retry-After": "2"})]
+    p = Pipeline(history, [webhook(receiver)])
+    p.feed(range(0, 310, 10), cpu=95)
+    p.dispatch(310)
+    started = time.monotonic()
+    p.deliver_until(lambda: receiver.received, timeout=10)
+    got = receiver.wait_for(1)
+    assert len(got) == 1 and got[0].at - started >= 1.9
+
+
+def test_permanent_4xx_is_kept_with_response_not_retried(history, receiver):
+    receiver.script = [(404, {})]
+    p = Pipeline(history, [webhook(receiver)])
+    p.feed(range(0, 310, 10), cpu=95)
+    [notification_id] = p.dispatch(310)
+    p.deliver(rounds=3)
+    status = p.outbox.status(notification_id)
+    assert status["status"] == "failed" and status["last_status_code"] == 404
+    assert "scripted failure" in status["last_response"] and status["attempts"] == 1
+
+
+def test_refused_for_a_while_then_delivered_in_order(history):
+    port_holder = HTTPReceiver()
+    port = port_holder.port
+    port_holder.stop()  # nothing listens: connections are refused
+    receiver = Receiver(name="ops", type="webhook", url=f"http://127.0.0.1:{port}/hook")
+    p = Pipeline(history, [receiver])
+    p.feed(range(0, 310, 10), cpu=95)
+    first = p.dispatch(310)
+    p.feed(range(310, 350, 10), down=("redis",), cpu=95)
+    second = p.dispatch(350)
+    p.deliver(rounds=3)
+    with history.engine.connect() as conn:
+        assert conn.execute(select(outbox.c.status).where(outbox.c.id == first[0])).scalar() == "pending"
+    back = HTTPReceiver(port)
+    try:
+        p.deliver_until(lambda: len(back.received) >= 2, timeout=15)
+        got = back.wait_for(2)
+        assert [g.json()["alerts"][0]["labels"]["alertname"] for g in got] == ["cpu_high", "service_down"]
+        assert [g.headers["webhook-id"] for g in got] == [first[0], second[0]]
+    finally:
+        back.stop()
+
+
+def test_group_wait_batches_and_restart_does_not_renotify(history, receiver):
+    p = Pipeline(history, [webhook(receiver)], group_wait=10)
+    p.feed(range(0, 40, 10), down=("redis", "database"))
+    assert p.dispatch(30) == []  # waiting for the group
+    assert p.dispatch(35) == []
+    assert len(p.dispatch(40)) == 1
+    p.deliver()
+    payload = receiver.wait_for(1)[0].json()
+    assert sorted(a["labels"]["service"] for a in payload["alerts"]) == ["database", "redis"]
+    p2 = Pipeline(history, [webhook(receiver)], group_wait=10)  # restart, condition still true
+    p2.feed(range(40, 100, 10), down=("redis", "database"))
+    assert p2.dispatch(100) == []
+    # repeat after the repeat interval, counted from the original send
+    assert p2.dispatch(40 + 4 * 3600 - 5) == []
+    assert len(p2.dispatch(40 + 4 * 3600 + 20)) == 1
+
+
+def test_silence_mutes_but_keeps_state(history, receiver):
+    p = Pipeline(history, [webhook(receiver)])
+    SilenceStore(history.engine).add([Matcher.parse("alertname=cpu_high")], 3600, "maintenance", "test", at(0))
+    p.feed(range(0, 310, 10), cpu=95)
+    assert p.dispatch(310) == []
+    assert [a.alertname for a in p.evaluator.active()] == ["cpu_high"]
+    assert len(p.dispatch(3700)) == 1  # silence over, still firing: notified
+
+
+def test_receiver_filter_by_severity_and_labels(history, receiver):
+    critical_only = webhook(receiver, name="pager", min_severity="critical")
+    redis_only = webhook(receiver, name="redis-team", match={"service": "redis"})
+    p = Pipeline(history, [critical_only, redis_only])
+    p.feed(range(0, 310, 10), disk=95, down=("database",))
+    written = p.dispatch(310)
+    assert len(written) == 1  # pager gets service_down{database}; redis-team nothing; disk_high is a warning
+    p.deliver()
+    payload = receiver.wait_for(1)[0].json()
+    assert payload["receiver"] == "pager"
+    assert [a["labels"]["alertname"] for a in payload["alerts"]] == ["service_down"]
+
+
+def test_fifty_services_down_make_one_bounded_message(history, receiver):
+    from reporter.alerting.model import AlertState, fingerprint
+    from reporter.alerting.state import AlertRecord
+
+    slack = Receiver(name="slack", type="slack", url=receiver.url)
+    hook = webhook(receiver, name="hook", max_alerts=20)
+    p = Pipeline(history, [slack, hook])
+    records = []
+    for i in range(50):
+        labels = {"alertname": "service_down", "severity": "critical", "service": f"svc{i:02d}.example.com"}
+        records.append((AlertRecord(fingerprint(labels), "service_down", labels,
+                                    {"summary": f"svc{i:02d} is down", "description": "x" * 400},
+                                    AlertState.FIRING, at(0), at(30)), "firing"))
+    AlertStore(history.engine).save(records, at(30))
+    assert len(p.dispatch(40)) == 2  # one notification per receiver, not 50
+    p.deliver()
+    got = {g.json().get("receiver", "slack"): g.json() for g in receiver.wait_for(2)}
+    blocks = got["slack"]["attachments"][0]["blocks"]
+    assert len(blocks) <= 50
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in blocks)
+    shown = sum(1 for b in blocks if b["type"] == "section" and "service_down" in b["text"]["text"])
+    assert "and %d more" % (50 - shown) in str(blocks[-1])
+    assert len(got["hook"]["alerts"]) == 20 and got["hook"]["truncatedAlerts"] == 30
+
+
+def test_label_value_escaped_in_slack_and_intact_in_json(history, receiver):
+    slack = Receiver(name="slack", type="slack", url=receiver.url)
+    p = Pipeline(history, [slack, webhook(receiver, name="hook")])
+    rules = build_rules({"cpu_high": {"labels": {"team": "<script>&"}}}, FEATURES)
+    p.evaluator = Evaluator(rules, p.defaults, AlertStore(history.engine), history, TZ, FEATURES)
+    p.feed(range(0, 310, 10), cpu=95)
+    assert len(p.dispatch(310)) == 2
+    p.deliver()
+    got = {g.json().get("receiver", "slack"): g for g in receiver.wait_for(2)}
+    assert "&lt;script&gt;&amp;" in got["slack"].body.decode() and "<script>&" not in got["slack"].body.decode()
+    assert got["hook"].json()["alerts"][0]["labels"]["team"] == "<script>&"
+
+
+def test_signed_webhook_verifies_independently(history, receiver):
+    from standardwebhooks import Webhook
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    p = Pipeline(history, [webhook(receiver, secret=secret)])
+    p.feed(range(0, 310, 10), cpu=95)
+    p.dispatch(310)
+    p.deliver()
+    got = receiver.wait_for(1)[0]
+    Webhook(secret).verify(got.body, got.headers)  # raises on a bad signature
+
+
+def test_expired_notification_is_given_up_and_logged(history, caplog):
+    receiver = Receiver(name="ops", type="webhook", url="http://127.0.0.1:9/hook")
+    p = Pipeline(history, [receiver], max_age=1)
+    p.feed(range(0, 310, 10), cpu=95)
+    [notification_id] = p.dispatch(310)
+    with history.engine.begin() as conn:
+        conn.execute(outbox.update().values(created_at=int((datetime.now(UTC) - timedelta(seconds=5)).timestamp()
+                                                           * 1000)))
+    p.deliver()
+    assert p.outbox.status(notification_id)["status"] == "expired"
+    assert "expired" in caplog.text
