@@ -1,4 +1,16 @@
-"""The Starlette application: ``GET /snapshot`` and ``GET /healthz``, answered from memory."""
+"""The HTTP application: ``GET /snapshot`` and ``GET /healthz``, answered from memory.
+
+Dashboards poll ``/snapshot`` every few seconds, so those two paths are served by a small raw ASGI fast path
+(:class:`FastPath`) that sends pre-built response messages: the snapshot's JSON bytes and headers are built
+once per published sample, never per request. Everything else (other paths and methods, lifespan) goes to a
+Starlette app behind it, which answers unknown paths with a JSON 404 and is the place for further routes.
+
+Responses:
+
+- ``/snapshot``: 200 with the latest snapshot (``ETag``, ``Cache-Control: no-cache``); 304 when
+  ``If-None-Match`` matches the ETag; 503 JSON with ``Retry-After: 1`` before the first sample;
+- ``/healthz``: 200 while the latest sample is younger than 3 sample intervals, else 503 (JSON either way).
+"""
 
 from __future__ import annotations
 
@@ -10,42 +22,126 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reporter.api.latest import Latest
+from reporter.api.latest import Latest, Published
 
 JSON = "application/json"
+_JSON = JSON.encode()
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_NO_SNAPSHOT = json.dumps({"error": "no snapshot yet: the first sample is still running",
+                           "retry_after_seconds": 1}).encode()
+
+
+def _start(status: int, headers: list[tuple[bytes, bytes]]) -> dict:
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+def _body(body: bytes) -> dict:
+    return {"type": "http.response.body", "body": body, "more_body": False}
+
+
+def _json_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> tuple[dict, dict]:
+    headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode()), *extra]
+    return _start(status, headers), _body(body)
+
+
+_EMPTY_BODY = _body(b"")
+_NO_SNAPSHOT_MESSAGES = _json_messages(503, _NO_SNAPSHOT, [(b"retry-after", b"1"), (b"cache-control", b"no-store")])
+
+
+def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    """RFC 9110 ``If-None-Match``: ``*`` or a comma-separated list of (weak or strong) tags, compared weakly."""
+    if if_none_match == etag:
+        return True
+    for candidate in if_none_match.split(b","):
+        candidate = candidate.strip()
+        if candidate == b"*" or candidate.removeprefix(b"W/") == etag:
+            return True
+    return False
+
+
+class _Prepared:
+    """The ASGI messages answering ``/snapshot`` for one published snapshot (built once, reused)."""
+
+    __slots__ = ("published", "etag", "ok", "not_modified")
+
+    def __init__(self, published: Published) -> None:
+        self.published = published
+        self.etag = published.etag.encode()
+        self.ok = _json_messages(200, published.body, [(b"etag", self.etag), (b"cache-control", b"no-cache")])
+        self.not_modified = _start(304, [(b"etag", self.etag), (b"cache-control", b"no-cache")])
+
+
+class FastPath:
+    """Raw ASGI app serving ``GET|HEAD /snapshot`` and ``/healthz``; every other request goes to ``fallback``.
+
+    Runs on the server's event loop only; ``latest`` is published from the sampler thread (a single attribute
+    read per request, so no lock is needed here).
+    """
+
+    def __init__(self, latest: Latest, sample_interval: float, fallback) -> None:
+        self.latest = latest
+        self.stale_after = 3.0 * sample_interval
+        self.fallback = fallback
+        self._prepared: _Prepared | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in _READ_METHODS:
+            path = scope["path"]
+            if path == "/snapshot":
+                start, body = self._snapshot(scope)
+            elif path == "/healthz":
+                start, body = self._healthz()
+            else:
+                await self.fallback(scope, receive, send)
+                return
+            await send(start)
+            await send(_EMPTY_BODY if scope["method"] == "HEAD" else body)
+            return
+        await self.fallback(scope, receive, send)
+
+    def _snapshot(self, scope) -> tuple[dict, dict]:
+        current = self.latest.get()
+        if current is None:
+            return _NO_SNAPSHOT_MESSAGES
+        prepared = self._prepared
+        if prepared is None or prepared.published is not current:
+            prepared = self._prepared = _Prepared(current)
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if etag_matches(value, prepared.etag):
+                    return prepared.not_modified, _EMPTY_BODY
+                break
+        return prepared.ok
+
+    def _healthz(self) -> tuple[dict, dict]:
+        age = self.latest.age_seconds()
+        if age is None:
+            return _json_messages(503, b'{"status": "starting", "detail": "no sample yet"}',
+                                  [(b"cache-control", b"no-store")])
+        status = "stale" if age > self.stale_after else "ok"
+        body = json.dumps({"status": status, "last_sample_age_seconds": round(age, 3),
+                           "stale_after_seconds": self.stale_after}).encode()
+        return _json_messages(503 if status == "stale" else 200, body, [(b"cache-control", b"no-store")])
 
 
 def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
     return Response(json.dumps(payload).encode(), status_code=status, media_type=JSON, headers=headers)
 
 
-def create_app(latest: Latest, sample_interval: float) -> Starlette:
+def create_app(latest: Latest, sample_interval: float) -> FastPath:
     """The ASGI app. ``/healthz`` is 200 while the latest sample is younger than 3 sample intervals."""
-    stale_after = 3.0 * sample_interval
 
-    async def snapshot(request: Request) -> Response:
-        current = latest.get()
-        if current is None:
-            return _json({"error": "no snapshot yet: the first sample is still running", "retry_after_seconds": 1},
-                         503, {"Retry-After": "1"})
-        if request.headers.get("if-none-match") == current.etag:
-            return Response(status_code=304, headers={"ETag": current.etag})
-        return Response(current.body, media_type=JSON, headers={"ETag": current.etag, "Cache-Control": "no-cache"})
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return _json({"error": exc.detail, "endpoints": ["/snapshot", "/healthz"]}, exc.status_code, exc.headers)
 
-    async def healthz(request: Request) -> Response:
-        age = latest.age_seconds()
-        if age is None:
-            return _json({"status": "starting", "detail": "no sample yet"}, 503)
-        body = {"last_sample_age_seconds": round(age, 3), "stale_after_seconds": stale_after}
-        if age > stale_after:
-            return _json({"status": "stale", **body}, 503)
-        return _json({"status": "ok", **body})
+    async def served_by_fast_path(request: Request) -> Response:  # pragma: no cover (FastPath answers first)
+        raise HTTPException(500, "FastPath should have answered this request")
 
-    async def not_found(request: Request, exc: HTTPException) -> Response:
-        return _json({"error": exc.detail, "endpoints": ["/snapshot", "/healthz"]}, exc.status_code)
-
-    return Starlette(
-        routes=[Route("/snapshot", snapshot, methods=["GET", "HEAD"]),
-                Route("/healthz", healthz, methods=["GET", "HEAD"])],
-        exception_handlers={HTTPException: not_found},
+    # GET and HEAD of these two paths never reach Starlette; the routes make it answer other methods with a JSON
+    # 405 (and an Allow header) instead of a 404
+    fallback = Starlette(
+        routes=[Route("/snapshot", served_by_fast_path, methods=["GET", "HEAD"]),
+                Route("/healthz", served_by_fast_path, methods=["GET", "HEAD"])],
+        exception_handlers={HTTPException: http_error},
     )
+    return FastPath(latest, sample_interval, fallback)

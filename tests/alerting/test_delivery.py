@@ -214,7 +214,7 @@ def test_fifty_services_down_make_one_bounded_message(history, receiver):
     assert len(blocks) <= 50
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in blocks)
     shown = sum(1 for b in blocks if b["type"] == "section" and "service_down" in b["text"]["text"])
-    assert "and %d more" % (50 - shown) in str(blocks[-1])
+    assert f"and {50 - shown} more" in str(blocks[-1])
     assert len(got["hook"]["alerts"]) == 20 and got["hook"]["truncatedAlerts"] == 30
 
 
