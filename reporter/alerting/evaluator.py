@@ -97,9 +97,9 @@ class Evaluator:
                        no_data=True)
         self.store.save(changes, now)
         for record, event in changes:
-            if event:
-                log.info("alert %s %s: %s (value %s)", record.alertname, event,
-                         record.annotations.get("summary", ""), _fmt(record.value))
+            if event:  # pending is routine (often reset by the next sample): debug only
+                log.log(logging.DEBUG if event == "pending" else logging.INFO, "alert %s %s: %s (value %s)",
+                        record.alertname, event, record.annotations.get("summary", ""), _fmt(record.value))
         return [record for record, _ in changes]
 
     def _step(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
