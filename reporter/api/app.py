@@ -132,7 +132,14 @@ def create_app(latest: Latest, sample_interval: float) -> FastPath:
     """The ASGI app. ``/healthz`` is 200 while the latest sample is younger than 3 sample intervals."""
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        return _json({"error": exc.detail, "endpoints": ["/snapshot", "/healthz"]}, exc.status_code, exc.headers)
+        return _json({"error": exc.detail, "endpoints": ["/snapshot", "/healthz", "/alerts"]}, exc.status_code,
+                     exc.headers)
+
+    async def alerts(request: Request) -> Response:
+        current = latest.get()
+        if current is None:
+            return _json({"error": "no snapshot yet: the first sample is still running"}, 503, {"Retry-After": "1"})
+        return Response(current.alerts_body, media_type=JSON, headers={"Cache-Control": "no-cache"})
 
     async def served_by_fast_path(request: Request) -> Response:  # pragma: no cover (FastPath answers first)
         raise HTTPException(500, "FastPath should have answered this request")
@@ -141,7 +148,8 @@ def create_app(latest: Latest, sample_interval: float) -> FastPath:
     # 405 (and an Allow header) instead of a 404
     fallback = Starlette(
         routes=[Route("/snapshot", served_by_fast_path, methods=["GET", "HEAD"]),
-                Route("/healthz", served_by_fast_path, methods=["GET", "HEAD"])],
+                Route("/healthz", served_by_fast_path, methods=["GET", "HEAD"]),
+                Route("/alerts", alerts, methods=["GET", "HEAD"])],
         exception_handlers={HTTPException: http_error},
     )
     return FastPath(latest, sample_interval, fallback)

@@ -17,6 +17,7 @@ class Published:
     body: bytes
     etag: str
     published_at: float
+    alerts_body: bytes = b'{"alerts": []}'
 
 
 class Latest:
@@ -29,7 +30,9 @@ class Latest:
     def publish(self, snapshot: Snapshot) -> Published:
         """Serialise ``snapshot`` once and make it the current one."""
         body = snapshot.model_dump_json().encode()
-        published = Published(snapshot, body, f'"{int(snapshot.timestamp.timestamp() * 1000):x}"', time.monotonic())
+        alerts = snapshot.model_dump_json(include={"timestamp", "alerts"}).encode()
+        published = Published(snapshot, body, f'"{int(snapshot.timestamp.timestamp() * 1000):x}"', time.monotonic(),
+                              alerts)
         with self._lock:
             self._current = published
         return published

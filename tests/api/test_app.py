@@ -77,3 +77,17 @@ def test_unknown_path_is_json_404(served):
     _, base = served
     response = httpx.get(base + "/nope")
     assert response.status_code == 404 and "/snapshot" in response.json()["endpoints"]
+
+
+def test_alerts_endpoint_lists_active_alerts(served):
+    from reporter.snapshot import ActiveAlert
+
+    latest, base = served
+    assert httpx.get(base + "/alerts").status_code == 503
+    snap = make_snapshot().model_copy(update={"alerts": [ActiveAlert(
+        alertname="cpu_high", state="firing", severity="critical", labels={"alertname": "cpu_high"},
+        summary="CPU above 90%", value=95.0, fingerprint="abc")]})
+    latest.publish(snap)
+    body = httpx.get(base + "/alerts").json()
+    assert body["timestamp"] == "2026-11-29T12:00:00.250Z"
+    assert [(a["alertname"], a["state"]) for a in body["alerts"]] == [("cpu_high", "firing")]
