@@ -136,17 +136,23 @@ def test_refused_for_a_while_then_delivered_in_order(history):
     port = port_holder.port
     port_holder.stop()  # nothing listens: connections are refused
     receiver = Receiver(name="ops", type="webhook", url=f"http://127.0.0.1:{port}/hook")
-    p = Pipeline(history, [receiver])
+    p = Pipeline(history, [receiver], backoff_initial=1, backoff_max=4)
     p.feed(range(0, 310, 10), cpu=95)
     first = p.dispatch(310)
     p.feed(range(310, 350, 10), down=("redis",), cpu=95)
     second = p.dispatch(350)
-    p.deliver(rounds=3)
+    refused_until = time.monotonic() + 30  # the receiver refuses connections for 30 s
+    while time.monotonic() < refused_until:
+        p.deliver()
+        time.sleep(0.2)
     with history.engine.connect() as conn:
         assert conn.execute(select(outbox.c.status).where(outbox.c.id == first[0])).scalar() == "pending"
+        tries = conn.execute(select(delivery_attempts.c.outcome).where(
+            delivery_attempts.c.notification_id == first[0])).scalars().all()
+    assert 4 <= len(tries) <= 20 and set(tries) == {"retry"}  # backed off, not hammered
     back = HTTPReceiver(port)
     try:
-        p.deliver_until(lambda: len(back.received) >= 2, timeout=15)
+        p.deliver_until(lambda: len(back.received) >= 2, timeout=20)
         got = back.wait_for(2)
         assert [g.json()["alerts"][0]["labels"]["alertname"] for g in got] == ["cpu_high", "service_down"]
         assert [g.headers["webhook-id"] for g in got] == [first[0], second[0]]
