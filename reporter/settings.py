@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "REPORTER_"
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-SECRET_FIELDS = {"api_token", "webhook_secret", "slack_webhook_url"}
+SECRET_FIELDS = {"api_token", "webhook_secret", "slack_webhook_url", "smtp_password"}
 
 
 class SettingsError(ValueError):
@@ -78,6 +78,23 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(None, description="Alertmanager-style JSON webhook receiver")
     webhook_secret: str | None = Field(None, description="Standard Webhooks signing secret (whsec_...)")
     external_url: str | None = Field(None, description="URL of this reporter in notifications")
+
+    # daily report
+    report_dir: str = Field("reports", description="folder of the daily YYYY-MM-DD.html/.pdf files")
+    report_time: str = Field("00:10", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                             description="local time (HH:MM) at which yesterday's report is rendered")
+    report_templates: str | None = Field(None, description="folder of template overrides (report.html.j2, report.css)")
+    report_top_n: int = Field(10, ge=1, le=1000, description="rows of long lists in the report (the rest in CSV)")
+    report_timeout: float = Field(120.0, gt=0, le=3600, description="seconds a report rendering may take")
+    smtp_host: str | None = Field(None, description="SMTP server for the report email (empty = no email)")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_security: str = Field("starttls", pattern=r"^(none|starttls|tls)$", description="none, starttls or tls")
+    smtp_username: str | None = Field(None, description="SMTP user (empty = no authentication)")
+    smtp_password: str | None = Field(None, description="SMTP password (secret)")
+    email_from: str = Field("reporter@localhost", description="From: address of the report email")
+    email_to: Annotated[list[str], NoDecode] = Field(default_factory=list,
+                                                     description="report recipients, comma-separated")
+    email_subject: str = Field("Daily report {date} - {host}", description="subject; {date} and {host} are filled in")
 
     # people
     timezone: str = Field("UTC", description="IANA timezone for reports and messages")
@@ -149,7 +166,18 @@ class Settings(BaseSettings):
             raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from exc
         return value
 
-    @field_validator("api_token", "alerting_file", "slack_webhook_url", "webhook_url", "webhook_secret",
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _split_emails(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for address in value:
+            if not re.match(r"^[^@\s<>]+@[^@\s<>]+$", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @field_validator("api_token", "alerting_file", "report_templates", "smtp_host", "smtp_username",
+                     "smtp_password", "slack_webhook_url", "webhook_url", "webhook_secret",
                      "external_url")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:

@@ -1,0 +1,217 @@
+"""Build the daily report model of one local day from the history (and the alert events)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from reporter.alerting.state import AlertStore, from_ms
+from reporter.report.model import (
+    AIDay,
+    AlertEpisode,
+    DailyReport,
+    FeatureDay,
+    ServiceDay,
+    Span,
+    Stats,
+    UsageFigure,
+)
+from reporter.store.history import History, to_ms
+
+SYSTEM = ("cpu_percent", "memory_percent", "disk_percent")
+SERVICES = ("database", "redis", "ollama")
+USAGE = ("total_users", "active_users_24h", "total_scenarios", "active_conversations", "total_quizzes_taken",
+         "total_grammar_checks")
+CHART_POINTS = 600
+GAP_FACTOR = 2.5  # a pause longer than this many sample intervals is a gap in the data
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Local midnight to the next local midnight, as UTC datetimes (23 h or 25 h on DST change days)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The ``p``-th percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100.0
+    low, high = math.floor(k), math.ceil(k)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def stats(values: list[float | None]) -> Stats:
+    """min/avg/p95/max of the non-missing, finite values."""
+    clean = [v for v in values if v is not None and math.isfinite(v)]
+    if not clean:
+        return Stats(None, None, None, None, 0)
+    return Stats(min(clean), sum(clean) / len(clean), percentile(clean, 95), max(clean), len(clean))
+
+
+def steps(values: list[float | None]) -> list[float | None]:
+    """Per-step increases of a counter (a decrease is a reset: the step is the new value); None where either
+    side is missing. ``len(result) == len(values) - 1``."""
+    out: list[float | None] = []
+    for prev, cur in zip(values, values[1:], strict=False):
+        if prev is None or cur is None:
+            out.append(None)
+        else:
+            out.append(cur - prev if cur >= prev else cur)
+    return out
+
+
+def _sum(values: list[float | None]) -> float | None:
+    clean = [v for v in values if v is not None]
+    return sum(clean) if clean else None
+
+
+def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:
+    if part is None or not whole:
+        return None
+    return part / whole * scale
+
+
+def downsample(points: list[tuple[datetime, float | None]], limit: int = CHART_POINTS):
+    """At most ``limit`` points: bucket means (missing values skipped; an all-missing bucket stays missing)."""
+    if len(points) <= limit:
+        return points
+    size = math.ceil(len(points) / limit)
+    out = []
+    for i in range(0, len(points), size):
+        bucket = points[i:i + size]
+        clean = [v for _, v in bucket if v is not None]
+        out.append((bucket[0][0], sum(clean) / len(clean) if clean else None))
+    return out
+
+
+def outages(times: list[datetime], ups: list[float | None], end: datetime) -> list[Span]:
+    """Runs of down probes: from the first down sample to the next up sample (or the end of the data)."""
+    spans, down_since = [], None
+    for at, up in zip(times, ups, strict=True):
+        if up is None:
+            continue
+        if up < 0.5 and down_since is None:
+            down_since = at
+        elif up >= 0.5 and down_since is not None:
+            spans.append(Span(down_since, at))
+            down_since = None
+    if down_since is not None:
+        spans.append(Span(down_since, min(end, times[-1] if times else end)))
+    return spans
+
+
+def gaps(times: list[datetime], start: datetime, end: datetime, interval: float) -> list[Span]:
+    """Periods without samples longer than GAP_FACTOR intervals, including at the day's edges."""
+    limit = timedelta(seconds=interval * GAP_FACTOR)
+    edges = [start, *times, end]
+    return [Span(a, b) for a, b in zip(edges, edges[1:], strict=False) if b - a > limit]
+
+
+def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: float, host: str,
+                 top_n: int = 10) -> DailyReport:
+    """The report of ``day`` (local to ``tz``) from ``history``. Never raises for missing data: an empty day
+    gives a report whose figures are None."""
+    start, end = day_bounds(day, tz)
+    features = history.features
+    counters = ["ai_total_requests", "ai_total_time_seconds", "ai_cache_hits"]
+    per_feature = [f"ai_{f}_{k}" for f in features for k in ("requests", "success", "time_seconds")]
+    ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
+    usage_cols = [f"usage_{u}" for u in USAGE]
+    columns = [*SYSTEM, "uptime_seconds", *ups, *counters, *per_feature, *usage_cols]
+    # one sample before the day is the base of the day's counter increases
+    rows = history.rows(columns, start - timedelta(hours=1), end)
+    before = [r for r in rows if r[0] < to_ms(start)]
+    rows = [r for r in rows if r[0] >= to_ms(start)]
+    col = {name: i + 1 for i, name in enumerate(columns)}
+    times = [from_ms(r[0]) for r in rows]
+
+    def values(name: str, with_base: bool = False) -> list[float | None]:
+        base = [before[-1][col[name]]] if with_base and before else []
+        return base + [r[col[name]] for r in rows]
+
+    system = {name: stats(values(name)) for name in SYSTEM}
+    series = {name: downsample(list(zip(times, values(name), strict=True))) for name in SYSTEM}
+    uptime = next((v for v in reversed(values("uptime_seconds")) if v is not None), None)
+    services = []
+    for name in SERVICES:
+        probes = [v for v in values(f"{name}_up") if v is not None]
+        services.append(ServiceDay(name, _ratio(sum(probes), len(probes), 100.0), len(probes),
+                                   outages(times, values(f"{name}_up"), end)))
+
+    req_steps = steps(values("ai_total_requests", True))
+    time_steps = steps(values("ai_total_time_seconds", True))
+    per_interval = [t / r for r, t in zip(req_steps, time_steps, strict=True) if r and t is not None and r > 0]
+    requests = _sum(req_steps)
+    feature_days, f_req_total, f_ok_total = [], 0.0, 0.0
+    for f in features:
+        f_req = _sum(steps(values(f"ai_{f}_requests", True)))
+        f_ok = _sum(steps(values(f"ai_{f}_success", True)))
+        f_time = _sum(steps(values(f"ai_{f}_time_seconds", True)))
+        feature_days.append(FeatureDay(f, f_req, _ratio(f_ok, f_req, 100.0), _ratio(f_time, f_req)))
+        if f_req:
+            f_req_total += f_req
+            f_ok_total += min(f_ok or 0.0, f_req)
+    model = [v for v in values("ollama_model_available") if v is not None]
+    ai = AIDay(
+        requests=requests,
+        avg_response_time=_ratio(_sum([t for r, t in zip(req_steps, time_steps, strict=True) if r is not None]),
+                                 requests),
+        p95_response_time=percentile(per_interval, 95),
+        success_rate=_ratio(f_ok_total, f_req_total, 100.0),
+        cache_hit_rate=_ratio(_sum(steps(values("ai_cache_hits", True))), requests, 100.0),
+        model_availability=_ratio(sum(model), len(model), 100.0),
+        features=feature_days,
+    )
+
+    previous = history.rows(usage_cols, start - timedelta(days=1), start)
+    usage = []
+    for i, name in enumerate(USAGE):
+        value = next((v for v in reversed(values(f"usage_{name}")) if v is not None), None)
+        prev = next((r[i + 1] for r in reversed(previous) if r[i + 1] is not None), None)
+        usage.append(UsageFigure(name, value, None if value is None or prev is None else value - prev))
+
+    return DailyReport(
+        day=day, timezone=str(tz), host=host, start=start, end=end, sample_interval=sample_interval,
+        samples=len(rows), expected_samples=round((end - start).total_seconds() / sample_interval),
+        gaps=gaps(times, start, end, sample_interval), system=system, uptime_seconds=uptime, series=series,
+        services=services, ai=ai, usage=usage, top_users=_list(history, "top_users", end),
+        popular_scenarios=_list(history, "popular_scenarios", end),
+        alerts=alert_episodes(history, start, end), top_n=top_n,
+    )
+
+
+def _list(history: History, kind: str, end: datetime) -> list[dict]:
+    lists = history.usage_lists
+    with history.engine.connect() as conn:
+        body = conn.execute(select(lists.c.body).where(lists.c.kind == kind, lists.c.ts < to_ms(end))
+                            .order_by(lists.c.ts.desc()).limit(1)).scalar()
+    return json.loads(body) if body else []
+
+
+def alert_episodes(history: History, start: datetime, end: datetime, lookback_days: int = 30) -> list[AlertEpisode]:
+    """Alerts that were firing at some point of [start, end): from the firing/resolved events."""
+    events = AlertStore(history.engine).events(start - timedelta(days=lookback_days), end)
+    open_: dict[str, dict] = {}
+    episodes: list[AlertEpisode] = []
+    for event in events:
+        fp = event["fingerprint"]
+        if event["state"] == "firing":
+            open_[fp] = event
+        elif event["state"] == "resolved" and fp in open_:
+            fired = open_.pop(fp)
+            if event["at"] >= start:
+                episodes.append(_episode(fired, event["at"]))
+    episodes += [_episode(e, None) for e in open_.values()]
+    return sorted(episodes, key=lambda e: (e.start, e.alertname))
+
+
+def _episode(fired: dict, end: datetime | None) -> AlertEpisode:
+    labels = fired["labels"]
+    return AlertEpisode(labels.get("alertname", fired["rule"]), labels, labels.get("severity", ""), fired["at"], end)

@@ -1,0 +1,1 @@
+"""Default Jinja2 templates (installed as ``reporter.templates``); REPORTER_REPORT_TEMPLATES overrides them."""
