@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
@@ -137,6 +137,12 @@ class History:
         with self.engine.begin() as conn:
             conn.execute(delete(self.meta).where(self.meta.c.key == key))
             conn.execute(self.meta.insert(), {"key": key, "value": value})
+
+    def first_time(self) -> datetime | None:
+        """Time of the oldest stored sample (UTC), None when empty."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.min(self.samples.c.ts))).scalar()
+        return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
 
     def count(self) -> int:
         """Number of stored samples."""

@@ -92,7 +92,7 @@ def test_reopen_migrates_and_adds_new_feature_columns(tmp_path):
     columns = {c["name"] for c in inspect(h.engine).get_columns("samples")}
     assert {"ai_voice_requests", "ai_voice_success", "ai_voice_time_seconds"} <= columns
     with h.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
     h.close()
     h = History(url, ["voice"])  # a removed feature keeps its history readable
     assert "ai_grammar_requests" in h.metrics

@@ -1,0 +1,144 @@
+"""Email the daily report: HTML as the body, the PDF (and the full lists as CSV) attached.
+
+Sends go through the ``report_emails`` queue: a row is written when the day is rendered, a send is retried with
+backoff (1 min doubling to 1 h, for up to 24 h) and recorded as sent, so a restart never emails a day twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Engine
+
+from reporter.collect.runner import one_line
+from reporter.settings import Settings
+from reporter.store.history import to_ms
+from reporter.store.report_schema import report_emails
+
+log = logging.getLogger(__name__)
+SMTP_TIMEOUT_SECONDS = 30.0
+MAX_AGE_SECONDS = 24 * 3600.0
+
+
+class MailError(RuntimeError):
+    """The email could not be built or sent; the message says why (no secrets)."""
+
+
+def report_files(report_dir: Path, day: str) -> dict[str, Path]:
+    """The files of one day in ``report_dir``: ``html``, ``pdf`` and any ``<day>.<list>.csv``."""
+    files = {"html": report_dir / f"{day}.html", "pdf": report_dir / f"{day}.pdf"}
+    for csv in sorted(report_dir.glob(f"{day}.*.csv")):
+        files[csv.name] = csv
+    return files
+
+
+def build_message(settings: Settings, day: str, host: str, files: dict[str, Path]) -> EmailMessage:
+    """The email of ``day``: plain-text part, HTML alternative, PDF and CSV attachments."""
+    if not files["html"].is_file():
+        raise MailError(f"{files['html']} is missing; render the report first")
+    message = EmailMessage()
+    message["Subject"] = settings.email_subject.replace("{date}", day).replace("{host}", host)
+    message["From"] = settings.email_from
+    message["To"] = ", ".join(settings.email_to)
+    message.set_content(f"The daily report of {host} for {day} is attached as PDF; "
+                        "the HTML version follows this text part.\n")
+    message.add_alternative(files["html"].read_text(encoding="utf-8"), subtype="html")
+    if files["pdf"].is_file():
+        message.add_attachment(files["pdf"].read_bytes(), maintype="application", subtype="pdf",
+                               filename=files["pdf"].name)
+    for name, path in files.items():
+        if name.endswith(".csv"):
+            message.add_attachment(path.read_bytes(), maintype="text", subtype="csv", filename=path.name)
+    return message
+
+
+def send(settings: Settings, message: EmailMessage) -> None:
+    """Send over SMTP with the configured security (none, STARTTLS, implicit TLS) and optional auth.
+
+    Raises MailError with the server's answer (never the password).
+    """
+    if not settings.smtp_host:
+        raise MailError("REPORTER_SMTP_HOST is not set")
+    if not settings.email_to:
+        raise MailError("REPORTER_EMAIL_TO is empty")
+    context = ssl.create_default_context()
+    try:
+        if settings.smtp_security == "tls":
+            client = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS,
+                                      context=context)
+        else:
+            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
+        with client:
+            if settings.smtp_security == "starttls":
+                client.starttls(context=context)
+            if settings.smtp_username:
+                client.login(settings.smtp_username, settings.smtp_password or "")
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        text = one_line(exc)
+        if settings.smtp_password:
+            text = text.replace(settings.smtp_password, "***")
+        raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {text}") from None
+
+
+class ReportMailer:
+    """Delivers queued report emails."""
+
+    def __init__(self, engine: Engine, settings: Settings, host: str) -> None:
+        self.engine, self.settings, self.host = engine, settings, host
+
+    def deliver_due(self, now: datetime | None = None) -> int:
+        """Send every due email; returns how many were sent."""
+        now = now or datetime.now(UTC)
+        now_ms, sent = to_ms(now), 0
+        with self.engine.connect() as conn:
+            due = conn.execute(select(report_emails).where(
+                report_emails.c.status == "pending", report_emails.c.next_attempt_at <= now_ms,
+                or_(report_emails.c.lease_until.is_(None), report_emails.c.lease_until <= now_ms))
+                .order_by(report_emails.c.day)).mappings().all()
+        for row in due:
+            if not self._claim(row["day"], now_ms):
+                continue
+            sent += self._attempt(dict(row), now)
+        return sent
+
+    def _claim(self, day: str, now_ms: int) -> bool:
+        lease = now_ms + int((SMTP_TIMEOUT_SECONDS * 3) * 1000)
+        with self.engine.begin() as conn:
+            result = conn.execute(update(report_emails).where(and_(
+                report_emails.c.day == day, report_emails.c.status == "pending",
+                or_(report_emails.c.lease_until.is_(None), report_emails.c.lease_until <= now_ms)))
+                .values(lease_until=lease))
+        return result.rowcount == 1
+
+    def _attempt(self, row: dict, now: datetime) -> int:
+        day, attempts = row["day"], row["attempts"] + 1
+        try:
+            message = build_message(self.settings, day, self.host, report_files(Path(self.settings.report_dir), day))
+            send(self.settings, message)
+        except MailError as exc:
+            age = (now - datetime.fromtimestamp(row["created_at"] / 1000, UTC)).total_seconds()
+            values = {"attempts": attempts, "lease_until": None, "last_error": str(exc)}
+            if age > MAX_AGE_SECONDS:
+                values["status"] = "failed"
+                log.error("report %s: email given up after %d attempts over 24 h: %s", day, attempts, exc)
+            else:
+                delay = min(3600.0, 60.0 * 2 ** (attempts - 1))
+                values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
+                log.warning("report %s: email not sent (%s); retry in %.0f s", day, exc, delay)
+            self._update(day, values)
+            return 0
+        self._update(day, {"status": "sent", "attempts": attempts, "sent_at": to_ms(now), "lease_until": None,
+                           "last_error": None})
+        log.info("report %s: emailed to %s", day, ", ".join(self.settings.email_to))
+        return 1
+
+    def _update(self, day: str, values: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(report_emails).where(report_emails.c.day == day).values(**values))

@@ -1,0 +1,40 @@
+"""Tables of the daily report: which day was rendered (claimed before rendering) and its email deliveries.
+
+``reports``: one row per day (``YYYY-MM-DD`` in the report timezone); status ``claimed`` (lease_until set),
+``done`` or ``failed`` (``next_attempt_at`` says when to try again). ``report_emails``: one row per day to
+email; status ``pending``, ``sent`` or ``failed``. Times are Unix milliseconds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text
+
+from reporter.store.schema import TimestampMs
+
+metadata = MetaData()
+
+reports = Table(
+    "reports", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("claimed_by", String(128)),
+    Column("lease_until", TimestampMs),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TimestampMs),
+    Column("rendered_at", TimestampMs),
+    Column("files", Text),
+    Column("error", Text),
+    Column("updated_at", TimestampMs, nullable=False),
+)
+
+report_emails = Table(
+    "report_emails", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TimestampMs, nullable=False),
+    Column("lease_until", TimestampMs),
+    Column("created_at", TimestampMs, nullable=False),
+    Column("sent_at", TimestampMs),
+    Column("last_error", Text),
+)
