@@ -78,7 +78,7 @@ def run(ctx: click.Context) -> None:
 
     logs.setup(settings.log_level)
     try:
-        ctx.exit(run_daemon(settings, alerting_config))
+        ctx.exit(run_daemon(settings, alerting_config, ctx.obj["env_file"]))
     except StartupError as exc:
         click.echo(f"reporter: {exc}", err=True)
         ctx.exit(EXIT_RUNTIME)
@@ -188,6 +188,41 @@ def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
         click.echo(f"reporter: no active silence {silence_id}", err=True)
         ctx.exit(EXIT_RUNTIME)
     click.echo(f"{silence_id} expired")
+
+
+@main.command()
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day to render (local to REPORTER_TIMEZONE).")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a range (with --to).")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day of a range, included.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the files (default: REPORTER_REPORT_DIR).")
+@click.option("--format", "formats", default="html,pdf", show_default=True, help="html, pdf or both.")
+@click.option("--email", is_flag=True, help="Also email each report now (REPORTER_SMTP_*, REPORTER_EMAIL_*).")
+@click.pass_context
+def report(ctx: click.Context, day, first, last, out, formats: str, email: bool) -> None:
+    """Render the daily report of a day (or of each day of a range, with a progress bar) from the history.
+
+    Writes YYYY-MM-DD.html and .pdf (and the full long lists as YYYY-MM-DD.<list>.csv). The daemon renders
+    every finished day on its own; this command renders on demand and does not change that schedule.
+    Exits 1 when a day failed to render or to send.
+    """
+    from reporter.report.cli import run_report
+
+    ctx.exit(run_report(_settings(ctx), day, first, last, out, formats, email))
+
+
+@main.command()
+@click.option("--from", "first", required=True, metavar="TIME", help="Start, ISO date or time (local if no offset).")
+@click.option("--to", "last", required=True, metavar="TIME", help="End (excluded).")
+@click.option("--metrics", metavar="A,B,...", help="Columns to export (default: all; names as in the history).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV file to write (default: stdout). A progress bar shows on a file export.")
+@click.pass_context
+def export(ctx: click.Context, first: str, last: str, metrics: str | None, out: Path | None) -> None:
+    """Export the history as CSV: a header row, ISO 8601 UTC timestamps, one column per metric."""
+    from reporter.report.cli import run_export
+
+    ctx.exit(run_export(_settings(ctx), first, last, metrics, out))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ import logging
 import signal
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from reporter.api.app import create_app
 from reporter.api.latest import Latest
 from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import PruneJob, SampleJob
+from reporter.report.job import ReportJob
 from reporter.settings import Settings, mask_url
 from reporter.store.history import History
 
@@ -55,20 +57,23 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def scheduler_for(sample: SampleJob, prune: PruneJob, interval: float) -> BackgroundScheduler:
-    """APScheduler: sampling every ``interval`` s (never two at once, missed runs coalesced), prune daily."""
+def scheduler_for(sample: SampleJob, prune: PruneJob, reports: ReportJob, interval: float) -> BackgroundScheduler:
+    """APScheduler: sampling every ``interval`` s (never two at once, missed runs coalesced), prune daily, the
+    report job every minute on its own executor (a long rendering never delays a sample)."""
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(2)},
+        executors={"default": ThreadPoolExecutor(2), "reports": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(interval))},
         timezone=UTC,
     )
     now = datetime.now(UTC)
     scheduler.add_job(sample, "interval", seconds=interval, id="sample", next_run_time=now)
     scheduler.add_job(prune, "interval", days=1, id="prune", next_run_time=now + timedelta(seconds=30))
+    scheduler.add_job(reports, "interval", minutes=1, id="reports", executor="reports",
+                      next_run_time=now + timedelta(seconds=5))
     return scheduler
 
 
-def run(settings: Settings, alerting_config: AlertingConfig) -> int:
+def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop). Raises StartupError."""
     sock = bind(settings.http_host, settings.http_port)
     try:
@@ -83,7 +88,9 @@ def run(settings: Settings, alerting_config: AlertingConfig) -> int:
     alerting = Alerting(settings, alerting_config, history, port)
     sample_job = SampleJob(sampler, history, latest, alerting)
     sample_job.seed()
-    scheduler = scheduler_for(sample_job, PruneJob(history, settings.retention_days), settings.sample_interval)
+    report_job = ReportJob(settings, history, env_file)
+    scheduler = scheduler_for(sample_job, PruneJob(history, settings.retention_days), report_job,
+                              settings.sample_interval)
 
     app = create_app(latest, settings.sample_interval)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,

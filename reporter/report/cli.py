@@ -1,0 +1,118 @@
+"""``reporter report`` and ``reporter export``: on-demand reports and CSV export of the history."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from reporter.settings import Settings
+from reporter.store.history import History
+
+
+def parse_day(value: str, option: str) -> date:
+    """``YYYY-MM-DD`` (or ``today``/``yesterday`` in the report timezone's calendar); BadParameter otherwise."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def parse_time(value: str, option: str, tz) -> datetime:
+    """An ISO date or datetime; without an offset it is local to ``tz``."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date or time (2026-11-28 or 2026-11-28T06:00)",
+                                 param_hint=option) from None
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+def run_report(settings: Settings, day: str | None, first: str | None, last: str | None, out: Path | None,
+               formats: str, email: bool) -> int:
+    """Render one day or a range; returns the exit code (0 all rendered and sent, 1 otherwise)."""
+    from reporter.report.produce import FORMATS
+
+    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise click.BadParameter(f"choose from {', '.join(FORMATS)}", param_hint="--format")
+    if email and "html" not in wanted:
+        raise click.BadParameter("--email needs the html format (it is the email body)", param_hint="--email")
+    if day and (first or last):
+        raise click.UsageError("give --date, or --from and --to, not both")
+    if day:
+        days = [parse_day(day, "--date")]
+    elif first and last:
+        start, end = parse_day(first, "--from"), parse_day(last, "--to")
+        if end < start:
+            raise click.BadParameter("--to is before --from", param_hint="--to")
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    else:
+        raise click.UsageError("give --date YYYY-MM-DD, or --from and --to")
+    out_dir = out or Path(settings.report_dir)
+    history = History(settings.history_url, settings.ai_features)
+    failures = 0
+    try:
+        with click.progressbar(days, label="rendering", file=sys.stderr,
+                               item_show_func=lambda d: d and d.isoformat(), hidden=len(days) == 1) as bar:
+            for current in bar:
+                failures += _one(settings, history, current, out_dir, wanted, email)
+    finally:
+        history.close()
+    return 1 if failures else 0
+
+
+def _one(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple, email: bool) -> int:
+    import socket
+
+    from reporter.report.mail import MailError, build_message, report_files, send
+    from reporter.report.pdf import PdfError
+    from reporter.report.produce import produce
+
+    try:
+        produced = produce(settings, history, day, out_dir, formats)
+    except PdfError as exc:
+        click.echo(f"reporter: {day}: PDF failed: {exc}", err=True)
+        return 1
+    note = " (no data for this day)" if produced.empty else ""
+    click.echo(f"{day}: " + ", ".join(str(p) for p in produced.files if not p.name.endswith(".csv")) + note)
+    if email:
+        try:
+            files = {k: v for k, v in report_files(out_dir, day.isoformat()).items()}
+            send(settings, build_message(settings, day.isoformat(), socket.gethostname(), files))
+        except MailError as exc:
+            click.echo(f"reporter: {day}: email not sent: {exc}", err=True)
+            return 1
+        click.echo(f"{day}: emailed to {', '.join(settings.email_to)}")
+    return 0
+
+
+def run_export(settings: Settings, first: str, last: str, metrics: str | None, out: Path | None) -> int:
+    """Write the history between two times as CSV to ``out`` (or stdout)."""
+    from reporter.store.export import export_csv
+
+    start, end = parse_time(first, "--from", settings.tz), parse_time(last, "--to", settings.tz)
+    if end <= start:
+        raise click.BadParameter("--to must be after --from", param_hint="--to")
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    history = History(settings.history_url, settings.ai_features)
+    try:
+        if names:
+            unknown = [m for m in names if m not in history.metrics]
+            if unknown:
+                raise click.BadParameter(f"unknown metric(s) {', '.join(unknown)}; known: "
+                                         f"{', '.join(history.metrics)}", param_hint="--metrics")
+        total = int((end - start).total_seconds())
+        if out is None:
+            rows = export_csv(history, sys.stdout, start.astimezone(UTC), end.astimezone(UTC), names)
+        else:
+            with open(out, "w", encoding="utf-8", newline="") as handle, \
+                    click.progressbar(length=total, label="exporting", file=sys.stderr) as bar:
+                rows = export_csv(history, handle, start.astimezone(UTC), end.astimezone(UTC), names, bar.update)
+            click.echo(f"{rows} rows written to {out}", err=True)
+    finally:
+        history.close()
+    return 0

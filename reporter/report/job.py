@@ -1,0 +1,70 @@
+"""The daemon's report job: render every due day once (in a child process), then send queued emails."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reporter.report.mail import ReportMailer
+from reporter.report.schedule import ReportSchedule
+from reporter.settings import Settings
+from reporter.store.history import History
+
+log = logging.getLogger(__name__)
+
+
+class ReportJob:
+    """Runs every minute on the daemon's report executor (never the sampling thread).
+
+    Each due day is claimed, then rendered by ``reporter report --date D`` as a child process with a time limit
+    (WeasyPrint's time and memory stay out of the daemon); success marks it done and queues its email.
+    """
+
+    def __init__(self, settings: Settings, history: History, env_file: Path | None = None) -> None:
+        self.settings, self.history, self.env_file = settings, history, env_file
+        self.schedule = ReportSchedule(history.engine, settings.tz, settings.report_time, settings.retention_days)
+        self.host = socket.gethostname()
+        self.mailer = ReportMailer(history.engine, settings, self.host)
+        self.email = bool(settings.smtp_host and settings.email_to)
+        self.limit = settings.report_timeout * 2 + 60  # the child's own PDF limit is report_timeout
+
+    def __call__(self) -> None:
+        try:
+            for day in self.schedule.due_days(datetime.now(UTC), self.history.first_time()):
+                self.render(day)
+            if self.email:
+                self.mailer.deliver_due()
+        except Exception:
+            log.exception("report job failed; it runs again in a minute")
+
+    def command(self, day) -> list[str]:
+        env = ["--env-file", str(self.env_file)] if self.env_file else []
+        return [sys.executable, "-m", "reporter", *env, "report", "--date", day.isoformat(), "--format", "html,pdf",
+                "--out", str(Path(self.settings.report_dir).resolve())]
+
+    def render(self, day) -> bool:
+        """Claim and render one day; False when another process has it or the rendering failed."""
+        if not self.schedule.claim(day, datetime.now(UTC), self.limit + 30):
+            return False
+        log.info("report %s: rendering", day)
+        try:
+            result = subprocess.run(self.command(day), capture_output=True, text=True, timeout=self.limit,
+                                    stdin=subprocess.DEVNULL)
+            ok, detail = result.returncode == 0, (result.stderr or result.stdout).strip()[-1500:]
+        except subprocess.TimeoutExpired:
+            ok, detail = False, f"rendering took longer than {self.limit:g} s and was stopped"
+        now = datetime.now(UTC)
+        if ok:
+            files = sorted(str(p) for p in Path(self.settings.report_dir).glob(f"{day}.*"))
+            self.schedule.done(day, files, now, email=self.email)
+            log.info("report %s: done (%s)%s", day, ", ".join(Path(f).name for f in files),
+                     "; email queued" if self.email else "")
+            return True
+        delay = self.schedule.failed(day, detail, now)
+        log.error("report %s: rendering failed (%s); trying again in %.0f min", day, detail.splitlines()[-1:]
+                  and detail.splitlines()[-1], delay / 60)
+        return False
