@@ -1,0 +1,332 @@
+"""Rule evaluation time per snapshot: the seed's default rules, and 200 rules.
+
+What is timed is ``Evaluator.evaluate(snapshot)``, exactly what the daemon's sampling job runs after each
+sample: read every rule's value from the snapshot (or the history for ``predict_linear`` / ``error_spike``),
+step each alert instance through the Prometheus lifecycle, and persist the changed states (``alerts`` and
+``alert_events``) to the history database, a temporary SQLite file here. Each snapshot is first written to
+the history (not timed), as the daemon does, so history-based rules read real rows.
+
+Snapshots are synthetic and 10 s apart (the default sample interval) on a controlled clock, with values that
+cross thresholds so alerts go pending, fire, reset and resolve (CPU bursts, memory spikes, a service that goes
+down, AI latency and success rate moving, disk growing). The 200-rule set is the 11 defaults plus generated
+threshold rules on ``system.*``, ``services.{service}.*`` and ``ai.windows.*`` paths (some with ``each``
+expansions, ``clear`` hysteresis, ``min_count`` guards and ``for`` durations).
+
+Reported: ms per snapshot (median, p95, max), split into snapshots with and without a state change (a change
+means one SQLite transaction), then a short cProfile pass (a separate run) grouping the time by component.
+There is no numeric target in issue 3; the figures are compared with the sample interval (10 s) only.
+
+    .venv/bin/python bench/alert_eval.py [--snapshots 500] [--rules 200] [--no-profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from reporter.alerting.config import Defaults
+from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.rules import build_rules, default_rules
+from reporter.alerting.state import AlertStore
+from reporter.snapshot import (
+    AISection,
+    FeatureStats,
+    FeatureWindow,
+    OllamaHealth,
+    PopularScenario,
+    ServiceHealth,
+    Services,
+    Snapshot,
+    SystemSection,
+    TopUser,
+    UsageSection,
+    WindowStats,
+    overall_status,
+)
+from reporter.store.history import History
+
+FEATURES = ["grammar", "quiz", "voice", "scenario"]
+SERVICES = ["database", "redis", "ollama"]
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+STEP = 10.0  # seconds between snapshots (the daemon's default sample interval)
+TZ = ZoneInfo("Europe/Berlin")
+
+
+# ------------------------------------------------------------------------------------------- snapshots
+
+class Drift:
+    """A value that holds a level for a while (20-80 snapshots), then moves smoothly to a new one, with a
+    little noise: thresholds in its range are crossed now and then, not on every sample."""
+
+    def __init__(self, rng: random.Random, low: float, high: float) -> None:
+        self.rng, self.low, self.high = rng, low, high
+        self.value = self.target = rng.uniform(low, high)
+        self.left = 0
+
+    def __call__(self) -> float:
+        if self.left <= 0:
+            self.target, self.left = self.rng.uniform(self.low, self.high), self.rng.randint(20, 80)
+        self.left -= 1
+        self.value += (self.target - self.value) * 0.2
+        return self.value + self.rng.uniform(-0.003, 0.003) * (self.high - self.low)
+
+
+class Scenario:
+    """Values that move so alerts go pending, fire, reset and resolve; deterministic for a seed."""
+
+    def __init__(self, seed: int) -> None:
+        rng = self.rng = random.Random(seed)
+        self.memory, self.load1, self.load5 = Drift(rng, 50, 99), Drift(rng, 0, 5), Drift(rng, 0, 4)
+        self.requests, self.avg, self.success = Drift(rng, 0, 80), Drift(rng, 1, 14), Drift(rng, 80, 100)
+        self.cache = Drift(rng, 10, 30)
+        self.feature = {f: (Drift(rng, 78, 100), Drift(rng, 1, 14)) for f in FEATURES}
+        self.latency = {s: Drift(rng, 0.2, 16) for s in SERVICES}
+
+    def snapshot(self, i: int) -> Snapshot:
+        rng = self.rng
+        t = T0 + timedelta(seconds=i * STEP)
+        phase = i % 90
+        # CPU: quiet, then flapping around 90 (resets pending), then a 7-minute burst (fires), then recovery
+        if phase < 30:
+            cpu = rng.uniform(20, 60)
+        elif phase < 45:
+            cpu = 91.0 if i % 2 else 89.0
+        elif phase < 87:
+            cpu = rng.uniform(92, 99)
+        else:
+            cpu = rng.uniform(40, 80)
+        memory = self.memory()
+        disk = 60 + i * 0.01 + rng.uniform(-0.05, 0.05)
+        down = {"redis"} if 20 <= i % 70 < 26 else set()
+        if i % 150 == 100:
+            down.add("ollama")
+        requests, avg, success = max(0.0, self.requests()), self.avg(), min(100.0, self.success())
+        features = {}
+        for f, (rate, time_) in self.feature.items():
+            features[f] = FeatureWindow(requests=requests / 4, success_rate=min(100.0, rate()), avg_time=time_())
+        window = WindowStats(window_seconds=300, requests=requests, requests_per_second=requests / 300,
+                             avg_response_time=avg, success_rate=success, error_rate=100 - success,
+                             cache_hit_rate=self.cache(), features=features)
+        last = WindowStats(window_seconds=STEP, requests=requests / 30, avg_response_time=avg,
+                           success_rate=success, error_rate=100 - success, features=features)
+        services = Services(
+            database=ServiceHealth(up="database" not in down, latency_ms=self.latency["database"]()),
+            redis=ServiceHealth(up="redis" not in down, latency_ms=self.latency["redis"](),
+                                error="connection refused" if "redis" in down else None),
+            ollama=OllamaHealth(model="mistral:7b", up="ollama" not in down, is_available="ollama" not in down,
+                                latency_ms=self.latency["ollama"](), models=["mistral:7b", "llama3:8b"]),
+        )
+        total = 10_000 + i * 20
+        ai = AISection(
+            model="mistral:7b", is_available=services.ollama.is_available, total_requests=total,
+            total_time_seconds=total * 1.6, avg_response_time=1.6, cache_hits=total // 5, cache_hit_rate=20.0,
+            features={f: FeatureStats(requests=total // 4, success=int(total // 4 * 0.97), success_rate=97.0,
+                                      total_time_seconds=total * 0.4, avg_time=1.6) for f in FEATURES},
+            windows={"last_interval": last, "5m": window},
+        )
+        usage = UsageSection(
+            collected_at=t, total_users=1200, active_users_24h=300, active_users_1h=0 if 200 <= i < 600 else 25,
+            total_scenarios=40, active_conversations=12, total_quizzes_taken=9000, total_grammar_checks=15000,
+            top_users=[TopUser(user_id=f"u{k}", email=f"user{k}@example.com", activity_count=100 - k,
+                               last_active=t) for k in range(10)],
+            popular_scenarios=[PopularScenario(scenario_id=f"s{k}", name=f"scenario {k}", start_count=50 - k,
+                                               completion_rate=70.0) for k in range(10)],
+        )
+        system = SystemSection(cpu_percent=round(cpu, 1), memory_percent=round(memory, 1), memory_used_gb=12.0,
+                               memory_total_gb=16.0, disk_path="/", disk_percent=round(disk, 2),
+                               disk_used_gb=300.0, disk_total_gb=500.0, uptime_seconds=86400.0 + i * STEP,
+                               load_1m=self.load1(), load_5m=self.load5(), load_15m=1.0)
+        return Snapshot(timestamp=t, host="web01.example.com", status=overall_status(services), system=system,
+                        services=services, ai=ai, usage=usage, duration_ms=12.0)
+
+
+# ------------------------------------------------------------------------------------------- rules
+
+METRICS = [  # (path, op, low, high): thresholds are drawn between low and high so some are crossed
+    ("system.cpu_percent", ">", 70, 98),
+    ("system.memory_percent", ">", 70, 98),
+    ("system.disk_percent", ">", 60, 66),
+    ("system.load_1m", ">", 1, 4.5),
+    ("system.load_5m", ">", 1, 3.5),
+    ("ai.windows.5m.avg_response_time", ">", 3, 13),
+    ("ai.windows.5m.success_rate", "<", 82, 97),
+    ("ai.windows.5m.error_rate", ">", 3, 18),
+    ("ai.windows.5m.requests", ">", 10, 70),
+    ("ai.windows.5m.cache_hit_rate", "<", 12, 28),
+    ("ai.windows.last_interval.requests", ">", 0.5, 2.5),
+]
+EACH_METRICS = [
+    ("ai.windows.5m.features.{feature}.success_rate", "<", 80, 97, {"feature": FEATURES}),
+    ("ai.windows.5m.features.{feature}.avg_time", ">", 3, 13, {"feature": FEATURES}),
+    ("services.{service}.latency_ms", ">", 2, 15, {"service": SERVICES}),
+    ("services.{service}.up", "==", 0, 0, {"service": SERVICES}),
+]
+FOR = ["0s", "10s", "30s", "1m", "2m", "5m"]
+
+
+def generated_overrides(count: int, seed: int) -> dict[str, dict]:
+    """``count`` extra threshold rules (every 4th with an ``each`` expansion), as alerting-file overrides."""
+    rng = random.Random(seed)
+    rules = {}
+    for n in range(count):
+        if n % 4 == 3:
+            path, op, low, high, each = EACH_METRICS[(n // 4) % len(EACH_METRICS)]
+        else:
+            path, op, low, high = METRICS[n % len(METRICS)]
+            each = {}
+        threshold = round(rng.uniform(low, high), 1)
+        rule = {"metric": path, "op": op, "threshold": threshold, "for": rng.choice(FOR),
+                "severity": rng.choice(["critical", "warning", "info"]), "labels": {"team": f"t{n % 5}"},
+                "summary": "{metric} {op} {threshold}", "description": "{metric} is {value} ({op} {threshold})."}
+        if each:
+            rule["each"] = each
+        if op in (">", "<") and n % 3 == 0:  # hysteresis
+            rule["clear"] = round(threshold - 3 if op == ">" else threshold + 3, 1)
+        if path.startswith("ai.windows.5m.") and n % 2 == 0:
+            guard = "ai.windows.5m.features.{feature}.requests" if "{feature}" in path else "ai.windows.5m.requests"
+            rule.update(min_count_metric=guard, min_count=5)
+        rules[f"bench_rule_{n:03d}"] = rule
+    return rules
+
+
+# ------------------------------------------------------------------------------------------- running
+
+def run(rules_overrides: dict[str, dict], snapshots: int, seed: int, profile: cProfile.Profile | None = None):
+    """Evaluate ``snapshots`` snapshots; returns (ms per snapshot, changes per snapshot, rules, instances)."""
+    with tempfile.TemporaryDirectory(prefix="bench-alert-eval-") as tmp:
+        history = History(f"sqlite:///{Path(tmp) / 'history.db'}", FEATURES)
+        try:
+            rules = build_rules(rules_overrides, FEATURES)
+            evaluator = Evaluator(rules, Defaults(), AlertStore(history.engine), history, TZ, FEATURES)
+            scenario = Scenario(seed)
+            times, changes = [], []
+            for i in range(snapshots):
+                snapshot = scenario.snapshot(i)
+                history.write(snapshot)  # as the daemon does before evaluating; not timed
+                if profile is not None:
+                    profile.enable()
+                start = time.perf_counter()
+                changed = evaluator.evaluate(snapshot)
+                elapsed = time.perf_counter() - start
+                if profile is not None:
+                    profile.disable()
+                times.append(elapsed * 1000.0)
+                changes.append(len(changed))
+            return times, changes, len(rules), len(evaluator.instances)
+        finally:
+            history.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    """q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100.0 * len(ordered) + 0.5) - 1))]
+
+
+COMPONENTS = [  # (label, predicate on a pstats function key (file, line, name))
+    ("SQLite execute/commit (state persistence)", lambda f, n: "sqlite3" in n or f == "~" and "sqlite" in n),
+    ("SQLAlchemy (statement building, connections)", lambda f, n: "/sqlalchemy/" in f),
+    ("pydantic (snapshot model_dump)", lambda f, n: "/pydantic" in f or "model_dump" in n or "to_python" in n),
+    ("rule logic (reporter.alerting)", lambda f, n: "/reporter/alerting/" in f),
+    ("json / templates / datetime / other", lambda f, n: True),
+]
+
+
+def breakdown(profile: cProfile.Profile) -> tuple[list[tuple[str, float]], list[tuple[str, float, int]]]:
+    """Own time grouped by component (ms), and the top functions by own time."""
+    stats = pstats.Stats(profile)
+    groups = {label: 0.0 for label, _ in COMPONENTS}
+    top = []
+    for (file, line, name), (_cc, calls, tottime, _ct, _callers) in stats.stats.items():
+        for label, match in COMPONENTS:
+            if match(file, name):
+                groups[label] += tottime * 1000.0
+                break
+        short = f"{Path(file).name}:{line} {name}" if file != "~" else name
+        top.append((short, tottime * 1000.0, calls))
+    top.sort(key=lambda r: -r[1])
+    return sorted(groups.items(), key=lambda kv: -kv[1]), top[:10]
+
+
+def summary_row(label: str, times: list[float], changes: list[int], rules: int, instances: int) -> tuple:
+    quiet = [t for t, c in zip(times, changes, strict=True) if c == 0]
+    busy = [t for t, c in zip(times, changes, strict=True) if c > 0]
+    return (label, rules, instances, f"{statistics.median(times):.2f}", f"{pct(times, 95):.2f}",
+            f"{max(times):.2f}", sum(changes), f"{statistics.median(quiet):.2f}" if quiet else "-",
+            f"{statistics.median(busy):.2f}" if busy else "-")
+
+
+def table(rows: list[tuple], headers: tuple) -> str:
+    cells = [tuple(map(str, headers))] + [tuple(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="Prints ms per snapshot; no numeric target in issue 3.")
+    parser.add_argument("--snapshots", type=int, default=500, help="snapshots evaluated per rule set (500)")
+    parser.add_argument("--rules", type=int, default=200, help="total rules of the large set (200)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the values and generated rules")
+    parser.add_argument("--no-profile", action="store_true", help="skip the cProfile pass")
+    args = parser.parse_args(argv)
+
+    defaults_count = len(default_rules(FEATURES))
+    extra = max(0, args.rules - defaults_count)
+    sets = [("default rules", {}), (f"{defaults_count} default + {extra} generated", generated_overrides(extra, args.seed))]
+    print(f"alert rule evaluation: {args.snapshots} snapshots {STEP:g} s apart, state persisted to a temporary "
+          f"SQLite history; Python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start (other processes add noise)")
+    rows, fits = [], []
+    for label, overrides in sets:
+        run(overrides, 20, args.seed)  # warm-up: imports, SQLAlchemy statement caches
+        times, changes, rules, instances = run(overrides, args.snapshots, args.seed)
+        rows.append(summary_row(label, times, changes, rules, instances))
+        if len(set(changes)) > 1:
+            fit = statistics.linear_regression(changes, times)
+            fits.append(f"  {label}: ~{fit.intercept:.2f} ms + {fit.slope:.2f} ms per alert state change "
+                        f"(least squares over the {len(times)} snapshots; most changes in one snapshot: {max(changes)})")
+    print()
+    print(table(rows, ("rule set", "rules", "instances", "median ms", "p95 ms", "max ms", "state changes",
+                       "median ms, no change", "median ms, with change")))
+    print()
+    print("cost model (time vs. alert state changes in the snapshot; a change = rows written in one transaction):")
+    print("\n".join(fits))
+    worst = max(float(r[4]) for r in rows)
+    print()
+    print(f"target: none in issue 3. Budget check: p95 {worst:.2f} ms = {worst / (STEP * 1000) * 100:.3f} % of the "
+          f"{STEP:g} s sample interval -> {'PASS' if worst < STEP * 1000 * 0.01 else 'MISS'} (informal: < 1 % of it)")
+
+    if not args.no_profile:
+        profile = cProfile.Profile()
+        label, overrides = sets[-1]
+        times, _, _, _ = run(overrides, min(args.snapshots, 300), args.seed, profile)
+        groups, top = breakdown(profile)
+        total = sum(ms for _, ms in groups)
+        print()
+        print(f"where the time goes ({label}, cProfile over {min(args.snapshots, 300)} snapshots, own time; "
+              f"profiling inflates absolute figures):")
+        print(table([(g, f"{ms:.0f}", f"{ms / total * 100:.0f} %") for g, ms in groups],
+                    ("component", "ms", "share")))
+        print()
+        print(table([(name, f"{ms:.0f}", calls) for name, ms, calls in top], ("top functions (own time)", "ms", "calls")))
+        print()
+        print(f"dominant: {groups[0][0]} ({groups[0][1] / total * 100:.0f} % of evaluation time)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
