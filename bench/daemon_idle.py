@@ -1,0 +1,84 @@
+"""Idle cost of the daemon: CPU % of one core and RSS of ``reporter run`` at a 10 s sample interval.
+
+Starts ``reporter run`` as a subprocess in a temp dir (history there, a free loopback port) with every source
+on loopback: the local Redis (AI counters under a unique prefix), the local PostgreSQL ``test`` database (the
+reference schema in a private schema) and a fake Ollama in its own process. After a warm-up it reads the
+process's CPU times (user + system, all threads) and RSS with psutil over ``--seconds``; nothing polls HTTP.
+Targets: <= 0.3 % of a core, RSS <= 60 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.request
+
+import _support as s
+import psutil
+
+TARGET_CPU_PERCENT = 0.3
+TARGET_RSS_MB = 60.0
+MB = 1024 * 1024
+
+
+def measure(pid: int, seconds: float) -> dict:
+    proc = psutil.Process(pid)
+    rss: list[int] = []
+    threads0 = {t.id: t.user_time + t.system_time for t in proc.threads()}
+    t0, c0 = time.monotonic(), proc.cpu_times()
+    deadline = t0 + seconds
+    while time.monotonic() < deadline:
+        rss.append(proc.memory_info().rss)
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    t1, c1 = time.monotonic(), proc.cpu_times()
+    per_thread = {t.id: t.user_time + t.system_time - threads0.get(t.id, 0.0) for t in proc.threads()}
+    main_thread = per_thread.pop(pid, 0.0)
+    others = sorted(per_thread.values(), reverse=True)
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    full = proc.memory_full_info()
+    return {"elapsed": t1 - t0, "cpu_seconds": cpu, "cpu_percent": cpu / (t1 - t0) * 100.0,
+            "rss_max": max(rss), "rss_end": full.rss, "uss_end": full.uss, "threads": proc.num_threads(),
+            "main_thread": main_thread, "busiest_other": others[0] if others else 0.0, "rest": sum(others[1:])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=f"Targets: <= {TARGET_CPU_PERCENT:g} % of a core, "
+                                            f"RSS <= {TARGET_RSS_MB:g} MB.")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds (default 60)")
+    parser.add_argument("--warmup", type=float, default=15.0,
+                        help="seconds after the first snapshot before measuring (default 15)")
+    parser.add_argument("--interval", type=float, default=10.0, help="REPORTER_SAMPLE_INTERVAL (default 10)")
+    args = parser.parse_args()
+
+    with s.tempdir() as workdir, s.loopback_env() as env, s.daemon(workdir, env, args.interval) as d:
+        time.sleep(args.warmup)
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited:\n{d.log_tail()}")
+        result = measure(d.proc.pid, args.seconds)
+        with urllib.request.urlopen(f"{d.base}/snapshot", timeout=5) as response:  # noqa: S310 (loopback)
+            snap = json.load(response)
+    print(f"reporter run, {args.interval:g} s interval, idle (no HTTP clients), measured {result['elapsed']:.0f} s "
+          f"after {args.warmup:g} s warm-up; last snapshot status={snap['status']} errors={snap['errors'] or '{}'}\n")
+    cpu_ok = result["cpu_percent"] <= TARGET_CPU_PERCENT
+    rss_ok = result["rss_max"] / MB <= TARGET_RSS_MB
+    rows = [
+        ("CPU, % of one core", f"{result['cpu_percent']:.3f}", f"<= {TARGET_CPU_PERCENT:g}", s.verdict(cpu_ok)),
+        ("CPU seconds in window", f"{result['cpu_seconds']:.3f}", "", ""),
+        ("  main thread (HTTP server event loop)", f"{result['main_thread']:.2f}", "", ""),
+        ("  busiest other thread", f"{result['busiest_other']:.2f}", "", ""),
+        ("  all other threads", f"{result['rest']:.2f}", "", ""),
+        ("RSS max, MB", f"{result['rss_max'] / MB:.1f}", f"<= {TARGET_RSS_MB:g}", s.verdict(rss_ok)),
+        ("RSS at end, MB", f"{result['rss_end'] / MB:.1f}", "", ""),
+        ("USS at end, MB", f"{result['uss_end'] / MB:.1f}", "", ""),
+        ("threads", str(result["threads"]), "", ""),
+    ]
+    print(s.table(rows, ("figure", "value", "target", "")))
+    print("\n(per-thread CPU comes from the kernel in 10 ms clock ticks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
