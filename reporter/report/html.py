@@ -1,0 +1,358 @@
+"""Render the daily report as one self-contained HTML document (inline CSS, inline SVG charts), and its long lists
+as CSV texts for the email attachment.
+
+Templates come from a Jinja2 ``ChoiceLoader``: an override folder first (``REPORTER_REPORT_TEMPLATES``), then the
+packaged defaults in ``reporter.templates`` (``report.html.j2``, ``report.css``). Autoescape is on: every value from
+the data (service, scenario, user, host names...) is escaped; only the charts, which we generate, are marked safe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from reporter.report.model import DailyReport, Span
+
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+SYSTEM_LABELS = {"cpu_percent": "CPU", "memory_percent": "Memory", "disk_percent": "Disk"}
+USAGE_LABELS = {
+    "total_users": "Users",
+    "active_users_24h": "Active users (24 h)",
+    "total_scenarios": "Scenarios",
+    "active_conversations": "Active conversations",
+    "total_quizzes_taken": "Quizzes taken",
+    "total_grammar_checks": "Grammar checks",
+}
+NA = "n/a"
+
+
+def packaged_templates() -> str:
+    """The folder of the default templates (the installed ``reporter.templates`` package)."""
+    return str(files("reporter.templates"))
+
+
+@lru_cache(maxsize=8)
+def environment(templates_dir: str | None = None) -> Environment:
+    """The Jinja2 environment: overrides in ``templates_dir`` (if given) before the packaged templates."""
+    loaders = [FileSystemLoader(templates_dir)] if templates_dir else []
+    loaders.append(FileSystemLoader(packaged_templates()))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"), default_for_string=True,
+                                     default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_number, pct=fmt_percent, secs=fmt_seconds, duration=fmt_duration,
+                       signed=fmt_signed, hm=_hm, when=_when, label=label)
+    return env
+
+
+# ---- formatting: every filter turns None, NaN and infinities into "n/a" -------------------------------------
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def fmt_number(value: Any, digits: int = 0) -> str:
+    """``4846.0`` -> ``"4,846"``; ``digits`` decimals; n/a for None/NaN/inf."""
+    number = _finite(value)
+    return NA if number is None else f"{number:,.{digits}f}"
+
+
+def fmt_percent(value: Any, digits: int = 1) -> str:
+    """``96.12`` -> ``"96.1%"`` (values are already 0-100)."""
+    number = _finite(value)
+    return NA if number is None else f"{number:.{digits}f}%"
+
+
+def fmt_seconds(value: Any) -> str:
+    """A response time: ``2.663`` -> ``"2.66 s"``, ``0.0123`` -> ``"12 ms"``."""
+    number = _finite(value)
+    if number is None:
+        return NA
+    if abs(number) < 1:
+        return f"{number * 1000:.0f} ms"
+    return f"{number:.2f} s" if abs(number) < 10 else f"{number:.1f} s"
+
+
+def fmt_signed(value: Any, digits: int = 0) -> str:
+    """A change against the previous day: ``+27``, ``-3``, ``±0``."""
+    number = _finite(value)
+    if number is None:
+        return NA
+    if round(number, digits) == 0:
+        return "±0"
+    return f"{number:+,.{digits}f}"
+
+
+def fmt_duration(value: Any) -> str:
+    """Seconds as a human duration: ``45 s``, ``6 min``, ``1 h 05 min``, ``12 d 3 h``."""
+    number = _finite(value)
+    if number is None or number < 0:
+        return NA
+    if number < 59.5:
+        return f"{number:.0f} s"
+    minutes = round(number / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    hours = round(number / 3600)
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def label(name: str) -> str:
+    return SYSTEM_LABELS.get(name) or USAGE_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
+def _local(ctx, value: datetime) -> datetime:
+    return value.astimezone(ctx["tz"])
+
+
+def _datetime(value: Any) -> datetime | None:
+    """A datetime, or an ISO 8601 string as stored in the usage lists (naive = UTC); None if neither."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+@pass_context
+def _hm(ctx, value: datetime | str | None) -> str:
+    """A time of the report's day as ``HH:MM`` in the report's timezone (``24:00`` for the day's end); outside
+    the day with its date; on a DST change day with the zone abbreviation, since a wall time can repeat."""
+    if value is None:
+        return NA
+    if not isinstance(value, datetime):
+        parsed = _datetime(value)
+        if parsed is None:
+            return str(value)
+        value = parsed
+    report: DailyReport = ctx["report"]
+    local = _local(ctx, value)
+    if value == report.end:
+        text = "24:00"
+    elif local.date() == report.day:
+        text = local.strftime("%H:%M")
+    else:
+        text = local.strftime("%Y-%m-%d %H:%M")
+    if ctx["dst_day"] and value != report.end:
+        text += local.strftime(" %Z")
+    return text
+
+
+@pass_context
+def _when(ctx, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """A full local date and time in the report's timezone."""
+    value = _datetime(value)
+    return NA if value is None else _local(ctx, value).strftime(fmt)
+
+
+# ---- view model --------------------------------------------------------------------------------------------
+
+
+def _outages(report: DailyReport) -> list[dict]:
+    rows = [{"service": s.name, "start": o.start, "end": o.end, "seconds": o.seconds}
+            for s in report.services for o in s.outages]
+    return sorted(rows, key=lambda r: (r["start"], r["service"]))
+
+
+def _cap_longest(rows: list[dict], top_n: int, key: str = "seconds") -> list[dict]:
+    """The ``top_n`` longest rows, shown in time order."""
+    if len(rows) <= top_n:
+        return rows
+    longest = sorted(rows, key=lambda r: -(r[key] or 0))[:top_n]
+    return sorted(longest, key=lambda r: r["start"])
+
+
+SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2}
+
+
+def _cap_alerts(report: DailyReport, top_n: int) -> list:
+    """At most ``top_n`` episodes, in time order: those still firing first, then by severity, then longest."""
+    if len(report.alerts) <= top_n:
+        return report.alerts
+
+    def weight(a):
+        seconds = ((a.end or report.end) - a.start).total_seconds()
+        return (a.end is not None, SEVERITY_RANK.get(a.severity.lower(), 3), -seconds)
+
+    return sorted(sorted(report.alerts, key=weight)[:top_n], key=lambda a: (a.start, a.alertname))
+
+
+def _zone_line(report: DailyReport, tz: ZoneInfo) -> str:
+    """``Europe/Berlin (CET, UTC+01:00)``, or both abbreviations on a DST change day."""
+    first = report.start.astimezone(tz)
+    last = (report.end - timedelta(seconds=1)).astimezone(tz)
+    names = [first.strftime("%Z, UTC%z")]
+    if last.utcoffset() != first.utcoffset():
+        names.append(last.strftime("%Z, UTC%z"))
+    names = [n[:-2] + ":" + n[-2:] for n in names]
+    return f"{report.timezone} ({' → '.join(names)})" if report.timezone != "UTC" else "UTC"
+
+
+def _charts(report: DailyReport, tz: ZoneInfo) -> dict[str, Markup]:
+    from reporter.report.charts import bar_chart, line_chart  # matplotlib is imported only when rendering
+
+    charts = {}
+    if report.empty:
+        return charts
+    for name, points in report.series.items():
+        stats = report.system.get(name)
+        charts[name] = Markup(line_chart(points, start=report.start, end=report.end, tz=tz,
+                                         label=f"{label(name)} (%)", average=stats.avg if stats else None,
+                                         interval=report.sample_interval))
+    features = [(f.name, f.requests) for f in report.ai.features]
+    if len(features) > 1 and any(_finite(v) for _, v in features):
+        charts["features"] = Markup(bar_chart(features, label="AI requests per feature"))
+    return charts
+
+
+def context(report: DailyReport, generated_at: datetime | None = None) -> dict[str, Any]:
+    """Everything the template uses besides the report itself."""
+    tz = ZoneInfo(report.timezone)
+    top_n = max(1, report.top_n)
+    outages = _outages(report)
+    gaps = [{"start": g.start, "end": g.end, "seconds": g.seconds} for g in report.gaps]
+    usage_known = any(u.value is not None for u in report.usage) or report.top_users or report.popular_scenarios
+    summary: dict[str, dict] = {}
+    for a in report.alerts:
+        entry = summary.setdefault(a.alertname, {"name": a.alertname, "severity": a.severity, "episodes": 0,
+                                                 "seconds": 0.0, "firing": False})
+        entry["episodes"] += 1
+        end = a.end or report.end
+        entry["seconds"] += max(0.0, (min(end, report.end) - max(a.start, report.start)).total_seconds())
+        entry["firing"] = entry["firing"] or a.end is None
+    return {
+        "report": report,
+        "tz": tz,
+        "dst_day": abs(report.hours - 24) > 0.01,
+        "dst_note": ("the clocks went back one hour" if report.hours > 24 else "the clocks went forward one hour"),
+        "zone": _zone_line(report, tz),
+        "generated_at": (generated_at or datetime.now(UTC)),
+        "top_n": top_n,
+        "outages": outages,
+        "outages_shown": _cap_longest(outages, top_n),
+        "gaps_shown": _cap_longest(gaps, top_n),
+        "gaps_total": sum(g["seconds"] for g in gaps),
+        "alerts_shown": _cap_alerts(report, top_n),
+        "alert_summary": sorted(summary.values(), key=lambda e: (-e["episodes"], e["name"])),
+        "users_shown": report.top_users[:top_n],
+        "show_email_column": any(u.get("email") for u in report.top_users),
+        "scenarios_shown": report.popular_scenarios[:top_n],
+        "usage_known": usage_known,
+        "ai_known": report.ai.requests is not None or report.ai.model_availability is not None,
+        "services_down": [s.name for s in report.services if s.outages],
+        "min_availability": min((s.availability for s in report.services if s.availability is not None),
+                                default=None),
+    }
+
+
+def render_html(report: DailyReport, *, templates_dir: str | None = None,
+                generated_at: datetime | None = None) -> str:
+    """The report as one self-contained HTML document (no external resource: CSS and SVG charts inline).
+
+    ``templates_dir``: a folder whose ``report.html.j2`` / ``report.css`` replace the packaged ones.
+    Raises ``jinja2.TemplateError`` for a broken override template.
+    """
+    env = environment(templates_dir)
+    css, _, _ = env.loader.get_source(env, STYLESHEET)
+    values = context(report, generated_at)
+    values["css"] = Markup(css.replace("</", "<\\/"))  # a stylesheet cannot close its <style> element
+    values["charts"] = _charts(report, values["tz"])
+    return env.get_template(TEMPLATE).render(values)
+
+
+# ---- CSV attachments ---------------------------------------------------------------------------------------
+
+
+def _cell(value: Any, tz: ZoneInfo) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat(timespec="seconds")
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if isinstance(value, dict):
+        return ";".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ";".join(map(str, value))
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # no formula when a spreadsheet opens the attachment
+    return value
+
+
+def _csv(header: list[str], rows: list[list[Any]], tz: ZoneInfo) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(v, tz) for v in row])
+    return out.getvalue()
+
+
+def _dict_rows(items: list[dict]) -> tuple[list[str], list[list[Any]]]:
+    header: list[str] = []
+    for item in items:
+        header += [k for k in item if k not in header]
+    return header, [[item.get(k) for k in header] for item in items]
+
+
+def _span_row(span: Span) -> list[Any]:
+    return [span.start, span.end, round(span.seconds)]
+
+
+def csv_attachments(report: DailyReport, *, capped_only: bool = False) -> dict[str, str]:
+    """The full long lists as CSV texts, by list name: ``outages``, ``alerts``, ``top_users``,
+    ``popular_scenarios``, ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). Written as
+    ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way.
+
+    With ``capped_only`` only the lists longer than ``report.top_n`` (those the HTML cuts and points to).
+    """
+    tz = ZoneInfo(report.timezone)
+    outages = _outages(report)
+    users_header, users = _dict_rows(report.top_users)
+    scenarios_header, scenarios = _dict_rows(report.popular_scenarios)
+    tables = {
+        "outages": (len(outages), ["service", "start", "end", "duration_seconds"],
+                        [[o["service"], o["start"], o["end"], round(o["seconds"])] for o in outages]),
+        "alerts": (len(report.alerts), ["alertname", "severity", "start", "end", "duration_seconds", "labels",
+                                            "summary"],
+                       [[a.alertname, a.severity, a.start, a.end, None if a.seconds is None else round(a.seconds),
+                         a.labels, a.summary] for a in report.alerts]),
+        "top_users": (len(users), users_header or ["user_id", "email", "activity_count", "last_active"], users),
+        "popular_scenarios": (len(scenarios), scenarios_header or ["scenario_id", "name", "start_count",
+                                                                       "completion_rate"], scenarios),
+        "gaps": (len(report.gaps), ["start", "end", "duration_seconds"], [_span_row(g) for g in report.gaps]),
+    }
+    return {name: _csv(header, rows, tz) for name, (count, header, rows) in tables.items()
+            if not capped_only or count > report.top_n}
