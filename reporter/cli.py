@@ -34,6 +34,23 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+def exit_now(code: int) -> None:
+    """Exit with ``code`` without waiting for collector threads stuck in I/O on a hung dependency (their own
+    timeouts end them eventually; a daemon's exit must not depend on it)."""
+    import logging
+    import threading
+
+    stuck = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if stuck:
+        logging.getLogger("reporter").warning("exiting without waiting for %d blocked thread(s): %s", len(stuck),
+                                              ", ".join(stuck[:5]))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def _alerting(ctx: click.Context, settings: Settings):
     from reporter.alerting.config import AlertingConfigError, load_alerting
 
@@ -70,6 +87,12 @@ def run(ctx: click.Context) -> None:
     GET /snapshot returns the latest snapshot; GET /healthz is 200 while samples are fresh.
     Stops cleanly on SIGTERM or Ctrl-C (exit 0).
     """
+    import signal
+    import threading
+
+    stopping = threading.Event()  # a signal during the imports below must stop cleanly too
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
     settings = _settings(ctx)
     alerting_config = _alerting(ctx, settings)
     from reporter import logs
@@ -78,10 +101,11 @@ def run(ctx: click.Context) -> None:
 
     logs.setup(settings.log_level)
     try:
-        ctx.exit(run_daemon(settings, alerting_config, ctx.obj["env_file"]))
+        code = 0 if stopping.is_set() else run_daemon(settings, alerting_config, ctx.obj["env_file"], stopping)
     except StartupError as exc:
         click.echo(f"reporter: {exc}", err=True)
-        ctx.exit(EXIT_RUNTIME)
+        code = EXIT_RUNTIME
+    exit_now(code)
 
 
 @main.command()
@@ -103,6 +127,7 @@ def sample(ctx: click.Context, pretty: bool) -> None:
     finally:
         sampler.close()
     click.echo(snapshot.model_dump_json(indent=2 if pretty else None))
+    exit_now(0)
 
 
 @main.command("check-config")

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     # sampling
     sample_interval: float = Field(10.0, ge=1.0, le=3600.0, description="seconds between samples")
     usage_interval: float = Field(60.0, ge=1.0, le=86400.0, description="seconds between app-database usage queries")
-    probe_timeout: float = Field(2.0, gt=0.0, le=60.0, description="seconds each collector may take")
+    probe_timeout: float = Field(2.0, ge=0.1, le=60.0, description="seconds each collector may take")
     disk_path: str = Field("/", description="filesystem whose usage is sampled")
 
     # history
@@ -107,7 +107,11 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not value:
             raise ValueError("needs at least one feature name")
+        if len(value) > 50:
+            raise ValueError(f"at most 50 features (got {len(value)})")
         for name in value:
+            if name == "total":
+                raise ValueError("'total' is reserved (ai:total_requests and ai:total_time are the totals)")
             if not FEATURE_NAME.match(name):
                 raise ValueError(f"feature name {name!r} must match [a-z][a-z0-9_]{{0,31}}")
         if len(set(value)) != len(value):
@@ -120,9 +124,15 @@ class Settings(BaseSettings):
         from reporter.collect.usage_queries import DEFAULT_QUERIES
 
         if isinstance(value, str):
-            value = json.loads(value) if value.strip() else {}
-        if not isinstance(value, dict):
-            raise ValueError("must be a JSON object of name -> SQL")
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except (ValueError, RecursionError) as exc:
+                raise ValueError(f"not valid JSON ({str(exc)[:80]})") from None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ValueError("must be a JSON object of name -> SQL text")
+        empty = sorted(k for k, v in value.items() if not v.strip())
+        if empty:
+            raise ValueError(f"empty query for {empty}")
         unknown = sorted(set(value) - set(DEFAULT_QUERIES))
         if unknown:
             raise ValueError(f"unknown query name(s) {unknown}; known: {sorted(DEFAULT_QUERIES)}")
@@ -130,13 +140,21 @@ class Settings(BaseSettings):
 
     @field_validator("history_url", "app_database_url")
     @classmethod
-    def _sqlalchemy_url(cls, value: str) -> str:
+    def _sqlalchemy_url(cls, value: str, info) -> str:
         try:
             url = make_url(value)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:
             raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///data/history.db)") from exc
         if not url.drivername:
             raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///data/history.db)")
+        try:
+            url.get_dialect().import_dbapi()
+        except Exception as exc:  # unknown dialect, or its driver is not installed
+            raise ValueError(f"cannot use {url.drivername!r}: {type(exc).__name__}: {str(exc)[:120]} "
+                             "(installed drivers: sqlite, postgresql+psycopg)") from None
+        if info.field_name == "history_url" and url.get_backend_name() == "sqlite" and url.database in (None, "",
+                                                                                                        ":memory:"):
+            raise ValueError("an in-memory SQLite history is lost at exit; give a file, e.g. sqlite:///data/history.db")
         return value
 
     @field_validator("redis_url")
@@ -144,6 +162,23 @@ class Settings(BaseSettings):
     def _redis(cls, value: str) -> str:
         if not re.match(r"^(redis|rediss|unix)://", value):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        from redis.connection import parse_url
+
+        try:
+            parse_url(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a Redis URL ({str(exc)[:120]})") from None
+        return value
+
+    @field_validator("disk_path", "http_host")
+    @classmethod
+    def _encodable(cls, value: str, info) -> str:
+        try:
+            value.encode("utf-8")
+            if info.field_name == "http_host":
+                value.encode("idna")
+        except UnicodeError:
+            raise ValueError("not a valid name (undecodable characters or bad host name)") from None
         return value
 
     @field_validator("ollama_url")
@@ -162,7 +197,7 @@ class Settings(BaseSettings):
     def _tz(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from exc
         return value
 
@@ -227,13 +262,18 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     """
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except UnicodeDecodeError:
+        raise SettingsError(f"{env_file}: not UTF-8 text; save it as UTF-8") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else ""
             message = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
-            shown = f" (got {mask_value(field, got)!r})" if field and isinstance(got, str | int | float) else ""
+            shown = ""
+            if field and isinstance(got, str | int | float):
+                shown = repr(mask_value(field, got))
+                shown = f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
             info = Settings.model_fields.get(field)
             expected = f"; expected: {info.description}" if info is not None and info.description else ""
             lines.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}{expected}" if field else message)
@@ -261,7 +301,7 @@ def unknown_names(env_file: str | Path | None, environ: dict[str, str]) -> list[
 
 def mask_url(value: str) -> str:
     """``scheme://user:secret@host`` -> ``scheme://user:***@host``; also masks ``token=``/``password=`` query values."""
-    value = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", value)
+    value = re.sub(r"(://[^/:@\s]*:)[^@\s]*@", r"\1***@", value)
     return re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", value)
 
 

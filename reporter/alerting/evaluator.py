@@ -21,6 +21,7 @@ from reporter.alerting.values import HistoryValues, threshold_value
 from reporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
+FOR_JITTER_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ class Evaluator:
                 return
         else:
             return
-        if (now - record.active_at).total_seconds() >= for_seconds:
+        # samples start a few ms after their scheduled time: allow that jitter (Prometheus evaluates on schedule)
+        if (now - record.active_at).total_seconds() >= for_seconds - FOR_JITTER_SECONDS:
             record.state, record.fired_at = AlertState.FIRING, now
             record.annotations = self._annotations(rule, labels, value, record.active_at, no_data)
             changes.append((record, "firing"))

@@ -14,6 +14,7 @@ Responses:
 
 from __future__ import annotations
 
+import hmac
 import json
 
 from starlette.applications import Starlette
@@ -45,6 +46,8 @@ def _json_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = 
 
 
 _EMPTY_BODY = _body(b"")
+_UNAUTHORIZED = _json_messages(401, b'{"error": "missing or wrong bearer token (Authorization: Bearer ...)"}',
+                               [(b"www-authenticate", b'Bearer realm="reporter"')])
 _NO_SNAPSHOT_MESSAGES = _json_messages(503, _NO_SNAPSHOT, [(b"retry-after", b"1"), (b"cache-control", b"no-store")])
 
 
@@ -78,13 +81,26 @@ class FastPath:
     read per request, so no lock is needed here).
     """
 
-    def __init__(self, latest: Latest, sample_interval: float, fallback) -> None:
+    def __init__(self, latest: Latest, sample_interval: float, fallback, token: str | None = None) -> None:
         self.latest = latest
         self.stale_after = 3.0 * sample_interval
         self.fallback = fallback
         self._prepared: _Prepared | None = None
+        self._expected = None if not token else b"Bearer " + token.encode()
+
+    def _authorized(self, scope) -> bool:
+        if self._expected is None:
+            return True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, self._expected)
+        return False
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/healthz" and not self._authorized(scope):
+            await send(_UNAUTHORIZED[0])
+            await send(_UNAUTHORIZED[1])
+            return
         if scope["type"] == "http" and scope["method"] in _READ_METHODS:
             path = scope["path"]
             if path == "/snapshot":
@@ -128,8 +144,10 @@ def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Resp
     return Response(json.dumps(payload).encode(), status_code=status, media_type=JSON, headers=headers)
 
 
-def create_app(latest: Latest, sample_interval: float) -> FastPath:
-    """The ASGI app. ``/healthz`` is 200 while the latest sample is younger than 3 sample intervals."""
+def create_app(latest: Latest, sample_interval: float, token: str | None = None) -> FastPath:
+    """The ASGI app. ``/healthz`` is 200 while the latest sample is younger than 3 sample intervals. With a
+    ``token`` (REPORTER_API_TOKEN) every path but ``/healthz`` needs ``Authorization: Bearer <token>``
+    (compared in constant time), else 401."""
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _json({"error": exc.detail, "endpoints": ["/snapshot", "/healthz", "/alerts"]}, exc.status_code,
@@ -152,4 +170,4 @@ def create_app(latest: Latest, sample_interval: float) -> FastPath:
                 Route("/alerts", alerts, methods=["GET", "HEAD"])],
         exception_handlers={HTTPException: http_error},
     )
-    return FastPath(latest, sample_interval, fallback)
+    return FastPath(latest, sample_interval, fallback, token)

@@ -45,8 +45,19 @@ class AICollector:
         self.invalid: list[str] = []  # keys whose last value was not a number (read after collect())
 
     def collect(self) -> dict[str, float | None]:
-        raw = self.client.mget([self.prefix + n for n in self.names])
-        counters = {name: self._parse(name, value) for name, value in zip(self.names, raw, strict=True)}
+        keys = [self.prefix + n for n in self.names]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.mget(keys)
+        pipe.exists(*keys)
+        raw, existing = pipe.execute()
+        wrong_type = set()
+        if existing > sum(v is not None for v in raw):  # MGET gives nil for a key that is a list, hash...
+            wrong_type = {n for n, k, v in zip(self.names, keys, raw, strict=True)
+                          if v is None and self.client.type(k) not in (b"none", "none")}
+        counters = {name: None if name in wrong_type else self._parse(name, value)
+                    for name, value in zip(self.names, raw, strict=True)}
+        for name in wrong_type:
+            self._warn(name, b"<not a string key>")
         self.invalid = [self.prefix + n for n, v in counters.items() if v is None]
         return counters
 
@@ -57,15 +68,18 @@ class AICollector:
             number = float(value)
         except (TypeError, ValueError):
             number = math.nan
-        if math.isfinite(number) and number >= 0:
+        if math.isfinite(number) and 0 <= number < 2**53:
             self._warned.pop(name, None)
             return number
+        self._warn(name, value)
+        return None
+
+    def _warn(self, name: str, value: bytes) -> None:
         if self._warned.get(name) != value:  # warn once per bad value, not every sample
             self._warned[name] = value
             log.warning(
                 "Redis key %s%s holds %r, not a non-negative number; treating it as missing. "
                 "Check the application code that writes it.", self.prefix, name, value[:64])
-        return None
 
 
 def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:

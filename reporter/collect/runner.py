@@ -30,23 +30,42 @@ class Outcome:
 class BoundedRunner:
     """Runs named callables concurrently on a small pool; each result within ``timeout`` seconds."""
 
-    def __init__(self, max_workers: int = 8) -> None:
+    ABANDON_AFTER_TIMEOUTS = 5  # a job stuck this many timeouts is left behind and a new one started...
+    MAX_ABANDONED = 2  # ...at most this many times per name while they stay stuck
+
+    def __init__(self, max_workers: int = 16) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="collect")
-        self._running: dict[str, Future] = {}
+        self._running: dict[str, tuple[Future, float]] = {}
+        self._abandoned: dict[str, list[Future]] = {}
         self._lock = threading.Lock()
 
-    def run(self, jobs: dict[str, Callable[[], Any]], timeout: float) -> dict[str, Outcome]:
-        """Start every job, wait at most ``timeout`` seconds overall, return an Outcome per name."""
+    def run(self, jobs: dict[str, Callable[[], Any]], timeout: float,
+            inline: dict[str, Callable[[], Any]] | None = None) -> dict[str, Outcome]:
+        """Start every job, wait at most ``timeout`` seconds overall, return an Outcome per name. ``inline``
+        jobs (local and quick, such as psutil reads) run on the calling thread while the others wait on I/O."""
         futures: dict[str, Future] = {}
         outcomes: dict[str, Outcome] = {}
+        now = time.monotonic()
         with self._lock:
             for name, job in jobs.items():
                 previous = self._running.get(name)
-                if previous is not None and not previous.done():
-                    outcomes[name] = Outcome(error=f"still running from an earlier sample (> {timeout:g} s)")
-                    continue
-                futures[name] = self._running[name] = self._pool.submit(job)
+                if previous is not None and not previous[0].done():
+                    stuck = [f for f in self._abandoned.get(name, []) if not f.done()]
+                    if now - previous[1] < timeout * self.ABANDON_AFTER_TIMEOUTS or len(stuck) >= self.MAX_ABANDONED:
+                        outcomes[name] = Outcome(error=f"still running from an earlier sample (> {timeout:g} s)")
+                        continue
+                    log.warning("collector %s: blocked for %.0f s; leaving it and starting a new one",
+                                name, now - previous[1])
+                    self._abandoned[name] = [*stuck, previous[0]]
+                futures[name] = self._pool.submit(job)
+                self._running[name] = (futures[name], now)
         deadline = time.monotonic() + timeout
+        for name, job in (inline or {}).items():
+            try:
+                outcomes[name] = Outcome(value=job())
+            except Exception as exc:
+                log.debug("collector %s failed", name, exc_info=True)
+                outcomes[name] = Outcome(error=one_line(exc))
         for name, future in futures.items():
             try:
                 outcomes[name] = Outcome(value=future.result(timeout=max(0.0, deadline - time.monotonic())))

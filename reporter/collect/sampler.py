@@ -11,7 +11,7 @@ from reporter.collect.ai import WINDOWS, AICollector, ai_section
 from reporter.collect.counters import CounterSample, CounterWindow
 from reporter.collect.runner import BoundedRunner
 from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
-from reporter.collect.sources import app_database_engine, http_client, redis_client
+from reporter.collect.sources import app_database_engine, redis_client
 from reporter.collect.system import SystemCollector
 from reporter.collect.usage import UsageCollector
 from reporter.settings import Settings
@@ -48,16 +48,15 @@ class Sampler:
         timeout = settings.probe_timeout
         engine = app_database_engine(settings.app_database_url, timeout)
         rclient = redis_client(settings.redis_url, timeout)
-        hclient = http_client(timeout)
         return cls(
             settings,
             system=SystemCollector(settings.disk_path),
             database=DatabaseProbe(engine),
             redis=RedisProbe(rclient),
-            ollama=OllamaProbe(hclient, settings.ollama_url, settings.ollama_model),
+            ollama=OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),
             ai=AICollector(rclient, settings.ai_key_prefix, settings.ai_features),
             usage=UsageCollector(engine, settings.usage_queries, settings.top_n, settings.show_emails),
-            closers=(engine.dispose, rclient.close, hclient.close),
+            closers=(engine.dispose, rclient.close),
         )
 
     def seed_window(self, samples: list[CounterSample]) -> None:
@@ -69,7 +68,6 @@ class Sampler:
         started = time.perf_counter()
         now = now or datetime.now(UTC)
         jobs = {
-            "system": self.system.collect,
             "database": self.database.collect,
             "redis": self.redis.collect,
             "ollama": self.ollama.collect,
@@ -78,7 +76,7 @@ class Sampler:
         usage_due = time.monotonic() >= self._usage_next_at
         if usage_due:
             jobs["usage"] = lambda: self.usage.collect(now)
-        outcomes = self.runner.run(jobs, self.settings.probe_timeout)
+        outcomes = self.runner.run(jobs, self.settings.probe_timeout, inline={"system": self.system.collect})
 
         errors: dict[str, str] = {}
         for name, outcome in outcomes.items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import sqlite3
 
-import httpx
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -35,17 +34,31 @@ def app_database_engine(url: str, timeout: float) -> Engine:
             options["creator"] = connect
         return create_engine(url, **{k: v for k, v in options.items() if k in ("creator",)})
     if backend == "postgresql":
-        connect_args = {"connect_timeout": max(2, math.ceil(client_timeout))}
-        if parsed.get_driver_name() in ("psycopg", "psycopg2"):
-            # keep options given in the URL (e.g. -csearch_path=...) and add a statement timeout
-            given = parsed.query.get("options", "")
-            given = " ".join(given) if isinstance(given, tuple) else given
-            connect_args["options"] = f"{given} -c statement_timeout={int(client_timeout * 1000)}".strip()
-        options["connect_args"] = connect_args
+        options["connect_args"] = postgres_args(parsed, client_timeout, read_only=True)
+        # each read is its own (read-only) transaction: no BEGIN/ROLLBACK round trips around a probe
+        options["isolation_level"] = "AUTOCOMMIT"
     elif backend in ("mysql", "mariadb"):
         options["connect_args"] = {"connect_timeout": max(1, math.ceil(client_timeout)),
                                    "read_timeout": max(1, math.ceil(client_timeout))}
     return create_engine(url, **options)
+
+
+def postgres_args(parsed, timeout: float, read_only: bool) -> dict:
+    """libpq options bounding every wait: connect timeout, server-side statement timeout, and TCP keepalives
+    plus ``tcp_user_timeout`` so a peer that goes silent mid-query is given up instead of waited on forever.
+    ``read_only`` makes every transaction read-only (usage queries can never write to the app database)."""
+    args: dict = {"connect_timeout": max(2, math.ceil(timeout)), "keepalives": 1,
+                  "keepalives_idle": max(1, math.ceil(timeout)), "keepalives_interval": 1, "keepalives_count": 2,
+                  "tcp_user_timeout": int(timeout * 1000) + 1000}
+    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        # keep options given in the URL (e.g. -csearch_path=...) and add ours
+        given = parsed.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        extra = f" -c statement_timeout={int(timeout * 1000)}"
+        if read_only:
+            extra += " -c default_transaction_read_only=on"
+        args["options"] = f"{given}{extra}".strip()
+    return args
 
 
 def redis_client(url: str, timeout: float) -> redis.Redis:
@@ -60,9 +73,3 @@ def redis_client(url: str, timeout: float) -> redis.Redis:
         health_check_interval=0,
         max_connections=4,
     )
-
-
-def http_client(timeout: float) -> httpx.Client:
-    """An httpx client for probes (no proxies from the environment: probes go straight to the service)."""
-    client_timeout = timeout * CLIENT_TIMEOUT_SHARE
-    return httpx.Client(timeout=httpx.Timeout(client_timeout), trust_env=False, follow_redirects=False)

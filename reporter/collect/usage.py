@@ -66,16 +66,15 @@ class UsageCollector:
         errors: dict[str, str] = {}
         try:
             with self.engine.connect() as conn:
-                for name in SCALAR_QUERIES:
-                    value = self._run(conn, name, params, errors)
-                    if value is not None:
-                        setattr(section, name, self._scalar(name, value.scalar(), errors))
+                for name, value in self._scalars(conn, params, errors).items():
+                    setattr(section, name, self._scalar(name, value, errors))
                 rows = self._run(conn, "top_users", params, errors)
                 if rows is not None:
-                    section.top_users = self._top_users(rows.mappings().all(), errors)
+                    section.top_users = self._top_users(rows, errors)
                 rows = self._run(conn, "popular_scenarios", params, errors)
                 if rows is not None:
-                    section.popular_scenarios = self._scenarios(rows.mappings().all(), errors)
+                    section.popular_scenarios = self._scenarios(rows, errors)
+                conn.rollback()  # read only: nothing to keep
         except Exception as exc:  # connection failed: nothing to report
             raise UsageUnavailable(mask_url(one_line(exc))) from None
         if len(errors) == len(self.queries):
@@ -86,12 +85,29 @@ class UsageCollector:
             log.warning("usage query %s failed: %s", name, error)
         return section
 
-    def _run(self, conn: Connection, name: str, params: dict, errors: dict[str, str]):
+    def _scalars(self, conn: Connection, params: dict, errors: dict[str, str]) -> dict[str, Any]:
+        """Every scalar figure, in one statement of scalar subqueries when they all succeed (one round trip);
+        else query by query, so one missing table costs only its own figure."""
+        combined = "SELECT " + ", ".join(f"({self.queries[n]}) AS {n}" for n in SCALAR_QUERIES)
+        try:
+            row = conn.execute(text(combined), {k: v for k, v in params.items() if f":{k}" in combined}).one()
+            return dict(zip(SCALAR_QUERIES, row, strict=True))
+        except Exception:
+            conn.rollback()
+        values = {}
+        for name in SCALAR_QUERIES:
+            rows = self._run(conn, name, params, errors)
+            if rows is not None:
+                values[name] = rows[0][0] if rows and rows[0] else None
+        return values
+
+    def _run(self, conn: Connection, name: str, params: dict, errors: dict[str, str]) -> list[dict] | None:
+        """Rows of one query as dicts (at most 1,000), or None with the error recorded."""
         sql = self.queries[name]
         try:
             result = conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
-            conn.commit()
-            return result
+            rows = [dict(r) for r in result.mappings().fetchmany(1000)] if result.returns_rows else []
+            return [tuple(r.values()) for r in rows] if name in SCALAR_QUERIES else rows
         except Exception as exc:
             conn.rollback()
             errors[name] = mask_url(one_line(getattr(exc, "orig", None) or exc))
@@ -100,23 +116,28 @@ class UsageCollector:
     @staticmethod
     def _scalar(name: str, value: Any, errors: dict[str, str]) -> int | None:
         try:
-            return None if value is None else int(value)
-        except (TypeError, ValueError):
-            errors[name] = f"returned {value!r}, not a number"
+            if value is None:
+                return None
+            number = int(value)
+            if number < 0 or number != value and float(value) != number:
+                raise ValueError
+            return number
+        except (TypeError, ValueError, OverflowError):
+            errors[name] = f"returned {str(value)[:40]!r}, not a count"
             return None
 
     def _top_users(self, rows, errors: dict[str, str]) -> list[TopUser]:
         users = []
         for row in rows:
             try:
-                email = row.get("email")
+                email = None if row.get("email") is None else str(row["email"])
                 users.append(TopUser(
                     user_id=str(row["user_id"]),
                     email=email if self.show_emails else mask_email(email),
                     activity_count=int(row["activity_count"]),
                     last_active=as_utc(row.get("last_active")),
                 ))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
                 errors["top_users"] = f"bad row: {one_line(exc)}"
         return users
 
@@ -128,10 +149,12 @@ class UsageCollector:
                 started = int(row["start_count"])
                 completed = row.get("completed_count")
                 rate = None if completed is None or started <= 0 else round(int(completed) / started * 100.0, 2)
+                if rate is not None and not 0 <= rate <= 100:
+                    raise ValueError(f"completion rate {rate} % is not 0-100")
                 scenarios.append(PopularScenario(
                     scenario_id=str(row["scenario_id"]), name=row.get("name"),
                     start_count=started, completion_rate=rate,
                 ))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
                 errors["popular_scenarios"] = f"bad row: {one_line(exc)}"
         return scenarios

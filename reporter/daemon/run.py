@@ -9,6 +9,7 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from reporter.api.app import create_app
 from reporter.api.latest import Latest
 from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import PruneJob, SampleJob
+from reporter.daemon.lock import HistoryLock
 from reporter.report.job import ReportJob
 from reporter.settings import Settings, mask_url
 from reporter.store.history import History
 
 log = logging.getLogger(__name__)
+SHUTDOWN_WAIT_SECONDS = 3.0  # SIGTERM to exit stays under 5 s whatever a dependency does
 
 
 class StartupError(RuntimeError):
@@ -73,15 +76,59 @@ def scheduler_for(sample: SampleJob, prune: PruneJob, reports: ReportJob, interv
     return scheduler
 
 
-def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None = None) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop). Raises StartupError."""
-    sock = bind(settings.http_host, settings.http_port)
+def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None = None,
+        stopping: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``stopping`` is set); returns the exit code (0 after a clean stop).
+
+    A signal during start-up stops it cleanly too. Raises StartupError when the port cannot be bound, or the
+    history cannot be opened, written or locked.
+    """
+    stopping = stopping or threading.Event()
+    holder: dict[str, _Server] = {}
+
+    def stop(signum: int, _frame) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stopping.set()
+        if "server" in holder:
+            holder["server"].should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _serve(settings, alerting_config, env_file, stopping, holder)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def open_history(settings: Settings) -> tuple[History, HistoryLock]:
+    """Open, migrate, lock and test-write the history; StartupError naming REPORTER_HISTORY_URL otherwise."""
     try:
         history = History(settings.history_url, settings.ai_features)
     except Exception as exc:
-        sock.close()
         raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
                            f"{str(exc).splitlines()[0][:200]}); check REPORTER_HISTORY_URL") from None
+    lock = HistoryLock(settings.history_path())
+    try:
+        lock.acquire()
+        history.set_meta("started_at", datetime.now(UTC).isoformat())
+    except Exception as exc:
+        history.close()
+        lock.release()
+        if isinstance(exc, StartupError):
+            raise
+        raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
+                           f"{str(exc).splitlines()[0][:200]}); check its permissions and disk space") from None
+    return history, lock
+
+
+def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None,
+           stopping: threading.Event, holder: dict) -> int:
+    sock = bind(settings.http_host, settings.http_port)
+    try:
+        history, lock = open_history(settings)
+    except StartupError:
+        sock.close()
+        raise
     host, port = sock.getsockname()[:2]
     latest = Latest()
     sampler = Sampler.from_settings(settings)
@@ -91,30 +138,34 @@ def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | No
     report_job = ReportJob(settings, history, env_file)
     scheduler = scheduler_for(sample_job, PruneJob(history, settings.retention_days), report_job,
                               settings.sample_interval)
-
-    app = create_app(latest, settings.sample_interval)
+    app = create_app(latest, settings.sample_interval, settings.api_token)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,
                             timeout_keep_alive=5, limit_concurrency=1000, server_header=False)
-    server = _Server(config)
-
-    def stop(signum: int, _frame) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        server.should_exit = True
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = holder["server"] = _Server(config)
     path = settings.history_path()
-    log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
-             settings.sample_interval, path.resolve() if path else mask_url(settings.history_url), host, port)
     alerting.start()
     scheduler.start()
     try:
-        server.run(sockets=[sock])
+        if not stopping.is_set():
+            log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
+                     settings.sample_interval, path.resolve() if path else mask_url(settings.history_url), host, port)
+            server.run(sockets=[sock])
     finally:
-        scheduler.shutdown(wait=True)  # lets the in-flight sample finish its write
+        sock.close()
+        _bounded(lambda: scheduler.shutdown(wait=True), SHUTDOWN_WAIT_SECONDS,
+                 "the in-flight sample is still running (a dependency is hung); not waiting for it")
         alerting.stop()
         sampler.close()
         history.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        lock.release()
         log.info("reporter stopped")
     return 0
+
+
+def _bounded(action, seconds: float, message: str) -> None:
+    """Run ``action`` in a helper thread and wait at most ``seconds`` for it; log ``message`` if it overruns."""
+    worker = threading.Thread(target=action, name="shutdown", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        log.warning(message)

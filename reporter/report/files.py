@@ -17,6 +17,7 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from reporter.store.migrate import upgrade
 from reporter.store.schema import meta_table, samples_table, usage_lists_table
 
 log = logging.getLogger(__name__)
+LIST_EVERY_MS = 3600 * 1000  # a changed usage list is stored at most hourly (it is ~2 KB of JSON)
 FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
 
 
@@ -30,8 +31,13 @@ def history_engine(url: str) -> Engine:
     """An engine for the history URL. SQLite: the parent folder is created, WAL mode, synchronous=NORMAL,
     a 5 s busy timeout (so the daemon and a CLI command can share the file)."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        from reporter.collect.sources import postgres_args
+
+        return create_engine(url, pool_pre_ping=True, pool_timeout=10,
+                             connect_args=postgres_args(parsed, 10.0, read_only=False))
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_timeout=10)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 5.0, "check_same_thread": False})
@@ -65,11 +71,12 @@ class History:
         self.samples = samples_table(metadata, list(self.metrics.values()))
         self.usage_lists = usage_lists_table(metadata)
         self.meta = meta_table(metadata)
-        self._last_lists: dict[str, str] = {}
+        self._last_lists: dict[str, tuple[int | None, str | None]] = {}
         self._insert = self.samples.insert()
 
     def write(self, snapshot: Snapshot) -> None:
-        """Store one snapshot: a ``samples`` row, plus a ``usage_lists`` row for each list that changed."""
+        """Store one snapshot: a ``samples`` row, plus a ``usage_lists`` row for each list that changed and
+        was last stored an hour or more ago (the lists change with every activity; hourly keeps the file small)."""
         ts = to_ms(snapshot.timestamp)
         row = {"ts": ts}
         for name, metric in self._written.items():
@@ -79,22 +86,23 @@ class History:
             usage = snapshot.usage.model_dump(mode="json", include={"top_users", "popular_scenarios"})
             for kind, items in usage.items():
                 body = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
-                if self._last_body(kind) != body:
+                last_ts, last_body = self._last_list(kind)
+                if last_body != body and (last_ts is None or ts - last_ts >= LIST_EVERY_MS):
                     lists[kind] = body
         with self.engine.begin() as conn:
             conn.execute(self._insert, row)
             for kind, body in lists.items():
                 conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
-        self._last_lists.update(lists)
+        self._last_lists.update({kind: (ts, body) for kind, body in lists.items()})
 
-    def _last_body(self, kind: str) -> str | None:
+    def _last_list(self, kind: str) -> tuple[int | None, str | None]:
         if kind not in self._last_lists:
             with self.engine.connect() as conn:
-                body = conn.execute(
-                    select(self.usage_lists.c.body).where(self.usage_lists.c.kind == kind)
+                row = conn.execute(
+                    select(self.usage_lists.c.ts, self.usage_lists.c.body).where(self.usage_lists.c.kind == kind)
                     .order_by(self.usage_lists.c.ts.desc()).limit(1)
-                ).scalar()
-            self._last_lists[kind] = body
+                ).first()
+            self._last_lists[kind] = (row[0], row[1]) if row else (None, None)
         return self._last_lists[kind]
 
     def series(self, metric: str, start: datetime, end: datetime) -> list[tuple[int, float | None]]:

@@ -8,10 +8,16 @@ metric from :mod:`reporter.store.metrics`, a fixed-point integer read back as fl
 
 from __future__ import annotations
 
+import logging
+import math
+
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 from sqlalchemy.types import TypeDecorator
 
 from reporter.store.metrics import Metric
+
+log = logging.getLogger(__name__)
+MAX_STORED = 2**63  # a signed 64-bit integer column
 
 # BIGINT in server databases; INTEGER in SQLite so that "ts INTEGER PRIMARY KEY" is the rowid
 TimestampMs = BigInteger().with_variant(Integer(), "sqlite")
@@ -28,7 +34,13 @@ class Fixed(TypeDecorator):
         self.scale = scale
 
     def process_bind_param(self, value, dialect):
-        return None if value is None else round(float(value) * self.scale)
+        if value is None:
+            return None
+        scaled = float(value) * self.scale
+        if not math.isfinite(scaled) or abs(scaled) >= MAX_STORED:
+            log.warning("history: value %r is out of the storable range; stored as missing", value)
+            return None
+        return round(scaled)
 
     def process_result_value(self, value, dialect):
         return None if value is None else value / self.scale

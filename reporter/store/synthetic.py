@@ -11,7 +11,7 @@ import json
 import math
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from reporter.store.history import History, to_ms
 
@@ -20,6 +20,7 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
              batch: int = 5000, progress: Callable[[int], None] | None = None) -> int:
     """Insert samples from ``start`` to ``end`` (aware datetimes) every ``interval`` seconds; returns the count."""
     rng = random.Random(seed)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # step in real time (DST days are 23 h / 25 h)
     features = history.features
     counters = {"ai_total_requests": 0.0, "ai_total_time_seconds": 0.0, "ai_cache_hits": 0.0}
     counters.update({f"ai_{f}_{k}": 0.0 for f in features for k in ("requests", "success", "time_seconds")})

@@ -91,3 +91,30 @@ def test_alerts_endpoint_lists_active_alerts(served):
     body = httpx.get(base + "/alerts").json()
     assert body["timestamp"] == "2026-11-29T12:00:00.250Z"
     assert [(a["alertname"], a["state"]) for a in body["alerts"]] == [("cpu_high", "firing")]
+
+
+def test_token_required_everywhere_but_healthz():
+    latest = Latest()
+    latest.publish(make_snapshot())
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(latest, 10, token="s3cret-token"), host="127.0.0.1",
+                                           port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert httpx.get(base + "/healthz").status_code == 200
+        for path in ("/snapshot", "/alerts", "/nope"):
+            assert httpx.get(base + path).status_code == 401
+            assert httpx.get(base + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.get(base + "/snapshot", headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200 and "s3cret-token" not in ok.text
+    finally:
+        server.should_exit = True
+        thread.join(5)

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe, model_listed
-from reporter.collect.sources import app_database_engine, http_client, redis_client
+from reporter.collect.sources import app_database_engine, redis_client
 
 
 def test_database_up(pg_schema_url):
@@ -34,28 +34,28 @@ def test_redis_that_never_answers_fails_within_timeout(silent_server):
 
 
 def test_ollama_model_listed(fake_ollama):
-    health = OllamaProbe(http_client(2.0), fake_ollama.url, "mistral:7b").collect()
+    health = OllamaProbe(fake_ollama.url, "mistral:7b", 2.0).collect()
     assert health.up is True and health.is_available is True and health.error is None
     assert "llama3:8b" in health.models
 
 
 def test_ollama_up_without_the_model(fake_ollama):
-    health = OllamaProbe(http_client(2.0), fake_ollama.url, "mixtral:8x7b").collect()
+    health = OllamaProbe(fake_ollama.url, "mixtral:8x7b", 2.0).collect()
     assert health.up is True and health.is_available is False
     assert "mixtral:8x7b" in health.error
 
 
 def test_ollama_server_error_is_down(fake_ollama):
     fake_ollama.status = 500
-    health = OllamaProbe(http_client(2.0), fake_ollama.url, "mistral:7b").collect()
+    health = OllamaProbe(fake_ollama.url, "mistral:7b", 2.0).collect()
     assert health.up is False and health.is_available is False and "500" in health.error
 
 
 def test_ollama_hung_and_refused(silent_server, refused_port):
     started = time.monotonic()
-    hung = OllamaProbe(http_client(1.0), f"http://127.0.0.1:{silent_server.port}", "mistral:7b").collect()
+    hung = OllamaProbe(f"http://127.0.0.1:{silent_server.port}", "mistral:7b", 1.0).collect()
     assert hung.up is False and time.monotonic() - started < 1.5
-    refused = OllamaProbe(http_client(1.0), f"http://127.0.0.1:{refused_port}", "mistral:7b").collect()
+    refused = OllamaProbe(f"http://127.0.0.1:{refused_port}", "mistral:7b", 1.0).collect()
     assert refused.up is False and refused.error
 
 
@@ -67,3 +67,30 @@ def test_ollama_hung_and_refused(silent_server, refused_port):
 ])
 def test_model_listed(model, names, expected):
     assert model_listed(model, names) is expected
+
+
+def test_ollama_huge_answer_is_capped(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Huge(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(10_000):
+                    self.wfile.write(b"[" * 65536)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Huge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        health = OllamaProbe(f"http://127.0.0.1:{server.server_address[1]}", "mistral:7b", 2.0).collect()
+        assert health.up is False and "larger than 1024 KiB" in health.error
+    finally:
+        server.shutdown()
+        server.server_close()
