@@ -6,13 +6,22 @@ Exit codes: 0 success; 1 a runtime failure (port taken, history not writable); 2
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from pathlib import Path
+import threading
 
-import click
+# A daemon must stop cleanly even when signalled while it is still importing: until `run` takes over, a
+# SIGTERM/SIGINT only sets this flag (other commands restore the default handlers as soon as they start).
+STOPPING = threading.Event()
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, lambda *_: STOPPING.set())
 
-from reporter import __version__
-from reporter.settings import Settings, SettingsError, load_settings, masked_items, unknown_names
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+
+from reporter import __version__  # noqa: E402
+from reporter.settings import Settings, SettingsError, load_settings, masked_items, unknown_names  # noqa: E402
 
 EXIT_RUNTIME, EXIT_CONFIG = 1, 2
 
@@ -77,6 +86,11 @@ def main(ctx: click.Context, env_file: Path) -> None:
     Exit codes: 0 ok, 1 runtime failure, 2 bad setting or usage.
     """
     ctx.obj = {"env_file": env_file}
+    if ctx.invoked_subcommand != "run":
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if STOPPING.is_set():
+            ctx.exit(130)
 
 
 @main.command()
@@ -87,12 +101,7 @@ def run(ctx: click.Context) -> None:
     GET /snapshot returns the latest snapshot; GET /healthz is 200 while samples are fresh.
     Stops cleanly on SIGTERM or Ctrl-C (exit 0).
     """
-    import signal
-    import threading
-
-    stopping = threading.Event()  # a signal during the imports below must stop cleanly too
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = STOPPING  # set by a signal that arrived during start-up
     settings = _settings(ctx)
     alerting_config = _alerting(ctx, settings)
     from reporter import logs

@@ -84,3 +84,13 @@ def test_redis_refusing_connections_raises_within_timeout(refused_port):
     client = redis_client(f"redis://127.0.0.1:{refused_port}/0", 1.0)
     with pytest.raises(redis.ConnectionError):
         AICollector(client, "ai:", FEATURES).collect()
+
+
+def test_wrong_redis_type_is_missing_with_a_warning(client, redis_prefix, caplog):
+    client.rpush(redis_prefix + "total_requests", 5, 6)
+    client.set(redis_prefix + "total_time", 3.0)
+    with caplog.at_level(logging.WARNING):
+        counters = AICollector(client, redis_prefix, FEATURES).collect()
+    assert counters["total_requests"] is None and counters["total_time"] == 3.0
+    assert counters["quiz:requests"] == 0.0  # absent is 0, not an error
+    assert "not a string key" in caplog.text

@@ -97,3 +97,31 @@ def test_port_in_use_is_one_line_and_exit_1(tmp_path, redis_url):
     sock.close()
     assert result.returncode == 1
     assert "REPORTER_HTTP_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_second_daemon_on_the_same_history_exits_1(tmp_path, redis_url):
+    proc, _ = start(tmp_path, redis_url)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+        env.update({"REPORTER_HTTP_PORT": str(free_port()),
+                    "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}"})
+        second = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        assert f"pid {proc.pid}" in second.stderr and "already using" in second.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_sigterm_right_after_start_exits_0(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    env.update({"REPORTER_HTTP_PORT": str(free_port()), "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"})
+    for delay in (0.3, 0.8):
+        proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err

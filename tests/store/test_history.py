@@ -126,3 +126,11 @@ def test_existing_file_at_an_older_revision_is_migrated(tmp_path):
     assert "usage_active_users_1h" in {c["name"] for c in inspect(h.engine).get_columns("samples")}
     assert h.series("cpu_percent", datetime.fromtimestamp(0, UTC), T0)[0] == (1000, 42.0)
     h.close()
+
+
+def test_out_of_range_value_is_stored_as_missing_and_the_row_kept(history, caplog):
+    big = snap(T0, requests=10**19)
+    history.write(big)
+    row = history.rows(["ai_total_requests", "cpu_percent"], T0, T0 + timedelta(seconds=1))
+    assert row == [(int(T0.timestamp() * 1000), None, 12.34)]
+    assert "out of the storable range" in caplog.text
