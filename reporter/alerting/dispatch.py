@@ -51,6 +51,7 @@ class Dispatcher:
         self.render, self.external_url = render, external_url
         self.alerts = AlertStore(engine)
         self.silences = SilenceStore(engine)
+        self.waiting = 0  # alerts due but held by a group wait after the last pass
 
     def dispatch(self, now: datetime) -> list[str]:
         """One pass over every receiver; returns the ids of the notifications written to the outbox."""
@@ -70,6 +71,7 @@ class Dispatcher:
                 waiting.update(d.record.fingerprint for d in due)
                 continue
             written.append(self._flush(receiver, due, now))
+        self.waiting = len(waiting)
         finished = [fp for fp, r in records.items()
                     if r.state == AlertState.INACTIVE and r.resolved_at is not None and fp not in waiting]
         if finished:

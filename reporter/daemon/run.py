@@ -5,6 +5,7 @@ SIGTERM or SIGINT: stop the HTTP server, let the in-flight sample finish its wri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -37,11 +38,20 @@ class StartupError(RuntimeError):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGINT and exits 0."""
+    """uvicorn without its own signal handling (the daemon owns SIGTERM/SIGINT and exits 0), and with a
+    housekeeping tick of 1 s instead of 0.1 s (an idle daemon wakes ten times less)."""
 
     @contextlib.contextmanager
     def capture_signals(self):
         yield
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # on_tick refreshes the Date header when counter % 10 == 0
+            await asyncio.sleep(1.0)
+            should_exit = await self.on_tick(counter)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -76,6 +86,17 @@ def scheduler_for(sample: SampleJob, prune: PruneJob, reports: ReportJob, interv
     return scheduler
 
 
+def limit_malloc_arenas(count: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas (as MALLOC_ARENA_MAX would): a daemon with a dozen mostly idle
+    threads otherwise keeps several MB of fragmented arenas. No-op off glibc."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, count)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None = None,
         stopping: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or ``stopping`` is set); returns the exit code (0 after a clean stop).
@@ -85,6 +106,7 @@ def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | No
     """
     stopping = stopping or threading.Event()
     holder: dict[str, _Server] = {}
+    limit_malloc_arenas()
 
     def stop(signum: int, _frame) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)

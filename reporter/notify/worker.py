@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 class NotifierThread(threading.Thread):
     """Background thread; ``wake()`` from any thread, ``stop()`` to end it (after the current attempt)."""
 
-    def __init__(self, dispatcher: Dispatcher, outbox: Outbox, tick_seconds: float = 1.0) -> None:
+    def __init__(self, dispatcher: Dispatcher, outbox: Outbox, tick_seconds: float = 1.0,
+                 idle_seconds: float = 10.0) -> None:
         super().__init__(name="notifier", daemon=True)
-        self.dispatcher, self.outbox, self.tick_seconds = dispatcher, outbox, tick_seconds
+        self.dispatcher, self.outbox = dispatcher, outbox
+        self.tick_seconds, self.idle_seconds = tick_seconds, idle_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._stopping = False
@@ -39,13 +41,18 @@ class NotifierThread(threading.Thread):
         limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
             while not self._stopping:
+                sleep = self.tick_seconds
                 try:
                     self.dispatcher.dispatch(datetime.now(UTC))
                     await self.outbox.deliver_due(client)
+                    # nothing held by a group wait and nothing queued: wake less often (the sampler wakes us
+                    # on every alert state change; repeats and expiring silences are noticed within idle_seconds)
+                    if not self.dispatcher.waiting and self.outbox.next_due() is None:
+                        sleep = self.idle_seconds
                 except Exception:  # the notifier must survive anything and say so
                     log.exception("notifier: a pass failed; retrying in %g s", self.tick_seconds)
                 try:
-                    await asyncio.wait_for(self._event.wait(), self.tick_seconds)
+                    await asyncio.wait_for(self._event.wait(), sleep)
                 except TimeoutError:
                     pass
                 self._event.clear()

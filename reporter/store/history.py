@@ -47,6 +47,7 @@ def history_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA cache_size=-512")  # 512 KiB page cache per connection (the OS caches the file)
         cursor.close()
 
     return engine

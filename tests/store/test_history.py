@@ -134,3 +134,11 @@ def test_out_of_range_value_is_stored_as_missing_and_the_row_kept(history, caplo
     row = history.rows(["ai_total_requests", "cpu_percent"], T0, T0 + timedelta(seconds=1))
     assert row == [(int(T0.timestamp() * 1000), None, 12.34)]
     assert "out of the storable range" in caplog.text
+
+
+def test_head_constant_matches_the_migrations():
+    from alembic.script import ScriptDirectory
+
+    from reporter.store.migrate import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
