@@ -1,0 +1,100 @@
+"""The daemon renders every missing day once, even after downtime, and emails each report once."""
+
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from pypdf import PdfReader
+
+from reporter.report.schedule import ReportSchedule
+from reporter.store.history import History
+from reporter.store.synthetic import generate
+from tests.conftest import free_port
+from tests.smtp import SMTPServer
+
+pytestmark = pytest.mark.slow
+
+
+def start(tmp_path, smtp_port, redis_url):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    env.update({
+        "REPORTER_HTTP_PORT": str(port), "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}",
+        "REPORTER_REDIS_URL": redis_url, "REPORTER_REPORT_DIR": str(tmp_path / "reports"),
+        "REPORTER_SAMPLE_INTERVAL": "60", "REPORTER_TIMEZONE": "UTC",
+        "REPORTER_SMTP_HOST": "127.0.0.1", "REPORTER_SMTP_PORT": str(smtp_port), "REPORTER_SMTP_SECURITY": "none",
+        "REPORTER_EMAIL_TO": "oncall@example.com", "REPORTER_EMAIL_FROM": "reporter@example.com",
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.1)
+    raise AssertionError("daemon did not start")
+
+
+def report_rows(tmp_path):
+    conn = sqlite3.connect(tmp_path / "history.db")
+    rows = conn.execute("SELECT day, status, attempts FROM reports ORDER BY day").fetchall()
+    conn.close()
+    return rows
+
+
+def test_three_days_down_then_three_reports_each_once(tmp_path, redis_url):
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in (3, 2, 1)]
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", ["grammar", "quiz", "voice", "scenario"])
+    day_start = datetime.combine(days[0], datetime.min.time(), tzinfo=UTC)
+    generate(history, day_start - timedelta(days=1), day_start + timedelta(hours=20), interval=60)
+    schedule = ReportSchedule(history.engine, UTC)
+    earlier = days[0] - timedelta(days=1)
+    schedule.claim(earlier, datetime.now(UTC), 60)  # reported before the daemon went down
+    schedule.done(earlier, [], datetime.now(UTC), email=False)
+    history.close()
+
+    smtp = SMTPServer()
+    try:
+        proc = start(tmp_path, smtp.port, redis_url)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(smtp.messages) < 3:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        rows = report_rows(tmp_path)
+        assert [(d, s, a) for d, s, a in rows if d != earlier.isoformat()] == \
+            [(d.isoformat(), "done", 1) for d in days], err
+        for day in days:
+            assert (tmp_path / "reports" / f"{day}.html").is_file()
+            assert (tmp_path / "reports" / f"{day}.pdf").is_file()
+        assert len(smtp.messages) == 3
+        subjects = sorted(m["Subject"] for m in smtp.messages)
+        assert [s.split()[2] for s in subjects] == [d.isoformat() for d in days]
+        first = sorted(smtp.messages, key=lambda m: m["Subject"])[0]
+        pdf = next(p for p in first.iter_attachments() if p.get_filename().endswith(".pdf")).get_content()
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+        assert days[0].isoformat() in text
+        mtimes = {p: p.stat().st_mtime for p in (tmp_path / "reports").iterdir()}
+
+        proc = start(tmp_path, smtp.port, redis_url)  # a fourth start renders and sends nothing
+        time.sleep(8)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0
+        assert {p: p.stat().st_mtime for p in (tmp_path / "reports").iterdir()} == mtimes
+        assert len(smtp.messages) == 3 and "rendering" not in err
+    finally:
+        smtp.stop()
