@@ -261,14 +261,17 @@ class Synthetic:
 class BatchWriter:
     """Writes snapshots to a History in ts order, many per transaction, with History.write's encoding:
     one ``samples`` row per snapshot (every written metric's ``read``), a ``usage_lists`` row for each list that
-    changed (same JSON as History.write)."""
+    changed and was last stored LIST_EVERY_MS ago (same JSON and policy as History.write)."""
 
     def __init__(self, history) -> None:
         from reporter.store.history import to_ms
 
         self.history, self.to_ms = history, to_ms
+        from reporter.store.history import LIST_EVERY_MS
+
         self.metrics = list(history._written.items())
-        self.last: dict[str, str] = {}
+        self.every_ms = LIST_EVERY_MS
+        self.last: dict[str, tuple[int, str]] = {}
         self.rows: list[dict] = []
         self.lists: list[dict] = []
 
@@ -283,9 +286,10 @@ class BatchWriter:
             dumped = usage.model_dump(mode="json", include={"top_users", "popular_scenarios"})
             for kind, items in dumped.items():
                 body = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
-                if self.last.get(kind) != body:
+                last_ts, last_body = self.last.get(kind, (None, None))
+                if last_body != body and (last_ts is None or ts - last_ts >= self.every_ms):
                     self.lists.append({"kind": kind, "ts": ts, "body": body})
-                    self.last[kind] = body
+                    self.last[kind] = (ts, body)
 
     def flush(self) -> None:
         if not self.rows:

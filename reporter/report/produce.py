@@ -51,6 +51,6 @@ def produce(settings: Settings, history: History, day: date, out_dir: Path, form
         pdf_seconds, peak = result.seconds, result.peak_rss_bytes
         for warning in result.warnings:
             log.warning("report %s: PDF renderer: %s", day, warning)
-    for name, text in csv_attachments(report).items():
+    for name, text in csv_attachments(report, capped_only=True).items():
         files.append(write_atomic(out_dir / f"{day}.{name}.csv", text))
     return Produced(day, files, report.empty, pdf_seconds, peak)
