@@ -22,6 +22,8 @@ from reporter.alerting.config import AlertingConfig
 from reporter.alerting.pipeline import Alerting
 from reporter.api.app import create_app
 from reporter.api.latest import Latest
+from reporter.api.protocol import HeaderDeadlineProtocol
+from reporter.api.usage_log import async_redis_client
 from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.daemon.lock import HistoryLock
@@ -160,9 +162,13 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     report_job = ReportJob(settings, history, env_file)
     scheduler = scheduler_for(sample_job, PruneJob(history, settings.retention_days), report_job,
                               settings.sample_interval)
-    app = create_app(latest, settings.sample_interval, settings.api_token)
+    app = create_app(latest, settings.sample_interval, settings.api_token,
+                     redis=async_redis_client(settings.redis_url, settings.probe_timeout),
+                     ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,
+                     cors_origins=settings.cors_origins)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,
-                            timeout_keep_alive=5, limit_concurrency=1000, server_header=False)
+                            timeout_keep_alive=5, limit_concurrency=1000, server_header=False,
+                            http=HeaderDeadlineProtocol)
     server = holder["server"] = _Server(config)
     path = settings.history_path()
     alerting.start()

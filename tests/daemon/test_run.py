@@ -125,3 +125,34 @@ def test_sigterm_right_after_start_exits_0(tmp_path):
         _, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
         assert "Traceback" not in err
+
+
+def test_idle_and_dripping_connections_are_cut_and_others_served(tmp_path, redis_url):
+    import socket
+
+    from reporter.api.protocol import HEADER_TIMEOUT_SECONDS
+
+    proc, base = start(tmp_path, redis_url)
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        opened = time.monotonic()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        drip = socket.create_connection(("127.0.0.1", port))
+        drip.send(b"GET /snapshot HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        assert httpx.get(base + "/healthz").status_code == 200  # others are served meanwhile
+        deadline = opened + HEADER_TIMEOUT_SECONDS + 5
+        drip_closed = False
+        while time.monotonic() < deadline and not drip_closed:
+            try:
+                drip.send(b"a")  # one byte of a header every second
+            except OSError:
+                drip_closed = True
+            time.sleep(1)
+        assert drip_closed and time.monotonic() - opened >= HEADER_TIMEOUT_SECONDS - 1
+        for sock in idle:
+            sock.settimeout(2)
+            assert sock.recv(1) == b""  # closed by the server
+            sock.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
