@@ -10,9 +10,9 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", min_length=1, description="address the HTTP endpoint binds to")
     http_port: int = Field(8321, ge=0, le=65535, description="port of the HTTP endpoint (0 = any free port)")
     api_token: str | None = Field(None, description="bearer token required by the HTTP API when set")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="browser origins allowed to read the HTTP API (CORS), comma-separated; empty = CORS off",
+    )
 
     # alerting
     alerting_file: str | None = Field(None, description="TOML file of alerting defaults, rules and receivers")
@@ -116,6 +120,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"feature name {name!r} must match [a-z][a-z0-9_]{{0,31}}")
         if len(set(value)) != len(value):
             raise ValueError("feature names repeat")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s?#@]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port] without a path "
+                                 "(e.g. https://dashboard.example.com), or *")
         return value
 
     @field_validator("usage_queries", mode="before")
@@ -185,10 +200,11 @@ class Settings(BaseSettings):
     @classmethod
     def _http(cls, value: str) -> str:
         try:
-            url = httpx.URL(value)
-        except Exception as exc:  # httpx raises several types for malformed URLs
-            raise ValueError(f"not a URL ({exc})") from exc
-        if url.scheme not in ("http", "https") or not url.host:
+            url = urlsplit(value)
+            url.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError as exc:
+            raise ValueError(f"not a URL ({exc})") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
         return value.rstrip("/")
 

@@ -1,0 +1,187 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json``: every endpoint, its parameters and answers.
+
+Hand-written (the endpoints are raw ASGI and Starlette functions, not a framework that infers schemas); the
+snapshot's schemas come from the pydantic models, so they cannot drift from what is served. Built once per
+app: it names the configured AI features and declares the bearer token only when one is required.
+"""
+
+from __future__ import annotations
+
+from reporter.ai_usage import MAX_RESPONSE_TIME_SECONDS
+from reporter.snapshot import ActiveAlert, Snapshot
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": REF.format(model=name)}
+
+
+def _nullable(kind: str, **extra) -> dict:
+    return {"type": [kind, "null"], **extra}
+
+
+def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+    answer = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+ETAG = {"ETag": {"schema": {"type": "string"}, "description": "changes with every sample"}}
+ERROR = _ref("Error")
+NO_SNAPSHOT = _json(ERROR, "no snapshot yet: the first sample is still running (Retry-After: 1)")
+NOT_MODIFIED = {"description": "If-None-Match matched the current ETag: nothing changed", "headers": ETAG}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "the ETag of a previous answer: 304 when nothing changed"}
+LIMIT = {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+         "description": "rows to return (1-100); out of range or not an integer: 422"}
+
+
+def _snapshot_get(summary: str, schema: dict, description: str, params: list | None = None,
+                  validates: bool = False, media: str = "application/json") -> dict:
+    ok = {"description": description, "headers": ETAG, "content": {media: {"schema": schema}}}
+    responses = {"200": ok, "304": NOT_MODIFIED, "503": NO_SNAPSHOT}
+    if validates:
+        responses["422"] = _json(_ref("ValidationError"), "a query parameter is invalid")
+    return {"get": {"summary": summary, "parameters": [IF_NONE_MATCH, *(params or [])], "responses": responses}}
+
+
+def _schemas(features: list[str]) -> dict:
+    snapshot = Snapshot.model_json_schema(mode="serialization", ref_template=REF)
+    schemas = snapshot.pop("$defs")
+    schemas["Snapshot"] = snapshot
+    alert = ActiveAlert.model_json_schema(mode="serialization", ref_template=REF)
+    schemas.update(alert.pop("$defs", {}))
+    number, integer = _nullable("number"), _nullable("integer")
+    schemas.update({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "ValidationError": {
+            "type": "object", "required": ["error", "detail"],
+            "properties": {"error": {"type": "string"}, "detail": {"type": "array", "items": {
+                "type": "object", "required": ["loc", "msg", "type"],
+                "properties": {"loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                               "msg": {"type": "string"}, "type": {"type": "string"}}}}}},
+        "SeedMetrics": {
+            "type": "object", "required": ["system", "ai", "usage", "timestamp"],
+            "properties": {
+                "system": {"type": "object", "properties": {
+                    "cpu_percent": number, "memory_percent": number, "memory_used_gb": number,
+                    "memory_total_gb": number, "disk_percent": number, "uptime_seconds": number}},
+                "ai": {"type": "object", "properties": {
+                    "model": {"type": "string"}, "is_available": _nullable("boolean"),
+                    "total_requests": integer, "avg_response_time": number, "cache_hit_rate": number}},
+                "usage": {"type": "object", "properties": {
+                    "total_users": integer, "active_users_24h": integer, "total_scenarios": integer,
+                    "active_conversations": integer, "total_quizzes_taken": integer,
+                    "total_grammar_checks": integer}},
+                "timestamp": {"type": "string", "format": "date-time"}}},
+        "SeedHealth": {
+            "type": "object", "required": ["status", "services", "timestamp"],
+            "properties": {"status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]},
+                           "services": {"type": "object", "additionalProperties": {"type": "boolean"},
+                                        "required": ["database", "redis", "ollama"]},
+                           "timestamp": {"type": "string", "format": "date-time"}}},
+        "AIFeatures": {"type": "object", "additionalProperties": _ref("FeatureStats")},
+        "Alerts": {"type": "object", "required": ["timestamp", "alerts"],
+                   "properties": {"timestamp": {"type": "string"},
+                                  "alerts": {"type": "array", "items": _ref("ActiveAlert")}}},
+        "Healthz": {"type": "object", "required": ["status"],
+                    "properties": {"status": {"type": "string", "enum": ["ok", "stale", "starting"]},
+                                   "last_sample_age_seconds": {"type": "number"},
+                                   "stale_after_seconds": {"type": "number"}, "detail": {"type": "string"}}},
+        "AIUsage": {
+            "type": "object", "required": ["feature", "response_time_seconds", "success"],
+            "additionalProperties": False,
+            "properties": {
+                "feature": {"type": "string", "enum": list(features)},
+                "response_time_seconds": {"type": "number", "minimum": 0, "maximum": MAX_RESPONSE_TIME_SECONDS},
+                "success": {"type": "boolean"}, "cache_hit": {"type": "boolean", "default": False}}},
+        "Logged": {"type": "object", "required": ["status"],
+                   "properties": {"status": {"const": "logged"}, "feature": {"type": "string"}}},
+        "Series": {
+            "type": "object", "required": ["metric", "unit", "from", "to", "points"],
+            "properties": {
+                "metric": {"type": "string"}, "unit": {"type": "string"}, "description": {"type": "string"},
+                "counter": {"type": "boolean"}, "from": {"type": "string"}, "to": {"type": "string"},
+                "step_seconds": number, "samples": {"type": "integer"},
+                "points": {"type": "array", "maxItems": 2000, "items": {
+                    "type": "array", "minItems": 2, "maxItems": 2,
+                    "prefixItems": [{"type": "integer", "description": "Unix ms (UTC), bucket start"}, number]}}}},
+    })
+    return schemas
+
+
+def document(features: list[str], metrics: list[str] | None, token: bool) -> dict:
+    """The OpenAPI document for an app with these AI ``features``, history ``metrics`` (None: no history)
+    and with or without a bearer ``token``."""
+    paths = {
+        "/snapshot": _snapshot_get("the latest snapshot", _ref("Snapshot"), "every figure of the latest sample"),
+        "/api/v1/analytics/metrics": _snapshot_get("seed: system, AI and usage figures", _ref("SeedMetrics"),
+                                                   "the seed's {system, ai, usage} (+ timestamp)"),
+        "/api/v1/analytics/health": _snapshot_get("seed: overall status and service health", _ref("SeedHealth"),
+                                                  "status, services up (true/false), timestamp"),
+        "/api/v1/analytics/ai-features": _snapshot_get("seed: lifetime figures per AI feature", _ref("AIFeatures"),
+                                                       "feature name -> its counters and rates"),
+        "/api/v1/analytics/top-users": _snapshot_get(
+            "seed: most active users (emails masked unless REPORTER_SHOW_EMAILS=true)",
+            {"type": "array", "maxItems": 100, "items": _ref("TopUser")}, "best first", [LIMIT], True),
+        "/api/v1/analytics/popular-scenarios": _snapshot_get(
+            "seed: scenarios by conversations started", {"type": "array", "maxItems": 100,
+                                                         "items": _ref("PopularScenario")},
+            "most started first", [LIMIT], True),
+        "/metrics": _snapshot_get("Prometheus text exposition of the latest snapshot", {"type": "string"},
+                                  "text format 0.0.4", media="text/plain"),
+        "/alerts": {"get": {"summary": "pending and firing alerts of the latest evaluation", "responses": {
+            "200": _json(_ref("Alerts"), "active alerts"), "503": NO_SNAPSHOT}}},
+        "/api/v1/analytics/log-ai-usage": {"post": {
+            "summary": "count one AI request in the Redis counters (one MULTI/EXEC); needs REPORTER_API_TOKEN",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AIUsage")}}},
+            "responses": {
+                "200": _json(_ref("Logged"), "counted"),
+                "403": _json(ERROR, "disabled: REPORTER_API_TOKEN is not set"),
+                "408": _json(ERROR, "the body was not received within 10 s"),
+                "413": _json(ERROR, "the body is larger than 16 KB"),
+                "415": _json(ERROR, "the body is not JSON"),
+                "422": _json(_ref("ValidationError"), "invalid body: error says what, detail each field"),
+                "503": _json(ERROR, "Redis unavailable: nothing was counted")}}},
+        "/api/v1/history": {"get": {
+            "summary": "one stored series, bucket means, at most 2,000 points (queried in a worker thread)",
+            "parameters": [
+                {"name": "metric", "in": "query", "required": True,
+                 "schema": {"type": "string", **({"enum": metrics} if metrics else {})}},
+                {"name": "from", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Unix seconds or ISO 8601 (default: to - 1 h)"},
+                {"name": "to", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Unix seconds or ISO 8601 (default: now)"},
+                {"name": "step", "in": "query", "required": False,
+                 "schema": {"type": "number", "exclusiveMinimum": 0},
+                 "description": "bucket width in seconds (default: raw samples, or span / 2000 when more)"}],
+            "responses": {"200": _json(_ref("Series"), "the series"),
+                          "422": _json(_ref("ValidationError"), "unknown metric, bad time or step"),
+                          "503": _json(ERROR, "no history configured, or the history database is unavailable")}}},
+        "/healthz": {"get": {"summary": "liveness for supervisors (no token needed)", "security": [],
+                             "responses": {"200": _json(_ref("Healthz"), "the last sample is recent"),
+                                           "503": _json(_ref("Healthz"), "no sample yet, or stale")}}},
+        "/openapi.json": {"get": {"summary": "this document", "responses": {
+            "200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+    }
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "reporter", "version": "1",
+                 "description": "Monitoring daemon: the latest snapshot, the seed's analytics endpoints, "
+                                "Prometheus exposition, AI usage logging and history. Answers come from memory "
+                                "(serialised once per sample) except /api/v1/history."},
+        "paths": paths,
+        "components": {"schemas": _schemas(features)},
+    }
+    if token:
+        unauthorized = _json(ERROR, "missing or wrong bearer token")
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+        for path, item in paths.items():
+            if path != "/healthz":
+                for operation in item.values():
+                    operation["responses"]["401"] = unauthorized
+    return doc
