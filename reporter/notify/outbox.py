@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Defaults, Receiver
 from reporter.alerting.state import from_ms
 from reporter.notify.retry import DELIVERED, FAILED, backoff_seconds
-from reporter.notify.sender import Attempt, send
+
+if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to send
+    import httpx
+
+    from reporter.notify.sender import Attempt
 from reporter.store.alert_schema import delivery_attempts, outbox
 from reporter.store.history import to_ms
 
@@ -85,6 +89,8 @@ class Outbox:
             return "expired"
         if not self.claim(row["id"], now, receiver.timeout + 5):
             return None
+        from reporter.notify.sender import send
+
         attempt = await send(client, receiver, row["id"], row["body"])
         self._record(row, receiver, attempt)
         return attempt.outcome

@@ -7,16 +7,25 @@ group waits, repeats and retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from datetime import UTC, datetime
-
-import httpx
 
 from reporter.alerting.dispatch import Dispatcher
 from reporter.notify.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+
+def _client(needed: bool):
+    """An httpx AsyncClient when there are receivers; else a stand-in (the daemon then never imports httpx)."""
+    if not needed:
+        return contextlib.nullcontext(None)
+    import httpx
+
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+    return httpx.AsyncClient(limits=limits, follow_redirects=False)
 
 
 class NotifierThread(threading.Thread):
@@ -38,8 +47,7 @@ class NotifierThread(threading.Thread):
     async def _main(self) -> None:
         self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
         self._ready.set()
-        limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+        async with _client(bool(self.outbox.receivers)) as client:
             while not self._stopping:
                 sleep = self.tick_seconds
                 try:

@@ -9,7 +9,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reporter.report.mail import ReportMailer
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
 from reporter.store.history import History
@@ -28,8 +27,12 @@ class ReportJob:
         self.settings, self.history, self.env_file = settings, history, env_file
         self.schedule = ReportSchedule(history.engine, settings.tz, settings.report_time, settings.retention_days)
         self.host = socket.gethostname()
-        self.mailer = ReportMailer(history.engine, settings, self.host)
         self.email = bool(settings.smtp_host and settings.email_to)
+        self.mailer = None
+        if self.email:  # smtplib/ssl load only when email is configured
+            from reporter.report.mail import ReportMailer
+
+            self.mailer = ReportMailer(history.engine, settings, self.host)
         self.limit = settings.report_timeout * 2 + 60  # the child's own PDF limit is report_timeout
 
     def __call__(self) -> None:
