@@ -1,10 +1,7 @@
 """Alerting through the running daemon: a rule on a Redis counter (changed with the real client), a real
 receiver on loopback, restarts and SIGKILL in between."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import httpx
@@ -12,6 +9,7 @@ import pytest
 import redis
 
 from tests.conftest import free_port
+from tests.daemon.helpers import start_daemon
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -34,26 +32,12 @@ summary = "Too many AI requests: {value}"
 
 def start(tmp_path, redis_url, prefix, receiver_url, port):
     (tmp_path / "alerting.toml").write_text(RULES)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({
-        "REPORTER_HTTP_PORT": str(port), "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
+    return start_daemon(tmp_path, {
+        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
         "REPORTER_AI_KEY_PREFIX": prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
         "REPORTER_WEBHOOK_URL": receiver_url,
-    })
-    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.communicate()[1]
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("daemon did not start")
+    }, port)
 
 
 def stop(proc, sig=signal.SIGTERM):

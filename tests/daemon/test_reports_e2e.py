@@ -1,15 +1,11 @@
 """The daemon renders every missing day once, even after downtime, and emails each report once."""
 
 import io
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from pypdf import PdfReader
 
@@ -17,33 +13,20 @@ from reporter.report.schedule import ReportSchedule
 from reporter.store.history import History
 from reporter.store.synthetic import generate
 from tests.conftest import free_port
+from tests.daemon.helpers import start_daemon
 from tests.smtp import SMTPServer
 
 pytestmark = pytest.mark.slow
 
 
 def start(tmp_path, smtp_port, redis_url):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({
-        "REPORTER_HTTP_PORT": str(port), "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}",
+    return start_daemon(tmp_path, {
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}",
         "REPORTER_REDIS_URL": redis_url, "REPORTER_REPORT_DIR": str(tmp_path / "reports"),
         "REPORTER_SAMPLE_INTERVAL": "60", "REPORTER_TIMEZONE": "UTC",
         "REPORTER_SMTP_HOST": "127.0.0.1", "REPORTER_SMTP_PORT": str(smtp_port), "REPORTER_SMTP_SECURITY": "none",
         "REPORTER_EMAIL_TO": "oncall@example.com", "REPORTER_EMAIL_FROM": "reporter@example.com",
-    })
-    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.communicate()[1]
-        time.sleep(0.1)
-    raise AssertionError("daemon did not start")
+    }, free_port())
 
 
 def report_rows(tmp_path):

@@ -1,0 +1,33 @@
+"""Start ``reporter run`` as a user would: a subprocess with REPORTER_* settings, waited for over HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str = "/healthz",
+                 timeout: float = 20.0) -> subprocess.Popen:
+    """Start the daemon in ``cwd`` with only ``settings`` as REPORTER_* variables (plus REPORTER_HTTP_PORT);
+    return once ``ready_path`` answers 200. Fails the test with the daemon's stderr when it exits first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    env.update({"REPORTER_HTTP_PORT": str(port), **settings})
+    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {proc.returncode}: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"daemon did not answer {ready_path} within {timeout:g} s: {proc.communicate()[1][-2000:]}")
