@@ -54,7 +54,7 @@ def parse_time(param: str, raw: str) -> datetime:
 
 
 def parse_step(raw: str | None) -> float | None:
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         step = float(raw)
@@ -118,8 +118,10 @@ def history_endpoint(history):
         start_ms = int(start.timestamp() * 1000)
         if step is None and len(points) > MAX_POINTS:
             step = math.ceil((end - start).total_seconds() * 1000 / MAX_POINTS) / 1000.0
-        rows = [[ts, value] for ts, value in points] if step is None else buckets(points, start_ms,
-                                                                                  max(1, round(step * 1000)))
+        if step is None:
+            rows = [[ts, value] for ts, value in points]
+        else:  # a step longer than the span is one bucket (and never an overflow)
+            rows = buckets(points, start_ms, max(1, round(min(step, span) * 1000)))
         info = history.metrics[metric]
         return _json({"metric": metric, "unit": info.unit, "description": info.help, "counter": info.counter,
                       "from": format_utc(start), "to": format_utc(end), "step_seconds": step,

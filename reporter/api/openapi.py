@@ -107,8 +107,8 @@ def _schemas(features: list[str]) -> dict:
                 "counter": {"type": "boolean"}, "from": {"type": "string"}, "to": {"type": "string"},
                 "step_seconds": number, "samples": {"type": "integer"},
                 "points": {"type": "array", "maxItems": 2000, "items": {
-                    "type": "array", "minItems": 2, "maxItems": 2,
-                    "prefixItems": [{"type": "integer", "description": "Unix ms (UTC), bucket start"}, number]}}}},
+                    "type": "array", "minItems": 2, "maxItems": 2, "items": number,
+                    "description": "[Unix ms (UTC) of the sample or bucket start, value or null]"}}}},
     })
     return schemas
 

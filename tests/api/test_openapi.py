@@ -1,0 +1,86 @@
+"""/openapi.json describes every endpoint, and schemathesis finds no server error against it (bounded)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import redis
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from reporter.api.app import ENDPOINTS
+from reporter.api.latest import Latest
+from reporter.api.openapi import document
+from reporter.api.usage_log import async_redis_client
+from reporter.store.history import History
+from reporter.store.metrics import catalog
+from reporter.store.synthetic import generate
+from tests.api.helpers import FEATURES, rich_snapshot, serve
+from tests.conftest import REDIS_URL, require
+
+TOKEN = "openapi-token-42"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def full_app(tmp_path_factory):
+    """Every endpoint live: a snapshot, a short history, the real Redis under a private prefix, a token."""
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:
+        require("Redis at 127.0.0.1:6379", exc)
+    prefix = f"test:{uuid.uuid4().hex[:12]}:ai:"
+    history = History(f"sqlite:///{tmp_path_factory.mktemp('openapi') / 'history.db'}", FEATURES)
+    now = datetime.now(UTC)
+    generate(history, now - timedelta(hours=2), now, interval=10.0)
+    latest = Latest()
+    latest.publish(rich_snapshot(now))
+    try:
+        with serve(latest, token=TOKEN, redis=async_redis_client(REDIS_URL, 2.0), ai_prefix=prefix,
+                   ai_features=FEATURES, history=history) as (_, base):
+            yield base
+    finally:
+        history.close()
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+# the document the app serves (the test below checks it is the same), loaded at import for parametrize
+schema = schemathesis.openapi.from_dict(document(FEATURES, list(catalog(FEATURES)), token=True))
+# the token is sent by the test itself (so no "request without Authorization" case is generated), and unknown
+# query parameters are ignored by design (as most HTTP APIs do), not an error to provoke
+schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
+
+
+def test_document_lists_every_endpoint(full_app):
+    doc = httpx.get(full_app + "/openapi.json", headers=AUTH).json()
+    assert doc == document(FEATURES, list(catalog(FEATURES)), token=True)
+    assert doc["openapi"].startswith("3.1")
+    assert sorted(doc["paths"]) == sorted(ENDPOINTS)
+    assert doc["security"] == [{"bearer": []}] and doc["paths"]["/healthz"]["get"]["security"] == []
+    body = doc["components"]["schemas"]["AIUsage"]
+    assert body["properties"]["feature"]["enum"] == FEATURES and body["additionalProperties"] is False
+    assert "cpu_percent" in doc["paths"]["/api/v1/history"]["get"]["parameters"][0]["schema"]["enum"]
+
+
+def test_document_without_token_declares_no_security():
+    with serve() as (_, base):
+        doc = httpx.get(base + "/openapi.json").json()
+    assert "security" not in doc and "securitySchemes" not in doc["components"]
+    assert "401" not in doc["paths"]["/snapshot"]["get"]["responses"]
+
+
+@schema.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_schemathesis_finds_no_server_error(case, full_app):
+    # /api/v1/history refuses some schema-valid combinations on purpose (from after to, a step giving more than
+    # 2,000 points): those 422s are not "valid data rejected"
+    excluded = [positive_data_acceptance] if case.path == "/api/v1/history" else []
+    case.call_and_validate(base_url=full_app, headers=AUTH, timeout=10, excluded_checks=excluded)
