@@ -14,6 +14,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,8 +45,12 @@ NA = "n/a"
 
 
 def packaged_templates() -> str:
-    """The folder of the default templates (the installed ``reporter.templates`` package)."""
-    return str(files("reporter.templates"))
+    """The folder of the default templates: the installed ``reporter.templates`` package, or the top-level
+    ``templates/`` folder of a source checkout (when ``reporter`` is imported from the checkout itself)."""
+    try:
+        return str(files("reporter.templates"))
+    except ModuleNotFoundError:
+        return str(Path(__file__).resolve().parents[2] / "templates")
 
 
 @lru_cache(maxsize=8)

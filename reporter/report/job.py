@@ -46,7 +46,8 @@ class ReportJob:
 
     def command(self, day) -> list[str]:
         env = ["--env-file", str(self.env_file)] if self.env_file else []
-        return [sys.executable, "-m", "reporter", *env, "report", "--date", day.isoformat(), "--format", "html,pdf",
+        # -P: the child imports the installed package, not a ``reporter/`` folder in the working directory
+        return [sys.executable, "-P", "-m", "reporter", *env, "report", "--date", day.isoformat(), "--format", "html,pdf",
                 "--out", str(Path(self.settings.report_dir).resolve())]
 
     def render(self, day) -> bool:
