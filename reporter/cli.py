@@ -142,14 +142,15 @@ def sample(ctx: click.Context, pretty: bool) -> None:
 @main.command("check-config")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
-    """Validate the settings and print the effective values (secrets masked).
+    """Validate the settings and the alerting file, and print the effective values (secrets masked).
 
-    Exits 2 with one line per bad setting.
+    Exits 2 with one line per bad setting (or the first bad rule or receiver).
     """
     settings = _settings(ctx)
+    config = _alerting(ctx, settings)
     for name, value in masked_items(settings):
         click.echo(f"{name}={'' if value is None else value}")
-    click.echo("# settings are valid", err=True)
+    click.echo(f"# settings are valid; {len(config.rules)} alert rules, {len(config.receivers)} receiver(s)", err=True)
 
 
 @main.command()

@@ -84,3 +84,25 @@ def test_bad_alerting_file_names_rule_and_field(tmp_path):
     assert result.returncode == 2
     line = result.stderr.strip().splitlines()[-1]
     assert "rules.cpu_high.threshold" in line and "Traceback" not in result.stderr
+
+
+def test_read_commands_do_not_create_an_empty_history(tmp_path):
+    for args in (["alerts"], ["silence", "list"], ["report", "--date", "2026-01-01"],
+                 ["export", "--from", "2026-01-01", "--to", "2026-01-02"]):
+        result = reporter(*args, cwd=tmp_path)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "no history at" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_report_of_a_future_day_is_refused(tmp_path):
+    (tmp_path / "data").mkdir()
+    result = reporter("report", "--date", "2999-01-01", cwd=tmp_path)
+    assert result.returncode == 2 and "in the future" in result.stderr
+
+
+def test_check_config_validates_the_alerting_file(tmp_path):
+    (tmp_path / "a.toml").write_text('[[receivers]]\nname = "x"\ntype = "webhook"\nurl = "http://127.0.0.1:9/h"\n'
+                                     'secret = "whsec_not base64!!"\n')
+    result = reporter("check-config", cwd=tmp_path, env={"REPORTER_ALERTING_FILE": str(tmp_path / "a.toml")})
+    assert result.returncode == 2 and "not base64" in result.stderr and "whsec_not" not in result.stderr

@@ -18,11 +18,11 @@ from reporter.alerting.model import AlertNotice, Notification, fingerprint
 from reporter.alerting.rules import parse_duration
 from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertStore, from_ms
+from reporter.cli_history import open_history
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.settings import Settings
 from reporter.store.alert_schema import notification_log
-from reporter.store.history import History
 
 
 def _when(value: datetime | None, tz) -> str:
@@ -31,7 +31,7 @@ def _when(value: datetime | None, tz) -> str:
 
 def show_alerts(settings: Settings, as_json: bool) -> None:
     """Print every stored alert with its state, pending-since and last notification per receiver."""
-    history = History(settings.history_url, settings.ai_features)
+    history = open_history(settings)
     try:
         records = AlertStore(history.engine).load()
         with history.engine.connect() as conn:
@@ -57,8 +57,8 @@ def show_alerts(settings: Settings, as_json: bool) -> None:
         return
     for r in sorted(records.values(), key=lambda r: (str(r.state) != "firing", r.alertname)):
         state = "resolved" if r.resolved_at else str(r.state)
-        extra = {k: v for k, v in r.labels.items() if k not in ("alertname", "severity")}
-        click.echo(f"{state:8} {r.alertname} {r.labels.get('severity', '')} {extra or ''}".rstrip())
+        extra = " ".join(f"{k}={v}" for k, v in r.labels.items() if k not in ("alertname", "severity"))
+        click.echo(f"{state:8} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip())
         click.echo(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
                    + (f"; resolved {_when(r.resolved_at, settings.tz)}" if r.resolved_at else ""))
         click.echo(f"         {r.annotations.get('summary', '')}")
@@ -77,7 +77,7 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
         raise click.UsageError(f"no receiver {receiver_name!r} (receivers: {names})" if receiver_name else
                                "no receiver configured: set REPORTER_SLACK_WEBHOOK_URL, REPORTER_WEBHOOK_URL or "
                                "receivers in REPORTER_ALERTING_FILE")
-    history = History(settings.history_url, settings.ai_features)
+    history = open_history(settings)
     render = renderer(settings.tz)
     outbox = Outbox(history.engine, receivers, config.defaults)
     now = datetime.now(UTC)
@@ -123,7 +123,7 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
 def silence_add(settings: Settings, matchers: tuple[str, ...], duration: str, comment: str, author: str | None) -> None:
     parsed = [Matcher.parse(m) for m in matchers]
     seconds = parse_duration(duration)
-    history = History(settings.history_url, settings.ai_features)
+    history = open_history(settings)
     try:
         silence = SilenceStore(history.engine).add(parsed, seconds, comment, author or getpass.getuser(),
                                                    datetime.now(UTC))
@@ -133,7 +133,7 @@ def silence_add(settings: Settings, matchers: tuple[str, ...], duration: str, co
 
 
 def silence_list(settings: Settings, include_expired: bool) -> None:
-    history = History(settings.history_url, settings.ai_features)
+    history = open_history(settings)
     try:
         silences = SilenceStore(history.engine).list(datetime.now(UTC), include_expired)
     finally:
@@ -146,7 +146,7 @@ def silence_list(settings: Settings, include_expired: bool) -> None:
 
 
 def silence_expire(settings: Settings, silence_id: str) -> bool:
-    history = History(settings.history_url, settings.ai_features)
+    history = open_history(settings)
     try:
         return SilenceStore(history.engine).expire(silence_id, datetime.now(UTC))
     finally:

@@ -71,6 +71,15 @@ class Receiver(BaseModel):
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
 
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value:
+            from reporter.notify.webhook import secret_key
+
+            secret_key(value)  # raises ValueError (without the secret) when a whsec_ secret is not base64
+        return value or None
+
     def accepts(self, labels: dict[str, str]) -> bool:
         """True when an alert with ``labels`` goes to this receiver."""
         if any(labels.get(k) != v for k, v in self.match.items()):

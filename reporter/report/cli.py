@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from reporter.cli_history import open_history
 from reporter.settings import Settings
 from reporter.store.history import History
 
@@ -52,21 +53,35 @@ def run_report(settings: Settings, day: str | None, first: str | None, last: str
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     else:
         raise click.UsageError("give --date YYYY-MM-DD, or --from and --to")
+    today = datetime.now(settings.tz).date()
+    future = [d for d in days if d > today]
+    if future:
+        raise click.BadParameter(f"{future[0]} is in the future (today is {today} in {settings.timezone})",
+                                 param_hint="--date" if day else "--to")
+    if today in days:
+        click.echo(f"reporter: note: {today} is not over yet; its report covers the day until now", err=True)
     out_dir = out or Path(settings.report_dir)
-    history = History(settings.history_url, settings.ai_features)
-    failures = 0
+    if out_dir.exists() and not out_dir.is_dir():
+        raise click.BadParameter(f"{out_dir} is a file, not a folder", param_hint="--out")
+    history = open_history(settings)
+    failures, lines = 0, []
     try:
         with click.progressbar(days, label="rendering", file=sys.stderr,
                                item_show_func=lambda d: d and d.isoformat(), hidden=len(days) == 1) as bar:
             for current in bar:
-                failures += _one(settings, history, current, out_dir, wanted, email)
+                failures += _one(settings, history, current, out_dir, wanted, email, lines)
     finally:
         history.close()
+    for line in lines:  # after the progress bar, so the two do not share a terminal line
+        click.echo(line)
     return 1 if failures else 0
 
 
-def _one(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple, email: bool) -> int:
+def _one(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple, email: bool,
+         lines: list[str]) -> int:
     import socket
+
+    from jinja2 import TemplateError
 
     from reporter.report.mail import MailError, build_message, report_files, send
     from reporter.report.pdf import PdfError
@@ -77,16 +92,27 @@ def _one(settings: Settings, history: History, day: date, out_dir: Path, formats
     except PdfError as exc:
         click.echo(f"reporter: {day}: PDF failed: {exc}", err=True)
         return 1
+    except TemplateError as exc:
+        where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
+        line = f", line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        click.echo(f"reporter: {day}: template {where}{line}: {exc.message if hasattr(exc, 'message') else exc}",
+                   err=True)
+        return 1
+    except OSError as exc:
+        click.echo(f"reporter: {day}: cannot write to {out_dir}: {exc.strerror or exc}", err=True)
+        return 1
     note = " (no data for this day)" if produced.empty else ""
-    click.echo(f"{day}: " + ", ".join(str(p) for p in produced.files if not p.name.endswith(".csv")) + note)
+    lines.append(f"{day}: " + ", ".join(str(p) for p in produced.files) + note)
     if email:
         try:
-            files = {k: v for k, v in report_files(out_dir, day.isoformat()).items()}
+            produced_names = {p.name for p in produced.files}
+            files = {k: v for k, v in report_files(out_dir, day.isoformat()).items()
+                     if v.name in produced_names or k == "html"}
             send(settings, build_message(settings, day.isoformat(), socket.gethostname(), files))
         except MailError as exc:
             click.echo(f"reporter: {day}: email not sent: {exc}", err=True)
             return 1
-        click.echo(f"{day}: emailed to {', '.join(settings.email_to)}")
+        lines.append(f"{day}: emailed to {', '.join(settings.email_to)}")
     return 0
 
 
@@ -98,7 +124,9 @@ def run_export(settings: Settings, first: str, last: str, metrics: str | None, o
     if end <= start:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    history = History(settings.history_url, settings.ai_features)
+    if out is not None and not out.parent.is_dir():
+        raise click.BadParameter(f"folder {out.parent} does not exist", param_hint="--out")
+    history = open_history(settings)
     try:
         if names:
             unknown = [m for m in names if m not in history.metrics]

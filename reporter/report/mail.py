@@ -11,6 +11,7 @@ import smtplib
 import ssl
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
@@ -43,13 +44,16 @@ def build_message(settings: Settings, day: str, host: str, files: dict[str, Path
     if not files["html"].is_file():
         raise MailError(f"{files['html']} is missing; render the report first")
     message = EmailMessage()
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(idstring=f"report-{day}", domain=host or None)
     message["Subject"] = settings.email_subject.replace("{date}", day).replace("{host}", host)
     message["From"] = settings.email_from
     message["To"] = ", ".join(settings.email_to)
-    message.set_content(f"The daily report of {host} for {day} is attached as PDF; "
-                        "the HTML version follows this text part.\n")
+    message.set_content(f"The daily report of {host} for {day}" + (
+        " is attached as PDF (the message also has an HTML version).\n" if files.get("pdf") and files["pdf"].is_file()
+        else " is in the HTML version of this message.\n"))
     message.add_alternative(files["html"].read_text(encoding="utf-8"), subtype="html")
-    if files["pdf"].is_file():
+    if files.get("pdf") is not None and files["pdf"].is_file():
         message.add_attachment(files["pdf"].read_bytes(), maintype="application", subtype="pdf",
                                filename=files["pdf"].name)
     for name, path in files.items():
