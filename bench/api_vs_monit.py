@@ -12,7 +12,9 @@
   machine-readable status, the counterpart of our JSON) and ``/`` (its HTML page), then our ``/snapshot`` and
   ``/api/v1/analytics/metrics``. Rounds alternate Monit and reporter; the median round is reported;
 - then ``/snapshot`` again while ``reporter report --date <the synthetic day> --format pdf`` renders in a loop
-  against the same history.
+  against the same history (as the daemon's report job runs it: at normal priority, its PDF child at nice 5;
+  ``--nice N`` runs the command at nice N instead): once with the same saturating load, once paced at about
+  1,000 req/s (each connection waits 10 ms between requests: a very busy set of dashboards, not a flood).
 
 Targets (issue 5): >= 2x Monit's req/s at a p99 no worse than Monit's; /snapshot p99 <= 5 ms during a PDF render.
 Everything stays on 127.0.0.1; Monit, the daemon and the helpers are stopped at the end.
@@ -41,6 +43,7 @@ from reporter.store.synthetic import generate
 
 TARGET_RATIO = 2.0
 TARGET_PDF_P99_MS = 5.0
+PACED_LUA = "delay = function() return 10 end\n"  # ms between requests on each connection
 DAY = (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 MONITRC = """\
@@ -104,7 +107,8 @@ def synthetic_history(workdir: Path) -> None:
 class PdfLoop:
     """``reporter report --date DAY --format pdf`` rendered again and again until stopped (own thread)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], nice: int = 0) -> None:
+        self.nice = nice
         self.command = [str(Path(s.PYTHON).with_name("reporter")), "--env-file", str(workdir / "bench.env"),
                         "report", "--date", DAY.date().isoformat(), "--format", "pdf",
                         "--out", str(workdir / "reports")]
@@ -120,7 +124,8 @@ class PdfLoop:
     def _run(self) -> None:
         while not self.stop.is_set():
             started = time.perf_counter()
-            done = subprocess.run(self.command, cwd=self.cwd, env=self.env, capture_output=True, text=True)
+            done = subprocess.run(self.command, cwd=self.cwd, env=self.env, capture_output=True, text=True,
+                                  preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
             if done.returncode:
                 self.failures.append(done.stderr.strip()[-300:])
             else:
@@ -152,6 +157,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per measurement (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median round is reported (default 3)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (default 2)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run the report command at this nice value (default 0, as the daemon's report job)")
     args = parser.parse_args()
     for tool in ("wrk", "monit"):
         if shutil.which(tool) is None:
@@ -164,6 +171,8 @@ def main() -> int:
     with s.tempdir() as workdir:
         script = workdir / "report.lua"
         script.write_text(REPORT_LUA)
+        paced = workdir / "paced.lua"
+        paced.write_text(PACED_LUA + REPORT_LUA)
         synthetic_history(workdir)
         with Monit(workdir) as monit, s.loopback_env() as env, s.daemon(workdir, env, 10.0) as d:
             urls = {
@@ -177,9 +186,10 @@ def main() -> int:
             for _ in range(max(1, args.rounds)):
                 for name, (url, pid) in urls.items():
                     results.setdefault(name, []).append(wrk(url, args.seconds, pid, script))
-            with PdfLoop(workdir, env) as pdf:
-                time.sleep(1.0)  # the first render is under way (child process started)
+            with PdfLoop(workdir, env, args.nice) as pdf:
+                time.sleep(1.0)  # the first render is under way
                 during = wrk(f"{d.base}/snapshot", args.seconds, d.proc.pid, script)
+                during_paced = wrk(f"{d.base}/snapshot", args.seconds, d.proc.pid, paced)
             alive = d.proc.poll() is None and monit.proc.poll() is None
 
     median = {name: sorted(rounds, key=lambda r: r["rps"])[len(rounds) // 2] for name, rounds in results.items()}
@@ -187,14 +197,16 @@ def main() -> int:
           f"connection), median of {args.rounds} rounds; CPUs: {psutil.cpu_count()}, load average before: "
           f"{load_before}; both still running: {alive}\n")
     rows = [row(name, r) for name, r in median.items()]
-    rows.append(row(f"reporter /snapshot during PDF renders ({len(pdf.durations)} done)", during))
+    rows.append(row("reporter /snapshot during PDF renders", during))
+    rows.append(row("  same, paced (10 ms between requests)", during_paced))
     print(s.table(rows, ("request", "req/s", "p50 ms", "p99 ms", "max ms", "bytes/resp", "errors")))
     for name, rounds in results.items():
         figures = ", ".join(f"{r['rps']:,.0f}" for r in rounds)
         print(f"{name} rounds (req/s): {figures}")
     if pdf.durations:
         print(f"PDF renders during the /snapshot load: {len(pdf.durations)}, "
-              f"{min(pdf.durations):.1f}-{max(pdf.durations):.1f} s each (reporter report, child process)")
+              f"{min(pdf.durations):.1f}-{max(pdf.durations):.1f} s each (reporter report at nice {args.nice}, "
+              f"its PDF child at nice {args.nice + 5})")
     for failure in pdf.failures[:2]:
         print(f"PDF render failed: {failure}")
 
@@ -210,9 +222,11 @@ def main() -> int:
         print(f"target: {name} >= {TARGET_RATIO:g}x Monit's req/s at p99 no worse -> {ratio:.2f}x "
               f"({ours['rps']:,.0f} vs {best_monit['rps']:,.0f} req/s), p99 {ours['p99_us'] / 1000:.3f} vs "
               f"{best_monit['p99_us'] / 1000:.3f} ms  {s.verdict(ok)}")
-    pdf_ok = during["p99_us"] / 1000 <= TARGET_PDF_P99_MS and bool(pdf.durations) and not pdf.failures
-    print(f"target: /snapshot p99 <= {TARGET_PDF_P99_MS:g} ms while a PDF renders -> "
-          f"{during['p99_us'] / 1000:.3f} ms  {s.verdict(pdf_ok)}")
+    rendered = bool(pdf.durations) and not pdf.failures
+    for label, r in (("saturating load", during), ("paced load", during_paced)):
+        ok = r["p99_us"] / 1000 <= TARGET_PDF_P99_MS and rendered and not (r["errors"] or r["status_errors"])
+        print(f"target: /snapshot p99 <= {TARGET_PDF_P99_MS:g} ms while a PDF renders ({label}, "
+              f"{r['rps']:,.0f} req/s) -> {r['p99_us'] / 1000:.3f} ms  {s.verdict(ok)}")
     return 0
 
 
