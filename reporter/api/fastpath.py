@@ -24,8 +24,14 @@ import json
 import re
 from urllib.parse import parse_qsl
 
-from reporter.api.latest import ANALYTICS, METRICS_PATH, SNAPSHOT_PATH, Latest, Published
-from reporter.api.prometheus import CONTENT_TYPE as PROMETHEUS_TYPE
+from reporter.api.latest import (
+    ANALYTICS,
+    METRICS_PATH,
+    PROMETHEUS_CONTENT_TYPE,
+    SNAPSHOT_PATH,
+    Latest,
+    Published,
+)
 from reporter.api.views import json_list
 
 JSON = "application/json"
@@ -36,7 +42,7 @@ BODY_PATHS = {  # path -> content type of its pre-serialised body in Published.b
     f"{ANALYTICS}/metrics": _JSON,
     f"{ANALYTICS}/health": _JSON,
     f"{ANALYTICS}/ai-features": _JSON,
-    METRICS_PATH: PROMETHEUS_TYPE.encode(),
+    METRICS_PATH: PROMETHEUS_CONTENT_TYPE.encode(),
 }
 LIST_PATHS = {f"{ANALYTICS}/top-users": "top_users", f"{ANALYTICS}/popular-scenarios": "popular_scenarios"}
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
@@ -186,7 +192,7 @@ class FastPath:
             if limit:
                 body, content_type = json_list(getattr(current, LIST_PATHS[path]), limit), _JSON
             else:
-                body, content_type = current.bodies.get(path, current.body), BODY_PATHS[path]
+                body, content_type = current.body_for(path), BODY_PATHS[path]
             prepared = self._prepared[(path, limit)] = _Prepared(body, content_type, current.etag.encode(),
                                                                  self._vary)
         if_none_match = self._header(scope, b"if-none-match")

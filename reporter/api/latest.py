@@ -6,20 +6,24 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from reporter.api import prometheus, views
+from reporter.api import views
 from reporter.snapshot import Snapshot
 
 # the paths whose whole body depends on nothing but the snapshot (pre-serialised in Published.bodies)
 SNAPSHOT_PATH = "/snapshot"
 ANALYTICS = "/api/v1/analytics"
 METRICS_PATH = "/metrics"
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the classic format every Prometheus reads
 
 
 @dataclass(frozen=True)
 class Published:
     """One published snapshot: the model, its JSON bytes, an ETag and when it was published (monotonic s),
     plus every other answer derived from it, serialised once: ``bodies`` by path, and the top-users and
-    popular-scenarios lists as one JSON object per item (an answer for ``?limit=N`` joins the first N)."""
+    popular-scenarios lists as one JSON object per item (an answer for ``?limit=N`` joins the first N).
+
+    The Prometheus text is rendered on the first ``/metrics`` request for this snapshot (see :meth:`body_for`):
+    a daemon nobody scrapes neither loads prometheus_client nor renders it every sample."""
 
     snapshot: Snapshot
     body: bytes
@@ -30,15 +34,25 @@ class Published:
     top_users: tuple[bytes, ...] = ()
     popular_scenarios: tuple[bytes, ...] = ()
 
+    def body_for(self, path: str) -> bytes:
+        """The answer body of ``path`` (one of the snapshot-only paths), rendered at most once."""
+        body = self.bodies.get(path)
+        if body is None:
+            if path != METRICS_PATH:
+                raise KeyError(path)
+            from reporter.api import prometheus
+
+            body = self.bodies[path] = prometheus.render(self.snapshot)
+        return body
+
 
 def derived_bodies(snapshot: Snapshot, body: bytes) -> dict[str, bytes]:
-    """Every answer that depends only on the snapshot, by path."""
+    """Every JSON answer that depends only on the snapshot, by path (``/metrics`` comes on demand)."""
     return {
         SNAPSHOT_PATH: body,
         f"{ANALYTICS}/metrics": views.dumps(views.metrics(snapshot)),
         f"{ANALYTICS}/health": views.dumps(views.health(snapshot)),
         f"{ANALYTICS}/ai-features": views.dumps(views.ai_features(snapshot)),
-        METRICS_PATH: prometheus.render(snapshot),
     }
 
 

@@ -18,9 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from reporter.api.latest import PROMETHEUS_CONTENT_TYPE as CONTENT_TYPE  # noqa: F401 (re-exported)
 from reporter.snapshot import Snapshot, Status
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the classic format every Prometheus version reads
 GIB = 2**30
 COLLECTORS = ("system", "database", "redis", "ollama", "ai", "usage")
 _LABEL = re.compile(r"[^a-zA-Z0-9_]")

@@ -212,9 +212,11 @@ def test_prometheus_leaves_out_missing_values(served):
 def test_bodies_are_serialised_once_per_sample():
     latest = Latest()
     published = latest.publish(rich_snapshot())
-    assert set(published.bodies) == {"/snapshot", "/metrics", "/api/v1/analytics/metrics",
-                                     "/api/v1/analytics/health", "/api/v1/analytics/ai-features"}
+    assert set(published.bodies) == {"/snapshot", "/api/v1/analytics/metrics", "/api/v1/analytics/health",
+                                     "/api/v1/analytics/ai-features"}
     assert len(published.top_users) == 12 and len(published.popular_scenarios) == 3
+    text = published.body_for("/metrics")  # Prometheus text: on the first scrape, then kept
+    assert text.startswith(b"# HELP") and published.body_for("/metrics") is text
 
 
 def test_cors_off_by_default(served):
