@@ -1,8 +1,8 @@
 """The HTTP application: a raw ASGI fast path for the snapshot-backed GETs in front of a Starlette app.
 
-:class:`reporter.api.fastpath.FastPath` answers ``/snapshot``, ``/healthz``, ``/metrics`` and the seed's
-``/api/v1/analytics/*`` GETs from messages pre-built once per sample. Everything else goes to the Starlette
-app built here: ``GET /alerts``, ``POST /api/v1/analytics/log-ai-usage``, ``GET /api/v1/history``,
+:class:`reporter.api.fastpath.FastPath` answers ``/snapshot``, ``/alerts``, ``/healthz``, ``/metrics`` and the
+seed's ``/api/v1/analytics/*`` GETs from messages pre-built once per sample. Everything else goes to the Starlette
+app built here: ``POST /api/v1/analytics/log-ai-usage``, ``GET /api/v1/history``,
 ``GET /openapi.json``, CORS preflights (when origins are configured) and JSON 404/405 answers.
 """
 
@@ -55,12 +55,6 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _json({"error": exc.detail, "endpoints": ENDPOINTS}, exc.status_code, exc.headers)
 
-    async def alerts(request: Request) -> Response:
-        current = latest.get()
-        if current is None:
-            return _json({"error": "no snapshot yet: the first sample is still running"}, 503, {"Retry-After": "1"})
-        return Response(current.alerts_body, media_type=JSON, headers={"Cache-Control": "no-cache"})
-
     async def openapi(request: Request) -> Response:
         return Response(openapi_body, media_type=JSON)
 
@@ -85,7 +79,6 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     # JSON 405 (and an Allow header) instead of a 404
     fallback = Starlette(
         routes=[*(Route(path, served_by_fast_path, methods=["GET", "HEAD"]) for path in FAST_PATHS),
-                Route("/alerts", alerts, methods=["GET", "HEAD"]),
                 Route("/openapi.json", openapi, methods=["GET", "HEAD"]),
                 Route("/api/v1/history", history_endpoint(history), methods=["GET", "HEAD"]),
                 Route("/api/v1/analytics/log-ai-usage", log_usage_endpoint(redis, ai_prefix, features, bool(token)),

@@ -7,7 +7,8 @@ Everything else (other paths and methods, CORS preflights, lifespan) goes to the
 
 Answers:
 
-- ``/snapshot``, ``/metrics``, ``/api/v1/analytics/{metrics,health,ai-features,top-users,popular-scenarios}``:
+- ``/snapshot``, ``/alerts``, ``/metrics``,
+  ``/api/v1/analytics/{metrics,health,ai-features,top-users,popular-scenarios}``:
   200 with ``ETag`` and ``Cache-Control: no-cache``; 304 when ``If-None-Match`` matches; 503 JSON with
   ``Retry-After: 1`` before the first sample; ``?limit=`` of the two lists: 1-100 (default 10), else 422;
 - ``/healthz``: 200 while the latest sample is younger than 3 sample intervals, else 503 (JSON either way);
@@ -25,6 +26,7 @@ import re
 from urllib.parse import parse_qsl
 
 from reporter.api.latest import (
+    ALERTS_PATH,
     ANALYTICS,
     METRICS_PATH,
     PROMETHEUS_CONTENT_TYPE,
@@ -39,6 +41,7 @@ _JSON = JSON.encode()
 _READ_METHODS = frozenset({"GET", "HEAD"})
 BODY_PATHS = {  # path -> content type of its pre-serialised body in Published.bodies
     SNAPSHOT_PATH: _JSON,
+    ALERTS_PATH: _JSON,
     f"{ANALYTICS}/metrics": _JSON,
     f"{ANALYTICS}/health": _JSON,
     f"{ANALYTICS}/ai-features": _JSON,

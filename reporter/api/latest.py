@@ -11,6 +11,7 @@ from reporter.snapshot import Snapshot
 
 # the paths whose whole body depends on nothing but the snapshot (pre-serialised in Published.bodies)
 SNAPSHOT_PATH = "/snapshot"
+ALERTS_PATH = "/alerts"
 ANALYTICS = "/api/v1/analytics"
 METRICS_PATH = "/metrics"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the classic format every Prometheus reads
@@ -46,10 +47,11 @@ class Published:
         return body
 
 
-def derived_bodies(snapshot: Snapshot, body: bytes) -> dict[str, bytes]:
+def derived_bodies(snapshot: Snapshot, body: bytes, alerts: bytes) -> dict[str, bytes]:
     """Every JSON answer that depends only on the snapshot, by path (``/metrics`` comes on demand)."""
     return {
         SNAPSHOT_PATH: body,
+        ALERTS_PATH: alerts,
         f"{ANALYTICS}/metrics": views.dumps(views.metrics(snapshot)),
         f"{ANALYTICS}/health": views.dumps(views.health(snapshot)),
         f"{ANALYTICS}/ai-features": views.dumps(views.ai_features(snapshot)),
@@ -68,7 +70,7 @@ class Latest:
         body = snapshot.model_dump_json().encode()
         alerts = snapshot.model_dump_json(include={"timestamp", "alerts"}).encode()
         published = Published(snapshot, body, f'"{int(snapshot.timestamp.timestamp() * 1000):x}"', time.monotonic(),
-                              alerts, derived_bodies(snapshot, body), views.top_user_items(snapshot),
+                              alerts, derived_bodies(snapshot, body, alerts), views.top_user_items(snapshot),
                               views.scenario_items(snapshot))
         with self._lock:
             self._current = published

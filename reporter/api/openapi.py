@@ -133,8 +133,8 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
             "most started first", [LIMIT], True),
         "/metrics": _snapshot_get("Prometheus text exposition of the latest snapshot", {"type": "string"},
                                   "text format 0.0.4", media="text/plain"),
-        "/alerts": {"get": {"summary": "pending and firing alerts of the latest evaluation", "responses": {
-            "200": _json(_ref("Alerts"), "active alerts"), "503": NO_SNAPSHOT}}},
+        "/alerts": _snapshot_get("pending and firing alerts of the latest evaluation", _ref("Alerts"),
+                                 "active alerts"),
         "/api/v1/analytics/log-ai-usage": {"post": {
             "summary": "count one AI request in the Redis counters (one MULTI/EXEC); needs REPORTER_API_TOKEN",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AIUsage")}}},

@@ -136,7 +136,7 @@ def test_before_the_first_sample_every_snapshot_endpoint_is_503():
             assert response.status_code == 503 and response.headers["retry-after"] == "1", path
 
 
-@pytest.mark.parametrize("path", ["/snapshot", "/metrics", "/api/v1/analytics/metrics", "/api/v1/analytics/health",
+@pytest.mark.parametrize("path", ["/snapshot", "/alerts", "/metrics", "/api/v1/analytics/metrics", "/api/v1/analytics/health",
                                   "/api/v1/analytics/ai-features", "/api/v1/analytics/top-users?limit=3",
                                   "/api/v1/analytics/popular-scenarios"])
 def test_etag_gives_304_until_the_next_sample(served, path):
@@ -212,8 +212,8 @@ def test_prometheus_leaves_out_missing_values(served):
 def test_bodies_are_serialised_once_per_sample():
     latest = Latest()
     published = latest.publish(rich_snapshot())
-    assert set(published.bodies) == {"/snapshot", "/api/v1/analytics/metrics", "/api/v1/analytics/health",
-                                     "/api/v1/analytics/ai-features"}
+    assert set(published.bodies) == {"/snapshot", "/alerts", "/api/v1/analytics/metrics",
+                                     "/api/v1/analytics/health", "/api/v1/analytics/ai-features"}
     assert len(published.top_users) == 12 and len(published.popular_scenarios) == 3
     text = published.body_for("/metrics")  # Prometheus text: on the first scrape, then kept
     assert text.startswith(b"# HELP") and published.body_for("/metrics") is text
