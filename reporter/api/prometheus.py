@@ -88,7 +88,7 @@ class SnapshotCollector:
             health = getattr(s.services, name)
             up.add_metric([name], 1.0 if health.up else 0.0)
             if health.latency_ms is not None:
-                latency.add_metric([name], health.latency_ms / 1000.0)
+                latency.add_metric([name], round(health.latency_ms / 1000.0, 9))
         model = GaugeMetricFamily("reporter_ai_model_available", "1 when Ollama lists the configured model",
                                   labels=["model"])
         model.add_metric([s.services.ollama.model], 1.0 if s.services.ollama.is_available else 0.0)
