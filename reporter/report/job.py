@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,8 +47,10 @@ class ReportJob:
 
     def command(self, day) -> list[str]:
         env = ["--env-file", str(self.env_file)] if self.env_file else []
-        # -P: the child imports the installed package, not a ``reporter/`` folder in the working directory
-        return [sys.executable, "-P", "-m", "reporter", *env, "report", "--date", day.isoformat(), "--format", "html,pdf",
+        # -P: the child imports the installed package, not a ``reporter/`` folder in the working directory;
+        # nice 10: a rendering yields the CPU to sampling and HTTP answers
+        nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+        return [*nice, sys.executable, "-P", "-m", "reporter", *env, "report", "--date", day.isoformat(), "--format", "html,pdf",
                 "--out", str(Path(self.settings.report_dir).resolve())]
 
     def render(self, day) -> bool:
