@@ -1,15 +1,12 @@
-import threading
 import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-import uvicorn
 
-from reporter.api.app import create_app
 from reporter.api.latest import Latest
 from reporter.snapshot import AISection, OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection
-from tests.conftest import free_port
+from tests.api.helpers import serve
 
 
 def make_snapshot() -> Snapshot:
@@ -24,22 +21,8 @@ def make_snapshot() -> Snapshot:
 
 @pytest.fixture
 def served():
-    latest = Latest()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(latest, sample_interval=0.5), host="127.0.0.1", port=port,
-                                           log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield latest, base
-    server.should_exit = True
-    thread.join(5)
+    with serve(sample_interval=0.5) as (latest, base):
+        yield latest, base
 
 
 def test_snapshot_before_and_after_first_sample(served):
@@ -96,25 +79,10 @@ def test_alerts_endpoint_lists_active_alerts(served):
 def test_token_required_everywhere_but_healthz():
     latest = Latest()
     latest.publish(make_snapshot())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(latest, 10, token="s3cret-token"), host="127.0.0.1",
-                                           port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(base + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with serve(latest, token="s3cret-token") as (_, base):
         assert httpx.get(base + "/healthz").status_code == 200
         for path in ("/snapshot", "/alerts", "/nope"):
             assert httpx.get(base + path).status_code == 401
             assert httpx.get(base + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = httpx.get(base + "/snapshot", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200 and "s3cret-token" not in ok.text
-    finally:
-        server.should_exit = True
-        thread.join(5)
