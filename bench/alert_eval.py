@@ -34,6 +34,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import table  # noqa: E402
+
 from reporter.alerting.config import Defaults
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.rules import build_rules, default_rules
@@ -264,15 +267,6 @@ def summary_row(label: str, times: list[float], changes: list[int], rules: int, 
     return (label, rules, instances, f"{statistics.median(times):.2f}", f"{pct(times, 95):.2f}",
             f"{max(times):.2f}", sum(changes), f"{statistics.median(quiet):.2f}" if quiet else "-",
             f"{statistics.median(busy):.2f}" if busy else "-")
-
-
-def table(rows: list[tuple], headers: tuple) -> str:
-    cells = [tuple(map(str, headers))] + [tuple(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

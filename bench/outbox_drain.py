@@ -33,6 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import table  # noqa: E402
+
 FEATURES = ["grammar", "quiz", "voice", "scenario"]
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -165,15 +168,6 @@ def run_case(url: str, receivers_count: int, total: int) -> dict:
                     "body_bytes": statistics.mean(len(b) for _, _, b in bodies)}
         finally:
             history.close()
-
-
-def table(rows: list[tuple], headers: tuple) -> str:
-    cells = [tuple(map(str, headers))] + [tuple(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

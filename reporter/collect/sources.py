@@ -27,12 +27,13 @@ def app_database_engine(url: str, timeout: float) -> Engine:
     options: dict = {"pool_size": 2, "max_overflow": 2, "pool_timeout": client_timeout, "pool_recycle": 3600}
     if backend == "sqlite":
         path = parsed.database or ""
-        if path and path != ":memory:":
-            def connect() -> sqlite3.Connection:
-                return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=client_timeout,
-                                       check_same_thread=False)
-            options["creator"] = connect
-        return create_engine(url, **{k: v for k, v in options.items() if k in ("creator",)})
+        if not path or path == ":memory:":
+            return create_engine(url)
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=client_timeout, check_same_thread=False)
+
+        return create_engine(url, creator=connect)
     if backend == "postgresql":
         options["connect_args"] = postgres_args(parsed, client_timeout, read_only=True)
         # each read is its own (read-only) transaction: no BEGIN/ROLLBACK round trips around a probe

@@ -111,18 +111,13 @@ class History:
 
         Raises KeyError for a metric not in the catalog.
         """
-        if metric not in self.metrics:
-            raise KeyError(f"unknown metric {metric!r}; known: {', '.join(self.metrics)}")
-        ts, column = self.samples.c.ts, self.samples.c[metric]
-        query = select(ts, column).where(ts >= to_ms(start), ts < to_ms(end)).order_by(ts)
-        with self.engine.connect() as conn:
-            return [(row[0], row[1]) for row in conn.execute(query)]
+        return self.rows([metric], start, end)
 
     def rows(self, metrics: list[str], start: datetime, end: datetime) -> list[tuple]:
         """Rows ``(ts_ms, value1, value2, ...)`` of several metrics for start <= t < end, oldest first."""
         unknown = [m for m in metrics if m not in self.metrics]
         if unknown:
-            raise KeyError(f"unknown metric(s) {unknown}")
+            raise KeyError(f"unknown metric(s) {unknown}; known: {', '.join(self.metrics)}")
         ts = self.samples.c.ts
         query = select(ts, *(self.samples.c[m] for m in metrics)).where(ts >= to_ms(start), ts < to_ms(end))
         with self.engine.connect() as conn:
