@@ -72,3 +72,64 @@ class Receiver:
                     return list(self.received)
             time.sleep(0.02)
         return list(self.received)
+
+
+class DrippingReceiver:
+    """A receiver that reads each request, then answers ``200`` one body byte every ``interval`` seconds
+    (a slow peer: it never finishes within a sender's timeout). ``requests`` counts the requests read."""
+
+    def __init__(self, interval: float = 1.0, length: int = 10_000) -> None:
+        import socket
+
+        self.interval, self.length = interval, length
+        self.requests = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self._stop = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn) -> None:
+        try:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                         + f"Content-Length: {self.length}\r\n\r\n".encode())
+            for _ in range(self.length):
+                if self._stop.wait(self.interval):
+                    return
+                conn.sendall(b".")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        for conn in self.conns:
+            try:
+                conn.close()
+            except OSError:
+                pass

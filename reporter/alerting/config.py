@@ -7,6 +7,7 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     repeat_interval = "4h"      # resend still-firing alerts this often
     no_data_for = "10m"         # a rule whose value is missing this long raises a no_data alert
     max_age = "24h"             # retry a failed delivery for this long
+    backoff_max = "60s"         # longest wait between two attempts of a delivery (also per receiver)
 
     [rules.cpu_high]            # override a default rule (any field), or define a new one
     threshold = 95
@@ -19,6 +20,8 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     type = "slack"              # or "webhook" (Alertmanager webhook payload, version 4)
     url = "https://hooks.slack.com/services/T000/B000/XXXX"
     match = { severity = "critical" }
+    timeout = "10s"             # overall deadline of one attempt (at most 120 s)
+    backoff_max = "30s"         # this receiver's own cap on the wait between attempts
 
 ``REPORTER_SLACK_WEBHOOK_URL`` and ``REPORTER_WEBHOOK_URL`` (+ ``REPORTER_WEBHOOK_SECRET``) add receivers
 named ``slack`` and ``webhook`` without a file.
@@ -30,7 +33,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
@@ -43,7 +46,8 @@ class AlertingConfigError(ValueError):
 
 class Receiver(BaseModel):
     """Where notifications go. ``match``: labels that must all be equal; ``min_severity``: the least severe
-    level delivered (critical > warning > info). Durations in seconds."""
+    level delivered (critical > warning > info); ``backoff_max``: this receiver's cap on the wait between
+    retries (None = the default's). Durations in seconds."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +62,7 @@ class Receiver(BaseModel):
     repeat_interval: float | None = None
     max_alerts: int = Field(0, ge=0)
     timeout: float = Field(10.0, gt=0, le=120)
+    backoff_max: float | None = Field(None, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -66,7 +71,7 @@ class Receiver(BaseModel):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
-    @field_validator("group_wait", "repeat_interval", "timeout", mode="before")
+    @field_validator("group_wait", "repeat_interval", "timeout", "backoff_max", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
@@ -91,21 +96,28 @@ class Receiver(BaseModel):
 
 
 class Defaults(BaseModel):
-    """Timing defaults, seconds."""
+    """Timing defaults, seconds. Retries of a delivery wait ``backoff_initial`` doubling up to ``backoff_max``
+    (with jitter) and stop when the notification is ``max_age`` old."""
 
     model_config = ConfigDict(extra="forbid")
 
     group_wait: float = 10.0
     repeat_interval: float = 4 * 3600.0
     no_data_for: float = 600.0
-    max_age: float = 24 * 3600.0
-    backoff_initial: float = 1.0
-    backoff_max: float = 300.0
+    max_age: float = Field(24 * 3600.0, gt=0)
+    backoff_initial: float = Field(1.0, gt=0)
+    backoff_max: float = Field(60.0, gt=0)
 
     @field_validator("*", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _backoff_within_max_age(self) -> Defaults:
+        if self.backoff_max > self.max_age:
+            raise ValueError(f"backoff_max ({self.backoff_max:g} s) must not exceed max_age ({self.max_age:g} s)")
+        return self
 
 
 class AlertingConfig(BaseModel):
@@ -162,6 +174,10 @@ def load_alerting(settings: Settings) -> AlertingConfig:
             raise AlertingConfigError(f"{where}: {_first_error(exc, label)}") from None
         except TypeError as exc:
             raise AlertingConfigError(f"{where}: {label}: {exc}") from None
+        backoff_max = receivers[-1].backoff_max
+        if backoff_max is not None and backoff_max > defaults.max_age:
+            raise AlertingConfigError(f"{where}: {label}.backoff_max: {backoff_max:g} s must not exceed "
+                                      f"defaults.max_age ({defaults.max_age:g} s)")
     names = [r.name for r in receivers]
     if len(set(names)) != len(names):
         raise AlertingConfigError(f"{where}: receiver names repeat: {names}")

@@ -1,14 +1,18 @@
 """The persistent outbox: notifications are rows before they are requests; delivery is at least once.
 
-Each receiver's notifications go out oldest first (a receiver that is down holds back only its own queue).
-A row is claimed with a conditional UPDATE (a lease) before sending, so two processes sharing the history
-(the daemon and ``reporter test-alert``) never send the same row at once. Every attempt is recorded.
+Each receiver's notifications go out oldest first, and each receiver's queue is delivered on its own: a receiver
+that is down, or slow to answer (up to its ``timeout``), holds back only its own queue. A row is claimed with a
+conditional UPDATE (a lease) before sending, so two processes sharing the history (the daemon and
+``reporter test-alert``) never send the same row at once. Every attempt is recorded.
+
+The database calls are short (one indexed query or update each) because they run on the notifier's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,29 +32,50 @@ from reporter.store.history import to_ms
 
 log = logging.getLogger(__name__)
 
+EXPIRED = "expired"
+FINISHED = (DELIVERED, FAILED, EXPIRED)  # outcomes after which the receiver's next row may go at once
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 class Outbox:
-    """Delivers pending outbox rows for the configured receivers."""
+    """Delivers pending outbox rows for the configured receivers.
 
-    def __init__(self, engine: Engine, receivers: list[Receiver], defaults: Defaults) -> None:
-        self.engine, self.defaults = engine, defaults
+    ``clock`` gives the current UTC time (the wall clock by default; tests inject their own): it stamps
+    attempts, schedules retries and ages rows against ``max_age``.
+    """
+
+    def __init__(self, engine: Engine, receivers: list[Receiver], defaults: Defaults,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.engine, self.defaults, self.clock = engine, defaults, clock
         self.receivers = {r.name: r for r in receivers}
+
+    def backoff_max(self, receiver: Receiver) -> float:
+        """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
+        return self.defaults.backoff_max if receiver.backoff_max is None else receiver.backoff_max
+
+    def head(self, receiver: str) -> dict | None:
+        """The oldest pending row of ``receiver`` (due or not, leased or not), or None when its queue is empty."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(outbox).where(outbox.c.receiver == receiver, outbox.c.status == "pending")
+                .order_by(outbox.c.created_at, outbox.c.id).limit(1)).mappings().first()
+        return None if row is None else dict(row)
 
     def heads(self, now: datetime) -> list[dict]:
         """The oldest pending row of each receiver, if it is due and not leased by another sender."""
         now_ms = to_ms(now)
-        heads = []
-        with self.engine.connect() as conn:
-            for name in self.receivers:
-                row = conn.execute(
-                    select(outbox).where(outbox.c.receiver == name, outbox.c.status == "pending")
-                    .order_by(outbox.c.created_at, outbox.c.id).limit(1)).mappings().first()
-                if row and row["next_attempt_at"] <= now_ms and (row["lease_until"] or 0) <= now_ms:
-                    heads.append(dict(row))
-        return heads
+        return [row for name in self.receivers if (row := self.head(name)) is not None
+                and row["next_attempt_at"] <= now_ms and (row["lease_until"] or 0) <= now_ms]
 
-    def next_due(self) -> datetime | None:
-        """When the earliest pending row is due (for the worker's sleep)."""
+    def next_due(self, receiver: str | None = None) -> datetime | None:
+        """When the next row can be tried: of ``receiver`` (its head's retry time or lease end), or the
+        earliest pending row of any receiver; None when nothing is pending."""
+        if receiver is not None:
+            row = self.head(receiver)
+            return None if row is None else from_ms(max(row["next_attempt_at"], row["lease_until"] or 0))
         with self.engine.connect() as conn:
             value = conn.execute(select(outbox.c.next_attempt_at).where(outbox.c.status == "pending")
                                  .order_by(outbox.c.next_attempt_at).limit(1)).scalar()
@@ -66,37 +91,64 @@ class Outbox:
             ).values(lease_until=now_ms + int(lease_seconds * 1000)))
         return result.rowcount == 1
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        """Send every due head (receivers in parallel, each in order) until none is due; returns deliveries."""
+    def release(self, row_id: str) -> None:
+        """Give a claimed row back (an attempt cut short by shutdown): it is sent again at once, at least once."""
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == "pending")
+                         .values(lease_until=None))
+
+    async def deliver_next(self, client: httpx.AsyncClient, receiver: str) -> str | None:
+        """Try the head of ``receiver``'s queue if it is due; returns the outcome (delivered, retry, failed,
+        expired), or None when nothing is due (empty queue, waiting for a retry, or leased by another sender)."""
+        now = self.clock()
+        row = self.head(receiver)
+        now_ms = to_ms(now)
+        if row is None or row["next_attempt_at"] > now_ms or (row["lease_until"] or 0) > now_ms:
+            return None
+        return await self._deliver(client, row)
+
+    async def drain(self, client: httpx.AsyncClient, receiver: str,
+                    stopping: Callable[[], bool] = lambda: False) -> int:
+        """Send ``receiver``'s due rows in order until none is due, its head waits for a retry, or ``stopping()``;
+        returns the number delivered. Other receivers are not waited for."""
         delivered = 0
-        while True:
-            heads = self.heads(datetime.now(UTC))
-            if not heads:
+        while not stopping():
+            outcome = await self.deliver_next(client, receiver)
+            delivered += outcome == DELIVERED
+            if outcome not in FINISHED:
                 return delivered
-            results = await asyncio.gather(*(self._deliver(client, row) for row in heads))
-            delivered += sum(1 for r in results if r == DELIVERED)
-            if all(r not in (DELIVERED, FAILED, "expired") for r in results):
-                return delivered  # every head is waiting for a retry
+        return delivered
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        """Drain every receiver's queue, each on its own (a slow receiver does not hold back another's sends),
+        and return the number delivered once all are drained. The daemon's notifier runs one task per
+        receiver instead (``reporter.notify.worker``), so that it never waits for the slowest one."""
+        results = await asyncio.gather(*(self.drain(client, name) for name in self.receivers))
+        return sum(results)
 
     async def _deliver(self, client: httpx.AsyncClient, row: dict) -> str | None:
         receiver = self.receivers[row["receiver"]]
-        now = datetime.now(UTC)
+        now = self.clock()
         if (now - from_ms(row["created_at"])).total_seconds() > self.defaults.max_age:
-            self._finish(row["id"], "expired", now)
+            self._finish(row["id"], EXPIRED, now)
             log.error("notification %s to %s expired after %d attempt(s) over %s; last error: %s",
                       row["id"], receiver.name, row["attempts"], timedelta(seconds=self.defaults.max_age),
                       row["last_error"])
-            return "expired"
+            return EXPIRED
         if not self.claim(row["id"], now, receiver.timeout + 5):
             return None
         from reporter.notify.sender import send
 
-        attempt = await send(client, receiver, row["id"], row["body"])
+        try:
+            attempt = await send(client, receiver, row["id"], row["body"])
+        except asyncio.CancelledError:
+            self.release(row["id"])
+            raise
         self._record(row, receiver, attempt)
         return attempt.outcome
 
     def _record(self, row: dict, receiver: Receiver, attempt: Attempt) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         attempts = row["attempts"] + 1
         values = {"attempts": attempts, "lease_until": None, "last_status_code": attempt.status_code,
                   "last_error": attempt.error, "last_response": attempt.response}
@@ -109,9 +161,9 @@ class Outbox:
                       "configuration, then `reporter test-alert --receiver %s`", row["id"], receiver.name,
                       attempt.error, (attempt.response or "")[:200], receiver.name)
         else:
-            delay = backoff_seconds(attempts, self.defaults.backoff_initial, self.defaults.backoff_max)
-            if attempt.retry_after is not None:
-                delay = max(delay, attempt.retry_after)
+            delay = backoff_seconds(attempts, self.defaults.backoff_initial, self.backoff_max(receiver))
+            if attempt.retry_after is not None:  # the receiver asked for a pause: honoured, within max_age
+                delay = max(delay, min(attempt.retry_after, self.defaults.max_age))
             values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
             log.warning("notification %s to %s not delivered (%s); retry %d in %.1f s", row["id"], receiver.name,
                         attempt.error, attempts + 1, delay)

@@ -1,7 +1,9 @@
 """The notifier thread: dispatch due alerts to the outbox and deliver it, apart from sampling.
 
-It runs its own asyncio loop; the sampler wakes it after each evaluation, and it ticks once a second for
-group waits, repeats and retries.
+It runs its own asyncio loop. The main task dispatches: the sampler wakes it after each evaluation, and it
+ticks once a second while a group wait holds alerts. Delivery runs in one task per receiver (a courier) that
+drains that receiver's queue in order and sleeps until its next retry or until the dispatcher wakes it, so a
+receiver that is down or answers slowly delays only its own notifications.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from reporter.alerting.dispatch import Dispatcher
 from reporter.notify.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+REMIND_SECONDS = 300.0  # a persistent courier failure is logged again at most this often
 
 
 def _client(needed: bool):
@@ -28,8 +33,53 @@ def _client(needed: bool):
     return httpx.AsyncClient(limits=limits, follow_redirects=False)
 
 
+class _Courier:
+    """Delivers one receiver's queue: drain, then sleep until the head's retry time or a wake-up."""
+
+    def __init__(self, name: str, outbox: Outbox, client, idle_seconds: float, stopping) -> None:
+        self.name, self.outbox, self.client = name, outbox, client
+        self.idle_seconds, self.stopping = idle_seconds, stopping
+        self.event = asyncio.Event()
+        self.failing_since: float | None = None
+        self.reminded_at = 0.0
+        self.task = asyncio.create_task(self.run(), name=f"courier-{name}")
+
+    async def run(self) -> None:
+        while not self.stopping():
+            self.event.clear()
+            try:
+                await self.outbox.drain(self.client, self.name, self.stopping)
+                due = self.outbox.next_due(self.name)
+                self._ok()
+            except Exception:  # a courier must survive anything and say so (once, then every 5 minutes)
+                self._failed()
+                due = None
+            if due is None:
+                sleep = self.idle_seconds
+            else:
+                sleep = min(self.idle_seconds, max(0.05, (due - self.outbox.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.event.wait(), sleep)
+
+    def _failed(self) -> None:
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = self.reminded_at = now
+            log.exception("notifier: delivery to %s failed; retrying", self.name)
+        elif now - self.reminded_at >= REMIND_SECONDS:
+            self.reminded_at = now
+            log.exception("notifier: delivery to %s still failing since %.0f s", self.name,
+                          now - self.failing_since)
+
+    def _ok(self) -> None:
+        if self.failing_since is not None:
+            log.info("notifier: delivery to %s works again after %.0f s", self.name,
+                     time.monotonic() - self.failing_since)
+            self.failing_since = None
+
+
 class NotifierThread(threading.Thread):
-    """Background thread; ``wake()`` from any thread, ``stop()`` to end it (after the current attempt)."""
+    """Background thread; ``wake()`` from any thread, ``stop()`` to end it (after the current attempts)."""
 
     def __init__(self, dispatcher: Dispatcher, outbox: Outbox, tick_seconds: float = 1.0,
                  idle_seconds: float = 10.0) -> None:
@@ -40,6 +90,7 @@ class NotifierThread(threading.Thread):
         self._event: asyncio.Event | None = None
         self._stopping = False
         self._ready = threading.Event()
+        self._couriers: dict[str, _Courier] = {}
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -48,22 +99,48 @@ class NotifierThread(threading.Thread):
         self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
         self._ready.set()
         async with _client(bool(self.outbox.receivers)) as client:
-            while not self._stopping:
-                sleep = self.tick_seconds
-                try:
-                    self.dispatcher.dispatch(datetime.now(UTC))
-                    await self.outbox.deliver_due(client)
-                    # nothing held by a group wait and nothing queued: wake less often (the sampler wakes us
-                    # on every alert state change; repeats and expiring silences are noticed within idle_seconds)
-                    if not self.dispatcher.waiting and self.outbox.next_due() is None:
-                        sleep = self.idle_seconds
-                except Exception:  # the notifier must survive anything and say so
-                    log.exception("notifier: a pass failed; retrying in %g s", self.tick_seconds)
-                try:
-                    await asyncio.wait_for(self._event.wait(), sleep)
-                except TimeoutError:
-                    pass
-                self._event.clear()
+            try:
+                while not self._stopping:
+                    self._event.clear()
+                    sleep = self.tick_seconds
+                    try:
+                        self._sync_couriers(client)
+                        if self.dispatcher.dispatch(datetime.now(UTC)):
+                            for courier in self._couriers.values():
+                                courier.event.set()
+                        # nothing held by a group wait: wake less often (the sampler wakes us on every alert
+                        # state change; repeats and expiring silences are noticed within idle_seconds)
+                        if not self.dispatcher.waiting:
+                            sleep = self.idle_seconds
+                    except Exception:  # the notifier must survive anything and say so
+                        log.exception("notifier: a pass failed; retrying in %g s", self.tick_seconds)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._event.wait(), sleep)
+            finally:
+                await self._stop_couriers()
+
+    def _sync_couriers(self, client) -> None:
+        """One courier per configured receiver (receivers may change while running)."""
+        for name in self.outbox.receivers.keys() - self._couriers.keys():
+            self._couriers[name] = _Courier(name, self.outbox, client, self.idle_seconds, self._courier_stopping)
+        for name in self._couriers.keys() - self.outbox.receivers.keys():
+            self._couriers.pop(name).task.cancel()
+
+    def _courier_stopping(self) -> bool:
+        return self._stopping
+
+    async def _stop_couriers(self, grace: float = 2.0) -> None:
+        """Let couriers finish their current attempt for up to ``grace`` seconds, then cut them short (a cut
+        attempt's row is released and sent again on the next start)."""
+        tasks = [c.task for c in self._couriers.values()]
+        for courier in self._couriers.values():
+            courier.event.set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._couriers.clear()
 
     def wake(self) -> None:
         """Run a pass now (called by the sampler after an evaluation that changed alert states)."""
@@ -71,7 +148,7 @@ class NotifierThread(threading.Thread):
             self._loop.call_soon_threadsafe(self._event.set)
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Stop after the current pass; waits at most ``timeout`` seconds (undelivered rows stay queued)."""
+        """Stop after the current attempts; waits at most ``timeout`` seconds (undelivered rows stay queued)."""
         self._stopping = True
         self.wake()
         self.join(timeout)

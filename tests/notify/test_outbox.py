@@ -1,0 +1,149 @@
+"""The outbox against real loopback receivers: independent queues per receiver, capped retry backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from reporter.alerting.config import Defaults, Receiver
+from reporter.notify.outbox import Outbox
+from reporter.store.alert_schema import delivery_attempts
+from reporter.store.history import History
+from tests.alerting.helpers import FEATURES
+from tests.receiver import DrippingReceiver
+from tests.receiver import Receiver as HTTPReceiver
+
+
+@pytest.fixture
+def history(tmp_path):
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
+    yield h
+    h.close()
+
+
+class Clock:
+    """An injected wall clock that moves only when told."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_deliver_due_drains_each_receiver_on_its_own(history):
+    """A receiver dripping its answer (timeout 60 s) does not hold back another receiver's queue."""
+    healthy, slow = HTTPReceiver(), DrippingReceiver(interval=1.0)
+    try:
+        receivers = [Receiver(name="slow", type="webhook", url=slow.url, timeout=60),
+                     Receiver(name="healthy", type="webhook", url=healthy.url)]
+        box = Outbox(history.engine, receivers, Defaults())
+        now = datetime.now(UTC)
+        box.enqueue("msg_slow", "slow", b"{}", 1, now)
+        for i in range(3):
+            box.enqueue(f"msg_healthy_{i}", "healthy", b'{"n": %d}' % i, 1, now + timedelta(milliseconds=i))
+
+        async def go() -> float:
+            async with httpx.AsyncClient() as client:
+                task = asyncio.create_task(box.deliver_due(client))
+                started = time.monotonic()
+                while len(healthy.received) < 3 and time.monotonic() - started < 5:
+                    await asyncio.sleep(0.02)
+                took = time.monotonic() - started
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                return took
+
+        took = asyncio.run(go())
+        assert [r.json()["n"] for r in healthy.received] == [0, 1, 2]  # in order
+        assert took < 1.0 and slow.requests == 1
+        assert box.status("msg_slow")["status"] == "pending" and box.status("msg_slow")["lease_until"] is None
+    finally:
+        healthy.stop()
+        slow.stop()
+
+
+def attempt_times(history, notification_id: str) -> list[datetime]:
+    with history.engine.connect() as conn:
+        values = conn.execute(select(delivery_attempts.c.at).where(
+            delivery_attempts.c.notification_id == notification_id).order_by(delivery_attempts.c.id)).scalars()
+        return [datetime.fromtimestamp(v / 1000, UTC) for v in values]
+
+
+def test_backoff_is_capped_per_receiver_and_default_60s(history, refused_port):
+    """Refused for 14 attempts each, then back: every wait between attempts stays within the receiver's cap
+    (60 s by default, 5 s where the receiver says so), so a recovered receiver hears within the cap."""
+    clock = Clock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    url = f"http://127.0.0.1:{refused_port}/hook"
+    receivers = [Receiver(name="default", type="webhook", url=url),
+                 Receiver(name="capped", type="webhook", url=url, backoff_max="5s")]
+    box = Outbox(history.engine, receivers, Defaults(), clock=clock)
+    assert Defaults().backoff_max == 60
+    for r in receivers:
+        box.enqueue(f"msg_{r.name}", r.name, b"{}", 1, clock())
+
+    def run_until(t: datetime) -> None:
+        """Advance the clock to ``t``, attempting whatever falls due on the way."""
+        async def go():
+            async with httpx.AsyncClient() as client:
+                while True:
+                    await box.deliver_due(client)
+                    due = [d for d in (box.next_due(r.name) for r in receivers) if d is not None and d <= t]
+                    if not due:
+                        break
+                    clock.now = max(clock.now, min(due))
+            clock.now = t
+        asyncio.run(go())
+
+    run_until(clock.now + timedelta(minutes=10))  # 10 minutes of refusals: 1 s doubling would reach 512 s
+    outage_end = clock.now
+    receiver = HTTPReceiver(refused_port)
+    try:
+        run_until(outage_end + timedelta(seconds=61))
+        assert len(receiver.received) == 2
+    finally:
+        receiver.stop()
+    for name, cap in (("default", 60), ("capped", 5)):
+        times = attempt_times(history, f"msg_{name}")
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert box.status(f"msg_{name}")["status"] == "delivered"
+        assert len(gaps) >= 8, gaps
+        assert max(gaps) <= cap, (name, gaps)
+        assert max(gaps) >= cap / 2  # the cap was reached (jitter takes between half and all of it)
+        assert times[-1] - outage_end <= timedelta(seconds=cap)  # heard within the cap after recovering
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[defaults]\nbackoff_max = "0s"\n', "defaults.backoff_max"),
+    ('[defaults]\nmax_age = "1h"\nbackoff_max = "2h"\n', "must not exceed max_age"),
+    ('[[receivers]]\nname = "x"\ntype = "webhook"\nurl = "http://127.0.0.1:9/h"\nbackoff_max = "0s"\n',
+     "receivers[0] (x).backoff_max"),
+    ('[defaults]\nmax_age = "1h"\n[[receivers]]\nname = "x"\ntype = "webhook"\nurl = "http://127.0.0.1:9/h"\n'
+     'backoff_max = "2h"\n', "receivers[0] (x).backoff_max"),
+    ('[[receivers]]\nname = "x"\ntype = "webhook"\nurl = "http://127.0.0.1:9/h"\nbackoff_max = "soon"\n',
+     "not a duration"),
+])
+def test_bad_backoff_max_exits_2_with_one_line(tmp_path, toml, message):
+    (tmp_path / "a.toml").write_text(toml)
+    result = subprocess.run([sys.executable, "-m", "reporter", "check-config"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
+                                                         "REPORTER_ALERTING_FILE": str(tmp_path / "a.toml")})
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_backoff_max_from_the_file(tmp_path):
+    from reporter.alerting.config import load_alerting
+    from reporter.settings import Settings
+
+    (tmp_path / "a.toml").write_text('[defaults]\nbackoff_max = "2m"\n[[receivers]]\nname = "x"\ntype = "webhook"\n'
+                                     'url = "http://127.0.0.1:9/h"\nbackoff_max = "30s"\n')
+    config = load_alerting(Settings(alerting_file=str(tmp_path / "a.toml")))
+    assert config.defaults.backoff_max == 120 and config.receivers[0].backoff_max == 30

@@ -1,0 +1,102 @@
+"""The notifier thread delivers each receiver's queue on its own: a slow receiver delays only itself."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from reporter.alerting.config import Defaults, Receiver
+from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.notify.outbox import Outbox
+from reporter.notify.render import renderer
+from reporter.notify.worker import NotifierThread
+from reporter.store.alert_schema import delivery_attempts, outbox
+from reporter.store.history import History
+from tests.alerting.helpers import FEATURES
+from tests.receiver import DrippingReceiver
+from tests.receiver import Receiver as HTTPReceiver
+
+
+@pytest.fixture
+def history(tmp_path):
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def healthy():
+    r = HTTPReceiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def slow():
+    r = DrippingReceiver(interval=1.0)
+    yield r
+    r.stop()
+
+
+def fire(history, service: str) -> None:
+    """Store a firing ``service_down`` alert (as the evaluator would)."""
+    labels = {"alertname": "service_down", "severity": "critical", "service": service}
+    now = datetime.now(UTC)
+    AlertStore(history.engine).save([(AlertRecord(fingerprint(labels), "service_down", labels,
+                                                  {"summary": f"{service} is down"}, AlertState.FIRING,
+                                                  now - timedelta(seconds=40), now - timedelta(seconds=10)),
+                                      "firing")], now)
+
+
+def services(receiver: HTTPReceiver) -> list[str]:
+    return [a["labels"]["service"] for r in receiver.received for a in r.json()["alerts"]]
+
+
+def wait_until(done, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.02)
+    return done()
+
+
+def test_slow_receiver_does_not_delay_a_healthy_one(history, healthy, slow):
+    defaults = Defaults(group_wait=0)
+    receivers = [Receiver(name="slow", type="webhook", url=slow.url, timeout=60),
+                 Receiver(name="healthy", type="webhook", url=healthy.url)]
+    dispatcher = Dispatcher(history.engine, receivers, defaults, renderer(ZoneInfo("UTC")), "http://r.example")
+    notifier = NotifierThread(dispatcher, Outbox(history.engine, receivers, defaults))
+    notifier.start()
+    try:
+        fire(history, "redis")
+        notifier.wake()
+        assert wait_until(lambda: services(healthy) == ["redis"] and slow.requests == 1, 5)
+
+        # the slow receiver is now dripping its answer (up to its 60 s timeout); a new alert for both
+        fire(history, "database")
+        started = time.monotonic()
+        notifier.wake()
+        assert wait_until(lambda: services(healthy) == ["redis", "database"], 1.5), \
+            "the healthy receiver waited for the slow one"
+        assert time.monotonic() - started < 1.5
+        with history.engine.connect() as conn:
+            slow_rows = conn.execute(select(outbox.c.status, outbox.c.attempts)
+                                     .where(outbox.c.receiver == "slow")).all()
+        assert [tuple(r) for r in slow_rows] == [("pending", 0), ("pending", 0)]  # still hanging, in order
+        assert slow.requests == 1  # the second waits behind the first: per-receiver order is kept
+    finally:
+        notifier.stop()
+    assert not notifier.is_alive()
+    # the attempt cut short by the stop is given back: sent again at once on the next start (at least once)
+    with history.engine.connect() as conn:
+        leases = conn.execute(select(outbox.c.lease_until).where(outbox.c.receiver == "slow")).scalars().all()
+        attempts = conn.execute(select(delivery_attempts.c.outcome)).scalars().all()
+    assert leases == [None, None]
+    assert attempts == ["delivered", "delivered"]  # the healthy receiver's two; the cut attempt is not one
