@@ -14,7 +14,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md settings.example.env ./
 COPY reporter ./reporter
 COPY templates ./templates
 RUN pip install --no-cache-dir . \

@@ -82,7 +82,8 @@ def main(ctx: click.Context, env_file: Path) -> None:
     Samples the host (CPU, memory, disk), the app's services (database, Redis, Ollama), AI usage counters in
     Redis and usage statistics from the app database; keeps the history; serves the latest snapshot as JSON.
 
-    Settings come from REPORTER_* environment variables and the --env-file; see settings.example.env.
+    Settings come from REPORTER_* environment variables and the --env-file (default: .env in the working
+    directory); `reporter config example` prints every setting with its default and meaning.
     Exit codes: 0 ok, 1 runtime failure, 2 bad setting or usage.
     """
     ctx.obj = {"env_file": env_file}
@@ -93,7 +94,7 @@ def main(ctx: click.Context, env_file: Path) -> None:
             ctx.exit(130)
 
 
-@main.command()
+@main.command(short_help="Run the daemon: sample, store, alert, serve HTTP.")
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Run the daemon: sample every REPORTER_SAMPLE_INTERVAL seconds, store, serve HTTP.
@@ -117,7 +118,7 @@ def run(ctx: click.Context) -> None:
     exit_now(code)
 
 
-@main.command()
+@main.command(short_help="Print one snapshot as JSON (stores nothing).")
 @click.option("--pretty/--compact", default=True, show_default=True, help="Indent the JSON.")
 @click.pass_context
 def sample(ctx: click.Context, pretty: bool) -> None:
@@ -139,7 +140,7 @@ def sample(ctx: click.Context, pretty: bool) -> None:
     exit_now(0)
 
 
-@main.command("check-config")
+@main.command("check-config", short_help="Validate the settings and print them, secrets masked.")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the settings and the alerting file, and print the effective values (secrets masked).
@@ -153,7 +154,7 @@ def check_config(ctx: click.Context) -> None:
     click.echo(f"# settings are valid; {len(config.rules)} alert rules, {len(config.receivers)} receiver(s)", err=True)
 
 
-@main.command()
+@main.command(short_help="Show alert states and their last notifications.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
 def alerts(ctx: click.Context, as_json: bool) -> None:
@@ -164,7 +165,7 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
     show_alerts(_settings(ctx), as_json)
 
 
-@main.command("test-alert")
+@main.command("test-alert", short_help="Send a test notification to the receivers.")
 @click.option("--receiver", "receiver_name", metavar="NAME", help="Only this receiver (default: every one).")
 @click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for delivery.")
 @click.pass_context
@@ -180,12 +181,12 @@ def test_alert_command(ctx: click.Context, receiver_name: str | None, wait: floa
     ctx.exit(test_alert(settings, config, receiver_name, wait))
 
 
-@main.group()
+@main.group(short_help="Mute notifications of matching alerts for a while.")
 def silence() -> None:
     """Mute notifications of matching alerts for a while (alerts keep their state)."""
 
 
-@silence.command("add")
+@silence.command("add", short_help="Add a silence.")
 @click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
               help="Label matcher: name=value, name!=value or name=~regex; repeat to AND them.")
 @click.option("--duration", default="2h", show_default=True, help="How long: 30m, 2h, 1d...")
@@ -193,7 +194,13 @@ def silence() -> None:
 @click.option("--author", default=None, help="Who (default: the current user).")
 @click.pass_context
 def silence_add_command(ctx: click.Context, matchers, duration: str, comment: str, author: str | None) -> None:
-    """Add a silence, e.g. --match alertname=cpu_high --match service=redis --duration 2h --comment "upgrade"."""
+    """Add a silence: alerts matching every --match keep their state but send nothing until it ends.
+
+    \b
+    Example:
+      reporter silence add --match alertname=cpu_high --match service=redis \\
+        --duration 2h --comment "redis upgrade"
+    """
     from reporter.alerting.cli import silence_add
 
     try:
@@ -202,7 +209,7 @@ def silence_add_command(ctx: click.Context, matchers, duration: str, comment: st
         raise click.BadParameter(str(exc)) from None
 
 
-@silence.command("list")
+@silence.command("list", short_help="List active silences (--all: expired ones too).")
 @click.option("--all", "include_expired", is_flag=True, help="Include expired silences.")
 @click.pass_context
 def silence_list_command(ctx: click.Context, include_expired: bool) -> None:
@@ -212,7 +219,7 @@ def silence_list_command(ctx: click.Context, include_expired: bool) -> None:
     silence_list(_settings(ctx.parent), include_expired)
 
 
-@silence.command("expire")
+@silence.command("expire", short_help="End a silence now.")
 @click.argument("silence_id")
 @click.pass_context
 def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
@@ -225,13 +232,14 @@ def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
     click.echo(f"{silence_id} expired")
 
 
-@main.command()
+@main.command(short_help="Render a day's report (or a range of days) on demand.")
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="The day to render (local to REPORTER_TIMEZONE).")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a range (with --to).")
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day of a range, included.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the files (default: REPORTER_REPORT_DIR).")
-@click.option("--format", "formats", default="html,pdf", show_default=True, help="html, pdf or both.")
+@click.option("--format", "formats", default="both", show_default=True, metavar="html|pdf|both",
+              help="Files to write: html, pdf, or both (also html,pdf).")
 @click.option("--email", is_flag=True, help="Also email each report now (REPORTER_SMTP_*, REPORTER_EMAIL_*).")
 @click.pass_context
 def report(ctx: click.Context, day, first, last, out, formats: str, email: bool) -> None:
@@ -246,7 +254,7 @@ def report(ctx: click.Context, day, first, last, out, formats: str, email: bool)
     ctx.exit(run_report(_settings(ctx), day, first, last, out, formats, email))
 
 
-@main.command()
+@main.command(short_help="Export the history as CSV.")
 @click.option("--from", "first", required=True, metavar="TIME", help="Start, ISO date or time (local if no offset).")
 @click.option("--to", "last", required=True, metavar="TIME", help="End (excluded).")
 @click.option("--metrics", metavar="A,B,...", help="Columns to export (default: all; names as in the history).")
@@ -258,6 +266,28 @@ def export(ctx: click.Context, first: str, last: str, metrics: str | None, out: 
     from reporter.report.cli import run_export
 
     ctx.exit(run_export(_settings(ctx), first, last, metrics, out))
+
+
+@main.group(short_help="Show an example settings file.")
+def config() -> None:
+    """Settings helpers (`reporter check-config` validates the effective settings)."""
+
+
+@config.command("example", short_help="Print settings.example.env (every setting, default, meaning).")
+def config_example() -> None:
+    """Print the example settings file: every REPORTER_* setting with its default and meaning.
+
+    Save it as .env in the folder you run reporter from (every command reads it), then edit:
+    reporter config example > .env
+    """
+    click.echo(example_settings(), nl=False)
+
+
+def example_settings() -> str:
+    """The text of ``settings.example.env`` as installed with the package."""
+    from importlib.resources import files
+
+    return files("reporter").joinpath("settings.example.env").read_text(encoding="utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover

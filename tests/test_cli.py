@@ -66,6 +66,52 @@ def test_help_describes_commands():
     assert "Exit codes" in result.stdout
 
 
+def command_listings():
+    """Every group's help as a user sees it: (group, {command: short help}), at the usual 80 columns."""
+    import click
+
+    from reporter.cli import main
+
+    def walk(group, path):
+        result = reporter(*path, "--help", env={"COLUMNS": "80"})
+        assert result.returncode == 0
+        lines = result.stdout.split("Commands:\n", 1)[1].splitlines()
+        yield " ".join(["reporter", *path]), dict(line.split(None, 1) for line in lines if line.strip())
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from walk(command, [*path, name])
+
+    return list(walk(main, []))
+
+
+def test_every_command_is_listed_with_a_whole_sentence():
+    listings = command_listings()
+    assert {group for group, _ in listings} == {"reporter", "reporter silence", "reporter config"}
+    for group, commands in listings:
+        for name, text in commands.items():
+            assert text.endswith(".") and not text.endswith(("...", "e.g.", "i.e.")), f"{group} {name}: {text}"
+            assert len(text.split()) >= 2, f"{group} {name}: {text}"
+
+
+def test_silence_add_help_shows_its_whole_example():
+    result = reporter("silence", "add", "--help")
+    text = " ".join(result.stdout.split())
+    assert 'reporter silence add --match alertname=cpu_high --match service=redis \\ --duration 2h' in text
+
+
+def test_config_example_prints_the_repository_settings_file(tmp_path):
+    from pathlib import Path
+
+    result = reporter("config", "example", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (Path(__file__).resolve().parents[1] / "settings.example.env").read_text()
+    assert "REPORTER_SAMPLE_INTERVAL=10" in result.stdout
+    assert "reporter config example" in " ".join(reporter("--help").stdout.split())  # the help points to it
+    (tmp_path / ".env").write_text(result.stdout)  # saved as .env it is a valid settings file
+    check = reporter("check-config", cwd=tmp_path)
+    assert check.returncode == 0 and "warning" not in check.stderr, check.stderr
+
+
 def test_unknown_setting_is_a_warning_with_a_suggestion(tmp_path):
     result = reporter("check-config", cwd=tmp_path, env={"REPORTER_SAMPLE_INTERVALL": "5"})
     assert result.returncode == 0

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.model import AlertNotice, Notification, fingerprint
+from reporter.alerting.pipeline import external_url
 from reporter.alerting.rules import parse_duration
 from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertStore, from_ms
@@ -22,11 +23,17 @@ from reporter.cli_history import open_history
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.settings import Settings
+from reporter.snapshot import format_utc
 from reporter.store.alert_schema import notification_log
 
 
 def _when(value: datetime | None, tz) -> str:
     return "-" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _utc(value: datetime | None) -> str | None:
+    """A time in JSON as everywhere else (snapshot, API): UTC, milliseconds, ``Z``."""
+    return None if value is None else format_utc(value)
 
 
 def show_alerts(settings: Settings, as_json: bool) -> None:
@@ -48,8 +55,8 @@ def show_alerts(settings: Settings, as_json: bool) -> None:
         click.echo(json.dumps([{
             "fingerprint": r.fingerprint, "alertname": r.alertname, "state": "resolved" if r.resolved_at else str(r.state),
             "labels": r.labels, "annotations": r.annotations, "value": r.value,
-            "active_at": r.active_at and r.active_at.isoformat(), "fired_at": r.fired_at and r.fired_at.isoformat(),
-            "resolved_at": r.resolved_at and r.resolved_at.isoformat(), "notified": sent.get(r.fingerprint, []),
+            "active_at": _utc(r.active_at), "fired_at": _utc(r.fired_at),
+            "resolved_at": _utc(r.resolved_at), "notified": sent.get(r.fingerprint, []),
         } for r in records.values()], indent=2))
         return
     if not records:
@@ -80,16 +87,17 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
     history = open_history(settings)
     render = renderer(settings.tz)
     outbox = Outbox(history.engine, receivers, config.defaults)
+    url = external_url(settings)  # as the daemon sends it
     now = datetime.now(UTC)
     ids = {}
     for receiver in receivers:
         labels = {"alertname": "test_alert", "severity": "info", "receiver": receiver.name}
         notification = Notification(
-            id=f"msg_{uuid.uuid4().hex}", receiver=receiver.name, created_at=now,
+            id=f"msg_{uuid.uuid4().hex}", receiver=receiver.name, created_at=now, external_url=url,
             alerts=[AlertNotice("firing", labels, {"summary": "Test notification from reporter",
                                                    "description": f"Sent by `reporter test-alert` at "
                                                                   f"{_when(now, settings.tz)}."},
-                                now, None, fingerprint(labels))])
+                                now, None, fingerprint(labels), generator_url=f"{url}/alerts")])
         outbox.enqueue(notification.id, receiver.name, render(receiver, notification), 1, now)
         ids[receiver.name] = notification.id
 

@@ -31,15 +31,27 @@ def parse_time(value: str, option: str, tz) -> datetime:
     return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
 
 
+def parse_formats(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """``--format``: a comma list of ``known`` formats, or ``both`` (= all of them); BadParameter otherwise."""
+    wanted: list[str] = []
+    for name in (f.strip().lower() for f in value.split(",")):
+        if not name:
+            continue
+        if name not in (*known, "both"):
+            raise click.BadParameter(f"{name!r} is not a format; choose {', '.join(known)} or both",
+                                     param_hint="--format")
+        wanted.extend(n for n in (known if name == "both" else (name,)) if n not in wanted)
+    if not wanted:
+        raise click.BadParameter(f"choose {', '.join(known)} or both", param_hint="--format")
+    return tuple(wanted)
+
+
 def run_report(settings: Settings, day: str | None, first: str | None, last: str | None, out: Path | None,
                formats: str, email: bool) -> int:
     """Render one day or a range; returns the exit code (0 all rendered and sent, 1 otherwise)."""
     from reporter.report.produce import FORMATS
 
-    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
-    bad = [f for f in wanted if f not in FORMATS]
-    if bad or not wanted:
-        raise click.BadParameter(f"choose from {', '.join(FORMATS)}", param_hint="--format")
+    wanted = parse_formats(formats, FORMATS)
     if email and "html" not in wanted:
         raise click.BadParameter("--email needs the html format (it is the email body)", param_hint="--email")
     if day and (first or last):
