@@ -29,7 +29,9 @@ def _client(needed: bool):
         return contextlib.nullcontext(None)
     import httpx
 
-    limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+    # no cap on connections: each receiver's courier has at most one request in flight, and a shared cap would
+    # let slow receivers hold every connection and queue a healthy receiver's request behind theirs
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=10)
     return httpx.AsyncClient(limits=limits, follow_redirects=False)
 
 

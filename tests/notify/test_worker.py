@@ -67,17 +67,19 @@ def wait_until(done, timeout: float) -> bool:
     return done()
 
 
-def test_slow_receiver_does_not_delay_a_healthy_one(history, healthy, slow):
+@pytest.mark.parametrize("slow_receivers", [1, 30])
+def test_slow_receiver_does_not_delay_a_healthy_one(history, healthy, slow, slow_receivers):
+    """One slow receiver (or 30, more than a shared connection pool would hold) and a healthy one."""
     defaults = Defaults(group_wait=0)
-    receivers = [Receiver(name="slow", type="webhook", url=slow.url, timeout=60),
-                 Receiver(name="healthy", type="webhook", url=healthy.url)]
+    receivers = [Receiver(name="slow" if i == 0 else f"slow{i}", type="webhook", url=slow.url, timeout=60)
+                 for i in range(slow_receivers)] + [Receiver(name="healthy", type="webhook", url=healthy.url)]
     dispatcher = Dispatcher(history.engine, receivers, defaults, renderer(ZoneInfo("UTC")), "http://r.example")
     notifier = NotifierThread(dispatcher, Outbox(history.engine, receivers, defaults))
     notifier.start()
     try:
         fire(history, "redis")
         notifier.wake()
-        assert wait_until(lambda: services(healthy) == ["redis"] and slow.requests == 1, 5)
+        assert wait_until(lambda: services(healthy) == ["redis"] and slow.requests == slow_receivers, 5)
 
         # the slow receiver is now dripping its answer (up to its 60 s timeout); a new alert for both
         fire(history, "database")
@@ -90,7 +92,7 @@ def test_slow_receiver_does_not_delay_a_healthy_one(history, healthy, slow):
             slow_rows = conn.execute(select(outbox.c.status, outbox.c.attempts)
                                      .where(outbox.c.receiver == "slow")).all()
         assert [tuple(r) for r in slow_rows] == [("pending", 0), ("pending", 0)]  # still hanging, in order
-        assert slow.requests == 1  # the second waits behind the first: per-receiver order is kept
+        assert slow.requests == slow_receivers  # each second waits behind its first: per-receiver order
     finally:
         notifier.stop()
     assert not notifier.is_alive()
