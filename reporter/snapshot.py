@@ -40,12 +40,16 @@ class SystemSection(_Section):
 
     cpu_percent: float | None = None
     memory_percent: float | None = None
-    memory_used_gb: float | None = Field(None, description="total minus available, GiB")
+    memory_used_gb: float | None = Field(None, description="total minus available, GiB (3 decimals)")
     memory_total_gb: float | None = None
+    memory_used_bytes: int | None = Field(None, description="total minus available, exact bytes")
+    memory_total_bytes: int | None = None
     disk_path: str | None = None
     disk_percent: float | None = None
     disk_used_gb: float | None = None
     disk_total_gb: float | None = None
+    disk_used_bytes: int | None = Field(None, description="filesystem space in use, exact bytes")
+    disk_total_bytes: int | None = None
     uptime_seconds: float | None = None
     load_1m: float | None = None
     load_5m: float | None = None

@@ -41,6 +41,14 @@ def _scaled(value: float, scale: float) -> float:
     return value / round(1 / scale) if scale < 1 else value * scale
 
 
+def exact_bytes(exact: int | None, gib: float | None) -> int | None:
+    """A size in whole bytes: the snapshot's exact count, else (an older snapshot) its GiB figure times 2**30,
+    rounded to a whole byte. None when neither is known."""
+    if exact is not None:
+        return int(exact)
+    return None if gib is None else round(gib * GIB)
+
+
 class SnapshotCollector:
     """Metric families of the snapshot returned by ``source`` (nothing when it returns None)."""
 
@@ -63,14 +71,18 @@ class SnapshotCollector:
                    sys.cpu_percent, 0.01),
             _gauge("reporter_memory_usage_ratio", "memory in use (total - available) / total (0-1)",
                    sys.memory_percent, 0.01),
-            _gauge("reporter_memory_used_bytes", "memory in use (total - available)", sys.memory_used_gb, GIB),
-            _gauge("reporter_memory_total_bytes", "memory installed", sys.memory_total_gb, GIB),
+            _gauge("reporter_memory_used_bytes", "memory in use (total - available)",
+                   exact_bytes(sys.memory_used_bytes, sys.memory_used_gb)),
+            _gauge("reporter_memory_total_bytes", "memory installed",
+                   exact_bytes(sys.memory_total_bytes, sys.memory_total_gb)),
             _gauge("reporter_host_uptime_seconds", "seconds since the host booted", sys.uptime_seconds),
         ]
         for name, doc, value, scale in (
                 ("reporter_disk_usage_ratio", "filesystem in use (0-1)", sys.disk_percent, 0.01),
-                ("reporter_disk_used_bytes", "filesystem space in use", sys.disk_used_gb, GIB),
-                ("reporter_disk_total_bytes", "filesystem size", sys.disk_total_gb, GIB)):
+                ("reporter_disk_used_bytes", "filesystem space in use",
+                 exact_bytes(sys.disk_used_bytes, sys.disk_used_gb), 1.0),
+                ("reporter_disk_total_bytes", "filesystem size", exact_bytes(sys.disk_total_bytes, sys.disk_total_gb),
+                 1.0)):
             if value is not None:
                 family = GaugeMetricFamily(name, doc, labels=["path"])
                 family.add_metric([sys.disk_path or ""], _scaled(value, scale))

@@ -61,11 +61,13 @@ class SystemCollector:
         section.cpu_percent = self.cpu_percent()
         mem = psutil.virtual_memory()
         section.memory_percent = mem.percent
-        section.memory_used_gb = round((mem.total - mem.available) / GIB, 3)
+        section.memory_used_bytes, section.memory_total_bytes = int(mem.total - mem.available), int(mem.total)
+        section.memory_used_gb = round(section.memory_used_bytes / GIB, 3)
         section.memory_total_gb = round(mem.total / GIB, 3)
         try:
             disk = psutil.disk_usage(self.disk_path)
             section.disk_percent = disk.percent
+            section.disk_used_bytes, section.disk_total_bytes = int(disk.used), int(disk.total)
             section.disk_used_gb = round(disk.used / GIB, 3)
             section.disk_total_gb = round(disk.total / GIB, 3)
         except OSError as exc:
