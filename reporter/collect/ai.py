@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import redis
 
 from reporter.collect.counters import CounterSample, CounterWindow, window_increase
+from reporter.rounding import percent, round_percent
 from reporter.snapshot import AISection, FeatureStats, FeatureWindow, WindowStats
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,11 @@ class AICollector:
                 "Check the application code that writes it.", self.prefix, name, value[:64])
 
 
-def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    """part / whole with 6 decimals (seconds per request, requests per second); None without a positive whole."""
     if part is None or whole is None or whole <= 0:
         return None
-    return round(part / whole * scale, 6)
+    return round(part / whole, 6)
 
 
 def lifetime_section(counters: dict[str, float | None], features: list[str], model: str) -> AISection:
@@ -97,7 +99,7 @@ def lifetime_section(counters: dict[str, float | None], features: list[str], mod
         total_time_seconds=counters.get("total_time"),
         cache_hits=None if counters.get("cache_hits") is None else int(counters["cache_hits"]),
         avg_response_time=_ratio(counters.get("total_time"), total),
-        cache_hit_rate=_ratio(counters.get("cache_hits"), total, 100.0),
+        cache_hit_rate=percent(counters.get("cache_hits"), total),
     )
     for feature in features:
         requests = counters.get(f"{feature}:requests")
@@ -105,7 +107,7 @@ def lifetime_section(counters: dict[str, float | None], features: list[str], mod
         section.features[feature] = FeatureStats(
             requests=None if requests is None else int(requests),
             success=None if success is None else int(success),
-            success_rate=_ratio(success, requests, 100.0),
+            success_rate=percent(success, requests),
             total_time_seconds=counters.get(f"{feature}:time"),
             avg_time=_ratio(counters.get(f"{feature}:time"), requests),
         )
@@ -124,7 +126,7 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
         requests=requests,
         requests_per_second=_ratio(requests, covered),
         avg_response_time=_ratio(window_increase(samples, "total_time"), requests),
-        cache_hit_rate=_ratio(window_increase(samples, "cache_hits"), requests, 100.0),
+        cache_hit_rate=percent(window_increase(samples, "cache_hits"), requests),
     )
     sum_requests = sum_success = 0.0
     complete = True
@@ -133,7 +135,7 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
         f_success = window_increase(samples, f"{feature}:success")
         stats.features[feature] = FeatureWindow(
             requests=f_requests,
-            success_rate=_ratio(f_success, f_requests, 100.0),
+            success_rate=percent(f_success, f_requests),
             avg_time=_ratio(window_increase(samples, f"{feature}:time"), f_requests),
         )
         if f_requests is None or f_success is None:
@@ -142,8 +144,8 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
             sum_requests += f_requests
             sum_success += min(f_success, f_requests)
     if complete and sum_requests > 0:
-        stats.success_rate = round(sum_success / sum_requests * 100.0, 4)
-        stats.error_rate = round(100.0 - stats.success_rate, 4)
+        stats.success_rate = percent(sum_success, sum_requests)
+        stats.error_rate = round_percent(100.0 - stats.success_rate)
     return stats
 
 

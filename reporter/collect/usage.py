@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reporter.collect.runner import one_line
 from reporter.collect.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
+from reporter.rounding import percent
 from reporter.settings import mask_url
 from reporter.snapshot import PopularScenario, TopUser, UsageSection
 
@@ -148,7 +149,7 @@ class UsageCollector:
             try:
                 started = int(row["start_count"])
                 completed = row.get("completed_count")
-                rate = None if completed is None or started <= 0 else round(int(completed) / started * 100.0, 2)
+                rate = None if completed is None else percent(int(completed), started)
                 if rate is not None and not 0 <= rate <= 100:
                     raise ValueError(f"completion rate {rate} % is not 0-100")
                 scenarios.append(PopularScenario(

@@ -22,6 +22,8 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
+from reporter.rounding import PERCENT_DECIMALS, round_percent
+
 # muted palette shared with report.css
 INK = "#1f2933"
 MUTED = "#6b7785"
@@ -128,7 +130,8 @@ def line_chart(points: Sequence[tuple[datetime, float | None]], *, start: dateti
             ax.fill_between(xs, ys, 0, color=FILL, linewidth=0, alpha=0.8)
         if average is not None and math.isfinite(average):
             ax.axhline(average, color=AVG, linewidth=0.7, linestyle=(0, (3, 2)))
-            ax.annotate(f"avg {average:.1f}{unit}", xy=(1.0, average), xycoords=("axes fraction", "data"),
+            shown = f"{round_percent(average):.{PERCENT_DECIMALS}f}" if unit == "%" else f"{average:.1f}"
+            ax.annotate(f"avg {shown}{unit}", xy=(1.0, average), xycoords=("axes fraction", "data"),
                         xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom", color=MUTED,
                         fontsize=6.5)
         if not xs or all(math.isnan(y) for y in ys):

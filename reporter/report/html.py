@@ -29,6 +29,7 @@ from jinja2 import (
 from markupsafe import Markup
 
 from reporter.report.model import DailyReport, Span
+from reporter.rounding import format_percent
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
@@ -90,10 +91,10 @@ def fmt_number(value: Any, digits: int = 0) -> str:
     return NA if number is None else f"{number:,.{digits}f}"
 
 
-def fmt_percent(value: Any, digits: int = 1) -> str:
-    """``96.12`` -> ``"96.1%"`` (values are already 0-100)."""
-    number = _finite(value)
-    return NA if number is None else f"{number:.{digits}f}%"
+def fmt_percent(value: Any) -> str:
+    """``96.1205`` -> ``"96.12%"`` (values are already 0-100): the one rounding of ``reporter.rounding``, so the
+    report shows what the snapshot JSON and the API say."""
+    return format_percent(_finite(value), NA)
 
 
 def fmt_seconds(value: Any) -> str:

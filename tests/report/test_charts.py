@@ -29,7 +29,7 @@ def test_line_chart_is_inline_svg_with_text_labels_in_report_time():
     assert "<?xml" not in svg and "<!DOCTYPE" not in svg and "<metadata" not in svg
     labels = texts(svg)
     assert {"00:00", "03:00", "12:00", "21:00"} <= set(labels)  # local hours, not UTC (23:00)
-    assert {"0%", "50%", "100%"} <= set(labels) and "CPU (%)" in labels and "avg 50.0%" in labels
+    assert {"0%", "50%", "100%"} <= set(labels) and "CPU (%)" in labels and "avg 50.00%" in labels
     assert " style=" not in svg and "<style" not in svg  # presentation attributes only: safe to inline in HTML
 
 

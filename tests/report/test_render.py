@@ -190,7 +190,7 @@ def test_filters():
     for bad in (None, math.nan, math.inf, -math.inf, "x"):
         assert fmt_number(bad) == fmt_percent(bad) == fmt_seconds(bad) == fmt_duration(bad) == fmt_signed(bad) \
             == "n/a"
-    assert fmt_percent(96.1205) == "96.1%" and fmt_number(4846.0) == "4,846" and fmt_seconds(2.663) == "2.66 s"
+    assert fmt_percent(96.1205) == "96.12%" and fmt_number(4846.0) == "4,846" and fmt_seconds(2.663) == "2.66 s"
     assert fmt_duration(3900) == "1 h 05 min" and fmt_duration(45) == "45 s" and fmt_duration(360) == "6 min"
     assert fmt_duration(86400 * 12 + 3 * 3600) == "12 d 3 h"
     assert fmt_signed(27) == "+27" and fmt_signed(-3) == "-3" and fmt_signed(0.0) == "±0"
