@@ -136,7 +136,8 @@ class AISection(_Section):
 
 
 class TopUser(_Section):
-    """A user ranked by activity (conversations + quiz attempts + grammar checks)."""
+    """A user ranked by activity (conversations + quiz attempts + grammar checks); ``last_active`` is
+    ``users.last_active_at`` (the latest activity row when the application left it null)."""
 
     user_id: str
     email: str | None = None

@@ -62,5 +62,7 @@ def create_reference_db(url: str, now: datetime | None = None) -> dict:
         "top_users": [("user_001", "a***@example.com", 5), ("user_003", "c***@example.com", 5),
                       ("user_002", "b***@example.com", 2)],
         "popular_scenarios": [("restaurant_001", 4, 25.0), ("hotel_001", 1, 100.0)],
-        "last_active_user_003": now - timedelta(minutes=4),
+        # users.last_active_at, which disagrees with the latest activity row for user_002 (a conversation at
+        # -29 h) and user_003 (a conversation at -4 min)
+        "last_active": {u[0]: u[3] for u in users},
     }

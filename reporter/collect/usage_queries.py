@@ -1,7 +1,9 @@
 """Default SQL for usage statistics, written for the reference schema in DESIGN.md.
 
 Each can be replaced with ``REPORTER_USAGE_QUERIES`` (a JSON object of name -> SQL). Scalar queries return one
-number; ``top_users`` returns ``user_id, email, activity_count, last_active``; ``popular_scenarios`` returns
+number; ``top_users`` returns ``user_id, email, activity_count, last_active`` (``last_active`` is
+``users.last_active_at``, the application's own record that ``active_users_24h`` counts too, so a user counted
+as active today never shows an older date; the latest activity row only when that column is null); ``popular_scenarios`` returns
 ``scenario_id, name, start_count, completed_count``. Bound parameters available: ``:since`` (UTC datetime,
 24 h ago), ``:since_1h`` (1 h ago) and ``:limit`` (rows wanted). Plain SQL that runs on SQLite, PostgreSQL and MySQL.
 """
@@ -18,14 +20,15 @@ SCALAR_QUERIES = {
 
 LIST_QUERIES = {
     "top_users": """
-        SELECT u.id AS user_id, u.email AS email, COUNT(*) AS activity_count, MAX(a.at) AS last_active
+        SELECT u.id AS user_id, u.email AS email, COUNT(*) AS activity_count,
+               COALESCE(u.last_active_at, MAX(a.at)) AS last_active
         FROM users u
         JOIN (
             SELECT user_id, started_at AS at FROM conversations
             UNION ALL SELECT user_id, created_at AS at FROM quiz_attempts
             UNION ALL SELECT user_id, created_at AS at FROM grammar_checks
         ) a ON a.user_id = u.id
-        GROUP BY u.id, u.email
+        GROUP BY u.id, u.email, u.last_active_at
         ORDER BY activity_count DESC, u.id
         LIMIT :limit
     """,

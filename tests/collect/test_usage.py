@@ -1,4 +1,5 @@
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,7 @@ def check_figures(section, expected):
                  "total_quizzes_taken", "total_grammar_checks"):
         assert getattr(section, name) == expected[name], name
     assert [(u.user_id, u.email, u.activity_count) for u in section.top_users] == expected["top_users"]
-    top = {u.user_id: u for u in section.top_users}
-    assert top["user_003"].last_active.replace(tzinfo=None) == expected["last_active_user_003"]
+    assert {u.user_id: u.last_active.replace(tzinfo=None) for u in section.top_users} == expected["last_active"]
     assert [(s.scenario_id, s.start_count, s.completion_rate) for s in section.popular_scenarios] == \
         expected["popular_scenarios"]
 
@@ -30,6 +30,35 @@ def test_reference_schema_on_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     expected = create_reference_db(url)
     check_figures(UsageCollector(app_database_engine(url, 2.0)).collect(), expected)
+
+
+def add_users(url: str, now: datetime) -> dict[str, datetime | None]:
+    """Users whose ``last_active_at`` and activity rows disagree: active now with their last quizzes four days
+    old (the application records logins and reviews in ``last_active_at`` only), and one never stamped."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users VALUES (:id, :email, :created, :last)"), [
+            {"id": "user_010", "email": "dan@example.com", "created": now - timedelta(days=9),
+             "last": now - timedelta(minutes=10)},
+            {"id": "user_011", "email": "eve@example.com", "created": now - timedelta(days=9), "last": None}])
+        conn.execute(text("INSERT INTO quiz_attempts VALUES (:id, :user, :at, 0.5)"), [
+            {"id": 100 + i, "user": user, "at": now - timedelta(days=4, hours=i)}
+            for i, user in enumerate(["user_010"] * 6 + ["user_011"] * 6)])
+    engine.dispose()
+    return {"user_010": now - timedelta(minutes=10), "user_011": now - timedelta(days=4, hours=6)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_last_active_is_the_users_last_active_at_not_the_latest_activity_row(backend, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'app.db'}" if backend == "sqlite" else request.getfixturevalue("pg_schema_url")
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    expected = create_reference_db(url, now)
+    expected["last_active"].update(add_users(url, now))
+    section = UsageCollector(app_database_engine(url, 2.0), top_n=10).collect(now.replace(tzinfo=UTC))
+    shown = {u.user_id: u.last_active.replace(tzinfo=None) for u in section.top_users}
+    assert shown == expected["last_active"]
+    assert section.active_users_24h == 3  # user_010 is counted active today ...
+    assert shown["user_010"] >= now - timedelta(hours=24)  # ... and so shows a time of today, not four days ago
 
 
 def test_show_emails_and_top_n(tmp_path):
