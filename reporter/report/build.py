@@ -19,6 +19,7 @@ from reporter.report.model import (
     Span,
     Stats,
     UsageFigure,
+    severity_rank,
 )
 from reporter.store.history import History, to_ms
 
@@ -114,11 +115,23 @@ def gaps(times: list[datetime], start: datetime, end: datetime, interval: float)
     return [Span(a, b) for a, b in zip(edges, edges[1:], strict=False) if b - a > limit]
 
 
+def report_period(day: date, tz: ZoneInfo, now: datetime | None = None) -> tuple[datetime, datetime, datetime]:
+    """(start, end, midnight) of the report of ``day``: local midnight to the next (``midnight``), except that
+    the current day (``now`` inside it) ends at ``now``. UTC datetimes."""
+    start, midnight = day_bounds(day, tz)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return start, (now if start <= now < midnight else midnight), midnight
+
+
 def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: float, host: str,
-                 top_n: int = 10) -> DailyReport:
+                 top_n: int = 10, now: datetime | None = None) -> DailyReport:
     """The report of ``day`` (local to ``tz``) from ``history``. Never raises for missing data: an empty day
-    gives a report whose figures are None."""
-    start, end = day_bounds(day, tz)
+    gives a report whose figures are None.
+
+    A report of the current day (``now``, default the clock, inside it) covers the day until ``now``: samples,
+    expected samples, gaps, outages and alert durations all stop there; nothing is counted in the future.
+    """
+    start, end, midnight = report_period(day, tz, now)
     features = history.features
     counters = ["ai_total_requests", "ai_total_time_seconds", "ai_cache_hits"]
     per_feature = [f"ai_{f}_{k}" for f in features for k in ("requests", "success", "time_seconds")]
@@ -183,7 +196,7 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
         gaps=gaps(times, start, end, sample_interval), system=system, uptime_seconds=uptime, series=series,
         services=services, ai=ai, usage=usage, top_users=_list(history, "top_users", end),
         popular_scenarios=_list(history, "popular_scenarios", end),
-        alerts=alert_episodes(history, start, end), top_n=top_n,
+        alerts=alert_episodes(history, start, end), top_n=top_n, day_end=midnight,
     )
 
 
@@ -196,7 +209,9 @@ def _list(history: History, kind: str, end: datetime) -> list[dict]:
 
 
 def alert_episodes(history: History, start: datetime, end: datetime, lookback_days: int = 30) -> list[AlertEpisode]:
-    """Alerts that were firing at some point of [start, end): from the firing/resolved events."""
+    """Every episode (one fingerprint, from firing to resolved) that was firing at some point of [start, end),
+    each with the part of it inside the period in ``seconds``, most severe first, then the longest, then the
+    earliest. An episode still open at ``end`` has ``end`` None."""
     events = AlertStore(history.engine).events(start - timedelta(days=lookback_days), end)
     open_: dict[str, dict] = {}
     episodes: list[AlertEpisode] = []
@@ -207,11 +222,13 @@ def alert_episodes(history: History, start: datetime, end: datetime, lookback_da
         elif event["state"] == "resolved" and fp in open_:
             fired = open_.pop(fp)
             if event["at"] >= start:
-                episodes.append(_episode(fired, event["at"]))
-    episodes += [_episode(e, None) for e in open_.values()]
-    return sorted(episodes, key=lambda e: (e.start, e.alertname))
+                episodes.append(_episode(fired, event["at"], start, end))
+    episodes += [_episode(e, None, start, end) for e in open_.values()]
+    return sorted(episodes, key=lambda e: (severity_rank(e.severity), -e.seconds, e.start, e.alertname))
 
 
-def _episode(fired: dict, end: datetime | None) -> AlertEpisode:
+def _episode(fired: dict, resolved: datetime | None, start: datetime, end: datetime) -> AlertEpisode:
     labels = fired["labels"]
-    return AlertEpisode(labels.get("alertname", fired["rule"]), labels, labels.get("severity", ""), fired["at"], end)
+    inside = max(0.0, (min(resolved or end, end) - max(fired["at"], start)).total_seconds())
+    return AlertEpisode(labels.get("alertname", fired["rule"]), labels, labels.get("severity", ""), fired["at"],
+                        resolved, seconds=inside)

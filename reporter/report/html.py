@@ -167,13 +167,13 @@ def _hm(ctx, value: datetime | str | None) -> str:
         value = parsed
     report: DailyReport = ctx["report"]
     local = _local(ctx, value)
-    if value == report.end:
+    if value == report.midnight:
         text = "24:00"
     elif local.date() == report.day:
         text = local.strftime("%H:%M")
     else:
         text = local.strftime("%Y-%m-%d %H:%M")
-    if ctx["dst_day"] and value != report.end:
+    if ctx["dst_day"] and value != report.midnight:
         text += local.strftime(" %Z")
     return text
 
@@ -202,25 +202,10 @@ def _cap_longest(rows: list[dict], top_n: int, key: str = "seconds") -> list[dic
     return sorted(longest, key=lambda r: r["start"])
 
 
-SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2}
-
-
-def _cap_alerts(report: DailyReport, top_n: int) -> list:
-    """At most ``top_n`` episodes, in time order: those still firing first, then by severity, then longest."""
-    if len(report.alerts) <= top_n:
-        return report.alerts
-
-    def weight(a):
-        seconds = ((a.end or report.end) - a.start).total_seconds()
-        return (a.end is not None, SEVERITY_RANK.get(a.severity.lower(), 3), -seconds)
-
-    return sorted(sorted(report.alerts, key=weight)[:top_n], key=lambda a: (a.start, a.alertname))
-
-
 def _zone_line(report: DailyReport, tz: ZoneInfo) -> str:
     """``Europe/Berlin (CET, UTC+01:00)``, or both abbreviations on a DST change day."""
     first = report.start.astimezone(tz)
-    last = (report.end - timedelta(seconds=1)).astimezone(tz)
+    last = (report.midnight - timedelta(seconds=1)).astimezone(tz)
     names = [first.strftime("%Z, UTC%z")]
     if last.utcoffset() != first.utcoffset():
         names.append(last.strftime("%Z, UTC%z"))
@@ -236,7 +221,7 @@ def _charts(report: DailyReport, tz: ZoneInfo) -> dict[str, Markup]:
         return charts
     for name, points in report.series.items():
         stats = report.system.get(name)
-        charts[name] = Markup(line_chart(points, start=report.start, end=report.end, tz=tz,
+        charts[name] = Markup(line_chart(points, start=report.start, end=report.midnight, tz=tz,
                                          label=f"{label(name)} (%)", average=stats.avg if stats else None,
                                          interval=report.sample_interval))
     features = [(f.name, f.requests) for f in report.ai.features]
@@ -252,14 +237,6 @@ def context(report: DailyReport, generated_at: datetime | None = None) -> dict[s
     outages = _outages(report)
     gaps = [{"start": g.start, "end": g.end, "seconds": g.seconds} for g in report.gaps]
     usage_known = any(u.value is not None for u in report.usage) or report.top_users or report.popular_scenarios
-    summary: dict[str, dict] = {}
-    for a in report.alerts:
-        entry = summary.setdefault(a.alertname, {"name": a.alertname, "severity": a.severity, "episodes": 0,
-                                                 "seconds": 0.0, "firing": False})
-        entry["episodes"] += 1
-        end = a.end or report.end
-        entry["seconds"] += max(0.0, (min(end, report.end) - max(a.start, report.start)).total_seconds())
-        entry["firing"] = entry["firing"] or a.end is None
     return {
         "report": report,
         "tz": tz,
@@ -272,8 +249,8 @@ def context(report: DailyReport, generated_at: datetime | None = None) -> dict[s
         "outages_shown": _cap_longest(outages, top_n),
         "gaps_shown": _cap_longest(gaps, top_n),
         "gaps_total": sum(g["seconds"] for g in gaps),
-        "alerts_shown": _cap_alerts(report, top_n),
-        "alert_summary": sorted(summary.values(), key=lambda e: (-e["episodes"], e["name"])),
+        "alerts_shown": report.alerts[:top_n],  # most severe, then longest, then earliest first
+        "alerts_firing": sum(1 for a in report.alerts if a.firing),
         "users_shown": report.top_users[:top_n],
         "show_email_column": any(u.get("email") for u in report.top_users),
         "scenarios_shown": report.popular_scenarios[:top_n],
@@ -339,7 +316,9 @@ def _span_row(span: Span) -> list[Any]:
 
 def csv_attachments(report: DailyReport, *, capped_only: bool = False) -> dict[str, str]:
     """The full long lists as CSV texts, by list name: ``outages``, ``alerts``, ``top_users``,
-    ``popular_scenarios``, ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). Written as
+    ``popular_scenarios``, ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). ``alerts``
+    has every episode in the report's order (most severe, longest, earliest first), an empty ``end`` while still
+    firing and ``duration_seconds`` within the report's period. Written as
     ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way.
 
     With ``capped_only`` only the lists longer than ``report.top_n`` (those the HTML cuts and points to).
@@ -353,8 +332,8 @@ def csv_attachments(report: DailyReport, *, capped_only: bool = False) -> dict[s
                         [[o["service"], o["start"], o["end"], round(o["seconds"])] for o in outages]),
         "alerts": (len(report.alerts), ["alertname", "severity", "start", "end", "duration_seconds", "labels",
                                             "summary"],
-                       [[a.alertname, a.severity, a.start, a.end, None if a.seconds is None else round(a.seconds),
-                         a.labels, a.summary] for a in report.alerts]),
+                       [[a.alertname, a.severity, a.start, a.end, round(a.seconds), a.distinguishing_labels,
+                         a.summary] for a in report.alerts]),
         "top_users": (len(users), users_header or ["user_id", "email", "activity_count", "last_active"], users),
         "popular_scenarios": (len(scenarios), scenarios_header or ["scenario_id", "name", "start_count",
                                                                        "completion_rate"], scenarios),

@@ -76,9 +76,20 @@ class UsageFigure:
     change: float | None
 
 
+SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2, "info": 3}  # lower is more severe; else 4
+
+
+def severity_rank(severity: str | None) -> int:
+    """0 for ``critical``/``page``, 1 ``error``, 2 ``warning``, 3 ``info``, 4 anything else or none."""
+    return SEVERITY_RANK.get((severity or "").strip().lower(), len(set(SEVERITY_RANK.values())))
+
+
 @dataclass(frozen=True)
 class AlertEpisode:
-    """An alert that fired or resolved during the day: ``end`` None while still firing at the day's end."""
+    """One episode of one alert (one fingerprint, firing to resolved) that was firing during the report's
+    period: ``end`` None while still firing at the period's end. ``seconds`` is the part of it inside the
+    period (an episode that began the day before, or is still firing, is clipped), so never more than the period.
+    """
 
     alertname: str
     labels: dict[str, str]
@@ -86,15 +97,27 @@ class AlertEpisode:
     start: datetime
     end: datetime | None
     summary: str = ""
+    seconds: float = 0.0
 
     @property
-    def seconds(self) -> float | None:
-        return None if self.end is None else (self.end - self.start).total_seconds()
+    def firing(self) -> bool:
+        """Still firing at the end of the report's period."""
+        return self.end is None
+
+    @property
+    def distinguishing_labels(self) -> dict[str, str]:
+        """The labels that tell this episode from others of its name (all but ``alertname`` and ``severity``)."""
+        return {k: v for k, v in self.labels.items() if k not in ("alertname", "severity")}
 
 
 @dataclass
 class DailyReport:
-    """Everything shown in one day's report."""
+    """Everything shown in one day's report.
+
+    ``start``/``end`` bound the period the figures cover: local midnight to the next local midnight, except for
+    the current day, whose period ends at "now" (``end`` < ``day_end``): its figures, coverage, gaps and alert
+    durations stop there. ``day_end`` is the next local midnight (None means ``end``).
+    """
 
     day: date
     timezone: str
@@ -115,11 +138,27 @@ class DailyReport:
     popular_scenarios: list[dict]
     alerts: list[AlertEpisode] = field(default_factory=list)
     top_n: int = 10
+    day_end: datetime | None = None
+
+    @property
+    def midnight(self) -> datetime:
+        """The end of the calendar day (the next local midnight), also for a report of the current day."""
+        return self.day_end or self.end
 
     @property
     def hours(self) -> float:
-        """Length of the day in hours: 24, or 23/25 on DST change days."""
+        """Length of the day in hours: 24, or 23/25 on DST change days (of the whole day, even when partial)."""
+        return (self.midnight - self.start).total_seconds() / 3600.0
+
+    @property
+    def period_hours(self) -> float:
+        """Hours the report covers: ``hours``, or the part of the current day until "now"."""
         return (self.end - self.start).total_seconds() / 3600.0
+
+    @property
+    def partial(self) -> bool:
+        """True for a report of the current day, which ends at "now" rather than at midnight."""
+        return self.end < self.midnight
 
     @property
     def coverage(self) -> float | None:

@@ -2,6 +2,7 @@
 
 import math
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,3 +117,115 @@ def test_build_from_synthetic_history_is_quick(history):
     generate(history, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC), interval=60)
     report = build_report(history, date(2026, 11, 2), UTC, sample_interval=60, host="h")
     assert report.samples == 1440 and report.ai.requests > 0 and report.top_users
+
+
+# ---- the current day ends at "now" (item 17); alert episodes (item 19) ----------------------------------------
+
+
+def insert_events(history, events):
+    """Alert state changes: (at, state, fingerprint, labels)."""
+    import json
+
+    from reporter.store.alert_schema import alert_events
+
+    with history.engine.begin() as conn:
+        conn.execute(alert_events.insert(), [{"at": to_ms(at), "fingerprint": fp, "rule": labels["alertname"],
+                                              "state": state, "value": 1.0, "labels": json.dumps(labels)}
+                                             for at, state, fp, labels in events])
+
+
+def steady_rows(start, end, interval=60):
+    rows, t = [], start
+    while t < end:
+        rows.append({"ts": to_ms(t), "cpu_percent": 20.0, "memory_percent": 50.0, "disk_percent": 30.0,
+                     "redis_up": 1.0, "database_up": 1.0, "ollama_up": 1.0, "ai_total_requests": 0.0})
+        t += timedelta(seconds=interval)
+    return rows
+
+
+def test_the_current_day_ends_at_now(history):
+    from reporter.report.html import render_html
+    from tests.report.test_render import section, text
+
+    day = date(2026, 11, 12)
+    start, midnight = day_bounds(day, BERLIN)
+    now = start + timedelta(hours=14, minutes=30, seconds=20)
+    insert(history, steady_rows(start, now))
+    insert_events(history, [
+        (start + timedelta(hours=3), "firing", "r1", {"alertname": "redis_down", "severity": "critical"}),
+        (start + timedelta(hours=3, minutes=5), "resolved", "r1", {"alertname": "redis_down", "severity": "critical"}),
+        (now - timedelta(minutes=7), "firing", "c1", {"alertname": "cpu_high", "severity": "warning"}),
+    ])
+    report = build_report(history, day, BERLIN, sample_interval=60, host="h", now=now)
+    assert report.start == start and report.end == now and report.midnight == midnight and report.partial
+    assert report.hours == 24 and report.period_hours == pytest.approx(14.5056, abs=1e-3)
+    assert report.samples == 14 * 60 + 31 and report.expected_samples == 870 and report.coverage == 100.0
+    assert report.gaps == []  # no gap from now to midnight
+    still = [a for a in report.alerts if a.firing]
+    assert [(a.alertname, a.seconds) for a in still] == [("cpu_high", 420.0)]  # 7 min, not until midnight
+    html = render_html(report)
+    assert "2026-11-12 00:00 to 14:30 (the day so far)" in text(html)
+    alerts = text(section(html, "alerts"))
+    assert "cpu_high WARNING" in alerts.upper() or "cpu_high" in alerts
+    assert "14:23 still firing 7 min" in alerts and " h " not in alerts.replace("the day so far", "")
+    coverage = text(section(html, "coverage"))
+    assert "No gap in the data." in coverage and "over 14.51 h (the day until 14:30)" in coverage
+    # the same day rendered after midnight is the whole day, its end 24:00
+    whole = build_report(history, day, BERLIN, sample_interval=60, host="h", now=midnight + timedelta(hours=1))
+    assert whole.end == midnight and not whole.partial and whole.gaps[-1].end == midnight
+    assert [a.seconds for a in whole.alerts if a.firing] == [(midnight - (now - timedelta(minutes=7))).total_seconds()]
+
+
+def test_alert_episodes_one_row_each_clipped_to_the_day_most_severe_first(history):
+    from reporter.report.html import csv_attachments, render_html
+    from tests.report.test_render import section, text
+
+    day = date(2026, 3, 29)  # a 23 h day in Berlin
+    start, end = day_bounds(day, BERLIN)
+    insert(history, steady_rows(start, end))
+    h = timedelta(hours=1)
+
+    def labels(name, severity, **more):
+        return {"alertname": name, "severity": severity, **more}
+
+    insert_events(history, [
+        (start - 30 * h, "firing", "old", labels("no_data", "warning", service="voice")),  # over before the day
+        (start - 29 * h, "resolved", "old", labels("no_data", "warning", service="voice")),
+        (start - 4 * h, "firing", "nd-redis", labels("no_data", "warning", service="redis")),  # all day, on
+        (start - 2 * h, "firing", "cpu", labels("cpu_high", "critical")),  # from the day before
+        (start + 1 * h, "firing", "nd-db", labels("no_data", "critical", service="database")),
+        (start + 2 * h, "firing", "nd-ollama", labels("no_data", "warning", service="ollama")),
+        (start + 2 * h + timedelta(minutes=10), "resolved", "nd-ollama", labels("no_data", "warning",
+                                                                                service="ollama")),
+        (start + 3 * h, "resolved", "cpu", labels("cpu_high", "critical")),
+        (start + 5 * h, "resolved", "nd-db", labels("no_data", "critical", service="database")),
+        (start + 6 * h, "firing", "nd-ollama", labels("no_data", "warning", service="ollama")),  # again
+        (start + 7 * h, "resolved", "nd-ollama", labels("no_data", "warning", service="ollama")),
+        (start + 8 * h, "firing", "info", labels("usage_spike", "info")),
+    ])
+    report = build_report(history, day, BERLIN, sample_interval=60, host="h", top_n=4)
+    assert report.hours == 23
+    got = [(a.alertname, a.severity, a.labels.get("service"), a.seconds / 3600) for a in report.alerts]
+    assert got == [
+        ("no_data", "critical", "database", 4.0),  # critical first, the longest first
+        ("cpu_high", "critical", None, 3.0),  # clipped: 5 h long, 3 h of them in the day
+        ("no_data", "warning", "redis", 23.0),  # clipped to the 23 h day (began the day before, still firing)
+        ("no_data", "warning", "ollama", 1.0),
+        ("no_data", "warning", "ollama", 1 / 6),
+        ("usage_spike", "info", None, 15.0),
+    ]
+    assert all(0 <= a.seconds <= report.hours * 3600 for a in report.alerts)
+    html = render_html(report)
+    alerts = section(html, "alerts")
+    rows = [text(r) for r in re.findall(r"<tr class=[^>]*>(.*?)</tr>", alerts, re.S)]
+    assert len(rows) == 4  # capped at top_n, the rest in the CSV
+    assert rows[0].startswith("no_data critical service=database")
+    assert rows[1].startswith("cpu_high critical") and rows[1].endswith("2026-03-28 22:00 CET 04:00 CEST 3 h 00 min")
+    assert rows[2].startswith("no_data warning service=redis") and rows[2].endswith("still firing 23 h 00 min")
+    assert rows[3].startswith("no_data warning service=ollama") and rows[3].endswith("1 h 00 min")
+    assert " d " not in text(alerts)  # no duration longer than the day
+    assert "Showing 4 of 6 episodes" in text(alerts) and "2026-03-29.alerts.csv" in text(alerts)
+    csv_rows = csv_attachments(report)["alerts"].splitlines()
+    assert len(csv_rows) == 7 and csv_rows[1].startswith("no_data,critical,") and csv_rows[-1].startswith(
+        "usage_spike,info,")
+    assert [int(r.split(",")[4]) for r in csv_rows[1:]] == [round(a.seconds) for a in report.alerts]

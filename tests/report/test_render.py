@@ -161,15 +161,16 @@ def test_long_lists_capped_with_the_rest_in_csv(html, report):
     assert rows[0] == "scenario_id,name,start_count,completion_rate" and len(rows) == 6
     assert "scn_0,<img src=x onerror=alert(1)>,50,70.5" in rows  # CSV is data, not HTML
     alerts = files["alerts"].splitlines()
-    assert alerts[1].startswith("HighCPU,warning,2026-03-10T02:00:00+01:00,2026-03-10T02:25:00+01:00,1500,")
-    assert alerts[2].startswith("DiskFilling,critical,2026-03-10T22:00:00+01:00,,,")
+    # every episode, the most severe first; a still-firing one has no end and counts until the day's end
+    assert alerts[1].startswith("DiskFilling,critical,2026-03-10T22:00:00+01:00,,7200,")
+    assert alerts[2].startswith("HighCPU,warning,2026-03-10T02:00:00+01:00,2026-03-10T02:25:00+01:00,1500,")
     assert set(csv_attachments(report, capped_only=True)) >= {"popular_scenarios", "top_users"}
 
 
 def test_alerts_every_episode_with_start_end_duration(html):
     alerts = text(section(html, "alerts"))
     assert "HighCPU" in alerts and "02:00 02:25 25 min" in alerts
-    assert "DiskFilling" in alerts and "22:00 still firing" in alerts
+    assert "DiskFilling" in alerts and "22:00 still firing 2 h 00 min" in alerts
 
 
 def test_nan_and_infinite_values_show_na(report):
