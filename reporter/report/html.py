@@ -264,14 +264,18 @@ def context(report: DailyReport, generated_at: datetime | None = None) -> dict[s
 
 def render_html(report: DailyReport, *, templates_dir: str | None = None,
                 generated_at: datetime | None = None) -> str:
-    """The report as one self-contained HTML document (no external resource: CSS and SVG charts inline).
+    """The report as one self-contained HTML document (no external resource: CSS and SVG charts inline). Its
+    ``<meta name="reporter-text-summary">`` carries the key figures as plain text (the email's text part).
 
     ``templates_dir``: a folder whose ``report.html.j2`` / ``report.css`` replace the packaged ones.
     Raises ``jinja2.TemplateError`` for a broken override template.
     """
     env = environment(templates_dir)
     css, _, _ = env.loader.get_source(env, STYLESHEET)
+    from reporter.report.text import render_text  # text.py formats with this module's filters
+
     values = context(report, generated_at)
+    values["text_summary"] = render_text(report)
     values["css"] = Markup(css.replace("</", "<\\/"))  # a stylesheet cannot close its <style> element
     values["charts"] = _charts(report, values["tz"])
     return env.get_template(TEMPLATE).render(values)

@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.collect.runner import one_line
+from reporter.report.text import summary_of
 from reporter.settings import Settings
 from reporter.store.history import to_ms
 from reporter.store.report_schema import report_emails
@@ -40,7 +41,8 @@ def report_files(report_dir: Path, day: str) -> dict[str, Path]:
 
 
 def build_message(settings: Settings, day: str, host: str, files: dict[str, Path]) -> EmailMessage:
-    """The email of ``day``: plain-text part, HTML alternative, PDF and CSV attachments."""
+    """The email of ``day``: plain-text part (the key figures the HTML report carries, else a pointer to it),
+    HTML alternative, PDF and CSV attachments."""
     if not files["html"].is_file():
         raise MailError(f"{files['html']} is missing; render the report first")
     message = EmailMessage()
@@ -49,11 +51,15 @@ def build_message(settings: Settings, day: str, host: str, files: dict[str, Path
     message["Subject"] = settings.email_subject.replace("{date}", day).replace("{host}", host)
     message["From"] = settings.email_from
     message["To"] = ", ".join(settings.email_to)
-    message.set_content(f"The daily report of {host} for {day}" + (
-        " is attached as PDF (the message also has an HTML version).\n" if files.get("pdf") and files["pdf"].is_file()
-        else " is in the HTML version of this message.\n"))
-    message.add_alternative(files["html"].read_text(encoding="utf-8"), subtype="html")
-    if files.get("pdf") is not None and files["pdf"].is_file():
+    has_pdf = files.get("pdf") is not None and files["pdf"].is_file()
+    where = (" is attached as PDF (the message also has an HTML version)" if has_pdf
+             else " is in the HTML version of this message")
+    html = files["html"].read_text(encoding="utf-8")
+    figures = summary_of(html)
+    message.set_content(f"{figures}\nThe full report{where}.\n" if figures
+                        else f"The daily report of {host} for {day}{where}.\n")
+    message.add_alternative(html, subtype="html")
+    if has_pdf:
         message.add_attachment(files["pdf"].read_bytes(), maintype="application", subtype="pdf",
                                filename=files["pdf"].name)
     for name, path in files.items():
@@ -88,7 +94,22 @@ def send(settings: Settings, message: EmailMessage) -> None:
         text = one_line(exc)
         if settings.smtp_password:
             text = text.replace(settings.smtp_password, "***")
-        raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {text}") from None
+        hint = security_hint(settings.smtp_security, settings.smtp_port, exc)
+        raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: "
+                        + (f"{hint} ({text})" if hint else text)) from None
+
+
+def security_hint(security: str, port: int, exc: BaseException) -> str | None:
+    """What to change when ``exc`` says that ``REPORTER_SMTP_SECURITY`` does not fit the server, else None."""
+    if security == "starttls" and isinstance(exc, smtplib.SMTPNotSupportedError):
+        return ("the server does not support STARTTLS; set REPORTER_SMTP_SECURITY=none for a plain server, "
+                "or REPORTER_SMTP_SECURITY=tls for implicit TLS (port 465)")
+    if security == "tls" and isinstance(exc, (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionResetError)):
+        return ("the server does not speak TLS on connect; set REPORTER_SMTP_SECURITY=starttls (port 587) "
+                "or REPORTER_SMTP_SECURITY=none for a plain server")
+    if security != "tls" and port == 465 and isinstance(exc, (TimeoutError, smtplib.SMTPServerDisconnected)):
+        return "port 465 expects implicit TLS: set REPORTER_SMTP_SECURITY=tls"
+    return None
 
 
 class ReportMailer:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from reporter.report.build import day_bounds
 from reporter.store.history import History
+from reporter.store.synthetic import generate
+from tests.smtp import SMTPServer
 from tests.test_cli import reporter
 
 
@@ -30,3 +35,49 @@ def test_an_unknown_format_exits_2_naming_the_choices(tmp_path, value):
     result = reporter("report", "--date", "2026-01-01", "--format", value, cwd=tmp_path)
     assert result.returncode == 2
     assert "--format" in result.stderr and "html, pdf or both" in result.stderr and "Traceback" not in result.stderr
+
+
+DAY = date(2026, 11, 24)
+
+
+def test_email_to_a_plain_server_with_the_default_starttls_says_which_setting(tmp_path):
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
+    start, end = day_bounds(DAY, ZoneInfo("UTC"))
+    generate(history, start, end, interval=300)
+    history.close()
+    smtp = SMTPServer()
+    try:
+        result = reporter("report", "--date", DAY.isoformat(), "--format", "html", "--email", cwd=tmp_path, env={
+            "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}", "REPORTER_TIMEZONE": "UTC",
+            "REPORTER_AI_FEATURES": "grammar,quiz", "REPORTER_REPORT_DIR": str(tmp_path / "reports"),
+            "REPORTER_SMTP_HOST": "127.0.0.1", "REPORTER_SMTP_PORT": str(smtp.port),
+            "REPORTER_EMAIL_TO": "team@example.com"})
+        assert result.returncode == 1, result.stderr
+        assert "REPORTER_SMTP_SECURITY=none" in result.stderr and "STARTTLS" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert (tmp_path / "reports" / f"{DAY}.html").is_file() and smtp.messages == []
+    finally:
+        smtp.stop()
+
+
+def test_report_of_today_covers_the_day_until_now(tmp_path):
+    """The current day's report (real clock) stops at now: no gap from now to midnight in its coverage."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    today = now.date()
+    start, _ = day_bounds(today, ZoneInfo("UTC"))
+    if (now - start) < timedelta(minutes=30):  # right after midnight there is too little of the day to check
+        start = now - timedelta(minutes=30)
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
+    generate(history, start, now - timedelta(seconds=30), interval=60)
+    history.close()
+    result = reporter("report", "--date", today.isoformat(), "--format", "html", cwd=tmp_path, env={
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}", "REPORTER_TIMEZONE": "UTC",
+        "REPORTER_SAMPLE_INTERVAL": "60", "REPORTER_AI_FEATURES": "grammar,quiz",
+        "REPORTER_REPORT_DIR": str(tmp_path / "reports")})
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "reports" / f"{today}.html").read_text()
+    assert "(the day so far)" in html
+    coverage = html[html.index('<section id="coverage">'):]
+    assert "24:00" not in coverage  # no gap running to midnight

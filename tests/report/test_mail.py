@@ -87,3 +87,97 @@ def test_smtp_down_is_retried_then_sent(history, tmp_path):
         assert len(smtp.wait_for(1)) == 1
     finally:
         smtp.stop()
+
+
+# ---- item 29: a security mismatch names the setting; the text part carries the key figures --------------------
+
+
+def test_starttls_against_a_plain_server_names_the_setting(history, tmp_path, caplog):
+    import logging
+
+    from reporter.report.mail import MailError, build_message, report_files, send
+
+    smtp = SMTPServer()  # aiosmtpd without TLS: no STARTTLS in its EHLO answer
+    try:
+        files(tmp_path / "reports")
+        settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=smtp.port, email_to="team@example.com",
+                                 report_dir=str(tmp_path / "reports"))
+        assert settings.smtp_security == "starttls"  # the default
+        message = build_message(settings, DAY.isoformat(), "h", report_files(tmp_path / "reports", DAY.isoformat()))
+        with pytest.raises(MailError) as error:
+            send(settings, message)
+        assert "does not support STARTTLS" in str(error.value)
+        assert "REPORTER_SMTP_SECURITY=none" in str(error.value)
+        now = datetime.now(UTC)
+        queue(history, now)
+        with caplog.at_level(logging.WARNING, logger="reporter.report.mail"):
+            assert ReportMailer(history.engine, settings, "h").deliver_due(now) == 0
+        assert any("REPORTER_SMTP_SECURITY=none" in r.getMessage() for r in caplog.records)
+        assert smtp.messages == []
+    finally:
+        smtp.stop()
+
+
+def test_implicit_tls_against_a_plain_server_names_the_setting(tmp_path):
+    from reporter.report.mail import MailError, build_message, report_files, send
+
+    smtp = SMTPServer()
+    try:
+        files(tmp_path / "reports")
+        settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="tls",
+                                 email_to="team@example.com", report_dir=str(tmp_path / "reports"))
+        message = build_message(settings, DAY.isoformat(), "h", report_files(tmp_path / "reports", DAY.isoformat()))
+        with pytest.raises(MailError, match="REPORTER_SMTP_SECURITY=starttls .*or REPORTER_SMTP_SECURITY=none"):
+            send(settings, message)
+    finally:
+        smtp.stop()
+
+
+def test_text_part_carries_the_key_figures(tmp_path):
+    import json
+    from zoneinfo import ZoneInfo
+
+    from reporter.alerting.state import AlertStore  # noqa: F401 (the alert tables exist with the history)
+    from reporter.report.build import build_report, day_bounds
+    from reporter.report.html import fmt_number, fmt_percent, fmt_seconds
+    from reporter.report.produce import produce
+    from reporter.store.alert_schema import alert_events
+    from reporter.store.history import to_ms
+    from reporter.store.synthetic import generate
+
+    tz = ZoneInfo("UTC")
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
+    smtp = SMTPServer()
+    try:
+        start, end = day_bounds(DAY, tz)
+        generate(h, start - timedelta(hours=1), end, interval=60)
+        with h.engine.begin() as conn:
+            conn.execute(alert_events.insert(), [
+                {"at": to_ms(start + timedelta(hours=3)), "fingerprint": "x", "rule": "redis_down", "state": "firing",
+                 "value": 0.0, "labels": json.dumps({"alertname": "redis_down", "severity": "critical",
+                                                     "service": "redis\nINJECTED: line"})}])
+        settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
+                                 email_to="team@example.com", report_dir=str(tmp_path / "reports"), timezone="UTC",
+                                 sample_interval=60)
+        produce(settings, h, DAY, tmp_path / "reports", ("html",), host="web01")
+        report = build_report(h, DAY, tz, sample_interval=60, host="web01")
+        queue(h, datetime.now(UTC))
+        assert ReportMailer(h.engine, settings, "web01").deliver_due(datetime.now(UTC)) == 1
+        [message] = smtp.wait_for(1)
+        plain = message.get_body(("plain",)).get_content()
+        assert "see attachment" not in plain.lower()
+        for service in report.services:
+            assert f"{service.name} {fmt_percent(service.availability)}" in plain
+        assert f"AI requests:   {fmt_number(report.ai.requests)}, success rate {fmt_percent(report.ai.success_rate)}" \
+            in plain
+        assert f"avg {fmt_seconds(report.ai.avg_response_time)} / p95 {fmt_seconds(report.ai.p95_response_time)}" \
+            in plain
+        assert f"peak {fmt_percent(report.system['cpu_percent'].max)}" in plain
+        assert f"peak {fmt_percent(report.system['memory_percent'].max)}" in plain
+        assert "Alerts:        1 episode, 1 still firing" in plain
+        assert "CRITICAL redis_down service=redis INJECTED: line: 03:00 to still firing" in plain
+        assert not any(line.startswith("INJECTED") for line in plain.splitlines())
+        assert message.get_body(("html",)) is not None  # the HTML version stays
+    finally:
+        smtp.stop()
+        h.close()

@@ -1,0 +1,96 @@
+"""The daily report's key figures as plain text: the text part of the report email, carried in the HTML report's
+``<meta name="reporter-text-summary">`` (read back by :func:`summary_of`).
+
+Same figures and the same formatting (``reporter.report.html``'s filters, ``reporter.rounding``) as the HTML, so
+the email's two parts agree. Values from the data are reduced to one printable line each.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+from reporter.report.html import fmt_duration, fmt_number, fmt_percent, fmt_seconds
+from reporter.report.model import DailyReport
+
+MAX_EPISODES = 5
+SUMMARY_META = "reporter-text-summary"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _line(value: object, limit: int = 80) -> str:
+    """One printable line: control characters and line breaks become spaces, cut at ``limit`` with "…"."""
+    text = " ".join(_CONTROL.sub(" ", str(value)).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _time(value: datetime, report: DailyReport, tz: ZoneInfo) -> str:
+    if value == report.midnight:
+        return "24:00"
+    local = value.astimezone(tz)
+    return local.strftime("%H:%M" if local.date() == report.day else "%Y-%m-%d %H:%M")
+
+
+def render_text(report: DailyReport) -> str:
+    """The key figures of ``report`` as plain text (a few lines, ``\\n`` line ends): availability per service,
+    AI requests / success rate / response times, CPU and memory averages and peaks, alerts, data coverage."""
+    tz = ZoneInfo(report.timezone)
+    period = f"{_time(report.start, report, tz)} to {_time(report.end, report, tz)}"
+    lines = [f"Daily report {report.day.isoformat()} · {_line(report.host)} · {report.timezone} ({period}"
+             f"{', the day so far' if report.partial else ''})", ""]
+    if report.empty:
+        lines.append("No data for this day: the history holds no samples for it.")
+        return "\n".join(lines) + "\n"
+    services = []
+    for s in report.services:
+        down = f" ({len(s.outages)} outage{'s' if len(s.outages) != 1 else ''}, " \
+               f"{fmt_duration(sum(o.seconds for o in s.outages))} down)" if s.outages else ""
+        services.append(f"{s.name} {fmt_percent(s.availability) if s.probes else 'not probed'}{down}")
+    lines.append(f"Availability:  {', '.join(services)}")
+    ai = report.ai
+    lines.append(f"AI requests:   {fmt_number(ai.requests)}, success rate {fmt_percent(ai.success_rate)}, "
+                 f"response time avg {fmt_seconds(ai.avg_response_time)} / p95 {fmt_seconds(ai.p95_response_time)}, "
+                 f"model available {fmt_percent(ai.model_availability)}")
+    for name, label in (("cpu_percent", "CPU"), ("memory_percent", "Memory"), ("disk_percent", "Disk")):
+        stats = report.system.get(name)
+        if stats is not None:
+            lines.append(f"{label + ':':<15}avg {fmt_percent(stats.avg)}, p95 {fmt_percent(stats.p95)}, "
+                         f"peak {fmt_percent(stats.max)}")
+    firing = sum(1 for a in report.alerts if a.firing)
+    count = len(report.alerts)
+    lines.append(f"Alerts:        {count} episode{'s' if count != 1 else ''}"
+                 + (f", {firing} still firing" if firing else "") + (" (most severe first):" if count else ""))
+    for a in report.alerts[:MAX_EPISODES]:
+        labels = " ".join(f"{k}={v}" for k, v in a.distinguishing_labels.items())
+        end = "still firing" if a.firing else _time(a.end, report, tz)
+        lines.append(f"  {_line(a.severity or '-', 12).upper()} {_line(a.alertname, 60)}"
+                     f"{' ' + _line(labels) if labels else ''}: {_time(a.start, report, tz)} to {end}, "
+                     f"{fmt_duration(a.seconds)}")
+    if count > MAX_EPISODES:
+        lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")
+    lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
+                 f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")
+    return "\n".join(lines) + "\n"
+
+
+class _Summary(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        if self.text is None and tag == "meta" and values.get("name") == SUMMARY_META:
+            self.text = values.get("content") or None
+
+    handle_startendtag = handle_starttag
+
+
+def summary_of(html: str) -> str | None:
+    """The plain-text key figures an HTML report carries (None for a report without them, e.g. an override
+    template that leaves the meta element out)."""
+    parser = _Summary()
+    parser.feed(html[:html.find("</head>") + 7] if "</head>" in html else html)
+    return parser.text
