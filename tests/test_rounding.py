@@ -54,7 +54,7 @@ def test_completion_rate_is_the_same_in_json_api_and_report(tmp_path):
     finally:
         history.close()
     html = render_html(report)
-    row = re.search(r"<bdi>Airport small talk</bdi></td>(.*?)</tr>", html, re.S).group(1)
+    row = re.search(r"<bdi[^>]*>Airport small talk</bdi></td>(.*?)</tr>", html, re.S).group(1)
     shown = re.sub(r"<[^>]+>", " ", row).split()
     assert shown == ["17", "70.59%"]  # not 70.6%
     assert float(shown[-1].rstrip("%")) == json_rate

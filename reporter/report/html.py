@@ -68,7 +68,7 @@ def environment(templates_dir: str | None = None) -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=fmt_number, pct=fmt_percent, secs=fmt_seconds, duration=fmt_duration,
-                       signed=fmt_signed, hm=_hm, when=_when, label=label)
+                       signed=fmt_signed, hm=_hm, when=_when, label=label, clip=clip)
     return env
 
 
@@ -131,6 +131,15 @@ def fmt_duration(value: Any) -> str:
         return f"{minutes // 60} h {minutes % 60:02d} min"
     hours = round(number / 3600)
     return f"{hours // 24} d {hours % 24} h"
+
+
+CLIP_CHARS = 80
+
+
+def clip(value: Any, limit: int = CLIP_CHARS) -> str:
+    """A name from the data cut to ``limit`` characters, the last one "…" when cut (None -> "")."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def label(name: str) -> str:
@@ -245,6 +254,7 @@ def context(report: DailyReport, generated_at: datetime | None = None) -> dict[s
         "zone": _zone_line(report, tz),
         "generated_at": (generated_at or datetime.now(UTC)),
         "top_n": top_n,
+        "clip_chars": CLIP_CHARS,
         "outages": outages,
         "outages_shown": _cap_longest(outages, top_n),
         "gaps_shown": _cap_longest(gaps, top_n),

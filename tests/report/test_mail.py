@@ -137,7 +137,6 @@ def test_text_part_carries_the_key_figures(tmp_path):
     import json
     from zoneinfo import ZoneInfo
 
-    from reporter.alerting.state import AlertStore  # noqa: F401 (the alert tables exist with the history)
     from reporter.report.build import build_report, day_bounds
     from reporter.report.html import fmt_number, fmt_percent, fmt_seconds
     from reporter.report.produce import produce

@@ -273,3 +273,62 @@ def test_pdf_child_crash_raises_with_its_stderr(tmp_path):
         render_pdf("<p>x</p>", out / "x.pdf", python=str(fake))
     assert list(out.iterdir()) == []
 
+
+
+# ---- long names wrap or are cut, in HTML and PDF (item 20) ---------------------------------------------------
+
+
+def text_starts(page) -> list[float]:
+    """The x (points) where each text-showing operator of ``page`` starts drawing."""
+    starts: list[float] = []
+
+    def before(op, args, cm, tm):
+        if op in (b"Tj", b"TJ", b"'", b'"'):
+            starts.append(tm[4] * cm[0] + tm[5] * cm[2] + cm[4])
+
+    page.extract_text(visitor_operand_before=before)
+    return starts
+
+
+def test_a_10000_character_name_keeps_every_column_on_the_page(tmp_path):
+    long_scenario, long_user = "W" * 10_000, "東" * 10_000  # wide glyphs: even 80 of them are wider than a page
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
+    try:
+        start, end = day_bounds(DAY, TZ)
+        generate(h, start, end, interval=300)
+        lists = [("popular_scenarios", [{"scenario_id": "scn_1", "name": long_scenario, "start_count": 4242,
+                                         "completion_rate": 70.59},
+                                        {"scenario_id": "scn_2", "name": "Hotel", "start_count": 17,
+                                         "completion_rate": 12.5}]),
+                 ("top_users", [{"user_id": long_user, "email": "a***@example.com", "activity_count": 987,
+                                 "last_active": "2026-03-10T11:00:00.000Z"}])]
+        with h.engine.begin() as conn:
+            conn.execute(h.usage_lists.insert(), [{"kind": kind, "ts": to_ms(end - timedelta(seconds=1)),
+                                                    "body": json.dumps(body)} for kind, body in lists])
+        report = build_report(h, DAY, TZ, sample_interval=300, host=HOST)
+    finally:
+        h.close()
+    html = render_html(report)
+    usage = section(html, "usage")
+    # cut with an ellipsis at 80 characters; the whole value in the title attribute (and in the CSV)
+    assert "W" * 79 + "…" in usage and "W" * 81 not in text(usage) and "東" * 79 + "…" in usage
+    assert f'title="{long_scenario}"' in usage and f'title="{long_user}"' in usage
+    assert long_scenario in csv_attachments(report)["popular_scenarios"]
+    assert "overflow-wrap: anywhere" in html
+
+    result = render_pdf(html, tmp_path / "long.pdf", timeout=60)
+    reader = PdfReader(str(result.path))
+    everything = ""
+    for page in reader.pages:
+        assert abs(float(page.mediabox.width) - 595.28) < 1
+        layout = page.extract_text(extraction_mode="layout")
+        everything += layout
+        # laid out on a character grid as wide as the page: a column pushed off the page makes a line thousands
+        # of characters long; a normal row is about 200
+        assert max(len(line) for line in layout.splitlines()) < 400
+        starts = text_starts(page)  # where every text run (a cell's line) begins, in points from the left
+        assert starts and 0 <= min(starts) and max(starts) < float(page.mediabox.width) - 15 * 72 / 25.4
+    scenario_row = next(line for line in everything.splitlines() if "4,242" in line)
+    assert "70.59%" in scenario_row and "W" * 20 in scenario_row  # the other columns beside the cut name
+    user_row = next(line for line in everything.splitlines() if " 987 " in line)
+    assert "東" * 10 in user_row and "a***@exa" in user_row
