@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from reporter.report.build import build_report
@@ -31,13 +31,13 @@ class Produced:
 
 
 def produce(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple[str, ...] = FORMATS,
-            host: str | None = None) -> Produced:
-    """Render ``day`` into ``out_dir``. Raises ``reporter.report.pdf.PdfError`` when the PDF child fails or
-    overruns ``REPORTER_REPORT_TIMEOUT``."""
+            host: str | None = None, now: datetime | None = None) -> Produced:
+    """Render ``day`` into ``out_dir`` (the current day until ``now``, default the clock). Raises
+    ``reporter.report.pdf.PdfError`` when the PDF child fails or overruns ``REPORTER_REPORT_TIMEOUT``."""
     from reporter.report.html import csv_attachments, render_html
 
     report = build_report(history, day, settings.tz, sample_interval=settings.sample_interval,
-                          host=host or socket.gethostname(), top_n=settings.report_top_n)
+                          host=host or socket.gethostname(), top_n=settings.report_top_n, now=now)
     html = render_html(report, templates_dir=settings.report_templates)
     files: list[Path] = []
     if "html" in formats:

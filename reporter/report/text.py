@@ -35,7 +35,8 @@ def _time(value: datetime, report: DailyReport, tz: ZoneInfo) -> str:
 
 def render_text(report: DailyReport) -> str:
     """The key figures of ``report`` as plain text (a few lines, ``\\n`` line ends): availability per service,
-    AI requests / success rate / response times, CPU and memory averages and peaks, alerts, data coverage."""
+    AI requests / success rate / latency (response time), CPU and memory averages and peaks, alerts, data
+    coverage."""
     tz = ZoneInfo(report.timezone)
     period = f"{_time(report.start, report, tz)} to {_time(report.end, report, tz)}"
     lines = [f"Daily report {report.day.isoformat()} · {_line(report.host)} · {report.timezone} ({period}"
@@ -51,7 +52,7 @@ def render_text(report: DailyReport) -> str:
     lines.append(f"Availability:  {', '.join(services)}")
     ai = report.ai
     lines.append(f"AI requests:   {fmt_number(ai.requests)}, success rate {fmt_percent(ai.success_rate)}, "
-                 f"response time avg {fmt_seconds(ai.avg_response_time)} / p95 {fmt_seconds(ai.p95_response_time)}, "
+                 f"latency avg {fmt_seconds(ai.avg_response_time)} / p95 {fmt_seconds(ai.p95_response_time)}, "
                  f"model available {fmt_percent(ai.model_availability)}")
     for name, label in (("cpu_percent", "CPU"), ("memory_percent", "Memory"), ("disk_percent", "Disk")):
         stats = report.system.get(name)

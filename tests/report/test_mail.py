@@ -169,8 +169,8 @@ def test_text_part_carries_the_key_figures(tmp_path):
             assert f"{service.name} {fmt_percent(service.availability)}" in plain
         assert f"AI requests:   {fmt_number(report.ai.requests)}, success rate {fmt_percent(report.ai.success_rate)}" \
             in plain
-        assert f"avg {fmt_seconds(report.ai.avg_response_time)} / p95 {fmt_seconds(report.ai.p95_response_time)}" \
-            in plain
+        assert f"latency avg {fmt_seconds(report.ai.avg_response_time)} / p95 " \
+               f"{fmt_seconds(report.ai.p95_response_time)}" in plain
         assert f"peak {fmt_percent(report.system['cpu_percent'].max)}" in plain
         assert f"peak {fmt_percent(report.system['memory_percent'].max)}" in plain
         assert "Alerts:        1 episode, 1 still firing" in plain
