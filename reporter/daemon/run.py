@@ -125,24 +125,36 @@ def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | No
 
 
 def open_history(settings: Settings) -> tuple[History, HistoryLock]:
-    """Open, migrate, lock and test-write the history; StartupError naming REPORTER_HISTORY_URL otherwise."""
-    try:
-        history = History(settings.history_url, settings.ai_features)
-    except Exception as exc:
-        raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
-                           f"{str(exc).splitlines()[0][:200]}); check REPORTER_HISTORY_URL") from None
+    """Lock, then open (create or migrate) and test-write the history; StartupError naming REPORTER_HISTORY_URL
+    otherwise. The lock comes first: a second daemon (even one starting at the same moment on a new file) stops
+    at the lock and never touches the schema."""
     lock = HistoryLock(settings.history_path())
     try:
         lock.acquire()
+    except StartupError:
+        raise
+    except Exception as exc:
+        raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
+                           f"{_first_line(exc)}); check its permissions and disk space") from None
+    try:
+        history = History(settings.history_url, settings.ai_features)
+    except Exception as exc:
+        lock.release()
+        raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
+                           f"{_first_line(exc)}); check REPORTER_HISTORY_URL") from None
+    try:
         history.set_meta("started_at", datetime.now(UTC).isoformat())
     except Exception as exc:
         history.close()
         lock.release()
-        if isinstance(exc, StartupError):
-            raise
         raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
-                           f"{str(exc).splitlines()[0][:200]}); check its permissions and disk space") from None
+                           f"{_first_line(exc)}); check its permissions and disk space") from None
     return history, lock
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters; empty when it has none)."""
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None,
