@@ -33,5 +33,7 @@ ENV REPORTER_HTTP_HOST=0.0.0.0 \
 EXPOSE 8321
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD python -c "import os, sys, urllib.request; port = os.environ.get('REPORTER_HTTP_PORT', '8321'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"
-ENTRYPOINT ["reporter"]
+# umask 027: reports, CSV files and the history are readable by the reporter group, not by everyone
+# (the files honour the umask as any program's do; the history holds user e-mails and activity)
+ENTRYPOINT ["/bin/sh", "-c", "umask 027 && exec reporter \"$@\"", "reporter"]
 CMD ["run"]

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reporter.report.files import new_file_mode
+
 STDERR_TAIL = 2000  # characters of the child's stderr in a PdfError
 
 
@@ -64,7 +66,7 @@ def render_pdf(html: str, path: str | os.PathLike, *, timeout: float = 120.0, ni
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     temp = Path(temp_name)
-    os.chmod(temp, 0o644)  # mkstemp's 0600 would stay on the report after the rename
+    os.chmod(temp, new_file_mode())  # mkstemp's 0600 would stay on the report after the rename: honour the umask
     command = [python or sys.executable, "-m", "reporter.report.pdf_child", str(temp), "--nice", str(nice)]
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     started = time.perf_counter()
