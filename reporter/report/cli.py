@@ -49,7 +49,10 @@ def parse_formats(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
 def run_report(settings: Settings, day: str | None, first: str | None, last: str | None, out: Path | None,
                formats: str, email: bool) -> int:
     """Render one day or a range; returns the exit code (0 all rendered and sent, 1 otherwise)."""
+    from reporter.report.lifeline import watch_parent
     from reporter.report.produce import FORMATS
+
+    watch_parent()  # started by the daemon: end with it
 
     wanted = parse_formats(formats, FORMATS)
     if email and "html" not in wanted:

@@ -7,9 +7,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reporter.report.lifeline import child_env, die_with_parent
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
 from reporter.store.history import History
@@ -21,7 +23,9 @@ class ReportJob:
     """Runs every minute on the daemon's report executor (never the sampling thread).
 
     Each due day is claimed, then rendered by ``reporter report --date D`` as a child process with a time limit
-    (WeasyPrint's time and memory stay out of the daemon); success marks it done and queues its email.
+    (WeasyPrint's time and memory stay out of the daemon); success marks it done and queues its email. The child
+    dies with the daemon (:mod:`reporter.report.lifeline`); a claim left by a dead daemon is taken over at the
+    next start (:meth:`ReportSchedule.claim`).
     """
 
     def __init__(self, settings: Settings, history: History, env_file: Path | None = None) -> None:
@@ -38,12 +42,27 @@ class ReportJob:
 
     def __call__(self) -> None:
         try:
+            self.remove_stale_temps(time.time())
             for day in self.schedule.due_days(datetime.now(UTC), self.history.first_time()):
                 self.render(day)
             if self.email:
                 self.mailer.deliver_due()
         except Exception:
             log.exception("report job failed; it runs again in a minute")
+
+    def remove_stale_temps(self, now: float) -> list[Path]:
+        """Delete temporary files (``.YYYY-MM-DD.*.tmp``) that a killed rendering left in the report folder:
+        those older than the longest a rendering may take (``now`` in Unix seconds). Returns the removed paths."""
+        removed = []
+        folder = Path(self.settings.report_dir)
+        for temp in folder.glob(".????-??-??.*.tmp") if folder.is_dir() else ():
+            try:
+                if temp.stat().st_mtime < now - self.limit:
+                    temp.unlink()
+                    removed.append(temp)
+            except OSError:
+                continue
+        return removed
 
     def command(self, day) -> list[str]:
         env = ["--env-file", str(self.env_file)] if self.env_file else []
@@ -60,7 +79,7 @@ class ReportJob:
         log.info("report %s: rendering", day)
         try:
             result = subprocess.run(self.command(day), capture_output=True, text=True, timeout=self.limit,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, env=child_env(), preexec_fn=die_with_parent)
             ok, detail = result.returncode == 0, (result.stderr or result.stdout).strip()[-1500:]
         except subprocess.TimeoutExpired:
             ok, detail = False, f"rendering took longer than {self.limit:g} s and was stopped"

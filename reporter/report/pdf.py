@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reporter.report.files import new_file_mode
+from reporter.report.lifeline import child_env, die_with_parent
 
 STDERR_TAIL = 2000  # characters of the child's stderr in a PdfError
 
@@ -72,7 +73,8 @@ def render_pdf(html: str, path: str | os.PathLike, *, timeout: float = 120.0, ni
     started = time.perf_counter()
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, start_new_session=True, close_fds=True)
+                                   env=child_env(env), start_new_session=True, close_fds=True,
+                                   preexec_fn=die_with_parent)
         try:
             out, err = process.communicate(html.encode("utf-8"), timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -99,6 +99,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("output", help="the PDF file to write")
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by N")
     args = parser.parse_args(argv)
+    from reporter.report.lifeline import watch_parent
+
+    watch_parent()  # the report process that started this one may be killed: end with it
     if args.nice:
         try:
             os.nice(args.nice)

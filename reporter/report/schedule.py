@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +17,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from reporter.report.holder import is_dead, this_process
 from reporter.store.history import to_ms
 from reporter.store.report_schema import report_emails, reports
 
@@ -28,8 +27,8 @@ RETRY_MAX_SECONDS = 6 * 3600.0
 
 
 def owner() -> str:
-    """``host:pid`` of this process, recorded with a claim."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start`` of this process, recorded with a claim (see :mod:`reporter.report.holder`)."""
+    return str(this_process())
 
 
 class ReportSchedule:
@@ -66,12 +65,15 @@ class ReportSchedule:
     def _reclaimable(row, now_ms: int) -> bool:
         if row.status == "failed":
             return (row.next_attempt_at or 0) <= now_ms
-        if row.status == "claimed":
-            return (row.lease_until or 0) <= now_ms  # the renderer died
+        if row.status == "claimed":  # the renderer died: its lease ran out, or its process is gone
+            return (row.lease_until or 0) <= now_ms or is_dead(row.claimed_by)
         return False
 
     def claim(self, day: date, now: datetime, lease_seconds: float) -> bool:
-        """Claim ``day`` for rendering; False when another process holds it or it is done."""
+        """Claim ``day`` for rendering; False when another live process holds it or it is done.
+
+        A failed day is claimed once its retry time has come; a claimed one once its lease ran out, or at once
+        when its holder was a process on this host that is no longer running (a killed daemon)."""
         now_ms, key = to_ms(now), day.isoformat()
         values = {"status": "claimed", "claimed_by": owner(), "lease_until": now_ms + int(lease_seconds * 1000),
                   "updated_at": now_ms}
@@ -81,12 +83,20 @@ class ReportSchedule:
             return True
         except IntegrityError:
             pass
+        with self.engine.connect() as conn:
+            row = conn.execute(select(reports.c.status, reports.c.claimed_by, reports.c.lease_until)
+                               .where(reports.c.day == key)).first()
+        reclaimable = or_(and_(reports.c.status == "failed", reports.c.next_attempt_at <= now_ms),
+                          and_(reports.c.status == "claimed", reports.c.lease_until <= now_ms))
+        dead = (row is not None and row.status == "claimed" and (row.lease_until or 0) > now_ms
+                and is_dead(row.claimed_by))
+        if dead:  # compare-and-set on the dead holder: a live process claiming it meanwhile wins
+            reclaimable = or_(reclaimable, and_(reports.c.status == "claimed",
+                                                reports.c.claimed_by == row.claimed_by))
         with self.engine.begin() as conn:
-            result = conn.execute(update(reports).where(
-                reports.c.day == key,
-                or_(and_(reports.c.status == "failed", reports.c.next_attempt_at <= now_ms),
-                    and_(reports.c.status == "claimed", reports.c.lease_until <= now_ms)),
-            ).values(**values))
+            result = conn.execute(update(reports).where(reports.c.day == key, reclaimable).values(**values))
+        if dead and result.rowcount == 1:
+            log.warning("report %s: took over the claim of %s, which is no longer running", key, row.claimed_by)
         return result.rowcount == 1
 
     def done(self, day: date, files: list[str], now: datetime, email: bool) -> None:

@@ -82,3 +82,80 @@ def test_three_days_down_then_three_reports_each_once(tmp_path, redis_url):
         assert len(smtp.messages) == 3 and "rendering" not in err
     finally:
         smtp.stop()
+
+
+def descendants(pid):
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def running(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def command_line(process) -> str:
+    import psutil
+
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over(tmp_path, redis_url):
+    import psutil
+
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", ["grammar", "quiz", "voice", "scenario"])
+    day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    generate(history, day_start, day_start + timedelta(hours=24), interval=60)
+    history.close()
+    settings = {"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
+                "REPORTER_REPORT_DIR": str(tmp_path / "reports"), "REPORTER_SAMPLE_INTERVAL": "60",
+                "REPORTER_TIMEZONE": "UTC"}
+    pdf = tmp_path / "reports" / f"{day}.pdf"
+
+    proc = start_daemon(tmp_path, settings, free_port())
+    try:
+        deadline, renderers = time.monotonic() + 60, []
+        while time.monotonic() < deadline:  # the report job starts 5 s in; kill once the PDF child runs
+            renderers = descendants(proc.pid)
+            if any("reporter.report.pdf_child" in command_line(p) for p in renderers):
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError(f"no PDF child seen; rows {report_rows(tmp_path)}")
+        assert not pdf.exists()
+        proc.kill()
+        proc.communicate(timeout=10)
+        _, alive = psutil.wait_procs(renderers, timeout=2)
+        alive = [p for p in alive if running(p)]  # a zombie runs nothing (init reaps it when it gets to it)
+        assert alive == [], f"still running 2 s after the daemon was killed: {[command_line(p) for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    time.sleep(3)  # an orphaned renderer would finish its PDF meanwhile
+    assert not pdf.exists(), "the renderer ran on after its daemon was killed"
+    assert [(d, s) for d, s, _ in report_rows(tmp_path)] == [(day.isoformat(), "claimed")]  # lease of ~330 s
+
+    started = time.monotonic()
+    proc = start_daemon(tmp_path, settings, free_port())
+    try:
+        while time.monotonic() - started < 60 and report_rows(tmp_path)[0][1] != "done":
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert report_rows(tmp_path)[0][1] == "done", err
+    assert pdf.is_file()
+    assert "took over the claim" in err and "no longer running" in err

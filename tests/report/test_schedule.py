@@ -68,3 +68,73 @@ def test_retention_bounds_the_catch_up(history):
     now = datetime(2026, 11, 25, 9, tzinfo=UTC)
     assert schedule.due_days(now, datetime(2026, 10, 1, tzinfo=UTC)) == [date(2026, 11, 22), date(2026, 11, 23),
                                                                          date(2026, 11, 24)]
+
+
+CLAIM_IN_CHILD = """
+import sys, time
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+from reporter.report.schedule import ReportSchedule
+from reporter.store.history import History
+history = History(sys.argv[1], ["quiz"])
+assert ReportSchedule(history.engine, ZoneInfo("UTC")).claim(date(2026, 11, 24), datetime.now(UTC), 330)
+print("claimed", flush=True)
+time.sleep(600)
+"""
+
+
+def claim_in_child(tmp_path):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", CLAIM_IN_CHILD, f"sqlite:///{tmp_path / 'h.db'}"],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "claimed"
+    return child
+
+
+def test_claim_of_a_killed_process_on_this_host_is_taken_over_at_once(history, tmp_path):
+    schedule = ReportSchedule(history.engine, BERLIN)
+    day = date(2026, 11, 24)
+    child = claim_in_child(tmp_path)  # a real process claims the day with a 330 s lease, then sleeps
+    try:
+        now = datetime.now(UTC)
+        assert schedule.claim(day, now, 60) is False  # its holder is alive: wait
+        assert day not in schedule.due_days(now, datetime(2026, 11, 24, tzinfo=UTC))
+    finally:
+        child.kill()
+        child.wait()
+    now = datetime.now(UTC)  # well inside the 330 s lease
+    assert day in schedule.due_days(now, datetime(2026, 11, 24, tzinfo=UTC))
+    assert schedule.claim(day, now, 60) is True
+    assert schedule.claim(day, now, 60) is False  # now this (live) process holds it
+
+
+def test_claim_of_a_reused_pid_or_another_host_is_judged_rightly(history):
+    import os
+    import socket
+
+    from sqlalchemy import update
+
+    from reporter.report.holder import this_process
+    from reporter.store.report_schema import reports
+
+    schedule = ReportSchedule(history.engine, BERLIN)
+    day = date(2026, 11, 24)
+    now = datetime.now(UTC)
+    me = this_process()
+
+    def held_by(text):
+        with history.engine.begin() as conn:
+            conn.execute(update(reports).where(reports.c.day == day.isoformat())
+                         .values(status="claimed", claimed_by=text, lease_until=int(now.timestamp() * 1000) + 300_000))
+
+    assert schedule.claim(day, now, 60)
+    # the pid is alive (this process) but started at another time: the holder died and its pid was reused
+    held_by(f"{socket.gethostname()}:{os.getpid()}:{me.start - 3600:.2f}")
+    assert schedule.claim(day, now, 60) is True
+    held_by(f"other-host.example:{os.getpid() + 1}:{me.start:.2f}")  # another host: its lease decides
+    assert schedule.claim(day, now, 60) is False
+    assert schedule.claim(day, now + timedelta(seconds=301), 60) is True
+    held_by(str(me))  # a live holder (here: this very process) keeps it
+    assert schedule.claim(day, now, 60) is False
