@@ -254,6 +254,17 @@ def report(ctx: click.Context, day, first, last, out, formats: str, email: bool)
     ctx.exit(run_report(_settings(ctx), day, first, last, out, formats, email))
 
 
+@main.command(short_help="Give a SQLite history's free space back.")
+@click.pass_context
+def vacuum(ctx: click.Context) -> None:
+    """Give a SQLite history's free space back to the filesystem; a history made by an older version is switched
+    to incremental vacuum (the daemon then shrinks the file after each prune). Stop the daemon first; needs
+    as much free disk space as the file."""
+    from reporter.cli_history import run_vacuum
+
+    run_vacuum(_settings(ctx))
+
+
 @main.command(short_help="Export the history as CSV.")
 @click.option("--from", "first", required=True, metavar="TIME", help="Start, ISO date or time (local if no offset).")
 @click.option("--to", "last", required=True, metavar="TIME", help="End (excluded).")

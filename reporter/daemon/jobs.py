@@ -63,13 +63,25 @@ class SampleJob:
 
 
 class PruneJob:
-    """Deletes samples older than ``retention_days``."""
+    """Deletes samples older than ``retention_days``, then gives the freed space back to the filesystem in
+    steps short against the sample interval (``interval`` seconds): a sample write waits one step at most."""
 
-    def __init__(self, history: History, retention_days: int) -> None:
+    def __init__(self, history: History, retention_days: int, interval: float = 10.0) -> None:
         self.history, self.retention_days = history, retention_days
+        self.step_seconds = min(0.05, interval / 20)
 
     def __call__(self) -> None:
         try:
             self.history.prune(datetime.now(UTC) - timedelta(days=self.retention_days))
         except Exception as exc:
             log.error("history: pruning failed (%s); will try again in a day", exc)
+            return
+        try:
+            done = self.history.reclaim(self.step_seconds)
+        except Exception as exc:
+            log.warning("history: giving pruned space back failed (%s); will try again in a day", exc)
+            return
+        if done.pages:
+            log.info("history: gave %d freed pages back in %d steps over %.1f s (longest step %.0f ms); "
+                     "file %.1f MB, WAL %.1f MB", done.pages, done.steps, done.seconds, done.longest_step * 1000,
+                     done.file_bytes / 1e6, done.wal_bytes / 1e6)

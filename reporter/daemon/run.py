@@ -30,6 +30,7 @@ from reporter.daemon.lock import HistoryLock
 from reporter.report.job import ReportJob
 from reporter.settings import Settings, mask_url
 from reporter.store.history import History
+from reporter.store.reclaim import CONVERT_AT_START_MAX_BYTES
 
 log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_SECONDS = 3.0  # SIGTERM to exit stays under 5 s whatever a dependency does
@@ -149,7 +150,26 @@ def open_history(settings: Settings) -> tuple[History, HistoryLock]:
         lock.release()
         raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
                            f"{_first_line(exc)}); check its permissions and disk space") from None
+    enable_incremental_vacuum(history)
     return history, lock
+
+
+def enable_incremental_vacuum(history: History) -> None:
+    """A SQLite history made before incremental vacuum is switched to it at start (one VACUUM, before sampling
+    starts) when small enough; otherwise one log line says how. Never fails the start."""
+    try:
+        seconds = history.enable_incremental_vacuum(CONVERT_AT_START_MAX_BYTES)
+    except Exception as exc:
+        log.warning("history: could not switch to incremental vacuum (%s: %s); pruned space is reused but the "
+                    "file does not shrink", exc.__class__.__name__, _first_line(exc))
+        return
+    if seconds is None:
+        log.info("history: the file was made without incremental vacuum and is over %d MB: pruned space is "
+                 "reused but the file does not shrink; to switch, stop the daemon and run `reporter vacuum`",
+                 CONVERT_AT_START_MAX_BYTES // 2**20)
+    elif seconds:
+        log.info("history: switched to incremental vacuum in %.1f s (pruned space is given back from now on)",
+                 seconds)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -172,8 +192,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     sample_job = SampleJob(sampler, history, latest, alerting)
     sample_job.seed()
     report_job = ReportJob(settings, history, env_file)
-    scheduler = scheduler_for(sample_job, PruneJob(history, settings.retention_days), report_job,
-                              settings.sample_interval)
+    prune_job = PruneJob(history, settings.retention_days, settings.sample_interval)
+    scheduler = scheduler_for(sample_job, prune_job, report_job, settings.sample_interval)
     app = create_app(latest, settings.sample_interval, settings.api_token,
                      redis=async_redis_client(settings.redis_url, settings.probe_timeout),
                      ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,

@@ -15,6 +15,7 @@ from reporter.collect.counters import CounterSample
 from reporter.snapshot import Snapshot
 from reporter.store.metrics import Metric, catalog
 from reporter.store.migrate import upgrade
+from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, vacuum_mode
 from reporter.store.schema import meta_table, samples_table, usage_lists_table
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ def to_ms(value: datetime) -> int:
 
 
 def history_engine(url: str) -> Engine:
-    """An engine for the history URL. SQLite: the parent folder is created, WAL mode, synchronous=NORMAL,
-    a 5 s busy timeout (so the daemon and a CLI command can share the file)."""
+    """An engine for the history URL. SQLite: the parent folder is created, incremental auto-vacuum (a new
+    file), WAL mode with a bounded WAL (see :mod:`reporter.store.reclaim`), synchronous=NORMAL, a 5 s busy
+    timeout (so the daemon and a CLI command can share the file)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         from reporter.collect.sources import postgres_args
@@ -45,7 +47,7 @@ def history_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        sqlite_pragmas(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-512")  # 512 KiB page cache per connection (the OS caches the file)
         cursor.close()
@@ -153,9 +155,11 @@ class History:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(self.samples)).scalar_one()
 
-    def prune(self, older_than: datetime, batch: int = 50_000) -> int:
-        """Delete samples older than ``older_than`` (in batches so writers are not blocked long); the newest
-        row of each usage list is always kept. Returns the number of sample rows deleted."""
+    def prune(self, older_than: datetime, batch: int = 5_000) -> int:
+        """Delete samples older than ``older_than`` (in batches of ``batch`` rows, each its own short
+        transaction, so a sample write waits milliseconds and the WAL stays small); the newest row of each
+        usage list is always kept. Returns the number of sample rows deleted. :meth:`reclaim` then gives the
+        space back."""
         cutoff, deleted = to_ms(older_than), 0
         ts = self.samples.c.ts
         while True:
@@ -173,6 +177,22 @@ class History:
         if deleted:
             log.info("history: pruned %d samples older than %s", deleted, older_than.isoformat())
         return deleted
+
+    def reclaim(self, step_seconds: float = 0.05, max_seconds: float = 600.0) -> Reclaimed:
+        """Give the pages freed by a prune back to the filesystem in steps of about ``step_seconds`` each
+        (a sample write waits at most one step), for at most ``max_seconds``; then empty the WAL. SQLite
+        only (see :func:`reporter.store.reclaim.reclaim`)."""
+        return reclaim(self.engine, step_seconds, max_seconds)
+
+    def enable_incremental_vacuum(self, max_bytes: int) -> float | None:
+        """Switch a SQLite file made before incremental vacuum with one full VACUUM, if it is at most
+        ``max_bytes`` (a VACUUM blocks writers while it rewrites the file). Returns its seconds, 0.0 when the
+        file needs none, None when it is too big (pruned space is then reused but not given back)."""
+        if vacuum_mode(self.engine) in (None, "incremental"):
+            return 0.0
+        if Path(self.engine.url.database).stat().st_size > max_bytes:
+            return None
+        return convert(self.engine)
 
     def close(self) -> None:
         """Close every pooled connection."""
