@@ -12,6 +12,13 @@ Bytes per snapshot = file size after a WAL checkpoint / rows (all tables: ``samp
 The 24 h read is ``History.series("cpu_percent", end - 24 h, end)``, median of ``--reads`` runs.
 The file is cached under ``bench/out/`` (keyed by rows and the history schema); ``--rebuild`` forces a new one.
 Targets: <= 150 bytes per snapshot, 24 h series read < 200 ms.
+
+Retention (on a copy of the file): the daily prune (the oldest day) and a retention cut (10 more days), each
+followed by ``History.reclaim`` exactly as the daemon's prune job runs them, while a writer thread stores a
+sample every 50 ms and a monitor polls the WAL every 5 ms. Printed: file and WAL size before and after, the
+WAL's peak, the reclaim's steps and longest step, and the longest sample write. Targets: the file shrinks with
+the rows (after <= before x rows kept / rows before + 2 %), the WAL <= 2 MiB after and <= 4 MiB at its peak,
+no sample write waits >= 100 ms (1 % of the 10 s interval).
 """
 
 from __future__ import annotations
@@ -34,9 +41,12 @@ import _support as s
 
 TARGET_BYTES = 150.0
 TARGET_READ_MS = 200.0
+TARGET_WAL_AFTER = 2 * 1024 * 1024
+TARGET_WAL_PEAK = 4 * 1024 * 1024
+TARGET_WRITE_WAIT_MS = 100.0
 INTERVAL_S = 10
 USAGE_EVERY = 6  # usage figures every 60 s
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: files made with incremental auto-vacuum
 OUT = s.BENCH / "out"
 FEATURE_MIX = {"grammar": (0.40, 1.2), "quiz": (0.25, 1.6), "voice": (0.15, 3.1), "scenario": (0.20, 2.2)}
 SCENARIOS = ["cafe", "airport", "hotel", "doctor", "job interview", "bank", "pharmacy", "train station",
@@ -411,6 +421,93 @@ def sizes(path: Path) -> dict[str, int]:
     return tables
 
 
+class SampleLoad:
+    """While running: a thread storing a sample every 50 ms (the longest wait of each write is kept) and one
+    polling the WAL's size every 5 ms (its peak is kept)."""
+
+    def __init__(self, history, wal: Path, first_ts: int) -> None:
+        import threading
+
+        self.history, self.wal, self.ts = history, wal, first_ts
+        self.stop = threading.Event()
+        self.waits_ms: list[float] = []
+        self.wal_peak = 0
+        self.threads = [threading.Thread(target=self._write), threading.Thread(target=self._watch)]
+
+    def _write(self) -> None:
+        while not self.stop.is_set():
+            began = time.perf_counter()
+            with self.history.engine.begin() as conn:
+                conn.execute(self.history._insert, {"ts": self.ts, "cpu_percent": 12.5})
+            self.waits_ms.append((time.perf_counter() - began) * 1000)
+            self.ts += 10_000
+            self.stop.wait(0.05)
+
+    def _watch(self) -> None:
+        while not self.stop.is_set():
+            self.wal_peak = max(self.wal_peak, self.wal.stat().st_size if self.wal.exists() else 0)
+            self.stop.wait(0.005)
+
+    def __enter__(self) -> SampleLoad:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def retention(path: Path, end: datetime) -> list[tuple]:
+    """Prune + reclaim on a copy of ``path`` (the daily prune, then a cut of 10 more days) as the daemon's
+    prune job runs them, under a :class:`SampleLoad`; returns the printed rows."""
+    import shutil
+
+    from reporter.daemon.jobs import PruneJob
+    from reporter.store.history import History, to_ms
+    from reporter.store.reclaim import vacuum_mode
+
+    rows_out = []
+    with s.tempdir() as workdir:
+        copy = workdir / "history.db"
+        shutil.copyfile(path, copy)
+        wal = Path(f"{copy}-wal")
+        history = History(f"sqlite:///{copy}", s.FEATURES)
+        try:
+            if vacuum_mode(history.engine) != "incremental":
+                raise RuntimeError(f"{path.name} was made without incremental vacuum; run with --rebuild")
+            oldest, next_ts = history.first_time(), to_ms(end)
+            for label, days in (("daily prune (1 day of 30)", 1), ("retention cut (10 more days)", 11)):
+                count_before, size_before = history.count(), copy.stat().st_size
+                job = PruneJob(history, 1, float(INTERVAL_S))
+                with SampleLoad(history, wal, next_ts) as load:
+                    started = time.perf_counter()
+                    history.prune(oldest + timedelta(days=days))
+                    prune_s = time.perf_counter() - started
+                    done = history.reclaim(job.step_seconds)
+                next_ts = load.ts
+                count_after, size_after = history.count(), copy.stat().st_size
+                wal_after = wal.stat().st_size if wal.exists() else 0
+                allowed = size_before * count_after / count_before * 1.02
+                longest = max(load.waits_ms)
+                rows_out += [
+                    (f"{label}: samples", f"{count_before:,} -> {count_after:,}", "", ""),
+                    ("  file bytes before -> after", f"{size_before:,} -> {size_after:,}", f"<= {allowed:,.0f}",
+                     s.verdict(size_after <= allowed)),
+                    ("  WAL bytes after / peak", f"{wal_after:,} / {load.wal_peak:,}",
+                     f"<= {TARGET_WAL_AFTER:,} / {TARGET_WAL_PEAK:,}",
+                     s.verdict(wal_after <= TARGET_WAL_AFTER and load.wal_peak <= TARGET_WAL_PEAK)),
+                    ("  prune s / reclaim s (steps, longest step ms)",
+                     f"{prune_s:.2f} / {done.seconds:.2f} ({done.steps}, {done.longest_step * 1000:.1f})", "", ""),
+                    (f"  longest sample write meanwhile, ms ({len(load.waits_ms)} writes)", f"{longest:.1f}",
+                     f"< {TARGET_WRITE_WAIT_MS:g}", s.verdict(longest < TARGET_WRITE_WAIT_MS)),
+                ]
+        finally:
+            history.close()
+    return rows_out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=f"Targets: <= {TARGET_BYTES:g} bytes per snapshot, "
@@ -471,6 +568,8 @@ def main() -> int:
         ("24 h rows read, 4 metrics, median ms", f"{s.median(wide):.1f}", "", ""),
     ]
     print(s.table(rows_out, ("figure", "value", "target", "")))
+    print()
+    print(s.table(retention(path, datetime.fromisoformat(info["end"])), ("retention", "value", "target", "")))
     return 0
 
 

@@ -28,7 +28,7 @@ WAL_AUTOCHECKPOINT_PAGES = 256  # ~1 MiB of 4 KiB pages: a checkpoint every ~100
 JOURNAL_SIZE_LIMIT_BYTES = 2 * 1024 * 1024  # a reset WAL is cut back to this (SQLite's default: never)
 CONVERT_AT_START_MAX_BYTES = 64 * 1024 * 1024
 FIRST_STEP_PAGES = 128
-MAX_STEP_PAGES = 16384
+MAX_STEP_PAGES = WAL_AUTOCHECKPOINT_PAGES  # a step adds at most ~1 MiB to the WAL before its checkpoint
 MODES = {0: "none", 1: "full", 2: "incremental"}
 
 
