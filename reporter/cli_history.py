@@ -30,13 +30,18 @@ def run_vacuum(settings: Settings) -> None:
     if path is None:
         raise click.ClickException("reporter vacuum is for a SQLite history; a server database has its own "
                                    "(VACUUM in PostgreSQL)")
-    history = open_history(settings)
-    lock = HistoryLock(path)
+    if not path.exists():
+        open_history(settings)  # the one-line "no history at ..." error
+    lock = HistoryLock(path)  # before opening: closing a lock's descriptor would drop SQLite's locks
     try:
         lock.acquire()
     except StartupError as exc:
-        history.close()
         raise click.ClickException(f"{exc}") from None
+    try:
+        history = open_history(settings)
+    except BaseException:
+        lock.release()
+        raise
     try:
         before = sizes(history.engine)[0]
         seconds = convert(history.engine) if vacuum_mode(history.engine) != "incremental" else 0.0
