@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 
 from reporter.collect.counters import CounterSample
 from reporter.snapshot import Snapshot
@@ -19,6 +20,7 @@ from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, 
 from reporter.store.schema import meta_table, samples_table, usage_lists_table
 
 log = logging.getLogger(__name__)
+TS_COLLISION_RETRIES = 10  # a sample whose millisecond is taken is stored up to 10 ms later
 LIST_EVERY_MS = 3600 * 1000  # a changed usage list is stored at most hourly (it is ~2 KB of JSON)
 FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
 
@@ -79,7 +81,8 @@ class History:
 
     def write(self, snapshot: Snapshot) -> None:
         """Store one snapshot: a ``samples`` row, plus a ``usage_lists`` row for each list that changed and
-        was last stored an hour or more ago (the lists change with every activity; hourly keeps the file small)."""
+        was last stored an hour or more ago (the lists change with every activity; hourly keeps the file small).
+        A snapshot whose millisecond is already stored (the wall clock stepped back) is stored a few ms later."""
         ts = to_ms(snapshot.timestamp)
         row = {"ts": ts}
         for name, metric in self._written.items():
@@ -92,10 +95,18 @@ class History:
                 last_ts, last_body = self._last_list(kind)
                 if last_body != body and (last_ts is None or ts - last_ts >= LIST_EVERY_MS):
                     lists[kind] = body
-        with self.engine.begin() as conn:
-            conn.execute(self._insert, row)
-            for kind, body in lists.items():
-                conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
+        for attempt in range(TS_COLLISION_RETRIES + 1):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(self._insert, {**row, "ts": ts})
+                    for kind, body in lists.items():
+                        conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
+                break
+            except IntegrityError:
+                # after the wall clock stepped back, a sample can fall on a stored one's millisecond: keep both
+                if attempt == TS_COLLISION_RETRIES:
+                    raise
+                ts += 1
         self._last_lists.update({kind: (ts, body) for kind, body in lists.items()})
 
     def _last_list(self, kind: str) -> tuple[int | None, str | None]:

@@ -142,3 +142,14 @@ def test_head_constant_matches_the_migrations():
     from reporter.store.migrate import HEAD, alembic_config
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
+def test_a_sample_on_a_stored_millisecond_is_kept_a_millisecond_later(tmp_path):
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
+    try:  # the wall clock stepped back onto an earlier sample's time
+        history.write(snap(T0, cpu=10.0))
+        history.write(snap(T0, cpu=20.0))
+        assert history.series("cpu_percent", T0, T0 + timedelta(seconds=1)) == [
+            (int(T0.timestamp() * 1000), 10.0), (int(T0.timestamp() * 1000) + 1, 20.0)]
+    finally:
+        history.close()
