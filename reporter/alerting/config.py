@@ -8,6 +8,8 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     no_data_for = "10m"         # a rule whose value is missing this long raises a no_data alert
     max_age = "24h"             # retry a failed delivery for this long
     backoff_max = "60s"         # longest wait between two attempts of a delivery (also per receiver)
+    for_outage_tolerance = "30s"  # a longer gap in sampling restarts pending `for` windows (default: 3 sample
+                                  # intervals, at least 10s)
 
     [rules.cpu_high]            # override a default rule (any field), or define a new one
     threshold = 95
@@ -97,7 +99,9 @@ class Receiver(BaseModel):
 
 class Defaults(BaseModel):
     """Timing defaults, seconds. Retries of a delivery wait ``backoff_initial`` doubling up to ``backoff_max``
-    (with jitter) and stop when the notification is ``max_age`` old."""
+    (with jitter) and stop when the notification is ``max_age`` old. ``for_outage_tolerance``: the longest gap
+    between evaluated samples (a restart, a hung sample) across which a pending alert keeps its ``for`` window;
+    None means three sample intervals (at least 10 s)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -107,6 +111,7 @@ class Defaults(BaseModel):
     max_age: float = Field(24 * 3600.0, gt=0)
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(60.0, gt=0)
+    for_outage_tolerance: float | None = Field(None, gt=0)  # None: three sample intervals, at least 10 s
 
     @field_validator("*", mode="before")
     @classmethod

@@ -4,13 +4,18 @@ inactive -> pending (condition true; ``for`` not yet elapsed; one false sample r
 resolved (condition false, with hysteresis ``clear``). A missing value neither starts nor resolves an alert;
 when a rule's value has been missing for ``no_data_for`` seconds, one ``no_data`` alert for that rule fires.
 Time is the snapshot's timestamp, so tests (and replays) control the clock.
+
+Only observed time counts towards ``for``: when no sample was evaluated for longer than ``for_outage_tolerance``
+(default three sample intervals, at least 10 s; the daemon was down, or sampling hung), pending alerts start their window
+again at the next sample, as Prometheus does not restore a ``for`` state across a long outage. Firing alerts stay
+firing. When the wall clock steps, :meth:`Evaluator.shift_clock` moves pending windows with it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reporter.alerting.config import Defaults
@@ -22,6 +27,9 @@ from reporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 FOR_JITTER_SECONDS = 0.5
+EVALUATED_AT_META = "alerts_evaluated_at"  # history meta key: the last evaluation while an alert was pending
+GAP_INTERVALS = 3  # default for_outage_tolerance: three sample intervals ...
+GAP_MIN_SECONDS = 10.0  # ... and at least this long, so that a plain restart keeps pending windows
 
 
 @dataclass(frozen=True)
@@ -44,12 +52,16 @@ def _fmt(value: float | None) -> str:
 class Evaluator:
     """Evaluates every rule on each snapshot, keeps alert states (in memory and in the store).
 
-    ``evaluate(snapshot)`` returns the records that changed state (already persisted).
+    ``evaluate(snapshot)`` returns the records that changed state (already persisted). ``sample_interval``
+    (seconds) sets the default ``for_outage_tolerance``: three intervals, at least 10 s.
     """
 
     def __init__(self, rules: list[Rule], defaults: Defaults, store: AlertStore, history, tz: ZoneInfo,
-                 features: list[str]) -> None:
+                 features: list[str], sample_interval: float = 10.0) -> None:
         self.defaults, self.store, self.tz, self.features = defaults, store, tz, features
+        self.history = history
+        self.gap_tolerance = (defaults.for_outage_tolerance if defaults.for_outage_tolerance is not None
+                              else max(GAP_INTERVALS * sample_interval, GAP_MIN_SECONDS))
         self.values = HistoryValues(history)
         self.instances: list[Instance] = []
         for rule in rules:
@@ -58,7 +70,9 @@ class Evaluator:
                 self.instances.append(Instance(rule, full, fingerprint(full), path, guard))
         self.rules = rules
         self.records = store.load()
-        self._missing_since: dict[str, datetime] = {}
+        self._rules_by_name = {rule.name: rule for rule in rules}
+        self._last_at = self._stored_last_evaluation()
+        self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
         known = {i.fingerprint for i in self.instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
         stale = [fp for fp in self.records if fp not in known]
         for fp in stale:  # its rule was removed from the configuration: the alert ends without a notice
@@ -69,11 +83,61 @@ class Evaluator:
     def _no_data_labels(rule: Rule) -> dict[str, str]:
         return {"alertname": "no_data", "rule": rule.name, "severity": "warning"}
 
+    def _stored_last_evaluation(self) -> datetime | None:
+        """When the previous run last evaluated (its last stored sample if it never recorded that), so a gap
+        across a restart is seen; None for a new history."""
+        try:
+            stored = self.history.get_meta(EVALUATED_AT_META)
+            if stored:
+                return datetime.fromisoformat(stored)
+            return self.history.last_time()
+        except Exception as exc:  # an unreadable fact must not stop alerting: no gap is then detected
+            log.warning("alerting: cannot read the last evaluation time (%s); pending alerts keep their windows",
+                        exc.__class__.__name__)
+            return None
+
+    def shift_clock(self, seconds: float) -> None:
+        """The wall clock stepped by ``seconds`` (negative: backwards). Move every pending window and the last
+        evaluation time with it, so ``for`` counts real time: a forward step does not make a pending alert fire
+        early, a backward one does not hold it back. Firing alerts keep their times (they were notified)."""
+        delta = timedelta(seconds=seconds)
+        if self._last_at is not None:
+            self._last_at += delta
+        for record in self.records.values():
+            if record.state == AlertState.PENDING and record.active_at is not None:
+                record.active_at += delta
+                self._moved[record.fingerprint] = record
+        self.values.clear()
+
+    def _restart_pending(self, now: datetime) -> None:
+        """After a gap in sampling longer than the tolerance, pending windows start again at ``now``: time that
+        was not observed does not count as time the condition held."""
+        if self._last_at is None:
+            return
+        gap = (now - self._last_at).total_seconds()
+        if gap <= self.gap_tolerance:
+            return
+        restarted = []
+        for record in self.records.values():
+            rule = self._rules_by_name.get(record.rule)
+            if record.state != AlertState.PENDING or rule is None:
+                continue
+            record.active_at = now
+            record.annotations = self._annotations(rule, record.labels, record.value, now,
+                                                   record.alertname == "no_data")
+            self._moved[record.fingerprint] = record
+            restarted.append(record.alertname)
+        if restarted:
+            log.info("alerting: no sample evaluated for %.0f s (tolerance %g s): pending %s start their `for` "
+                     "window again", gap, self.gap_tolerance, ", ".join(sorted(set(restarted))))
+
     def evaluate(self, snapshot: Snapshot) -> list[AlertRecord]:
         """Evaluate all rules at ``snapshot.timestamp``; persist and return the records whose state changed."""
         now = snapshot.timestamp
         data = snapshot.model_dump(mode="python", include={"system", "services", "ai", "usage"})
         changes: list[tuple[AlertRecord, str | None]] = []
+        self._restart_pending(now)
+        self._last_at = now
         missing_by_rule: dict[str, bool] = {}
         for instance in self.instances:
             rule = instance.rule
@@ -96,12 +160,25 @@ class Evaluator:
             no_data_for = rule.no_data_for if rule.no_data_for is not None else self.defaults.no_data_for
             self._step(rule, labels, fingerprint(labels), None, missing, missing, now, no_data_for, changes,
                        no_data=True)
-        self.store.save(changes, now)
+        changed = {record.fingerprint for record, _ in changes}
+        moved = [(record, None) for fp, record in self._moved.items() if fp not in changed]
+        self._moved = {}
+        self.store.save(changes + moved, now)
+        self._mark_evaluated(now)
         for record, event in changes:
             if event:  # pending is routine (often reset by the next sample): debug only
                 log.log(logging.DEBUG if event == "pending" else logging.INFO, "alert %s %s: %s (value %s)",
                         record.alertname, event, record.annotations.get("summary", ""), _fmt(record.value))
         return [record for record, _ in changes]
+
+    def _mark_evaluated(self, now: datetime) -> None:
+        """Store the evaluation time while an alert is pending (the only time a restart needs it)."""
+        if not any(r.state == AlertState.PENDING for r in self.records.values()):
+            return
+        try:
+            self.history.set_meta(EVALUATED_AT_META, now.isoformat())
+        except Exception as exc:  # the history write of this sample failed too and is reported there
+            log.debug("alerting: cannot store the evaluation time: %s", exc)
 
     def _step(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
               still: bool | None, now: datetime, for_seconds: float, changes: list, no_data: bool = False) -> None:

@@ -25,7 +25,8 @@ class Alerting:
     def __init__(self, settings: Settings, config: AlertingConfig, history: History, port: int | None = None):
         self.config = config
         store = AlertStore(history.engine)
-        self.evaluator = Evaluator(config.rules, config.defaults, store, history, settings.tz, settings.ai_features)
+        self.evaluator = Evaluator(config.rules, config.defaults, store, history, settings.tz, settings.ai_features,
+                                   settings.sample_interval)
         self.dispatcher = Dispatcher(history.engine, config.receivers, config.defaults, renderer(settings.tz),
                                      external_url(settings, port))
         self.outbox = Outbox(history.engine, config.receivers, config.defaults)
@@ -36,6 +37,10 @@ class Alerting:
 
     def stop(self) -> None:
         self.notifier.stop()
+
+    def shift_clock(self, seconds: float) -> None:
+        """The wall clock stepped by ``seconds``: move pending ``for`` windows with it."""
+        self.evaluator.shift_clock(seconds)
 
     def evaluate(self, snapshot: Snapshot) -> Snapshot:
         """Evaluate the rules; return the snapshot with its active alerts listed."""

@@ -66,6 +66,10 @@ class HistoryValues:
         self.refresh_seconds = refresh_seconds
         self._cache: dict[str, tuple[datetime, Any]] = {}
 
+    def clear(self) -> None:
+        """Forget cached values (the wall clock stepped: their times are in the old frame)."""
+        self._cache.clear()
+
     def _cached(self, key: str, now: datetime, compute):
         hit = self._cache.get(key)
         if hit is not None and 0 <= (now - hit[0]).total_seconds() < self.refresh_seconds:

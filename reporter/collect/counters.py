@@ -50,6 +50,11 @@ class CounterWindow:
         while len(self._samples) > 2 and self._samples[1].at <= horizon:
             self._samples.popleft()
 
+    def shift(self, seconds: float) -> None:
+        """Move every held sample by ``seconds`` (the wall clock stepped by that much: a sample read 10 s
+        ago stays 10 s before the next one, so windows keep covering real time)."""
+        self._samples = deque(CounterSample(at=s.at + seconds, values=s.values) for s in self._samples)
+
     def extend(self, samples: Iterable[CounterSample]) -> None:
         """Add many samples in time order (used to seed the window from history at start)."""
         for sample in samples:

@@ -63,8 +63,14 @@ class Sampler:
         """Seed the AI counter window with samples read from history (oldest first), so windows survive restarts."""
         self.window.extend(samples)
 
+    def shift_clock(self, seconds: float) -> None:
+        """The wall clock stepped by ``seconds``: move the counter window's samples with it (see
+        :class:`reporter.clock.StepDetector`), so windowed rates use the real elapsed time."""
+        self.window.shift(seconds)
+
     def sample(self, now: datetime | None = None) -> Snapshot:
-        """Run all collectors and return the Snapshot; never raises for a failing dependency."""
+        """Run all collectors and return the Snapshot stamped ``now`` (default: the wall clock, UTC); never
+        raises for a failing dependency."""
         started = time.perf_counter()
         now = now or datetime.now(UTC)
         jobs = {

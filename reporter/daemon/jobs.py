@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from reporter.api.latest import Latest
+from reporter.clock import SYSTEM_CLOCK, Clock, StepDetector, describe_step, step_tolerance
 from reporter.collect.ai import WINDOWS
 from reporter.collect.sampler import Sampler
 from reporter.store.history import History
@@ -14,13 +16,23 @@ log = logging.getLogger(__name__)
 
 
 class SampleJob:
-    """One sampling cycle: sample -> publish to the HTTP endpoint -> write to history.
+    """One sampling cycle: sample -> write to history -> evaluate alerts -> publish to the HTTP endpoints.
 
     A failed history write is logged and the next cycle goes on (the snapshot is still served).
+
+    Each cycle reads ``clock`` (wall and monotonic); a wall-clock step between two cycles (see
+    :class:`reporter.clock.StepDetector`) is logged once as a warning and applied to everything that holds wall
+    times: the sampler's counter window, pending alerts, and each ``on_step(seconds)`` callback (the daemon
+    reschedules its other jobs). Snapshots keep the wall-clock time.
     """
 
-    def __init__(self, sampler: Sampler, history: History, latest: Latest, alerting=None) -> None:
+    def __init__(self, sampler: Sampler, history: History, latest: Latest, alerting=None,
+                 clock: Clock = SYSTEM_CLOCK, on_step: Iterable[Callable[[float], None]] = ()) -> None:
         self.sampler, self.history, self.latest, self.alerting = sampler, history, latest, alerting
+        self.clock = clock
+        self.interval = sampler.settings.sample_interval
+        self.steps = StepDetector(step_tolerance(self.interval))
+        self.on_step = list(on_step)
         self._write_failing = False
 
     def seed(self) -> None:
@@ -38,7 +50,11 @@ class SampleJob:
             self.history.set_meta("ai_key_prefix", prefix)
 
     def __call__(self) -> None:
-        snapshot = self.sampler.sample()
+        now = self.clock.wall()
+        step = self.steps.observe(now, self.clock.monotonic())
+        if step:
+            self._stepped(step)
+        snapshot = self.sampler.sample(now)
         self._write(snapshot)
         if self.alerting is not None:
             try:
@@ -46,6 +62,19 @@ class SampleJob:
             except Exception:
                 log.exception("alerting: evaluating the rules failed; alert states are unchanged")
         self.latest.publish(snapshot)
+
+    def _stepped(self, step: float) -> None:
+        log.warning("clock: the wall clock stepped %s since the last sample (NTP, date -s or a suspend); "
+                    "sampling goes on every %g s, windowed rates and pending `for` windows count real time",
+                    describe_step(step), self.interval)
+        self.sampler.shift_clock(step)
+        if self.alerting is not None:
+            self.alerting.shift_clock(step)
+        for callback in self.on_step:
+            try:
+                callback(step)
+            except Exception:
+                log.exception("clock: adjusting to the step failed")
 
     def _write(self, snapshot) -> None:
         try:

@@ -1,4 +1,5 @@
-"""``reporter run``: the scheduler (sampling, pruning) in background threads, the HTTP server in the main one.
+"""``reporter run``: sampling in its own thread (monotonic schedule), APScheduler for pruning and reports, the HTTP
+server in the main thread.
 
 SIGTERM or SIGINT: stop the HTTP server, let the in-flight sample finish its write, close, exit 0.
 """
@@ -11,6 +12,7 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from reporter.api.usage_log import async_redis_client
 from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.daemon.lock import HistoryLock
+from reporter.daemon.loop import SamplingLoop
 from reporter.report.job import ReportJob
 from reporter.settings import Settings, mask_url
 from reporter.store.history import History
@@ -73,20 +76,35 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def scheduler_for(sample: SampleJob, prune: PruneJob, reports: ReportJob, interval: float) -> BackgroundScheduler:
-    """APScheduler: sampling every ``interval`` s (never two at once, missed runs coalesced), prune daily, the
-    report job every minute on its own executor (a long rendering never delays a sample)."""
+def scheduler_for(prune: PruneJob, reports: ReportJob, interval: float) -> BackgroundScheduler:
+    """APScheduler: prune daily, the report job every minute on its own executor (never two at once, missed runs
+    coalesced). Sampling is not here: APScheduler schedules on the wall clock (see :class:`SamplingLoop`)."""
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(2), "reports": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(1), "reports": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(interval))},
         timezone=UTC,
     )
     now = datetime.now(UTC)
-    scheduler.add_job(sample, "interval", seconds=interval, id="sample", next_run_time=now)
     scheduler.add_job(prune, "interval", days=1, id="prune", next_run_time=now + timedelta(seconds=30))
     scheduler.add_job(reports, "interval", minutes=1, id="reports", executor="reports",
                       next_run_time=now + timedelta(seconds=5))
     return scheduler
+
+
+def rescheduler(scheduler: BackgroundScheduler) -> Callable[[float], None]:
+    """A callback for a wall-clock step of ``seconds``: after a backward step, APScheduler would wait out the
+    step before any job's next run; move those runs back by the step (never before now). A forward step needs
+    nothing: due jobs run once (missed runs are coalesced)."""
+
+    def adjust(seconds: float) -> None:
+        if seconds >= 0:
+            return
+        now = datetime.now(UTC)
+        for job in scheduler.get_jobs():
+            if job.next_run_time is not None:
+                job.modify(next_run_time=max(now, job.next_run_time + timedelta(seconds=seconds)))
+
+    return adjust
 
 
 def limit_malloc_arenas(count: int = 2) -> None:
@@ -189,11 +207,12 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     latest = Latest()
     sampler = Sampler.from_settings(settings)
     alerting = Alerting(settings, alerting_config, history, port)
-    sample_job = SampleJob(sampler, history, latest, alerting)
-    sample_job.seed()
     report_job = ReportJob(settings, history, env_file)
     prune_job = PruneJob(history, settings.retention_days, settings.sample_interval)
-    scheduler = scheduler_for(sample_job, prune_job, report_job, settings.sample_interval)
+    scheduler = scheduler_for(prune_job, report_job, settings.sample_interval)
+    sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)])
+    sample_job.seed()
+    sampling = SamplingLoop(sample_job, settings.sample_interval)
     app = create_app(latest, settings.sample_interval, settings.api_token,
                      redis=async_redis_client(settings.redis_url, settings.probe_timeout),
                      ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,
@@ -207,6 +226,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     path = settings.history_path()
     alerting.start()
     scheduler.start()
+    sampling.start()
     try:
         if not stopping.is_set():
             log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
@@ -214,7 +234,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
             server.run(sockets=[sock])
     finally:
         sock.close()
-        _bounded(lambda: scheduler.shutdown(wait=True), SHUTDOWN_WAIT_SECONDS,
+        _bounded(lambda: (sampling.stop(), scheduler.shutdown(wait=True)), SHUTDOWN_WAIT_SECONDS,
                  "the in-flight sample is still running (a dependency is hung); not waiting for it")
         alerting.stop()
         sampler.close()

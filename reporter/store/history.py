@@ -161,6 +161,12 @@ class History:
             value = conn.execute(select(func.min(self.samples.c.ts))).scalar()
         return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
 
+    def last_time(self) -> datetime | None:
+        """Time of the newest stored sample (UTC), None when empty."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(self.samples.c.ts))).scalar()
+        return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
+
     def count(self) -> int:
         """Number of stored samples."""
         with self.engine.connect() as conn:

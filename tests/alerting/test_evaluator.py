@@ -6,7 +6,7 @@ from reporter.alerting.model import AlertState
 from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertStore
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES, snapshot, window
+from tests.alerting.helpers import FEATURES, at, snapshot, window
 
 
 @pytest.fixture
@@ -107,3 +107,83 @@ def test_removed_rule_drops_its_alerts(history):
     run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 310, 10)])
     ev = evaluator(history, {"cpu_high": {"enabled": False}})
     assert ev.active() == []
+
+
+def state_of(ev, name):
+    return {a.alertname: str(a.state) for a in ev.active()}.get(name)
+
+
+def test_pending_window_restarts_after_25_min_of_downtime(history):
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 200, 10)])  # pending since 0
+    ev = evaluator(history)  # restarted 25 min after the last sample
+    assert run(ev, [(1690, snapshot(1690, cpu=95))]) == []  # unobserved time does not count as held
+    assert state_of(ev, "cpu_high") == "pending" and ev.active()[0].active_at == at(1690)
+    assert run(ev, [(t, snapshot(t, cpu=95)) for t in range(1700, 2000, 10)]) == [(1990, "cpu_high", "firing")]
+    events = [(e["state"], e["at"]) for e in ev.store.events(at(0), at(3000)) if e["rule"] == "cpu_high"]
+    assert events == [("pending", at(0)), ("firing", at(1990))]
+
+
+def test_restart_of_a_few_seconds_keeps_the_pending_window(history):
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 200, 10)])
+    ev = evaluator(history)  # back 5 s after the sample due at 200
+    assert run(ev, [(t, snapshot(t, cpu=95)) for t in range(205, 315, 10)]) == [(305, "cpu_high", "firing")]
+    assert ev.active()[0].active_at == at(0)
+
+
+def test_gap_in_sampling_without_restart_restarts_the_pending_window(history):
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 110, 10)])
+    assert run(ev, [(1600, snapshot(1600, cpu=95))]) == []  # sampling hung for 25 min
+    assert ev.active()[0].active_at == at(1600)
+    ev = evaluator(history)  # the restarted window is what is stored
+    assert ev.active()[0].active_at == at(1600)
+
+
+def test_gap_of_three_intervals_keeps_the_window_and_the_tolerance_is_a_default(history):
+    ev = evaluator(history)
+    run(ev, [(0, snapshot(0, cpu=95)), (30, snapshot(30, cpu=95))])  # one gap of 3 x 10 s: kept
+    assert ev.active()[0].active_at == at(0)
+    ev = Evaluator(build_rules({}, FEATURES), Defaults(), AlertStore(history.engine), history,
+                   __import__("zoneinfo").ZoneInfo("UTC"), FEATURES, sample_interval=60)
+    assert ev.gap_tolerance == 180
+    assert evaluator(history).gap_tolerance == 30
+    assert Evaluator(build_rules({}, FEATURES), Defaults(), AlertStore(history.engine), history,
+                     __import__("zoneinfo").ZoneInfo("UTC"), FEATURES, sample_interval=1).gap_tolerance == 10
+    run(ev, [(210, snapshot(210, cpu=95))])  # 180 s after the last sample at 30
+    assert ev.active()[0].active_at == at(0)
+    ev = evaluator(history, for_outage_tolerance="30m")  # a restart after 25 min then keeps it
+    assert run(ev, [(1710, snapshot(1710, cpu=95))]) == [(1710, "cpu_high", "firing")]
+
+
+def test_firing_alert_stays_firing_across_downtime(history):
+    ev = evaluator(history)
+    assert run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 310, 10)]) == [(300, "cpu_high", "firing")]
+    ev = evaluator(history)
+    assert run(ev, [(1800, snapshot(1800, cpu=95))]) == []
+    assert state_of(ev, "cpu_high") == "firing" and ev.active()[0].fired_at == at(300)
+    assert run(ev, [(1810, snapshot(1810, cpu=10))]) == [(1810, "cpu_high", "resolved")]
+
+
+def test_downtime_is_measured_from_the_stored_samples_of_an_older_history(history):
+    ev = evaluator(history)
+    for t in (0, 10, 20):  # as the daemon does: store the sample, then evaluate it
+        history.write(snapshot(t, cpu=95))
+        run(ev, [(t, snapshot(t, cpu=95))])
+    with history.engine.begin() as conn:  # a history written before the evaluation time was stored
+        conn.execute(history.meta.delete())
+    ev = evaluator(history)
+    assert run(ev, [(1520, snapshot(1520, cpu=95))]) == []
+    assert ev.active()[0].active_at == at(1520)
+
+
+@pytest.mark.parametrize("step", [600, -600])
+def test_clock_step_moves_the_pending_window(history, step):
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 110, 10)])
+    ev.shift_clock(step)  # the wall clock stepped between the samples at 100 and 110
+    out = run(ev, [(t + step, snapshot(t + step, cpu=95)) for t in range(110, 400, 10)])
+    assert out == [(300 + step, "cpu_high", "firing")]  # 300 real seconds after the first 95
+    assert ev.active()[0].active_at == at(step)
+    assert evaluator(history).active()[0].active_at == at(step)  # stored moved

@@ -156,3 +156,22 @@ def test_idle_and_dripping_connections_are_cut_and_others_served(tmp_path, redis
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_backward_clock_step_brings_the_scheduled_jobs_back():
+    import threading
+
+    from reporter.daemon.run import rescheduler, scheduler_for
+
+    pruned, reported = threading.Event(), threading.Event()
+    scheduler = scheduler_for(pruned.set, reported.set, 10)  # prune due in 30 s, reports in 5 s
+    scheduler.start()
+    try:
+        jobs = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        rescheduler(scheduler)(600.0)  # forward: due jobs simply run (coalesced); nothing moves
+        assert {job.id: job.next_run_time for job in scheduler.get_jobs()} == jobs
+        # the wall clock went back 10 min: without this both would wait 10 more minutes for their next run
+        rescheduler(scheduler)(-600.0)
+        assert reported.wait(3) and pruned.wait(3)
+    finally:
+        scheduler.shutdown(wait=False)

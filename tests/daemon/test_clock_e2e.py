@@ -1,0 +1,106 @@
+"""The daemon's wall clock stepped while it runs, with libfaketime (the monotonic clock is left alone)."""
+
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.daemon.helpers import start_daemon
+
+pytestmark = pytest.mark.slow
+LIBFAKETIME = next((p for p in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                                "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                                "/usr/lib/faketime/libfaketime.so.1", "/usr/local/lib/faketime/libfaketime.so.1")
+                    if Path(p).exists()), None)
+
+
+@pytest.mark.skipif(LIBFAKETIME is None, reason="libfaketime not installed (apt-get install faketime)")
+@pytest.mark.parametrize("step", [-600, -60])
+def test_wall_clock_stepped_back_sampling_goes_on_with_one_warning(tmp_path, redis_url, redis_prefix, step):
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    port = free_port()
+    proc = start_daemon(tmp_path, {
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_SAMPLE_INTERVAL": "1",
+        "REPORTER_REDIS_URL": redis_url, "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_PROBE_TIMEOUT": "0.5",
+        "LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(1.5)
+        before = datetime.fromisoformat(httpx.get(base + "/snapshot").json()["timestamp"])
+        offset.write_text(f"{step:+d}\n")  # the wall clock steps back (date -s, NTP)
+        stamps, deadline = set(), time.monotonic() + 6  # healthz turns 503 after 3 s without a sample
+        while time.monotonic() < deadline:
+            health = httpx.get(base + "/healthz")
+            assert health.status_code == 200, health.text
+            stamps.add(httpx.get(base + "/snapshot").json()["timestamp"])
+            time.sleep(0.25)
+        after = sorted(datetime.fromisoformat(s) for s in stamps if datetime.fromisoformat(s) < before)
+        assert len(after) >= 4  # a sample every second, stamped with the stepped wall clock
+        assert abs((after[-1] - before).total_seconds() - step) < 8
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr
+    warnings = [line for line in stderr.splitlines() if "wall clock stepped" in line]
+    minutes = f"{abs(step) // 60} min"
+    assert len(warnings) == 1 and f"stepped backwards by {minutes}" in warnings[0], stderr[-3000:]
+    assert "Traceback" not in stderr
+
+
+RULES = """
+[rules.memory_in_use]      # holds on every sample: memory in use is never 0 %
+metric = "system.memory_percent"
+op = ">"
+threshold = 0
+for = "10m"
+"""
+
+
+def memory_alert(base):
+    alerts = httpx.get(base + "/alerts").json()["alerts"]
+    found = [a for a in alerts if a["alertname"] == "memory_in_use"]
+    return (found[0]["state"], datetime.fromisoformat(found[0]["active_at"])) if found else (None, None)
+
+
+@pytest.mark.skipif(LIBFAKETIME is None, reason="libfaketime not installed (apt-get install faketime)")
+def test_pending_for_survives_a_quick_restart_and_restarts_after_25_min_down(tmp_path, redis_url, redis_prefix):
+    (tmp_path / "alerting.toml").write_text(RULES)
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    port = free_port()
+    settings = {
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_SAMPLE_INTERVAL": "1",
+        "REPORTER_REDIS_URL": redis_url, "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_PROBE_TIMEOUT": "0.5",
+        "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
+        "LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    base = f"http://127.0.0.1:{port}"
+
+    def restart(proc, later="+0"):
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=15)
+        assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+        offset.write_text(f"{later}\n")
+        return start_daemon(tmp_path, settings, port)
+
+    proc = start_daemon(tmp_path, settings, port)
+    try:
+        time.sleep(1.5)
+        state, since = memory_alert(base)
+        assert state == "pending"
+        proc = restart(proc)  # a plain restart of a few seconds: the window goes on
+        assert memory_alert(base) == ("pending", since)
+        proc = restart(proc, "+1500")  # down for 25 minutes
+        state, again = memory_alert(base)
+        assert state == "pending" and (again - since).total_seconds() > 1500  # not fired: downtime is no `for`
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)

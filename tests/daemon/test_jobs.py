@@ -1,0 +1,96 @@
+"""The sampling cycle on a stepped wall clock: real Redis counters, a real history file, the real evaluator."""
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from reporter.alerting.config import load_alerting
+from reporter.alerting.pipeline import Alerting
+from reporter.api.latest import Latest
+from reporter.collect import system
+from reporter.collect.sampler import Sampler
+from reporter.daemon.jobs import SampleJob
+from reporter.settings import load_settings
+from reporter.store.history import History
+from tests.clock import SteppedClock
+
+INTERVAL = 10.0
+STEPS = [-600.0, -60.0, 600.0]
+RULES = """
+[rules.memory_in_use]      # holds on every sample: memory in use is never 0 %
+metric = "system.memory_percent"
+op = ">"
+threshold = 0
+for = "5m"
+"""
+
+
+@pytest.fixture
+def cycle(tmp_path, redis_url, redis_prefix, refused_port, monkeypatch):
+    """A SampleJob on a SteppedClock, its Latest and History."""
+    # the CPU collector measures over at least 0.2 s of real time; virtual time runs faster than that here
+    monkeypatch.setattr(system, "MIN_CPU_WINDOW_SECONDS", 0.0)
+    (tmp_path / "alerting.toml").write_text(RULES)
+    settings = load_settings(
+        None, redis_url=redis_url, ai_key_prefix=redis_prefix, sample_interval=INTERVAL, probe_timeout=0.5,
+        app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x",
+        ollama_url=f"http://127.0.0.1:{refused_port}", history_url=f"sqlite:///{tmp_path / 'h.db'}",
+        alerting_file=str(tmp_path / "alerting.toml"))
+    history = History(settings.history_url, settings.ai_features)
+    sampler = Sampler.from_settings(settings)
+    latest = Latest()
+    clock = SteppedClock(datetime.now(UTC).replace(microsecond=0))
+    job = SampleJob(sampler, history, latest, Alerting(settings, load_alerting(settings), history), clock=clock)
+    yield job, clock, latest, history
+    sampler.close()
+    history.close()
+
+
+def memory_alert(latest):
+    alerts = [a for a in latest.get().snapshot.alerts if a.alertname == "memory_in_use"]
+    return alerts[0].state if alerts else None
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_rates_after_a_wall_clock_step_use_real_elapsed_time(cycle, redis_url, redis_prefix, step, caplog):
+    job, clock, latest, history = cycle
+    client = redis.Redis.from_url(redis_url)
+    increments = []  # requests added before each sample (2 req/s, then 3 req/s after the step)
+    for n in range(70):
+        if n:
+            clock.advance(INTERVAL)
+            if n == 35:
+                clock.step(step)
+            increments.append(int((2 if n < 35 else 3) * INTERVAL))
+            client.incrby(redis_prefix + "total_requests", increments[-1])
+        with caplog.at_level(logging.WARNING):
+            job()
+        if n >= 35:
+            windows = latest.get().snapshot.ai.windows
+            assert windows["last_interval"].requests_per_second == pytest.approx(3.0), n
+            assert windows["last_interval"].window_seconds == pytest.approx(INTERVAL), n
+            real = sum(increments[-30:]) / 300.0  # the last 300 real seconds
+            assert windows["5m"].requests_per_second == pytest.approx(real), n
+            assert windows["5m"].window_seconds == pytest.approx(300.0), n
+    assert latest.get().snapshot.timestamp == clock.wall()  # stamps stay on the wall clock
+    assert history.count() == 70  # none lost, though some fall on the milliseconds of earlier ones
+    stepped = [r.getMessage() for r in caplog.records if "wall clock stepped" in r.getMessage()]
+    direction = "backwards" if step < 0 else "forward"
+    assert len(stepped) == 1 and f"stepped {direction} by {int(abs(step) // 60)} min" in stepped[0], stepped
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_pending_for_counts_real_time_across_a_wall_clock_step(cycle, step):
+    job, clock, latest, _ = cycle
+    states = {}
+    for t in range(0, 400, int(INTERVAL)):
+        if t:
+            clock.advance(INTERVAL)
+        if t == 100:
+            clock.step(step)
+        job()
+        states[t] = memory_alert(latest)
+    assert {t for t, s in states.items() if s == "pending"} == set(range(0, 300, 10))
+    assert {t for t, s in states.items() if s == "firing"} == set(range(300, 400, 10))
