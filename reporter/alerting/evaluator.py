@@ -6,9 +6,9 @@ when a rule's value has been missing for ``no_data_for`` seconds, one ``no_data`
 Time is the snapshot's timestamp, so tests (and replays) control the clock.
 
 Only observed time counts towards ``for``: when no sample was evaluated for longer than ``for_outage_tolerance``
-(default three sample intervals, at least 10 s; the daemon was down, or sampling hung), pending alerts start their window
-again at the next sample, as Prometheus does not restore a ``for`` state across a long outage. Firing alerts stay
-firing. When the wall clock steps, :meth:`Evaluator.shift_clock` moves pending windows with it.
+(default three sample intervals, at least 10 s; the daemon was down, or sampling hung), pending alerts start
+their window again at the next sample, as Prometheus does not restore a ``for`` state across a long outage.
+Firing alerts stay firing. When the wall clock steps, :meth:`Evaluator.shift_clock` moves pending windows with it.
 """
 
 from __future__ import annotations
