@@ -84,13 +84,14 @@ class Evaluator:
         return {"alertname": "no_data", "rule": rule.name, "severity": "warning"}
 
     def _stored_last_evaluation(self) -> datetime | None:
-        """When the previous run last evaluated (its last stored sample if it never recorded that), so a gap
-        across a restart is seen; None for a new history."""
+        """When the previous run last evaluated, so a gap across a restart is seen: the stored evaluation time or
+        the newest stored sample (the daemon stores each sample before evaluating it), the earlier of the two
+        when both are known; None for a new history."""
         try:
             stored = self.history.get_meta(EVALUATED_AT_META)
-            if stored:
-                return datetime.fromisoformat(stored)
-            return self.history.last_time()
+            known = [t for t in (datetime.fromisoformat(stored) if stored else None, self.history.last_time())
+                     if t is not None]
+            return min(known) if known else None
         except Exception as exc:  # an unreadable fact must not stop alerting: no gap is then detected
             log.warning("alerting: cannot read the last evaluation time (%s); pending alerts keep their windows",
                         exc.__class__.__name__)

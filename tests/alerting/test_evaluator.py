@@ -187,3 +187,14 @@ def test_clock_step_moves_the_pending_window(history, step):
     assert out == [(300 + step, "cpu_high", "firing")]  # 300 real seconds after the first 95
     assert ev.active()[0].active_at == at(step)
     assert evaluator(history).active()[0].active_at == at(step)  # stored moved
+
+
+def test_downtime_counts_from_the_earlier_of_stored_samples_and_evaluation_time(history):
+    ev = evaluator(history)
+    for t in (0, 10, 20):
+        history.write(snapshot(t, cpu=95))
+        run(ev, [(t, snapshot(t, cpu=95))])
+    history.set_meta("alerts_evaluated_at", at(1500).isoformat())  # later than any stored sample
+    ev = evaluator(history)
+    assert run(ev, [(1520, snapshot(1520, cpu=95))]) == []  # 1500 s after the last stored sample
+    assert ev.active()[0].active_at == at(1520)
