@@ -23,7 +23,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 def require(service: str, error: Exception) -> None:
     """Skip (or fail under CI) because ``service`` is not reachable."""
-    message = f"{service} is not reachable ({error}); start it (see DESIGN.md) to run this test"
+    message = f"{service} is not reachable ({error}); start it (see README.md, Run the tests) to run this test"
     if IN_CI:
         pytest.fail(f"CI=true: {message}")
     pytest.skip(message)

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, require
 from tests.daemon.helpers import start_daemon
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,14 @@ LIBFAKETIME = next((p for p in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.
                     if Path(p).exists()), None)
 
 
-@pytest.mark.skipif(LIBFAKETIME is None, reason="libfaketime not installed (apt-get install faketime)")
+@pytest.fixture(autouse=True)
+def _libfaketime() -> None:
+    """These tests need libfaketime (``apt-get install libfaketime``; .ci/run installs it): skip, or fail
+    under CI=true, without it."""
+    if LIBFAKETIME is None:
+        require("libfaketime", FileNotFoundError("libfaketime.so.1 not found"))
+
+
 @pytest.mark.parametrize("step", [-600, -60])
 def test_wall_clock_stepped_back_sampling_goes_on_with_one_warning(tmp_path, redis_url, redis_prefix, step):
     offset = tmp_path / "faketime"
@@ -72,7 +79,6 @@ def memory_alert(base):
     return (found[0]["state"], datetime.fromisoformat(found[0]["active_at"])) if found else (None, None)
 
 
-@pytest.mark.skipif(LIBFAKETIME is None, reason="libfaketime not installed (apt-get install faketime)")
 def test_pending_for_survives_a_quick_restart_and_restarts_after_25_min_down(tmp_path, redis_url, redis_prefix):
     (tmp_path / "alerting.toml").write_text(RULES)
     offset = tmp_path / "faketime"
