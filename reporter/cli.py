@@ -28,15 +28,20 @@ EXIT_RUNTIME, EXIT_CONFIG = 1, 2
 
 def _settings(ctx: click.Context) -> Settings:
     env_file = ctx.obj["env_file"]
-    if env_file is not None and not env_file.is_file():
+    if env_file is not None and not (env_file.exists() or env_file.is_symlink()):
         click.echo(f"reporter: --env-file {env_file}: no such file", err=True)
+        ctx.exit(EXIT_CONFIG)
+    if env_file is not None and env_file.is_dir():
+        click.echo(f"reporter: --env-file {env_file}: a folder, not a file of settings", err=True)
         ctx.exit(EXIT_CONFIG)
     env_file = env_file or Path(".env")
     try:
         settings = load_settings(env_file)
     except SettingsError as exc:
         for line in str(exc).splitlines():
-            click.echo(f"reporter: bad setting {line}", err=True)
+            # a setting's line starts with its name; the env file's own problems start with the file name
+            click.echo(f"reporter: bad setting {line}" if line.startswith("REPORTER_") else f"reporter: {line}",
+                       err=True)
         ctx.exit(EXIT_CONFIG)
     for name in unknown_names(env_file, dict(os.environ)):
         click.echo(f"reporter: warning: {name}", err=True)

@@ -6,21 +6,29 @@ Every setting, its default and its meaning is listed in ``settings.example.env``
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from reporter.masking import mask, register_secrets, url_secrets, userinfo_problem
+
 ENV_PREFIX = "REPORTER_"
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SECRET_FIELDS = {"api_token", "webhook_secret", "slack_webhook_url", "smtp_password"}
+URL_FIELDS = ("history_url", "app_database_url", "redis_url", "ollama_url", "slack_webhook_url", "webhook_url",
+              "external_url")
+_UNSHOWN = "unshown"  # error type whose message must not be followed by the value (it would disclose a secret)
 
 
 class SettingsError(ValueError):
@@ -104,6 +112,32 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="IANA timezone for reports and messages")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _finite(cls, value: Any, info) -> Any:
+        """Every float setting: ``nan`` is "not a number" and ``inf`` "infinite", not "less than or equal to..."."""
+        if cls.model_fields[info.field_name].annotation is not float or isinstance(value, bool):
+            return value
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            return value  # pydantic says it is not a number
+        if math.isnan(number):
+            raise ValueError("not a number")
+        if math.isinf(number):
+            raise ValueError("not a finite number (infinite)")
+        return value
+
+    @field_validator(*URL_FIELDS, mode="before")
+    @classmethod
+    def _userinfo(cls, value: Any) -> Any:
+        """A raw ``@`` in a URL's password would make the rest of the password the host name, shown in every
+        error message: refused, without quoting the URL."""
+        problem = userinfo_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise PydanticCustomError(_UNSHOWN, problem)
+        return value
+
     @field_validator("ai_features", mode="before")
     @classmethod
     def _split_features(cls, value: Any) -> Any:
@@ -183,6 +217,12 @@ class Settings(BaseSettings):
             parse_url(value)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a Redis URL ({str(exc)[:120]})") from None
+        if value.startswith(("redis://", "rediss://")):
+            # redis-py silently reads database 0 when the path is not a number
+            database = unquote(urlsplit(value).path).strip("/")
+            if database and not (database.isascii() and database.isdigit()):
+                raise ValueError(f"the database {database[:40]!r} is not a number: give its index, "
+                                 "e.g. redis://127.0.0.1:6379/0")
         return value
 
     @field_validator("disk_path", "http_host")
@@ -272,6 +312,22 @@ class Settings(BaseSettings):
                              f"{ENV_PREFIX}SAMPLE_INTERVAL ({self.sample_interval:g} s)")
         return self
 
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Every configured secret is masked from now on wherever text is shown (see :mod:`reporter.masking`)."""
+        register_secrets(self.secret_values())
+        return self
+
+    def secret_values(self) -> list[str]:
+        """The configured secrets: the API token, the webhook secret, the SMTP password, the Slack webhook URL
+        (and its path) and the password of every URL setting."""
+        values = [self.api_token, self.webhook_secret, self.smtp_password, self.slack_webhook_url]
+        if self.slack_webhook_url:
+            values.append(urlsplit(self.slack_webhook_url).path.strip("/") or None)
+        for name in URL_FIELDS:
+            values += url_secrets(getattr(self, name))
+        return [v for v in values if v]
+
     @property
     def tz(self) -> ZoneInfo:
         """The configured timezone as a ``ZoneInfo``."""
@@ -287,15 +343,21 @@ class Settings(BaseSettings):
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Read settings from the environment and ``env_file``; the environment wins over the file and
-    ``overrides`` win over both. A missing ``env_file`` is fine (the defaults apply).
+    ``overrides`` win over both. A missing ``env_file`` is fine (the defaults apply), and so is a folder of that
+    name (a virtualenv called ``.env``).
 
     Raises :class:`SettingsError` with one line per bad setting, each naming ``REPORTER_<NAME>`` and saying
-    what is expected.
+    what is expected; or one line ``FILE: ...`` / ``FILE:LINE: ...`` when ``env_file`` cannot be read or a line
+    of it is not ``NAME=VALUE``.
     """
+    if env_file is not None:
+        check_env_file(env_file)
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except UnicodeDecodeError:
         raise SettingsError(f"{env_file}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:  # the file changed between the check and the read
+        raise SettingsError(f"{env_file}: cannot read it ({exc.strerror or exc})") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -303,13 +365,43 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
             message = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
             shown = ""
-            if field and isinstance(got, str | int | float):
+            if field and isinstance(got, str | int | float) and err["type"] != _UNSHOWN:
                 shown = repr(mask_value(field, got))
                 shown = f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
             info = Settings.model_fields.get(field)
-            expected = f"; expected: {info.description}" if info is not None and info.description else ""
+            expected = (f"; expected: {info.description}" if info is not None and info.description
+                        and err["type"] != _UNSHOWN else "")
             lines.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}{expected}" if field else message)
         raise SettingsError("\n".join(lines)) from None
+
+
+def check_env_file(env_file: str | Path) -> None:
+    """Raise :class:`SettingsError` (one line naming the file, and the line number when it is a line) when
+    ``env_file`` exists but cannot be read, is not UTF-8, or has a line that is not ``NAME=VALUE``, a comment or
+    blank. Lines are parsed as python-dotenv (which reads the file) parses them; their text is never shown, as
+    it may hold a secret. A missing file or a folder is fine (nothing to read)."""
+    from dotenv.parser import parse_stream
+
+    path = Path(env_file)
+    try:
+        if not path.exists() and not path.is_symlink() or path.is_dir():
+            return
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{env_file}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{env_file}: not UTF-8 text; save it as UTF-8") from None
+    for binding in parse_stream(io.StringIO(text)):
+        original = binding.original
+        # a binding's text starts with the blank lines before it
+        line = original.line + original.string[:len(original.string) - len(original.string.lstrip())].count("\n")
+        if binding.error:
+            raise SettingsError(f"{env_file}:{line}: cannot parse this line (an unclosed quote, or a space in the "
+                                "name?); expected NAME=VALUE")
+        if binding.key is not None and binding.value is None:
+            raise SettingsError(f"{env_file}:{line}: no '=' in this line; expected NAME=VALUE")
 
 
 def unknown_names(env_file: str | Path | None, environ: dict[str, str]) -> list[str]:
@@ -332,9 +424,9 @@ def unknown_names(env_file: str | Path | None, environ: dict[str, str]) -> list[
 
 
 def mask_url(value: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host``; also masks ``token=``/``password=`` query values."""
-    value = re.sub(r"(://[^/:@\s]*:)[^@\s]*@", r"\1***@", value)
-    return re.sub(r"(?i)((?:password|token|secret|key)=)[^&]*", r"\1***", value)
+    """Mask secrets in ``value`` (a URL or any text): the one masking function, :func:`reporter.masking.mask`
+    (URL passwords, secret query values, every configured secret)."""
+    return mask(value)
 
 
 def mask_value(field: str, value: Any) -> Any:

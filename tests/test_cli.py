@@ -152,3 +152,90 @@ def test_check_config_validates_the_alerting_file(tmp_path):
                                      'secret = "whsec_not base64!!"\n')
     result = reporter("check-config", cwd=tmp_path, env={"REPORTER_ALERTING_FILE": str(tmp_path / "a.toml")})
     assert result.returncode == 2 and "not base64" in result.stderr and "whsec_not" not in result.stderr
+
+
+def _one_error_line(result) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+@pytest.mark.parametrize(("name", "url"), [
+    ("REPORTER_APP_DATABASE_URL", "postgresql+psycopg://u:SEC@RETxyz@db.example.com/db"),
+    ("REPORTER_HISTORY_URL", "postgresql+psycopg://u:SEC@RETxyz@db.example.com/db"),
+    ("REPORTER_REDIS_URL", "redis://:SEC@RETxyz@127.0.0.1:6379/0"),
+    ("REPORTER_OLLAMA_URL", "http://u:SEC@RETxyz@127.0.0.1:11434"),
+    ("REPORTER_WEBHOOK_URL", "https://u:SEC@RETxyz@hooks.example.com/x"),
+    ("REPORTER_SLACK_WEBHOOK_URL", "https://u:SEC@RETxyz@hooks.slack.com/services/T/B/X"),
+])
+def test_raw_at_in_a_url_password_is_refused_without_showing_it(tmp_path, command, name, url):
+    """issue 8 item 10: a raw '@' made the rest of the password the host name, shown everywhere."""
+    result = reporter(command, cwd=tmp_path, env={name: url})
+    line = _one_error_line(result)
+    assert f"{name}: the password contains '@'; percent-encode it as %40" in line
+    assert "SEC" not in result.stderr + result.stdout and "RETxyz" not in result.stderr + result.stdout
+
+
+def test_percent_encoded_at_is_accepted_and_masked(tmp_path):
+    result = reporter("check-config", cwd=tmp_path,
+                      env={"REPORTER_APP_DATABASE_URL": "postgresql+psycopg://u:SEC%40RETxyz@db.example.com/db"})
+    assert result.returncode == 0, result.stderr
+    assert "REPORTER_APP_DATABASE_URL=postgresql+psycopg://u:***@db.example.com/db" in result.stdout
+    assert "RETxyz" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/abc", "redis://127.0.0.1/1x", "rediss://h:6380/-1"])
+def test_redis_url_with_a_non_numeric_database_exits_2(tmp_path, url):
+    """issue 8 item 11: redis-py silently read database 0."""
+    line = _one_error_line(reporter("check-config", cwd=tmp_path, env={"REPORTER_REDIS_URL": url}))
+    assert line.startswith("reporter: bad setting REPORTER_REDIS_URL: the database") and "not a number" in line
+
+
+@pytest.mark.parametrize("name", ["REPORTER_SAMPLE_INTERVAL", "REPORTER_USAGE_INTERVAL", "REPORTER_PROBE_TIMEOUT",
+                                  "REPORTER_REPORT_TIMEOUT"])
+@pytest.mark.parametrize(("value", "said"), [("nan", "not a number"), ("NaN", "not a number"),
+                                             ("inf", "not a finite number"), ("-Infinity", "not a finite number")])
+def test_nan_and_inf_in_a_float_setting_are_named(tmp_path, name, value, said):
+    """issue 8 item 25: nan was explained as 'less than or equal to 3600'."""
+    line = _one_error_line(reporter("check-config", cwd=tmp_path, env={name: value}))
+    assert f"{name}: {said}" in line and "less than" not in line and "greater than" not in line
+
+
+def test_unreadable_env_file_exits_2_naming_it(tmp_path):
+    """issue 8 item 23: an unreadable .env was a traceback (a symlink loop is unreadable even for root)."""
+    (tmp_path / ".env").symlink_to(".env")
+    line = _one_error_line(reporter("check-config", cwd=tmp_path))
+    assert line.startswith("reporter: .env: cannot read it (") and "symbolic links" in line
+    line = _one_error_line(reporter("--env-file", str(tmp_path / ".env"), "run", cwd=tmp_path))
+    assert f"{tmp_path / '.env'}: cannot read it" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 file")
+def test_env_file_without_permission_exits_2(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("REPORTER_SAMPLE_INTERVAL=5\n")
+    env_file.chmod(0)
+    line = _one_error_line(reporter("check-config", cwd=tmp_path))
+    assert line == "reporter: .env: cannot read it (Permission denied)"
+
+
+@pytest.mark.parametrize(("text", "line_number", "said"), [
+    ("REPORTER_SAMPLE_INTERVAL=5\n\n# a comment\nREPORTER_TOP_N\n", 4, "no '=' in this line"),
+    ("REPORTER_SAMPLE_INTERVAL=5\nREPORTER_API_TOKEN s3cr3t-value\n", 2, "cannot parse this line"),
+    ('\n\nREPORTER_EMAIL_SUBJECT="unclosed\n', 3, "cannot parse this line"),
+])
+def test_env_file_line_without_equals_names_file_and_line(tmp_path, text, line_number, said):
+    """issue 8 item 23: a line without '=' was ignored without a word; its text (maybe a secret) is not shown."""
+    (tmp_path / ".env").write_text(text)
+    for command in ("check-config", "run"):
+        line = _one_error_line(reporter(command, cwd=tmp_path))
+        assert line.startswith(f"reporter: .env:{line_number}: {said}") and "expected NAME=VALUE" in line
+        assert "s3cr3t" not in line
+
+
+def test_a_folder_named_env_is_not_a_settings_file(tmp_path):
+    (tmp_path / ".env").mkdir()  # a virtualenv called .env
+    assert reporter("check-config", cwd=tmp_path).returncode == 0

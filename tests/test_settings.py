@@ -57,3 +57,12 @@ def test_bad_number_says_what_is_expected(monkeypatch):
     monkeypatch.setenv("REPORTER_SAMPLE_INTERVAL", "10s")
     with pytest.raises(SettingsError, match="expected: seconds between samples"):
         load_settings(None)
+
+
+def test_mask_hides_a_password_with_a_raw_at_and_registered_secrets():
+    from reporter.masking import mask
+
+    assert mask("postgresql+psycopg://u:SEC@RET@host/db") == "postgresql+psycopg://u:***@host/db"
+    load_settings(None, app_database_url="postgresql+psycopg://u:Dist%40nctive9@127.0.0.1/db", api_token="tok-987")
+    # a driver's message with the password decoded, or the token, never shows either
+    assert mask('FATAL: password "Dist@nctive9" rejected; tok-987') == 'FATAL: password "***" rejected; ***'

@@ -1,0 +1,91 @@
+"""Masking secrets in every text shown to people: snapshot errors, HTTP answers, log lines, CLI messages.
+
+:func:`mask` is the one masking function. It hides
+
+- the password of every URL in the text (``scheme://user:secret@host`` -> ``scheme://user:***@host``, also when the
+  password holds a raw ``@``),
+- the value of secret-looking query parameters (``password=``, ``token=``, ``secret=``, ``key=``...),
+- every occurrence of a configured secret's value (registered with :func:`register_secrets`: URL passwords, the
+  API token, the webhook secret, the SMTP password, the Slack webhook URL), as given, percent-encoded or decoded,
+  so a driver that embeds the password or the DSN in its error text cannot carry it anywhere.
+
+The registry is process-wide: :class:`reporter.settings.Settings` registers its secrets when it is validated.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from urllib.parse import quote, unquote, urlsplit
+
+MASK = "***"
+MIN_SECRET_LENGTH = 3  # shorter values are no real secret, and masking them would garble every message
+
+# scheme://user:password@ -- the password runs to the LAST "@" before the host (a raw "@" in it included)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/?#@:]*):[^\s/?#]*@")
+_SECRET_QUERY = re.compile(
+    r"(?i)\b((?:password|passwd|pwd|pass|token|access_token|api_key|apikey|secret|key|auth|signature|sig)=)"
+    r"[^&\s'\"]*")
+
+_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Add configured secret values to mask from now on (their percent-encoded and decoded forms too).
+    Values shorter than ``MIN_SECRET_LENGTH`` characters, and None, are skipped."""
+    global _secrets
+    forms = set()
+    for value in values:
+        if not value:
+            continue
+        for form in (value, unquote(value), quote(value, safe="")):
+            if len(form) >= MIN_SECRET_LENGTH:
+                forms.add(form)
+    with _lock:
+        # longest first, so a secret that contains another one is masked whole
+        _secrets = tuple(sorted(set(_secrets) | forms, key=lambda s: (-len(s), s)))
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secret parts of a URL: its password, if any, as written (percent-encoded) and decoded."""
+    if not url or "://" not in url:
+        return []
+    authority = url.split("://", 1)[1]
+    authority = re.split(r"[/?#]", authority, maxsplit=1)[0]
+    userinfo, at, _host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return []
+    password = userinfo.split(":", 1)[1]
+    return [password, unquote(password)] if password else []
+
+
+def mask(text: str) -> str:
+    """``text`` with URL passwords, secret query values and every registered secret replaced by ``***``."""
+    if not text:
+        return text
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _USERINFO.sub(rf"\1:{MASK}@", text)
+    return _SECRET_QUERY.sub(rf"\1{MASK}", text)
+
+
+def userinfo_problem(url: str) -> str | None:
+    """Why the user name or password of ``url`` would be misread (a raw ``@`` in it), or None when it is fine.
+
+    Never quotes the password: the message is shown to people and written to logs.
+    """
+    if "://" not in url:
+        return None
+    try:
+        authority = urlsplit(url).netloc
+    except ValueError:
+        return None
+    if authority.count("@") < 2:
+        return None
+    userinfo = authority.rsplit("@", 1)[0]
+    user, colon, password = userinfo.partition(":")
+    part = "password" if colon and "@" in password else "user name"
+    return f"the {part} contains '@'; percent-encode it as %40"
