@@ -21,6 +21,7 @@ from pathlib import Path  # noqa: E402
 import click  # noqa: E402
 
 from reporter import __version__  # noqa: E402
+from reporter.masking import mask  # noqa: E402
 from reporter.settings import Settings, SettingsError, load_settings, masked_items, unknown_names  # noqa: E402
 
 EXIT_RUNTIME, EXIT_CONFIG = 1, 2
@@ -118,7 +119,7 @@ def run(ctx: click.Context) -> None:
     try:
         code = 0 if stopping.is_set() else run_daemon(settings, alerting_config, ctx.obj["env_file"], stopping)
     except StartupError as exc:
-        click.echo(f"reporter: {exc}", err=True)
+        click.echo(f"reporter: {mask(str(exc))}", err=True)
         code = EXIT_RUNTIME
     exit_now(code)
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 import time
 
+from reporter.masking import mask
+
 
 class _UTCFormatter(logging.Formatter):
+    """UTC timestamps; every secret masked in the whole line, traceback included."""
+
     converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))
 
     def formatTime(self, record, datefmt=None):  # noqa: N802 (logging API)
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))

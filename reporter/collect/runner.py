@@ -16,6 +16,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from reporter.masking import mask
+
 log = logging.getLogger(__name__)
 
 
@@ -82,8 +84,9 @@ class BoundedRunner:
 
 
 def one_line(exc: BaseException) -> str:
-    """``ExceptionType: first line of the message`` (never a traceback), at most 300 characters."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """``ExceptionType: first line of the message`` (never a traceback), at most 300 characters, with every
+    secret masked (:func:`reporter.masking.mask`): a driver may embed the DSN or the password in its message."""
+    text = mask(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
     name = type(exc).__name__
     if getattr(exc, "bare", False) and text:
         return text[:300]
