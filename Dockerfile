@@ -26,6 +26,8 @@ WORKDIR /data
 VOLUME ["/data"]
 # Inside the container the endpoint must listen on all interfaces for -p to reach it; publish it only on
 # the host's loopback (-p 127.0.0.1:8321:8321) unless a token protects it.
+# Requests are answered for localhost and IP addresses; list any other name clients use (e.g. the compose
+# service name Prometheus scrapes) in REPORTER_ALLOWED_HOSTS.
 ENV REPORTER_HTTP_HOST=0.0.0.0 \
     REPORTER_HTTP_PORT=8321 \
     REPORTER_HISTORY_URL=sqlite:////data/history.db \

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="browser origins allowed to read the HTTP API (CORS), comma-separated; empty = CORS off",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the HTTP API answers besides localhost and the bind address, comma-separated "
+                    "(.example.com = a domain and its subdomains, * = any)",
+    )
 
     # alerting
     alerting_file: str | None = Field(None, description="TOML file of alerting defaults, rules and receivers")
@@ -166,6 +171,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin: scheme://host[:port] without a path "
                                  "(e.g. https://dashboard.example.com), or *")
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        from reporter.api.hosts import check_allowed_entry
+
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return [check_allowed_entry(entry) for entry in value]
 
     @field_validator("usage_queries", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from reporter.api.fastpath import FAST_PATHS, JSON, FastPath, etag_matches
 from reporter.api.history import history_endpoint
+from reporter.api.hosts import HostPolicy
 from reporter.api.latest import Latest
 from reporter.api.openapi import document
 from reporter.api.usage_log import log_usage_endpoint
@@ -39,7 +40,8 @@ def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Resp
 
 def create_app(latest: Latest, sample_interval: float, token: str | None = None, *, redis=None,
                ai_prefix: str = "ai:", ai_features: list[str] | tuple[str, ...] = DEFAULT_FEATURES,
-               history=None, cors_origins: list[str] | tuple[str, ...] = ()) -> FastPath:
+               history=None, cors_origins: list[str] | tuple[str, ...] = (), bind_host: str = "127.0.0.1",
+               allowed_hosts: list[str] | tuple[str, ...] = ()) -> FastPath:
     """The ASGI app.
 
     ``token`` (REPORTER_API_TOKEN): every path but ``/healthz`` needs ``Authorization: Bearer <token>``
@@ -47,6 +49,8 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     ``redis.asyncio`` client for the POST endpoint (closed when the app shuts down), counters under
     ``ai_prefix`` for ``ai_features``. ``history``: a :class:`reporter.store.history.History` for
     ``/api/v1/history`` (503 without). ``cors_origins``: allowed browser origins (``*`` = any); empty = no CORS.
+    ``bind_host`` (REPORTER_HTTP_HOST) and ``allowed_hosts`` (REPORTER_ALLOWED_HOSTS): the ``Host`` header values
+    answered, others get 421 (:mod:`reporter.api.hosts`).
     """
     features = list(ai_features)
     openapi_body = json.dumps(document(features, list(history.metrics) if history is not None else None,
@@ -87,4 +91,4 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    return FastPath(latest, sample_interval, fallback, token, cors_origins)
+    return FastPath(latest, sample_interval, fallback, token, cors_origins, HostPolicy(bind_host, allowed_hosts))

@@ -12,8 +12,10 @@ Answers:
   200 with ``ETag`` and ``Cache-Control: no-cache``; 304 when ``If-None-Match`` matches; 503 JSON with
   ``Retry-After: 1`` before the first sample; ``?limit=`` of the two lists: 1-100 (default 10), else 422;
 - ``/healthz``: 200 while the latest sample is younger than 3 sample intervals, else 503 (JSON either way);
-- with a token, every path but ``/healthz`` (and CORS preflights) needs ``Authorization: Bearer <token>``,
-  compared in constant time, else 401;
+- a ``Host`` that is not this server's (:mod:`reporter.api.hosts`, DNS rebinding) gets 421 on every path and
+  method, ``/healthz`` included (local supervisors ask for 127.0.0.1 or localhost, which are always answered);
+- with a token, every path but ``/healthz`` (and CORS preflights) needs ``Authorization: Bearer <token>``
+  (the scheme in any case, RFC 7235), compared in constant time, else 401;
 - with CORS origins, an allowed ``Origin`` gets ``Access-Control-Allow-Origin`` (responses carry
   ``Vary: Origin``); without, no CORS header is ever sent.
 """
@@ -25,6 +27,7 @@ import json
 import re
 from urllib.parse import parse_qsl
 
+from reporter.api.hosts import HostPolicy
 from reporter.api.latest import (
     ALERTS_PATH,
     ANALYTICS,
@@ -119,11 +122,12 @@ class FastPath:
     """
 
     def __init__(self, latest: Latest, sample_interval: float, fallback, token: str | None = None,
-                 cors_origins: list[str] | tuple[str, ...] = ()) -> None:
+                 cors_origins: list[str] | tuple[str, ...] = (), hosts: HostPolicy | None = None) -> None:
         self.latest = latest
         self.stale_after = 3.0 * sample_interval
         self.fallback = fallback
-        self._expected = None if not token else b"Bearer " + token.encode()
+        self.hosts = hosts or HostPolicy()
+        self._expected = None if not token else token.encode()
         self._cors_any = "*" in cors_origins
         self._cors = frozenset(o.encode() for o in cors_origins)
         self._vary = [(b"vary", b"Origin")] if self._cors else []
@@ -131,11 +135,14 @@ class FastPath:
         self._prepared: dict[tuple[str, int], _Prepared] = {}
 
     def _authorized(self, scope) -> bool:
+        """``Authorization: Bearer <token>``; the scheme is case-insensitive (RFC 7235), the token is not."""
         if self._expected is None:
             return True
         for name, value in scope["headers"]:
             if name == b"authorization":
-                return hmac.compare_digest(value, self._expected)
+                parts = value.split(None, 1)
+                return (len(parts) == 2 and parts[0].lower() == b"bearer"
+                        and hmac.compare_digest(parts[1].strip(), self._expected))
         return False
 
     def _header(self, scope, wanted: bytes) -> bytes | None:
@@ -157,7 +164,10 @@ class FastPath:
             await self.fallback(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
-        if path != "/healthz" and not self._authorized(scope):
+        host = self._header(scope, b"host")
+        if not self.hosts.allows(host):
+            start, body = _json_messages(421, HostPolicy.refusal_body(host), [(b"cache-control", b"no-store")])
+        elif path != "/healthz" and not self._authorized(scope):
             if method == "OPTIONS" and self._cors and self._header(scope, b"access-control-request-method"):
                 await self.fallback(scope, receive, send)  # a CORS preflight carries no credentials
                 return

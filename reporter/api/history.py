@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reporter.api.views import dumps
-from reporter.settings import mask_url
+from reporter.masking import mask as mask_url
 from reporter.snapshot import format_utc
 
 MAX_POINTS = 2000

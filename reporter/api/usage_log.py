@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from reporter.ai_usage import check_feature, check_flag, check_seconds, client_options, record_async
 from reporter.api.views import dumps
-from reporter.settings import mask_url
+from reporter.masking import mask as mask_url
 
 MAX_BODY_BYTES = 16 * 1024
 BODY_SECONDS = 10.0

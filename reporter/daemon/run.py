@@ -216,7 +216,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     app = create_app(latest, settings.sample_interval, settings.api_token,
                      redis=async_redis_client(settings.redis_url, settings.probe_timeout),
                      ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,
-                     cors_origins=settings.cors_origins)
+                     cors_origins=settings.cors_origins, bind_host=settings.http_host,
+                     allowed_hosts=settings.allowed_hosts)
     # proxy_headers off: nothing uses the client address, and uvicorn's X-Forwarded-* middleware costs ~10 % of
     # the CPU of a /snapshot request
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,

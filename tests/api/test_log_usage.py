@@ -163,7 +163,7 @@ def test_slow_body_is_cut_off_and_does_not_hold_the_server(logging_app, monkeypa
     split = urlsplit(logging_app)
     slow = socket.create_connection((split.hostname, split.port))
     try:
-        slow.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        slow.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
                      "Content-Type: application/json\r\nContent-Length: 80\r\n\r\n{".encode())
         started = time.monotonic()
         for _ in range(3):  # the server answers others meanwhile

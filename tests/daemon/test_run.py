@@ -138,7 +138,7 @@ def test_idle_and_dripping_connections_are_cut_and_others_served(tmp_path, redis
         opened = time.monotonic()
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
         drip = socket.create_connection(("127.0.0.1", port))
-        drip.send(b"GET /snapshot HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        drip.send(b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         assert httpx.get(base + "/healthz").status_code == 200  # others are served meanwhile
         deadline = opened + HEADER_TIMEOUT_SECONDS + 5
         drip_closed = False

@@ -1,0 +1,106 @@
+"""Which ``Host`` header values the HTTP server answers (protection against DNS rebinding).
+
+A web page on ``evil.example`` whose name is re-pointed at this machine can make a browser send requests here;
+they carry ``Host: evil.example``. Only these names are answered (port and case ignored, a trailing dot too):
+
+- ``localhost``, ``127.0.0.1`` and ``::1`` (written ``[::1]`` in a Host header), always;
+- the bind address (``REPORTER_HTTP_HOST``) itself;
+- on a wildcard bind (``0.0.0.0``, ``::``), any IP address: an address cannot be re-pointed, so it is no
+  rebinding (the machine's own addresses, a published container port...); names must be listed;
+- the entries of ``REPORTER_ALLOWED_HOSTS``: a name (``reporter.example.com``), a domain with its subdomains
+  (``.example.com``), an address, or ``*`` for any Host.
+
+A request without a ``Host`` header (HTTP/1.0) is answered: browsers always send one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+
+WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
+ALWAYS = ("localhost", "127.0.0.1", "::1")
+SETTING = "REPORTER_ALLOWED_HOSTS"
+_CACHE_SIZE = 256
+
+
+def normalise_host(value: str) -> str:
+    """A Host header value or setting entry as compared: without port and brackets, lower case, no trailing dot.
+
+    ``[::1]:8321`` -> ``::1``; ``Example.COM.:80`` -> ``example.com``.
+    """
+    value = value.strip().lower()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")
+
+
+def check_allowed_entry(entry: str) -> str:
+    """One ``REPORTER_ALLOWED_HOSTS`` entry, normalised; ValueError (one line) when it is not a host name,
+    ``.domain``, an address or ``*``."""
+    if entry == "*":
+        return entry
+    if "/" in entry or "@" in entry or any(c.isspace() for c in entry):
+        raise ValueError(f"{entry[:60]!r} is not a host name: give names without scheme, path or port, "
+                         "e.g. reporter.example.com,.example.com (a domain and its subdomains), or *")
+    if entry.count(":") == 1 or "]:" in entry:
+        raise ValueError(f"{entry[:60]!r}: give the host name without a port (any port is answered)")
+    name = normalise_host(entry)
+    if ":" in name:
+        try:
+            ipaddress.IPv6Address(name)
+        except ValueError:
+            raise ValueError(f"{entry[:60]!r}: give the host name without a port (any port is answered)") from None
+    if not name.strip("."):
+        raise ValueError(f"{entry[:60]!r} is not a host name")
+    return name if not entry.startswith(".") else "." + name.lstrip(".")
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class HostPolicy:
+    """Decides whether a request's ``Host`` header is answered (see the module docstring).
+
+    ``bind_host``: REPORTER_HTTP_HOST; ``allowed``: REPORTER_ALLOWED_HOSTS entries.
+    """
+
+    def __init__(self, bind_host: str = "127.0.0.1", allowed: Iterable[str] = ()) -> None:
+        entries = [check_allowed_entry(e) for e in allowed]
+        self.any_host = "*" in entries
+        bind = normalise_host(bind_host)
+        self.any_address = bind_host.strip() in WILDCARD_BINDS
+        self.names = frozenset([*ALWAYS, *(e for e in entries if not e.startswith("."))]
+                               + ([] if self.any_address else [bind]))
+        self.domains = tuple(e for e in entries if e.startswith("."))
+        self._seen: dict[bytes, bool] = {}
+
+    def allows(self, host: bytes | None) -> bool:
+        """True when a request with this raw ``Host`` header value (None = absent) is answered."""
+        if host is None or self.any_host:
+            return True
+        known = self._seen.get(host)
+        if known is not None:
+            return known
+        name = normalise_host(host.decode("latin-1"))
+        ok = (name in self.names or any(name.endswith(d) or name == d[1:] for d in self.domains)
+              or (self.any_address and _is_address(name)))
+        if len(self._seen) >= _CACHE_SIZE:
+            self._seen.clear()
+        self._seen[host] = ok
+        return ok
+
+    @staticmethod
+    def refusal_body(host: bytes) -> bytes:
+        """The JSON body of the refusal: names the Host and the setting that would allow it."""
+        shown = host.decode("latin-1")[:100]
+        return json.dumps({"error": f"Host {shown!r} is not answered here (DNS rebinding protection); if it is a "
+                                    f"name of this server, add it to {SETTING} (comma-separated; * = any)"}).encode()
