@@ -2,7 +2,12 @@
 
 Keys (prefix configurable, default ``ai:``): ``total_requests``, ``total_time`` (seconds), ``cache_hits`` and per
 feature ``{feature}:requests``, ``{feature}:success``, ``{feature}:time``. An absent key is 0 (never written
-yet); a value that is not a finite non-negative number is missing (None) and logged as a warning.
+yet); a value that is not a number, negative, or too large to count exactly (2^53 and more) is missing (None)
+and logged as a warning saying which.
+
+A part larger than its whole (``{feature}:success`` > ``{feature}:requests``, ``cache_hits`` >
+``total_requests``, over the lifetime or as increases over a window) is inconsistent: the rates computed from
+the pair are missing (None), never above 100 %, and :func:`inconsistent_counters` names the pairs.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from reporter.snapshot import AISection, FeatureStats, FeatureWindow, WindowStat
 log = logging.getLogger(__name__)
 
 WINDOWS = {"5m": 300.0}
+MAX_COUNTER = 2**53  # floats count exactly below this (9,007,199,254,740,992)
 
 
 def counter_names(features: list[str]) -> list[str]:
@@ -43,7 +49,7 @@ class AICollector:
         self.prefix = prefix
         self.names = counter_names(features)
         self._warned: dict[str, bytes] = {}
-        self.invalid: list[str] = []  # keys whose last value was not a number (read after collect())
+        self.invalid: dict[str, str] = {}  # key -> why its last value was unusable (read after collect())
 
     def collect(self) -> dict[str, float | None]:
         keys = [self.prefix + n for n in self.names]
@@ -55,32 +61,55 @@ class AICollector:
         if existing > sum(v is not None for v in raw):  # MGET gives nil for a key that is a list, hash...
             wrong_type = {n for n, k, v in zip(self.names, keys, raw, strict=True)
                           if v is None and self.client.type(k) not in (b"none", "none")}
-        counters = {name: None if name in wrong_type else self._parse(name, value)
-                    for name, value in zip(self.names, raw, strict=True)}
-        for name in wrong_type:
-            self._warn(name, b"<not a string key>")
-        self.invalid = [self.prefix + n for n, v in counters.items() if v is None]
+        invalid: dict[str, str] = {}
+        counters: dict[str, float | None] = {}
+        for name, value in zip(self.names, raw, strict=True):
+            problem = "not a string key" if name in wrong_type else counter_problem(value)
+            if problem is None:
+                self._warned.pop(name, None)
+                counters[name] = 0.0 if value is None else float(value)
+            else:
+                self._warn(name, b"<a list, hash or set>" if name in wrong_type else value, problem)
+                invalid[self.prefix + name] = problem
+                counters[name] = None
+        self.invalid = invalid
         return counters
 
-    def _parse(self, name: str, value: bytes | None) -> float | None:
-        if value is None:
-            return 0.0
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if math.isfinite(number) and 0 <= number < 2**53:
-            self._warned.pop(name, None)
-            return number
-        self._warn(name, value)
-        return None
-
-    def _warn(self, name: str, value: bytes) -> None:
+    def _warn(self, name: str, value: bytes, problem: str) -> None:
         if self._warned.get(name) != value:  # warn once per bad value, not every sample
             self._warned[name] = value
             log.warning(
-                "Redis key %s%s holds %r, not a non-negative number; treating it as missing. "
-                "Check the application code that writes it.", self.prefix, name, value[:64])
+                "Redis key %s%s holds %r: %s; treating it as missing. "
+                "Check the application code that writes it.", self.prefix, name, value[:64], problem)
+
+
+def counter_problem(value: bytes | None) -> str | None:
+    """Why a raw counter value cannot be used, or None when it can (absent = 0 is fine): "not a number",
+    "negative", "not a finite number" or "too large" (naming the limit, 2^53)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "not a number"
+    if math.isnan(number):
+        return "not a number"
+    if number < 0:
+        return "negative (a counter only grows from 0)"
+    if math.isinf(number):
+        return "not a finite number"
+    if number >= MAX_COUNTER:
+        return f"too large (the limit is 2^53 = {MAX_COUNTER}, above which counts are not exact)"
+    return None
+
+
+def describe_invalid(invalid: dict[str, str]) -> str:
+    """One line naming each unusable key and why, the keys with the same problem together:
+    ``ai:a, ai:b: not a number; ai:c: too large (...)``."""
+    by_problem: dict[str, list[str]] = {}
+    for key, problem in invalid.items():
+        by_problem.setdefault(problem, []).append(key)
+    return "; ".join(f"{', '.join(keys)}: {problem}" for problem, keys in by_problem.items())
 
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
@@ -88,6 +117,32 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     if part is None or whole is None or whole <= 0:
         return None
     return round(part / whole, 6)
+
+
+def _share(part: float | None, whole: float | None) -> float | None:
+    """``part`` as a rounded percentage of ``whole``; None when either is missing, the whole is 0, or the part
+    exceeds the whole (inconsistent counters)."""
+    if part is not None and whole is not None and part > whole:
+        return None
+    return percent(part, whole)
+
+
+def part_whole_pairs(features: Sequence[str]) -> list[tuple[str, str]]:
+    """The (part, whole) counter pairs whose part can never exceed its whole."""
+    return [("cache_hits", "total_requests"), *((f"{f}:success", f"{f}:requests") for f in features)]
+
+
+def inconsistent_counters(counters: dict[str, float | None] | None, samples: Sequence[Sequence[CounterSample]],
+                          features: Sequence[str]) -> list[tuple[str, str]]:
+    """(part, whole) pairs whose part exceeds the whole in ``counters`` (lifetime values) or in the increase
+    over any of the windows ``samples`` (each oldest first), in :func:`part_whole_pairs` order."""
+    found = []
+    for part, whole in part_whole_pairs(features):
+        values = [] if counters is None else [(counters.get(part), counters.get(whole))]
+        values += [(window_increase(s, part), window_increase(s, whole)) for s in samples if len(s) >= 2]
+        if any(p is not None and w is not None and p > w for p, w in values):
+            found.append((part, whole))
+    return found
 
 
 def lifetime_section(counters: dict[str, float | None], features: list[str], model: str) -> AISection:
@@ -99,7 +154,7 @@ def lifetime_section(counters: dict[str, float | None], features: list[str], mod
         total_time_seconds=counters.get("total_time"),
         cache_hits=None if counters.get("cache_hits") is None else int(counters["cache_hits"]),
         avg_response_time=_ratio(counters.get("total_time"), total),
-        cache_hit_rate=percent(counters.get("cache_hits"), total),
+        cache_hit_rate=_share(counters.get("cache_hits"), total),
     )
     for feature in features:
         requests = counters.get(f"{feature}:requests")
@@ -107,7 +162,7 @@ def lifetime_section(counters: dict[str, float | None], features: list[str], mod
         section.features[feature] = FeatureStats(
             requests=None if requests is None else int(requests),
             success=None if success is None else int(success),
-            success_rate=percent(success, requests),
+            success_rate=_share(success, requests),
             total_time_seconds=counters.get(f"{feature}:time"),
             avg_time=_ratio(counters.get(f"{feature}:time"), requests),
         )
@@ -126,7 +181,7 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
         requests=requests,
         requests_per_second=_ratio(requests, covered),
         avg_response_time=_ratio(window_increase(samples, "total_time"), requests),
-        cache_hit_rate=percent(window_increase(samples, "cache_hits"), requests),
+        cache_hit_rate=_share(window_increase(samples, "cache_hits"), requests),
     )
     sum_requests = sum_success = 0.0
     complete = True
@@ -135,14 +190,14 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
         f_success = window_increase(samples, f"{feature}:success")
         stats.features[feature] = FeatureWindow(
             requests=f_requests,
-            success_rate=percent(f_success, f_requests),
+            success_rate=_share(f_success, f_requests),
             avg_time=_ratio(window_increase(samples, f"{feature}:time"), f_requests),
         )
-        if f_requests is None or f_success is None:
-            complete = False
+        if f_requests is None or f_success is None or f_success > f_requests:
+            complete = False  # a feature's rate is missing, so is the overall one
         else:
             sum_requests += f_requests
-            sum_success += min(f_success, f_requests)
+            sum_success += f_success
     if complete and sum_requests > 0:
         stats.success_rate = percent(sum_success, sum_requests)
         stats.error_rate = round_percent(100.0 - stats.success_rate)

@@ -7,7 +7,7 @@ import socket
 import time
 from datetime import UTC, datetime
 
-from reporter.collect.ai import WINDOWS, AICollector, ai_section
+from reporter.collect.ai import WINDOWS, AICollector, ai_section, describe_invalid, inconsistent_counters
 from reporter.collect.counters import CounterSample, CounterWindow
 from reporter.collect.runner import BoundedRunner
 from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
@@ -105,8 +105,16 @@ class Sampler:
         ai = ai_section(outcomes["ai"].value, self.window, now.timestamp(), self.settings.ai_features,
                         self.settings.ollama_model, errors.get("ai"))
         ai.is_available = services.ollama.is_available
-        if outcomes["ai"].value is not None and self.ai.invalid:
-            ai.error = errors["ai"] = f"not a non-negative number: {', '.join(self.ai.invalid)}"
+        if outcomes["ai"].value is not None:
+            problems = [describe_invalid(self.ai.invalid)] if self.ai.invalid else []
+            spans = [self.window.last(2), *(self.window.span(seconds) for seconds in WINDOWS.values())]
+            pairs = inconsistent_counters(outcomes["ai"].value, spans, self.settings.ai_features)
+            if pairs:
+                prefix = self.ai.prefix
+                problems.append("inconsistent counters, their rates are null: " + ", ".join(
+                    f"{prefix}{part} > {prefix}{whole}" for part, whole in pairs))
+            if problems:
+                ai.error = errors["ai"] = "; ".join(problems)
         if usage_due:
             self._usage_next_at = time.monotonic() + self.settings.usage_interval
             self._usage, self._usage_error = outcomes["usage"].value, outcomes["usage"].error

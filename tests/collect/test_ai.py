@@ -94,3 +94,90 @@ def test_wrong_redis_type_is_missing_with_a_warning(client, redis_prefix, caplog
     assert counters["total_requests"] is None and counters["total_time"] == 3.0
     assert counters["quiz:requests"] == 0.0  # absent is 0, not an error
     assert "not a string key" in caplog.text
+
+
+def _sampler(redis_url, prefix, refused_port):
+    from reporter.collect.sampler import Sampler
+    from reporter.settings import load_settings
+
+    return Sampler.from_settings(load_settings(
+        None, redis_url=redis_url, ai_key_prefix=prefix, probe_timeout=0.5,
+        app_database_url=f"postgresql+psycopg://u@127.0.0.1:{refused_port}/x",
+        ollama_url=f"http://127.0.0.1:{refused_port}"))
+
+
+def _at(seconds: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(1_800_000_000 + seconds, UTC)
+
+
+def _ai_warnings(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+def test_success_above_requests_is_a_missing_rate_with_one_warning(client, redis_url, redis_prefix, refused_port,
+                                                                   caplog):
+    """issue 8 item 18: success > requests gave success_rate 250."""
+    write(client, redis_prefix, total_requests=10, cache_hits=30, grammar__requests=2, grammar__success=5,
+          quiz__requests=10, quiz__success=9)
+    sampler = _sampler(redis_url, redis_prefix, refused_port)
+    try:
+        with caplog.at_level(logging.WARNING):
+            snaps = [sampler.sample(_at(10 * i)) for i in range(3)]
+    finally:
+        sampler.close()
+    for snap in snaps:
+        ai = snap.ai
+        assert ai.features["grammar"].success_rate is None and ai.features["grammar"].success == 5
+        assert ai.cache_hit_rate is None
+        assert ai.features["quiz"].success_rate == 90.0  # the consistent feature keeps its rate
+        error = snap.errors["ai"]
+        assert f"{redis_prefix}grammar:success > {redis_prefix}grammar:requests" in error
+        assert f"{redis_prefix}cache_hits > {redis_prefix}total_requests" in error and "quiz" not in error
+        assert ai.error == error
+    assert len(_ai_warnings(caplog, f"{redis_prefix}grammar:success")) == 1  # once, not every sample
+    body = snaps[-1].model_dump_json()
+    assert "250" not in body and "300" not in body
+
+
+def test_success_growing_faster_than_requests_nulls_the_window_rates(client, redis_url, redis_prefix, refused_port, caplog):
+    sampler = _sampler(redis_url, redis_prefix, refused_port)
+    try:
+        write(client, redis_prefix, total_requests=200, quiz__requests=100, quiz__success=50, voice__requests=100,
+              voice__success=90)
+        sampler.sample(_at(0))
+        write(client, redis_prefix, total_requests=210, quiz__requests=101, quiz__success=60, voice__requests=109,
+              voice__success=98)
+        with caplog.at_level(logging.WARNING):
+            snap = sampler.sample(_at(10))
+    finally:
+        sampler.close()
+    last = snap.ai.windows["last_interval"]
+    assert last.features["quiz"].success_rate is None  # +10 successes for +1 request
+    assert last.features["voice"].success_rate == pytest.approx(8 / 9 * 100, abs=0.01)
+    assert last.success_rate is None and last.error_rate is None  # the overall rate would count the quiz
+    assert snap.ai.features["quiz"].success_rate == pytest.approx(60 / 101 * 100, abs=0.01)  # lifetime is fine
+    assert f"{redis_prefix}quiz:success > {redis_prefix}quiz:requests" in snap.errors["ai"]
+    assert len(_ai_warnings(caplog, f"{redis_prefix}quiz:success")) == 1
+
+
+@pytest.mark.parametrize("value", [str(10**17), "1e17", str(2**70), str(2**53)])
+def test_huge_counter_is_too_large_not_a_non_number(client, redis_url, redis_prefix, refused_port, caplog, value):
+    """issue 8 item 24: a valid but huge count was called 'not a non-negative number'."""
+    write(client, redis_prefix, total_requests=value, grammar__requests="lots", voice__requests=-4,
+          quiz__requests=2**53 - 1)
+    sampler = _sampler(redis_url, redis_prefix, refused_port)
+    try:
+        with caplog.at_level(logging.WARNING):
+            snap = sampler.sample(_at(0))
+    finally:
+        sampler.close()
+    assert snap.ai.total_requests is None and snap.ai.features["quiz"].requests == 2**53 - 1
+    error = snap.errors["ai"]
+    assert f"{redis_prefix}total_requests: too large (the limit is 2^53 = 9007199254740992" in error
+    assert f"{redis_prefix}grammar:requests: not a number" in error
+    assert f"{redis_prefix}voice:requests: negative" in error
+    assert "non-negative" not in error
+    (warning,) = _ai_warnings(caplog, f"{redis_prefix}total_requests holds")
+    assert "too large" in warning and "not a number" not in warning
