@@ -239,3 +239,12 @@ def test_env_file_line_without_equals_names_file_and_line(tmp_path, text, line_n
 def test_a_folder_named_env_is_not_a_settings_file(tmp_path):
     (tmp_path / ".env").mkdir()  # a virtualenv called .env
     assert reporter("check-config", cwd=tmp_path).returncode == 0
+
+
+def test_raw_at_in_a_receiver_url_of_the_alerting_file_is_refused(tmp_path):
+    (tmp_path / "a.toml").write_text('[[receivers]]\nname = "ops"\ntype = "webhook"\n'
+                                     'url = "https://u:SEC@RETxyz@hooks.example.com/x"\n')
+    line = _one_error_line(reporter("check-config", cwd=tmp_path,
+                                    env={"REPORTER_ALERTING_FILE": str(tmp_path / "a.toml")}))
+    assert "receivers[0] (ops).url: the password contains '@'; percent-encode it as %40" in line
+    assert "RETxyz" not in line

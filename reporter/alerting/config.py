@@ -34,11 +34,13 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
+from reporter.masking import register_secrets, url_secrets, userinfo_problem
 from reporter.settings import Settings
 
 
@@ -71,7 +73,17 @@ class Receiver(BaseModel):
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        problem = userinfo_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+    def secret_values(self) -> list[str]:
+        """What must never be shown: the URL's password, a Slack webhook's URL and path (its key), and the
+        signing secret."""
+        path = urlsplit(self.url).path.strip("/")
+        slack = [self.url, *([path] if path else [])] if self.type == "slack" else []
+        return [*url_secrets(self.url), *slack, *([self.secret] if self.secret else [])]
 
     @field_validator("group_wait", "repeat_interval", "timeout", "backoff_max", mode="before")
     @classmethod
@@ -186,4 +198,6 @@ def load_alerting(settings: Settings) -> AlertingConfig:
     names = [r.name for r in receivers]
     if len(set(names)) != len(names):
         raise AlertingConfigError(f"{where}: receiver names repeat: {names}")
+    for receiver in receivers:
+        register_secrets(receiver.secret_values())
     return AlertingConfig(defaults=defaults, rules=rules, receivers=receivers)
