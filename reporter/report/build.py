@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,8 @@ from reporter.report.model import (
     severity_rank,
 )
 from reporter.store.history import History, to_ms
+
+log = logging.getLogger(__name__)
 
 SYSTEM = ("cpu_percent", "memory_percent", "disk_percent")
 SERVICES = ("database", "redis", "ollama")
@@ -162,22 +165,28 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
     time_steps = steps(values("ai_total_time_seconds", True))
     per_interval = [t / r for r, t in zip(req_steps, time_steps, strict=True) if r and t is not None and r > 0]
     requests = _sum(req_steps)
-    feature_days, f_req_total, f_ok_total = [], 0.0, 0.0
+    feature_days, f_req_total, f_ok_total, inconsistent = [], 0.0, 0.0, []
     for f in features:
         f_req = _sum(steps(values(f"ai_{f}_requests", True)))
         f_ok = _sum(steps(values(f"ai_{f}_success", True)))
         f_time = _sum(steps(values(f"ai_{f}_time_seconds", True)))
-        feature_days.append(FeatureDay(f, f_req, _ratio(f_ok, f_req, 100.0), _ratio(f_time, f_req)))
+        if f_ok is not None and f_ok > (f_req or 0.0):  # more successes than requests: no rate, never > 100 %
+            inconsistent.append(f)
+        feature_days.append(FeatureDay(f, f_req, None if f in inconsistent else _ratio(f_ok, f_req, 100.0),
+                                       _ratio(f_time, f_req)))
         if f_req:
             f_req_total += f_req
-            f_ok_total += min(f_ok or 0.0, f_req)
+            f_ok_total += f_ok or 0.0
+    if inconsistent:
+        log.warning("report %s: AI success counters grew more than their request counters for %s; their success "
+                    "rates are left out", day, ", ".join(f"ai_{f}_success > ai_{f}_requests" for f in inconsistent))
     model = [v for v in values("ollama_model_available") if v is not None]
     ai = AIDay(
         requests=requests,
         avg_response_time=_ratio(_sum([t for r, t in zip(req_steps, time_steps, strict=True) if r is not None]),
                                  requests),
         p95_response_time=percentile(per_interval, 95),
-        success_rate=_ratio(f_ok_total, f_req_total, 100.0),
+        success_rate=None if inconsistent else _ratio(f_ok_total, f_req_total, 100.0),
         cache_hit_rate=_ratio(_sum(steps(values("ai_cache_hits", True))), requests, 100.0),
         model_availability=_ratio(sum(model), len(model), 100.0),
         features=feature_days,

@@ -229,3 +229,23 @@ def test_alert_episodes_one_row_each_clipped_to_the_day_most_severe_first(histor
     assert len(csv_rows) == 7 and csv_rows[1].startswith("no_data,critical,") and csv_rows[-1].startswith(
         "usage_spike,info,")
     assert [int(r.split(",")[4]) for r in csv_rows[1:]] == [round(a.seconds) for a in report.alerts]
+
+
+def test_more_successes_than_requests_leaves_the_success_rates_out(history, caplog):
+    """issue 8 item 18: inconsistent counters gave success rates above 100 %; in the report too."""
+    import logging
+
+    day = date(2026, 11, 10)
+    start, _ = day_bounds(day, BERLIN)
+    rows = []
+    for i in range(60):
+        ts = start + timedelta(minutes=i)
+        rows.append({"ts": to_ms(ts), "ai_total_requests": 4.0 * i, "ai_quiz_requests": 2.0 * i,
+                     "ai_quiz_success": 5.0 * i, "ai_grammar_requests": 2.0 * i, "ai_grammar_success": 1.0 * i})
+    insert(history, rows)
+    with caplog.at_level(logging.WARNING):
+        report = build_report(history, day, BERLIN, sample_interval=60, host="h")
+    by_name = {f.name: f for f in report.ai.features}
+    assert by_name["quiz"].success_rate is None and by_name["grammar"].success_rate == pytest.approx(50.0)
+    assert report.ai.success_rate is None
+    assert "ai_quiz_success > ai_quiz_requests" in caplog.text and "grammar" not in caplog.text
