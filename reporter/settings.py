@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         if math.isnan(number):
             raise ValueError("not a number")
         if math.isinf(number):
-            raise ValueError("not a finite number (infinite)")
+            raise ValueError("not a number (infinite); give a finite value")
         return value
 
     @field_validator(*URL_FIELDS, mode="before")

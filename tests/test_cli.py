@@ -197,7 +197,8 @@ def test_redis_url_with_a_non_numeric_database_exits_2(tmp_path, url):
 @pytest.mark.parametrize("name", ["REPORTER_SAMPLE_INTERVAL", "REPORTER_USAGE_INTERVAL", "REPORTER_PROBE_TIMEOUT",
                                   "REPORTER_REPORT_TIMEOUT"])
 @pytest.mark.parametrize(("value", "said"), [("nan", "not a number"), ("NaN", "not a number"),
-                                             ("inf", "not a finite number"), ("-Infinity", "not a finite number")])
+                                             ("inf", "not a number (infinite)"),
+                                             ("-Infinity", "not a number (infinite)")])
 def test_nan_and_inf_in_a_float_setting_are_named(tmp_path, name, value, said):
     """issue 8 item 25: nan was explained as 'less than or equal to 3600'."""
     line = _one_error_line(reporter("check-config", cwd=tmp_path, env={name: value}))

@@ -4,7 +4,8 @@ A web page on ``evil.example`` whose name is re-pointed at this machine can make
 they carry ``Host: evil.example``. Only these names are answered (port and case ignored, a trailing dot too):
 
 - ``localhost``, ``127.0.0.1`` and ``::1`` (written ``[::1]`` in a Host header), always;
-- the bind address (``REPORTER_HTTP_HOST``) itself;
+- the bind address (``REPORTER_HTTP_HOST``) itself, and the host of ``REPORTER_EXTERNAL_URL`` (where the links in
+  notifications point);
 - on a wildcard bind (``0.0.0.0``, ``::``), any IP address: an address cannot be re-pointed, so it is no
   rebinding (the machine's own addresses, a published container port...); names must be listed;
 - the entries of ``REPORTER_ALLOWED_HOSTS``: a name (``reporter.example.com``), a domain with its subdomains
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
 ALWAYS = ("localhost", "127.0.0.1", "::1")
@@ -57,6 +59,17 @@ def check_allowed_entry(entry: str) -> str:
     if not name.strip("."):
         raise ValueError(f"{entry[:60]!r} is not a host name")
     return name if not entry.startswith(".") else "." + name.lstrip(".")
+
+
+def external_host(external_url: str | None) -> list[str]:
+    """The host name of REPORTER_EXTERNAL_URL (links in notifications point there, so it is answered), or []."""
+    if not external_url:
+        return []
+    try:
+        host = urlsplit(external_url).hostname
+    except ValueError:
+        return []
+    return [host] if host else []
 
 
 def _is_address(name: str) -> bool:

@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.pipeline import Alerting
 from reporter.api.app import create_app
+from reporter.api.hosts import external_host
 from reporter.api.latest import Latest
 from reporter.api.protocol import HeaderDeadlineProtocol
 from reporter.api.usage_log import async_redis_client
@@ -217,7 +218,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
                      redis=async_redis_client(settings.redis_url, settings.probe_timeout),
                      ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,
                      cors_origins=settings.cors_origins, bind_host=settings.http_host,
-                     allowed_hosts=settings.allowed_hosts)
+                     allowed_hosts=[*settings.allowed_hosts, *external_host(settings.external_url)])
     # proxy_headers off: nothing uses the client address, and uvicorn's X-Forwarded-* middleware costs ~10 % of
     # the CPU of a /snapshot request
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,

@@ -135,7 +135,8 @@ def test_daemon_answers_only_its_host_names(tmp_path, refused_port):
 
     port = free_port()
     proc = start_daemon(tmp_path, {
-        "REPORTER_ALLOWED_HOSTS": "mon.example.org", "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
+        "REPORTER_ALLOWED_HOSTS": "mon.example.org", "REPORTER_EXTERNAL_URL": "https://links.example.net/reporter",
+        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}",
         "REPORTER_REDIS_URL": f"redis://127.0.0.1:{refused_port}/0",
         "REPORTER_APP_DATABASE_URL": f"postgresql+psycopg://u@127.0.0.1:{refused_port}/x",
@@ -144,6 +145,7 @@ def test_daemon_answers_only_its_host_names(tmp_path, refused_port):
     try:
         assert raw_request(base, "/snapshot", f"mon.example.org:{port}")[0] == 200
         assert raw_request(base, "/snapshot", f"localhost:{port}")[0] == 200
+        assert raw_request(base, "/alerts", "links.example.net")[0] == 200  # where notifications link to
         for path in ("/snapshot", "/healthz", "/openapi.json"):
             assert raw_request(base, path, f"evil.example:{port}")[0] == 421
     finally:
