@@ -83,9 +83,14 @@ def userinfo_problem(url: str) -> str | None:
         authority = urlsplit(url).netloc
     except ValueError:
         return None
-    if authority.count("@") < 2:
-        return None
-    userinfo = authority.rsplit("@", 1)[0]
-    user, colon, password = userinfo.partition(":")
-    part = "password" if colon and "@" in password else "user name"
-    return f"the {part} contains '@'; percent-encode it as %40"
+    if authority.count("@") >= 2:
+        userinfo = authority.rsplit("@", 1)[0]
+        user, colon, password = userinfo.partition(":")
+        part = "password" if colon and "@" in password else "user name"
+        return f"the {part} contains '@'; percent-encode it as %40"
+    rest = url.split("://", 1)[1][len(authority):]
+    if authority and "@" not in authority and "@" in rest and ":" in authority and not authority.startswith("["):
+        port = authority.rsplit(":", 1)[1]
+        if not port.isdigit():  # "user:pa/ss@host": the password ends the host part early
+            return "the password contains '/', '?' or '#'; percent-encode them as %2F, %3F, %23"
+    return None

@@ -66,3 +66,21 @@ def test_mask_hides_a_password_with_a_raw_at_and_registered_secrets():
     load_settings(None, app_database_url="postgresql+psycopg://u:Dist%40nctive9@127.0.0.1/db", api_token="tok-987")
     # a driver's message with the password decoded, or the token, never shows either
     assert mask('FATAL: password "Dist@nctive9" rejected; tok-987') == 'FATAL: password "***" rejected; ***'
+
+
+@pytest.mark.parametrize(("name", "url", "said"), [
+    ("REPORTER_REDIS_URL", "redis://:SEC/RETxyz@127.0.0.1:6379/0", "the password contains '/', '?' or '#'"),
+    ("REPORTER_APP_DATABASE_URL", "postgresql+psycopg://u:SEC?RETxyz@db/x", "the password contains '/', '?' or '#'"),
+    ("REPORTER_OLLAMA_URL", "http://u:SEC#RETxyz@127.0.0.1:11434", "the password contains '/', '?' or '#'"),
+    ("REPORTER_HISTORY_URL", "postgresql+psycopg://u@x:SEC@RETxyz@db/x", "the password contains '@'"),
+])
+def test_url_password_that_would_be_misread_is_refused_unshown(monkeypatch, name, url, said):
+    monkeypatch.setenv(name, url)
+    with pytest.raises(SettingsError) as info:
+        load_settings(None)
+    assert str(info.value).startswith(f"{name}: {said}") and "RETxyz" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com:8443/x@y", "https://hooks.example.com/p@q?u=a@b"])
+def test_at_in_a_url_path_is_fine(url):
+    assert load_settings(None, webhook_url=url).webhook_url == url
