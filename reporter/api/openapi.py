@@ -176,6 +176,10 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
         "paths": paths,
         "components": {"schemas": _schemas(features)},
     }
+    misdirected = _json(ERROR, "the Host is not a name of this server (REPORTER_ALLOWED_HOSTS)")
+    for item in paths.values():
+        for operation in item.values():
+            operation["responses"]["421"] = misdirected
     if token:
         unauthorized = _json(ERROR, "missing or wrong bearer token")
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
