@@ -180,6 +180,10 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
     if inconsistent:
         log.warning("report %s: AI success counters grew more than their request counters for %s; their success "
                     "rates are left out", day, ", ".join(f"ai_{f}_success > ai_{f}_requests" for f in inconsistent))
+    cache_hits = _sum(steps(values("ai_cache_hits", True)))
+    if cache_hits is not None and cache_hits > (requests or 0.0):
+        log.warning("report %s: ai_cache_hits > ai_total_requests (the cache hits grew more than the requests); "
+                    "the cache hit rate is left out", day)
     model = [v for v in values("ollama_model_available") if v is not None]
     ai = AIDay(
         requests=requests,
@@ -187,7 +191,8 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
                                  requests),
         p95_response_time=percentile(per_interval, 95),
         success_rate=None if inconsistent else _ratio(f_ok_total, f_req_total, 100.0),
-        cache_hit_rate=_ratio(_sum(steps(values("ai_cache_hits", True))), requests, 100.0),
+        cache_hit_rate=None if cache_hits is not None and cache_hits > (requests or 0.0)
+        else _ratio(cache_hits, requests, 100.0),
         model_availability=_ratio(sum(model), len(model), 100.0),
         features=feature_days,
     )

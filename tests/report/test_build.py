@@ -240,12 +240,13 @@ def test_more_successes_than_requests_leaves_the_success_rates_out(history, capl
     rows = []
     for i in range(60):
         ts = start + timedelta(minutes=i)
-        rows.append({"ts": to_ms(ts), "ai_total_requests": 4.0 * i, "ai_quiz_requests": 2.0 * i,
+        rows.append({"ts": to_ms(ts), "ai_total_requests": 4.0 * i, "ai_cache_hits": 9.0 * i, "ai_quiz_requests": 2.0 * i,
                      "ai_quiz_success": 5.0 * i, "ai_grammar_requests": 2.0 * i, "ai_grammar_success": 1.0 * i})
     insert(history, rows)
     with caplog.at_level(logging.WARNING):
         report = build_report(history, day, BERLIN, sample_interval=60, host="h")
     by_name = {f.name: f for f in report.ai.features}
     assert by_name["quiz"].success_rate is None and by_name["grammar"].success_rate == pytest.approx(50.0)
-    assert report.ai.success_rate is None
+    assert report.ai.success_rate is None and report.ai.cache_hit_rate is None
     assert "ai_quiz_success > ai_quiz_requests" in caplog.text and "grammar" not in caplog.text
+    assert "ai_cache_hits > ai_total_requests" in caplog.text
