@@ -120,8 +120,8 @@ class Settings(BaseSettings):
     @field_validator("*", mode="before")
     @classmethod
     def _finite(cls, value: Any, info) -> Any:
-        """Every float setting: ``nan`` is "not a number" and ``inf`` "infinite", not "less than or equal to..."."""
-        if cls.model_fields[info.field_name].annotation is not float or isinstance(value, bool):
+        """Every float setting: ``nan`` and ``inf`` are "not a number", not "less than or equal to 3600"."""
+        if cls.model_fields[info.field_name].annotation not in (float, float | None) or isinstance(value, bool):
             return value
         try:
             number = float(value.strip() if isinstance(value, str) else value)
