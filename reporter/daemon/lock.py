@@ -36,8 +36,8 @@ def _holder_from_proc_locks(device: int, inode: int) -> int | None:
             continue
         try:
             major, minor, ino = parts[5].split(":")
-            if (int(major, 16), int(minor, 16), int(ino)) == wanted:
-                return int(parts[4])
+            if (int(major, 16), int(minor, 16), int(ino)) == wanted and int(parts[4]) > 0:
+                return int(parts[4])  # 0: a holder in another pid namespace (another container)
         except ValueError:
             continue
     return None

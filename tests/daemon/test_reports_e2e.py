@@ -121,7 +121,7 @@ def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over
     history.close()
     settings = {"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
                 "REPORTER_REPORT_DIR": str(tmp_path / "reports"), "REPORTER_SAMPLE_INTERVAL": "60",
-                "REPORTER_TIMEZONE": "UTC"}
+                "REPORTER_TIMEZONE": "UTC", "REPORTER_REPORT_TIME": "00:00"}  # yesterday is due whatever the hour
     pdf = tmp_path / "reports" / f"{day}.pdf"
 
     proc = start_daemon(tmp_path, settings, free_port())
