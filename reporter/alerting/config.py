@@ -21,12 +21,17 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     name = "oncall"
     type = "slack"              # or "webhook" (Alertmanager webhook payload, version 4)
     url = "https://hooks.slack.com/services/T000/B000/XXXX"
-    match = { severity = "critical" }
+    match = { severity = "critical" }                      # labels equal to these values (exactly)
+    # matchers = ['severity=~"critical|warning"', "service!=redis"]   # Alertmanager matchers: =, !=, =~, !~
+    # match_re = { service = "redis|database" }             # fully anchored regular expressions
     timeout = "10s"             # overall deadline of one attempt (at most 120 s)
     backoff_max = "30s"         # this receiver's own cap on the wait between attempts
 
 ``REPORTER_SLACK_WEBHOOK_URL`` and ``REPORTER_WEBHOOK_URL`` (+ ``REPORTER_WEBHOOK_SECRET``) add receivers
 named ``slack`` and ``webhook`` without a file.
+
+The file may start with a UTF-8 byte-order mark (it is ignored). Every problem is reported as one line naming
+the file, table and field (:class:`AlertingConfigError`).
 """
 
 from __future__ import annotations
@@ -36,8 +41,17 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from reporter.alerting.matchers import REGEX_LOOKING, Matcher, compile_regex
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
 from reporter.masking import register_secrets, url_secrets, userinfo_problem
@@ -49,17 +63,22 @@ class AlertingConfigError(ValueError):
 
 
 class Receiver(BaseModel):
-    """Where notifications go. ``match``: labels that must all be equal; ``min_severity``: the least severe
-    level delivered (critical > warning > info); ``backoff_max``: this receiver's cap on the wait between
-    retries (None = the default's). Durations in seconds."""
+    """Where notifications go. An alert goes to a receiver when all of these hold: ``match`` (labels equal to
+    these values; a value that looks like a regular expression is refused), ``match_re`` (labels fully matching
+    these regular expressions), ``matchers`` (Alertmanager matcher strings: ``name=value``, ``name!=value``,
+    ``name=~regex``, ``name!~regex``), ``min_severity`` (the least severe level delivered: critical > warning >
+    info). ``backoff_max``: this receiver's cap on the wait between retries (None = the default's). Durations
+    in seconds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     type: Literal["slack", "webhook"]
     url: str
     secret: str | None = None
     match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    matchers: list[str] = Field(default_factory=list)
     min_severity: Literal["critical", "warning", "info"] | None = None
     send_resolved: bool = True
     group_wait: float | None = None
@@ -99,9 +118,36 @@ class Receiver(BaseModel):
             secret_key(value)  # raises ValueError (without the secret) when a whsec_ secret is not base64
         return value or None
 
+    _matchers: list[Matcher] = PrivateAttr(default_factory=list)
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, expected in value.items():
+            if REGEX_LOOKING.search(expected):
+                raise ValueError(f"{name} = {expected!r} looks like a regular expression, but match compares "
+                                 f"exactly; write matchers = ['{name}=~\"{expected}\"'] (or match_re)")
+        return value
+
+    @model_validator(mode="after")
+    def _compile(self) -> Receiver:
+        parsed = [Matcher(name, "=", value) for name, value in self.match.items()]
+        for name, pattern in self.match_re.items():
+            try:
+                parsed.append(Matcher(name, "=~", pattern, compile_regex(pattern, pattern)))
+            except ValueError as exc:
+                raise ValueError(f"match_re.{name}: {exc}") from None
+        for index, text in enumerate(self.matchers):
+            try:
+                parsed.append(Matcher.parse(text))
+            except ValueError as exc:
+                raise ValueError(f"matchers[{index}]: {exc}") from None
+        self._matchers = parsed
+        return self
+
     def accepts(self, labels: dict[str, str]) -> bool:
         """True when an alert with ``labels`` goes to this receiver."""
-        if any(labels.get(k) != v for k, v in self.match.items()):
+        if not all(m.matches(labels) for m in self._matchers):
             return False
         if self.min_severity is not None:
             rank = {s: i for i, s in enumerate(SEVERITIES)}
@@ -115,7 +161,7 @@ class Defaults(BaseModel):
     between evaluated samples (a restart, a hung sample) across which a pending alert keeps its ``for`` window;
     None means three sample intervals (at least 10 s)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     group_wait: float = 10.0
     repeat_interval: float = 4 * 3600.0
@@ -151,32 +197,72 @@ def _first_error(exc: ValidationError, prefix: str) -> str:
     return f"{prefix}{'.' + field if field else ''}: {err['msg'].removeprefix('Value error, ')}"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict; a leading UTF-8 byte-order mark is ignored (editors on Windows write one)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise AlertingConfigError(f"REPORTER_ALERTING_FILE: cannot read {path} ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise AlertingConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AlertingConfigError(f"{path}: not valid TOML ({_one_line(exc)})") from None
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
 def load_alerting(settings: Settings) -> AlertingConfig:
     """Read ``settings.alerting_file`` (if set) and the receiver settings; raise AlertingConfigError."""
+    try:
+        return _load(settings)
+    except AlertingConfigError as exc:
+        raise AlertingConfigError(_one_line(exc)) from None
+
+
+def _load(settings: Settings) -> AlertingConfig:
     data: dict[str, Any] = {}
     where = "alerting"
     if settings.alerting_file:
         path = Path(settings.alerting_file)
         where = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise AlertingConfigError(f"REPORTER_ALERTING_FILE: cannot read {path} ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise AlertingConfigError(f"{where}: not valid TOML ({exc})") from None
+        data = _read(path)
     unknown = sorted(set(data) - {"defaults", "rules", "receivers"})
     if unknown:
         raise AlertingConfigError(f"{where}: unknown table(s) {unknown}; expected defaults, rules, receivers")
+    defaults_data = data.get("defaults", {})
+    if not isinstance(defaults_data, dict):
+        raise AlertingConfigError(f"{where}: defaults: must be a table ([defaults] with group_wait = \"10s\", ...), "
+                                  f"not {_kind(defaults_data)}")
     try:
-        defaults = Defaults(**data.get("defaults", {}))
+        defaults = Defaults(**defaults_data)
     except (ValidationError, ValueError) as exc:
         message = _first_error(exc, "defaults") if isinstance(exc, ValidationError) else f"defaults: {exc}"
         raise AlertingConfigError(f"{where}: {message}") from None
+    rules_data = data.get("rules", {})
+    if isinstance(rules_data, list) and all(isinstance(item, dict) for item in rules_data):
+        raise AlertingConfigError(f"{where}: rules: must be a table of rules, one [rules.NAME] each "
+                                  f"(e.g. [rules.cpu_high]), not an array{' ([[rules]])' if rules_data else ''}")
+    if not isinstance(rules_data, dict):
+        raise AlertingConfigError(f"{where}: rules: must be a table of rules, one [rules.NAME] each "
+                                  f"(e.g. [rules.cpu_high]), not {_kind(rules_data)}")
     try:
-        rules = build_rules(data.get("rules", {}), settings.ai_features)
+        rules = build_rules(rules_data, settings.ai_features)
     except ValueError as exc:
         raise AlertingConfigError(f"{where}: {exc}") from None
-    receivers_data = list(data.get("receivers", []))
+    receivers_data = data.get("receivers", [])
+    if not isinstance(receivers_data, list):
+        raise AlertingConfigError(f"{where}: receivers: must be an array of tables, one [[receivers]] each, "
+                                  f"not {_kind(receivers_data)}")
+    receivers_data = list(receivers_data)
     if settings.slack_webhook_url:
         receivers_data.append({"name": "slack", "type": "slack", "url": settings.slack_webhook_url})
     if settings.webhook_url:
@@ -184,7 +270,10 @@ def load_alerting(settings: Settings) -> AlertingConfig:
                                "secret": settings.webhook_secret})
     receivers = []
     for index, item in enumerate(receivers_data):
-        label = f"receivers[{index}]" + (f" ({item.get('name')})" if isinstance(item, dict) and item.get("name") else "")
+        if not isinstance(item, dict):
+            raise AlertingConfigError(f"{where}: receivers[{index}]: must be a table ([[receivers]] with name, "
+                                      f"type, url), not {_kind(item)}")
+        label = f"receivers[{index}]" + (f" ({item.get('name')})" if item.get("name") else "")
         try:
             receivers.append(Receiver(**item))
         except ValidationError as exc:

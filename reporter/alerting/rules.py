@@ -10,6 +10,7 @@ only once the value crosses ``clear`` (e.g. CPU fires above 90 and clears below 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import string
 from typing import Any, Literal
@@ -31,6 +32,8 @@ def parse_duration(value: Any) -> float:
         if not match:
             raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 4h)")
         seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration (e.g. 30s, 5m, 4h)")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
@@ -59,7 +62,7 @@ TEMPLATE = _Template()
 class Rule(BaseModel):
     """One alert rule. Durations are seconds (TOML may write ``"5m"``); thresholds in the metric's unit."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     name: str
     alertname: str | None = None
@@ -192,14 +195,15 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
 def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
     """Merge file overrides into the defaults and validate; disabled rules are left out.
 
-    Raises ValueError naming the rule and field (``rules.cpu_high.threshold: ...``).
+    Raises ValueError naming the rule and field (``rules.cpu_high.threshold: ...``), including a metric path
+    the snapshot does not have (with the closest one that exists).
     """
     from pydantic import ValidationError
 
     merged = default_rules(features)
     for name, override in overrides.items():
         if not isinstance(override, dict):
-            raise ValueError(f"rules.{name}: must be a table")
+            raise ValueError(f"rules.{name}: must be a table ([rules.{name}] with metric, op, threshold...)")
         merged[name] = {**merged.get(name, {}), **override}
     rules = []
     for name, definition in merged.items():
@@ -212,5 +216,30 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
         except TypeError as exc:
             raise ValueError(f"rules.{name}: {exc}") from None
         if rule.enabled:
+            check_paths(rule, features)
             rules.append(rule)
     return rules
+
+
+def check_paths(rule: Rule, features: list[str]) -> None:
+    """Raise ValueError when ``rule`` reads a value that does not exist: a snapshot path (threshold and
+    error_spike rules, after expanding ``each``) or a history metric (predict_linear)."""
+    from reporter.alerting.paths import snapshot_paths, unknown_path_message
+
+    if rule.kind == "predict_linear":
+        from reporter.store.metrics import catalog
+
+        known = list(catalog(features))
+        if rule.metric not in known:
+            close = [m for m in known if m == rule.metric.rpartition(".")[2]]
+            hint = f"did you mean {close[0]!r}?" if close else f"history metrics: {', '.join(known)}"
+            raise ValueError(f"rules.{rule.name}.metric: predict_linear reads a history metric; no metric "
+                             f"{rule.metric!r}; {hint}")
+        return
+    known = snapshot_paths(features)
+    for labels, path, guard in rule.instances():
+        where = f" ({', '.join(f'{k}={v}' for k, v in labels.items())})" if labels else ""
+        if path not in known:
+            raise ValueError(f"rules.{rule.name}.metric{where}: {unknown_path_message(path, known)}")
+        if guard is not None and guard not in known:
+            raise ValueError(f"rules.{rule.name}.min_count_metric{where}: {unknown_path_message(guard, known)}")

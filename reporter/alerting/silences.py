@@ -1,9 +1,8 @@
-"""Silences: label matchers that mute notifications for a time (the alert keeps its state)."""
+"""Silences: label matchers that mute notifications for a time (the alert keeps its state, marked suppressed)."""
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,45 +11,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
+from reporter.alerting.matchers import Matcher
 from reporter.alerting.state import AlertRecord, from_ms
 from reporter.store.alert_schema import silences
 from reporter.store.history import to_ms
 
-MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(=~|!=|=)(.*)$")
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """``name=value`` (equal), ``name!=value`` (not equal) or ``name=~regex`` (full match)."""
-
-    name: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        """Parse ``alertname=cpu_high``; raises ValueError with a readable message."""
-        match = MATCHER.match(text.strip())
-        if not match:
-            raise ValueError(f"{text!r} is not a matcher (use name=value, name!=value or name=~regex)")
-        name, op, value = match.groups()
-        if op == "=~":
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{text!r}: bad regular expression ({exc})") from None
-        return cls(name, op, value)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        actual = labels.get(self.name, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        return re.fullmatch(self.value, actual) is not None
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value}"
+__all__ = ["Matcher", "Silence", "SilenceStore"]
 
 
 @dataclass(frozen=True)
@@ -110,9 +76,19 @@ class SilenceStore:
                                   .values(ends_at=to_ms(now)))
         return bool(result.rowcount)
 
-    def silenced_fingerprints(self, records: Iterable[AlertRecord], now: datetime) -> set[str]:
-        """Fingerprints of the alerts that an active silence matches."""
+    def silenced_by(self, records: Iterable[AlertRecord], now: datetime) -> dict[str, list[str]]:
+        """``{fingerprint: [ids of the active silences matching it]}`` for the alerts that are silenced
+        (Alertmanager's ``status.silencedBy``)."""
         active = [s for s in self.list(now) if s.active(now)]
         if not active:
-            return set()
-        return {r.fingerprint for r in records if any(s.matches(r.labels) for s in active)}
+            return {}
+        result = {}
+        for record in records:
+            ids = [s.id for s in active if s.matches(record.labels)]
+            if ids:
+                result[record.fingerprint] = ids
+        return result
+
+    def silenced_fingerprints(self, records: Iterable[AlertRecord], now: datetime) -> set[str]:
+        """Fingerprints of the alerts that an active silence matches."""
+        return set(self.silenced_by(records, now))

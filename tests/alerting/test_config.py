@@ -1,0 +1,115 @@
+"""The alerting file as a user writes it: every bad file stops `reporter check-config` (and `run`) with exit 2
+and one line naming the file, table and field; Alertmanager-style matchers route alerts to receivers."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from reporter.alerting.config import Receiver
+from reporter.alerting.paths import snapshot_paths
+from reporter.snapshot import Snapshot
+from tests.alerting.helpers import FEATURES, snapshot
+
+RECEIVER = '[[receivers]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
+
+
+def reporter(tmp_path, command, text: str | bytes, features: str | None = None):
+    path = tmp_path / "alerting.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    env["REPORTER_ALERTING_FILE"] = str(path)
+    env["REPORTER_HISTORY_URL"] = f"sqlite:///{tmp_path / 'history.db'}"
+    if features:
+        env["REPORTER_AI_FEATURES"] = features
+    return subprocess.run([sys.executable, "-m", "reporter", command], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+BAD = [
+    ("defaults = 5\n", ["defaults", "must be a table"]),
+    ("rules = 5\n", ["rules", "must be a table", "[rules.NAME]"]),
+    ("rules = []\n", ["rules", "not an array"]),
+    ('[[rules]]\nname = "x"\nmetric = "system.cpu_percent"\nthreshold = 1\n', ["rules", "[rules.NAME]"]),
+    ("receivers = 5\n", ["receivers", "[[receivers]]"]),
+    ("receivers = [5]\n", ["receivers[0]", "must be a table"]),
+    ("[rules.cpu_high]\nthreshold = nan\n", ["rules.cpu_high.threshold", "finite"]),
+    ("[rules.cpu_high]\nthreshold = inf\n", ["rules.cpu_high.threshold", "finite"]),
+    ("[rules.cpu_high]\nclear = -inf\n", ["rules.cpu_high.clear", "finite"]),
+    ("[defaults]\nrepeat_interval = inf\n", ["defaults.repeat_interval", "finite"]),
+    ('[rules.load_high]\nmetric = "system.load5m"\nthreshold = 8\n',
+     ["rules.load_high.metric", "'system.load5m'", "did you mean 'system.load_5m'"]),
+    ('[rules.cpu]\nmetric = "cpu_percent"\nthreshold = 8\n', ["rules.cpu.metric", "did you mean 'system.cpu_percent'"]),
+    ('[rules.service_down]\neach = { service = ["database", "mysql"] }\n',
+     ["rules.service_down.metric (service=mysql)", "services has: database, redis, ollama"]),
+    ('[rules.x]\nkind = "predict_linear"\nmetric = "system.disk_percent"\nthreshold = 100\n',
+     ["rules.x.metric", "did you mean 'disk_percent'"]),
+    (RECEIVER + 'match = { severity = "critical|warning" }\n',
+     ["receivers[0] (ops).match", "regular expression", "severity=~"]),
+    (RECEIVER + 'matchers = ["severity=~\\"(critical\\""]\n', ["receivers[0] (ops)", "matchers[0]", "bad regular"]),
+    (RECEIVER + 'match_re = { service = "[redis" }\n', ["receivers[0] (ops)", "match_re.service", "bad regular"]),
+    (RECEIVER + 'matchers = ["severity~critical"]\n', ["receivers[0] (ops)", "matchers[0]", "not a matcher"]),
+    (b"\xff\xfe[\x00d\x00", ["not UTF-8"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_alerting_file_exits_2_with_one_line(tmp_path, text, expected):
+    result = reporter(tmp_path, "check-config", text)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and str(tmp_path / "alerting.toml") in lines[0]
+    for part in expected:
+        assert part in lines[0]
+
+
+def test_daemon_refuses_a_bad_alerting_file_at_start(tmp_path):
+    result = reporter(tmp_path, "run", "rules = []\n")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("not an array") and "Traceback" not in result.stderr
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    result = reporter(tmp_path, "check-config", b"\xef\xbb\xbf[rules.cpu_high]\nthreshold = 80\n" + RECEIVER.encode())
+    assert result.returncode == 0, result.stderr
+    assert "11 alert rules, 1 receiver(s)" in result.stderr
+
+
+def test_metric_path_of_a_configured_feature_is_known(tmp_path):
+    text = '[rules.essay_slow]\nmetric = "ai.windows.5m.features.essay.avg_time"\nthreshold = 5\n'
+    assert reporter(tmp_path, "check-config", text, features="essay,quiz").returncode == 0
+    result = reporter(tmp_path, "check-config", text, features="quiz")
+    assert result.returncode == 2 and "features has: quiz (the features of REPORTER_AI_FEATURES)" in result.stderr
+
+
+def test_known_paths_come_from_the_snapshot_model_and_read_a_number():
+    from reporter.alerting.values import lookup
+
+    paths = snapshot_paths(FEATURES)
+    assert {"system.cpu_percent", "services.redis.up", "ai.windows.5m.features.quiz.success_rate",
+            "usage.active_users_1h"} <= set(paths)
+    assert not any(p.endswith((".error", ".model", ".disk_path", ".collected_at")) for p in paths)
+    data = snapshot(0).model_dump(mode="python")
+    assert lookup(data, "system.cpu_percent") == 10.0
+    assert set(Snapshot.model_fields) >= {p.split(".")[0] for p in paths}
+
+
+def test_receiver_matchers_are_anchored_regexes_as_in_alertmanager():
+    receiver = Receiver(name="r", type="webhook", url="http://127.0.0.1:9/h",
+                        matchers=['severity=~"critical|warning"', "service!=redis"], match_re={"team": "ops|db"})
+    labels = {"alertname": "service_down", "severity": "critical", "service": "database", "team": "ops"}
+    assert receiver.accepts(labels)
+    assert not receiver.accepts({**labels, "service": "redis"})
+    assert not receiver.accepts({**labels, "severity": "info"})
+    assert not receiver.accepts({**labels, "team": "ops2"})  # fully anchored: "ops|db" does not match "ops2"
+    crit = Receiver(name="r", type="webhook", url="http://127.0.0.1:9/h", matchers=['severity=~"crit"'])
+    assert not crit.accepts(labels)
+    not_web = Receiver(name="r", type="webhook", url="http://127.0.0.1:9/h", matchers=[r'host!~"web\d+"'])
+    assert not not_web.accepts({"host": "web12"}) and not_web.accepts({"host": "db1"})
+    dotted = Receiver(name="r", type="webhook", url="http://127.0.0.1:9/h", match={"host": "web01.example.com"})
+    assert dotted.accepts({"host": "web01.example.com"})  # a dot alone is not taken for a regex
