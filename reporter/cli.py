@@ -165,10 +165,18 @@ def check_config(ctx: click.Context) -> None:
 @click.pass_context
 def alerts(ctx: click.Context, as_json: bool) -> None:
     """Show alert states from the history: pending, firing and resolved-awaiting-notification, with
-    pending-since, firing-since and the last notification per receiver."""
+    pending-since, firing-since and the last notification per receiver. A silenced alert is marked
+    suppressed (with the silence ids); an alert no configured receiver accepts says "no receiver matches"."""
     from reporter.alerting.cli import show_alerts
+    from reporter.alerting.config import AlertingConfigError, load_alerting
 
-    show_alerts(_settings(ctx), as_json)
+    settings = _settings(ctx)
+    try:
+        receivers = load_alerting(settings).receivers
+    except AlertingConfigError as exc:
+        click.echo(f"reporter: warning: bad alerting configuration ({exc}); receivers are not checked", err=True)
+        receivers = None
+    show_alerts(settings, as_json, receivers)
 
 
 @main.command("test-alert", short_help="Send a test notification to the receivers.")

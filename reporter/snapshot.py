@@ -170,7 +170,12 @@ class UsageSection(_Section):
 
 
 class ActiveAlert(_Section):
-    """A pending or firing alert at the time of the snapshot (``active_at``: condition true since)."""
+    """A pending or firing alert at the time of the snapshot (``active_at``: condition true since).
+
+    ``suppressed`` is true while an active silence matches the alert (its notifications are muted; the state
+    goes on), with the ids of those silences in ``silenced_by``, as Alertmanager's ``status.state =
+    "suppressed"`` and ``status.silencedBy``.
+    """
 
     alertname: str
     state: str
@@ -181,6 +186,8 @@ class ActiveAlert(_Section):
     active_at: UTCDateTime | None = None
     fired_at: UTCDateTime | None = None
     fingerprint: str
+    suppressed: bool = False
+    silenced_by: list[str] = Field(default_factory=list, description="ids of the active silences matching it")
 
 
 class Snapshot(_Section):

@@ -13,7 +13,7 @@ import click
 import httpx
 from sqlalchemy import select
 
-from reporter.alerting.config import AlertingConfig
+from reporter.alerting.config import AlertingConfig, Receiver
 from reporter.alerting.model import AlertNotice, Notification, fingerprint
 from reporter.alerting.pipeline import external_url
 from reporter.alerting.rules import parse_duration
@@ -36,15 +36,22 @@ def _utc(value: datetime | None) -> str | None:
     return None if value is None else format_utc(value)
 
 
-def show_alerts(settings: Settings, as_json: bool) -> None:
-    """Print every stored alert with its state, pending-since and last notification per receiver."""
+def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | None = None) -> None:
+    """Print every stored alert with its state, pending-since and last notification per receiver.
+
+    A silenced alert is marked suppressed with the silence ids; ``receivers`` (the configured ones; None when
+    unknown) tells an alert that no receiver accepts ("no receiver matches") from one not notified yet.
+    """
     history = open_history(settings)
     try:
         records = AlertStore(history.engine).load()
         with history.engine.connect() as conn:
             log_rows = conn.execute(select(notification_log)).all()
+        silenced = SilenceStore(history.engine).silenced_by(records.values(), datetime.now(UTC))
     finally:
         history.close()
+    routes = {fp: [r.name for r in receivers if r.accepts(rec.labels)] for fp, rec in records.items()} \
+        if receivers is not None else {}
     sent: dict[str, list[str]] = {}
     for row in log_rows:
         last = max(v for v in (row.firing_sent_at, row.resolved_sent_at) if v is not None) \
@@ -57,6 +64,8 @@ def show_alerts(settings: Settings, as_json: bool) -> None:
             "labels": r.labels, "annotations": r.annotations, "value": r.value,
             "active_at": _utc(r.active_at), "fired_at": _utc(r.fired_at),
             "resolved_at": _utc(r.resolved_at), "notified": sent.get(r.fingerprint, []),
+            "suppressed": r.fingerprint in silenced, "silenced_by": silenced.get(r.fingerprint, []),
+            "receivers": routes.get(r.fingerprint),
         } for r in records.values()], indent=2))
         return
     if not records:
@@ -65,12 +74,23 @@ def show_alerts(settings: Settings, as_json: bool) -> None:
     for r in sorted(records.values(), key=lambda r: (str(r.state) != "firing", r.alertname)):
         state = "resolved" if r.resolved_at else str(r.state)
         extra = " ".join(f"{k}={v}" for k, v in r.labels.items() if k not in ("alertname", "severity"))
-        click.echo(f"{state:8} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip())
+        mark = " [suppressed]" if r.fingerprint in silenced else ""
+        click.echo(f"{state:8} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip() + mark)
         click.echo(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
                    + (f"; resolved {_when(r.resolved_at, settings.tz)}" if r.resolved_at else ""))
         click.echo(f"         {r.annotations.get('summary', '')}")
-        for line in sent.get(r.fingerprint, ["not notified yet"]):
+        if r.fingerprint in silenced:
+            click.echo(f"         suppressed: silenced by {', '.join(silenced[r.fingerprint])} (notifications muted)")
+        for line in sent.get(r.fingerprint, [_not_notified(routes.get(r.fingerprint), receivers)]):
             click.echo(f"         last notification: {line}")
+
+
+def _not_notified(routes: list[str] | None, receivers: list[Receiver] | None) -> str:
+    if receivers is not None and not receivers:
+        return "no receiver matches (no receiver is configured)"
+    if routes == []:
+        return "no receiver matches"
+    return "not notified yet"
 
 
 def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | None, wait: float) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.dispatch import Dispatcher
 from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.silences import SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
@@ -12,6 +15,8 @@ from reporter.notify.worker import NotifierThread
 from reporter.settings import Settings
 from reporter.snapshot import ActiveAlert, Snapshot
 from reporter.store.history import History
+
+log = logging.getLogger(__name__)
 
 
 def external_url(settings: Settings, port: int | None = None) -> str:
@@ -31,6 +36,8 @@ class Alerting:
                                      external_url(settings, port))
         self.outbox = Outbox(history.engine, config.receivers, config.defaults)
         self.notifier = NotifierThread(self.dispatcher, self.outbox)
+        self.silences = SilenceStore(history.engine)
+        self._silences_failing = False
 
     def start(self) -> None:
         self.notifier.start()
@@ -46,13 +53,36 @@ class Alerting:
         """Evaluate the rules; return the snapshot with its active alerts listed."""
         if self.evaluator.evaluate(snapshot):
             self.notifier.wake()
-        return snapshot.model_copy(update={"alerts": [active_alert(r) for r in self.evaluator.active()]})
+        active = self.evaluator.active()
+        silenced = self._silenced_by(active, snapshot)
+        return snapshot.model_copy(update={"alerts": [active_alert(r, silenced.get(r.fingerprint, []))
+                                                      for r in active]})
+
+    def _silenced_by(self, active: list[AlertRecord], snapshot: Snapshot) -> dict[str, list[str]]:
+        """Silence ids by fingerprint; empty (logged once, and once when it works again) if unreadable."""
+        if not active:
+            return {}
+        try:
+            silenced = self.silences.silenced_by(active, snapshot.timestamp)
+        except Exception as exc:
+            if not self._silences_failing:
+                log.warning("alerting: cannot read the silences (%s); alerts are listed without them",
+                            f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else
+                            exc.__class__.__name__)
+                self._silences_failing = True
+            return {}
+        if self._silences_failing:
+            log.info("alerting: silences readable again")
+            self._silences_failing = False
+        return silenced
 
 
-def active_alert(record: AlertRecord) -> ActiveAlert:
-    """An alert record as listed in the snapshot and by ``GET /alerts``."""
+def active_alert(record: AlertRecord, silenced_by: list[str] | None = None) -> ActiveAlert:
+    """An alert record as listed in the snapshot and by ``GET /alerts``; ``silenced_by``: the ids of the
+    active silences that match it (the alert is then marked suppressed)."""
     return ActiveAlert(
         alertname=record.alertname, state=str(record.state), severity=record.labels.get("severity"),
         labels=record.labels, summary=record.annotations.get("summary"), value=record.value,
         active_at=record.active_at, fired_at=record.fired_at, fingerprint=record.fingerprint,
+        suppressed=bool(silenced_by), silenced_by=list(silenced_by or []),
     )

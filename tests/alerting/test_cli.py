@@ -1,19 +1,25 @@
 """``reporter alerts`` and ``reporter test-alert`` as a user runs them (subprocesses, a real history, a real
-HTTP receiver on loopback)."""
+HTTP receiver on loopback), and against a running daemon: a silenced alert is marked suppressed with the silence
+id in `reporter alerts`, GET /alerts and the snapshot; an alert that no receiver accepts says so."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+import redis
 
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.snapshot import format_utc
 from reporter.store.history import History
 from tests.alerting.helpers import FEATURES
+from tests.conftest import free_port
+from tests.daemon.helpers import start_daemon
 from tests.receiver import Receiver as HTTPReceiver
 from tests.test_cli import reporter
 
@@ -60,3 +66,142 @@ def test_test_alert_sends_the_external_url_as_the_daemon(tmp_path, history_env, 
     payload = got.json()
     assert payload["externalURL"] == expected
     assert payload["alerts"][0]["generatorURL"] == f"{expected}/alerts"
+
+
+RULES = """
+[defaults]
+group_wait = "0s"
+
+[rules.demo_requests_high]
+metric = "ai.total_requests"
+op = ">"
+threshold = 100
+severity = "critical"
+
+[rules.demo_latency_high]
+metric = "ai.avg_response_time"
+op = ">"
+threshold = 1
+severity = "warning"
+
+[[receivers]]
+name = "pager"
+type = "webhook"
+url = "{url}"
+matchers = ['severity=~"critical"']
+"""
+
+
+def cli(tmp_path, settings, *args):
+    result = reporter(*args, cwd=tmp_path, env=settings)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def text_blocks(text):
+    """``reporter alerts`` output by alert name: a block starts with an unindented line ``state name ...``."""
+    blocks, name = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            name = line.split()[1]
+            blocks[name] = line
+        elif name:
+            blocks[name] += "\n" + line
+    return blocks
+
+
+def wait_for(check, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.slow
+def test_silenced_alert_is_suppressed_everywhere_and_unrouted_alert_says_so(tmp_path, redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    receiver = HTTPReceiver()
+    port = free_port()
+    (tmp_path / "alerting.toml").write_text(RULES.replace("{url}", receiver.url))
+    settings = {
+        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
+        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
+    }
+    client.set(redis_prefix + "total_requests", 150)
+    client.set(redis_prefix + "total_time", 150 * 3)  # 3 s a request: demo_latency_high (warning) fires too
+    proc = start_daemon(tmp_path, settings, port)
+    try:
+        def firing():
+            alerts = httpx.get(f"http://127.0.0.1:{port}/alerts").json()["alerts"]
+            names = {a["alertname"]: a for a in alerts if a["state"] == "firing"}
+            return names if {"demo_requests_high", "demo_latency_high"} <= set(names) else None
+
+        before = wait_for(firing)
+        assert not before["demo_requests_high"]["suppressed"] and before["demo_requests_high"]["silenced_by"] == []
+
+        out = cli(tmp_path, settings, "silence", "add", "--match", "alertname=demo_requests_high", "--duration", "1h",
+                  "--comment", "maintenance")
+        silence_id = out.split()[0]
+        assert silence_id.startswith("sil_")
+
+        def suppressed():
+            alerts = firing()
+            return alerts if alerts and alerts["demo_requests_high"]["suppressed"] else None
+
+        alerts = wait_for(suppressed)
+        assert alerts["demo_requests_high"]["silenced_by"] == [silence_id]
+        assert alerts["demo_latency_high"]["suppressed"] is False
+        snapshot = httpx.get(f"http://127.0.0.1:{port}/snapshot").json()
+        by_name = {a["alertname"]: a for a in snapshot["alerts"]}
+        assert by_name["demo_requests_high"]["suppressed"] is True
+        assert by_name["demo_requests_high"]["silenced_by"] == [silence_id]
+        assert by_name["demo_latency_high"]["suppressed"] is False
+
+        text = cli(tmp_path, settings, "alerts")
+        blocks = text_blocks(text)
+        requests_block, latency_block = blocks["demo_requests_high"], blocks["demo_latency_high"]
+        assert "[suppressed]" in requests_block and f"silenced by {silence_id}" in requests_block
+        assert "[suppressed]" not in latency_block
+        # demo_latency_high is a warning: the only receiver takes critical alerts
+        assert "last notification: no receiver matches" in latency_block
+        assert "not notified yet" not in latency_block
+
+        rows = {a["alertname"]: a for a in json.loads(cli(tmp_path, settings, "alerts", "--json"))}
+        assert rows["demo_requests_high"]["suppressed"] is True
+        assert rows["demo_requests_high"]["silenced_by"] == [silence_id]
+        assert rows["demo_latency_high"]["suppressed"] is False and rows["demo_latency_high"]["silenced_by"] == []
+        assert rows["demo_latency_high"]["receivers"] == [] and rows["demo_requests_high"]["receivers"] == ["pager"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+        receiver.stop()
+        client.close()
+
+
+@pytest.mark.slow
+def test_alerts_without_any_receiver_say_no_receiver_matches(tmp_path, redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    port = free_port()
+    (tmp_path / "alerting.toml").write_text(RULES.split("[[receivers]]")[0])
+    settings = {
+        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
+        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
+    }
+    client.set(redis_prefix + "total_requests", 150)
+    proc = start_daemon(tmp_path, settings, port)
+    try:
+        wait_for(lambda: any(a["state"] == "firing" for a in
+                             httpx.get(f"http://127.0.0.1:{port}/alerts").json()["alerts"]))
+        text = cli(tmp_path, settings, "alerts")
+        assert "demo_requests_high" in text
+        assert "last notification: no receiver matches (no receiver is configured)" in text
+        assert "not notified yet" not in text
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+        client.close()
