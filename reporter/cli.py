@@ -11,10 +11,15 @@ import sys
 import threading
 
 # A daemon must stop cleanly even when signalled while it is still importing: until `run` takes over, a
-# SIGTERM/SIGINT only sets this flag (other commands restore the default handlers as soon as they start).
+# SIGTERM/SIGINT only sets this flag, a SIGHUP (reload) is remembered and a SIGUSR1 (status) ignored; other
+# commands restore the default handlers as soon as they start.
 STOPPING = threading.Event()
+RELOAD = threading.Event()
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, lambda *_: STOPPING.set())
+if hasattr(signal, "SIGHUP"):  # POSIX
+    signal.signal(signal.SIGHUP, lambda *_: RELOAD.set())
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 from pathlib import Path  # noqa: E402
 
@@ -96,6 +101,9 @@ def main(ctx: click.Context, env_file: Path) -> None:
     if ctx.invoked_subcommand != "run":
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         if STOPPING.is_set():
             ctx.exit(130)
 
@@ -107,6 +115,13 @@ def run(ctx: click.Context) -> None:
 
     GET /snapshot returns the latest snapshot; GET /healthz is 200 while samples are fresh.
     Stops cleanly on SIGTERM or Ctrl-C (exit 0).
+
+    \b
+    SIGHUP (kill -HUP PID) reloads REPORTER_ALERTING_FILE (rules, receivers,
+      defaults) as Prometheus does: alert states and pending `for` windows are
+      kept, nothing sent is sent again; a bad file is refused with one log line
+      and the running configuration stays.
+    SIGUSR1 logs one status line (uptime, last sample, alerts, outbox queue).
     """
     stopping = STOPPING  # set by a signal that arrived during start-up
     settings = _settings(ctx)
@@ -117,7 +132,8 @@ def run(ctx: click.Context) -> None:
 
     logs.setup(settings.log_level)
     try:
-        code = 0 if stopping.is_set() else run_daemon(settings, alerting_config, ctx.obj["env_file"], stopping)
+        code = 0 if stopping.is_set() else run_daemon(settings, alerting_config, ctx.obj["env_file"], stopping,
+                                                      RELOAD)
     except StartupError as exc:
         click.echo(f"reporter: {mask(str(exc))}", err=True)
         code = EXIT_RUNTIME

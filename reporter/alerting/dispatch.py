@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,9 +53,21 @@ class Dispatcher:
         self.alerts = AlertStore(engine)
         self.silences = SilenceStore(engine)
         self.waiting = 0  # alerts due but held by a group wait after the last pass
+        self._lock = threading.Lock()  # a pass and a reconfiguration (SIGHUP) never overlap
+
+    def configure(self, receivers: list[Receiver], defaults: Defaults) -> None:
+        """Use these receivers and defaults from the next pass on (waits for a pass in progress). A receiver
+        keeps what it was sent by its name: nothing is sent again; a new receiver hears of what fires from now
+        on (not of resolutions of alerts it was never told about)."""
+        with self._lock:
+            self.receivers, self.defaults = receivers, defaults
 
     def dispatch(self, now: datetime) -> list[str]:
         """One pass over every receiver; returns the ids of the notifications written to the outbox."""
+        with self._lock:
+            return self._dispatch(now)
+
+    def _dispatch(self, now: datetime) -> list[str]:
         records = self.alerts.load()
         silenced = self.silences.silenced_fingerprints(records.values(), now)
         with self.engine.connect() as conn:

@@ -58,26 +58,36 @@ class Evaluator:
 
     def __init__(self, rules: list[Rule], defaults: Defaults, store: AlertStore, history, tz: ZoneInfo,
                  features: list[str], sample_interval: float = 10.0) -> None:
-        self.defaults, self.store, self.tz, self.features = defaults, store, tz, features
-        self.history = history
-        self.gap_tolerance = (defaults.for_outage_tolerance if defaults.for_outage_tolerance is not None
-                              else max(GAP_INTERVALS * sample_interval, GAP_MIN_SECONDS))
-        self.values = HistoryValues(history)
-        self.instances: list[Instance] = []
+        self.store, self.tz, self.features, self.history = store, tz, features, history
+        self.sample_interval = sample_interval
+        self.records = store.load()
+        self._last_at = self._stored_last_evaluation()
+        self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
+        self.configure(rules, defaults)
+
+    def configure(self, rules: list[Rule], defaults: Defaults) -> list[str]:
+        """Use ``rules`` and ``defaults`` from now on (at start and on a reload); not concurrently with
+        :meth:`evaluate` (the caller serialises them). Alerts whose labels are unchanged keep their state:
+        a pending ``for`` window goes on, a firing alert stays firing. Alerts of rules no longer configured end
+        without a notice (as after a restart); returns their names."""
+        instances = []
         for rule in rules:
             for labels, path, guard in rule.instances():
                 full = {"alertname": rule.alert_name, "severity": rule.severity, **rule.labels, **labels}
-                self.instances.append(Instance(rule, full, fingerprint(full), path, guard))
-        self.rules = rules
-        self.records = store.load()
+                instances.append(Instance(rule, full, fingerprint(full), path, guard))
+        self.rules, self.defaults, self.instances = rules, defaults, instances
         self._rules_by_name = {rule.name: rule for rule in rules}
-        self._last_at = self._stored_last_evaluation()
-        self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
+        self.gap_tolerance = (defaults.for_outage_tolerance if defaults.for_outage_tolerance is not None
+                              else max(GAP_INTERVALS * self.sample_interval, GAP_MIN_SECONDS))
+        self.values = HistoryValues(self.history)  # cached history values belong to the old rules
         known = {i.fingerprint for i in self.instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
         stale = [fp for fp in self.records if fp not in known]
+        dropped = []
         for fp in stale:  # its rule was removed from the configuration: the alert ends without a notice
-            log.info("alert %s: its rule is no longer configured; dropping it", self.records.pop(fp).alertname)
+            dropped.append(self.records.pop(fp).alertname)
+            log.info("alert %s: its rule is no longer configured; dropping it", dropped[-1])
         self.store.drop(stale)
+        return dropped
 
     @staticmethod
     def _no_data_labels(rule: Rule) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.dispatch import Dispatcher
@@ -38,6 +39,7 @@ class Alerting:
         self.notifier = NotifierThread(self.dispatcher, self.outbox)
         self.silences = SilenceStore(history.engine)
         self._silences_failing = False
+        self._lock = threading.Lock()  # an evaluation (sampling thread) and a reload (SIGHUP) never overlap
 
     def start(self) -> None:
         self.notifier.start()
@@ -47,16 +49,46 @@ class Alerting:
 
     def shift_clock(self, seconds: float) -> None:
         """The wall clock stepped by ``seconds``: move pending ``for`` windows with it."""
-        self.evaluator.shift_clock(seconds)
+        with self._lock:
+            self.evaluator.shift_clock(seconds)
 
     def evaluate(self, snapshot: Snapshot) -> Snapshot:
         """Evaluate the rules; return the snapshot with its active alerts listed."""
-        if self.evaluator.evaluate(snapshot):
+        with self._lock:
+            changed = self.evaluator.evaluate(snapshot)
+            active = self.evaluator.active()
+        if changed:
             self.notifier.wake()
-        active = self.evaluator.active()
         silenced = self._silenced_by(active, snapshot)
         return snapshot.model_copy(update={"alerts": [active_alert(r, silenced.get(r.fingerprint, []))
                                                       for r in active]})
+
+    def reload(self, config: AlertingConfig) -> str:
+        """Use a new configuration (SIGHUP), as Prometheus and Alertmanager reload theirs: alert states and
+        pending ``for`` windows are kept, nothing already sent is sent again, a new receiver gets what fires
+        from now on; alerts of removed rules end as after a restart. Waits for an evaluation or a dispatch pass
+        in progress. Returns a one-line summary of what changed."""
+        old = self.config
+        with self._lock:
+            self.evaluator.configure(config.rules, config.defaults)
+            self.dispatcher.configure(config.receivers, config.defaults)
+            self.outbox.configure(config.receivers, config.defaults)
+            self.config = config
+        self.notifier.wake()
+        rules = _changes({r.name: r for r in old.rules}, {r.name: r for r in config.rules})
+        receivers = _changes({r.name: r for r in old.receivers}, {r.name: r for r in config.receivers})
+        defaults = "defaults changed" if old.defaults != config.defaults else "defaults unchanged"
+        return (f"{len(config.rules)} rules ({rules}), {len(config.receivers)} receiver(s) ({receivers}), "
+                f"{defaults}")
+
+    def status(self) -> dict[str, int]:
+        """Counts of active alerts: ``{"firing": n, "pending": m}``."""
+        with self._lock:
+            active = self.evaluator.active()
+        counts = {"firing": 0, "pending": 0}
+        for record in active:
+            counts[str(record.state)] = counts.get(str(record.state), 0) + 1
+        return counts
 
     def _silenced_by(self, active: list[AlertRecord], snapshot: Snapshot) -> dict[str, list[str]]:
         """Silence ids by fingerprint; empty (logged once, and once when it works again) if unreadable."""
@@ -86,3 +118,11 @@ def active_alert(record: AlertRecord, silenced_by: list[str] | None = None) -> A
         active_at=record.active_at, fired_at=record.fired_at, fingerprint=record.fingerprint,
         suppressed=bool(silenced_by), silenced_by=list(silenced_by or []),
     )
+
+
+def _changes(old: dict, new: dict) -> str:
+    """``1 added, 0 removed, 2 changed`` between two name -> model mappings."""
+    added = len(new.keys() - old.keys())
+    removed = len(old.keys() - new.keys())
+    changed = sum(1 for name in new.keys() & old.keys() if new[name] != old[name])
+    return f"{added} added, {removed} removed, {changed} changed"

@@ -2,6 +2,8 @@
 server in the main thread.
 
 SIGTERM or SIGINT: stop the HTTP server, let the in-flight sample finish its write, close, exit 0.
+SIGHUP: reload the alerting file (rules, receivers, defaults), keeping alert states; a bad file is refused with
+one log line and the previous configuration stays. SIGUSR1: log one status line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +23,7 @@ import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from reporter.alerting.config import AlertingConfig
+from reporter.alerting.config import AlertingConfig, AlertingConfigError, load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.api.app import create_app
 from reporter.api.hosts import external_host
@@ -28,6 +31,7 @@ from reporter.api.latest import Latest
 from reporter.api.protocol import HeaderDeadlineProtocol
 from reporter.api.usage_log import async_redis_client
 from reporter.collect.sampler import Sampler
+from reporter.daemon.control import RELOAD, STATUS, Control, status_line
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.loop import SamplingLoop
@@ -120,14 +124,16 @@ def limit_malloc_arenas(count: int = 2) -> None:
 
 
 def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None = None,
-        stopping: threading.Event | None = None) -> int:
+        stopping: threading.Event | None = None, reload_requested: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or ``stopping`` is set); returns the exit code (0 after a clean stop).
 
-    A signal during start-up stops it cleanly too. Raises StartupError when the port cannot be bound, or the
-    history cannot be opened, written or locked.
+    A signal during start-up stops it cleanly too. SIGHUP reloads the alerting file (also when
+    ``reload_requested`` was set during start-up), SIGUSR1 logs a status line. Raises StartupError when the
+    port cannot be bound, or the history cannot be opened, written or locked.
     """
     stopping = stopping or threading.Event()
     holder: dict[str, _Server] = {}
+    control = Control()
     limit_malloc_arenas()
 
     def stop(signum: int, _frame) -> None:
@@ -136,12 +142,19 @@ def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | No
         if "server" in holder:
             holder["server"].should_exit = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    handlers = {signal.SIGTERM: stop, signal.SIGINT: stop}
+    if hasattr(signal, "SIGHUP"):  # POSIX
+        handlers[signal.SIGHUP] = lambda *_: control.request(RELOAD)
+        handlers[signal.SIGUSR1] = lambda *_: control.request(STATUS)
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    if reload_requested is not None and reload_requested.is_set():
+        control.request(RELOAD)
     try:
-        return _serve(settings, alerting_config, env_file, stopping, holder)
+        return _serve(settings, alerting_config, env_file, stopping, holder, control)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        control.stop()
 
 
 def open_history(settings: Settings) -> tuple[History, HistoryLock]:
@@ -196,8 +209,24 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0][:200]
 
 
+def reloader(settings: Settings, alerting: Alerting) -> Callable[[], None]:
+    """The SIGHUP action: read the alerting file again and swap it in, or keep the old one; logs one line."""
+    source = settings.alerting_file or "the REPORTER_* receiver settings"
+
+    def reload() -> None:
+        try:
+            config = load_alerting(settings)
+        except AlertingConfigError as exc:
+            log.error("SIGHUP: alerting configuration not reloaded, the previous one stays in force: %s", exc)
+            return
+        log.info("SIGHUP: alerting configuration reloaded from %s: %s", source, alerting.reload(config))
+
+    return reload
+
+
 def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None,
-           stopping: threading.Event, holder: dict) -> int:
+           stopping: threading.Event, holder: dict, control: Control) -> int:
+    started = time.monotonic()
     sock = bind(settings.http_host, settings.http_port)
     try:
         history, lock = open_history(settings)
@@ -229,6 +258,16 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     alerting.start()
     scheduler.start()
     sampling.start()
+
+    def status() -> None:
+        try:
+            counts = alerting.outbox.pending_counts()
+        except Exception:
+            counts = None
+        log.info("%s", status_line(started, latest, alerting, counts))
+
+    control.actions.update({RELOAD: reloader(settings, alerting), STATUS: status})
+    control.start()
     try:
         if not stopping.is_set():
             log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
@@ -236,6 +275,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
             server.run(sockets=[sock])
     finally:
         sock.close()
+        control.stop()
+        control.join(SHUTDOWN_WAIT_SECONDS if control.is_alive() else 0)
         _bounded(lambda: (sampling.stop(), scheduler.shutdown(wait=True)), SHUTDOWN_WAIT_SECONDS,
                  "the in-flight sample is still running (a dependency is hung); not waiting for it")
         alerting.stop()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Defaults, Receiver
@@ -63,6 +63,18 @@ class Outbox:
                 select(outbox).where(outbox.c.receiver == receiver, outbox.c.status == "pending")
                 .order_by(outbox.c.created_at, outbox.c.id).limit(1)).mappings().first()
         return None if row is None else dict(row)
+
+    def configure(self, receivers: list[Receiver], defaults: Defaults) -> None:
+        """Deliver for these receivers from now on (SIGHUP); rows of a receiver no longer configured stay
+        queued, as after a restart."""
+        self.receivers, self.defaults = {r.name: r for r in receivers}, defaults
+
+    def pending_counts(self) -> dict[str, int]:
+        """Queued (pending) notifications by receiver."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(outbox.c.receiver, func.count()).where(outbox.c.status == "pending")
+                                .group_by(outbox.c.receiver)).all()
+        return {receiver: count for receiver, count in rows}
 
     def heads(self, now: datetime) -> list[dict]:
         """The oldest pending row of each receiver, if it is due and not leased by another sender."""
@@ -127,7 +139,9 @@ class Outbox:
         return sum(results)
 
     async def _deliver(self, client: httpx.AsyncClient, row: dict) -> str | None:
-        receiver = self.receivers[row["receiver"]]
+        receiver = self.receivers.get(row["receiver"])
+        if receiver is None:  # removed by a reload (SIGHUP) since the row was read
+            return None
         now = self.clock()
         if (now - from_ms(row["created_at"])).total_seconds() > self.defaults.max_age:
             self._finish(row["id"], EXPIRED, now)

@@ -23,10 +23,8 @@ log = logging.getLogger(__name__)
 REMIND_SECONDS = 300.0  # a persistent courier failure is logged again at most this often
 
 
-def _client(needed: bool):
-    """An httpx AsyncClient when there are receivers; else a stand-in (the daemon then never imports httpx)."""
-    if not needed:
-        return contextlib.nullcontext(None)
+def _client():
+    """The httpx AsyncClient, made once there is a receiver (a daemon without one never imports httpx)."""
     import httpx
 
     # no cap on connections: each receiver's courier has at most one request in flight, and a shared cap would
@@ -100,12 +98,15 @@ class NotifierThread(threading.Thread):
     async def _main(self) -> None:
         self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
         self._ready.set()
-        async with _client(bool(self.outbox.receivers)) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            client = None
             try:
                 while not self._stopping:
                     self._event.clear()
                     sleep = self.tick_seconds
                     try:
+                        if client is None and self.outbox.receivers:  # at start, or a reload added the first one
+                            client = await stack.enter_async_context(_client())
                         self._sync_couriers(client)
                         if self.dispatcher.dispatch(datetime.now(UTC)):
                             for courier in self._couriers.values():

@@ -1,0 +1,90 @@
+"""SIGHUP (reload the alerting file) and SIGUSR1 (log a status line) for the running daemon.
+
+The signal handler only records the request; a thread of its own acts on it, so reading the file, waiting for
+an evaluation in progress and querying the outbox never happen inside a signal handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from reporter.snapshot import format_utc
+
+log = logging.getLogger(__name__)
+
+RELOAD, STATUS = "reload", "status"
+
+
+class Control(threading.Thread):
+    """Runs the action registered for each request (``reload``, ``status``), one at a time, in order of
+    arrival; a request made before :meth:`start` runs once started. An action that raises is logged (one line)
+    and the thread goes on."""
+
+    def __init__(self) -> None:
+        super().__init__(name="control", daemon=True)
+        self.actions: dict[str, Callable[[], None]] = {}
+        self._requests: list[str] = []  # list.append is atomic: safe from a signal handler
+        self._event = threading.Event()
+        self._stopping = False
+
+    def request(self, action: str) -> None:
+        """Ask for ``action`` (from a signal handler or any thread); returns at once."""
+        self._requests.append(action)
+        self._event.set()
+
+    def run(self) -> None:
+        while True:
+            self._event.wait()
+            self._event.clear()
+            if self._stopping:
+                return
+            while self._requests:
+                action = self._requests.pop(0)
+                if action in self._requests:  # two SIGHUPs in a row: one reload does
+                    continue
+                try:
+                    self.actions[action]()
+                except Exception as exc:
+                    log.error("%s failed: %s: %s", action, exc.__class__.__name__, " ".join(str(exc).split())[:300])
+
+    def stop(self) -> None:
+        """End the thread (an action in progress finishes)."""
+        self._stopping = True
+        self._event.set()
+
+
+def duration(seconds: float) -> str:
+    """``3d 04h 05m``, ``2h 03m``, ``4m 10s`` or ``12s``."""
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def status_line(started: float, latest, alerting, outbox_counts: dict[str, int] | None) -> str:
+    """``status: up 2h 03m; last sample 2026-...Z (0.8 s ago, healthy); alerts: 1 firing, 0 pending;
+    outbox: 3 queued (slack 3)``. ``started`` is a ``time.monotonic()`` value; ``outbox_counts`` None when the
+    outbox could not be read."""
+    published = latest.get()
+    if published is None:
+        sample = "no sample yet"
+    else:
+        sample = (f"last sample {format_utc(published.snapshot.timestamp)} "
+                  f"({latest.age_seconds():.1f} s ago, {published.snapshot.status})")
+    counts = alerting.status()
+    alerts = f"alerts: {counts.get('firing', 0)} firing, {counts.get('pending', 0)} pending"
+    if outbox_counts is None:
+        queue = "outbox: unreadable"
+    else:
+        queue = f"outbox: {sum(outbox_counts.values())} queued"
+        if outbox_counts:
+            queue += " (" + ", ".join(f"{name} {n}" for name, n in sorted(outbox_counts.items())) + ")"
+    return f"status: up {duration(time.monotonic() - started)}; {sample}; {alerts}; {queue}"
