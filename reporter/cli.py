@@ -218,7 +218,8 @@ def silence() -> None:
 
 @silence.command("add", short_help="Add a silence.")
 @click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
-              help="Label matcher: name=value, name!=value or name=~regex; repeat to AND them.")
+              help="Label matcher as in Alertmanager: name=value, name!=value, name=~regex or name!~regex "
+                   "(a regex matches the whole value); repeat to AND them.")
 @click.option("--duration", default="2h", show_default=True, help="How long: 30m, 2h, 1d...")
 @click.option("--comment", required=True, help="Why (shown in `silence list`).")
 @click.option("--author", default=None, help="Who (default: the current user).")

@@ -86,7 +86,11 @@ class Evaluator:
         for fp in stale:  # its rule was removed from the configuration: the alert ends without a notice
             dropped.append(self.records.pop(fp).alertname)
             log.info("alert %s: its rule is no longer configured; dropping it", dropped[-1])
-        self.store.drop(stale)
+        try:
+            self.store.drop(stale)
+        except Exception as exc:  # the history is not writable: they are gone from memory, dropped next start
+            log.warning("alerts of removed rules could not be deleted from the history (%s: %s)",
+                        exc.__class__.__name__, (str(exc).splitlines() or [""])[0][:200])
         return dropped
 
     @staticmethod

@@ -113,3 +113,13 @@ def test_receiver_matchers_are_anchored_regexes_as_in_alertmanager():
     assert not not_web.accepts({"host": "web12"}) and not_web.accepts({"host": "db1"})
     dotted = Receiver(name="r", type="webhook", url="http://127.0.0.1:9/h", match={"host": "web01.example.com"})
     assert dotted.accepts({"host": "web01.example.com"})  # a dot alone is not taken for a regex
+
+
+def test_silence_matchers_round_trip_through_their_stored_text():
+    from reporter.alerting.matchers import Matcher
+
+    for text in ['severity=~"critical|warning"', r'host!~"web\d+"', 'summary=" padded "', 'a="say \\"hi\\""', "a="]:
+        matcher = Matcher.parse(text)
+        assert Matcher.parse(str(matcher)) == matcher
+    assert Matcher.parse('summary=" padded "').value == " padded "
+    assert Matcher.parse('a="say \\"hi\\""').value == 'say "hi"'
