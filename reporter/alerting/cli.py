@@ -81,16 +81,17 @@ def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | N
         click.echo(f"         {r.annotations.get('summary', '')}")
         if r.fingerprint in silenced:
             click.echo(f"         suppressed: silenced by {', '.join(silenced[r.fingerprint])} (notifications muted)")
-        for line in sent.get(r.fingerprint, [_not_notified(routes.get(r.fingerprint), receivers)]):
+        unsent = _not_notified(routes.get(r.fingerprint), receivers, r.fingerprint in silenced)
+        for line in sent.get(r.fingerprint, [unsent]):
             click.echo(f"         last notification: {line}")
 
 
-def _not_notified(routes: list[str] | None, receivers: list[Receiver] | None) -> str:
+def _not_notified(routes: list[str] | None, receivers: list[Receiver] | None, silenced: bool) -> str:
     if receivers is not None and not receivers:
         return "no receiver matches (no receiver is configured)"
     if routes == []:
         return "no receiver matches"
-    return "not notified yet"
+    return "none (silenced)" if silenced else "not notified yet"
 
 
 def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | None, wait: float) -> int:

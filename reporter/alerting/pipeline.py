@@ -81,15 +81,6 @@ class Alerting:
         return (f"{len(config.rules)} rules ({rules}), {len(config.receivers)} receiver(s) ({receivers}), "
                 f"{defaults}")
 
-    def status(self) -> dict[str, int]:
-        """Counts of active alerts: ``{"firing": n, "pending": m}``."""
-        with self._lock:
-            active = self.evaluator.active()
-        counts = {"firing": 0, "pending": 0}
-        for record in active:
-            counts[str(record.state)] = counts.get(str(record.state), 0) + 1
-        return counts
-
     def _silenced_by(self, active: list[AlertRecord], snapshot: Snapshot) -> dict[str, list[str]]:
         """Silence ids by fingerprint; empty (logged once, and once when it works again) if unreadable."""
         if not active:

@@ -69,18 +69,21 @@ def duration(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def status_line(started: float, latest, alerting, outbox_counts: dict[str, int] | None) -> str:
-    """``status: up 2h 03m; last sample 2026-...Z (0.8 s ago, healthy); alerts: 1 firing, 0 pending;
-    outbox: 3 queued (slack 3)``. ``started`` is a ``time.monotonic()`` value; ``outbox_counts`` None when the
+def status_line(started: float, latest, outbox_counts: dict[str, int] | None) -> str:
+    """``status: up 2h 03m; last sample 2026-...Z (0.8 s ago, healthy); alerts: 1 firing (1 suppressed),
+    0 pending; outbox: 3 queued (slack 3)``. ``started`` is a ``time.monotonic()`` value; ``latest`` the
+    published snapshot holder (read without waiting for the sampling thread); ``outbox_counts`` None when the
     outbox could not be read."""
     published = latest.get()
     if published is None:
-        sample = "no sample yet"
+        sample, alerts = "no sample yet", "alerts: none evaluated yet"
     else:
-        sample = (f"last sample {format_utc(published.snapshot.timestamp)} "
-                  f"({latest.age_seconds():.1f} s ago, {published.snapshot.status})")
-    counts = alerting.status()
-    alerts = f"alerts: {counts.get('firing', 0)} firing, {counts.get('pending', 0)} pending"
+        snapshot = published.snapshot
+        sample = f"last sample {format_utc(snapshot.timestamp)} ({latest.age_seconds():.1f} s ago, {snapshot.status})"
+        firing = [a for a in snapshot.alerts if a.state == "firing"]
+        suppressed = sum(1 for a in firing if a.suppressed)
+        alerts = (f"alerts: {len(firing)} firing{f' ({suppressed} suppressed)' if suppressed else ''}, "
+                  f"{sum(1 for a in snapshot.alerts if a.state == 'pending')} pending")
     if outbox_counts is None:
         queue = "outbox: unreadable"
     else:

@@ -264,7 +264,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
             counts = alerting.outbox.pending_counts()
         except Exception:
             counts = None
-        log.info("%s", status_line(started, latest, alerting, counts))
+        log.info("%s", status_line(started, latest, counts))
 
     control.actions.update({RELOAD: reloader(settings, alerting), STATUS: status})
     control.start()
