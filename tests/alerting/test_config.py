@@ -71,7 +71,8 @@ def test_bad_alerting_file_exits_2_with_one_line(tmp_path, text, expected):
 def test_daemon_refuses_a_bad_alerting_file_at_start(tmp_path):
     result = reporter(tmp_path, "run", "rules = []\n")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].endswith("not an array") and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("not an array") and "Traceback" not in result.stderr
 
 
 def test_byte_order_mark_is_accepted(tmp_path):
