@@ -118,19 +118,24 @@ def fmt_signed(value: Any, digits: int = 0) -> str:
 
 
 def fmt_duration(value: Any) -> str:
-    """Seconds as a human duration: ``45 s``, ``6 min``, ``1 h 05 min``, ``12 d 3 h``."""
+    """Seconds as a human duration: ``45 s``, ``6 min``, ``1 h 05 min``, ``12 d 3 h``; halves round up, as
+    people round (390 s is ``7 min``, not the ``6 min`` of Python's round-half-to-even)."""
     number = _finite(value)
     if number is None or number < 0:
         return NA
     if number < 59.5:
-        return f"{number:.0f} s"
-    minutes = round(number / 60)
+        return f"{_half_up(number)} s"
+    minutes = _half_up(number / 60)
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 24 * 60:
         return f"{minutes // 60} h {minutes % 60:02d} min"
-    hours = round(number / 3600)
+    hours = _half_up(number / 3600)
     return f"{hours // 24} d {hours % 24} h"
+
+
+def _half_up(number: float) -> int:
+    return math.floor(number + 0.5)
 
 
 CLIP_CHARS = 80

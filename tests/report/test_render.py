@@ -194,6 +194,9 @@ def test_filters():
     assert fmt_percent(96.1205) == "96.12%" and fmt_number(4846.0) == "4,846" and fmt_seconds(2.663) == "2.66 s"
     assert fmt_duration(3900) == "1 h 05 min" and fmt_duration(45) == "45 s" and fmt_duration(360) == "6 min"
     assert fmt_duration(86400 * 12 + 3 * 3600) == "12 d 3 h"
+    # halves round up everywhere (Python's round() would give 6 min and 44 s)
+    assert fmt_duration(390) == "7 min" and fmt_duration(2730) == "46 min" and fmt_duration(44.5) == "45 s"
+    assert fmt_duration(2.5 * 3600 * 24 + 0.5 * 3600) == "2 d 13 h"
     assert fmt_signed(27) == "+27" and fmt_signed(-3) == "-3" and fmt_signed(0.0) == "±0"
 
 
