@@ -84,3 +84,15 @@ def test_url_password_that_would_be_misread_is_refused_unshown(monkeypatch, name
 @pytest.mark.parametrize("url", ["https://hooks.example.com:8443/x@y", "https://hooks.example.com/p@q?u=a@b"])
 def test_at_in_a_url_path_is_fine(url):
     assert load_settings(None, webhook_url=url).webhook_url == url
+
+
+def test_settings_example_lists_every_setting_and_nothing_else():
+    import re
+    from pathlib import Path
+
+    from reporter.settings import ENV_PREFIX, Settings
+
+    text = (Path(__file__).parent.parent / "settings.example.env").read_text()
+    listed = set(re.findall(r"^#? ?(REPORTER_[A-Z0-9_]+)=", text, re.M))
+    expected = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    assert listed == expected, (sorted(expected - listed), sorted(listed - expected))
