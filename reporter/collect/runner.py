@@ -39,6 +39,7 @@ class BoundedRunner:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="collect")
         self._running: dict[str, tuple[Future, float]] = {}
         self._abandoned: dict[str, list[Future]] = {}
+        self._left_behind: set[str] = set()  # names warned about a job left behind, until one returns a value
         self._lock = threading.Lock()
 
     def run(self, jobs: dict[str, Callable[[], Any]], timeout: float,
@@ -56,8 +57,11 @@ class BoundedRunner:
                     if now - previous[1] < timeout * self.ABANDON_AFTER_TIMEOUTS or len(stuck) >= self.MAX_ABANDONED:
                         outcomes[name] = Outcome(error=f"still running from an earlier sample (> {timeout:g} s)")
                         continue
-                    log.warning("collector %s: blocked for %.0f s; leaving it and starting a new one",
-                                name, now - previous[1])
+                    # said once per outage of this collector (until it returns a value again), not every time
+                    log.log(logging.DEBUG if name in self._left_behind else logging.WARNING,
+                            "collector %s: blocked for %.0f s; leaving it and starting a new one", name,
+                            now - previous[1])
+                    self._left_behind.add(name)
                     self._abandoned[name] = [*stuck, previous[0]]
                 futures[name] = self._pool.submit(job)
                 self._running[name] = (futures[name], now)
@@ -71,6 +75,7 @@ class BoundedRunner:
         for name, future in futures.items():
             try:
                 outcomes[name] = Outcome(value=future.result(timeout=max(0.0, deadline - time.monotonic())))
+                self._left_behind.discard(name)
             except FutureTimeout:
                 outcomes[name] = Outcome(error=f"timed out after {timeout:g} s")
             except Exception as exc:  # a failure must not stop sampling; it is recorded, not hidden

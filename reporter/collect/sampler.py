@@ -14,6 +14,7 @@ from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
 from reporter.collect.sources import app_database_engine, redis_client
 from reporter.collect.system import SystemCollector
 from reporter.collect.usage import UsageCollector
+from reporter.failures import FailureLog
 from reporter.settings import Settings
 from reporter.snapshot import OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection, overall_status
 
@@ -40,7 +41,7 @@ class Sampler:
         self._usage = None
         self._usage_error: str | None = None
         self._closers = closers
-        self._last_errors: dict[str, str] = {}
+        self.failures = FailureLog(log)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sampler:
@@ -131,13 +132,12 @@ class Sampler:
         return snapshot
 
     def _log_changes(self, errors: dict[str, str]) -> None:
-        """Warn when a source starts failing or fails differently; say when it recovers (not every sample)."""
+        """Warn when a source starts failing, remind every 5 minutes, say when it recovers (never every sample:
+        keyed by source, not by the error's text, which a hung peer alternates)."""
         for name, error in errors.items():
-            if self._last_errors.get(name) != error:
-                log.warning("%s: %s (sampling goes on; the snapshot shows this source as missing)", name, error)
-        for name in self._last_errors.keys() - errors.keys():
-            log.info("%s: recovered", name)
-        self._last_errors = dict(errors)
+            self.failures.failed(name, error, hint="sampling goes on; the snapshot shows this source as missing")
+        for name in self.failures.failing().keys() - errors.keys():
+            self.failures.ok(name)
 
     def close(self) -> None:
         """Release the thread pool and the clients."""

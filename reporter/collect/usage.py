@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reporter.collect.runner import one_line
 from reporter.collect.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
+from reporter.failures import FailureLog
 from reporter.rounding import percent
 from reporter.settings import mask_url
 from reporter.snapshot import PopularScenario, TopUser, UsageSection
@@ -46,7 +47,8 @@ def as_utc(value: Any) -> datetime | None:
 class UsageCollector:
     """Runs the usage queries on the app database; each query in its own transaction.
 
-    A query that fails leaves its figure None (or its list empty) and is logged; when every query fails the
+    A query that fails leaves its figure None (or its list empty) and is logged (once while it keeps failing,
+    see :class:`reporter.failures.FailureLog`); when every query fails the
     collector raises :class:`UsageUnavailable` so the snapshot's ``usage`` is null with the error.
     """
 
@@ -58,6 +60,7 @@ class UsageCollector:
         self.queries = {**DEFAULT_QUERIES, **(overrides or {})}
         self.top_n = top_n
         self.show_emails = show_emails
+        self.failures = FailureLog(log)
 
     def collect(self, now: datetime | None = None) -> UsageSection:
         now = now or datetime.now(UTC)
@@ -82,8 +85,11 @@ class UsageCollector:
             name = next(iter(errors))
             raise UsageUnavailable(f"every usage query failed, e.g. {name}: {errors[name]} "
                                    "(check REPORTER_APP_DATABASE_URL and REPORTER_USAGE_QUERIES)")
-        for name, error in errors.items():
-            log.warning("usage query %s failed: %s", name, error)
+        for name in sorted(set(self.queries) | set(errors)):  # once when it starts failing, not every collection
+            if name in errors:
+                self.failures.failed(f"usage query {name}", f"failed: {errors[name]}")
+            else:
+                self.failures.ok(f"usage query {name}")
         return section
 
     def _scalars(self, conn: Connection, params: dict, errors: dict[str, str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Defaults, Receiver
 from reporter.alerting.state import from_ms
+from reporter.failures import FailureLog
 from reporter.notify.retry import DELIVERED, FAILED, backoff_seconds
 
 if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to send
@@ -51,6 +52,7 @@ class Outbox:
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.engine, self.defaults, self.clock = engine, defaults, clock
         self.receivers = {r.name: r for r in receivers}
+        self.failures = FailureLog(log)
 
     def backoff_max(self, receiver: Receiver) -> float:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
@@ -169,6 +171,7 @@ class Outbox:
         if attempt.outcome == DELIVERED:
             values.update(status="delivered", delivered_at=to_ms(now))
             log.info("notification %s delivered to %s (attempt %d)", row["id"], receiver.name, attempts)
+            self.failures.ok(f"receiver {receiver.name}")
         elif attempt.outcome == FAILED:
             values["status"] = "failed"
             log.error("notification %s to %s failed permanently: %s; response: %s. Fix the receiver "
@@ -179,8 +182,10 @@ class Outbox:
             if attempt.retry_after is not None:  # the receiver asked for a pause: honoured, within max_age
                 delay = max(delay, min(attempt.retry_after, self.defaults.max_age))
             values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
-            log.warning("notification %s to %s not delivered (%s); retry %d in %.1f s", row["id"], receiver.name,
-                        attempt.error, attempts + 1, delay)
+            # a receiver that is down is one failure (logged when it starts, every 5 min, when it ends), not a
+            # line per attempt
+            self.failures.failed(f"receiver {receiver.name}", f"notification {row['id']} not delivered "
+                                 f"({attempt.error}); retry {attempts + 1} in {delay:.1f} s")
         with self.engine.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(**values))
             conn.execute(insert(delivery_attempts).values(

@@ -1,3 +1,4 @@
+import logging
 import time
 
 from reporter.collect.sampler import Sampler
@@ -94,3 +95,26 @@ def test_bad_counter_is_named_in_errors_and_redis_down_keeps_feature_keys(redis_
         down.close()
     assert set(snap.ai.features) == {"grammar", "quiz", "voice", "scenario"}
     assert snap.ai.features["quiz"].requests is None
+
+
+def test_hung_app_database_warns_once_per_source_not_every_sample(silent_server, redis_url, redis_prefix,
+                                                                   fake_ollama, caplog):
+    """A hung app database alternates "timed out" and "still running from an earlier sample": one warning
+    per source when it starts failing, nothing more while it stays hung (the reminder comes after 5 minutes)."""
+    caplog.set_level(logging.INFO, "reporter")
+    sampler = make(app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{silent_server.port}/app",
+                   redis_url=redis_url, ai_key_prefix=redis_prefix, ollama_url=fake_ollama.url,
+                   probe_timeout=0.3, usage_interval=1)
+    errors = set()
+    try:
+        for _ in range(12):
+            snap = sampler.sample()
+            errors.add(snap.errors["database"])
+            time.sleep(0.2)
+    finally:
+        sampler.close()
+    assert len(errors) >= 2  # the error's text changed between samples
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sorted(w.split(":")[0] for w in warnings if not w.startswith("collector ")) == ["database", "usage"], \
+        warnings
+    assert len([w for w in warnings if w.startswith("collector database: blocked")]) <= 1, warnings

@@ -107,3 +107,24 @@ def test_query_override_returning_garbage_is_missing(tmp_path):
     ("user123@example.com", "u***@example.com"), ("nodomain", "***"), (None, None), ("", "")])
 def test_mask_email(email, masked):
     assert mask_email(email) == masked
+
+
+def test_a_query_that_keeps_failing_is_logged_once_then_its_recovery(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    create_reference_db(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE grammar_checks RENAME TO grammar_checks_old"))
+    collector = UsageCollector(app_database_engine(url, 2.0))
+    caplog.set_level(logging.INFO, "reporter")
+    for _ in range(5):  # five usage intervals
+        assert collector.collect().total_grammar_checks is None
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE grammar_checks_old RENAME TO grammar_checks"))
+    engine.dispose()
+    assert collector.collect().total_grammar_checks is not None
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.getMessage().startswith("usage query total_grammar_checks")]
+    assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+    assert lines[0][1].startswith("usage query total_grammar_checks: failed: ")
+    assert lines[1][1].startswith("usage query total_grammar_checks: recovered after")

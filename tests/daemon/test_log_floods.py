@@ -1,0 +1,30 @@
+"""The running daemon with a hung application database: each failing source is logged once, not every sample."""
+
+import signal
+import time
+
+import pytest
+
+from tests.conftest import free_port
+from tests.daemon.helpers import start_daemon
+
+pytestmark = pytest.mark.slow
+
+
+def test_hung_app_database_is_logged_once_per_source(tmp_path, silent_server, redis_url, redis_prefix):
+    port = free_port()
+    proc = start_daemon(tmp_path, {
+        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5", "REPORTER_USAGE_INTERVAL": "1",
+        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
+        "REPORTER_AI_KEY_PREFIX": redis_prefix,
+        "REPORTER_APP_DATABASE_URL": f"postgresql+psycopg://u:pw@127.0.0.1:{silent_server.port}/app",
+    }, port, ready_path="/snapshot")
+    time.sleep(8)  # eight samples, each with the database and usage queries hung
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr[-2000:]
+    warnings = [line for line in stderr.splitlines() if " WARNING " in line or " ERROR " in line]
+    about_database = [line for line in warnings if "sampler: database:" in line]
+    about_usage = [line for line in warnings if "sampler: usage:" in line]
+    assert len(about_database) == 1 and len(about_usage) == 1, "\n".join(warnings)
+    assert len(warnings) <= 5, "\n".join(warnings)  # plus Ollama (not running here) and at most one left-behind probe
