@@ -6,13 +6,16 @@ a missing service is a failure.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +169,47 @@ def silent_server() -> Iterator[SilentServer]:
 def refused_port() -> int:
     """A loopback port nothing listens on."""
     return free_port()
+
+
+@pytest.fixture
+def tmpfs(tmp_path) -> Iterator[Path]:
+    """A fresh 16 MiB tmpfs (a real filesystem a test can fill up), unmounted afterwards. Needs root (or
+    CAP_SYS_ADMIN): skips with the reason otherwise, fails under ``CI=true``."""
+    path = tmp_path / "tmpfs"
+    path.mkdir()
+    try:
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(path)],
+                                capture_output=True, text=True, timeout=10)
+        error = (result.stderr.strip() or f"exit {result.returncode}") if result.returncode else None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        error = str(exc)
+    if error:
+        message = f"cannot mount a tmpfs ({error}); run the tests as root (or with CAP_SYS_ADMIN) to run this test"
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=10)
+
+
+def fill(folder: Path) -> Path:
+    """Fill ``folder``'s filesystem to the last byte with a file (delete it to give the space back)."""
+    filler = folder / "filler"
+    chunk = b"\0" * (1 << 16)
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(chunk)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+        for size in (4096, 512, 1):  # the tail that a whole chunk did not fit
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    return filler

@@ -14,7 +14,7 @@ Firing alerts stay firing. When the wall clock steps, :meth:`Evaluator.shift_clo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from reporter.alerting.rules import TEMPLATE, Rule
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.values import HistoryValues, threshold_value
 from reporter.snapshot import Snapshot
+from reporter.store.health import HistoryHealth
 
 log = logging.getLogger(__name__)
 FOR_JITTER_SECONDS = 0.5
@@ -54,12 +55,21 @@ class Evaluator:
 
     ``evaluate(snapshot)`` returns the records that changed state (already persisted). ``sample_interval``
     (seconds) sets the default ``for_outage_tolerance``: three intervals, at least 10 s.
+
+    When the store cannot be written (a full disk), evaluation goes on in memory: the state changes are kept,
+    in order and with their own timestamps, and saved before newer ones by the next evaluation that can write
+    (at most ``MAX_UNSAVED`` changes are kept; beyond, the oldest are dropped with a warning).
     """
+
+    MAX_UNSAVED = 100_000
 
     def __init__(self, rules: list[Rule], defaults: Defaults, store: AlertStore, history, tz: ZoneInfo,
                  features: list[str], sample_interval: float = 10.0) -> None:
         self.store, self.tz, self.features, self.history = store, tz, features, history
         self.sample_interval = sample_interval
+        self.health = getattr(history, "health", None) or HistoryHealth(store.engine.url.render_as_string())
+        self.unsaved: list[tuple[list[tuple[AlertRecord, str | None]], datetime]] = []  # (changes, at), oldest first
+        self._unsaved_count = self._dropped = 0
         self.records = store.load()
         self._last_at = self._stored_last_evaluation()
         self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
@@ -86,6 +96,11 @@ class Evaluator:
         for fp in stale:  # its rule was removed from the configuration: the alert ends without a notice
             dropped.append(self.records.pop(fp).alertname)
             log.info("alert %s: its rule is no longer configured; dropping it", dropped[-1])
+        if stale and self.unsaved:  # held changes of those alerts would bring them back
+            gone = set(stale)
+            self.unsaved = [([(r, e) for r, e in changes if r.fingerprint not in gone], at)
+                            for changes, at in self.unsaved]
+            self._unsaved_count = sum(len(changes) for changes, _ in self.unsaved)
         try:
             self.store.drop(stale)
         except Exception as exc:  # the history is not writable: they are gone from memory, dropped next start
@@ -178,13 +193,61 @@ class Evaluator:
         changed = {record.fingerprint for record, _ in changes}
         moved = [(record, None) for fp, record in self._moved.items() if fp not in changed]
         self._moved = {}
-        self.store.save(changes + moved, now)
-        self._mark_evaluated(now)
         for record, event in changes:
             if event:  # pending is routine (often reset by the next sample): debug only
                 log.log(logging.DEBUG if event == "pending" else logging.INFO, "alert %s %s: %s (value %s)",
                         record.alertname, event, record.annotations.get("summary", ""), _fmt(record.value))
-        return [record for record, _ in changes]
+        if self.unsaved:  # earlier changes wait for the store: these go after them
+            if changes or moved:
+                self._keep(changes + moved, now)
+            result = self._save_unsaved()
+        else:
+            result = [record for record, _ in changes]
+            if changes or moved:
+                try:
+                    self.store.save(changes + moved, now)
+                except Exception as exc:
+                    self._keep(changes + moved, now, exc)
+                    result = []
+                else:
+                    self._saved()
+        self._mark_evaluated(now)
+        return result
+
+    def _keep(self, changes: list[tuple[AlertRecord, str | None]], now: datetime,
+              exc: BaseException | None = None) -> None:
+        """Hold ``changes`` (copies: the live records change on) until the store can be written."""
+        if exc is not None:
+            self.health.failed("alert state", exc)
+        self.unsaved.append(([(replace(r, labels=dict(r.labels), annotations=dict(r.annotations)), e)
+                              for r, e in changes], now))
+        self._unsaved_count += len(changes)
+        while self._unsaved_count > self.MAX_UNSAVED and len(self.unsaved) > 1:
+            dropped, at = self.unsaved.pop(0)
+            self._unsaved_count -= len(dropped)
+            if not self._dropped:  # said once per outage
+                log.warning("alerting: more than %d alert state changes wait for the store; dropping the oldest "
+                            "(from %s on)", self.MAX_UNSAVED, at.isoformat(timespec="seconds"))
+            self._dropped += len(dropped)
+
+    def _save_unsaved(self) -> list[AlertRecord]:
+        """Save every held batch, oldest first, in one transaction; returns their records ([] if it failed)."""
+        try:
+            self.store.save_batches(self.unsaved)
+        except Exception as exc:
+            self.health.failed("alert state", exc)
+            return []
+        batches, self.unsaved, self._unsaved_count = self.unsaved, [], 0
+        count = sum(len(changes) for changes, _ in batches)
+        log.info("alerting: saved %d alert state change(s) held in memory since %s%s", count,
+                 batches[0][1].isoformat(timespec="seconds"),
+                 f" ({self._dropped} older ones were dropped)" if self._dropped else "")
+        self._dropped = 0
+        self._saved()
+        return [record for changes, _ in batches for record, _ in changes]
+
+    def _saved(self) -> None:
+        self.health.ok()
 
     def _mark_evaluated(self, now: datetime) -> None:
         """Store the evaluation time while an alert is pending (the only time a restart needs it)."""

@@ -36,7 +36,7 @@ class Alerting:
         self.dispatcher = Dispatcher(history.engine, config.receivers, config.defaults, renderer(settings.tz),
                                      external_url(settings, port))
         self.outbox = Outbox(history.engine, config.receivers, config.defaults)
-        self.notifier = NotifierThread(self.dispatcher, self.outbox)
+        self.notifier = NotifierThread(self.dispatcher, self.outbox, health=history.health)
         self.silences = SilenceStore(history.engine)
         self._silences_failing = False
         self._lock = threading.Lock()  # an evaluation (sampling thread) and a reload (SIGHUP) never overlap

@@ -63,28 +63,36 @@ class AlertStore:
     def save(self, changes: list[tuple[AlertRecord, str | None]], now: datetime) -> None:
         """Persist changed records in one transaction; ``event`` (pending/firing/resolved) adds an event row.
         An inactive record without ``resolved_at`` (a pending alert that reset) is deleted."""
-        if not changes:
-            return
-        now_ms = to_ms(now)
+        if changes:
+            self.save_batches([(changes, now)])
+
+    def save_batches(self, batches: list[tuple[list[tuple[AlertRecord, str | None]], datetime]]) -> None:
+        """Persist several evaluations' changes ``[(changes, at), ...]`` (oldest first) in one transaction, each
+        with its own time. Raises SQLAlchemy's ``OperationalError`` when the database cannot be written."""
         with self.engine.begin() as conn:
-            for record, event in changes:
-                if record.state == AlertState.INACTIVE and record.resolved_at is None:
-                    conn.execute(delete(alerts).where(alerts.c.fingerprint == record.fingerprint))
-                else:
-                    values = {
-                        "rule": record.rule, "labels": json.dumps(record.labels, sort_keys=True),
-                        "annotations": json.dumps(record.annotations, sort_keys=True), "state": str(record.state),
-                        "active_at": _ms(record.active_at), "fired_at": _ms(record.fired_at),
-                        "resolved_at": _ms(record.resolved_at), "value": record.value, "updated_at": now_ms,
-                    }
-                    updated = conn.execute(update(alerts).where(alerts.c.fingerprint == record.fingerprint)
-                                           .values(**values))
-                    if not updated.rowcount:
-                        conn.execute(insert(alerts).values(fingerprint=record.fingerprint, **values))
-                if event:
-                    conn.execute(insert(alert_events).values(
-                        at=now_ms, fingerprint=record.fingerprint, rule=record.rule, state=event,
-                        value=record.value, labels=json.dumps(record.labels, sort_keys=True)))
+            for changes, now in batches:
+                self._save(conn, changes, to_ms(now))
+
+    @staticmethod
+    def _save(conn, changes: list[tuple[AlertRecord, str | None]], now_ms: int) -> None:
+        for record, event in changes:
+            if record.state == AlertState.INACTIVE and record.resolved_at is None:
+                conn.execute(delete(alerts).where(alerts.c.fingerprint == record.fingerprint))
+            else:
+                values = {
+                    "rule": record.rule, "labels": json.dumps(record.labels, sort_keys=True),
+                    "annotations": json.dumps(record.annotations, sort_keys=True), "state": str(record.state),
+                    "active_at": _ms(record.active_at), "fired_at": _ms(record.fired_at),
+                    "resolved_at": _ms(record.resolved_at), "value": record.value, "updated_at": now_ms,
+                }
+                updated = conn.execute(update(alerts).where(alerts.c.fingerprint == record.fingerprint)
+                                       .values(**values))
+                if not updated.rowcount:
+                    conn.execute(insert(alerts).values(fingerprint=record.fingerprint, **values))
+            if event:
+                conn.execute(insert(alert_events).values(
+                    at=now_ms, fingerprint=record.fingerprint, rule=record.rule, state=event,
+                    value=record.value, labels=json.dumps(record.labels, sort_keys=True)))
 
     def forget(self, fingerprints: list[str]) -> None:
         """Delete finished alerts (resolved and notified)."""

@@ -11,7 +11,8 @@ Answers:
   ``/api/v1/analytics/{metrics,health,ai-features,top-users,popular-scenarios}``:
   200 with ``ETag`` and ``Cache-Control: no-cache``; 304 when ``If-None-Match`` matches; 503 JSON with
   ``Retry-After: 1`` before the first sample; ``?limit=`` of the two lists: 1-100 (default 10), else 422;
-- ``/healthz``: 200 while the latest sample is younger than 3 sample intervals, else 503 (JSON either way);
+- ``/healthz``: 200 while the latest sample is younger than 3 sample intervals and the history can be written,
+  else 503 (JSON either way; ``status`` ``stale`` or ``history_failing`` with the history ``error``);
 - a ``Host`` that is not this server's (:mod:`reporter.api.hosts`, DNS rebinding) gets 421 on every path and
   method, ``/healthz`` included (local supervisors ask for 127.0.0.1 or localhost, which are always answered);
 - with a token, every path but ``/healthz`` (and CORS preflights) needs ``Authorization: Bearer <token>``
@@ -224,6 +225,11 @@ class FastPath:
             return _json_messages(503, b'{"status": "starting", "detail": "no sample yet"}',
                                   [(b"cache-control", b"no-store"), *self._vary])
         status = "stale" if age > self.stale_after else "ok"
-        body = json.dumps({"status": status, "last_sample_age_seconds": round(age, 3),
-                           "stale_after_seconds": self.stale_after}).encode()
-        return _json_messages(503 if status == "stale" else 200, body, [(b"cache-control", b"no-store"), *self._vary])
+        payload = {"status": status, "last_sample_age_seconds": round(age, 3), "stale_after_seconds": self.stale_after}
+        current = self.latest.get()
+        history_error = current.snapshot.errors.get("history") if current is not None else None
+        if history_error:  # the daemon cannot record samples nor alert state changes
+            payload.update(status="history_failing" if status == "ok" else status, error=f"history: {history_error}")
+        body = json.dumps(payload).encode()
+        return _json_messages(200 if status == "ok" and not history_error else 503, body,
+                              [(b"cache-control", b"no-store"), *self._vary])

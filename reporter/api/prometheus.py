@@ -160,6 +160,8 @@ class SnapshotCollector:
             errors.add_metric([name], 1.0 if name in s.errors else 0.0)
         return [
             status, errors,
+            _gauge("reporter_history_write_error", "1 while the history cannot be written (disk full, database down)",
+                   1.0 if "history" in s.errors else 0.0),
             _gauge("reporter_snapshot_timestamp_seconds", "when the snapshot was taken (Unix time)",
                    s.timestamp.timestamp()),
             _gauge("reporter_sample_duration_seconds", "wall time the sample took", s.duration_ms, 0.001),

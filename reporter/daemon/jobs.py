@@ -10,6 +10,9 @@ from reporter.api.latest import Latest
 from reporter.clock import SYSTEM_CLOCK, Clock, StepDetector, describe_step, step_tolerance
 from reporter.collect.ai import WINDOWS
 from reporter.collect.sampler import Sampler
+from reporter.failures import FailureLog
+from reporter.snapshot import Snapshot, Status
+from reporter.store.health import describe, is_store_error
 from reporter.store.history import History
 
 log = logging.getLogger(__name__)
@@ -18,7 +21,9 @@ log = logging.getLogger(__name__)
 class SampleJob:
     """One sampling cycle: sample -> write to history -> evaluate alerts -> publish to the HTTP endpoints.
 
-    A failed history write is logged and the next cycle goes on (the snapshot is still served).
+    A failed history write does not stop the cycle: the snapshot is still evaluated and served, and names the
+    history error (``errors["history"]``, status not healthy; ``/healthz`` answers 503). The failure is logged
+    once when it starts, reminded every 5 minutes and logged once when writes work again (``history.health``).
 
     Each cycle reads ``clock`` (wall and monotonic); a wall-clock step between two cycles (see
     :class:`reporter.clock.StepDetector`) is logged once as a warning and applied to everything that holds wall
@@ -33,7 +38,7 @@ class SampleJob:
         self.interval = sampler.settings.sample_interval
         self.steps = StepDetector(step_tolerance(self.interval))
         self.on_step = list(on_step)
-        self._write_failing = False
+        self.failures = FailureLog(log, level=logging.ERROR)
 
     def seed(self) -> None:
         """Load the last minutes of AI counters from history so windowed values continue across a restart
@@ -59,9 +64,15 @@ class SampleJob:
         if self.alerting is not None:
             try:
                 snapshot = self.alerting.evaluate(snapshot)
-            except Exception:
-                log.exception("alerting: evaluating the rules failed; alert states are unchanged")
-        self.latest.publish(snapshot)
+            except Exception as exc:  # logged once while it lasts (the history may be unreadable), not per sample
+                if is_store_error(exc):
+                    self.history.health.failed("alert evaluation", exc, action="read")
+                else:
+                    self.failures.failed("alerting", f"evaluating the rules failed ({describe(exc)}); alert "
+                                         "states are unchanged", exc_info=exc)
+            else:
+                self.failures.ok("alerting")
+        self.latest.publish(with_history_error(snapshot, self.history.health.error))
 
     def _stepped(self, step: float) -> None:
         log.warning("clock: the wall clock stepped %s since the last sample (NTP, date -s or a suspend); "
@@ -80,15 +91,19 @@ class SampleJob:
         try:
             self.history.write(snapshot)
         except Exception as exc:
-            if not self._write_failing:
-                log.error("history: cannot write the sample (%s); the snapshot is still served. "
-                          "Check disk space and permissions of %s", exc.__class__.__name__ + ": " + str(exc)[:200],
-                          self.history.url)
-            self._write_failing = True
+            if not is_store_error(exc):
+                log.debug("history: writing the sample failed", exc_info=True)
+            self.history.health.failed("sample write", exc)
             return
-        if self._write_failing:
-            log.info("history: writing again")
-            self._write_failing = False
+        self.history.health.ok()
+
+
+def with_history_error(snapshot: Snapshot, error: str | None) -> Snapshot:
+    """The snapshot naming the history error (``errors["history"]``; a healthy status becomes degraded)."""
+    if error is None:
+        return snapshot
+    status = Status.DEGRADED if snapshot.status == Status.HEALTHY else snapshot.status
+    return snapshot.model_copy(update={"errors": {**snapshot.errors, "history": error}, "status": status})
 
 
 class PruneJob:

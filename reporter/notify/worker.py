@@ -12,15 +12,14 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 
 from reporter.alerting.dispatch import Dispatcher
+from reporter.failures import FailureLog
 from reporter.notify.outbox import Outbox
+from reporter.store.health import HistoryHealth, describe, is_store_error
 
 log = logging.getLogger(__name__)
-
-REMIND_SECONDS = 300.0  # a persistent courier failure is logged again at most this often
 
 
 def _client():
@@ -36,23 +35,24 @@ def _client():
 class _Courier:
     """Delivers one receiver's queue: drain, then sleep until the head's retry time or a wake-up."""
 
-    def __init__(self, name: str, outbox: Outbox, client, idle_seconds: float, stopping) -> None:
+    def __init__(self, name: str, outbox: Outbox, client, idle_seconds: float, stopping,
+                 failed=None, ok=None) -> None:
         self.name, self.outbox, self.client = name, outbox, client
         self.idle_seconds, self.stopping = idle_seconds, stopping
+        self.failed, self.ok = failed or (lambda source, exc: None), ok or (lambda source: None)
         self.event = asyncio.Event()
-        self.failing_since: float | None = None
-        self.reminded_at = 0.0
         self.task = asyncio.create_task(self.run(), name=f"courier-{name}")
 
     async def run(self) -> None:
+        source = f"notifier: delivery to {self.name}"
         while not self.stopping():
             self.event.clear()
             try:
                 await self.outbox.drain(self.client, self.name, self.stopping)
                 due = self.outbox.next_due(self.name)
-                self._ok()
-            except Exception:  # a courier must survive anything and say so (once, then every 5 minutes)
-                self._failed()
+                self.ok(source)
+            except Exception as exc:  # a courier must survive anything and say so (once, then every 5 minutes)
+                self.failed(source, exc)
                 due = None
             if due is None:
                 sleep = self.idle_seconds
@@ -61,30 +61,20 @@ class _Courier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.event.wait(), sleep)
 
-    def _failed(self) -> None:
-        now = time.monotonic()
-        if self.failing_since is None:
-            self.failing_since = self.reminded_at = now
-            log.exception("notifier: delivery to %s failed; retrying", self.name)
-        elif now - self.reminded_at >= REMIND_SECONDS:
-            self.reminded_at = now
-            log.exception("notifier: delivery to %s still failing since %.0f s", self.name,
-                          now - self.failing_since)
-
-    def _ok(self) -> None:
-        if self.failing_since is not None:
-            log.info("notifier: delivery to %s works again after %.0f s", self.name,
-                     time.monotonic() - self.failing_since)
-            self.failing_since = None
-
 
 class NotifierThread(threading.Thread):
-    """Background thread; ``wake()`` from any thread, ``stop()`` to end it (after the current attempts)."""
+    """Background thread; ``wake()`` from any thread, ``stop()`` to end it (after the current attempts).
+
+    A failing pass (or courier) is retried; the failure is logged once (a history failure through ``health``,
+    the history's :class:`reporter.store.health.HistoryHealth`), reminded every 5 minutes and logged once when
+    it works again, never with a traceback per tick.
+    """
 
     def __init__(self, dispatcher: Dispatcher, outbox: Outbox, tick_seconds: float = 1.0,
-                 idle_seconds: float = 10.0) -> None:
+                 idle_seconds: float = 10.0, health: HistoryHealth | None = None) -> None:
         super().__init__(name="notifier", daemon=True)
-        self.dispatcher, self.outbox = dispatcher, outbox
+        self.dispatcher, self.outbox, self.health = dispatcher, outbox, health
+        self.failures = FailureLog(log, level=logging.ERROR)
         self.tick_seconds, self.idle_seconds = tick_seconds, idle_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
@@ -115,8 +105,10 @@ class NotifierThread(threading.Thread):
                         # state change; repeats and expiring silences are noticed within idle_seconds)
                         if not self.dispatcher.waiting:
                             sleep = self.idle_seconds
-                    except Exception:  # the notifier must survive anything and say so
-                        log.exception("notifier: a pass failed; retrying in %g s", self.tick_seconds)
+                    except Exception as exc:  # the notifier must survive anything and say so (once, not every tick)
+                        self._failed("notifier: a pass", exc)
+                    else:
+                        self.failures.ok("notifier: a pass")
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._event.wait(), sleep)
             finally:
@@ -125,9 +117,16 @@ class NotifierThread(threading.Thread):
     def _sync_couriers(self, client) -> None:
         """One courier per configured receiver (receivers may change while running)."""
         for name in self.outbox.receivers.keys() - self._couriers.keys():
-            self._couriers[name] = _Courier(name, self.outbox, client, self.idle_seconds, self._courier_stopping)
+            self._couriers[name] = _Courier(name, self.outbox, client, self.idle_seconds, self._courier_stopping,
+                                            self._failed, self.failures.ok)
         for name in self._couriers.keys() - self.outbox.receivers.keys():
             self._couriers.pop(name).task.cancel()
+
+    def _failed(self, source: str, exc: Exception) -> None:
+        if self.health is not None and is_store_error(exc):
+            self.health.failed("notifier", exc)
+            return
+        self.failures.failed(source, f"failed ({describe(exc)}); retrying", exc_info=exc)
 
     def _courier_stopping(self) -> bool:
         return self._stopping

@@ -11,9 +11,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reporter.failures import FailureLog
 from reporter.report.lifeline import child_env, die_with_parent
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
+from reporter.store.health import describe, is_store_error
 from reporter.store.history import History
 
 log = logging.getLogger(__name__)
@@ -39,16 +41,24 @@ class ReportJob:
 
             self.mailer = ReportMailer(history.engine, settings, self.host)
         self.limit = settings.report_timeout * 2 + 60  # the child's own PDF limit is report_timeout
+        self.failures = FailureLog(log, level=logging.ERROR)
 
     def __call__(self) -> None:
+        """One run; a failure is logged once (not every minute) and once when the job works again."""
         try:
             self.remove_stale_temps(time.time())
             for day in self.schedule.due_days(datetime.now(UTC), self.history.first_time()):
                 self.render(day)
             if self.email:
                 self.mailer.deliver_due()
-        except Exception:
-            log.exception("report job failed; it runs again in a minute")
+        except Exception as exc:
+            if is_store_error(exc):
+                self.history.health.failed("report job", exc)
+            else:
+                self.failures.failed("report job", f"failed ({describe(exc)}); it runs again in a minute",
+                                     exc_info=exc)
+        else:
+            self.failures.ok("report job")
 
     def remove_stale_temps(self, now: float) -> list[Path]:
         """Delete temporary files (``.YYYY-MM-DD.*.tmp``) that a killed rendering left in the report folder:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reporter.collect.counters import CounterSample
 from reporter.snapshot import Snapshot
+from reporter.store.health import HistoryHealth
 from reporter.store.metrics import Metric, catalog
 from reporter.store.migrate import upgrade
 from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, vacuum_mode
@@ -60,11 +61,13 @@ def history_engine(url: str) -> Engine:
 class History:
     """The history database at ``url`` (any SQLAlchemy URL), created or migrated on open.
 
-    Raises SQLAlchemy's ``OperationalError`` when the database cannot be opened or written.
+    Raises SQLAlchemy's ``OperationalError`` when the database cannot be opened or written. ``health``: the
+    write health shared by every component that writes it (see :class:`reporter.store.health.HistoryHealth`).
     """
 
     def __init__(self, url: str, features: list[str]) -> None:
         self.url = url
+        self.health = HistoryHealth(url)
         self.engine = history_engine(url)
         upgrade(self.engine, features)
         stored = {m.group(1) for c in inspect(self.engine).get_columns("samples")

@@ -1,6 +1,7 @@
 """Dispatch and delivery to real HTTP receivers on loopback, with alert states driven by injected snapshots."""
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertStore
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
-from reporter.store.alert_schema import delivery_attempts, outbox
+from reporter.store.alert_schema import delivery_attempts, notification_log, outbox
 from reporter.store.history import History
 from tests.alerting.helpers import FEATURES, at, snapshot
 from tests.receiver import Receiver as HTTPReceiver
@@ -107,6 +108,19 @@ def test_500_twice_then_200_is_one_delivery_with_three_attempts(history, receive
         row = conn.execute(select(outbox).where(outbox.c.id == notification_id)).mappings().one()
     assert [tuple(a) for a in attempts] == [("retry", 500), ("retry", 500), ("delivered", 200)]
     assert row["status"] == "delivered" and row["attempts"] == 3
+
+
+def test_failing_receiver_is_logged_when_it_starts_and_when_it_ends_not_every_attempt(history, receiver, caplog):
+    caplog.set_level(logging.INFO, "reporter")
+    receiver.script = [(500, {})] * 6
+    p = Pipeline(history, [webhook(receiver)])
+    p.feed(range(0, 310, 10), cpu=95)
+    p.dispatch(310)
+    p.deliver_until(lambda: receiver.received)
+    assert len(receiver.wait_for(1)) == 1
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("receiver ops:")]
+    assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+    assert "not delivered (HTTP 500" in lines[0][1] and "recovered after" in lines[1][1] and "6 failed" in lines[1][1]
 
 
 def test_429_retry_after_is_honoured(history, receiver):
@@ -260,3 +274,68 @@ def test_expired_notification_is_given_up_and_logged(history, caplog):
     p.deliver()
     assert p.outbox.status(notification_id)["status"] == "expired"
     assert "expired" in caplog.text
+
+
+ZERO = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert
+
+
+def cpu_notices(receiver, count):
+    return [(a["status"], a["startsAt"], a.get("endsAt")) for r in receiver.wait_for(count, 5) for a in r.json()["alerts"]
+            if a["labels"]["alertname"] == "cpu_high"]
+
+
+def test_resolution_not_yet_sent_when_a_new_episode_starts_goes_out_first(history, receiver):
+    """Notified firing; the alert resolves and fires again before the resolution went out (a group wait, or a
+    store that could not be written): the receiver hears resolved (old episode), then firing (new one)."""
+    p = Pipeline(history, [webhook(receiver)], group_wait=60)
+    p.feed(range(0, 310, 10), cpu=95)
+    assert len(p.dispatch(360)) == 1
+    p.deliver()
+    p.feed([370], cpu=80)  # resolved at 370: held by the group wait until 430
+    p.feed(range(380, 700, 10), cpu=95)  # a new episode from 380, firing from 680
+    assert len(p.dispatch(690)) == 1
+    p.deliver()
+    assert len(p.dispatch(691)) == 0  # the new episode's group wait (from 680) is not over
+    assert len(p.dispatch(741)) == 1
+    p.deliver()
+    assert p.dispatch(800) == []
+    assert cpu_notices(receiver, 3) == [("firing", "2026-11-02T08:00:00Z", ZERO),
+                                        ("resolved", "2026-11-02T08:00:00Z", "2026-11-02T08:06:10Z"),
+                                        ("firing", "2026-11-02T08:06:20Z", ZERO)]
+
+
+def test_resolution_is_sent_when_the_next_episode_reset_before_it_went_out(history, receiver):
+    p = Pipeline(history, [webhook(receiver)], group_wait=60)
+    p.feed(range(0, 310, 10), cpu=95)
+    assert len(p.dispatch(360)) == 1
+    p.deliver()
+    p.feed([370], cpu=80)  # resolved
+    p.feed([380], cpu=95)  # pending again...
+    p.feed([390], cpu=80)  # ...and reset: the alert is gone from the state table
+    assert len(p.dispatch(440)) == 1
+    p.deliver()
+    assert p.dispatch(500) == []
+    assert cpu_notices(receiver, 2) == [("firing", "2026-11-02T08:00:00Z", ZERO),
+                                        ("resolved", "2026-11-02T08:00:00Z", "2026-11-02T08:06:10Z")]
+    with history.engine.connect() as conn:  # nothing is owed any more: the notification log forgets it
+        assert conn.execute(select(notification_log)).all() == []
+
+
+def test_episode_that_fired_and_resolved_unseen_is_notified_firing_then_resolved(history, receiver):
+    """Fired and resolved while nothing reached the dispatcher (the store could not be written): the receiver
+    hears both, in order, as it would have; an episode shorter than the group wait is not sent."""
+    p = Pipeline(history, [webhook(receiver)], group_wait=60)
+    assert p.dispatch(0) == []  # the notifier runs from the start
+    p.feed(range(0, 310, 10), cpu=95)  # firing from 300
+    p.feed([400], cpu=80)  # resolved 100 s later, before any dispatch could write
+    assert len(p.dispatch(410)) == 1
+    p.deliver()
+    assert p.dispatch(411) == []  # the resolution's group wait runs from 400
+    assert len(p.dispatch(460)) == 1
+    p.deliver()
+    assert p.dispatch(500) == []
+    assert cpu_notices(receiver, 2) == [("firing", "2026-11-02T08:00:00Z", ZERO),
+                                        ("resolved", "2026-11-02T08:00:00Z", "2026-11-02T08:06:40Z")]
+    p.feed(range(500, 810, 10), cpu=95)  # firing from 800...
+    p.feed([830], cpu=80)  # ...for 30 s, less than the group wait: not sent
+    assert p.dispatch(900) == []

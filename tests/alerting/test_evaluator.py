@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from reporter.alerting.config import Defaults
@@ -7,6 +9,7 @@ from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertStore
 from reporter.store.history import History
 from tests.alerting.helpers import FEATURES, at, snapshot, window
+from tests.conftest import fill
 
 
 @pytest.fixture
@@ -198,3 +201,36 @@ def test_downtime_counts_from_the_earlier_of_stored_samples_and_evaluation_time(
     ev = evaluator(history)
     assert run(ev, [(1520, snapshot(1520, cpu=95))]) == []  # 1500 s after the last stored sample
     assert ev.active()[0].active_at == at(1520)
+
+
+def test_full_disk_evaluation_goes_on_and_changes_are_saved_in_order_when_writable(tmpfs, caplog):
+    """The history on a real filesystem that fills up: state changes are kept in memory, then saved oldest
+    first with their own times by the first evaluation that can write; one log line each way."""
+    caplog.set_level(logging.INFO, "reporter")
+    history = History(f"sqlite:///{tmpfs / 'h.db'}", FEATURES)
+    try:
+        ev = evaluator(history)
+        assert run(ev, [(t, snapshot(t, cpu=95)) for t in range(0, 310, 10)]) == [(300, "cpu_high", "firing")]
+        filler = fill(tmpfs)
+        assert ev.evaluate(snapshot(310, cpu=80)) == []  # resolved, in memory only
+        assert ev.evaluate(snapshot(320, cpu=95)) == []  # a new episode starts, in memory only
+        assert [(a.alertname, str(a.state)) for a in ev.active()] == [("cpu_high", "pending")]
+        assert "database or disk is full" in history.health.error and str(tmpfs) in history.health.error
+        for t in range(330, 400, 10):
+            assert ev.evaluate(snapshot(t, cpu=95)) == []
+        stored = AlertStore(history.engine).load()
+        assert [str(r.state) for r in stored.values() if r.rule == "cpu_high"] == ["firing"]  # not writable yet
+        filler.unlink()
+        saved = ev.evaluate(snapshot(400, cpu=95))
+        assert [(r.resolved_at, str(r.state)) for r in saved if r.rule == "cpu_high"] == [
+            (at(310), "inactive"), (None, "pending")]
+        assert history.health.error is None
+        events = [(e["state"], e["at"]) for e in AlertStore(history.engine).events(at(0), at(1000))
+                  if e["rule"] == "cpu_high"]
+        assert events == [("pending", at(0)), ("firing", at(300)), ("resolved", at(310)), ("pending", at(320))]
+        assert str(AlertStore(history.engine).load()[saved[-1].fingerprint].state) == "pending"
+    finally:
+        history.close()
+    failing = [r for r in caplog.records if "history: cannot write" in r.getMessage()]
+    assert len(failing) == 1 and failing[0].levelname == "ERROR" and failing[0].exc_info is None
+    assert len([r for r in caplog.records if "history: recovered after" in r.getMessage()]) == 1

@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from reporter.api.latest import Latest
+from reporter.daemon.jobs import with_history_error
 from reporter.snapshot import AISection, OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection
 from tests.api.helpers import serve
 
@@ -54,6 +55,21 @@ def test_healthz_goes_stale_after_three_intervals(served):
     time.sleep(1.6)  # 3 x 0.5 s
     stale = httpx.get(base + "/healthz")
     assert stale.status_code == 503 and stale.json()["status"] == "stale"
+
+
+def test_healthz_is_503_naming_the_history_error_while_the_history_cannot_be_written(served):
+    latest, base = served
+    error = "cannot write (sample write): OperationalError: database or disk is full; free disk space at /data"
+    latest.publish(with_history_error(make_snapshot(), error))
+    failing = httpx.get(base + "/healthz")
+    assert failing.status_code == 503
+    assert failing.json()["status"] == "history_failing" and failing.json()["error"] == f"history: {error}"
+    snapshot = httpx.get(base + "/snapshot").json()
+    assert snapshot["status"] == "degraded" and snapshot["errors"]["history"] == error
+    assert "reporter_history_write_error 1.0" in httpx.get(base + "/metrics").text
+    latest.publish(make_snapshot())  # writes work again
+    assert httpx.get(base + "/healthz").status_code == 200
+    assert "reporter_history_write_error 0.0" in httpx.get(base + "/metrics").text
 
 
 def test_unknown_path_is_json_404(served):

@@ -1,4 +1,5 @@
-"""The sampling cycle on a stepped wall clock: real Redis counters, a real history file, the real evaluator."""
+"""The sampling cycle on a stepped wall clock: real Redis counters, a real history file, the real evaluator; a
+failing step is logged once while it lasts, and the snapshot is served whatever fails."""
 
 import logging
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import SampleJob
 from reporter.settings import load_settings
 from reporter.store.history import History
+from tests.alerting.helpers import FEATURES
 from tests.clock import SteppedClock
 
 INTERVAL = 10.0
@@ -94,3 +96,32 @@ def test_pending_for_counts_real_time_across_a_wall_clock_step(cycle, step):
         states[t] = memory_alert(latest)
     assert {t for t, s in states.items() if s == "pending"} == set(range(0, 300, 10))
     assert {t for t, s in states.items() if s == "firing"} == set(range(300, 400, 10))
+
+
+class BrokenAlerting:
+    """Rules whose evaluation raises (a bug), to check the job survives it and says so once."""
+
+    def evaluate(self, snapshot):
+        raise ZeroDivisionError("division by zero")
+
+
+def test_failing_evaluation_is_logged_once_with_its_traceback_and_samples_go_on(tmp_path, refused_port, caplog):
+    caplog.set_level(logging.INFO, "reporter.daemon")
+    settings = load_settings(None, redis_url=f"redis://127.0.0.1:{refused_port}/0", probe_timeout=0.2,
+                             app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x",
+                             ollama_url=f"http://127.0.0.1:{refused_port}")
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
+    sampler = Sampler.from_settings(settings)
+    latest = Latest()
+    job = SampleJob(sampler, history, latest, BrokenAlerting())
+    try:
+        for _ in range(4):
+            job()
+    finally:
+        sampler.close()
+        history.close()
+    assert latest.get() is not None and history.health.error is None
+    lines = [r for r in caplog.records if r.name == "reporter.daemon.jobs"]
+    assert len(lines) == 1 and lines[0].exc_info is not None
+    assert lines[0].getMessage() == ("alerting: evaluating the rules failed (ZeroDivisionError: division by zero); "
+                                     "alert states are unchanged")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,14 +12,17 @@ from sqlalchemy import select
 
 from reporter.alerting.config import Defaults, Receiver
 from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.notify.worker import NotifierThread
 from reporter.store.alert_schema import delivery_attempts, outbox
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES
+from tests.alerting.helpers import FEATURES, snapshot
+from tests.conftest import fill
 from tests.receiver import DrippingReceiver
 from tests.receiver import Receiver as HTTPReceiver
 
@@ -102,3 +106,37 @@ def test_slow_receiver_does_not_delay_a_healthy_one(history, healthy, slow, slow
         attempts = conn.execute(select(delivery_attempts.c.outcome)).scalars().all()
     assert leases == [None, None]
     assert attempts == ["delivered", "delivered"]  # the healthy receiver's two; the cut attempt is not one
+
+
+TZ = ZoneInfo("Europe/Berlin")
+
+
+def test_notifier_on_a_full_disk_logs_once_and_delivers_when_writable(tmpfs, caplog):
+    caplog.set_level(logging.INFO, "reporter")
+    history = History(f"sqlite:///{tmpfs / 'h.db'}", FEATURES)
+    receiver = HTTPReceiver()
+    defaults = Defaults(group_wait=0)
+    receivers = [Receiver(name="ops", type="webhook", url=receiver.url)]
+    # rule times are the snapshots' (2026-11-02): the alert is firing and due, not yet notified
+    evaluator = Evaluator(build_rules({}, FEATURES), defaults, AlertStore(history.engine), history, TZ, FEATURES)
+    for t in range(0, 310, 10):
+        evaluator.evaluate(snapshot(t, cpu=95))
+    filler = fill(tmpfs)
+    notifier = NotifierThread(Dispatcher(history.engine, receivers, defaults, renderer(TZ)),
+                              Outbox(history.engine, receivers, defaults), tick_seconds=0.05,
+                              health=history.health)
+    notifier.start()
+    try:
+        time.sleep(1.0)  # about 20 failing passes
+        assert receiver.received == []
+        assert "cannot write (notifier)" in history.health.error
+        filler.unlink()
+        got = receiver.wait_for(1)
+        assert [a["labels"]["alertname"] for a in got[0].json()["alerts"]] == ["cpu_high"]
+    finally:
+        notifier.stop()
+        receiver.stop()
+        history.close()
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(" (")[0] for r in lines] == ["history: cannot write"], [r.getMessage() for r in lines]
+    assert "free disk space at " + str(tmpfs) in lines[0].getMessage() and lines[0].exc_info is None

@@ -1,11 +1,16 @@
-"""The daemon's report job: temporary files of a killed rendering do not pile up in the report folder."""
+"""The daemon's report job: temporary files of a killed rendering do not pile up in the report folder; with
+its history on a real filesystem that is full, one log line, not a traceback every minute."""
 
+import logging
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 from reporter.report.job import ReportJob
 from reporter.settings import load_settings
 from reporter.store.history import History
+from tests.alerting.helpers import FEATURES, T0, snapshot
+from tests.conftest import fill
 
 
 def test_stale_temporary_files_of_a_killed_rendering_are_removed(tmp_path):
@@ -27,3 +32,22 @@ def test_stale_temporary_files_of_a_killed_rendering_are_removed(tmp_path):
         assert sorted(p.name for p in reports.iterdir()) == [fresh.name, report.name]
     finally:
         history.close()
+
+
+def test_report_job_on_a_full_disk_logs_once(tmp_path, tmpfs, caplog):
+    caplog.set_level(logging.INFO, "reporter")
+    history = History(f"sqlite:///{tmpfs / 'h.db'}", FEATURES)
+    try:
+        three_days_ago = datetime.now(UTC) - timedelta(days=3)
+        history.write(snapshot((three_days_ago - T0).total_seconds()))  # yesterday's report is due
+        job = ReportJob(load_settings(None, report_dir=str(tmp_path / "reports")), history)
+        filler = fill(tmpfs)
+        for _ in range(5):  # five minutes of runs
+            job()
+        assert "cannot write (report job)" in history.health.error
+        filler.unlink()
+    finally:
+        history.close()
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and lines[0].exc_info is None, [r.getMessage() for r in lines]
+    assert "history: cannot write (report job): OperationalError: database or disk is full" in lines[0].getMessage()
