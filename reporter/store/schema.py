@@ -14,9 +14,12 @@ import math
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 from sqlalchemy.types import TypeDecorator
 
+from reporter.failures import FailureLog
 from reporter.store.metrics import Metric
 
 log = logging.getLogger(__name__)
+# a source that keeps sending an out-of-range value would otherwise log on every sample
+out_of_range = FailureLog(log)
 MAX_STORED = 2**63  # a signed 64-bit integer column
 
 # BIGINT in server databases; INTEGER in SQLite so that "ts INTEGER PRIMARY KEY" is the rowid
@@ -38,7 +41,8 @@ class Fixed(TypeDecorator):
             return None
         scaled = float(value) * self.scale
         if not math.isfinite(scaled) or abs(scaled) >= MAX_STORED:
-            log.warning("history: value %r is out of the storable range; stored as missing", value)
+            out_of_range.failed("history", f"value {value!r} is out of the storable range; stored as missing",
+                                hint="logged once, then at most every 5 minutes while it goes on")
             return None
         return round(scaled)
 

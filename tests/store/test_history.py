@@ -136,6 +136,16 @@ def test_out_of_range_value_is_stored_as_missing_and_the_row_kept(history, caplo
     assert "out of the storable range" in caplog.text
 
 
+def test_out_of_range_values_on_every_sample_are_logged_once(history, caplog):
+    from reporter.store import schema
+
+    schema.out_of_range.ok("history")  # whatever earlier tests left
+    caplog.clear()
+    for n in range(5):
+        history.write(snap(T0 + timedelta(seconds=10 * n), requests=10**19 + n))
+    assert caplog.text.count("out of the storable range") == 1
+
+
 def test_head_constant_matches_the_migrations():
     from alembic.script import ScriptDirectory
 
