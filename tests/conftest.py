@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,6 +78,18 @@ def pg_schema_url() -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     engine.dispose()
+
+
+def wait_until(check, timeout: float = 15.0, step: float = 0.1):
+    """Poll ``check()`` every ``step`` seconds until it returns a true value (returned) or ``timeout`` seconds
+    pass (then the last value, false, is returned: ``assert wait_until(...)`` fails the test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    return check()
 
 
 def free_port() -> int:

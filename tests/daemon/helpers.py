@@ -31,3 +31,22 @@ def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"daemon did not answer {ready_path} within {timeout:g} s: {proc.communicate()[1][-2000:]}")
+
+
+def demo_rules(for_: str = "1s", threshold: int = 100) -> str:
+    """An alerting file for the end-to-end tests: fast delivery defaults and one critical rule,
+    ``demo_requests_high``, on ``ai.total_requests`` (a Redis counter the test sets)."""
+    return f"""
+[defaults]
+group_wait = "0s"
+backoff_initial = "0.2s"
+backoff_max = "1s"
+
+[rules.demo_requests_high]
+metric = "ai.total_requests"
+op = ">"
+threshold = {threshold}
+for = "{for_}"
+severity = "critical"
+summary = "Too many AI requests: {{value}}"
+"""

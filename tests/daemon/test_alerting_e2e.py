@@ -9,25 +9,12 @@ import pytest
 import redis
 
 from tests.conftest import free_port
-from tests.daemon.helpers import start_daemon
+from tests.daemon.helpers import demo_rules, start_daemon
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
-RULES = """
-[defaults]
-group_wait = "0s"
-backoff_initial = "0.2s"
-backoff_max = "1s"
-
-[rules.demo_requests_high]
-metric = "ai.total_requests"
-op = ">"
-threshold = 100
-for = "2s"
-severity = "critical"
-summary = "Too many AI requests: {value}"
-"""
+RULES = demo_rules(for_="2s")
 
 
 def start(tmp_path, redis_url, prefix, receiver_url, port):

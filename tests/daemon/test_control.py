@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.daemon.helpers import start_daemon
 from tests.receiver import Receiver
 
@@ -54,15 +54,6 @@ def write(path, threshold, receivers, hits_for="8s"):
 def notices(receiver):
     """(status, alertname) of every alert in every payload the receiver got, in order."""
     return [(a["status"], a["labels"]["alertname"]) for r in list(receiver.received) for a in r.json()["alerts"]]
-
-
-def wait_until(check, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def alerts(port):

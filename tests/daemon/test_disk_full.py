@@ -10,40 +10,18 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import fill, free_port
-from tests.daemon.helpers import start_daemon
+from tests.conftest import fill, free_port, wait_until
+from tests.daemon.helpers import demo_rules, start_daemon
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
-RULES = """
-[defaults]
-group_wait = "0s"
-backoff_initial = "0.2s"
-backoff_max = "1s"
-
-[rules.demo_requests_high]
-metric = "ai.total_requests"
-op = ">"
-threshold = 100
-for = "1s"
-severity = "critical"
-summary = "Too many AI requests: {value}"
-"""
+RULES = demo_rules(for_="1s")
 
 
 def demo_alerts(receiver):
     return [(p["status"], a["startsAt"], a.get("endsAt")) for r in receiver.received for p in [r.json()]
             for a in p["alerts"] if a["labels"]["alertname"] == "demo_requests_high"]
-
-
-def wait(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_full_disk_keeps_state_changes_and_notifies_them_in_order_once_writable(tmp_path, tmpfs, redis_url,
@@ -62,30 +40,30 @@ def test_full_disk_keeps_state_changes_and_notifies_them_in_order_once_writable(
             "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
             "REPORTER_WEBHOOK_URL": receiver.url,
         }, port)
-        assert wait(lambda: demo_alerts(receiver)), "the alert never fired"
+        assert wait_until(lambda: demo_alerts(receiver)), "the alert never fired"
         assert [s for s, _, _ in demo_alerts(receiver)] == ["firing"]
 
         filler = fill(tmpfs)
         client.set(redis_prefix + "total_requests", 50)  # the alert resolves while nothing can be written
-        assert wait(lambda: httpx.get(base + "/healthz").status_code == 503, 10), "healthz stayed 200"
+        assert wait_until(lambda: httpx.get(base + "/healthz").status_code == 503, 10), "healthz stayed 200"
         health = httpx.get(base + "/healthz").json()
         assert health["status"] == "history_failing"
         assert "database or disk is full" in health["error"] and str(tmpfs) in health["error"]
         # evaluation goes on in memory: the alert is no longer listed
-        assert wait(lambda: "demo_requests_high" not in httpx.get(base + "/alerts").text, 10)
+        assert wait_until(lambda: "demo_requests_high" not in httpx.get(base + "/alerts").text, 10)
         snapshot = httpx.get(base + "/snapshot").json()
         assert "disk is full" in snapshot["errors"]["history"] and snapshot["status"] != "healthy"
         assert 'reporter_history_write_error 1.0' in httpx.get(base + "/metrics").text
         time.sleep(3)  # several failing samples, notifier passes and evaluations
         assert [s for s, _, _ in demo_alerts(receiver)] == ["firing"]  # the resolution cannot be recorded yet
         client.set(redis_prefix + "total_requests", 200)  # a new episode, firing while nothing can be written
-        assert wait(lambda: '"state":"firing"' in httpx.get(base + "/alerts").text.replace(" ", ""), 10)
+        assert wait_until(lambda: '"state":"firing"' in httpx.get(base + "/alerts").text.replace(" ", ""), 10)
         freed_ms = int(time.time() * 1000)
         filler.unlink()
 
         # every change of the outage is notified, in order: the old episode resolved, then the new one firing
-        assert wait(lambda: len(demo_alerts(receiver)) >= 3), f"not notified: {demo_alerts(receiver)}"
-        assert wait(lambda: httpx.get(base + "/healthz").status_code == 200, 10)
+        assert wait_until(lambda: len(demo_alerts(receiver)) >= 3), f"not notified: {demo_alerts(receiver)}"
+        assert wait_until(lambda: httpx.get(base + "/healthz").status_code == 200, 10)
         assert "history" not in httpx.get(base + "/snapshot").json()["errors"]
         time.sleep(2)  # nothing more comes
         notices = demo_alerts(receiver)

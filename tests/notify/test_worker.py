@@ -22,7 +22,7 @@ from reporter.notify.worker import NotifierThread
 from reporter.store.alert_schema import delivery_attempts, outbox
 from reporter.store.history import History
 from tests.alerting.helpers import FEATURES, snapshot
-from tests.conftest import fill
+from tests.conftest import fill, wait_until
 from tests.receiver import DrippingReceiver
 from tests.receiver import Receiver as HTTPReceiver
 
@@ -60,15 +60,6 @@ def fire(history, service: str) -> None:
 
 def services(receiver: HTTPReceiver) -> list[str]:
     return [a["labels"]["service"] for r in receiver.received for a in r.json()["alerts"]]
-
-
-def wait_until(done, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return True
-        time.sleep(0.02)
-    return done()
 
 
 @pytest.mark.parametrize("slow_receivers", [1, 30])
