@@ -21,9 +21,11 @@ class Received:
 
 
 class Receiver:
-    """Answers POSTs with the next scripted (status, headers) or 200; ``stop()``/``start()`` to refuse."""
+    """Answers POSTs with the next scripted (status, headers) or 200; ``stop()``/``start()`` to refuse.
+    ``delay``: seconds to wait (after reading the request) before answering, a slow but healthy receiver."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
+        self.delay = delay
         self.received: list[Received] = []
         self.script: list[tuple[int, dict[str, str]]] = []
         self.lock = threading.Lock()
@@ -37,6 +39,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(outer.delay)
                 with outer.lock:
                     status, headers = outer.script.pop(0) if outer.script else (200, {})
                     if 200 <= status < 300:

@@ -123,7 +123,8 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
         ids[receiver.name] = notification.id
 
     async def deliver() -> None:
-        async with httpx.AsyncClient() as client:
+        # no client-wide timeout (httpx's default is 5 s): each attempt is bounded by its receiver's own timeout
+        async with httpx.AsyncClient(timeout=None, follow_redirects=False) as client:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 await outbox.deliver_due(client)

@@ -29,7 +29,8 @@ def _client():
     # no cap on connections: each receiver's courier has at most one request in flight, and a shared cap would
     # let slow receivers hold every connection and queue a healthy receiver's request behind theirs
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=10)
-    return httpx.AsyncClient(limits=limits, follow_redirects=False)
+    # no client-wide timeout (httpx's default is 5 s): each attempt is bounded by its receiver's own timeout
+    return httpx.AsyncClient(limits=limits, follow_redirects=False, timeout=None)
 
 
 class _Courier:

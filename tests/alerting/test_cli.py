@@ -68,6 +68,19 @@ def test_test_alert_sends_the_external_url_as_the_daemon(tmp_path, history_env, 
     assert payload["alerts"][0]["generatorURL"] == f"{expected}/alerts"
 
 
+def test_test_alert_waits_for_a_receiver_slower_than_5s(tmp_path, history_env):
+    """The webhook's timeout (10 s by default) is the limit, not httpx's 5 s default: one attempt, delivered."""
+    receiver = HTTPReceiver(delay=6.0)
+    try:
+        result = reporter("test-alert", "--wait", "20", cwd=tmp_path,
+                          env={**history_env, "REPORTER_WEBHOOK_URL": receiver.url})
+    finally:
+        receiver.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "delivered after 1 attempt(s)" in result.stdout
+    assert len(receiver.received) == 1 and receiver.attempts == 1
+
+
 RULES = """
 [defaults]
 group_wait = "0s"

@@ -131,3 +131,27 @@ def test_notifier_on_a_full_disk_logs_once_and_delivers_when_writable(tmpfs, cap
     lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage().split(" (")[0] for r in lines] == ["history: cannot write"], [r.getMessage() for r in lines]
     assert "free disk space at " + str(tmpfs) in lines[0].getMessage() and lines[0].exc_info is None
+
+
+def test_receiver_slower_than_5s_within_its_timeout_gets_one_delivery(history):
+    """httpx's default 5 s timeout must not cut an answer that the receiver's own timeout (10 s) allows."""
+    slow = HTTPReceiver(delay=6.0)
+    receivers = [Receiver(name="slow", type="webhook", url=slow.url, timeout="10s")]
+    defaults = Defaults(group_wait=0)
+    dispatcher = Dispatcher(history.engine, receivers, defaults, renderer(ZoneInfo("UTC")), "http://r.example")
+    notifier = NotifierThread(dispatcher, Outbox(history.engine, receivers, defaults))
+    notifier.start()
+    try:
+        fire(history, "redis")
+        notifier.wake()
+        assert wait_until(lambda: slow.received, 9), "not delivered within the receiver's timeout"
+        time.sleep(1.5)  # a second attempt would arrive after the backoff (about 1 s)
+    finally:
+        notifier.stop()
+        slow.stop()
+    assert services(slow) == ["redis"] and slow.attempts == 1
+    with history.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.status, outbox.c.attempts)).all()
+        attempts = conn.execute(select(delivery_attempts.c.outcome)).scalars().all()
+    assert [tuple(r) for r in rows] == [("delivered", 1)]
+    assert attempts == ["delivered"]
