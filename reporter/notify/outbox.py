@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Defaults, Receiver
 from reporter.alerting.state import from_ms
-from reporter.failures import FailureLog
+from reporter.failures import FailureLog, duration
 from reporter.notify.retry import DELIVERED, FAILED, backoff_seconds
 
 if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to send
@@ -53,10 +53,22 @@ class Outbox:
         self.engine, self.defaults, self.clock = engine, defaults, clock
         self.receivers = {r.name: r for r in receivers}
         self.failures = FailureLog(log)
+        self._asked_longer: set[str] = set()  # receivers told that their Retry-After was cut (until delivered)
 
     def backoff_max(self, receiver: Receiver) -> float:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
         return self.defaults.backoff_max if receiver.backoff_max is None else receiver.backoff_max
+
+    def _retry_after(self, receiver: Receiver, seconds: float) -> float:
+        """The pause after a ``Retry-After: seconds`` answer: at most the receiver's ``backoff_max``, so that one
+        answer cannot mute a receiver (and hold its queue, resolutions included) for hours. A longer request is
+        logged once (until the receiver takes a notification again)."""
+        cap = self.backoff_max(receiver)
+        if seconds > cap and receiver.name not in self._asked_longer:
+            self._asked_longer.add(receiver.name)
+            log.warning("receiver %s asked to wait %s (Retry-After); waiting at most its backoff_max, %g s",
+                        receiver.name, duration(seconds), cap)
+        return min(seconds, cap)
 
     def head(self, receiver: str) -> dict | None:
         """The oldest pending row of ``receiver`` (due or not, leased or not), or None when its queue is empty."""
@@ -172,6 +184,7 @@ class Outbox:
             values.update(status="delivered", delivered_at=to_ms(now))
             log.info("notification %s delivered to %s (attempt %d)", row["id"], receiver.name, attempts)
             self.failures.ok(f"receiver {receiver.name}")
+            self._asked_longer.discard(receiver.name)
         elif attempt.outcome == FAILED:
             values["status"] = "failed"
             log.error("notification %s to %s failed permanently: %s; response: %s. Fix the receiver "
@@ -179,8 +192,8 @@ class Outbox:
                       attempt.error, (attempt.response or "")[:200], receiver.name)
         else:
             delay = backoff_seconds(attempts, self.defaults.backoff_initial, self.backoff_max(receiver))
-            if attempt.retry_after is not None:  # the receiver asked for a pause: honoured, within max_age
-                delay = max(delay, min(attempt.retry_after, self.defaults.max_age))
+            if attempt.retry_after is not None:  # the receiver asked for a pause: honoured up to backoff_max
+                delay = max(delay, self._retry_after(receiver, attempt.retry_after))
             values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
             # a receiver that is down is one failure (logged when it starts, every 5 min, when it ends), not a
             # line per attempt

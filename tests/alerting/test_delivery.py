@@ -125,7 +125,7 @@ def test_failing_receiver_is_logged_when_it_starts_and_when_it_ends_not_every_at
 
 def test_429_retry_after_is_honoured(history, receiver):
     receiver.script = [(429, {"Retry-After": "2"})]
-    p = Pipeline(history, [webhook(receiver)])
+    p = Pipeline(history, [webhook(receiver)], backoff_max=5)  # Retry-After is honoured up to backoff_max
     p.feed(range(0, 310, 10), cpu=95)
     p.dispatch(310)
     started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import time
@@ -147,3 +148,38 @@ def test_backoff_max_from_the_file(tmp_path):
                                      'url = "http://127.0.0.1:9/h"\nbackoff_max = "30s"\n')
     config = load_alerting(Settings(alerting_file=str(tmp_path / "a.toml")))
     assert config.defaults.backoff_max == 120 and config.receivers[0].backoff_max == 30
+
+
+@pytest.mark.parametrize(("backoff_max", "cap"), [(None, 60), ("5s", 5)])
+def test_retry_after_is_capped_at_backoff_max_and_logged_once(history, caplog, backoff_max, cap):
+    """``429`` with ``Retry-After: 999999`` (11 days) twice: each wait is at most the receiver's backoff_max (60 s
+    by default), not max_age, so the queue behind it (a resolution) goes out minutes later; said once."""
+    caplog.set_level(logging.INFO, "reporter")
+    clock = Clock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    receiver = HTTPReceiver()
+    receiver.script = [(429, {"Retry-After": "999999"}), (429, {"Retry-After": "999999"})]
+    try:
+        box = Outbox(history.engine, [Receiver(name="ops", type="webhook", url=receiver.url,
+                                               backoff_max=backoff_max)], Defaults(), clock=clock)
+        start = clock.now
+        box.enqueue("msg_firing", "ops", b'{"status": "firing"}', 1, start)
+        box.enqueue("msg_resolved", "ops", b'{"status": "resolved"}', 1, start + timedelta(milliseconds=1))
+
+        async def go():
+            async with httpx.AsyncClient() as client:
+                for _ in range(10):
+                    await box.deliver_due(client)
+                    due = box.next_due("ops")
+                    if due is None:
+                        return
+                    assert due - clock.now <= timedelta(seconds=cap)
+                    clock.now = max(clock.now, due)
+        asyncio.run(go())
+        assert [r.json()["status"] for r in receiver.received] == ["firing", "resolved"]
+    finally:
+        receiver.stop()
+    times = attempt_times(history, "msg_firing")
+    assert len(times) == 3 and times[-1] - start <= timedelta(seconds=2 * cap)
+    assert box.status("msg_resolved")["status"] == "delivered"
+    lines = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
+    assert lines == [f"receiver ops asked to wait 11 d 13 h (Retry-After); waiting at most its backoff_max, {cap} s"]
