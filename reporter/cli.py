@@ -233,11 +233,22 @@ def silence_add_command(ctx: click.Context, matchers, duration: str, comment: st
         --duration 2h --comment "redis upgrade"
     """
     from reporter.alerting.cli import silence_add
+    from reporter.alerting.rules import parse_duration
+    from reporter.alerting.silences import Matcher
 
+    # bad input: one line naming the option, exit 2 (never a traceback, e.g. for a duration too large)
+    for option, check in [("--duration", lambda: parse_duration(duration)),
+                          *(("--match", lambda m=m: Matcher.parse(m)) for m in matchers)]:
+        try:
+            check()
+        except ValueError as exc:
+            click.echo(f"reporter: silence add {option}: {exc}", err=True)
+            ctx.exit(EXIT_CONFIG)
     try:
         silence_add(_settings(ctx.parent), matchers, duration, comment, author)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        click.echo(f"reporter: silence add: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
 
 
 @silence.command("list", short_help="List active silences (--all: expired ones too).")

@@ -249,3 +249,16 @@ def test_raw_at_in_a_receiver_url_of_the_alerting_file_is_refused(tmp_path):
                                     env={"REPORTER_ALERTING_FILE": str(tmp_path / "a.toml")}))
     assert "receivers[0] (ops).url: the password contains '@'; percent-encode it as %40" in line
     assert "RETxyz" not in line
+
+
+@pytest.mark.parametrize(("duration", "expected"), [
+    ("999999999d", "'999999999d' is too large (at most 3650d"),
+    ("99999999999999999999999s", "too large"),
+    ("soon", "not a duration"),
+])
+def test_silence_add_bad_duration_is_one_line(tmp_path, duration, expected):
+    """A duration too large for a date was an OverflowError traceback."""
+    result = reporter("silence", "add", "--match", "alertname=x", "--duration", duration, "--comment", "c",
+                      cwd=tmp_path, env={"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"})
+    line = _one_error_line(result)
+    assert line.startswith("reporter: silence add --duration: ") and expected in line

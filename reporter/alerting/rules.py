@@ -23,8 +23,13 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
+MAX_DURATION = 3650 * 86400.0  # 10 years: beyond it a time computed from the duration would not be representable
+MAX_DURATION_TEXT = "3650d, 10 years"
+
+
 def parse_duration(value: Any) -> float:
-    """``"5m"`` -> 300.0 seconds; numbers are seconds. Units: ms, s, m, h, d. Raises ValueError."""
+    """``"5m"`` -> 300.0 seconds; numbers are seconds. Units: ms, s, m, h, d. At most :data:`MAX_DURATION`
+    (3650d, 10 years). Raises ValueError (not a duration, negative, not finite or too large)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     else:
@@ -32,10 +37,12 @@ def parse_duration(value: Any) -> float:
         if not match:
             raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 4h)")
         seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-    if not math.isfinite(seconds):
+    if not math.isfinite(seconds) and not isinstance(value, str):  # digits too many for a float are too large
         raise ValueError(f"{value!r} is not a finite duration (e.g. 30s, 5m, 4h)")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is too large (at most {MAX_DURATION_TEXT})")
     return seconds
 
 

@@ -54,6 +54,14 @@ BAD = [
     (RECEIVER + 'match_re = { service = "[redis" }\n', ["receivers[0] (ops)", "match_re.service", "bad regular"]),
     (RECEIVER + 'matchers = ["severity~critical"]\n', ["receivers[0] (ops)", "matchers[0]", "not a matcher"]),
     (b"\xff\xfe[\x00d\x00", ["not UTF-8"]),
+    # valid but huge durations: refused at load (they crashed the notifier every second with OverflowError)
+    ('[defaults]\ngroup_wait = "9999999999d"\n', ["defaults.group_wait", "too large (at most 3650d"]),
+    ('[defaults]\nrepeat_interval = "99999999999999999999999s"\n', ["defaults.repeat_interval", "too large"]),
+    ('[defaults]\nmax_age = 1e300\n', ["defaults.max_age", "too large"]),
+    ('[defaults]\nno_data_for = "%ss"\n' % ("9" * 400), ["defaults.no_data_for", "too large"]),
+    (RECEIVER + 'group_wait = "3651d"\n', ["receivers[0] (ops).group_wait", "too large"]),
+    (RECEIVER + 'repeat_interval = "9999999999d"\n', ["receivers[0] (ops).repeat_interval", "too large"]),
+    ('[rules.cpu_high]\nfor = "9999999999d"\n', ["rules.cpu_high.for", "too large"]),
 ]
 
 

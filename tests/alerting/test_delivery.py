@@ -339,3 +339,15 @@ def test_episode_that_fired_and_resolved_unseen_is_notified_firing_then_resolved
     p.feed(range(500, 810, 10), cpu=95)  # firing from 800...
     p.feed([830], cpu=80)  # ...for 30 s, less than the group wait: not sent
     assert p.dispatch(900) == []
+
+
+def test_longest_allowed_durations_hold_and_repeat_without_overflow(history, receiver):
+    """3650d (the most a duration may be) for group_wait, repeat_interval and max_age: the dispatcher computes
+    with them (a larger value is refused when the file is read; it used to crash every notifier pass)."""
+    p = Pipeline(history, [webhook(receiver, name="held"), webhook(receiver, name="once", group_wait=0)],
+                 group_wait="3650d", repeat_interval="3650d", max_age="3650d", no_data_for="3650d")
+    p.feed(range(0, 310, 10), cpu=95)
+    assert len(p.dispatch(310)) == 1  # "once" now; "held" waits its 10-year group_wait
+    assert p.dispatch(400) == [] and p.dispatch(86400 * 365) == []
+    p.deliver()
+    assert len(receiver.wait_for(1)) == 1
