@@ -52,7 +52,9 @@ class Outbox:
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.engine, self.defaults, self.clock = engine, defaults, clock
         self.receivers = {r.name: r for r in receivers}
-        self.failures = FailureLog(log)
+        # a receiver that keeps failing is one failure, keyed by receiver: a line when it starts, a reminder at most
+        # every 5 minutes, a line when it takes a notification again (never a line per retry); on the outbox's clock
+        self.failures = FailureLog(log, clock=lambda: self.clock().timestamp())
         self._asked_longer: set[str] = set()  # receivers told that their Retry-After was cut (until delivered)
 
     def backoff_max(self, receiver: Receiver) -> float:

@@ -183,3 +183,51 @@ def test_retry_after_is_capped_at_backoff_max_and_logged_once(history, caplog, b
     assert box.status("msg_resolved")["status"] == "delivered"
     lines = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
     assert lines == [f"receiver ops asked to wait 11 d 13 h (Retry-After); waiting at most its backoff_max, {cap} s"]
+
+
+def test_failing_receiver_logs_start_reminders_every_5_min_and_end_not_each_retry(history, refused_port, caplog):
+    """30 minutes of refused connections (about 40 retries of two notifications): one line when it starts, a
+    reminder at most (and about) every 5 minutes, one when the receiver is back; never a line per retry."""
+    caplog.set_level(logging.INFO, "reporter")
+    clock = Clock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    box = Outbox(history.engine, [Receiver(name="ops", type="webhook", url=f"http://127.0.0.1:{refused_port}/h")],
+                 Defaults(), clock=clock)
+    start = clock.now
+    box.enqueue("msg_1", "ops", b"{}", 1, start)
+    box.enqueue("msg_2", "ops", b"{}", 1, start + timedelta(milliseconds=1))
+    logged_at = []  # the injected clock's time of each line about the receiver
+
+    class Stamp(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("receiver ops:"):
+                logged_at.append((clock.now, record.levelname, record.getMessage()))
+
+    handler = Stamp()
+    logging.getLogger("reporter").addHandler(handler)
+    receiver = None
+    try:
+        async def until(t: datetime) -> None:
+            async with httpx.AsyncClient() as client:
+                while clock.now < t:
+                    await box.drain(client, "ops")
+                    due = box.next_due("ops")
+                    if due is None:
+                        return
+                    clock.now = max(clock.now, due)
+
+        asyncio.run(until(start + timedelta(minutes=30)))
+        retries = len(attempt_times(history, "msg_1"))
+        receiver = HTTPReceiver(refused_port)
+        asyncio.run(until(clock.now + timedelta(minutes=2)))
+    finally:
+        logging.getLogger("reporter").removeHandler(handler)
+        if receiver is not None:
+            receiver.stop()
+    assert retries >= 30 and len(receiver.received) == 2
+    levels = [level for _, level, _ in logged_at]
+    assert levels[0] == "WARNING" and "not delivered" in logged_at[0][2]
+    assert levels[-1] == "INFO" and "recovered after 3" in logged_at[-1][2]  # 30-odd minutes
+    reminders = logged_at[1:-1]
+    assert 5 <= len(reminders) <= 6 and all("still failing" in text for _, _, text in reminders), logged_at
+    times = [t for t, _, _ in logged_at[:-1]]
+    assert all(timedelta(minutes=5) <= b - a <= timedelta(minutes=6) for a, b in zip(times, times[1:], strict=False))
