@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.collect.runner import one_line
+from reporter.failures import FailureLog
 from reporter.report.text import summary_of
 from reporter.settings import Settings
 from reporter.store.history import to_ms
@@ -113,14 +114,18 @@ def security_hint(security: str, port: int, exc: BaseException) -> str | None:
 
 
 class ReportMailer:
-    """Delivers queued report emails."""
+    """Delivers queued report emails. An SMTP server that keeps failing is logged when it starts failing, at
+    most every 5 minutes while it goes on, and once when an email goes out again (not on every retry)."""
 
     def __init__(self, engine: Engine, settings: Settings, host: str) -> None:
         self.engine, self.settings, self.host = engine, settings, host
+        self._now = datetime.now(UTC)
+        # on the queue's clock (the ``now`` of deliver_due), as its retries are
+        self.failures = FailureLog(log, clock=lambda: self._now.timestamp())
 
     def deliver_due(self, now: datetime | None = None) -> int:
         """Send every due email; returns how many were sent."""
-        now = now or datetime.now(UTC)
+        now = self._now = now or datetime.now(UTC)
         now_ms, sent = to_ms(now), 0
         with self.engine.connect() as conn:
             due = conn.execute(select(report_emails).where(
@@ -156,11 +161,13 @@ class ReportMailer:
             else:
                 delay = min(3600.0, 60.0 * 2 ** (attempts - 1))
                 values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
-                log.warning("report %s: email not sent (%s); retry in %.0f s", day, exc, delay)
+                self.failures.failed("report email", f"report {day}: not sent ({exc}); retry in {delay:.0f} s",
+                                     hint="queued emails are retried for 24 h")
             self._update(day, values)
             return 0
         self._update(day, {"status": "sent", "attempts": attempts, "sent_at": to_ms(now), "lease_until": None,
                            "last_error": None})
+        self.failures.ok("report email")
         log.info("report %s: emailed to %s", day, ", ".join(self.settings.email_to))
         return 1
 

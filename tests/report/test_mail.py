@@ -180,3 +180,26 @@ def test_text_part_carries_the_key_figures(tmp_path):
     finally:
         smtp.stop()
         h.close()
+
+
+def test_smtp_down_is_logged_once_then_its_recovery_not_every_retry(history, tmp_path, caplog):
+    files(tmp_path / "reports")
+    port = free_port()
+    settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+                             email_to="team@example.com", report_dir=str(tmp_path / "reports"))
+    now = datetime.now(UTC)
+    queue(history, now)
+    mailer = ReportMailer(history.engine, settings, "h")
+    caplog.set_level("INFO", logger="reporter.report.mail")
+    for seconds in (0, 61, 183):  # three attempts (backoff 60 s, then 120 s) within 5 minutes
+        assert mailer.deliver_due(now + timedelta(seconds=seconds)) == 0
+    assert caplog.text.count("not sent") == 1, caplog.text
+    assert mailer.deliver_due(now + timedelta(seconds=424)) == 0  # 7 min in: one reminder
+    assert caplog.text.count("still failing") == 1, caplog.text
+    at = now + timedelta(seconds=424)
+    smtp = SMTPServer(port)
+    try:
+        assert mailer.deliver_due(at + timedelta(hours=1)) == 1
+    finally:
+        smtp.stop()
+    assert caplog.text.count("recovered after") == 1 and "emailed to team@example.com" in caplog.text
