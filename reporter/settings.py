@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from reporter.masking import mask, register_secrets, url_secrets, userinfo_problem
+from reporter.sqlite_file import SQLiteFileError, sqlite_file
 
 ENV_PREFIX = "REPORTER_"
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -215,9 +216,8 @@ class Settings(BaseSettings):
         except Exception as exc:  # unknown dialect, or its driver is not installed
             raise ValueError(f"cannot use {url.drivername!r}: {type(exc).__name__}: {str(exc)[:120]} "
                              "(installed drivers: sqlite, postgresql+psycopg)") from None
-        if info.field_name == "history_url" and url.get_backend_name() == "sqlite" and url.database in (None, "",
-                                                                                                        ":memory:"):
-            raise ValueError("an in-memory SQLite history is lost at exit; give a file, e.g. sqlite:///data/history.db")
+        if info.field_name == "history_url" and url.get_backend_name() == "sqlite":
+            _plain_sqlite_file(url)
         return value
 
     @field_validator("redis_url")
@@ -349,10 +349,18 @@ class Settings(BaseSettings):
 
     def history_path(self) -> Path | None:
         """The SQLite file of the history database, or None for a server database."""
-        url = make_url(self.history_url)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            return Path(url.database)
-        return None
+        return sqlite_file(make_url(self.history_url))
+
+
+def _plain_sqlite_file(url: URL) -> None:
+    """Refuse a SQLite history that is no lasting file (in memory: lost at exit). Raises ValueError (one line)."""
+    try:
+        sqlite_file(url)
+    except SQLiteFileError as exc:
+        if "memory" in str(exc):
+            raise ValueError("an in-memory SQLite history is lost at exit; give a file, "
+                             "e.g. sqlite:///data/history.db") from None
+        raise ValueError(f"{exc}; give the file's path, e.g. sqlite:////abs/path/history.db") from None
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:

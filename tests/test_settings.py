@@ -29,6 +29,11 @@ def test_env_and_env_file(tmp_path, monkeypatch):
     ("REPORTER_AI_FEATURES", "Bad Name", "feature name"),
     ("REPORTER_USAGE_QUERIES", '{"nope": "SELECT 1"}', "unknown query"),
     ("REPORTER_HTTP_PORT", "70000", "less than or equal"),
+    ("REPORTER_HISTORY_URL", "sqlite:///:memory:", "in-memory SQLite history"),
+    ("REPORTER_HISTORY_URL", "sqlite:///file:h.db?uri=true&mode=memory", "in-memory SQLite history"),
+    ("REPORTER_HISTORY_URL", "sqlite:///file::memory:?uri=true", "in-memory SQLite history"),
+    ("REPORTER_HISTORY_URL", "sqlite:///file:?uri=true", "in-memory SQLite history"),
+    ("REPORTER_HISTORY_URL", "sqlite:///file://evil.example/h.db?uri=true", "URI authority"),
 ])
 def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
@@ -96,3 +101,27 @@ def test_settings_example_lists_every_setting_and_nothing_else():
     listed = set(re.findall(r"^#? ?(REPORTER_[A-Z0-9_]+)=", text, re.M))
     expected = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     assert listed == expected, (sorted(expected - listed), sorted(listed - expected))
+
+
+@pytest.mark.parametrize(("url", "relative"), [
+    ("sqlite:///{d}/h.db", "h.db"),
+    ("sqlite:///file:{d}/h.db?uri=true", "h.db"),
+    ("sqlite:///file:{d}/a%2520b.db?uri=true&mode=rwc", "a b.db"),
+    ("sqlite:///file://localhost{d}/h.db?uri=true", "h.db"),
+    ("sqlite:///file:./sub/h.db?uri=true&cache=shared", "sub/h.db"),
+    ("sqlite:///file:sub/h.db", "file:sub/h.db"),  # no uri=true: a plain (odd) file name
+])
+def test_history_path_is_the_file_sqlite_writes(tmp_path, monkeypatch, url, relative):
+    from sqlalchemy import text
+
+    from reporter.store.history import history_engine
+
+    monkeypatch.chdir(tmp_path)
+    url = url.format(d=tmp_path)
+    path = load_settings(None, history_url=url).history_path()
+    engine = history_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine.dispose()
+    assert path.resolve() == (tmp_path / relative).resolve() and path.resolve().stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({relative.split("/")[0]})  # no junk folder

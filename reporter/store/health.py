@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from reporter.failures import FailureLog
+from reporter.sqlite_file import lasting_file
 
 log = logging.getLogger("reporter.store.history")
 SOURCE = "history"
@@ -44,8 +45,8 @@ class HistoryHealth:
         self.failures = failures or FailureLog(log, level=logging.ERROR)
         parsed = make_url(url)
         self.folder: Path | None = None
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-            self.folder = Path(parsed.database).resolve().parent
+        if (path := lasting_file(parsed)) is not None:
+            self.folder = path.resolve().parent
             self.where = str(self.folder)
         else:
             self.where = f"{parsed.get_backend_name()} database {parsed.host or ''}".strip()

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reporter.collect.counters import CounterSample
 from reporter.snapshot import Snapshot
+from reporter.sqlite_file import lasting_file
 from reporter.store.health import HistoryHealth
 from reporter.store.metrics import Metric, catalog
 from reporter.store.migrate import upgrade
@@ -43,8 +43,8 @@ def history_engine(url: str) -> Engine:
                              connect_args=postgres_args(parsed, 10.0, read_only=False))
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_timeout=10)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if (path := lasting_file(parsed)) is not None:  # None: in memory (tests); the settings refuse it
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 5.0, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -210,7 +210,7 @@ class History:
         file needs none, None when it is too big (pruned space is then reused but not given back)."""
         if vacuum_mode(self.engine) in (None, "incremental"):
             return 0.0
-        if Path(self.engine.url.database).stat().st_size > max_bytes:
+        if lasting_file(self.engine.url).stat().st_size > max_bytes:
             return None
         return convert(self.engine)
 

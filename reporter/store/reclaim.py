@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from reporter.sqlite_file import lasting_file
+
 log = logging.getLogger(__name__)
 WAL_AUTOCHECKPOINT_PAGES = 256  # ~1 MiB of 4 KiB pages: a checkpoint every ~100 samples (SQLite's default 1000)
 JOURNAL_SIZE_LIMIT_BYTES = 2 * 1024 * 1024  # a reset WAL is cut back to this (SQLite's default: never)
@@ -48,7 +50,7 @@ class Reclaimed:
 
 def is_sqlite(engine: Engine) -> bool:
     """True for a SQLite engine on a file (not ``:memory:``)."""
-    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+    return engine.dialect.name == "sqlite" and lasting_file(engine.url) is not None
 
 
 def sqlite_pragmas(cursor) -> None:
@@ -74,7 +76,7 @@ def sizes(engine: Engine) -> tuple[int, int, int]:
     """``(file bytes, WAL bytes, free-list bytes)`` of a SQLite history (zeros for a missing file)."""
     import os
 
-    path = engine.url.database
+    path = str(lasting_file(engine.url))
     file_bytes = os.path.getsize(path) if os.path.exists(path) else 0
     wal_bytes = os.path.getsize(path + "-wal") if os.path.exists(path + "-wal") else 0
     free = _pragma(engine, "freelist_count") * _pragma(engine, "page_size")

@@ -59,7 +59,7 @@ def test_relative_dot_path_meets_the_lock(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["symlink", "dot", "hardlink"])
+@pytest.mark.parametrize("how", ["symlink", "dot", "hardlink", "uri", "uri-relative", "uri-encoded"])
 def test_second_daemon_through_another_path_exits_1(tmp_path, redis_url, how):
     data = tmp_path / "data"
     proc = start_daemon(tmp_path, {"REPORTER_HISTORY_URL": f"sqlite:///{data / 'history.db'}",
@@ -71,6 +71,12 @@ def test_second_daemon_through_another_path_exits_1(tmp_path, redis_url, how):
             url = f"sqlite:///{tmp_path / 'alias.db'}"
         elif how == "dot":
             url = "sqlite:///./data/../data/./history.db"
+        elif how == "uri":  # an SQLite URI filename: SQLite opens /…/data/history.db, the lock must too
+            url = f"sqlite:///file:{data / 'history.db'}?uri=true&mode=rwc&cache=private"
+        elif how == "uri-relative":
+            url = "sqlite:///file:./data/history.db?uri=true"
+        elif how == "uri-encoded":  # %68 is "h"; "file://localhost/" is an absolute path too
+            url = f"sqlite:///file://localhost{data}/%2568istory.db?uri=true"
         else:
             (tmp_path / "elsewhere").mkdir()
             os.link(data / "history.db", tmp_path / "elsewhere" / "copy.db")
@@ -80,6 +86,7 @@ def test_second_daemon_through_another_path_exits_1(tmp_path, redis_url, how):
         assert second.returncode == 1, second.stderr
         assert f"another reporter (pid {proc.pid}) is already using" in second.stderr
         assert "Traceback" not in second.stderr
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("file:")) == []  # no junk folder
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)
