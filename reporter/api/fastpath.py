@@ -15,6 +15,7 @@ Answers:
   else 503 (JSON either way; ``status`` ``stale`` or ``history_failing`` with the history ``error``);
 - a ``Host`` that is not this server's (:mod:`reporter.api.hosts`, DNS rebinding) gets 421 on every path and
   method, ``/healthz`` included (local supervisors ask for 127.0.0.1 or localhost, which are always answered);
+  an HTTP/1.1 request without ``Host``, or with two, or with a malformed one (``[::1]evil``) gets 400;
 - with a token, every path but ``/healthz`` (and CORS preflights) needs ``Authorization: Bearer <token>``
   (the scheme in any case, RFC 7235), compared in constant time, else 401;
 - with CORS origins, an allowed ``Origin`` gets ``Access-Control-Allow-Origin`` (responses carry
@@ -165,9 +166,11 @@ class FastPath:
             await self.fallback(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
-        host = self._header(scope, b"host")
-        if not self.hosts.allows(host):
-            start, body = _json_messages(421, HostPolicy.refusal_body(host), [(b"cache-control", b"no-store")])
+        hosts = [value for name, value in scope["headers"] if name == b"host"]
+        host_status = self.hosts.status(hosts, scope.get("http_version", "1.1"))
+        if host_status != 200:
+            body = HostPolicy.refusal_body(hosts[0]) if host_status == 421 else HostPolicy.bad_request_body(hosts)
+            start, body = _json_messages(host_status, body, [(b"cache-control", b"no-store")])
         elif path != "/healthz" and not self._authorized(scope):
             if method == "OPTIONS" and self._cors and self._header(scope, b"access-control-request-method"):
                 await self.fallback(scope, receive, send)  # a CORS preflight carries no credentials

@@ -11,13 +11,18 @@ they carry ``Host: evil.example``. Only these names are answered (port and case 
 - the entries of ``REPORTER_ALLOWED_HOSTS``: a name (``reporter.example.com``), a domain with its subdomains
   (``.example.com``), an address, or ``*`` for any Host.
 
-A request without a ``Host`` header (HTTP/1.0) is answered: browsers always send one.
+An HTTP/1.0 request without a ``Host`` header is answered (browsers always send one). RFC 9112 section 3.2: an
+HTTP/1.1 request without ``Host``, any request with two or more, or one whose value is no ``host[:port]``
+(``[::1]evil``, ``[::1].evil.example``) gets 400. For an absolute-form target (``GET http://name/path``) the
+target's authority is the request's host, not the ``Host`` header (section 3.2.2;
+:mod:`reporter.api.protocol` puts it in the ``Host`` header before the app sees the request).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -38,6 +43,23 @@ def normalise_host(value: str) -> str:
     elif value.count(":") == 1:
         value = value.partition(":")[0]
     return value.rstrip(".")
+
+
+# RFC 3986 host ("[" IPv6 "]", an IPv4 address or a reg-name: unreserved, %XX, sub-delims) and an optional port
+_HOST_SYNTAX = re.compile(rb"(?:\[([0-9A-Fa-f:.]+)\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+
+def valid_host_header(value: bytes) -> bool:
+    """True when a raw ``Host`` header value is ``host[:port]`` by RFC 3986 (an IPv6 literal must be one)."""
+    match = _HOST_SYNTAX.fullmatch(value.strip(b" \t"))
+    if match is None:
+        return False
+    if match.group(1) is not None:
+        try:
+            ipaddress.IPv6Address(match.group(1).decode("ascii"))
+        except ValueError:
+            return False
+    return True
 
 
 def check_allowed_entry(entry: str) -> str:
@@ -94,22 +116,45 @@ class HostPolicy:
         self.names = frozenset([*ALWAYS, *(e for e in entries if not e.startswith("."))]
                                + ([] if self.any_address else [bind]))
         self.domains = tuple(e for e in entries if e.startswith("."))
-        self._seen: dict[bytes, bool] = {}
+        self._seen: dict[bytes, int] = {}  # raw Host -> 200, 400 or 421
 
     def allows(self, host: bytes | None) -> bool:
         """True when a request with this raw ``Host`` header value (None = absent) is answered."""
-        if host is None or self.any_host:
-            return True
+        return host is None or self._host_status(host) == 200
+
+    def _host_status(self, host: bytes) -> int:
         known = self._seen.get(host)
         if known is not None:
             return known
-        name = normalise_host(host.decode("latin-1"))
-        ok = (name in self.names or any(name.endswith(d) or name == d[1:] for d in self.domains)
-              or (self.any_address and _is_address(name)))
+        if not valid_host_header(host):
+            status = 400
+        else:
+            name = normalise_host(host.decode("latin-1"))
+            status = 200 if (self.any_host or name in self.names or any(name.endswith(d) or name == d[1:]
+                                                                       for d in self.domains)
+                             or (self.any_address and _is_address(name))) else 421
         if len(self._seen) >= _CACHE_SIZE:
             self._seen.clear()
-        self._seen[host] = ok
-        return ok
+        self._seen[host] = status
+        return status
+
+    def status(self, hosts: list[bytes], http_version: str) -> int:
+        """200 when a request with these raw ``Host`` header values is answered, 400 when its Host is missing
+        (HTTP/1.1), repeated or malformed, 421 when it names another server."""
+        if len(hosts) > 1 or (not hosts and http_version not in ("1.0", "0.9")):
+            return 400
+        return self._host_status(hosts[0]) if hosts else 200
+
+    @staticmethod
+    def bad_request_body(hosts: list[bytes]) -> bytes:
+        """The JSON body of a 400 for a missing, repeated or malformed ``Host``."""
+        if not hosts:
+            said = "an HTTP/1.1 request needs a Host header"
+        elif len(hosts) > 1:
+            said = "a request must have exactly one Host header"
+        else:
+            said = f"Host {hosts[0].decode('latin-1')[:100]!r} is not host[:port]"
+        return json.dumps({"error": said}).encode()
 
     @staticmethod
     def refusal_body(host: bytes) -> bytes:

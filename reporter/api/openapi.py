@@ -180,6 +180,9 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
     for item in paths.values():
         for operation in item.values():
             operation["responses"]["421"] = misdirected
+            bad = operation["responses"].get("400")
+            operation["responses"]["400"] = _json(ERROR, (bad["description"] + "; or " if bad else "")
+                                                  + "the Host header is missing (HTTP/1.1), repeated or malformed")
     if token:
         unauthorized = _json(ERROR, "missing or wrong bearer token")
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}

@@ -13,6 +13,7 @@ import uvicorn
 
 from reporter.api.app import create_app
 from reporter.api.latest import Latest
+from reporter.api.protocol import HeaderDeadlineProtocol
 from reporter.snapshot import (
     ActiveAlert,
     AISection,
@@ -76,7 +77,8 @@ def serve(latest: Latest | None = None, **options) -> Iterator[tuple[Latest, str
     interval = options.pop("sample_interval")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(latest, interval, **options), host="127.0.0.1", port=port,
-                                           log_config=None, access_log=False, timeout_keep_alive=5))
+                                           log_config=None, access_log=False, timeout_keep_alive=5,
+                                           http=HeaderDeadlineProtocol))  # as the daemon serves
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -15,13 +15,14 @@ from reporter.settings import SettingsError, load_settings
 from tests.api.helpers import rich_snapshot, serve
 
 
-def raw_request(base: str, path: str, host: str | None, method: str = "GET", headers: dict | None = None,
-                body: bytes = b"") -> tuple[int, bytes]:
-    """Send one HTTP/1.1 request with exactly this ``Host`` header (None = none); (status, body)."""
+def raw_request(base: str, path: str, host: str | list[str] | None, method: str = "GET", headers: dict | None = None,
+                body: bytes = b"", version: str = "1.1") -> tuple[int, bytes]:
+    """Send one request with exactly this ``Host`` header (None = none, a list = one line each) and request
+    target ``path`` (origin or absolute form); (status, body)."""
     url = urlsplit(base)
-    lines = [f"{method} {path} HTTP/1.1"]
-    if host is not None:
-        lines.append(f"Host: {host}")
+    lines = [f"{method} {path} HTTP/{version}"]
+    for value in [] if host is None else [host] if isinstance(host, str) else host:
+        lines.append(f"Host: {value}")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
@@ -62,13 +63,42 @@ def test_a_foreign_host_is_refused_on_every_path(latest):
         assert status == 421
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST.", "[::1]", None])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST.", "[::1]"])
 def test_loopback_names_are_answered(latest, host):
     with serve(latest) as (_, base):
         port = urlsplit(base).port
-        for value in (host, f"{host}:{port}") if host else (None,):
+        for value in (host, f"{host}:{port}"):
             for path in FAST + ["/openapi.json"]:
                 assert raw_request(base, path, value)[0] == 200, (path, value)
+        assert raw_request(base, "/snapshot", None, version="1.0")[0] == 200  # HTTP/1.0 may omit Host
+
+
+def test_an_absolute_form_target_is_checked_by_its_authority(latest):
+    """RFC 9112 3.2.2: with ``GET http://name/path``, the target's host is the request's host, not ``Host``."""
+    with serve(latest) as (_, base):
+        port = urlsplit(base).port
+        for path in ("/snapshot", "/healthz", "/openapi.json", "/snapshot?x=1"):
+            for target in (f"http://evil.example{path}", f"http://evil.example:{port}{path}",
+                           f"https://user@evil.example{path}", f"HTTP://EVIL.example.{path}"):
+                status, body = raw_request(base, target, "localhost")
+                assert status == 421 and b"evil.example" in body.lower(), (target, status)
+            assert raw_request(base, f"http://evil.example{path}", None, version="1.0")[0] == 421
+            assert raw_request(base, f"http://localhost:{port}{path}", "evil.example")[0] == 200
+            assert raw_request(base, f"http://[::1]{path}", "evil.example")[0] == 200
+            assert raw_request(base, f"http://127.0.0.1{path}", None, version="1.0")[0] == 200
+
+
+@pytest.mark.parametrize("hosts", [None, ["localhost", "localhost"], ["localhost", "evil.example"],
+                                   ["[::1]evil"], ["[::1].evil.example"], ["[::1"], ["local host"],
+                                   ["localhost:80x"], ["[evil]"], ["localhost/x"], ["evil@localhost"]])
+def test_a_missing_repeated_or_malformed_host_is_a_bad_request(latest, hosts):
+    """RFC 9112 3.2: HTTP/1.1 without Host, two Host lines or a value that is no host[:port] get 400."""
+    with serve(latest, allowed_hosts=["*"]) as (_, allow_any), serve(latest) as (_, base):
+        for server in (base, allow_any):
+            for path in ("/snapshot", "/healthz", "/openapi.json"):
+                status, body = raw_request(server, path, hosts)
+                assert status == 400, (server, path, hosts, status)
+                assert "Host" in json.loads(body)["error"]
 
 
 def test_allowed_hosts_lists_names_domains_or_any(latest):
@@ -148,6 +178,8 @@ def test_daemon_answers_only_its_host_names(tmp_path, refused_port):
         assert raw_request(base, "/alerts", "links.example.net")[0] == 200  # where notifications link to
         for path in ("/snapshot", "/healthz", "/openapi.json"):
             assert raw_request(base, path, f"evil.example:{port}")[0] == 421
+            assert raw_request(base, f"http://evil.example{path}", "localhost")[0] == 421  # absolute form
+            assert raw_request(base, path, ["localhost", "localhost"])[0] == 400
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)
