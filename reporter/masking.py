@@ -4,7 +4,9 @@
 
 - the password of every URL in the text (``scheme://user:secret@host`` -> ``scheme://user:***@host``, also when the
   password holds a raw ``@``),
-- the value of secret-looking query parameters (``password=``, ``token=``, ``secret=``, ``key=``...),
+- the value of secret-looking query parameters: any name containing password, passwd, pwd, secret, token, key,
+  credential, auth or signature (``sslpassword=``, ``client_secret=``, ``access_token=``, ``apikey=``...), and
+  ``pass=``, ``sig=``,
 - every occurrence of a configured secret's value (registered with :func:`register_secrets`: URL passwords, the
   API token, the webhook secret, the SMTP password, the Slack webhook URL), as given, percent-encoded or decoded,
   so a driver that embeds the password or the DSN in its error text cannot carry it anywhere.
@@ -24,9 +26,14 @@ MIN_SECRET_LENGTH = 3  # shorter values are no real secret, and masking them wou
 
 # scheme://user:password@ -- the password runs to the LAST "@" before the host (a raw "@" in it included)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/?#@:]*):[^\s/?#]*@")
+# a parameter whose name CONTAINS one of these words (sslpassword, client_secret, access_token, x-api-key...), or
+# is one of the short ones, has its value masked
+SECRET_NAME_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential", "auth", "signature")
+_SECRET_NAME_SHORT = ("pass", "sig")
+_NAME_CHARS = r"[a-z0-9_.\-]"
 _SECRET_QUERY = re.compile(
-    r"(?i)\b((?:password|passwd|pwd|pass|token|access_token|api_key|apikey|secret|key|auth|signature|sig)=)"
-    r"[^&\s'\"]*")
+    rf"(?i)(?<!{_NAME_CHARS})((?:{_NAME_CHARS}*(?:{'|'.join(SECRET_NAME_WORDS)}){_NAME_CHARS}*"
+    rf"|{'|'.join(_SECRET_NAME_SHORT)})=)[^&\s'\"]*")
 
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
@@ -48,10 +55,22 @@ def register_secrets(values: Iterable[str | None]) -> None:
         _secrets = tuple(sorted(set(_secrets) | forms, key=lambda s: (-len(s), s)))
 
 
+def _query_secrets(url: str) -> list[str]:
+    """The values of the secret-looking query parameters of ``url`` (see :data:`SECRET_NAME_WORDS`)."""
+    query = url.partition("?")[2].partition("#")[0]
+    values = [m.group(0)[len(m.group(1)):] for m in _SECRET_QUERY.finditer(query)]
+    return [form for value in values if value for form in (value, unquote(value))]
+
+
 def url_secrets(url: str | None) -> list[str]:
-    """The secret parts of a URL: its password, if any, as written (percent-encoded) and decoded."""
+    """The secret parts of a URL: its password and the values of its secret-looking query parameters
+    (``sslpassword=``...), if any, as written (percent-encoded) and decoded."""
     if not url or "://" not in url:
         return []
+    return _password(url) + _query_secrets(url)
+
+
+def _password(url: str) -> list[str]:
     authority = url.split("://", 1)[1]
     authority = re.split(r"[/?#]", authority, maxsplit=1)[0]
     userinfo, at, _host = authority.rpartition("@")

@@ -43,6 +43,19 @@ def test_check_config_masks_secrets(tmp_path):
     assert "REPORTER_APP_DATABASE_URL=postgresql+psycopg://app:***@db.example.com/app" in result.stdout
 
 
+def test_check_config_masks_secret_query_parameters(tmp_path):
+    """A query parameter whose name contains password/secret/token/key is masked, wherever the word sits in it."""
+    result = reporter("check-config", cwd=tmp_path, env={
+        "REPORTER_APP_DATABASE_URL": "postgresql+psycopg://app@db.example.com/app?sslmode=require"
+                                     "&sslpassword=QSECRETQ&client_secret=CLSECRET1",
+        "REPORTER_OLLAMA_URL": "http://127.0.0.1:11434/?access_token=ACCTOK1&api_key=APIK1&apikey=APIK2"
+                               "&passwd=PWD1X&pwd=PWD2X&x-api-key=APIK3"})
+    assert result.returncode == 0, result.stderr
+    for secret in ("QSECRETQ", "CLSECRET1", "ACCTOK1", "APIK1", "APIK2", "APIK3", "PWD1X", "PWD2X"):
+        assert secret not in result.stdout + result.stderr, secret
+    assert "sslmode=require&sslpassword=***&client_secret=***" in result.stdout
+
+
 def test_sample_with_every_dependency_down(tmp_path):
     from tests.conftest import free_port
 
