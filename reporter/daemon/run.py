@@ -238,6 +238,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     sampler = Sampler.from_settings(settings)
     alerting = Alerting(settings, alerting_config, history, port)
     report_job = ReportJob(settings, history, env_file)
+    report_job.remove_stale_temps()  # what a rendering killed with the previous daemon left
     prune_job = PruneJob(history, settings.retention_days, settings.sample_interval)
     scheduler = scheduler_for(prune_job, report_job, settings.sample_interval)
     sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)])

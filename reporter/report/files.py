@@ -1,5 +1,8 @@
 """Atomic file writes: a temp file in the same folder, fsync, then rename (readers never see half a file).
 
+A process killed mid-write leaves its temporary file (``.YYYY-MM-DD.pdf.XXXXXXXX.tmp``, 0 bytes when killed before
+writing); :func:`remove_stale_temps` deletes those older than the longest a rendering may take.
+
 The file gets the mode a plain ``open(path, "w")`` would give it: ``0o666`` less the process's umask (``umask
 077`` gives 0600, ``022`` gives 0644), not ``mkstemp``'s 0600 nor a fixed mode.
 """
@@ -7,8 +10,42 @@ The file gets the mode a plain ``open(path, "w")`` would give it: ``0o666`` less
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+TEMP_GLOB = ".????-??-??.*.tmp"
+_TEMP_NAME = re.compile(r"\.\d{4}-\d{2}-\d{2}\..+\.tmp")
+
+
+def render_time_limit(report_timeout: float) -> float:
+    """The longest a day's rendering may take, in seconds (the daemon stops its render child then): twice
+    ``REPORTER_REPORT_TIMEOUT`` (the PDF child's own limit) plus a minute for the model and the HTML."""
+    return report_timeout * 2 + 60
+
+
+def remove_stale_temps(folder: Path, max_age: float, now: float | None = None) -> list[Path]:
+    """Delete the temporary files of report writes (``.YYYY-MM-DD.<name>.<random>.tmp``) in ``folder`` last
+    modified more than ``max_age`` seconds before ``now`` (Unix seconds, default the clock): a killed rendering
+    left them; a younger one may be in use. Returns the removed paths; a missing folder or a file that cannot
+    be removed is skipped."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        candidates = sorted(folder.glob(TEMP_GLOB)) if folder.is_dir() else []
+    except OSError:
+        return removed
+    for temp in candidates:
+        if not _TEMP_NAME.fullmatch(temp.name):
+            continue
+        try:
+            if temp.is_file() and not temp.is_symlink() and temp.stat().st_mtime < now - max_age:
+                temp.unlink()
+                removed.append(temp)
+        except OSError:
+            continue
+    return removed
 
 
 def current_umask() -> int:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reporter.failures import FailureLog
+from reporter.report.files import remove_stale_temps, render_time_limit
 from reporter.report.lifeline import child_env, die_with_parent
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
@@ -40,7 +41,7 @@ class ReportJob:
             from reporter.report.mail import ReportMailer
 
             self.mailer = ReportMailer(history.engine, settings, self.host)
-        self.limit = settings.report_timeout * 2 + 60  # the child's own PDF limit is report_timeout
+        self.limit = render_time_limit(settings.report_timeout)  # the child's own PDF limit is report_timeout
         self.failures = FailureLog(log, level=logging.ERROR)
 
     def __call__(self) -> None:
@@ -60,18 +61,14 @@ class ReportJob:
         else:
             self.failures.ok("report job")
 
-    def remove_stale_temps(self, now: float) -> list[Path]:
+    def remove_stale_temps(self, now: float | None = None) -> list[Path]:
         """Delete temporary files (``.YYYY-MM-DD.*.tmp``) that a killed rendering left in the report folder:
-        those older than the longest a rendering may take (``now`` in Unix seconds). Returns the removed paths."""
-        removed = []
-        folder = Path(self.settings.report_dir)
-        for temp in folder.glob(".????-??-??.*.tmp") if folder.is_dir() else ():
-            try:
-                if temp.stat().st_mtime < now - self.limit:
-                    temp.unlink()
-                    removed.append(temp)
-            except OSError:
-                continue
+        those older than the longest a rendering may take (``now`` in Unix seconds, default the clock). Called at
+        daemon start, every run and before each rendering. Returns the removed paths."""
+        removed = remove_stale_temps(Path(self.settings.report_dir), self.limit, now)
+        if removed:
+            log.info("report folder: removed %d temporary file(s) left by a stopped rendering (%s)", len(removed),
+                     ", ".join(p.name for p in removed[:5]))
         return removed
 
     def command(self, day) -> list[str]:
@@ -87,6 +84,7 @@ class ReportJob:
         if not self.schedule.claim(day, datetime.now(UTC), self.limit + 30):
             return False
         log.info("report %s: rendering", day)
+        self.remove_stale_temps()
         try:
             result = subprocess.run(self.command(day), capture_output=True, text=True, timeout=self.limit,
                                     stdin=subprocess.DEVNULL, env=child_env(), preexec_fn=die_with_parent)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from reporter.report.build import build_report
-from reporter.report.files import write_atomic
+from reporter.report.files import remove_stale_temps, render_time_limit, write_atomic
 from reporter.settings import Settings
 from reporter.store.history import History
 
@@ -33,12 +33,15 @@ class Produced:
 def produce(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple[str, ...] = FORMATS,
             host: str | None = None, now: datetime | None = None) -> Produced:
     """Render ``day`` into ``out_dir`` (the current day until ``now``, default the clock). Raises
-    ``reporter.report.pdf.PdfError`` when the PDF child fails or overruns ``REPORTER_REPORT_TIMEOUT``."""
+    ``reporter.report.pdf.PdfError`` when the PDF child fails or overruns ``REPORTER_REPORT_TIMEOUT``. Temporary
+    files that a killed rendering left in ``out_dir`` (older than the render time limit) are removed first."""
     from reporter.report.html import csv_attachments, render_html
 
     report = build_report(history, day, settings.tz, sample_interval=settings.sample_interval,
                           host=host or socket.gethostname(), top_n=settings.report_top_n, now=now)
     html = render_html(report, templates_dir=settings.report_templates)
+    for stale in remove_stale_temps(out_dir, render_time_limit(settings.report_timeout)):
+        log.info("report %s: removed %s, left by a stopped rendering", day, stale.name)
     files: list[Path] = []
     if "html" in formats:
         files.append(write_atomic(out_dir / f"{day}.html", html))

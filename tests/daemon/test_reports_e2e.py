@@ -1,6 +1,7 @@
 """The daemon renders every missing day once, even after downtime, and emails each report once."""
 
 import io
+import os
 import signal
 import sqlite3
 import time
@@ -147,10 +148,16 @@ def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over
     time.sleep(3)  # an orphaned renderer would finish its PDF meanwhile
     assert not pdf.exists(), "the renderer ran on after its daemon was killed"
     assert [(d, s) for d, s, _ in report_rows(tmp_path)] == [(day.isoformat(), "claimed")]  # lease of ~330 s
+    left = sorted((tmp_path / "reports").glob(f".{day}.pdf.*.tmp"))
+    assert left, "the killed rendering left its temporary PDF"
+    old = time.time() - 2 * 120 - 60 - 5  # older than the render time limit (REPORTER_REPORT_TIMEOUT 120 s)
+    for temp in left:
+        os.utime(temp, (old, old))
 
     started = time.monotonic()
     proc = start_daemon(tmp_path, settings, free_port())
     try:
+        assert [t for t in left if t.exists()] == [], "stale temporary files are removed at daemon start"
         while time.monotonic() - started < 60 and report_rows(tmp_path)[0][1] != "done":
             time.sleep(0.2)
     finally:
@@ -158,4 +165,5 @@ def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over
         _, err = proc.communicate(timeout=15)
     assert report_rows(tmp_path)[0][1] == "done", err
     assert pdf.is_file()
+    assert sorted((tmp_path / "reports").glob(".*.tmp")) == []
     assert "took over the claim" in err and "no longer running" in err

@@ -81,3 +81,44 @@ def test_report_of_today_covers_the_day_until_now(tmp_path):
     assert "(the day so far)" in html
     coverage = html[html.index('<section id="coverage">'):]
     assert "24:00" not in coverage  # no gap running to midnight
+
+
+def test_a_killed_report_command_leaves_temporary_files_that_the_next_run_removes(tmp_path):
+    """``reporter report`` SIGKILLed while its PDF renders leaves ``.DAY.pdf.XXXX.tmp``; the next run in that folder
+    removes it once it is older than the render time limit (2 x REPORTER_REPORT_TIMEOUT + 60 s)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
+    start, end = day_bounds(DAY, ZoneInfo("UTC"))
+    generate(history, start, end, interval=300)
+    history.close()
+    out = tmp_path / "reports"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    env.update({"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}", "REPORTER_TIMEZONE": "UTC",
+                "REPORTER_AI_FEATURES": "grammar,quiz", "REPORTER_REPORT_TIMEOUT": "30"})
+    command = [sys.executable, "-m", "reporter", "report", "--date", DAY.isoformat(), "--format", "pdf",
+               "--out", str(out)]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(out.glob(f".{DAY}.pdf.*.tmp")) and proc.poll() is None:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    left = sorted(out.glob(f".{DAY}.pdf.*.tmp"))
+    assert left and not (out / f"{DAY}.pdf").exists(), "the kill left a temporary PDF"
+    fresh = out / ".2026-11-23.pdf.busy.tmp"  # younger than the limit: a rendering may be writing it
+    fresh.write_bytes(b"")
+    old = time.time() - (2 * 30 + 60) - 5
+    for temp in left:
+        os.utime(temp, (old, old))
+    result = reporter("report", "--date", DAY.isoformat(), "--format", "html", "--out", str(out), cwd=tmp_path,
+                      env={k: v for k, v in env.items() if k.startswith("REPORTER_")})
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob(".*")) == [fresh.name]
+    assert (out / f"{DAY}.html").is_file()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reporter.report.files import new_file_mode, write_atomic
+from reporter.report.files import new_file_mode, remove_stale_temps, write_atomic
 from reporter.store.history import History
 from reporter.store.synthetic import generate
 
@@ -79,3 +79,22 @@ def test_dockerfile_runs_the_daemon_under_umask_027(tmp_path):
     assert result.stdout.split() == ["0027", "run"], result
     result = subprocess.run([*entrypoint, "check-config", "--x"], env=env, capture_output=True, text=True, timeout=10)
     assert result.stdout.split() == ["0027", "check-config", "--x"], result
+
+
+def test_remove_stale_temps_removes_only_old_temporary_report_files(tmp_path):
+    now = 1_800_000_000.0
+    names = {".2026-11-24.pdf.k3j_9x2a.tmp": 400, ".2026-11-24.html.abc.tmp": 400, ".2026-11-24.top_users.csv.x.tmp": 400,
+             ".2026-11-25.pdf.fresh.tmp": 100,  # a rendering may be writing it now
+             "2026-11-24.pdf": 400, ".notes.tmp": 400, ".2026-11-24.pdf": 400, "x.2026-11-24.pdf.a.tmp": 400}
+    for name, age in names.items():
+        (tmp_path / name).write_bytes(b"")  # a kill before the first write leaves 0 bytes
+        os.utime(tmp_path / name, (now - age, now - age))
+    (tmp_path / ".2026-11-24.pdf.dir.tmp").mkdir()
+    os.utime(tmp_path / ".2026-11-24.pdf.dir.tmp", (now - 400, now - 400))
+    removed = remove_stale_temps(tmp_path, 300, now)
+    assert sorted(p.name for p in removed) == [".2026-11-24.html.abc.tmp", ".2026-11-24.pdf.k3j_9x2a.tmp",
+                                               ".2026-11-24.top_users.csv.x.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".2026-11-25.pdf.fresh.tmp", "2026-11-24.pdf", ".notes.tmp", ".2026-11-24.pdf", "x.2026-11-24.pdf.a.tmp",
+         ".2026-11-24.pdf.dir.tmp"])
+    assert remove_stale_temps(tmp_path / "missing", 300, now) == []
