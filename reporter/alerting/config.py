@@ -9,7 +9,7 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     max_age = "24h"             # retry a failed delivery for this long
     backoff_max = "60s"         # longest wait between two attempts of a delivery (also per receiver)
     for_outage_tolerance = "30s"  # a longer gap in sampling restarts pending `for` windows (default: 3 sample
-                                  # intervals, at least 10s)
+                                  # intervals, at least 10s; less than 2 intervals is refused)
 
     [rules.cpu_high]            # override a default rule (any field), or define a new one
     threshold = 95
@@ -56,6 +56,8 @@ from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
 from reporter.masking import register_secrets, url_secrets, userinfo_problem
 from reporter.settings import Settings
+
+MIN_TOLERANCE_INTERVALS = 2  # for_outage_tolerance must span this many sample intervals
 
 
 class AlertingConfigError(ValueError):
@@ -159,7 +161,8 @@ class Defaults(BaseModel):
     """Timing defaults, seconds. Retries of a delivery wait ``backoff_initial`` doubling up to ``backoff_max``
     (with jitter) and stop when the notification is ``max_age`` old. ``for_outage_tolerance``: the longest gap
     between evaluated samples (a restart, a hung sample) across which a pending alert keeps its ``for`` window;
-    None means three sample intervals (at least 10 s)."""
+    None means three sample intervals (at least 10 s); a value below two sample intervals is refused by
+    :func:`load_alerting` (every sample would restart the windows)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -213,6 +216,8 @@ def _read(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AlertingConfigError(f"{path}: not valid TOML ({_one_line(exc)})") from None
+    except RecursionError:
+        raise AlertingConfigError(f"{path}: not valid TOML (arrays or tables nested too deeply)") from None
 
 
 def _kind(value: Any) -> str:
@@ -226,6 +231,9 @@ def load_alerting(settings: Settings) -> AlertingConfig:
         return _load(settings)
     except AlertingConfigError as exc:
         raise AlertingConfigError(_one_line(exc)) from None
+    except RecursionError:  # a value nested too deeply for validation (the TOML parser's own limit is caught)
+        where = settings.alerting_file or "alerting"
+        raise AlertingConfigError(f"{where}: a value is nested too deeply") from None
 
 
 def _load(settings: Settings) -> AlertingConfig:
@@ -247,6 +255,12 @@ def _load(settings: Settings) -> AlertingConfig:
     except (ValidationError, ValueError) as exc:
         message = _first_error(exc, "defaults") if isinstance(exc, ValidationError) else f"defaults: {exc}"
         raise AlertingConfigError(f"{where}: {message}") from None
+    tolerance, least = defaults.for_outage_tolerance, MIN_TOLERANCE_INTERVALS * settings.sample_interval
+    if tolerance is not None and tolerance < least:
+        raise AlertingConfigError(
+            f"{where}: defaults.for_outage_tolerance: {tolerance:g} s is shorter than {MIN_TOLERANCE_INTERVALS} "
+            f"sample intervals (REPORTER_SAMPLE_INTERVAL = {settings.sample_interval:g} s), so every sample would "
+            f"restart pending `for` windows; the minimum is {least:g}s")
     rules_data = data.get("rules", {})
     if isinstance(rules_data, list) and all(isinstance(item, dict) for item in rules_data):
         raise AlertingConfigError(f"{where}: rules: must be a table of rules, one [rules.NAME] each "

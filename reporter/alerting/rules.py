@@ -4,7 +4,10 @@ A rule reads one value per instance from the snapshot (a dotted path such as ``s
 ``predict_linear`` and ``error_spike``, from the history; compares it with ``threshold`` using ``op``; and
 fires after the condition has held for ``for``. ``each`` expands placeholders (``{service}``) into one alert
 instance per value, with the value as a label. ``clear`` is a hysteresis threshold: a firing alert resolves
-only once the value crosses ``clear`` (e.g. CPU fires above 90 and clears below 85).
+only once the value crosses ``clear`` (e.g. CPU fires above 90 and clears below 85); it lies on the resolving
+side (``>``/``>=``: clear <= threshold; ``<``/``<=``: clear >= threshold). Overriding a default rule's threshold
+without its clear moves the clear with it. ``labels`` are Prometheus label names; ``alertname`` and ``severity``
+are set by the rule's fields of those names.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import re
 import string
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # a Prometheus label name
+RESERVED_LABELS = {"alertname": "alertname", "severity": "severity"}  # label -> the rule field that sets it
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
@@ -107,6 +112,34 @@ class Rule(BaseModel):
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not NAME.match(value):
             raise ValueError(f"{value!r} must match [a-z][a-z0-9_]*")
+        return value
+
+    @field_validator("clear")
+    @classmethod
+    def _clear_side(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """Hysteresis lies on the resolving side: for ``>``/``>=`` clear <= threshold, for ``<``/``<=``
+        clear >= threshold (otherwise the alert would resolve while the condition still holds)."""
+        op, threshold = info.data.get("op"), info.data.get("threshold")
+        if value is None or threshold is None:
+            return value
+        if op in (">", ">=") and value > threshold:
+            raise ValueError(f"{value:g} is above the threshold ({op} {threshold:g}); for {op} the alert clears "
+                             f"when the value falls to clear, so clear must be <= threshold")
+        if op in ("<", "<=") and value < threshold:
+            raise ValueError(f"{value:g} is below the threshold ({op} {threshold:g}); for {op} the alert clears "
+                             f"when the value rises to clear, so clear must be >= threshold")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name in RESERVED_LABELS:
+                raise ValueError(f"{name!r} is set by the rule's {RESERVED_LABELS[name]} field, not by labels; "
+                                 f"write {RESERVED_LABELS[name]} = \"...\" in the rule")
+            if not LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"{name!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not "
+                                 f"starting with __)")
         return value
 
     @model_validator(mode="after")
@@ -212,6 +245,9 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
         if not isinstance(override, dict):
             raise ValueError(f"rules.{name}: must be a table ([rules.{name}] with metric, op, threshold...)")
         merged[name] = {**merged.get(name, {}), **override}
+        default = default_rules(features).get(name, {})
+        if "clear" in default and "clear" not in override and {"threshold", "op"} & override.keys():
+            merged[name]["clear"] = _moved_clear(default, merged[name])
     rules = []
     for name, definition in merged.items():
         try:
@@ -226,6 +262,19 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
             check_paths(rule, features)
             rules.append(rule)
     return rules
+
+
+def _moved_clear(default: dict, merged: dict) -> Any:
+    """A default rule's ``clear`` once the file changed its threshold or op but not its clear: it keeps its
+    distance to the threshold (cpu_high: fires above 90, clears below 85; threshold = 70 clears below 65); a
+    changed direction (``>`` to ``<``) drops it. Non-numbers are left for validation to report."""
+    threshold, op = merged.get("threshold"), merged.get("op", ">")
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool):
+        return default["clear"]
+    above = default.get("op", ">") in (">", ">=")
+    if (op in (">", ">=")) != above or op in ("==", "!="):
+        return None
+    return threshold - (default["threshold"] - default["clear"])
 
 
 def check_paths(rule: Rule, features: list[str]) -> None:

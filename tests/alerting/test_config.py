@@ -9,13 +9,14 @@ import pytest
 
 from reporter.alerting.config import Receiver
 from reporter.alerting.paths import snapshot_paths
+from reporter.alerting.rules import build_rules
 from reporter.snapshot import Snapshot
 from tests.alerting.helpers import FEATURES, snapshot
 
 RECEIVER = '[[receivers]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
 
 
-def reporter(tmp_path, command, text: str | bytes, features: str | None = None):
+def reporter(tmp_path, command, text: str | bytes, features: str | None = None, **settings: str):
     path = tmp_path / "alerting.toml"
     if isinstance(text, bytes):
         path.write_bytes(text)
@@ -26,6 +27,7 @@ def reporter(tmp_path, command, text: str | bytes, features: str | None = None):
     env["REPORTER_HISTORY_URL"] = f"sqlite:///{tmp_path / 'history.db'}"
     if features:
         env["REPORTER_AI_FEATURES"] = features
+    env.update({f"REPORTER_{k.upper()}": v for k, v in settings.items()})
     return subprocess.run([sys.executable, "-m", "reporter", command], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
 
@@ -62,6 +64,17 @@ BAD = [
     (RECEIVER + 'group_wait = "3651d"\n', ["receivers[0] (ops).group_wait", "too large"]),
     (RECEIVER + 'repeat_interval = "9999999999d"\n', ["receivers[0] (ops).repeat_interval", "too large"]),
     ('[rules.cpu_high]\nfor = "9999999999d"\n', ["rules.cpu_high.for", "too large"]),
+    ('[defaults]\nfor_outage_tolerance = "15s"\n',
+     ["defaults.for_outage_tolerance", "15 s", "2 sample intervals", "minimum is 20s"]),
+    ("a = " + "[" * 5000 + "]" * 5000 + "\n", ["not valid TOML", "nested too deeply"]),
+    ("[rules.cpu_high]\nclear = 95\n", ["rules.cpu_high.clear", "clear must be <= threshold"]),
+    ("[rules.cpu_high]\nop = \">=\"\nthreshold = 90\nclear = 90.5\n", ["rules.cpu_high.clear", "<= threshold"]),
+    ('[rules.idle]\nmetric = "system.cpu_percent"\nop = "<"\nthreshold = 5\nclear = 2\n',
+     ["rules.idle.clear", "clear must be >= threshold"]),
+    ('[rules.cpu_high]\nlabels = { alertname = "y" }\n', ["rules.cpu_high.labels", "'alertname'", "alertname field"]),
+    ('[rules.cpu_high]\nlabels = { severity = "info" }\n', ["rules.cpu_high.labels", "'severity'", "severity field"]),
+    ('[rules.cpu_high]\nlabels = { "bad key" = "y" }\n', ["rules.cpu_high.labels", "'bad key'", "label name"]),
+    ('[rules.cpu_high]\nlabels = { __name__ = "y" }\n', ["rules.cpu_high.labels", "'__name__'", "label name"]),
 ]
 
 
@@ -81,6 +94,28 @@ def test_daemon_refuses_a_bad_alerting_file_at_start(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("not an array") and "Traceback" not in result.stderr
+
+
+def test_for_outage_tolerance_below_two_sample_intervals_is_refused_at_start_and_in_check_config(tmp_path):
+    text = '[defaults]\nfor_outage_tolerance = "1s"\n'
+    for command in ("check-config", "run"):
+        result = reporter(tmp_path, command, text, sample_interval="2", probe_timeout="1")
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "defaults.for_outage_tolerance" in lines[0] and "minimum is 4s" in lines[0]
+    text = '[defaults]\nfor_outage_tolerance = "4s"\n'
+    assert reporter(tmp_path, "check-config", text, sample_interval="2", probe_timeout="1").returncode == 0
+
+
+def test_hysteresis_and_labels_that_are_accepted(tmp_path):
+    text = ('[rules.cpu_high]\nthreshold = 70\nlabels = { team = "ops", _x = "1" }\n'  # clear moves: 65
+            '[rules.idle]\nmetric = "system.cpu_percent"\nop = "<="\nthreshold = 5\nclear = 5\n')
+    result = reporter(tmp_path, "check-config", text)
+    assert result.returncode == 0, result.stderr
+    rules = {r.name: r for r in build_rules({"cpu_high": {"threshold": 70}, "disk_high": {"op": "<"}}, FEATURES)}
+    assert rules["cpu_high"].clear == 65 and rules["disk_high"].clear is None
+    assert {r.name: r for r in build_rules({"cpu_high": {"op": "<", "threshold": 5}}, FEATURES)}["cpu_high"].clear \
+        is None
 
 
 def test_byte_order_mark_is_accepted(tmp_path):

@@ -130,3 +130,23 @@ def test_reload_while_sampling_and_dispatching(env):
         done.set()
         thread.join()
     assert errors == []
+
+
+def test_reload_refuses_a_for_outage_tolerance_below_two_sample_intervals(tmp_path, caplog):
+    from reporter.daemon.run import reloader
+
+    path = tmp_path / "alerting.toml"
+    path.write_text('[defaults]\nfor_outage_tolerance = "4s"\n')
+    settings = load_settings(None, history_url=f"sqlite:///{tmp_path / 'h.db'}", ai_features=FEATURES,
+                             alerting_file=str(path), sample_interval=2, probe_timeout=1)
+    history = History(settings.history_url, FEATURES)
+    try:
+        alerting = Alerting(settings, load_alerting(settings), history)
+        path.write_text('[defaults]\nfor_outage_tolerance = "1s"\n')  # every 2 s sample would restart windows
+        with caplog.at_level("INFO", logger="reporter"):
+            reloader(settings, alerting)()
+        refused = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
+        assert len(refused) == 1 and "defaults.for_outage_tolerance" in refused[0] and "minimum is 4s" in refused[0]
+        assert alerting.evaluator.gap_tolerance == 4  # the previous configuration stays in force
+    finally:
+        history.close()
