@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reporter.alerting.config import Defaults
@@ -75,11 +75,15 @@ class Evaluator:
         self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
         self.configure(rules, defaults)
 
-    def configure(self, rules: list[Rule], defaults: Defaults) -> list[str]:
+    def configure(self, rules: list[Rule], defaults: Defaults, now: datetime | None = None) -> list[str]:
         """Use ``rules`` and ``defaults`` from now on (at start and on a reload); not concurrently with
         :meth:`evaluate` (the caller serialises them). Alerts whose labels are unchanged keep their state:
-        a pending ``for`` window goes on, a firing alert stays firing. Alerts of rules no longer configured end
-        without a notice (as after a restart); returns their names."""
+        a pending ``for`` window goes on, a firing alert stays firing.
+
+        Alerts of rules no longer configured end, as Alertmanager ends an alert whose rule is gone: a firing
+        one resolves at ``now`` (default: the last evaluation time, else the wall clock) with a ``resolved``
+        event, so the receivers told it fired hear it resolved (the dispatcher then forgets it); a resolved
+        one still owed to receivers stays stored until sent; a pending one is dropped. Returns their names."""
         instances = []
         for rule in rules:
             for labels, path, guard in rule.instances():
@@ -92,21 +96,41 @@ class Evaluator:
         self.values = HistoryValues(self.history)  # cached history values belong to the old rules
         known = {i.fingerprint for i in self.instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
         stale = [fp for fp in self.records if fp not in known]
-        dropped = []
-        for fp in stale:  # its rule was removed from the configuration: the alert ends without a notice
-            dropped.append(self.records.pop(fp).alertname)
-            log.info("alert %s: its rule is no longer configured; dropping it", dropped[-1])
-        if stale and self.unsaved:  # held changes of those alerts would bring them back
+        if not stale:
+            return []
+        now = now or self._last_at or datetime.now(UTC)
+        ended, resolved, dropped = [], [], []
+        for fp in stale:  # its rule was removed from the configuration
+            record = self.records.pop(fp)
+            ended.append(record.alertname)
+            if record.state == AlertState.FIRING:
+                record.state, record.resolved_at = AlertState.INACTIVE, max(now, record.fired_at or now)
+                resolved.append((record, "resolved"))
+                log.info("alert %s: its rule is no longer configured; resolving it", record.alertname)
+            elif record.state == AlertState.INACTIVE and record.resolved_at is not None:
+                pass  # resolved, its resolution not yet sent: the dispatcher sends it, then forgets it
+            else:
+                dropped.append(fp)
+                log.info("alert %s: its rule is no longer configured; dropping it", record.alertname)
+        if self.unsaved:  # held changes of those alerts would bring them back
             gone = set(stale)
             self.unsaved = [([(r, e) for r, e in changes if r.fingerprint not in gone], at)
                             for changes, at in self.unsaved]
             self._unsaved_count = sum(len(changes) for changes, _ in self.unsaved)
+        if resolved:
+            if self.unsaved:
+                self._keep(resolved, now)
+            else:
+                try:
+                    self.store.save(resolved, now)
+                except Exception as exc:  # saved (and so notified) once the history is writable
+                    self._keep(resolved, now, exc)
         try:
-            self.store.drop(stale)
+            self.store.drop(dropped)
         except Exception as exc:  # the history is not writable: they are gone from memory, dropped next start
             log.warning("alerts of removed rules could not be deleted from the history (%s: %s)",
                         exc.__class__.__name__, (str(exc).splitlines() or [""])[0][:200])
-        return dropped
+        return ended
 
     @staticmethod
     def _no_data_labels(rule: Rule) -> dict[str, str]:

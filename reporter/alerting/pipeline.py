@@ -66,8 +66,8 @@ class Alerting:
     def reload(self, config: AlertingConfig) -> str:
         """Use a new configuration (SIGHUP), as Prometheus and Alertmanager reload theirs: alert states and
         pending ``for`` windows are kept, nothing already sent is sent again, a new receiver gets what fires
-        from now on; alerts of removed rules end as after a restart. Waits for an evaluation or a dispatch pass
-        in progress. Returns a one-line summary of what changed."""
+        from now on; a firing alert of a removed rule resolves (the receivers told it fired hear it resolved), a
+        pending one is dropped. Waits for an evaluation or a dispatch pass in progress. Returns a one-line summary of what changed."""
         old = self.config
         with self._lock:
             self.evaluator.configure(config.rules, config.defaults)

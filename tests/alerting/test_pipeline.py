@@ -92,17 +92,57 @@ def test_new_receiver_gets_what_fires_not_old_resolutions(env):
     assert cpu_notices(receivers["b"]) == ["firing"]
 
 
-def test_removed_rule_ends_its_alert_without_notice(env):
+def test_removed_rule_resolves_its_firing_alert_for_the_receivers_told_it_fired(env):
     settings, history, receivers, config = env
     alerting = Alerting(settings, config("a"), history)
     feed(alerting, range(0, 310, 10), cpu=95)
     alerting.dispatcher.dispatch(at(310))
     deliver(alerting)
-    alerting.reload(config("a", cpu_enabled=False))
+    assert cpu_notices(receivers["a"]) == ["firing"]
+    alerting.reload(config("a", "b", cpu_enabled=False))  # b never heard of it
     assert "cpu_high" not in [a.alertname for a in alerting.evaluate(snapshot(320, cpu=95)).alerts]
     alerting.dispatcher.dispatch(at(321))
     deliver(alerting)
-    assert cpu_notices(receivers["a"]) == ["firing"]
+    assert cpu_notices(receivers["a"]) == ["firing", "resolved"] and cpu_notices(receivers["b"]) == []
+    resolved = [a for r in receivers["a"].received for a in r.json()["alerts"] if a["status"] == "resolved"][0]
+    assert resolved["endsAt"] == "2026-11-02T08:05:00Z"  # the last evaluation before the reload
+    events = [e["state"] for e in history_events(alerting) if e["rule"] == "cpu_high"]
+    assert events == ["pending", "firing", "resolved"]
+    alerting.dispatcher.dispatch(at(400))  # then forgotten: nothing more is sent, nothing stays stored
+    deliver(alerting)
+    assert cpu_notices(receivers["a"]) == ["firing", "resolved"]
+    assert "cpu_high" not in {r.alertname for r in alerting.evaluator.store.load().values()}
+
+
+def test_removed_rule_drops_its_pending_alert_without_notice(env):
+    settings, history, receivers, config = env
+    alerting = Alerting(settings, config("a"), history)
+    feed(alerting, range(0, 100, 10), cpu=95)  # pending
+    alerting.reload(config("a", cpu_enabled=False))
+    alerting.dispatcher.dispatch(at(400))
+    deliver(alerting)
+    assert cpu_notices(receivers["a"]) == [] and alerting.evaluator.store.load() == {}
+
+
+def test_rule_removed_across_a_restart_resolves_its_firing_alert(env):
+    settings, history, receivers, config = env
+    alerting = Alerting(settings, config("a"), history)
+    feed(alerting, range(0, 310, 10), cpu=95)
+    alerting.dispatcher.dispatch(at(310))
+    deliver(alerting)
+    alerting = Alerting(settings, config("a", cpu_enabled=False), history)  # restarted with the rule removed
+    alerting.evaluate(snapshot(330, cpu=95))
+    alerting.dispatcher.dispatch(at(331))
+    deliver(alerting)
+    assert cpu_notices(receivers["a"]) == ["firing", "resolved"]
+    alerting = Alerting(settings, config("a", cpu_enabled=False), history)  # and again: nothing more
+    alerting.dispatcher.dispatch(at(400))
+    deliver(alerting)
+    assert cpu_notices(receivers["a"]) == ["firing", "resolved"]
+
+
+def history_events(alerting):
+    return alerting.evaluator.store.events(at(-10), at(10_000))
 
 
 def test_reload_while_sampling_and_dispatching(env):
