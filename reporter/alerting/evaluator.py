@@ -8,7 +8,9 @@ Time is the snapshot's timestamp, so tests (and replays) control the clock.
 Only observed time counts towards ``for``: when no sample was evaluated for longer than ``for_outage_tolerance``
 (default three sample intervals, at least 10 s; the daemon was down, or sampling hung), pending alerts start
 their window again at the next sample, as Prometheus does not restore a ``for`` state across a long outage.
-Firing alerts stay firing. When the wall clock steps, :meth:`Evaluator.shift_clock` moves pending windows with it.
+Firing alerts stay firing. When the wall clock steps, :meth:`Evaluator.shift_clock` moves pending windows with it;
+a pending window (or firing time) later than the evaluation time (the clock stepped back while the daemon was
+down) is brought back to that time, with one warning naming the alert and the step.
 """
 
 from __future__ import annotations
@@ -185,12 +187,36 @@ class Evaluator:
             log.info("alerting: no sample evaluated for %.0f s (tolerance %g s): pending %s start their `for` "
                      "window again", gap, self.gap_tolerance, ", ".join(sorted(set(restarted))))
 
+    def _bring_back(self, now: datetime) -> None:
+        """Times later than ``now`` (the clock stepped back while the daemon was down, unseen by
+        :meth:`shift_clock`): a pending window starts again at ``now`` (otherwise the alert would fire late by
+        the step); a firing alert's ``fired_at`` becomes ``now`` (its ``active_at`` stays: it names the episode
+        the receivers were told of). One log line per alert names the step."""
+        for record in self.records.values():
+            if record.state == AlertState.PENDING and record.active_at is not None and record.active_at > now:
+                what, was, record.active_at = "pending since", record.active_at, now
+                rule = self._rules_by_name.get(record.rule)
+                if rule is not None:
+                    record.annotations = self._annotations(rule, record.labels, record.value, now,
+                                                           record.alertname == "no_data")
+                outcome = "its `for` window starts again now"
+            elif record.state == AlertState.FIRING and record.fired_at is not None and record.fired_at > now:
+                what, was, record.fired_at = "firing since", record.fired_at, now
+                outcome = "its firing time becomes now"
+            else:
+                continue
+            self._moved[record.fingerprint] = record
+            log.warning("alert %s: %s %s, %.0f s later than this evaluation (%s): the clock stepped back; %s",
+                        record.alertname, what, was.isoformat(timespec="seconds"), (was - now).total_seconds(),
+                        now.isoformat(timespec="seconds"), outcome)
+
     def evaluate(self, snapshot: Snapshot) -> list[AlertRecord]:
         """Evaluate all rules at ``snapshot.timestamp``; persist and return the records whose state changed."""
         now = snapshot.timestamp
         data = snapshot.model_dump(mode="python", include={"system", "services", "ai", "usage"})
         changes: list[tuple[AlertRecord, str | None]] = []
         self._restart_pending(now)
+        self._bring_back(now)
         self._last_at = now
         missing_by_rule: dict[str, bool] = {}
         for instance in self.instances:

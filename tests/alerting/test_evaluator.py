@@ -234,3 +234,26 @@ def test_full_disk_evaluation_goes_on_and_changes_are_saved_in_order_when_writab
     failing = [r for r in caplog.records if "history: cannot write" in r.getMessage()]
     assert len(failing) == 1 and failing[0].levelname == "ERROR" and failing[0].exc_info is None
     assert len([r for r in caplog.records if "history: recovered after" in r.getMessage()]) == 1
+
+
+def test_pending_window_later_than_the_clock_after_a_restart_starts_again_now(history, caplog):
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, cpu=95)) for t in range(3600, 3700, 10)])  # pending since 09:00
+    ev = evaluator(history)  # restarted under a clock one hour earlier (stepped back while it was down)
+    with caplog.at_level(logging.INFO, logger="reporter"):
+        assert run(ev, [(0, snapshot(0, cpu=95))]) == []
+    assert ev.active()[0].active_at == at(0)  # not 1 h in the future
+    said = [r.getMessage() for r in caplog.records if "stepped back" in r.getMessage()]
+    assert len(said) == 1 and "cpu_high" in said[0] and "3600 s" in said[0]
+    assert evaluator(history).active()[0].active_at == at(0)  # stored
+    assert run(ev, [(t, snapshot(t, cpu=95)) for t in range(10, 310, 10)]) == [(300, "cpu_high", "firing")]
+
+
+def test_firing_time_later_than_the_clock_after_a_restart_becomes_now(history):
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, cpu=95)) for t in range(3600, 3910, 10)])  # firing since 09:05
+    ev = evaluator(history)
+    assert run(ev, [(0, snapshot(0, cpu=95))]) == []
+    assert ev.active()[0].state == AlertState.FIRING and ev.active()[0].fired_at == at(0)
+    assert evaluator(history).active()[0].fired_at == at(0)
+    assert run(ev, [(10, snapshot(10, cpu=10))]) == [(10, "cpu_high", "resolved")]
