@@ -73,9 +73,10 @@ class Evaluator:
         self.unsaved: list[tuple[list[tuple[AlertRecord, str | None]], datetime]] = []  # (changes, at), oldest first
         self._unsaved_count = self._dropped = 0
         self.records = store.load()
+        self._stored_latest: datetime | None = None  # the last time the previous run is known to have run
         self._last_at = self._stored_last_evaluation()
         self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
-        self.configure(rules, defaults)
+        self.configure(rules, defaults, now=self._stored_latest)
 
     def configure(self, rules: list[Rule], defaults: Defaults, now: datetime | None = None) -> list[str]:
         """Use ``rules`` and ``defaults`` from now on (at start and on a reload); not concurrently with
@@ -83,7 +84,8 @@ class Evaluator:
         a pending ``for`` window goes on, a firing alert stays firing.
 
         Alerts of rules no longer configured end, as Alertmanager ends an alert whose rule is gone: a firing
-        one resolves at ``now`` (default: the last evaluation time, else the wall clock) with a ``resolved``
+        one resolves at ``now`` (default: the last evaluation time, else the wall clock; at start, the last
+        time the previous run is known to have sampled) with a ``resolved``
         event, so the receivers told it fired hear it resolved (the dispatcher then forgets it); a resolved
         one still owed to receivers stays stored until sent; a pending one is dropped. Returns their names."""
         instances = []
@@ -146,6 +148,7 @@ class Evaluator:
             stored = self.history.get_meta(EVALUATED_AT_META)
             known = [t for t in (datetime.fromisoformat(stored) if stored else None, self.history.last_time())
                      if t is not None]
+            self._stored_latest = max(known) if known else None
             return min(known) if known else None
         except Exception as exc:  # an unreadable fact must not stop alerting: no gap is then detected
             log.warning("alerting: cannot read the last evaluation time (%s); pending alerts keep their windows",

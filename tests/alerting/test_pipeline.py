@@ -130,11 +130,15 @@ def test_rule_removed_across_a_restart_resolves_its_firing_alert(env):
     feed(alerting, range(0, 310, 10), cpu=95)
     alerting.dispatcher.dispatch(at(310))
     deliver(alerting)
+    for t in range(0, 330, 10):  # the daemon stores each sample (here the last at 320, firing all along)
+        history.write(snapshot(t, cpu=95))
     alerting = Alerting(settings, config("a", cpu_enabled=False), history)  # restarted with the rule removed
-    alerting.evaluate(snapshot(330, cpu=95))
-    alerting.dispatcher.dispatch(at(331))
+    alerting.evaluate(snapshot(900, cpu=95))
+    alerting.dispatcher.dispatch(at(901))
     deliver(alerting)
     assert cpu_notices(receivers["a"]) == ["firing", "resolved"]
+    resolved = [a for r in receivers["a"].received for a in r.json()["alerts"] if a["status"] == "resolved"][0]
+    assert resolved["endsAt"] == "2026-11-02T08:05:20Z"  # last seen by the previous run
     alerting = Alerting(settings, config("a", cpu_enabled=False), history)  # and again: nothing more
     alerting.dispatcher.dispatch(at(400))
     deliver(alerting)
