@@ -3,7 +3,7 @@ and table printing. Everything here talks to 127.0.0.1 only.
 
 - :func:`fake_ollama` runs ``bench/fake_ollama.py`` in a *separate process* (so its CPU is not counted as the
   reporter's) answering ``GET /api/tags`` and ``/api/version``;
-- :func:`ai_counters` writes the AI counters of DESIGN.md to the local Redis under a unique prefix (deleted after);
+- :func:`ai_counters` writes the AI counters of README.md to the local Redis under a unique prefix (deleted after);
 - :func:`app_database` creates the reference schema with a few rows in the local PostgreSQL ``test`` database,
   in a private schema owned by a private role of the same name (PostgreSQL's default ``search_path`` is
   ``"$user", public``, so the reporter's unqualified queries find the tables); both are dropped after;
@@ -114,7 +114,7 @@ def fake_ollama(model: str = "mistral:7b") -> Iterator[str]:
 
 @contextlib.contextmanager
 def ai_counters(features: list[str] = FEATURES) -> Iterator[tuple[str, object]]:
-    """AI counters (DESIGN.md keys) in the local Redis under a fresh prefix; yields (prefix, client)."""
+    """AI counters (the keys of README.md) in the local Redis under a fresh prefix; yields (prefix, client)."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)

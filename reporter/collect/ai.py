@@ -1,4 +1,4 @@
-"""AI usage from the application's Redis counters (contract in DESIGN.md).
+"""AI usage from the application's Redis counters (the keys are listed in README.md, "AI usage counters").
 
 Keys (prefix configurable, default ``ai:``): ``total_requests``, ``total_time`` (seconds), ``cache_hits`` and per
 feature ``{feature}:requests``, ``{feature}:success``, ``{feature}:time``. An absent key is 0 (never written

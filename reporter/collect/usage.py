@@ -1,4 +1,4 @@
-"""Usage statistics from the application's database (reference schema in DESIGN.md, queries replaceable)."""
+"""Usage statistics from the application's database (reference schema in README.md, "The application's database"; queries replaceable)."""
 
 from __future__ import annotations
 

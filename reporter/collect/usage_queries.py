@@ -1,4 +1,4 @@
-"""Default SQL for usage statistics, written for the reference schema in DESIGN.md.
+"""Default SQL for usage statistics, written for the reference schema in README.md ("The application's database").
 
 Each can be replaced with ``REPORTER_USAGE_QUERIES`` (a JSON object of name -> SQL). Scalar queries return one
 number; ``top_users`` returns ``user_id, email, activity_count, last_active`` (``last_active`` is
