@@ -83,7 +83,7 @@ def wait_http(url: str, timeout: float = 20.0, status: int = 200, alive=lambda: 
         if not alive():
             raise TimeoutError(f"the process serving {url} exited")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == status:
                     return
                 last = response.status
@@ -263,7 +263,7 @@ def daemon(workdir: Path, env: dict[str, str], interval: float = 10.0, log_level
     env_file = workdir / "bench.env"  # empty: every setting comes from the environment above
     env_file.write_text("")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command + ["--env-file", str(env_file), "run"], cwd=workdir,
+        proc = subprocess.Popen([*command, "--env-file", str(env_file), "run"], cwd=workdir,
                                 env=full_env, stdout=log, stderr=subprocess.STDOUT)
     running = Daemon(proc, port, log_path)
     try:

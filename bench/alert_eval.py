@@ -35,7 +35,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import table  # noqa: E402
+from _support import table
 
 from reporter.alerting.config import Defaults
 from reporter.alerting.evaluator import Evaluator
@@ -237,7 +237,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 COMPONENTS = [  # (label, predicate on a pstats function key (file, line, name))
-    ("SQLite execute/commit (state persistence)", lambda f, n: "sqlite3" in n or f == "~" and "sqlite" in n),
+    ("SQLite execute/commit (state persistence)", lambda f, n: "sqlite3" in n or (f == "~" and "sqlite" in n)),
     ("SQLAlchemy (statement building, connections)", lambda f, n: "/sqlalchemy/" in f),
     ("pydantic (snapshot model_dump)", lambda f, n: "/pydantic" in f or "model_dump" in n or "to_python" in n),
     ("rule logic (reporter.alerting)", lambda f, n: "/reporter/alerting/" in f),

@@ -79,7 +79,7 @@ class Arrivals:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 arrived = time.time()  # request line and headers read; the body follows
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self.send_response(200)
@@ -132,7 +132,7 @@ def free_port() -> int:
 
 
 def get_json(url: str, timeout: float = 2.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -251,11 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 r_index, r_arrived, r_alert, _ = got_resolved
                 seen = r_index + 1
-                queued = delivered = None
+                queued = None
                 if notification_id:
                     outbox = outbox_times(history, notification_id)
                     if outbox:
-                        queued, delivered = outbox
+                        queued, _delivered = outbox
                 starts = parse_time(alert["startsAt"])
                 row = {"run": run, "latency": arrived - fired, "for_elapsed": fired - starts,
                        "set_to_fired": fired - set_at, "resolved_latency": r_arrived - parse_time(r_alert["endsAt"]),
@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
           f"max {max(lat) * 1000:.0f} ms   min {min(lat) * 1000:.0f} ms")
     split = [r for r in rows if r["to_queued"] is not None]
     if split:
-        print(f"  of which sample start -> outbox row written: median {statistics.median(r['to_queued'] for r in split) * 1000:.0f} ms "
+        to_queued = statistics.median(r["to_queued"] for r in split) * 1000
+        print(f"  of which sample start -> outbox row written: median {to_queued:.0f} ms "
               f"(collection, history write, evaluation, notifier wake-up, dispatch); "
               f"outbox row -> received: median {statistics.median(r['queued_to_arrival'] for r in split) * 1000:.0f} ms")
     print(f"resolved notification, arrival - endsAt: median {statistics.median(res) * 1000:.0f} ms   "

@@ -34,7 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import table  # noqa: E402
+from _support import table
 
 FEATURES = ["grammar", "quiz", "voice", "scenario"]
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -92,7 +92,7 @@ class ReceiverProcess:
         return self
 
     def stats(self) -> dict:
-        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as response:
             return json.loads(response.read())
 
     def __exit__(self, *exc) -> None:

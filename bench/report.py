@@ -19,14 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import table, verdict  # noqa: E402
+from _support import table, verdict
 
-from reporter.report.build import build_report  # noqa: E402
-from reporter.report.html import render_html  # noqa: E402
-from reporter.report.pdf import render_pdf  # noqa: E402
-from reporter.store.export import export_csv  # noqa: E402
-from reporter.store.history import History  # noqa: E402
-from reporter.store.synthetic import generate  # noqa: E402
+from reporter.report.build import build_report
+from reporter.report.html import render_html
+from reporter.report.pdf import render_pdf
+from reporter.store.export import export_csv
+from reporter.store.history import History
+from reporter.store.synthetic import generate
 
 FEATURES = ["grammar", "quiz", "voice", "scenario"]
 END = datetime(2026, 11, 1, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""Record one AI request in the application's Redis counters (the keys in README.md, "AI usage counters"), for the application.
+"""Record one AI request in the application's Redis counters (the keys in README.md, "AI usage counters"),
+for the application.
 
 One call writes every counter of the request in a single MULTI/EXEC transaction, so a reader (the reporter's
 sampler) never sees the totals and the per-feature counters disagree::

@@ -19,7 +19,7 @@ REMIND_SECONDS = 300.0
 
 def duration(seconds: float) -> str:
     """``42 s``, ``3 min 5 s``, ``2 h 7 min``, ``3 d 4 h`` (for log lines)."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -56,8 +56,8 @@ class FailureLog:
     def failed(self, source: str, error: str, *, hint: str = "", exc_info: BaseException | None = None,
                level: int | None = None) -> bool:
         """Record that ``source`` failed with ``error`` (one line). Logs ``source: error`` (plus ``hint``, what
-        to do, in parentheses) when the failure starts, with ``exc_info``'s traceback only then; afterwards a reminder at most
-        every ``remind_seconds``. Returns True when a line was logged."""
+        to do, in parentheses) when the failure starts, with ``exc_info``'s traceback only then; afterwards a
+        reminder at most every ``remind_seconds``. Returns True when a line was logged."""
         now = self.clock()
         suffix = f" ({hint})" if hint else ""
         with self._lock:

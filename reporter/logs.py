@@ -16,7 +16,7 @@ class _UTCFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask(super().format(record))
 
-    def formatTime(self, record, datefmt=None):  # noqa: N802 (logging API)
+    def formatTime(self, record, datefmt=None):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
 
 

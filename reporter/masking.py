@@ -104,7 +104,7 @@ def userinfo_problem(url: str) -> str | None:
         return None
     if authority.count("@") >= 2:
         userinfo = authority.rsplit("@", 1)[0]
-        user, colon, password = userinfo.partition(":")
+        _user, colon, password = userinfo.partition(":")
         part = "password" if colon and "@" in password else "user name"
         return f"the {part} contains '@'; percent-encode it as %40"
     rest = url.split("://", 1)[1][len(authority):]

@@ -1,7 +1,7 @@
 """How figures are rounded, in one place.
 
 Percentages (0-100) have :data:`PERCENT_DECIMALS` decimals everywhere they are shown: the snapshot JSON, the
-``/api`` answers, ``/metrics`` (as ratios, one more step of /100), the history (stored ×100) and the daily report
+``/api`` answers, ``/metrics`` (as ratios, one more step of /100), the history (stored x100) and the daily report
 (HTML, PDF, CSV, email), which prints them with exactly that many decimals (``70.59%``, ``100.00%``). A
 completion rate of 12 / 17 is 70.59 in every one of them. Rounding is Python's ``round()`` (to the nearest, ties
 to even on the binary value), applied once where the figure is computed; the report only formats.

@@ -406,7 +406,7 @@ def check_env_file(env_file: str | Path) -> None:
 
     path = Path(env_file)
     try:
-        if not path.exists() and not path.is_symlink() or path.is_dir():
+        if (not path.exists() and not path.is_symlink()) or path.is_dir():
             return
         raw = path.read_bytes()
     except OSError as exc:

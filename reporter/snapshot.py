@@ -1,7 +1,8 @@
 """The Snapshot: one typed model per sample, the single source for the JSON endpoint, history rows and rules.
 
 Conventions: timestamps are UTC, serialised ISO 8601 with ``Z``; durations in seconds unless the name says
-``_ms``; percentages 0-100 with 2 decimals (``reporter.rounding``); sizes in bytes unless the name says ``_gb`` (GiB, 2**30 bytes, as the seed showed).
+``_ms``; percentages 0-100 with 2 decimals (``reporter.rounding``); sizes in bytes unless the name says ``_gb``
+(GiB, 2**30 bytes, as the seed showed).
 A value that could not be read is ``None`` (JSON ``null``) and the reason is in the section's ``error``.
 """
 

@@ -1,4 +1,5 @@
-"""The reference app schema (README.md, "The application's database") and a small made-up data set, for SQLite or PostgreSQL."""
+"""The reference app schema (README.md, "The application's database") and a small made-up data set, for SQLite
+or PostgreSQL."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ class FakeOllama:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 if self.path == "/api/tags":
                     body = json.dumps({"models": [{"name": m, "model": m, "size": 4109865159} for m in outer.models]})
                 elif self.path == "/api/version":

@@ -57,7 +57,7 @@ class PasswordRefuser:
                 params = body.split(b"\0")
                 user = params[params.index(b"user") + 1].decode() if b"user" in params else "?"
                 conn.sendall(b"R" + struct.pack("!iI", 8, 3))  # AuthenticationCleartextPassword
-                kind, length = struct.unpack("!ci", self._read(conn, 5))
+                _kind, length = struct.unpack("!ci", self._read(conn, 5))
                 password = self._read(conn, length - 4).rstrip(b"\0").decode("utf-8", "replace")
                 self.passwords.append(password)
                 fields = b"".join(key + value.encode() + b"\0" for key, value in (

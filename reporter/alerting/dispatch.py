@@ -179,9 +179,9 @@ class Dispatcher:
             repeat = self.defaults.repeat_interval if receiver.repeat_interval is None else receiver.repeat_interval
             repeat_at = from_ms(logged.firing_sent_at) + timedelta(seconds=repeat)
             return _Due(record, "firing", repeat_at) if now >= repeat_at else None
-        if record.state == AlertState.INACTIVE and record.resolved_at is not None:
-            if receiver.send_resolved and same_episode and logged.firing_sent_at and not logged.resolved_sent_at:
-                return _Due(record, "resolved", record.resolved_at)
+        if (record.state == AlertState.INACTIVE and record.resolved_at is not None and receiver.send_resolved
+                and same_episode and logged.firing_sent_at and not logged.resolved_sent_at):
+            return _Due(record, "resolved", record.resolved_at)
         return None
 
     def _flush(self, receiver: Receiver, due: list[_Due], now: datetime) -> str:

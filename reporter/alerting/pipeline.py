@@ -67,7 +67,8 @@ class Alerting:
         """Use a new configuration (SIGHUP), as Prometheus and Alertmanager reload theirs: alert states and
         pending ``for`` windows are kept, nothing already sent is sent again, a new receiver gets what fires
         from now on; a firing alert of a removed rule resolves (the receivers told it fired hear it resolved), a
-        pending one is dropped. Waits for an evaluation or a dispatch pass in progress. Returns a one-line summary of what changed."""
+        pending one is dropped. Waits for an evaluation or a dispatch pass in progress. Returns a one-line summary
+        of what changed."""
         old = self.config
         with self._lock:
             self.evaluator.configure(config.rules, config.defaults)

@@ -106,7 +106,7 @@ def parse_limit(query_string: bytes) -> int | str:
 class _Prepared:
     """The ASGI messages answering one path for one published snapshot (built once, reused)."""
 
-    __slots__ = ("etag", "ok", "not_modified")
+    __slots__ = ("etag", "not_modified", "ok")
 
     def __init__(self, body: bytes, content_type: bytes, etag: bytes, extra: list[tuple[bytes, bytes]]) -> None:
         self.etag = etag

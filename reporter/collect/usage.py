@@ -1,4 +1,5 @@
-"""Usage statistics from the application's database (reference schema in README.md, "The application's database"; queries replaceable)."""
+"""Usage statistics from the application's database (reference schema in README.md, "The application's
+database"; queries replaceable)."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ class UsageCollector:
             if value is None:
                 return None
             number = int(value)
-            if number < 0 or number != value and float(value) != number:
+            if number < 0 or (number != value and float(value) != number):
                 raise ValueError
             return number
         except (TypeError, ValueError, OverflowError):

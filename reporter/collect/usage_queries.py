@@ -3,9 +3,10 @@
 Each can be replaced with ``REPORTER_USAGE_QUERIES`` (a JSON object of name -> SQL). Scalar queries return one
 number; ``top_users`` returns ``user_id, email, activity_count, last_active`` (``last_active`` is
 ``users.last_active_at``, the application's own record that ``active_users_24h`` counts too, so a user counted
-as active today never shows an older date; the latest activity row only when that column is null); ``popular_scenarios`` returns
-``scenario_id, name, start_count, completed_count``. Bound parameters available: ``:since`` (UTC datetime,
-24 h ago), ``:since_1h`` (1 h ago) and ``:limit`` (rows wanted). Plain SQL that runs on SQLite, PostgreSQL and MySQL.
+as active today never shows an older date; the latest activity row only when that column is null);
+``popular_scenarios`` returns ``scenario_id, name, start_count, completed_count``. Bound parameters available:
+``:since`` (UTC datetime, 24 h ago), ``:since_1h`` (1 h ago) and ``:limit`` (rows wanted). Plain SQL that runs on
+SQLite, PostgreSQL and MySQL.
 """
 
 SCALAR_QUERIES = {

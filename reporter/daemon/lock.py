@@ -11,6 +11,7 @@ the kernel drops them when the holder dies, whatever the way. ``<file>.lock`` be
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -73,10 +74,8 @@ class HistoryLock:
             os.close(fd)
             raise
         self._fd = fd
-        try:
+        with contextlib.suppress(OSError):  # informational only: the lock is the flock above
             self.pid_file.write_text(f"{os.getpid()}\n")
-        except OSError:
-            pass  # informational only: the lock is the flock above
 
     def _holder(self, fd: int) -> str:
         stat = os.fstat(fd)
@@ -92,10 +91,8 @@ class HistoryLock:
         """Drop the lock (the history must be closed first: closing this descriptor would also drop SQLite's
         POSIX locks of this process on the file)."""
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.pid_file.unlink(missing_ok=True)
-            except OSError:
-                pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -1,8 +1,8 @@
 """The retry policy of deliveries, in one place.
 
-2xx delivered; 429 retried no sooner than ``Retry-After`` (capped at the receiver's ``backoff_max``); 408, 5xx, timeouts and connection errors retried
-with exponential backoff and jitter; any other status is a permanent failure (kept with the response).
-Retries go on until the notification is ``max_age`` seconds old.
+2xx delivered; 429 retried no sooner than ``Retry-After`` (capped at the receiver's ``backoff_max``); 408, 5xx,
+timeouts and connection errors retried with exponential backoff and jitter; any other status is a permanent
+failure (kept with the response). Retries go on until the notification is ``max_age`` seconds old.
 """
 
 from __future__ import annotations

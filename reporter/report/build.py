@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -63,7 +64,7 @@ def steps(values: list[float | None]) -> list[float | None]:
     """Per-step increases of a counter (a decrease is a reset: the step is the new value); None where either
     side is missing. ``len(result) == len(values) - 1``."""
     out: list[float | None] = []
-    for prev, cur in zip(values, values[1:], strict=False):
+    for prev, cur in itertools.pairwise(values):
         if prev is None or cur is None:
             out.append(None)
         else:
@@ -115,7 +116,7 @@ def gaps(times: list[datetime], start: datetime, end: datetime, interval: float)
     """Periods without samples longer than GAP_FACTOR intervals, including at the day's edges."""
     limit = timedelta(seconds=interval * GAP_FACTOR)
     edges = [start, *times, end]
-    return [Span(a, b) for a, b in zip(edges, edges[1:], strict=False) if b - a > limit]
+    return [Span(a, b) for a, b in itertools.pairwise(edges) if b - a > limit]
 
 
 def report_period(day: date, tz: ZoneInfo, now: datetime | None = None) -> tuple[datetime, datetime, datetime]:

@@ -98,7 +98,7 @@ def _with_breaks(points: Sequence[tuple[datetime, float | None]], interval: floa
     xs, ys = [], []
     step = None
     if len(points) > 1:
-        deltas = sorted((b[0] - a[0]).total_seconds() for a, b in zip(points, points[1:], strict=False))
+        deltas = sorted((b[0] - a[0]).total_seconds() for a, b in itertools.pairwise(points))
         step = deltas[len(deltas) // 2]
     limit = max(step or 0.0, interval or 0.0) * 2.5
     previous = None

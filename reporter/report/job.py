@@ -76,8 +76,8 @@ class ReportJob:
         # -P: the child imports the installed package, not a ``reporter/`` folder in the working directory;
         # nice 10: a rendering yields the CPU to sampling and HTTP answers
         nice = ["nice", "-n", "10"] if shutil.which("nice") else []
-        return [*nice, sys.executable, "-P", "-m", "reporter", *env, "report", "--date", day.isoformat(), "--format", "html,pdf",
-                "--out", str(Path(self.settings.report_dir).resolve())]
+        return [*nice, sys.executable, "-P", "-m", "reporter", *env, "report", "--date", day.isoformat(),
+                "--format", "html,pdf", "--out", str(Path(self.settings.report_dir).resolve())]
 
     def render(self, day) -> bool:
         """Claim and render one day; False when another process has it or the rendering failed."""

@@ -11,6 +11,7 @@ hundreds of MB on a big document. ``warnings`` are the weasyprint/fontTools log 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -103,10 +104,8 @@ def main(argv: list[str]) -> int:
 
     watch_parent()  # the report process that started this one may be killed: end with it
     if args.nice:
-        try:
+        with contextlib.suppress(OSError):
             os.nice(args.nice)
-        except OSError:
-            pass
     html = sys.stdin.buffer.read().decode("utf-8")
     result = render(html, args.output)
     sys.stdout.write(json.dumps(result) + "\n")

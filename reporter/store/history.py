@@ -28,7 +28,7 @@ FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
 
 def to_ms(value: datetime) -> int:
     """A timezone-aware datetime as Unix milliseconds."""
-    return int(round(value.timestamp() * 1000))
+    return round(value.timestamp() * 1000)
 
 
 def history_engine(url: str) -> Engine:

@@ -25,7 +25,7 @@ def at(seconds: float) -> datetime:
 
 
 def snapshot(t: float, cpu: float | None = 10.0, memory: float = 40.0, disk: float = 30.0,
-             down: tuple[str, ...] = (), model: bool = True, window: WindowStats | None | str = "idle",
+             down: tuple[str, ...] = (), model: bool = True, window: WindowStats | str | None = "idle",
              active_1h: int | None = 3) -> Snapshot:
     """A snapshot at T0 + ``t`` seconds. ``window`` is the AI 5-minute window (default: no requests)."""
     if window == "idle":

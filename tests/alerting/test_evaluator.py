@@ -65,7 +65,7 @@ def test_missing_value_neither_starts_nor_resolves_then_no_data(history):
     assert out == []  # missing: cpu_high keeps firing, no_data not yet (10 min)
     out = run(ev, [(910, snapshot(910, cpu=None))])
     assert out == [(910, "no_data", "firing")]
-    no_data = [a for a in ev.active() if a.alertname == "no_data"][0]
+    no_data = next(a for a in ev.active() if a.alertname == "no_data")
     assert no_data.labels["rule"] == "cpu_high"
     out = run(ev, [(920, snapshot(920, cpu=10))])
     assert sorted(out) == [(920, "cpu_high", "resolved"), (920, "no_data", "resolved")]
@@ -83,7 +83,7 @@ def test_ai_latency_needs_five_requests(history):
     ev = evaluator(history)
     assert run(ev, [(0, snapshot(0, window=window(3, avg_time=12)))]) == []
     assert run(ev, [(10, snapshot(10, window=window(5, avg_time=12)))]) == [(10, "ai_latency_high", "firing")]
-    latency = [a for a in ev.active() if a.alertname == "ai_latency_high"][0]
+    latency = next(a for a in ev.active() if a.alertname == "ai_latency_high")
     assert "12 s" in latency.annotations["description"] and "10 s" in latency.annotations["description"]
 
 

@@ -55,7 +55,7 @@ def feed(alerting, seconds, **values):
 
 
 def test_reload_keeps_pending_for_window(env):
-    settings, history, receivers, config = env
+    settings, history, _receivers, config = env
     alerting = Alerting(settings, config("a"), history)
     feed(alerting, range(0, 110, 10), cpu=95)
     assert [(a.state, a.active_at) for a in alerting.evaluate(snapshot(110, cpu=95)).alerts
@@ -104,7 +104,7 @@ def test_removed_rule_resolves_its_firing_alert_for_the_receivers_told_it_fired(
     alerting.dispatcher.dispatch(at(321))
     deliver(alerting)
     assert cpu_notices(receivers["a"]) == ["firing", "resolved"] and cpu_notices(receivers["b"]) == []
-    resolved = [a for r in receivers["a"].received for a in r.json()["alerts"] if a["status"] == "resolved"][0]
+    resolved = next(a for r in receivers["a"].received for a in r.json()["alerts"] if a["status"] == "resolved")
     assert resolved["endsAt"] == "2026-11-02T08:05:00Z"  # the last evaluation before the reload
     events = [e["state"] for e in history_events(alerting) if e["rule"] == "cpu_high"]
     assert events == ["pending", "firing", "resolved"]
@@ -137,7 +137,7 @@ def test_rule_removed_across_a_restart_resolves_its_firing_alert(env):
     alerting.dispatcher.dispatch(at(901))
     deliver(alerting)
     assert cpu_notices(receivers["a"]) == ["firing", "resolved"]
-    resolved = [a for r in receivers["a"].received for a in r.json()["alerts"] if a["status"] == "resolved"][0]
+    resolved = next(a for r in receivers["a"].received for a in r.json()["alerts"] if a["status"] == "resolved")
     assert resolved["endsAt"] == "2026-11-02T08:05:20Z"  # last seen by the previous run
     alerting = Alerting(settings, config("a", cpu_enabled=False), history)  # and again: nothing more
     alerting.dispatcher.dispatch(at(400))
@@ -150,7 +150,7 @@ def history_events(alerting):
 
 
 def test_reload_while_sampling_and_dispatching(env):
-    settings, history, receivers, config = env
+    settings, history, _receivers, config = env
     configs = [config("a"), config("a", "b", cpu_threshold=92)]
     alerting = Alerting(settings, configs[0], history)
     errors, done = [], threading.Event()

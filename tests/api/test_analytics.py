@@ -136,7 +136,8 @@ def test_before_the_first_sample_every_snapshot_endpoint_is_503():
             assert response.status_code == 503 and response.headers["retry-after"] == "1", path
 
 
-@pytest.mark.parametrize("path", ["/snapshot", "/alerts", "/metrics", "/api/v1/analytics/metrics", "/api/v1/analytics/health",
+@pytest.mark.parametrize("path", ["/snapshot", "/alerts", "/metrics", "/api/v1/analytics/metrics",
+                                  "/api/v1/analytics/health",
                                   "/api/v1/analytics/ai-features", "/api/v1/analytics/top-users?limit=3",
                                   "/api/v1/analytics/popular-scenarios"])
 def test_etag_gives_304_until_the_next_sample(served, path):

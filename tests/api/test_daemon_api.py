@@ -101,7 +101,7 @@ def test_daemon_serves_the_http_api(tmp_path, redis_url, redis_prefix, pg_schema
         assert httpx.get(base + "/snapshot", timeout=5).status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err[-2000:]
     for secret in SECRETS:
         assert secret not in err

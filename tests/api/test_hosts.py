@@ -68,7 +68,7 @@ def test_loopback_names_are_answered(latest, host):
     with serve(latest) as (_, base):
         port = urlsplit(base).port
         for value in (host, f"{host}:{port}"):
-            for path in FAST + ["/openapi.json"]:
+            for path in [*FAST, "/openapi.json"]:
                 assert raw_request(base, path, value)[0] == 200, (path, value)
         assert raw_request(base, "/snapshot", None, version="1.0")[0] == 200  # HTTP/1.0 may omit Host
 
@@ -145,7 +145,7 @@ def test_wrong_credentials_are_still_refused(latest, header):
 @pytest.mark.parametrize("value", ["http://reporter.example.com", "reporter.example.com/x", "host:8321", "a b"])
 def test_bad_allowed_hosts_entry_names_the_setting(monkeypatch, value):
     monkeypatch.setenv("REPORTER_ALLOWED_HOSTS", f"ok.example,{value}")
-    with pytest.raises(SettingsError, match="^REPORTER_ALLOWED_HOSTS: "):
+    with pytest.raises(SettingsError, match=r"^REPORTER_ALLOWED_HOSTS: "):
         load_settings(None)
 
 

@@ -25,7 +25,7 @@ def scrape(section: SystemSection) -> tuple[str, dict[str, float]]:
 def test_byte_values_are_psutils_exact_integers(tmp_path):
     section = SystemCollector(str(tmp_path)).collect()
     memory, disk = psutil.virtual_memory(), psutil.disk_usage(str(tmp_path))
-    text, values = scrape(section)
+    _text, values = scrape(section)
     assert set(values) == set(BYTES)
     for name, value in values.items():
         assert value == int(value), f"{name} {value} is not a whole number of bytes"

@@ -74,7 +74,7 @@ def test_ollama_huge_answer_is_capped(tmp_path):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Huge(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(200)
             self.end_headers()
             try:

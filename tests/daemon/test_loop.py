@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime
 
 from reporter.daemon.loop import SamplingLoop
@@ -25,13 +26,13 @@ def test_cycles_keep_the_interval_whatever_the_wall_clock_does():
     clock = SteppedClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
     steps = {3: -600.0, 5: -60.0, 8: 600.0}
     starts = run_loop(clock, 12, lambda n: clock.step(steps.get(n, 0.0)))
-    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [10.0] * 11
+    assert [b - a for a, b in itertools.pairwise(starts)] == [10.0] * 11
 
 
 def test_an_overrun_cycle_is_followed_at_once_then_every_interval():
     clock = SteppedClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
     starts = run_loop(clock, 5, lambda n: clock.advance(25.0) if n == 2 else None)
-    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [10.0, 25.0, 10.0, 10.0]
+    assert [b - a for a, b in itertools.pairwise(starts)] == [10.0, 25.0, 10.0, 10.0]
 
 
 def test_a_failing_cycle_is_logged_and_the_next_runs(caplog):

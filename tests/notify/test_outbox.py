@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def test_backoff_is_capped_per_receiver_and_default_60s(history, refused_port):
         receiver.stop()
     for name, cap in (("default", 60), ("capped", 5)):
         times = attempt_times(history, f"msg_{name}")
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert box.status(f"msg_{name}")["status"] == "delivered"
         assert len(gaps) >= 8, gaps
         assert max(gaps) <= cap, (name, gaps)
@@ -230,4 +231,4 @@ def test_failing_receiver_logs_start_reminders_every_5_min_and_end_not_each_retr
     reminders = logged_at[1:-1]
     assert 5 <= len(reminders) <= 6 and all("still failing" in text for _, _, text in reminders), logged_at
     times = [t for t, _, _ in logged_at[:-1]]
-    assert all(timedelta(minutes=5) <= b - a <= timedelta(minutes=6) for a, b in zip(times, times[1:], strict=False))
+    assert all(timedelta(minutes=5) <= b - a <= timedelta(minutes=6) for a, b in itertools.pairwise(times))

@@ -1,5 +1,6 @@
 """The report's figures, computed again here independently from the samples the test inserts."""
 
+import itertools
 import math
 import random
 import re
@@ -55,7 +56,7 @@ def day_rows(day, tz, interval=60, seed=3, skip=()):
 
 def expected_increase(values):
     total = 0.0
-    for a, b in zip(values, values[1:], strict=False):
+    for a, b in itertools.pairwise(values):
         total += b - a if b >= a else b
     return total
 
@@ -87,19 +88,19 @@ def test_figures_match_an_independent_computation(history):
     k = (len(cpu) - 1) * 0.95
     assert report.system["cpu_percent"].p95 == pytest.approx(cpu[math.floor(k)] + (cpu[math.ceil(k)] - cpu[math.floor(k)])
                                                              * (k - math.floor(k)))
-    series = [base] + inside
+    series = [base, *inside]
     requests = expected_increase([r["ai_total_requests"] for r in series])
     assert report.ai.requests == pytest.approx(requests)
     spent = expected_increase([r["ai_total_time_seconds"] for r in series])
     assert report.ai.avg_response_time == pytest.approx(spent / requests)
     ok = expected_increase([r["ai_quiz_success"] for r in series])
     assert report.ai.success_rate == pytest.approx(ok / expected_increase([r["ai_quiz_requests"] for r in series]) * 100)
-    redis = [s for s in report.services if s.name == "redis"][0]
+    redis = next(s for s in report.services if s.name == "redis")
     ups = [r["redis_up"] for r in inside]
     assert redis.availability == pytest.approx(sum(ups) / len(ups) * 100)
     assert len(redis.outages) == 1 and redis.outages[0].seconds == 20 * 60
     assert report.samples == len(inside) and report.expected_samples == 24 * 60
-    holes = [(a["ts"], b["ts"]) for a, b in zip(inside, inside[1:], strict=False) if b["ts"] - a["ts"] > 150_000]
+    holes = [(a["ts"], b["ts"]) for a, b in itertools.pairwise(inside) if b["ts"] - a["ts"] > 150_000]
     assert len(holes) == 1 and holes[0][1] - holes[0][0] == 21 * 60_000
     assert [(to_ms(g.start), to_ms(g.end)) for g in report.gaps] == holes
 

@@ -127,7 +127,7 @@ def test_implicit_tls_against_a_plain_server_names_the_setting(tmp_path):
         settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="tls",
                                  email_to="team@example.com", report_dir=str(tmp_path / "reports"))
         message = build_message(settings, DAY.isoformat(), "h", report_files(tmp_path / "reports", DAY.isoformat()))
-        with pytest.raises(MailError, match="REPORTER_SMTP_SECURITY=starttls .*or REPORTER_SMTP_SECURITY=none"):
+        with pytest.raises(MailError, match=r"REPORTER_SMTP_SECURITY=starttls .*or REPORTER_SMTP_SECURITY=none"):
             send(settings, message)
     finally:
         smtp.stop()
