@@ -74,9 +74,47 @@ def test_missing_value_neither_starts_nor_resolves_then_no_data(history):
 def test_service_down_one_alert_per_service(history):
     ev = evaluator(history)
     out = run(ev, [(t, snapshot(t, down=("redis", "ollama"))) for t in range(0, 40, 10)])
-    assert sorted(out) == [(30, "model_unavailable", "firing")] * 0 + [(30, "service_down", "firing")] * 2
+    assert sorted(out) == [(30, "service_down", "firing")] * 2  # model_unavailable's `for` is 1 minute
     services = sorted(a.labels["service"] for a in ev.active() if a.alertname == "service_down")
     assert services == ["ollama", "redis"]
+
+
+@pytest.mark.parametrize("rule, field, threshold, for_s", [
+    ("memory_high", "memory", 95, 120), ("disk_high", "disk", 90, 300)])
+def test_memory_and_disk_high_fire_after_their_for_and_not_at_the_threshold(history, rule, field, threshold, for_s):
+    ev = evaluator(history)
+    at_threshold = [(t, snapshot(t, **{field: threshold})) for t in range(0, for_s + 120, 10)]
+    assert run(ev, at_threshold) == []  # `>`: the threshold itself is not above it
+    start = for_s + 120
+    above = [(t, snapshot(t, **{field: threshold + 0.5})) for t in range(start, start + for_s + 10, 10)]
+    assert run(ev, above) == [(start + for_s, rule, "firing")]  # not one sample before its `for`
+    end = start + for_s + 10
+    assert run(ev, [(end, snapshot(end, **{field: threshold - 1}))]) == [(end, rule, "resolved")]
+
+
+def test_model_unavailable_fires_after_a_minute_and_resolves_when_listed_again(history):
+    ev = evaluator(history)
+    assert run(ev, [(t, snapshot(t, model=True)) for t in range(0, 120, 10)]) == []
+    out = run(ev, [(t, snapshot(t, model=False)) for t in range(120, 190, 10)])
+    assert out == [(180, "model_unavailable", "firing")]  # Ollama up, the model not listed, for 1 minute
+    assert state_of(ev, "service_down") is None
+    assert run(ev, [(190, snapshot(190, model=True))]) == [(190, "model_unavailable", "resolved")]
+
+
+def test_model_unavailable_does_not_fire_on_a_shorter_gap(history):
+    ev = evaluator(history)
+    samples = [(t, snapshot(t, model=(t // 60) % 2 == 1)) for t in range(0, 600, 10)]  # 50 s missing, 60 s back
+    assert [e for e in run(ev, samples) if e[1] == "model_unavailable"] == []
+
+
+def test_ai_error_spike_fires_at_ten_percent_of_twenty_requests_without_a_baseline(history):
+    ev = evaluator(history)
+    assert run(ev, [(0, snapshot(0, window=window(20, success_rate=90.5)))]) == []  # 9.5 % errors
+    assert run(ev, [(10, snapshot(10, window=window(19, success_rate=80)))]) == []  # too few requests
+    assert run(ev, [(20, snapshot(20, window=window(20, success_rate=90)))]) == [(20, "ai_error_spike", "firing")]
+    spike = [a for a in ev.active() if a.alertname == "ai_error_spike"][0]
+    assert "10" in spike.annotations["description"]
+    assert run(ev, [(30, snapshot(30, window=window(20, success_rate=99)))]) == [(30, "ai_error_spike", "resolved")]
 
 
 def test_ai_latency_needs_five_requests(history):
