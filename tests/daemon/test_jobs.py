@@ -2,7 +2,7 @@
 failing step is logged once while it lasts, and the snapshot is served whatever fails."""
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -12,9 +12,9 @@ from reporter.alerting.pipeline import Alerting
 from reporter.api.latest import Latest
 from reporter.collect import system
 from reporter.collect.sampler import Sampler
-from reporter.daemon.jobs import SampleJob
+from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.settings import load_settings
-from reporter.store.history import History
+from reporter.store.history import History, to_ms
 from tests.alerting.helpers import FEATURES
 from tests.clock import SteppedClock
 
@@ -125,3 +125,19 @@ def test_failing_evaluation_is_logged_once_with_its_traceback_and_samples_go_on(
     assert len(lines) == 1 and lines[0].exc_info is not None
     assert lines[0].getMessage() == ("alerting: evaluating the rules failed (ZeroDivisionError: division by zero); "
                                      "alert states are unchanged")
+
+
+def test_daily_prune_deletes_samples_older_than_retention_and_keeps_newer_ones(tmp_path):
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", FEATURES)
+    try:
+        now = datetime.now(UTC)
+        ages = {1.0: timedelta(days=31), 2.0: timedelta(days=30, minutes=10), 3.0: timedelta(days=29, hours=23),
+                4.0: timedelta(hours=1)}
+        with history.engine.begin() as conn:
+            for cpu, age in ages.items():
+                conn.execute(history._insert, {"ts": to_ms(now - age), "cpu_percent": cpu})
+        PruneJob(history, retention_days=30, interval=1.0)()
+        kept = [v for _, v in history.series("cpu_percent", now - timedelta(days=60), now)]
+        assert kept == [3.0, 4.0]  # older than 30 days gone, a day younger kept
+    finally:
+        history.close()
