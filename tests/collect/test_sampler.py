@@ -75,6 +75,21 @@ def test_usage_is_requeried_only_every_usage_interval(redis_url, redis_prefix, p
     assert second.timestamp > first.timestamp
 
 
+def test_some_services_up_some_down_is_degraded(redis_url, redis_prefix, fake_ollama, refused_port):
+    down_db = f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x"
+    for ollama_url in (fake_ollama.url, f"http://127.0.0.1:{refused_port}"):  # one service down, then two
+        sampler = make(redis_url=redis_url, ai_key_prefix=redis_prefix, app_database_url=down_db,
+                       ollama_url=ollama_url, probe_timeout=1.0)
+        try:
+            snap = sampler.sample()
+        finally:
+            sampler.close()
+        assert snap.services.redis.up and not snap.services.database.up, snap.errors
+        assert snap.services.ollama.up is (ollama_url == fake_ollama.url)
+        assert snap.status == "degraded", (ollama_url, snap.errors)
+        assert "database" in snap.errors and "redis" not in snap.errors
+
+
 def test_bad_counter_is_named_in_errors_and_redis_down_keeps_feature_keys(redis_url, redis_prefix, refused_port):
     import redis
 
