@@ -95,6 +95,25 @@ def test_one_firing_and_one_resolved_notification(history, receiver):
     assert first["version"] == "4" and first["externalURL"] == "http://reporter.example.com"
 
 
+def test_send_resolved_false_gets_the_firing_notification_but_not_the_resolution(history, receiver):
+    quiet = HTTPReceiver()
+    try:
+        p = Pipeline(history, [webhook(receiver), webhook(quiet, name="pager", send_resolved=False)])
+        p.feed(range(0, 310, 10), cpu=95)
+        assert len(p.dispatch(310)) == 2  # one per receiver
+        p.deliver()
+        p.feed([320], cpu=80)
+        p.dispatch(330)
+        p.dispatch(340)
+        p.deliver_until(lambda: len(receiver.received) >= 2)
+        p.deliver(rounds=3)
+        assert [r.json()["status"] for r in receiver.wait_for(2)] == ["firing", "resolved"]  # the control
+        assert [r.json()["status"] for r in quiet.received] == ["firing"]
+        assert quiet.received[0].json()["alerts"][0]["labels"]["alertname"] == "cpu_high"
+    finally:
+        quiet.stop()
+
+
 def test_500_twice_then_200_is_one_delivery_with_three_attempts(history, receiver):
     receiver.script = [(500, {}), (500, {})]
     p = Pipeline(history, [webhook(receiver)])
