@@ -275,3 +275,36 @@ def test_silence_add_bad_duration_is_one_line(tmp_path, duration, expected):
                       cwd=tmp_path, env={"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"})
     line = _one_error_line(result)
     assert line.startswith("reporter: silence add --duration: ") and expected in line
+
+
+def test_export_writes_the_samples_in_range_as_csv(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from reporter.store.history import History, to_ms
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    history = History(url, ["grammar", "quiz"])
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    with history.engine.begin() as conn:
+        for i, cpu in enumerate([10.0, 12.5, None, 40.25]):  # every 10 minutes from 08:00
+            conn.execute(history._insert, {"ts": to_ms(t0 + timedelta(minutes=10 * i)), "cpu_percent": cpu,
+                                           "memory_percent": 50.0 + i})
+    history.close()
+    env = {"REPORTER_HISTORY_URL": url}
+    result = reporter("export", "--from", "2026-11-02T08:05:00Z", "--to", "2026-11-02T08:30:00Z",
+                      "--metrics", "cpu_percent,memory_percent", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [  # 08:00 before the start, 08:30 at the (excluded) end
+        "timestamp,cpu_percent,memory_percent",
+        "2026-11-02T08:10:00.000Z,12.5,51",
+        "2026-11-02T08:20:00.000Z,,52",
+    ]
+    out = tmp_path / "all.csv"
+    result = reporter("export", "--from", "2026-11-02T00:00:00Z", "--to", "2026-11-03T00:00:00Z", "--out", str(out),
+                      cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("timestamp,") and "cpu_percent" in lines[0].split(",")
+    result = reporter("export", "--from", "2026-11-02", "--to", "2026-11-03", "--metrics", "cpu_percent,nope",
+                      cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "nope" in result.stderr and "Traceback" not in result.stderr
