@@ -218,3 +218,25 @@ def test_alerts_without_any_receiver_say_no_receiver_matches(tmp_path, redis_url
         proc.terminate()
         proc.communicate(timeout=10)
         client.close()
+
+
+def test_silence_add_list_expire_on_a_real_history(tmp_path, history_env):
+    def run(*args):
+        return reporter("silence", *args, cwd=tmp_path, env=history_env)
+
+    assert run("list").stdout.strip() == "no silences"
+    added = run("add", "--match", "alertname=cpu_high", "--match", "service=redis", "--duration", "2h",
+                "--comment", "maintenance window", "--author", "ops")
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.split()[0]
+    assert silence_id.startswith("sil_") and "alertname=cpu_high" in added.stdout
+    listed = run("list")
+    assert listed.returncode == 0 and silence_id in listed.stdout
+    assert "service=redis" in listed.stdout and "by ops: maintenance window" in listed.stdout
+    expired = run("expire", silence_id)
+    assert expired.returncode == 0 and expired.stdout.strip() == f"{silence_id} expired"
+    assert run("list").stdout.strip() == "no silences"
+    assert silence_id in run("list", "--all").stdout  # kept, shown with --all
+    again = run("expire", silence_id)
+    assert again.returncode == 1 and f"no active silence {silence_id}" in again.stderr
+    assert "Traceback" not in again.stderr
