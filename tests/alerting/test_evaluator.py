@@ -295,3 +295,22 @@ def test_firing_time_later_than_the_clock_after_a_restart_becomes_now(history):
     assert ev.active()[0].state == AlertState.FIRING and ev.active()[0].fired_at == at(0)
     assert evaluator(history).active()[0].fired_at == at(0)
     assert run(ev, [(10, snapshot(10, cpu=10))]) == [(10, "cpu_high", "resolved")]
+
+
+def test_ai_error_spike_needs_three_times_the_previous_hours_error_rate(history):
+    from datetime import timedelta
+
+    from reporter.store.history import to_ms
+
+    with history.engine.begin() as conn:  # the hour before the 5-minute window: 5 % errors on grammar
+        for i in range(61):
+            conn.execute(history._insert, {"ts": to_ms(at(-3900) + timedelta(minutes=i)),
+                                           "ai_grammar_requests": 20.0 * i, "ai_grammar_success": 19.0 * i})
+    ev = evaluator(history)
+
+    def spikes(t, success_rate):
+        return [e for e in run(ev, [(t, snapshot(t, window=window(100, success_rate=success_rate)))])
+                if e[1] == "ai_error_spike"]
+
+    assert spikes(0, 86) == []  # 14 % errors: above 10 % but under 3 x the hour's 5 %
+    assert spikes(10, 84) == [(10, "ai_error_spike", "firing")]  # 16 %
