@@ -112,7 +112,7 @@ def test_ai_error_spike_fires_at_ten_percent_of_twenty_requests_without_a_baseli
     assert run(ev, [(0, snapshot(0, window=window(20, success_rate=90.5)))]) == []  # 9.5 % errors
     assert run(ev, [(10, snapshot(10, window=window(19, success_rate=80)))]) == []  # too few requests
     assert run(ev, [(20, snapshot(20, window=window(20, success_rate=90)))]) == [(20, "ai_error_spike", "firing")]
-    spike = [a for a in ev.active() if a.alertname == "ai_error_spike"][0]
+    spike = next(a for a in ev.active() if a.alertname == "ai_error_spike")
     assert "10" in spike.annotations["description"]
     assert run(ev, [(30, snapshot(30, window=window(20, success_rate=99)))]) == [(30, "ai_error_spike", "resolved")]
 
