@@ -123,8 +123,8 @@ def test_a_slow_query_does_not_block_the_event_loop(history, monkeypatch):
         worker.start()
         time.sleep(0.2)
         started = time.monotonic()
-        assert httpx.get(base + "/snapshot", timeout=2).status_code == 200  # answered while the query waits
-        assert time.monotonic() - started < 0.5
+        assert httpx.get(base + "/snapshot", timeout=4).status_code == 200  # answered while the query waits
+        assert time.monotonic() - started < 3.0  # the held query waits until released (5 s at most)
         released.set()
         worker.join(10)
     assert result["r"].status_code == 200
