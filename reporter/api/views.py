@@ -1,4 +1,5 @@
-"""The seed's ``/api/v1/analytics/*`` answers (shapes of ../shared/seed/analytics-monitoring.md), from a Snapshot.
+"""The seed's ``/api/v1/analytics/*`` answers, from a Snapshot (the field names and nesting of the original
+write-up, listed in README.md "HTTP API").
 
 Each function returns plain JSON-ready data; :class:`reporter.api.latest.Latest` serialises them once per
 published snapshot. The seed's field names and nesting are kept exactly; a value that could not be read is

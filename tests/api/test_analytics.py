@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from reporter.api.latest import Latest
 from tests.api.helpers import FEATURES, rich_snapshot, serve
 
-# The seed's examples, verbatim (../shared/seed/analytics-monitoring.md): our answers must have these fields,
+# The seed's examples, verbatim (from the original write-up of the analytics API): our answers must have these fields,
 # nested the same way, with values of the same JSON type (or null when a value could not be read).
 SEED_METRICS = {
     "system": {"cpu_percent": 35.4, "memory_percent": 76.3, "memory_used_gb": 9.3, "memory_total_gb": 24.0,
