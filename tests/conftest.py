@@ -80,6 +80,16 @@ def pg_schema_url() -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture
+def history(tmp_path):
+    """A fresh SQLite history (``h.db`` in the test's folder) with the four default AI features; closed after."""
+    from reporter.store.history import History
+
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz", "voice", "scenario"])
+    yield h
+    h.close()
+
+
 def wait_until(check, timeout: float = 15.0, step: float = 0.1):
     """Poll ``check()`` every ``step`` seconds until it returns a true value (returned) or ``timeout`` seconds
     pass (then the last value, false, is returned: ``assert wait_until(...)`` fails the test)."""

@@ -19,18 +19,10 @@ from reporter.alerting.state import AlertStore
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.store.alert_schema import delivery_attempts, notification_log, outbox
-from reporter.store.history import History
 from tests.alerting.helpers import FEATURES, at, snapshot
 from tests.receiver import Receiver as HTTPReceiver
 
 TZ = ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
-    yield h
-    h.close()
 
 
 @pytest.fixture

@@ -12,13 +12,6 @@ from tests.alerting.helpers import FEATURES, at, snapshot, window
 from tests.conftest import fill
 
 
-@pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
-    yield h
-    h.close()
-
-
 def evaluator(history, overrides=None, **defaults):
     rules = build_rules(overrides or {}, FEATURES)
     return Evaluator(rules, Defaults(**defaults), AlertStore(history.engine), history,

@@ -17,17 +17,8 @@ from sqlalchemy import select
 from reporter.alerting.config import Defaults, Receiver
 from reporter.notify.outbox import Outbox
 from reporter.store.alert_schema import delivery_attempts
-from reporter.store.history import History
-from tests.alerting.helpers import FEATURES
 from tests.receiver import DrippingReceiver
 from tests.receiver import Receiver as HTTPReceiver
-
-
-@pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
-    yield h
-    h.close()
 
 
 class Clock:

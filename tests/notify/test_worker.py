@@ -28,13 +28,6 @@ from tests.receiver import Receiver as HTTPReceiver
 
 
 @pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
-    yield h
-    h.close()
-
-
-@pytest.fixture
 def healthy():
     r = HTTPReceiver()
     yield r
