@@ -345,7 +345,7 @@ def self_check(workdir: Path, start: datetime, rows: int) -> float:
 
 
 def schema_key(rows: int) -> str:
-    from reporter.store.metrics import catalog
+    from reporter.catalog import catalog
     from reporter.store.migrate import MIGRATIONS
 
     parts = [str(GENERATOR_VERSION), str(rows), ",".join(s.FEATURES)]

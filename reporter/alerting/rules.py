@@ -283,7 +283,7 @@ def check_paths(rule: Rule, features: list[str]) -> None:
     from reporter.alerting.paths import snapshot_paths, unknown_path_message
 
     if rule.kind == "predict_linear":
-        from reporter.store.metrics import catalog
+        from reporter.catalog import catalog
 
         known = list(catalog(features))
         if rule.metric not in known:

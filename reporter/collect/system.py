@@ -1,4 +1,4 @@
-"""Host metrics from psutil: CPU, memory, disk, uptime and load average."""
+"""Host metrics from psutil: CPU, memory, swap, disk, uptime, load average, processes, network and disk IO rates."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 import psutil
 
+from reporter.collect.rates import HostIO
 from reporter.snapshot import SystemSection
 
 GIB = 2**30
@@ -33,8 +34,9 @@ class SystemCollector:
 
     name = "system"
 
-    def __init__(self, disk_path: str = "/", *, cpu_times=psutil.cpu_times) -> None:
+    def __init__(self, disk_path: str = "/", *, cpu_times=psutil.cpu_times, io: HostIO | None = None) -> None:
         self.disk_path = disk_path
+        self.io = io or HostIO()
         self._cpu_times = cpu_times
         self._lock = threading.Lock()
         self._previous = _busy_and_total(cpu_times())
@@ -77,5 +79,20 @@ class SystemCollector:
             section.load_1m, section.load_5m, section.load_15m = (round(v, 2) for v in os.getloadavg())
         except OSError as exc:  # not on every platform
             errors.append(f"load average: {exc}")
+        try:
+            section.swap_percent = psutil.swap_memory().percent
+        except (OSError, RuntimeError) as exc:  # no /proc/meminfo or /proc/vmstat in some sandboxes
+            errors.append(f"swap: {exc}")
+        try:
+            section.process_count = len(psutil.pids())
+        except OSError as exc:
+            errors.append(f"processes: {exc}")
+        rates = self.io.read()
+        section.network_receive_bytes_per_second = rates.network_receive
+        section.network_transmit_bytes_per_second = rates.network_transmit
+        section.disk_read_bytes_per_second = rates.disk_read
+        section.disk_write_bytes_per_second = rates.disk_write
+        if rates.error:
+            errors.append(rates.error)
         section.error = "; ".join(errors) or None
         return section

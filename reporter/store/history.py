@@ -11,11 +11,11 @@ from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, se
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
+from reporter.catalog import Metric, catalog
 from reporter.collect.counters import CounterSample
 from reporter.snapshot import Snapshot
 from reporter.sqlite_file import lasting_file
 from reporter.store.health import HistoryHealth
-from reporter.store.metrics import Metric, catalog
 from reporter.store.migrate import upgrade
 from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, vacuum_mode
 from reporter.store.schema import meta_table, samples_table, usage_lists_table

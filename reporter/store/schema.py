@@ -2,7 +2,7 @@
 
 ``samples``: one row per snapshot; ``ts`` is the sample time in Unix milliseconds (UTC) and the primary key
 (in SQLite the rowid itself, so a time range is a range scan with no extra index); every other column is a
-metric from :mod:`reporter.store.metrics`, a fixed-point integer read back as float.
+metric from :mod:`reporter.catalog`, a fixed-point integer read back as float.
 ``usage_lists``: the top-users and popular-scenarios lists as JSON, a row only when a list changed.
 """
 
@@ -14,8 +14,8 @@ import math
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 from sqlalchemy.types import TypeDecorator
 
+from reporter.catalog import Metric
 from reporter.failures import FailureLog
-from reporter.store.metrics import Metric
 
 log = logging.getLogger(__name__)
 # a source that keeps sending an out-of-range value would otherwise log on every sample

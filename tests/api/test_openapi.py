@@ -16,8 +16,8 @@ from reporter.api.app import ENDPOINTS
 from reporter.api.latest import Latest
 from reporter.api.openapi import document
 from reporter.api.usage_log import async_redis_client
+from reporter.catalog import catalog
 from reporter.store.history import History
-from reporter.store.metrics import catalog
 from reporter.store.synthetic import generate
 from tests.api.helpers import FEATURES, rich_snapshot, serve
 from tests.conftest import REDIS_URL, require

@@ -15,6 +15,7 @@ from reporter.snapshot import (
     UsageSection,
 )
 from reporter.store.history import History
+from reporter.store.migrate import HEAD
 
 FEATURES = ["grammar", "quiz"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -92,7 +93,7 @@ def test_reopen_migrates_and_adds_new_feature_columns(tmp_path):
     columns = {c["name"] for c in inspect(h.engine).get_columns("samples")}
     assert {"ai_voice_requests", "ai_voice_success", "ai_voice_time_seconds"} <= columns
     with h.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD
     h.close()
     h = History(url, ["voice"])  # a removed feature keeps its history readable
     assert "ai_grammar_requests" in h.metrics
