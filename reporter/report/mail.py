@@ -1,7 +1,8 @@
 """Email the daily report: HTML as the body, the PDF (and the full lists as CSV) attached.
 
 Sends go through the ``report_emails`` queue: a row is written when the day is rendered, a send is retried with
-backoff (1 min doubling to 1 h, for up to 24 h) and recorded as sent, so a restart never emails a day twice.
+backoff (1 min doubling to 1 h, jittered: the leased queues' one policy, :mod:`reporter.store.leases`; for up
+to 24 h) and recorded as sent, so a restart never emails a day twice.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from reporter.collect.runner import one_line
@@ -22,11 +23,13 @@ from reporter.failures import FailureLog
 from reporter.report.text import summary_of
 from reporter.settings import Settings
 from reporter.store.history import to_ms
+from reporter.store.leases import Backoff, LeasedQueue
 from reporter.store.report_schema import report_emails
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 30.0
 MAX_AGE_SECONDS = 24 * 3600.0
+BACKOFF = Backoff(60.0, 3600.0)  # between attempts of one email: 1 min doubling to 1 h, jittered
 
 
 class MailError(RuntimeError):
@@ -115,62 +118,49 @@ def security_hint(security: str, port: int, exc: BaseException) -> str | None:
 
 class ReportMailer:
     """Delivers queued report emails. An SMTP server that keeps failing is logged when it starts failing, at
-    most every 5 minutes while it goes on, and once when an email goes out again (not on every retry)."""
+    most every 5 minutes while it goes on, and once when an email goes out again (not on every retry).
 
-    def __init__(self, engine: Engine, settings: Settings, host: str) -> None:
-        self.engine, self.settings, self.host = engine, settings, host
+    ``backoff``: the wait between attempts of one email (the leased queues' one policy, 1 min doubling to 1 h,
+    jittered); ``queue``: the ``report_emails`` rows as a :class:`reporter.store.leases.LeasedQueue`.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, host: str, backoff: Backoff = BACKOFF) -> None:
+        self.engine, self.settings, self.host, self.backoff = engine, settings, host, backoff
+        self.queue = LeasedQueue(engine, report_emails, "day", ("pending",))
         self._now = datetime.now(UTC)
         # on the queue's clock (the ``now`` of deliver_due), as its retries are
         self.failures = FailureLog(log, clock=lambda: self._now.timestamp())
 
     def deliver_due(self, now: datetime | None = None) -> int:
-        """Send every due email; returns how many were sent."""
+        """Send every due email (claimed first: another process sending it meanwhile is skipped); returns how many
+        were sent."""
         now = self._now = now or datetime.now(UTC)
-        now_ms, sent = to_ms(now), 0
+        sent = 0
         with self.engine.connect() as conn:
-            due = conn.execute(select(report_emails).where(
-                report_emails.c.status == "pending", report_emails.c.next_attempt_at <= now_ms,
-                or_(report_emails.c.lease_until.is_(None), report_emails.c.lease_until <= now_ms))
-                .order_by(report_emails.c.day)).mappings().all()
+            due = conn.execute(select(report_emails).where(self.queue.claimable(now))
+                               .order_by(report_emails.c.day)).mappings().all()
         for row in due:
-            if not self._claim(row["day"], now_ms):
+            if self.queue.claim(row["day"], now, SMTP_TIMEOUT_SECONDS * 3) is None:
                 continue
             sent += self._attempt(dict(row), now)
         return sent
 
-    def _claim(self, day: str, now_ms: int) -> bool:
-        lease = now_ms + int((SMTP_TIMEOUT_SECONDS * 3) * 1000)
-        with self.engine.begin() as conn:
-            result = conn.execute(update(report_emails).where(and_(
-                report_emails.c.day == day, report_emails.c.status == "pending",
-                or_(report_emails.c.lease_until.is_(None), report_emails.c.lease_until <= now_ms)))
-                .values(lease_until=lease))
-        return result.rowcount == 1
-
     def _attempt(self, row: dict, now: datetime) -> int:
-        day, attempts = row["day"], row["attempts"] + 1
+        day = row["day"]
         try:
             message = build_message(self.settings, day, self.host, report_files(Path(self.settings.report_dir), day))
             send(self.settings, message)
         except MailError as exc:
             age = (now - datetime.fromtimestamp(row["created_at"] / 1000, UTC)).total_seconds()
-            values = {"attempts": attempts, "lease_until": None, "last_error": str(exc)}
             if age > MAX_AGE_SECONDS:
-                values["status"] = "failed"
-                log.error("report %s: email given up after %d attempts over 24 h: %s", day, attempts, exc)
+                attempt = self.queue.attempted(day, now, status="failed", values={"last_error": str(exc)})
+                log.error("report %s: email given up after %d attempts over 24 h: %s", day, attempt.attempts, exc)
             else:
-                delay = min(3600.0, 60.0 * 2 ** (attempts - 1))
-                values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
-                self.failures.failed("report email", f"report {day}: not sent ({exc}); retry in {delay:.0f} s",
-                                     hint="queued emails are retried for 24 h")
-            self._update(day, values)
+                attempt = self.queue.attempted(day, now, retry=self.backoff, values={"last_error": str(exc)})
+                self.failures.failed("report email", f"report {day}: not sent ({exc}); retry in "
+                                     f"{attempt.delay:.0f} s", hint="queued emails are retried for 24 h")
             return 0
-        self._update(day, {"status": "sent", "attempts": attempts, "sent_at": to_ms(now), "lease_until": None,
-                           "last_error": None})
+        self.queue.attempted(day, now, status="sent", values={"sent_at": to_ms(now), "last_error": None})
         self.failures.ok("report email")
         log.info("report %s: emailed to %s", day, ", ".join(self.settings.email_to))
         return 1
-
-    def _update(self, day: str, values: dict) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(report_emails).where(report_emails.c.day == day).values(**values))

@@ -78,7 +78,7 @@ def test_smtp_down_is_retried_then_sent(history, tmp_path):
     with history.engine.connect() as conn:
         row = conn.execute(select(report_emails)).mappings().one()
     assert row["status"] == "pending" and row["attempts"] == 1 and "pa55-word" not in row["last_error"]
-    assert mailer.deliver_due(now + timedelta(seconds=30)) == 0  # not yet due (backoff 60 s)
+    assert mailer.deliver_due(now + timedelta(seconds=29)) == 0  # not yet due (backoff 60 s jittered: 30 to 60 s)
     smtp = SMTPServer(port)
     try:
         no_auth = load_settings(None, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
