@@ -2,8 +2,9 @@
 
 Each receiver's notifications go out oldest first, and each receiver's queue is delivered on its own: a receiver
 that is down, or slow to answer (up to its ``timeout``), holds back only its own queue. A row is claimed with a
-conditional UPDATE (a lease) before sending, so two processes sharing the history (the daemon and
-``reporter test-alert``) never send the same row at once. Every attempt is recorded.
+conditional UPDATE (a lease, :mod:`reporter.store.leases`) before sending, so two processes sharing the history
+(the daemon and ``reporter test-alert``) never send the same row at once. Every attempt is recorded; retries
+wait by the leased queues' one backoff policy, capped per receiver.
 
 The database calls are short (one indexed query or update each) because they run on the notifier's event loop.
 """
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Defaults, Receiver
 from reporter.alerting.state import from_ms
 from reporter.failures import FailureLog, duration
-from reporter.notify.retry import DELIVERED, FAILED, backoff_seconds
+from reporter.notify.retry import DELIVERED, FAILED
 
 if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to send
     import httpx
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to
     from reporter.notify.sender import Attempt
 from reporter.store.alert_schema import delivery_attempts, outbox
 from reporter.store.history import to_ms
+from reporter.store.leases import Backoff, LeasedQueue
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,15 @@ class Outbox:
     """Delivers pending outbox rows for the configured receivers.
 
     ``clock`` gives the current UTC time (the wall clock by default; tests inject their own): it stamps
-    attempts, schedules retries and ages rows against ``max_age``.
+    attempts, schedules retries and ages rows against ``max_age``. ``rng``: the random source of the retry
+    jitter (None: the ``random`` module). Claims, leases and attempts are the leased queues'
+    (:class:`reporter.store.leases.LeasedQueue` over ``outbox``, keyed by notification id).
     """
 
     def __init__(self, engine: Engine, receivers: list[Receiver], defaults: Defaults,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
-        self.engine, self.defaults, self.clock = engine, defaults, clock
+                 clock: Callable[[], datetime] = _utcnow, rng: random.Random | None = None) -> None:
+        self.engine, self.defaults, self.clock, self.rng = engine, defaults, clock, rng
+        self.queue = LeasedQueue(engine, outbox, "id", ("pending",))
         self.receivers = {r.name: r for r in receivers}
         # a receiver that keeps failing is one failure, keyed by receiver: a line when it starts, a reminder at most
         # every 5 minutes, a line when it takes a notification again (never a line per retry); on the outbox's clock
@@ -61,16 +67,21 @@ class Outbox:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
         return self.defaults.backoff_max if receiver.backoff_max is None else receiver.backoff_max
 
-    def _retry_after(self, receiver: Receiver, seconds: float) -> float:
-        """The pause after a ``Retry-After: seconds`` answer: at most the receiver's ``backoff_max``, so that one
-        answer cannot mute a receiver (and hold its queue, resolutions included) for hours. A longer request is
-        logged once (until the receiver takes a notification again)."""
+    def backoff(self, receiver: Receiver) -> Backoff:
+        """The wait between attempts for ``receiver``: the leased queues' one policy, from ``backoff_initial``
+        doubling up to the receiver's :meth:`backoff_max`, jittered."""
+        return Backoff(self.defaults.backoff_initial, self.backoff_max(receiver), self.rng)
+
+    def _asked(self, receiver: Receiver, seconds: float | None) -> float | None:
+        """The pause a ``Retry-After: seconds`` answer asked for, which the backoff honours up to the receiver's
+        ``backoff_max`` (so that one answer cannot mute a receiver, and hold its queue, resolutions included,
+        for hours). A longer request is logged once (until the receiver takes a notification again)."""
         cap = self.backoff_max(receiver)
-        if seconds > cap and receiver.name not in self._asked_longer:
+        if seconds is not None and seconds > cap and receiver.name not in self._asked_longer:
             self._asked_longer.add(receiver.name)
             log.warning("receiver %s asked to wait %s (Retry-After); waiting at most its backoff_max, %g s",
                         receiver.name, duration(seconds), cap)
-        return min(seconds, cap)
+        return seconds
 
     def head(self, receiver: str) -> dict | None:
         """The oldest pending row of ``receiver`` (due or not, leased or not), or None when its queue is empty."""
@@ -94,44 +105,25 @@ class Outbox:
 
     def heads(self, now: datetime) -> list[dict]:
         """The oldest pending row of each receiver, if it is due and not leased by another sender."""
-        now_ms = to_ms(now)
         return [row for name in self.receivers if (row := self.head(name)) is not None
-                and row["next_attempt_at"] <= now_ms and (row["lease_until"] or 0) <= now_ms]
+                and self.queue.is_claimable(row, now)]
 
     def next_due(self, receiver: str | None = None) -> datetime | None:
         """When the next row can be tried: of ``receiver`` (its head's retry time or lease end), or the
         earliest pending row of any receiver; None when nothing is pending."""
         if receiver is not None:
             row = self.head(receiver)
-            return None if row is None else from_ms(max(row["next_attempt_at"], row["lease_until"] or 0))
+            return None if row is None else from_ms(self.queue.ready_at(row))
         with self.engine.connect() as conn:
             value = conn.execute(select(outbox.c.next_attempt_at).where(outbox.c.status == "pending")
                                  .order_by(outbox.c.next_attempt_at).limit(1)).scalar()
         return from_ms(value)
 
-    def claim(self, row_id: str, now: datetime, lease_seconds: float) -> bool:
-        """Lease a row for ``lease_seconds``; False when another sender holds it."""
-        now_ms = to_ms(now)
-        with self.engine.begin() as conn:
-            result = conn.execute(update(outbox).where(
-                outbox.c.id == row_id, outbox.c.status == "pending",
-                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now_ms),
-            ).values(lease_until=now_ms + int(lease_seconds * 1000)))
-        return result.rowcount == 1
-
-    def release(self, row_id: str) -> None:
-        """Give a claimed row back (an attempt cut short by shutdown): it is sent again at once, at least once."""
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == "pending")
-                         .values(lease_until=None))
-
     async def deliver_next(self, client: httpx.AsyncClient, receiver: str) -> str | None:
         """Try the head of ``receiver``'s queue if it is due; returns the outcome (delivered, retry, failed,
         expired), or None when nothing is due (empty queue, waiting for a retry, or leased by another sender)."""
-        now = self.clock()
         row = self.head(receiver)
-        now_ms = to_ms(now)
-        if row is None or row["next_attempt_at"] > now_ms or (row["lease_until"] or 0) > now_ms:
+        if row is None or not self.queue.is_claimable(row, self.clock()):
             return None
         return await self._deliver(client, row)
 
@@ -160,57 +152,54 @@ class Outbox:
             return None
         now = self.clock()
         if (now - from_ms(row["created_at"])).total_seconds() > self.defaults.max_age:
-            self._finish(row["id"], EXPIRED, now)
+            self.queue.close(row["id"], EXPIRED)
             log.error("notification %s to %s expired after %d attempt(s) over %s; last error: %s",
                       row["id"], receiver.name, row["attempts"], timedelta(seconds=self.defaults.max_age),
                       row["last_error"])
             return EXPIRED
-        if not self.claim(row["id"], now, receiver.timeout + 5):
+        if self.queue.claim(row["id"], now, receiver.timeout + 5) is None:
             return None
         from reporter.notify.sender import send
 
         try:
             attempt = await send(client, receiver, row["id"], row["body"])
-        except asyncio.CancelledError:
-            self.release(row["id"])
+        except asyncio.CancelledError:  # given back: sent again at once (at least once)
+            self.queue.release(row["id"])
             raise
         self._record(row, receiver, attempt)
         return attempt.outcome
 
     def _record(self, row: dict, receiver: Receiver, attempt: Attempt) -> None:
         now = self.clock()
-        attempts = row["attempts"] + 1
-        values = {"attempts": attempts, "lease_until": None, "last_status_code": attempt.status_code,
-                  "last_error": attempt.error, "last_response": attempt.response}
+        values = {"last_status_code": attempt.status_code, "last_error": attempt.error,
+                  "last_response": attempt.response}
+        status, retry = None, None
         if attempt.outcome == DELIVERED:
-            values.update(status="delivered", delivered_at=to_ms(now))
+            status, values["delivered_at"] = "delivered", to_ms(now)
+        elif attempt.outcome == FAILED:
+            status = "failed"
+        else:
+            retry = self.backoff(receiver)
+        with self.engine.begin() as conn:
+            recorded = self.queue.attempted(row["id"], now, status=status, retry=retry, values=values, conn=conn,
+                                            asked=self._asked(receiver, attempt.retry_after) if retry else None)
+            conn.execute(insert(delivery_attempts).values(
+                notification_id=row["id"], at=to_ms(now), duration_ms=attempt.duration_ms,
+                status_code=attempt.status_code, outcome=attempt.outcome, error=attempt.error))
+        attempts = recorded.attempts
+        if attempt.outcome == DELIVERED:
             log.info("notification %s delivered to %s (attempt %d)", row["id"], receiver.name, attempts)
             self.failures.ok(f"receiver {receiver.name}")
             self._asked_longer.discard(receiver.name)
         elif attempt.outcome == FAILED:
-            values["status"] = "failed"
             log.error("notification %s to %s failed permanently: %s; response: %s. Fix the receiver "
                       "configuration, then `reporter test-alert --receiver %s`", row["id"], receiver.name,
                       attempt.error, (attempt.response or "")[:200], receiver.name)
         else:
-            delay = backoff_seconds(attempts, self.defaults.backoff_initial, self.backoff_max(receiver))
-            if attempt.retry_after is not None:  # the receiver asked for a pause: honoured up to backoff_max
-                delay = max(delay, self._retry_after(receiver, attempt.retry_after))
-            values["next_attempt_at"] = to_ms(now + timedelta(seconds=delay))
             # a receiver that is down is one failure (logged when it starts, every 5 min, when it ends), not a
             # line per attempt
             self.failures.failed(f"receiver {receiver.name}", f"notification {row['id']} not delivered "
-                                 f"({attempt.error}); retry {attempts + 1} in {delay:.1f} s")
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == row["id"]).values(**values))
-            conn.execute(insert(delivery_attempts).values(
-                notification_id=row["id"], at=to_ms(now), duration_ms=attempt.duration_ms,
-                status_code=attempt.status_code, outcome=attempt.outcome, error=attempt.error))
-
-    def _finish(self, row_id: str, status: str, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(and_(outbox.c.id == row_id, outbox.c.status == "pending"))
-                         .values(status=status, lease_until=None))
+                                 f"({attempt.error}); retry {attempts + 1} in {recorded.delay:.1f} s")
 
     def enqueue(self, notification_id: str, receiver: str, body: bytes, alert_count: int, now: datetime) -> None:
         """Write one notification (used by ``test-alert``; the dispatcher writes in its own transaction)."""

@@ -1,13 +1,13 @@
 """The retry policy of deliveries, in one place.
 
 2xx delivered; 429 retried no sooner than ``Retry-After`` (capped at the receiver's ``backoff_max``); 408, 5xx,
-timeouts and connection errors retried with exponential backoff and jitter; any other status is a permanent
+timeouts and connection errors retried with exponential backoff and jitter (the leased queues' one policy,
+:class:`reporter.store.leases.Backoff`, capped per receiver); any other status is a permanent
 failure (kept with the response). Retries go on until the notification is ``max_age`` seconds old.
 """
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -21,13 +21,6 @@ def classify(status_code: int) -> str:
     if status_code in (408, 425, 429) or status_code >= 500:
         return RETRY
     return FAILED
-
-
-def backoff_seconds(attempts: int, initial: float, maximum: float, rng: random.Random | None = None) -> float:
-    """Delay before the next attempt after ``attempts`` failures: ``initial * 2**(attempts-1)`` capped at
-    ``maximum``, with jitter (uniform between half and all of it) so receivers coming back are not stampeded."""
-    delay = min(maximum, initial * (2 ** max(0, attempts - 1)))
-    return (rng or random).uniform(delay / 2, delay)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -37,8 +37,8 @@ class Backoff:
     """The retry policy of every leased queue: after ``failures`` failed attempts, wait
     ``initial * 2**(failures - 1)`` seconds capped at ``maximum``, jittered uniformly between half and all of it.
 
-    ``initial`` and ``maximum`` are seconds (``maximum >= initial > 0``); ``rng`` is the random source (the
-    ``random`` module when None; tests pass a seeded ``random.Random``).
+    ``initial`` and ``maximum`` are seconds (> 0; a maximum below ``initial`` caps the first step too); ``rng`` is
+    the random source (the ``random`` module when None; tests pass a seeded ``random.Random``).
     """
 
     initial: float
@@ -46,8 +46,8 @@ class Backoff:
     rng: random.Random | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not 0 < self.initial <= self.maximum:
-            raise ValueError(f"backoff needs 0 < initial <= maximum (got {self.initial:g} s, {self.maximum:g} s)")
+        if not (self.initial > 0 and self.maximum > 0):
+            raise ValueError(f"backoff needs initial and maximum > 0 (got {self.initial:g} s, {self.maximum:g} s)")
 
     def bounds(self, failures: int) -> tuple[float, float]:
         """The (shortest, longest) wait in seconds after ``failures`` failed attempts (1 = the first failure)."""

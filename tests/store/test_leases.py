@@ -162,8 +162,9 @@ def test_backoff_is_exponential_jittered_within_bounds_and_capped():
     # reproducible with a seeded source
     assert [Backoff(5, 80, rng=random.Random(3)).delay(n) for n in range(1, 6)] == \
            [Backoff(5, 80, rng=random.Random(3)).delay(n) for n in range(1, 6)]
-    with pytest.raises(ValueError, match="initial <= maximum"):
-        Backoff(10, 5)
+    assert Backoff(10, 4).bounds(1) == (2, 4)  # a cap below the first step caps it too
+    with pytest.raises(ValueError, match="> 0"):
+        Backoff(0, 5)
 
 
 # ---- the three users share the one policy ------------------------------------------------------------------------
@@ -181,6 +182,10 @@ def jittered_within(delays, policy: Backoff, failures: int) -> None:
     assert len(set(delays)) == len(delays)  # jittered: no two rows wait alike
 
 
+def seeded(policy: Backoff, seed: int) -> Backoff:
+    return Backoff(policy.initial, policy.maximum, rng=random.Random(seed))
+
+
 def test_report_email_retries_follow_the_one_policy(tmp_path):
     from reporter.report.mail import BACKOFF, ReportMailer
     from reporter.settings import load_settings
@@ -191,13 +196,18 @@ def test_report_email_retries_follow_the_one_policy(tmp_path):
         pending(h, *days)  # never rendered: each send fails (the HTML is missing) and is retried
         settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=9, email_to="team@example.com",
                                  report_dir=str(tmp_path / "reports"))
-        mailer = ReportMailer(h.engine, settings, "h")
-        assert mailer.backoff is BACKOFF and Backoff(60, 3600) == BACKOFF
+        assert ReportMailer(h.engine, settings, "h").backoff is BACKOFF and Backoff(60, 3600) == BACKOFF
+        mailer = ReportMailer(h.engine, settings, "h", backoff=seeded(BACKOFF, 4))
+        same = seeded(BACKOFF, 4)
         assert mailer.deliver_due(NOW) == 0
-        jittered_within(list(delays_after(h, report_emails, NOW).values()), BACKOFF, 1)
+        delays = delays_after(h, report_emails, NOW)
+        assert [delays[d] for d in days] == pytest.approx([same.delay(1) for _ in days], abs=0.001)
+        jittered_within(delays.values(), BACKOFF, 1)
         later = NOW + timedelta(seconds=60)
         assert mailer.deliver_due(later) == 0
-        jittered_within(list(delays_after(h, report_emails, later).values()), BACKOFF, 2)
+        delays = delays_after(h, report_emails, later)
+        assert [delays[d] for d in days] == pytest.approx([same.delay(2) for _ in days], abs=0.001)
+        jittered_within(delays.values(), BACKOFF, 2)
     finally:
         h.close()
 
@@ -209,15 +219,52 @@ def test_report_rendering_retries_follow_the_one_policy(tmp_path):
 
     h = History(f"sqlite:///{tmp_path / 'h.db'}", ["quiz"])
     try:
-        schedule = ReportSchedule(h.engine, ZoneInfo("UTC"))
-        assert schedule.backoff is BACKOFF and Backoff(300, 6 * 3600) == BACKOFF
+        assert ReportSchedule(h.engine, ZoneInfo("UTC")).backoff is BACKOFF and Backoff(300, 6 * 3600) == BACKOFF
+        schedule = ReportSchedule(h.engine, ZoneInfo("UTC"), backoff=seeded(BACKOFF, 5))
+        same = seeded(BACKOFF, 5)
         days = [datetime(2026, 11, d, tzinfo=UTC).date() for d in range(20, 26)]
         returned = []
         for day in days:
             assert schedule.claim(day, NOW, 60)
             returned.append(schedule.failed(day, "boom", NOW))
+        assert returned == [same.delay(1) for _ in days]
         stored = delays_after(h, reports, NOW)
         assert [stored[d.isoformat()] for d in days] == pytest.approx(returned, abs=0.001)
         jittered_within(returned, BACKOFF, 1)
     finally:
         h.close()
+
+
+def test_outbox_retries_follow_the_one_policy(history, refused_port):
+    import asyncio
+
+    import httpx
+
+    from reporter.alerting.config import Defaults, Receiver
+    from reporter.notify.outbox import Outbox
+    from reporter.store.alert_schema import outbox
+
+    url = f"http://127.0.0.1:{refused_port}/hook"
+    receivers = [Receiver(name=f"r{i}", type="webhook", url=url) for i in range(6)]
+    receivers.append(Receiver(name="capped", type="webhook", url=url, backoff_max="5s"))
+    defaults = Defaults()
+    box = Outbox(history.engine, receivers, defaults, clock=lambda: NOW, rng=random.Random(6))
+    assert Outbox(history.engine, receivers, defaults).backoff(receivers[0]) == Backoff(defaults.backoff_initial,
+                                                                                        defaults.backoff_max)
+    assert box.backoff(receivers[-1]) == Backoff(defaults.backoff_initial, 5)
+    for r in receivers:
+        box.enqueue(f"msg_{r.name}", r.name, b"{}", 1, NOW)
+
+    async def attempt_each() -> None:
+        async with httpx.AsyncClient() as client:
+            for r in receivers:  # one at a time: the draws follow the receivers' order
+                assert await box.deliver_next(client, r.name) == "retry"
+
+    asyncio.run(attempt_each())
+    same = random.Random(6)
+    expected = [Backoff(defaults.backoff_initial, box.backoff_max(r), rng=same).delay(1) for r in receivers]
+    with history.engine.connect() as conn:
+        stored = dict(conn.execute(select(outbox.c.receiver, outbox.c.next_attempt_at)).all())
+    delays = [(stored[r.name] - to_ms(NOW)) / 1000 for r in receivers]
+    assert delays == pytest.approx(expected, abs=0.001)
+    jittered_within(delays, box.backoff(receivers[0]), 1)
