@@ -1,7 +1,9 @@
-"""The snapshot paths a rule may read, derived from the Snapshot model (not a hand-kept list).
+"""The snapshot paths a rule may read: the metric catalog's paths plus the Snapshot model's other numbers.
 
 A path is dotted (``system.cpu_percent``, ``ai.windows.5m.features.quiz.success_rate``) and ends at a number
-or a boolean. Dictionary levels of the model take their keys from the configuration: AI features from
+or a boolean. Every metric of :mod:`reporter.catalog` in a rule section is readable (so a metric added there
+can be alerted on); the values that are not stored metrics (windowed AI rates...) come from walking the model.
+Dictionary levels of the model take their keys from the configuration: AI features from
 ``REPORTER_AI_FEATURES``, windows from the collector (``last_interval`` and ``5m``).
 """
 
@@ -14,6 +16,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from reporter.catalog import catalog
 from reporter.snapshot import Snapshot
 
 RULE_SECTIONS = ("system", "services", "ai", "usage")  # the parts of a snapshot rules are evaluated on
@@ -45,7 +48,8 @@ def _walk(model: type[BaseModel], prefix: str, keys: dict[str, list[str]], out: 
 
 
 def snapshot_paths(features: list[str]) -> list[str]:
-    """Every numeric (or boolean) path of a snapshot a rule can compare, in model order.
+    """Every numeric (or boolean) path of a snapshot a rule can compare: the model's, in model order, then
+    any catalog metric's path the walk did not reach.
 
     ``features``: the configured AI feature names (the keys of ``ai.features`` and of each window's features).
     """
@@ -56,6 +60,8 @@ def snapshot_paths(features: list[str]) -> list[str]:
     for section in RULE_SECTIONS:
         annotation = _unwrap(Snapshot.model_fields[section].annotation)
         _walk(annotation, section + ".", keys, out)
+    known = set(out)
+    out += [m.path for m in catalog(features).values() if m.section in RULE_SECTIONS and m.path not in known]
     return out
 
 

@@ -3,7 +3,8 @@
 :class:`CounterRate` turns successive readings of a set of counters (one per interface or disk) into the rate
 of their sum between consecutive samples, on the monotonic clock. A sample gives None (null), never a negative
 or a huge rate, when there is nothing to compare with: the first reading, a counter that went down (a reset,
-a driver reload), an interface or disk that disappeared or appeared (the sum would jump), or no reading.
+a driver reload), an interface or disk that disappeared or appeared (the sum would jump), no reading, or
+nothing to count (no interface, no disk).
 
 :class:`HostIO` reads psutil's network and disk counters into four such rates.
 """
@@ -29,7 +30,7 @@ class CounterRate:
 
     ``update(counters, at)``: ``counters`` maps a name (an interface, a disk) to its cumulative count (bytes),
     or is None when it could not be read; ``at`` is monotonic seconds. Returns the rate since the previous
-    reading, or None as described in the module docstring.
+    reading (rounded to 0.1), or None as described in the module docstring.
     """
 
     def __init__(self) -> None:
@@ -39,7 +40,7 @@ class CounterRate:
     def update(self, counters: Mapping[str, int] | None, at: float) -> float | None:
         previous, since = self._previous, self._at
         self._previous, self._at = (None if counters is None else dict(counters)), at
-        if counters is None or previous is None or at <= since or counters.keys() != previous.keys():
+        if not counters or previous is None or at <= since or counters.keys() != previous.keys():
             return None
         deltas = [counters[name] - previous[name] for name in counters]
         if any(d < 0 for d in deltas):

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from reporter.alerting.state import AlertStore, from_ms
+from reporter.catalog import catalog, report_metrics
 from reporter.report.model import (
     AIDay,
     AlertEpisode,
@@ -27,10 +28,7 @@ from reporter.store.history import History, to_ms
 
 log = logging.getLogger(__name__)
 
-SYSTEM = ("cpu_percent", "memory_percent", "disk_percent")
 SERVICES = ("database", "redis", "ollama")
-USAGE = ("total_users", "active_users_24h", "total_scenarios", "active_conversations", "total_quizzes_taken",
-         "total_grammar_checks")
 CHART_POINTS = 600
 GAP_FACTOR = 2.5  # a pause longer than this many sample intervals is a gap in the data
 
@@ -137,11 +135,13 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
     """
     start, end, midnight = report_period(day, tz, now)
     features = history.features
-    counters = ["ai_total_requests", "ai_total_time_seconds", "ai_cache_hits"]
-    per_feature = [f"ai_{f}_{k}" for f in features for k in ("requests", "success", "time_seconds")]
+    # the system table's rows and the usage figures: the catalog's metrics that have a report label
+    system_names = list(report_metrics("system"))
+    usage_names = [name.removeprefix("usage_") for name in report_metrics("usage")]
+    counters = [m.name for m in catalog(features).values() if m.counter]  # the AI table's (and per feature)
     ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
-    usage_cols = [f"usage_{u}" for u in USAGE]
-    columns = [*SYSTEM, "uptime_seconds", *ups, *counters, *per_feature, *usage_cols]
+    usage_cols = [f"usage_{u}" for u in usage_names]
+    columns = [*system_names, "uptime_seconds", *ups, *counters, *usage_cols]
     # one sample before the day is the base of the day's counter increases
     rows = history.rows(columns, start - timedelta(hours=1), end)
     before = [r for r in rows if r[0] < to_ms(start)]
@@ -153,8 +153,8 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
         base = [before[-1][col[name]]] if with_base and before else []
         return base + [r[col[name]] for r in rows]
 
-    system = {name: stats(values(name)) for name in SYSTEM}
-    series = {name: downsample(list(zip(times, values(name), strict=True))) for name in SYSTEM}
+    system = {name: stats(values(name)) for name in system_names}
+    series = {name: downsample(list(zip(times, values(name), strict=True))) for name in system_names}
     uptime = next((v for v in reversed(values("uptime_seconds")) if v is not None), None)
     services = []
     for name in SERVICES:
@@ -200,7 +200,7 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
 
     previous = history.rows(usage_cols, start - timedelta(days=1), start)
     usage = []
-    for i, name in enumerate(USAGE):
+    for i, name in enumerate(usage_names):
         value = next((v for v in reversed(values(f"usage_{name}")) if v is not None), None)
         prev = next((r[i + 1] for r in reversed(previous) if r[i + 1] is not None), None)
         usage.append(UsageFigure(name, value, None if value is None or prev is None else value - prev))

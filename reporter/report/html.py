@@ -28,20 +28,12 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from reporter.catalog import report_metrics
 from reporter.report.model import DailyReport, Span
 from reporter.rounding import format_percent
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
-SYSTEM_LABELS = {"cpu_percent": "CPU", "memory_percent": "Memory", "disk_percent": "Disk"}
-USAGE_LABELS = {
-    "total_users": "Users",
-    "active_users_24h": "Active users (24 h)",
-    "total_scenarios": "Scenarios",
-    "active_conversations": "Active conversations",
-    "total_quizzes_taken": "Quizzes taken",
-    "total_grammar_checks": "Grammar checks",
-}
 NA = "n/a"
 
 
@@ -148,7 +140,10 @@ def clip(value: Any, limit: int = CLIP_CHARS) -> str:
 
 
 def label(name: str) -> str:
-    return SYSTEM_LABELS.get(name) or USAGE_LABELS.get(name) or name.replace("_", " ").capitalize()
+    """The report label of a row: the catalog's ``report`` label of the metric (system rows by column name,
+    usage figures without their ``usage_`` prefix), else the name in words."""
+    return (report_metrics("system").get(name) or report_metrics("usage").get(f"usage_{name}")
+            or name.replace("_", " ").capitalize())
 
 
 def _local(ctx, value: datetime) -> datetime:

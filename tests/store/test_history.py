@@ -164,3 +164,39 @@ def test_a_sample_on_a_stored_millisecond_is_kept_a_millisecond_later(tmp_path):
             (int(T0.timestamp() * 1000), 10.0), (int(T0.timestamp() * 1000) + 1, 20.0)]
     finally:
         history.close()
+
+
+def test_migration_0006_adds_the_host_metric_columns_and_keeps_the_rows(tmp_path):
+    """A history made at revision 0005 with samples in it: opening it upgrades to 0006 (the six host metric
+    columns added, missing in the old rows) and every old row keeps its values."""
+    from alembic import command
+
+    from reporter.store.history import history_engine
+    from reporter.store.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = history_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+    with engine.begin() as conn:
+        for i in range(3):
+            conn.exec_driver_sql("INSERT INTO samples (ts, cpu_percent, memory_percent, usage_active_users_1h) "
+                                 "VALUES (?, ?, ?, ?)", (1_700_000_000_000 + i * 10_000, 1234 + i, 5000, 7))
+    engine.dispose()
+    h = History(url, [])
+    try:
+        new = ["swap_percent", "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
+               "disk_read_bytes_per_second", "disk_write_bytes_per_second", "process_count"]
+        assert set(new) <= {c["name"] for c in inspect(h.engine).get_columns("samples")}
+        start = datetime.fromtimestamp(1_700_000_000, UTC)
+        rows = h.rows(["cpu_percent", "memory_percent", "usage_active_users_1h", *new], start,
+                      start + timedelta(minutes=1))
+        assert rows == [(1_700_000_000_000 + i * 10_000, 12.34 + i / 100, 50.0, 7.0, *[None] * 6) for i in range(3)]
+        with h.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD >= "0006"
+        h.write(snap(T0, usage=True).model_copy(update={"system": SystemSection(swap_percent=12.5, process_count=99)}))
+        assert h.rows(["swap_percent", "process_count"], T0, T0 + timedelta(seconds=1))[0][1:] == (12.5, 99.0)
+    finally:
+        h.close()
