@@ -6,6 +6,7 @@ import io
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -159,3 +160,26 @@ def test_a_rule_on_swap_percent_is_accepted_and_fires(history):
         fired += [(t, r.alertname) for r in ev.evaluate(swapping(t, 91.0)) if r.state == AlertState.FIRING]
     assert fired[0] == (60, "swap_high")
     assert json.loads(swapping(0, 91.0).model_dump_json())["system"]["swap_percent"] == 91.0
+
+
+def metric_table() -> str:
+    """The README's metric table as the catalog gives it (one row per metric; per-feature rows with
+    ``{feature}``)."""
+    rows = ["| column | snapshot path | unit | scale | `/metrics` |", "| --- | --- | --- | --- | --- |"]
+    for m in (*catalog_module.FIXED, *catalog_module.feature_metrics("{feature}")):
+        family = "-"
+        if m.family is not None:
+            labels = ",".join(k if not isinstance(v, str) or v == "{feature}" else f'{k}="{v}"'
+                              for k, v in m.family.labels)
+            family = f"`{m.family.name}{'_total' if m.family.type == 'counter' else ''}" \
+                     f"{'{' + labels + '}' if labels else ''}`"
+        rows.append(f"| `{m.name}` | `{m.path}` | {m.unit} | {m.scale} | {family} |")
+    return "\n".join(rows)
+
+
+def test_the_readme_metric_table_is_the_catalog():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert metric_table() in readme
+    for m in catalog_module.FIXED:  # and the snapshot excerpt shows the host metrics
+        if m.section == "system" and m.name in HOST:
+            assert f'"{m.name}": ' in readme
