@@ -55,17 +55,17 @@ class SystemSection(_Section):
     load_1m: float | None = None
     load_5m: float | None = None
     load_15m: float | None = None
-    swap_percent: float | None = Field(None, description="swap in use, percent (0 when the host has no swap)")
+    swap_percent: float | None = Field(default=None, description="swap in use, percent (0 without swap)")
     network_receive_bytes_per_second: float | None = Field(
-        None, description="received by all non-loopback interfaces since the previous sample; null on the first "
-                          "sample and when a counter went back (reset, interface gone or added)")
+        default=None, description="received by all non-loopback interfaces since the previous sample; null on "
+                                  "the first sample and when a counter went back (reset, interface gone or added)")
     network_transmit_bytes_per_second: float | None = Field(
-        None, description="sent by all non-loopback interfaces since the previous sample (null as above)")
+        default=None, description="sent by all non-loopback interfaces since the previous sample (null as above)")
     disk_read_bytes_per_second: float | None = Field(
-        None, description="read from all disks since the previous sample (null as above, or no disk counters)")
+        default=None, description="read from all disks since the previous sample (null as above, or no counters)")
     disk_write_bytes_per_second: float | None = Field(
-        None, description="written to all disks since the previous sample (null as above)")
-    process_count: int | None = Field(None, description="processes on the host")
+        default=None, description="written to all disks since the previous sample (null as above)")
+    process_count: int | None = Field(default=None, description="processes on the host")
     error: str | None = None
 
 

@@ -40,7 +40,7 @@ def catalog_families(snapshot: Snapshot) -> list[Metric]:
     """The families of the catalog's metrics (:func:`reporter.catalog.catalog` for the snapshot's AI
     features), in declaration order; several metrics share a family through labels. A family none of whose
     metrics has a value is left out (a null is never exposed as NaN)."""
-    families: dict[str, Metric] = {}
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
     for metric in catalog(list(snapshot.ai.features)).values():
         spec = metric.family
         if spec is None:
@@ -50,8 +50,10 @@ def catalog_families(snapshot: Snapshot) -> list[Metric]:
             continue
         family = families.get(spec.name)
         if family is None:
-            kind = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
-            family = families[spec.name] = kind(spec.name, spec.help, labels=[name for name, _ in spec.labels])
+            names = [name for name, _ in spec.labels]
+            family = families[spec.name] = (CounterMetricFamily(spec.name, spec.help, labels=names)
+                                            if spec.type == "counter" else
+                                            GaugeMetricFamily(spec.name, spec.help, labels=names))
         family.add_metric(spec.label_values(snapshot), value)
     return list(families.values())
 
