@@ -83,7 +83,9 @@ class Metric:
     ``path``: where the value is in the Snapshot (``system.cpu_percent``); ``name``: the history column and
     the name in the history API and ``reporter export`` (its suffix says the unit); ``unit``; ``scale``: the
     column stores ``round(value * scale)``; ``help``: one line; ``family``: its Prometheus family (None: not in
-    ``/metrics``); ``report``: its label in the daily report (None: not in the report); ``stored``: reads the
+    ``/metrics``); ``report``: its label in the daily report (None: not in the report; a ``system`` metric with
+    a label is a row of the system table, which shows percentages, and gets a chart; a ``usage`` one is a usage
+    figure with its change from the day before); ``stored``: reads the
     stored value when it is not simply the path's (a status code, usage figures only in the sample that read
     them); ``counter_key``: the Redis counter (without prefix) a cumulative counter column records.
     """
