@@ -18,7 +18,8 @@ import argparse
 import gc
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import _support as s
 
@@ -40,9 +41,9 @@ def bench_system(runs: int, pause: float) -> list[tuple]:
     from reporter.collect.system import SystemCollector
 
     collector = SystemCollector("/")
-    collector.collect()  # first call waits for the minimum CPU window
-    thread = cpu_ms(collector.collect, runs, pause, time.thread_time)
-    process = cpu_ms(collector.collect, runs, pause)
+    collector.read()  # first call waits for the minimum CPU window
+    thread = cpu_ms(collector.read, runs, pause, time.thread_time)
+    process = cpu_ms(collector.read, runs, pause)
     return [("system collector alone (thread CPU)", thread), ("system collector alone (process CPU)", process)]
 
 
@@ -83,7 +84,7 @@ def bench_full(runs: int, pause: float, workdir) -> tuple[list[tuple], dict]:
         job = SampleJob(sampler, history, latest)
         try:
             for _ in range(3):  # warm-up: connections, first queries, caches
-                sampler._usage_next_at = 0.0
+                sampler.next_run["usage"] = 0.0
                 job()
                 time.sleep(pause)
             snap = latest.get().snapshot
@@ -93,17 +94,17 @@ def bench_full(runs: int, pause: float, workdir) -> tuple[list[tuple], dict]:
                                    f"errors={problems}")
 
             def with_usage() -> None:
-                sampler._usage_next_at = 0.0  # make the usage queries due, as every 60 s in the daemon
+                sampler.next_run["usage"] = 0.0  # make the usage queries due, as every 60 s in the daemon
                 job()
 
             def no_usage() -> None:
-                sampler._usage_next_at = float("inf")
+                sampler.next_run["usage"] = float("inf")
                 job()
 
             timed_sample = []
 
             def sample_only() -> None:
-                sampler._usage_next_at = float("inf")
+                sampler.next_run["usage"] = float("inf")
                 timed_sample.append(sampler.sample())
 
             rows = [
@@ -113,9 +114,10 @@ def bench_full(runs: int, pause: float, workdir) -> tuple[list[tuple], dict]:
             ]
             snaps = list(timed_sample)
             for name in ("system", "database", "redis", "ollama", "ai", "usage"):
-                collector = getattr(sampler, name)
+                collector = sampler.collector(name)
                 rows.append((f"  collector {name}.collect() alone (thread CPU)",
-                             cpu_ms(collector.collect, runs, pause if name == "system" else 0.02,
+                             cpu_ms(partial(collector.collect, datetime.now(UTC)), runs,
+                                    pause if name == "system" else 0.02,
                                     time.thread_time)))
             rows.append(("  latest.publish() alone", cpu_ms(lambda: latest.publish(snaps[-1]), runs, 0)))
 

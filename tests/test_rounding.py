@@ -36,7 +36,7 @@ def test_completion_rate_is_the_same_in_json_api_and_report(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     create_reference_db(url)
     add_scenario(url, 17, 12)  # 70.588235... %
-    usage = UsageCollector(app_database_engine(url, 2.0)).collect(now=WHEN)
+    usage = UsageCollector(app_database_engine(url, 2.0)).read(now=WHEN)
     snapshot = rich_snapshot(WHEN).model_copy(update={"usage": usage})
     rate = usage.popular_scenarios[0].completion_rate
     assert usage.popular_scenarios[0].scenario_id == "airport_001" and rate == 70.59

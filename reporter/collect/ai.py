@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-import redis
-
+from reporter.collect.collector import Collector, Section
 from reporter.collect.counters import CounterSample, CounterWindow, window_increase
+from reporter.collect.runner import one_line
+from reporter.collect.sources import LazyClient, lazy
 from reporter.rounding import percent, round_percent
 from reporter.snapshot import AISection, FeatureStats, FeatureWindow, WindowStats
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +44,81 @@ def counter_names(features: list[str]) -> list[str]:
     return names
 
 
-class AICollector:
-    """Reads every AI counter with one ``MGET``; returns ``{name: value or None}``.
+class AICollector(Collector):
+    """The ``ai`` section from the AI counters in Redis, with windowed rates from the counters it has read.
 
-    Raises the redis-py error when Redis cannot be read (the runner records it as the section's error).
+    :meth:`read` gets every counter with one ``MGET`` (``{name: value or None}``) and raises the redis-py error
+    when Redis cannot be read; :meth:`collect` adds the reading to its counter window (kept ``5m`` plus three
+    sample intervals) and builds the section, a Redis failure or unusable counters being its error. A read that
+    took longer than ``deadline`` seconds (the sampler has given up on it) leaves the window untouched.
+    ``client`` is a ready redis-py client or a :class:`LazyClient` made on the first read.
     """
 
     name = "ai"
 
-    def __init__(self, client: redis.Redis, prefix: str, features: list[str]) -> None:
-        self.client = client
+    def __init__(self, client: redis.Redis | LazyClient[redis.Redis], prefix: str, features: list[str], *,
+                 model: str = "", sample_interval: float = 10.0, deadline: float | None = None) -> None:
+        self.client = lazy(client)
         self.prefix = prefix
+        self.features = features
+        self.model = model
+        self.deadline = deadline
         self.names = counter_names(features)
+        self.window = CounterWindow(keep_seconds=max(WINDOWS.values()) + 3 * sample_interval)
+        self._window_lock = threading.Lock()
         self._warned: dict[str, bytes] = {}
-        self.invalid: dict[str, str] = {}  # key -> why its last value was unusable (read after collect())
+        self.invalid: dict[str, str] = {}  # key -> why its last value was unusable (read after read())
 
-    def collect(self) -> dict[str, float | None]:
+    def collect(self, now: datetime) -> Section[AISection]:
+        """The AI section at ``now``: lifetime figures and windows; never raises for Redis being down."""
+        started = time.monotonic()
+        try:
+            counters = self.read()
+        except Exception as exc:  # Redis down or hung: the section is all null, the error says why
+            log.debug("reading the AI counters failed", exc_info=True)
+            return Section(None, one_line(exc))
+        if self.deadline is not None and time.monotonic() - started > self.deadline:
+            return Section(None, f"timed out after {self.deadline:g} s")  # late: the sampler has moved on
+        with self._window_lock:
+            section = ai_section(counters, self.window, now.timestamp(), self.features, self.model, None)
+            spans = [self.window.last(2), *(self.window.span(seconds) for seconds in WINDOWS.values())]
+        problems = [describe_invalid(self.invalid)] if self.invalid else []
+        pairs = inconsistent_counters(counters, spans, self.features)
+        if pairs:
+            problems.append("inconsistent counters, their rates are null: " + ", ".join(
+                f"{self.prefix}{part} > {self.prefix}{whole}" for part, whole in pairs))
+        section.error = "; ".join(problems) or None
+        return Section.of(section)
+
+    def missing(self, error: str) -> AISection:
+        """All-null figures (every feature listed, windows null) with ``error``."""
+        return ai_section(None, self.window, 0.0, self.features, self.model, error)
+
+    def seed(self, samples: list[CounterSample]) -> None:
+        """Add counter samples read from history (oldest first), so windows survive restarts."""
+        with self._window_lock:
+            self.window.extend(samples)
+
+    def shift_clock(self, seconds: float) -> None:
+        """Move the window's samples with a wall-clock step, so windowed rates use the real elapsed time."""
+        with self._window_lock:
+            self.window.shift(seconds)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def read(self) -> dict[str, float | None]:
+        """Every counter, by name without prefix: 0.0 when absent, None when unusable (see :attr:`invalid`)."""
+        client = self.client.get()
         keys = [self.prefix + n for n in self.names]
-        pipe = self.client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)
         pipe.mget(keys)
         pipe.exists(*keys)
         raw, existing = pipe.execute()
         wrong_type = set()
         if existing > sum(v is not None for v in raw):  # MGET gives nil for a key that is a list, hash...
             wrong_type = {n for n, k, v in zip(self.names, keys, raw, strict=True)
-                          if v is None and self.client.type(k) not in (b"none", "none")}
+                          if v is None and client.type(k) not in (b"none", "none")}
         invalid: dict[str, str] = {}
         counters: dict[str, float | None] = {}
         for name, value in zip(self.names, raw, strict=True):

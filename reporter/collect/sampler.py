@@ -1,134 +1,128 @@
-"""The sampler: runs every collector concurrently (each within the probe timeout) and builds one Snapshot."""
+"""The sampler: runs the collectors it is given concurrently (each within the probe timeout) and builds one
+Snapshot from their sections (see :mod:`reporter.collect.collector`)."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
-from reporter.collect.ai import WINDOWS, AICollector, ai_section, describe_invalid, inconsistent_counters
-from reporter.collect.counters import CounterSample, CounterWindow
+from reporter.collect.ai import AICollector
+from reporter.collect.collector import Collector, Section
+from reporter.collect.counters import CounterSample
 from reporter.collect.runner import BoundedRunner
-from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
-from reporter.collect.sources import app_database_engine, redis_client
-from reporter.collect.system import SystemCollector
-from reporter.collect.usage import UsageCollector
 from reporter.failures import FailureLog
 from reporter.settings import Settings
-from reporter.snapshot import OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection, overall_status
+from reporter.snapshot import AISection, Services, Snapshot, overall_status
 
 log = logging.getLogger(__name__)
 
+# Snapshot fields the sampler fills itself; every other field, and every field of Services, is a collector's place
+OWN_FIELDS = frozenset({"timestamp", "host", "status", "services", "errors", "alerts", "duration_ms"})
+
+
+def places() -> dict[str, bool]:
+    """Every place a collector can fill (its name), and whether the snapshot requires it: the fields of
+    :class:`Services` and the fields of :class:`Snapshot` other than :data:`OWN_FIELDS`."""
+    fields = {**{n: f for n, f in Snapshot.model_fields.items() if n not in OWN_FIELDS}, **Services.model_fields}
+    return {name: field.is_required() for name, field in fields.items()}
+
 
 class Sampler:
-    """Takes snapshots. Build with :meth:`from_settings`; call :meth:`sample` from one thread at a time.
+    """Takes snapshots from ``collectors`` (exactly those; :meth:`from_settings` uses the default list); call
+    :meth:`sample` from one thread at a time.
 
-    Usage statistics are re-queried every ``usage_interval`` seconds; in between, snapshots carry the last
-    usage section (its ``collected_at`` says when it was read).
+    Each collector's name is its place in the snapshot (:func:`places`): names must be unique, known, and cover
+    every required place, else ``ValueError``. A collector with an ``interval`` (usage statistics, every
+    ``REPORTER_USAGE_INTERVAL`` seconds) runs when due; in between, snapshots carry its last section and error.
     """
 
-    def __init__(self, settings: Settings, *, system: SystemCollector, database: DatabaseProbe,
-                 redis: RedisProbe, ollama: OllamaProbe, ai: AICollector, usage: UsageCollector,
-                 closers: tuple = ()) -> None:
+    def __init__(self, settings: Settings, collectors: Sequence[Collector]) -> None:
+        names = [c.name for c in collectors]
+        known = places()
+        problems = [f"two collectors named {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
+        problems += [f"collector {n!r} has no place in the snapshot (one of {', '.join(known)})"
+                     for n in names if n not in known]
+        problems += [f"no collector for the snapshot's {n!r}" for n, required in known.items()
+                     if required and n not in names]
+        if problems:
+            raise ValueError("; ".join(problems))
         self.settings = settings
         self.host = socket.gethostname()
-        self.system, self.database, self.redis, self.ollama = system, database, redis, ollama
-        self.ai, self.usage = ai, usage
-        self.window = CounterWindow(keep_seconds=max(WINDOWS.values()) + 3 * settings.sample_interval)
+        self.collectors = list(collectors)
         self.runner = BoundedRunner(max_workers=8)
-        self._usage_next_at = 0.0
-        self._usage = None
-        self._usage_error: str | None = None
-        self._closers = closers
+        self.next_run = {c.name: 0.0 for c in self.collectors}  # monotonic time each collector is due next
+        self._last: dict[str, Section[Any]] = {}
         self.failures = FailureLog(log)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sampler:
-        """A sampler whose collectors use clients built from ``settings`` (nothing is connected yet)."""
-        timeout = settings.probe_timeout
-        engine = app_database_engine(settings.app_database_url, timeout)
-        rclient = redis_client(settings.redis_url, timeout)
-        return cls(
-            settings,
-            system=SystemCollector(settings.disk_path),
-            database=DatabaseProbe(engine),
-            redis=RedisProbe(rclient),
-            ollama=OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),
-            ai=AICollector(rclient, settings.ai_key_prefix, settings.ai_features),
-            usage=UsageCollector(engine, settings.usage_queries, settings.top_n, settings.show_emails),
-            closers=(engine.dispose, rclient.close),
-        )
+        """A sampler running :func:`reporter.collect.defaults.default_collectors` (nothing is connected yet)."""
+        from reporter.collect.defaults import default_collectors
+
+        return cls(settings, default_collectors(settings))
+
+    def collector(self, name: str) -> Collector:
+        """The collector named ``name`` (``KeyError`` if none)."""
+        for collector in self.collectors:
+            if collector.name == name:
+                return collector
+        raise KeyError(name)
 
     def seed_window(self, samples: list[CounterSample]) -> None:
         """Seed the AI counter window with samples read from history (oldest first), so windows survive restarts."""
-        self.window.extend(samples)
+        for collector in self.collectors:
+            if isinstance(collector, AICollector):
+                collector.seed(samples)
 
     def shift_clock(self, seconds: float) -> None:
-        """The wall clock stepped by ``seconds``: move the counter window's samples with it (see
-        :class:`reporter.clock.StepDetector`), so windowed rates use the real elapsed time."""
-        self.window.shift(seconds)
+        """The wall clock stepped by ``seconds``: every collector moves the wall times it holds (the AI counter
+        window; see :class:`reporter.clock.StepDetector`), so windowed rates use the real elapsed time."""
+        for collector in self.collectors:
+            collector.shift_clock(seconds)
 
     def sample(self, now: datetime | None = None) -> Snapshot:
-        """Run all collectors and return the Snapshot stamped ``now`` (default: the wall clock, UTC); never
-        raises for a failing dependency."""
+        """Run the due collectors and return the Snapshot stamped ``now`` (default: the wall clock, UTC); never
+        raises for a failing dependency (nor for a collector that raises: that is its error)."""
         started = time.perf_counter()
         now = now or datetime.now(UTC)
-        jobs = {
-            "database": self.database.collect,
-            "redis": self.redis.collect,
-            "ollama": self.ollama.collect,
-            "ai": self.ai.collect,
-        }
-        usage_due = time.monotonic() >= self._usage_next_at
-        if usage_due:
-            jobs["usage"] = lambda: self.usage.collect(now)
-        outcomes = self.runner.run(jobs, self.settings.probe_timeout, inline={"system": self.system.collect})
+        due = [c for c in self.collectors if time.monotonic() >= self.next_run[c.name]]
+        outcomes = self.runner.run({c.name: partial(c.collect, now) for c in due if not c.inline},
+                                   self.settings.probe_timeout,
+                                   inline={c.name: partial(c.collect, now) for c in due if c.inline})
+        for collector in due:
+            outcome = outcomes[collector.name]
+            section = outcome.value
+            if outcome.error is not None:
+                section = Section(None, outcome.error)
+            elif not isinstance(section, Section):
+                section = Section(None, f"collector returned {type(section).__name__}, not a Section")
+            self._last[collector.name] = section
+            if collector.interval:
+                self.next_run[collector.name] = time.monotonic() + collector.interval
 
+        values: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        for name, outcome in outcomes.items():
-            if outcome.error:
-                errors[name] = outcome.error
-        system = outcomes["system"].value or SystemSection(disk_path=self.settings.disk_path,
-                                                            error=errors.get("system"))
-        if system.error:
-            errors["system"] = system.error
-        services = Services(
-            database=outcomes["database"].value or ServiceHealth(up=False, error=errors.get("database")),
-            redis=outcomes["redis"].value or ServiceHealth(up=False, error=errors.get("redis")),
-            ollama=outcomes["ollama"].value or OllamaHealth(model=self.settings.ollama_model, up=False,
-                                                            is_available=False, error=errors.get("ollama")),
-        )
-        for name in ("database", "redis", "ollama"):
-            error = getattr(services, name).error
-            if error:
-                errors[name] = error
-        ai = ai_section(outcomes["ai"].value, self.window, now.timestamp(), self.settings.ai_features,
-                        self.settings.ollama_model, errors.get("ai"))
-        ai.is_available = services.ollama.is_available
-        if outcomes["ai"].value is not None:
-            problems = [describe_invalid(self.ai.invalid)] if self.ai.invalid else []
-            spans = [self.window.last(2), *(self.window.span(seconds) for seconds in WINDOWS.values())]
-            pairs = inconsistent_counters(outcomes["ai"].value, spans, self.settings.ai_features)
-            if pairs:
-                prefix = self.ai.prefix
-                problems.append("inconsistent counters, their rates are null: " + ", ".join(
-                    f"{prefix}{part} > {prefix}{whole}" for part, whole in pairs))
-            if problems:
-                ai.error = errors["ai"] = "; ".join(problems)
-        if usage_due:
-            self._usage_next_at = time.monotonic() + self.settings.usage_interval
-            self._usage, self._usage_error = outcomes["usage"].value, outcomes["usage"].error
-        if self._usage_error:
-            errors["usage"] = self._usage_error
+        for collector in self.collectors:
+            section = self._last[collector.name]
+            if section.error:
+                errors[collector.name] = section.error
+            values[collector.name] = (section.value if section.value is not None
+                                      else collector.missing(section.error or "no value"))
+        services = Services(**{name: values.pop(name) for name in Services.model_fields})
+        if isinstance(values.get("ai"), AISection):  # the model's availability is Ollama's answer
+            values["ai"].is_available = services.ollama.is_available
         self._log_changes(errors)
         snapshot = Snapshot(
-            timestamp=now, host=self.host, status=overall_status(services), system=system,
-            services=services, ai=ai, usage=self._usage, errors=errors,
-            duration_ms=round((time.perf_counter() - started) * 1000.0, 2),
+            timestamp=now, host=self.host, status=overall_status(services), services=services, errors=errors,
+            duration_ms=round((time.perf_counter() - started) * 1000.0, 2), **values,
         )
         log.debug("sample %s: status=%s cpu=%s%% took %.0f ms%s", snapshot.timestamp.isoformat(), snapshot.status,
-                  system.cpu_percent, snapshot.duration_ms, f" errors={sorted(errors)}" if errors else "")
+                  snapshot.system.cpu_percent, snapshot.duration_ms, f" errors={sorted(errors)}" if errors else "")
         return snapshot
 
     def _log_changes(self, errors: dict[str, str]) -> None:
@@ -140,10 +134,10 @@ class Sampler:
             self.failures.ok(name)
 
     def close(self) -> None:
-        """Release the thread pool and the clients."""
+        """Release the thread pool and the clients the collectors made."""
         self.runner.close()
-        for close in self._closers:
+        for collector in self.collectors:
             try:
-                close()
+                collector.close()
             except Exception as exc:  # closing is best effort at shutdown, but say so
-                log.debug("closing a client failed: %s", exc)
+                log.debug("closing collector %s failed: %s", collector.name, exc)

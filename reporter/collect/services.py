@@ -1,7 +1,8 @@
 """Service probes: the app database (``SELECT 1``), Redis (``PING``) and Ollama (``GET /api/tags``).
 
-Each probe returns a health record within its timeout and never raises: a down service is ``up=False``
-with the error text (secrets masked).
+Each probe is a :class:`reporter.collect.collector.Collector` filling ``Snapshot.services.<name>``: ``read()``
+returns a health record within its timeout and never raises (a down service is ``up=False`` with the error text,
+secrets masked). Clients are made on the first read.
 """
 
 from __future__ import annotations
@@ -9,14 +10,19 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import redis
-from sqlalchemy.engine import Engine
-
+from reporter.collect.collector import Collector, Section
 from reporter.collect.runner import one_line
+from reporter.collect.sources import LazyClient, lazy
 from reporter.settings import mask_url
 from reporter.snapshot import OllamaHealth, ServiceHealth
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy.engine import Engine
 
 MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
 
@@ -25,39 +31,62 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 2)
 
 
-class DatabaseProbe:
-    """``SELECT 1`` through SQLAlchemy on the app database engine (its connect timeout bounds it)."""
+class _ServiceProbe(Collector):
+    """What the probes share: the section is the health record, a failed collection is ``up=False``."""
+
+    def read(self) -> ServiceHealth:
+        raise NotImplementedError
+
+    def collect(self, now: datetime) -> Section[ServiceHealth]:
+        """The health record of :meth:`read` (``now`` is not needed: a probe is about the present)."""
+        return Section.of(self.read())
+
+    def missing(self, error: str) -> ServiceHealth:
+        return ServiceHealth(up=False, error=error)
+
+
+class DatabaseProbe(_ServiceProbe):
+    """``SELECT 1`` through SQLAlchemy on the app database engine (its connect timeout bounds it); the engine is
+    a ready one or a :class:`LazyClient` made on the first read."""
 
     name = "database"
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine | LazyClient[Engine]) -> None:
+        self.engine = lazy(engine)
 
-    def collect(self) -> ServiceHealth:
+    def read(self) -> ServiceHealth:
         started = time.perf_counter()
         try:
-            with self.engine.connect() as conn:
+            with self.engine.get().connect() as conn:
                 conn.exec_driver_sql("SELECT 1").scalar()
         except Exception as exc:
             return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask_url(one_line(exc)))
         return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
 
 
-class RedisProbe:
-    """``PING`` on a redis-py client whose socket timeouts bound the probe."""
+    def close(self) -> None:
+        self.engine.close()
+
+
+class RedisProbe(_ServiceProbe):
+    """``PING`` on a redis-py client whose socket timeouts bound the probe (a ready client or a
+    :class:`LazyClient` made on the first read)."""
 
     name = "redis"
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+    def __init__(self, client: redis.Redis | LazyClient[redis.Redis]) -> None:
+        self.client = lazy(client)
 
-    def collect(self) -> ServiceHealth:
+    def read(self) -> ServiceHealth:
         started = time.perf_counter()
         try:
-            self.client.ping()
+            self.client.get().ping()
         except Exception as exc:
             return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask_url(one_line(exc)))
         return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def model_listed(model: str, names: list[str]) -> bool:
@@ -66,7 +95,7 @@ def model_listed(model: str, names: list[str]) -> bool:
     return any((n if ":" in n else f"{n}:latest") == wanted for n in names)
 
 
-class OllamaProbe:
+class OllamaProbe(_ServiceProbe):
     """``GET {base_url}/api/tags``; up when it answers 200 with JSON, model available when listed.
 
     A plain ``http.client`` request on a fresh connection (a probe every 10 s needs no pool, and this costs a
@@ -104,7 +133,10 @@ class OllamaProbe:
         finally:
             conn.close()
 
-    def collect(self) -> OllamaHealth:
+    def missing(self, error: str) -> OllamaHealth:
+        return OllamaHealth(model=self.model, up=False, is_available=False, error=error)
+
+    def read(self) -> OllamaHealth:
         started = time.perf_counter()
         health = OllamaHealth(model=self.model)
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from datetime import datetime
 
 import psutil
 
+from reporter.collect.collector import Collector, Section
 from reporter.collect.rates import HostIO
 from reporter.snapshot import SystemSection
 
@@ -24,7 +26,7 @@ def _busy_and_total(times) -> tuple[float, float]:
     return total - idle, total
 
 
-class SystemCollector:
+class SystemCollector(Collector):
     """Samples the host with psutil.
 
     ``cpu_percent`` is the busy share of all CPUs (0-100) averaged over the time since the previous
@@ -33,6 +35,7 @@ class SystemCollector:
     """
 
     name = "system"
+    inline = True  # psutil reads of this host: on the sampling thread, while the other collectors wait on I/O
 
     def __init__(self, disk_path: str = "/", *, cpu_times=psutil.cpu_times, io: HostIO | None = None) -> None:
         self.disk_path = disk_path
@@ -56,7 +59,14 @@ class SystemCollector:
             return None
         return round(min(100.0, max(0.0, (busy - prev_busy) / d_total * 100.0)), 2)
 
-    def collect(self) -> SystemSection:
+    def collect(self, now: datetime) -> Section[SystemSection]:
+        """The collector protocol: :meth:`read`, its ``error`` recorded as ``errors["system"]``."""
+        return Section.of(self.read())
+
+    def missing(self, error: str) -> SystemSection:
+        return SystemSection(disk_path=self.disk_path, error=error)
+
+    def read(self) -> SystemSection:
         """One SystemSection; a failing part leaves its fields None and names itself in ``error``."""
         section = SystemSection(disk_path=self.disk_path)
         errors = []

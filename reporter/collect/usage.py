@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from reporter.collect.collector import Collector, Section
 from reporter.collect.runner import one_line
+from reporter.collect.sources import LazyClient, lazy
 from reporter.collect.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
 from reporter.failures import FailureLog
 from reporter.rounding import percent
@@ -45,32 +47,46 @@ def as_utc(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class UsageCollector:
-    """Runs the usage queries on the app database; each query in its own transaction.
+class UsageCollector(Collector):
+    """Runs the usage queries on the app database; each query in its own transaction; every ``interval``
+    seconds (``REPORTER_USAGE_INTERVAL``), the snapshots in between carrying the last section.
 
     A query that fails leaves its figure None (or its list empty) and is logged (once while it keeps failing,
-    see :class:`reporter.failures.FailureLog`); when every query fails the
-    collector raises :class:`UsageUnavailable` so the snapshot's ``usage`` is null with the error.
+    see :class:`reporter.failures.FailureLog`); when every query fails (or the database cannot be reached)
+    :meth:`read` raises :class:`UsageUnavailable` and :meth:`collect` returns no section, so the snapshot's
+    ``usage`` is null with the error. ``engine`` is a ready engine or a :class:`LazyClient` made on the first read.
     """
 
     name = "usage"
 
-    def __init__(self, engine: Engine, overrides: dict[str, str] | None = None, top_n: int = 10,
-                 show_emails: bool = False) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine | LazyClient[Engine], overrides: dict[str, str] | None = None,
+                 top_n: int = 10, show_emails: bool = False, interval: float = 0.0) -> None:
+        self.engine = lazy(engine)
         self.queries = {**DEFAULT_QUERIES, **(overrides or {})}
         self.top_n = top_n
         self.show_emails = show_emails
+        self.interval = interval
         self.failures = FailureLog(log)
 
-    def collect(self, now: datetime | None = None) -> UsageSection:
+    def collect(self, now: datetime) -> Section[UsageSection]:
+        """The usage section stamped ``collected_at=now``, or none with the error (never raises)."""
+        try:
+            return Section(self.read(now))
+        except UsageUnavailable as exc:
+            return Section(None, one_line(exc))
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def read(self, now: datetime | None = None) -> UsageSection:
+        """Run the queries; raises :class:`UsageUnavailable` when no figure could be read."""
         now = now or datetime.now(UTC)
         params = {"since": (now - timedelta(hours=24)).replace(tzinfo=None),
                   "since_1h": (now - timedelta(hours=1)).replace(tzinfo=None), "limit": self.top_n}
         section = UsageSection(collected_at=now)
         errors: dict[str, str] = {}
         try:
-            with self.engine.connect() as conn:
+            with self.engine.get().connect() as conn:
                 for name, value in self._scalars(conn, params, errors).items():
                     setattr(section, name, self._scalar(name, value, errors))
                 rows = self._run(conn, "top_users", params, errors)

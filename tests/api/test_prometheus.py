@@ -23,7 +23,7 @@ def scrape(section: SystemSection) -> tuple[str, dict[str, float]]:
 
 
 def test_byte_values_are_psutils_exact_integers(tmp_path):
-    section = SystemCollector(str(tmp_path)).collect()
+    section = SystemCollector(str(tmp_path)).read()
     memory, disk = psutil.virtual_memory(), psutil.disk_usage(str(tmp_path))
     _text, values = scrape(section)
     assert set(values) == set(BYTES)

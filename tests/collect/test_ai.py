@@ -24,7 +24,7 @@ def write(client, prefix, **values):
 def test_lifetime_figures_from_real_counters(client, redis_prefix):
     write(client, redis_prefix, total_requests=150, total_time=345.0, cache_hits=15,
           grammar__requests=40, grammar__success=38, grammar__time=80.0)
-    counters = AICollector(client, redis_prefix, FEATURES).collect()
+    counters = AICollector(client, redis_prefix, FEATURES).read()
     section = ai_section(counters, CounterWindow(330), 1000.0, FEATURES, "mistral:7b", None)
     assert section.total_requests == 150
     assert section.avg_response_time == pytest.approx(2.3)
@@ -40,10 +40,10 @@ def test_windowed_values_and_counter_reset(client, redis_prefix):
     window = CounterWindow(330)
     write(client, redis_prefix, total_requests=100, total_time=200.0, cache_hits=10,
           quiz__requests=100, quiz__success=100, quiz__time=200.0)
-    ai_section(collector.collect(), window, 0.0, FEATURES, "m", None)
+    ai_section(collector.read(), window, 0.0, FEATURES, "m", None)
     write(client, redis_prefix, total_requests=110, total_time=320.0, cache_hits=12,
           quiz__requests=110, quiz__success=108, quiz__time=320.0)
-    section = ai_section(collector.collect(), window, 10.0, FEATURES, "m", None)
+    section = ai_section(collector.read(), window, 10.0, FEATURES, "m", None)
     last = section.windows["last_interval"]
     assert last.window_seconds == 10.0
     assert last.requests == 10 and last.requests_per_second == 1.0
@@ -55,7 +55,7 @@ def test_windowed_values_and_counter_reset(client, redis_prefix):
     client.delete(*[redis_prefix + k for k in ("total_requests", "total_time", "cache_hits", "quiz:requests",
                                               "quiz:success", "quiz:time")])
     write(client, redis_prefix, total_requests=4, total_time=8.0, quiz__requests=4, quiz__success=4, quiz__time=8.0)
-    section = ai_section(collector.collect(), window, 20.0, FEATURES, "m", None)
+    section = ai_section(collector.read(), window, 20.0, FEATURES, "m", None)
     last, five = section.windows["last_interval"], section.windows["5m"]
     assert last.requests == 4 and last.avg_response_time == pytest.approx(2.0)
     assert five.requests == 14 and five.window_seconds == 20.0
@@ -67,8 +67,8 @@ def test_garbage_value_is_missing_with_one_warning(client, redis_prefix, caplog)
     write(client, redis_prefix, total_requests="lots", total_time=10.0, grammar__requests=-3)
     collector = AICollector(client, redis_prefix, FEATURES)
     with caplog.at_level(logging.WARNING):
-        counters = collector.collect()
-        collector.collect()
+        counters = collector.read()
+        collector.read()
     assert counters["total_requests"] is None and counters["grammar:requests"] is None
     assert counters["total_time"] == 10.0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -83,14 +83,14 @@ def test_redis_refusing_connections_raises_within_timeout(refused_port):
 
     client = redis_client(f"redis://127.0.0.1:{refused_port}/0", 1.0)
     with pytest.raises(redis.ConnectionError):
-        AICollector(client, "ai:", FEATURES).collect()
+        AICollector(client, "ai:", FEATURES).read()
 
 
 def test_wrong_redis_type_is_missing_with_a_warning(client, redis_prefix, caplog):
     client.rpush(redis_prefix + "total_requests", 5, 6)
     client.set(redis_prefix + "total_time", 3.0)
     with caplog.at_level(logging.WARNING):
-        counters = AICollector(client, redis_prefix, FEATURES).collect()
+        counters = AICollector(client, redis_prefix, FEATURES).read()
     assert counters["total_requests"] is None and counters["total_time"] == 3.0
     assert counters["quiz:requests"] == 0.0  # absent is 0, not an error
     assert "not a string key" in caplog.text

@@ -7,55 +7,55 @@ from reporter.collect.sources import app_database_engine, redis_client
 
 
 def test_database_up(pg_schema_url):
-    health = DatabaseProbe(app_database_engine(pg_schema_url, 2.0)).collect()
+    health = DatabaseProbe(app_database_engine(pg_schema_url, 2.0)).read()
     assert health.up is True and health.error is None and health.latency_ms > 0
 
 
 def test_database_refused_masks_password(refused_port):
     url = f"postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:{refused_port}/app"
     started = time.monotonic()
-    health = DatabaseProbe(app_database_engine(url, 2.0)).collect()
+    health = DatabaseProbe(app_database_engine(url, 2.0)).read()
     assert health.up is False and health.error
     assert "s3cr3t-pw" not in health.error
     assert time.monotonic() - started < 3
 
 
 def test_redis_up_and_refused(redis_url, refused_port):
-    assert RedisProbe(redis_client(redis_url, 2.0)).collect().up is True
-    down = RedisProbe(redis_client(f"redis://:hunter2-pw@127.0.0.1:{refused_port}/0", 2.0)).collect()
+    assert RedisProbe(redis_client(redis_url, 2.0)).read().up is True
+    down = RedisProbe(redis_client(f"redis://:hunter2-pw@127.0.0.1:{refused_port}/0", 2.0)).read()
     assert down.up is False and "hunter2-pw" not in down.error
 
 
 def test_redis_that_never_answers_fails_within_timeout(silent_server):
     started = time.monotonic()
-    health = RedisProbe(redis_client(f"redis://127.0.0.1:{silent_server.port}/0", 1.0)).collect()
+    health = RedisProbe(redis_client(f"redis://127.0.0.1:{silent_server.port}/0", 1.0)).read()
     assert health.up is False and "imeout" in health.error
     assert time.monotonic() - started < 1.5
 
 
 def test_ollama_model_listed(fake_ollama):
-    health = OllamaProbe(fake_ollama.url, "mistral:7b", 2.0).collect()
+    health = OllamaProbe(fake_ollama.url, "mistral:7b", 2.0).read()
     assert health.up is True and health.is_available is True and health.error is None
     assert "llama3:8b" in health.models
 
 
 def test_ollama_up_without_the_model(fake_ollama):
-    health = OllamaProbe(fake_ollama.url, "mixtral:8x7b", 2.0).collect()
+    health = OllamaProbe(fake_ollama.url, "mixtral:8x7b", 2.0).read()
     assert health.up is True and health.is_available is False
     assert "mixtral:8x7b" in health.error
 
 
 def test_ollama_server_error_is_down(fake_ollama):
     fake_ollama.status = 500
-    health = OllamaProbe(fake_ollama.url, "mistral:7b", 2.0).collect()
+    health = OllamaProbe(fake_ollama.url, "mistral:7b", 2.0).read()
     assert health.up is False and health.is_available is False and "500" in health.error
 
 
 def test_ollama_hung_and_refused(silent_server, refused_port):
     started = time.monotonic()
-    hung = OllamaProbe(f"http://127.0.0.1:{silent_server.port}", "mistral:7b", 1.0).collect()
+    hung = OllamaProbe(f"http://127.0.0.1:{silent_server.port}", "mistral:7b", 1.0).read()
     assert hung.up is False and time.monotonic() - started < 1.5
-    refused = OllamaProbe(f"http://127.0.0.1:{refused_port}", "mistral:7b", 1.0).collect()
+    refused = OllamaProbe(f"http://127.0.0.1:{refused_port}", "mistral:7b", 1.0).read()
     assert refused.up is False and refused.error
 
 
@@ -89,7 +89,7 @@ def test_ollama_huge_answer_is_capped(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Huge)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        health = OllamaProbe(f"http://127.0.0.1:{server.server_address[1]}", "mistral:7b", 2.0).collect()
+        health = OllamaProbe(f"http://127.0.0.1:{server.server_address[1]}", "mistral:7b", 2.0).read()
         assert health.up is False and "larger than 1024 KiB" in health.error
     finally:
         server.shutdown()

@@ -15,7 +15,7 @@ def burn(seconds: float) -> None:
 def test_first_sample_is_a_real_average_not_zero():
     collector = SystemCollector("/")
     burn(0.3)  # keep one core busy: on a 2-core host that is ~50 %
-    section = collector.collect()
+    section = collector.read()
     floor = 100.0 / psutil.cpu_count() * 0.5
     assert section.cpu_percent is not None and section.cpu_percent >= floor
 
@@ -43,7 +43,7 @@ def test_cpu_percent_from_counters_matches_busy_share():
 
 def test_memory_disk_uptime_load(tmp_path):
     before = os.getloadavg()
-    section = SystemCollector(str(tmp_path)).collect()
+    section = SystemCollector(str(tmp_path)).read()
     after = os.getloadavg()
     mem = psutil.virtual_memory()
     assert abs(section.memory_total_gb - mem.total / 2**30) < 0.01
@@ -57,7 +57,7 @@ def test_memory_disk_uptime_load(tmp_path):
 
 
 def test_missing_disk_path_is_an_error_not_a_crash(tmp_path):
-    section = SystemCollector(str(tmp_path / "nope")).collect()
+    section = SystemCollector(str(tmp_path / "nope")).read()
     assert section.disk_percent is None
     assert "disk" in section.error
     assert section.memory_percent is not None

@@ -22,14 +22,14 @@ def check_figures(section, expected):
 
 def test_reference_schema_on_postgresql(pg_schema_url):
     expected = create_reference_db(pg_schema_url)
-    section = UsageCollector(app_database_engine(pg_schema_url, 2.0)).collect()
+    section = UsageCollector(app_database_engine(pg_schema_url, 2.0)).read()
     check_figures(section, expected)
 
 
 def test_reference_schema_on_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     expected = create_reference_db(url)
-    check_figures(UsageCollector(app_database_engine(url, 2.0)).collect(), expected)
+    check_figures(UsageCollector(app_database_engine(url, 2.0)).read(), expected)
 
 
 def add_users(url: str, now: datetime) -> dict[str, datetime | None]:
@@ -54,7 +54,7 @@ def test_last_active_is_the_users_last_active_at_not_the_latest_activity_row(bac
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     expected = create_reference_db(url, now)
     expected["last_active"].update(add_users(url, now))
-    section = UsageCollector(app_database_engine(url, 2.0), top_n=10).collect(now.replace(tzinfo=UTC))
+    section = UsageCollector(app_database_engine(url, 2.0), top_n=10).read(now.replace(tzinfo=UTC))
     shown = {u.user_id: u.last_active.replace(tzinfo=None) for u in section.top_users}
     assert shown == expected["last_active"]
     assert section.active_users_24h == 3  # user_010 is counted active today ...
@@ -64,20 +64,20 @@ def test_last_active_is_the_users_last_active_at_not_the_latest_activity_row(bac
 def test_show_emails_and_top_n(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     create_reference_db(url)
-    section = UsageCollector(app_database_engine(url, 2.0), top_n=1, show_emails=True).collect()
+    section = UsageCollector(app_database_engine(url, 2.0), top_n=1, show_emails=True).read()
     assert [u.email for u in section.top_users] == ["alice.example@example.com"]
     assert len(section.popular_scenarios) == 1
 
 
 def test_missing_tables_make_usage_unavailable(pg_schema_url):
     with pytest.raises(UsageUnavailable, match="does not exist"):
-        UsageCollector(app_database_engine(pg_schema_url, 2.0)).collect()
+        UsageCollector(app_database_engine(pg_schema_url, 2.0)).read()
 
 
 def test_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path):
     path = tmp_path / "missing.db"
     with pytest.raises(UsageUnavailable):
-        UsageCollector(app_database_engine(f"sqlite:///{path}", 2.0)).collect()
+        UsageCollector(app_database_engine(f"sqlite:///{path}", 2.0)).read()
     assert not Path(path).exists()
 
 
@@ -90,7 +90,7 @@ def test_one_failing_query_leaves_the_rest(tmp_path, caplog):
     engine.dispose()
     overrides = {"top_users": "SELECT id AS user_id, email, 1 AS activity_count, NULL AS last_active FROM users"}
     with caplog.at_level(logging.WARNING):
-        section = UsageCollector(app_database_engine(url, 2.0), overrides).collect()
+        section = UsageCollector(app_database_engine(url, 2.0), overrides).read()
     assert section.total_grammar_checks is None and section.total_users == 3
     assert len(section.top_users) == 3
     assert any("total_grammar_checks" in r.getMessage() for r in caplog.records)
@@ -99,7 +99,7 @@ def test_one_failing_query_leaves_the_rest(tmp_path, caplog):
 def test_query_override_returning_garbage_is_missing(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     create_reference_db(url)
-    section = UsageCollector(app_database_engine(url, 2.0), {"total_users": "SELECT 'many'"}).collect()
+    section = UsageCollector(app_database_engine(url, 2.0), {"total_users": "SELECT 'many'"}).read()
     assert section.total_users is None and section.total_scenarios == 3
 
 
@@ -118,11 +118,11 @@ def test_a_query_that_keeps_failing_is_logged_once_then_its_recovery(tmp_path, c
     collector = UsageCollector(app_database_engine(url, 2.0))
     caplog.set_level(logging.INFO, "reporter")
     for _ in range(5):  # five usage intervals
-        assert collector.collect().total_grammar_checks is None
+        assert collector.read().total_grammar_checks is None
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE grammar_checks_old RENAME TO grammar_checks"))
     engine.dispose()
-    assert collector.collect().total_grammar_checks is not None
+    assert collector.read().total_grammar_checks is not None
     lines = [(r.levelname, r.getMessage()) for r in caplog.records
              if r.getMessage().startswith("usage query total_grammar_checks")]
     assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
