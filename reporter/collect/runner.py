@@ -1,8 +1,9 @@
 """Run collectors concurrently, each bounded by a timeout.
 
-A collector is any callable returning a value; :func:`run_bounded` gives each one ``timeout`` seconds on a
-shared thread pool. One that overruns is reported as timed out and, while its thread is still stuck, is not
-started again (so a hung dependency never piles up threads).
+A job is any callable returning a value (the sampler gives each collector's ``collect``);
+:meth:`BoundedRunner.run` gives each one ``timeout`` seconds on a shared thread pool. One that overruns is
+reported as timed out and, while its thread is still stuck, is not started again (so a hung dependency never
+piles up threads).
 """
 
 from __future__ import annotations

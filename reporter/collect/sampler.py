@@ -37,8 +37,9 @@ class Sampler:
     :meth:`sample` from one thread at a time.
 
     Each collector's name is its place in the snapshot (:func:`places`): names must be unique, known, and cover
-    every required place, else ``ValueError``. A collector with an ``interval`` (usage statistics, every
-    ``REPORTER_USAGE_INTERVAL`` seconds) runs when due; in between, snapshots carry its last section and error.
+    every required place, whose collectors' ``missing()`` give a value; else ``ValueError``. A collector with an
+    ``interval`` (usage statistics, every ``REPORTER_USAGE_INTERVAL`` seconds) runs when due; in between,
+    snapshots carry its last section and error.
     """
 
     def __init__(self, settings: Settings, collectors: Sequence[Collector]) -> None:
@@ -49,6 +50,8 @@ class Sampler:
                      for n in names if n not in known]
         problems += [f"no collector for the snapshot's {n!r}" for n, required in known.items()
                      if required and n not in names]
+        problems += [f"collector {c.name!r} fills a required place: its missing() must give a value, not None"
+                     for c in collectors if known.get(c.name) and c.missing("check") is None]
         if problems:
             raise ValueError("; ".join(problems))
         self.settings = settings

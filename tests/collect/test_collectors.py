@@ -122,6 +122,15 @@ def test_the_snapshot_places_are_checked_when_the_sampler_is_built():
     with pytest.raises(ValueError, match="two collectors named 'redis'"):
         Sampler(settings(), [*base, Fixed("redis", ServiceHealth())])
 
+    class NoMissing(Collector):  # the snapshot could not be built when it fails
+        name = "redis"
+
+        def collect(self, now):
+            return Section(ServiceHealth(up=True))
+
+    with pytest.raises(ValueError, match="'redis' fills a required place: its missing"):
+        Sampler(settings(), [*(c for c in base if c.name != "redis"), NoMissing()])
+
 
 def test_default_collectors_fill_every_place_and_connect_nothing_until_the_first_sample(redis_url, redis_prefix):
     config = settings(redis_url=redis_url, ai_key_prefix=redis_prefix, usage_interval=120)
