@@ -149,3 +149,26 @@ def test_default_collectors_fill_every_place_and_connect_nothing_until_the_first
     finally:
         sampler.close()
     assert not by_name["redis"].client.made and not by_name["database"].engine.made  # closed
+
+
+def test_an_ai_reading_later_than_the_deadline_leaves_the_counter_window_alone(redis_url, redis_prefix):
+    """The sampler has given up on a late reading (a probe left behind): its counters must not enter the window
+    under the old sample's time."""
+    import redis
+
+    from reporter.collect.ai import AICollector
+    from reporter.collect.sources import LazyClient
+
+    def slow_client():
+        time.sleep(0.3)  # as a connection that took its time
+        return redis.Redis.from_url(redis_url)
+
+    collector = AICollector(LazyClient(slow_client, lambda c: c.close()), redis_prefix, ["quiz"], model="m",
+                            deadline=0.2)
+    try:
+        late = collector.collect(datetime.now(UTC))
+        assert late.value is None and late.error == "timed out after 0.2 s" and len(collector.window) == 0
+        on_time = collector.collect(datetime.now(UTC))  # connected now: well within the deadline
+        assert on_time.error is None and on_time.value.total_requests == 0 and len(collector.window) == 1
+    finally:
+        collector.close()
