@@ -218,8 +218,9 @@ class Snapshot(_Section):
 
 
 def overall_status(services: Services) -> Status:
-    """healthy when every service is up (and the model listed), unhealthy when all are down, else degraded."""
-    ups = [services.database.up, services.redis.up, services.ollama.up]
+    """healthy when every service is up (and the model listed), unhealthy when all are down, else degraded.
+    Every field of ``services`` counts (a new probe's field too)."""
+    ups = [getattr(services, name).up for name in type(services).model_fields]
     if all(ups) and services.ollama.is_available:
         return Status.HEALTHY
     if not any(ups):

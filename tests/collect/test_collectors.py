@@ -172,3 +172,20 @@ def test_an_ai_reading_later_than_the_deadline_leaves_the_counter_window_alone(r
         assert on_time.error is None and on_time.value.total_requests == 0 and len(collector.window) == 1
     finally:
         collector.close()
+
+
+def test_every_service_of_the_snapshot_counts_in_the_status():
+    """A new probe's field in Services counts without touching the status computation."""
+    from reporter.snapshot import Services, overall_status
+
+    class MoreServices(Services):
+        queue: ServiceHealth
+
+    up, down = ServiceHealth(up=True), ServiceHealth(up=False)
+    ollama = OllamaHealth(model="m", up=True, is_available=True)
+    assert overall_status(MoreServices(database=up, redis=up, ollama=ollama, queue=up)) == "healthy"
+    assert overall_status(MoreServices(database=up, redis=up, ollama=ollama, queue=down)) == "degraded"
+    assert overall_status(MoreServices(database=down, redis=down, ollama=ollama.model_copy(update={"up": False}),
+                                       queue=up)) == "degraded"
+    assert overall_status(Services(database=down, redis=down, ollama=ollama.model_copy(update={"up": False}))) \
+        == "unhealthy"
