@@ -217,6 +217,24 @@ class Snapshot(_Section):
     duration_ms: float = Field(description="wall time the sample took, milliseconds")
 
 
+# the fields no collector fills: the sampler's own, and the alerts the rule evaluation adds
+NOT_COLLECTED = frozenset({"timestamp", "host", "status", "errors", "alerts", "duration_ms"})
+
+
+def collector_places() -> dict[str, bool]:
+    """Every place a collector fills (its ``name``, also its key in ``errors``), in snapshot order, with whether
+    the snapshot requires it: the fields of :class:`Snapshot` but :data:`NOT_COLLECTED`, with the fields of
+    :class:`Services` in place of ``services``. Today: system, database, redis, ollama, ai, usage (the only
+    optional one)."""
+    places: dict[str, bool] = {}
+    for name, field in Snapshot.model_fields.items():
+        if name == "services":
+            places.update({n: f.is_required() for n, f in Services.model_fields.items()})
+        elif name not in NOT_COLLECTED:
+            places[name] = field.is_required()
+    return places
+
+
 def overall_status(services: Services) -> Status:
     """healthy when every service is up (and the model listed), unhealthy when all are down, else degraded.
     Every field of ``services`` counts (a new probe's field too)."""

@@ -20,9 +20,9 @@ from prometheus_client.registry import CollectorRegistry
 
 from reporter.api.latest import PROMETHEUS_CONTENT_TYPE as CONTENT_TYPE  # noqa: F401 (re-exported)
 from reporter.catalog import catalog
-from reporter.snapshot import Snapshot, Status
+from reporter.snapshot import Snapshot, Status, collector_places
 
-COLLECTORS = ("system", "database", "redis", "ollama", "ai", "usage")
+COLLECTORS = tuple(collector_places())  # system, database, redis, ollama, ai, usage
 _LABEL = re.compile(r"[^a-zA-Z0-9_]")
 
 

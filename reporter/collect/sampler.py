@@ -17,34 +17,24 @@ from reporter.collect.counters import CounterSample
 from reporter.collect.runner import BoundedRunner
 from reporter.failures import FailureLog
 from reporter.settings import Settings
-from reporter.snapshot import AISection, Services, Snapshot, overall_status
+from reporter.snapshot import AISection, Services, Snapshot, collector_places, overall_status
 
 log = logging.getLogger(__name__)
-
-# Snapshot fields the sampler fills itself; every other field, and every field of Services, is a collector's place
-OWN_FIELDS = frozenset({"timestamp", "host", "status", "services", "errors", "alerts", "duration_ms"})
-
-
-def places() -> dict[str, bool]:
-    """Every place a collector can fill (its name), and whether the snapshot requires it: the fields of
-    :class:`Services` and the fields of :class:`Snapshot` other than :data:`OWN_FIELDS`."""
-    fields = {**{n: f for n, f in Snapshot.model_fields.items() if n not in OWN_FIELDS}, **Services.model_fields}
-    return {name: field.is_required() for name, field in fields.items()}
 
 
 class Sampler:
     """Takes snapshots from ``collectors`` (exactly those; :meth:`from_settings` uses the default list); call
     :meth:`sample` from one thread at a time.
 
-    Each collector's name is its place in the snapshot (:func:`places`): names must be unique, known, and cover
-    every required place, whose collectors' ``missing()`` give a value; else ``ValueError``. A collector with an
-    ``interval`` (usage statistics, every ``REPORTER_USAGE_INTERVAL`` seconds) runs when due; in between,
-    snapshots carry its last section and error.
+    Each collector's name is its place in the snapshot (:func:`reporter.snapshot.collector_places`): names must
+    be unique, known, and cover every required place, whose collectors' ``missing()`` give a value; else
+    ``ValueError``. A collector with an ``interval`` (usage statistics, every ``REPORTER_USAGE_INTERVAL`` seconds)
+    runs when due; in between, snapshots carry its last section and error.
     """
 
     def __init__(self, settings: Settings, collectors: Sequence[Collector]) -> None:
         names = [c.name for c in collectors]
-        known = places()
+        known = collector_places()
         problems = [f"two collectors named {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
         problems += [f"collector {n!r} has no place in the snapshot (one of {', '.join(known)})"
                      for n in names if n not in known]

@@ -9,10 +9,10 @@ import pytest
 
 from reporter.collect.collector import Collector, Section
 from reporter.collect.defaults import default_collectors
-from reporter.collect.sampler import Sampler, places
+from reporter.collect.sampler import Sampler
 from reporter.collect.system import SystemCollector
 from reporter.settings import load_settings
-from reporter.snapshot import AISection, OllamaHealth, ServiceHealth, SystemSection, UsageSection
+from reporter.snapshot import AISection, OllamaHealth, ServiceHealth, SystemSection, UsageSection, collector_places
 
 
 class Fixed(Collector):
@@ -136,7 +136,7 @@ def test_default_collectors_fill_every_place_and_connect_nothing_until_the_first
     config = settings(redis_url=redis_url, ai_key_prefix=redis_prefix, usage_interval=120)
     collectors = default_collectors(config)
     assert [c.name for c in collectors] == ["system", "database", "redis", "ollama", "ai", "usage"]
-    assert set(places()) == {c.name for c in collectors}
+    assert list(collector_places()) == [c.name for c in collectors]
     by_name = {c.name: c for c in collectors}
     assert by_name["usage"].interval == 120 and by_name["system"].inline
     assert by_name["redis"].client is by_name["ai"].client  # one Redis client, one app database engine
