@@ -295,15 +295,6 @@ class Settings(BaseSettings):
             raise ValueError("not an existing folder (of report.html.j2 / report.css overrides)")
         return value
 
-    @field_validator("webhook_secret")
-    @classmethod
-    def _whsec(cls, value: str | None) -> str | None:
-        if value:
-            from reporter.notify.webhook import secret_key
-
-            secret_key(value)
-        return value
-
     @field_validator("slack_webhook_url", "webhook_url", "external_url")
     @classmethod
     def _optional_http(cls, value: str | None) -> str | None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -47,6 +47,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -54,7 +55,10 @@ from pydantic import (
 from reporter.alerting.matchers import REGEX_LOOKING, Matcher, compile_regex
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
-from reporter.masking import register_secrets, url_secrets, userinfo_problem
+from reporter.masking import register_secrets
+from reporter.notify.notification import Notification
+from reporter.notify.receivers.base import Attempt, ReceiverType
+from reporter.notify.receivers.registry import known_types, receiver_type
 from reporter.settings import Settings
 
 MIN_TOLERANCE_INTERVALS = 2  # for_outage_tolerance must span this many sample intervals
@@ -65,19 +69,25 @@ class AlertingConfigError(ValueError):
 
 
 class Receiver(BaseModel):
-    """Where notifications go. An alert goes to a receiver when all of these hold: ``match`` (labels equal to
-    these values; a value that looks like a regular expression is refused), ``match_re`` (labels fully matching
-    these regular expressions), ``matchers`` (Alertmanager matcher strings: ``name=value``, ``name!=value``,
-    ``name=~regex``, ``name!~regex``), ``min_severity`` (the least severe level delivered: critical > warning >
-    info). ``backoff_max``: this receiver's cap on the wait between retries (None = the default's). Durations
-    in seconds."""
+    """Where notifications go: a name, a type (``reporter.notify.receivers.registry``) with that type's own fields
+    (``options``: ``url`` for slack and webhook, ``to`` for email, ...), the routing and the timing.
+
+    An alert goes to a receiver when all of these hold: ``match`` (labels equal to these values; a value that
+    looks like a regular expression is refused), ``match_re`` (labels fully matching these regular expressions),
+    ``matchers`` (Alertmanager matcher strings: ``name=value``, ``name!=value``, ``name=~regex``,
+    ``name!~regex``), ``min_severity`` (the least severe level delivered: critical > warning > info).
+    ``backoff_max``: this receiver's cap on the wait between retries (None = the default's). Durations in seconds.
+
+    Built from one table: ``Receiver(name="ops", type="webhook", url="https://...")`` puts the keys that are not
+    common fields into the type's options. Validated with ``context={"settings": settings}``, the type gets the
+    process settings (the email type its SMTP server) and refuses to start without what it needs.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    type: Literal["slack", "webhook"]
-    url: str
-    secret: str | None = None
+    type: str
+    options: Any = None
     match: dict[str, str] = Field(default_factory=dict)
     match_re: dict[str, str] = Field(default_factory=dict)
     matchers: list[str] = Field(default_factory=list)
@@ -89,36 +99,64 @@ class Receiver(BaseModel):
     timeout: float = Field(10.0, gt=0, le=120)
     backoff_max: float | None = Field(None, gt=0)
 
-    @field_validator("url")
+    _kind: ReceiverType | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        problem = userinfo_problem(value)
-        if problem:
-            raise ValueError(problem)
+    def _split_options(cls, data: Any) -> Any:
+        """The keys that are not common fields are the type's own (``options``)."""
+        if isinstance(data, dict) and "options" not in data:
+            data = dict(data)
+            data["options"] = {k: data.pop(k) for k in list(data) if k not in cls.model_fields}
+        return data
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        receiver_type(value)  # raises ValueError naming the known types
         return value
 
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options(cls, value: Any, info: ValidationInfo) -> Any:
+        if "type" not in info.data:
+            return value  # the type's own error is reported
+        kind = receiver_type(info.data["type"])
+        if isinstance(value, kind.Options):
+            return value
+        try:
+            return kind.Options.model_validate(value or {})
+        except ValidationError as exc:
+            raise ValueError(_first_error(exc, "").removeprefix(".")) from None
+
+    @model_validator(mode="after")
+    def _bind(self, info: ValidationInfo) -> Receiver:
+        settings = (info.context or {}).get("settings")
+        self._kind = receiver_type(self.type)(self.options, settings)  # ValueError: a setting it needs is missing
+        return self
+
+    @property
+    def kind(self) -> ReceiverType:
+        """The receiver type's instance (``reporter.notify.receivers``) that renders and sends."""
+        assert self._kind is not None
+        return self._kind
+
     def secret_values(self) -> list[str]:
-        """What must never be shown: the URL's password, a Slack webhook's URL and path (its key), and the
-        signing secret."""
-        path = urlsplit(self.url).path.strip("/")
-        slack = [self.url, *([path] if path else [])] if self.type == "slack" else []
-        return [*url_secrets(self.url), *slack, *([self.secret] if self.secret else [])]
+        """What must never be shown: the secrets its type declares (``secret_fields``, a URL's password)."""
+        return self.kind.secrets()
+
+    def render(self, notification: Notification, tz: ZoneInfo) -> bytes:
+        """The outbox body of ``notification`` for this receiver (its type's request body)."""
+        return self.kind.render(notification, tz, self.max_alerts)
+
+    async def send(self, client: Any, notification_id: str, body: bytes) -> Attempt:
+        """One delivery attempt of ``body`` within ``timeout`` (see ``ReceiverType.send``)."""
+        return await self.kind.send(client, notification_id, body, self.timeout)
 
     @field_validator("group_wait", "repeat_interval", "timeout", "backoff_max", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value:
-            from reporter.notify.webhook import secret_key
-
-            secret_key(value)  # raises ValueError (without the secret) when a whsec_ secret is not base64
-        return value or None
 
     _matchers: list[Matcher] = PrivateAttr(default_factory=list)
 
@@ -225,6 +263,40 @@ def _kind(value: Any) -> str:
             dict: "a table"}.get(type(value), type(value).__name__)
 
 
+class _FieldError(Exception):
+    """A receiver table's problem: ``field`` (dotted, "" for the table) and ``reason`` (one line)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+def _receiver(item: dict[str, Any], settings: Settings) -> Receiver:
+    """One ``[[receivers]]`` table as a Receiver: its type from the registry (unknown: the known types are
+    named), the type's own fields validated by the type's ``Options``, then the common fields; the type gets the
+    settings (and refuses what it cannot work without). Raises _FieldError."""
+    if "type" not in item:
+        raise _FieldError("type", f"missing; one of {', '.join(known_types())}")
+    try:
+        kind = receiver_type(item["type"])
+    except ValueError as exc:
+        raise _FieldError("type", str(exc)) from None
+    own = {k: v for k, v in item.items() if k not in Receiver.model_fields}
+    try:
+        options = kind.Options.model_validate(own)
+    except ValidationError as exc:
+        raise _FieldError(*_first_error(exc, "").removeprefix(".").split(": ", 1)) from None
+    common = {k: v for k, v in item.items() if k in Receiver.model_fields and k != "options"}
+    try:
+        return Receiver.model_validate({**common, "options": options}, context={"settings": settings})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise _FieldError(field, err["msg"].removeprefix("Value error, ")) from None
+    except TypeError as exc:
+        raise _FieldError("", str(exc)) from None
+
+
 def load_alerting(settings: Settings) -> AlertingConfig:
     """Read ``settings.alerting_file`` (if set) and the receiver settings; raise AlertingConfigError."""
     try:
@@ -277,23 +349,27 @@ def _load(settings: Settings) -> AlertingConfig:
         raise AlertingConfigError(f"{where}: receivers: must be an array of tables, one [[receivers]] each, "
                                   f"not {_kind(receivers_data)}")
     receivers_data = list(receivers_data)
+    env: dict[int, dict[str, str]] = {}  # receivers made from settings: field -> the setting that gave it
     if settings.slack_webhook_url:
+        env[len(receivers_data)] = {"url": "REPORTER_SLACK_WEBHOOK_URL"}
         receivers_data.append({"name": "slack", "type": "slack", "url": settings.slack_webhook_url})
     if settings.webhook_url:
+        env[len(receivers_data)] = {"url": "REPORTER_WEBHOOK_URL", "secret": "REPORTER_WEBHOOK_SECRET"}
         receivers_data.append({"name": "webhook", "type": "webhook", "url": settings.webhook_url,
                                "secret": settings.webhook_secret})
     receivers = []
     for index, item in enumerate(receivers_data):
         if not isinstance(item, dict):
             raise AlertingConfigError(f"{where}: receivers[{index}]: must be a table ([[receivers]] with name, "
-                                      f"type, url), not {_kind(item)}")
+                                      f"type and the type's fields), not {_kind(item)}")
         label = f"receivers[{index}]" + (f" ({item.get('name')})" if item.get("name") else "")
         try:
-            receivers.append(Receiver(**item))
-        except ValidationError as exc:
-            raise AlertingConfigError(f"{where}: {_first_error(exc, label)}") from None
-        except TypeError as exc:
-            raise AlertingConfigError(f"{where}: {label}: {exc}") from None
+            receivers.append(_receiver(item, settings))
+        except _FieldError as exc:
+            setting = env.get(index, {}).get(exc.field)
+            raise AlertingConfigError(f"{setting}: {exc.reason}" if setting else
+                                      f"{where}: {label}{'.' + exc.field if exc.field else ''}: {exc.reason}") \
+                from None
         backoff_max = receivers[-1].backoff_max
         if backoff_max is not None and backoff_max > defaults.max_age:
             raise AlertingConfigError(f"{where}: {label}.backoff_max: {backoff_max:g} s must not exceed "

@@ -16,23 +16,20 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from reporter.alerting.config import Defaults, Receiver
-from reporter.alerting.state import from_ms
 from reporter.failures import FailureLog, duration
+from reporter.notify.receivers.base import Attempt
 from reporter.notify.retry import DELIVERED, FAILED
-
-if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to send
-    import httpx
-
-    from reporter.notify.sender import Attempt
 from reporter.store.alert_schema import delivery_attempts, outbox
 from reporter.store.history import to_ms
 from reporter.store.leases import Backoff, LeasedQueue
+
+if TYPE_CHECKING:  # httpx loads only when there is something to send
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +41,32 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def from_ms(value: int | None) -> datetime | None:
+    """Epoch milliseconds as an aware UTC datetime (None stays None)."""
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+class Destination(Protocol):
+    """A configured receiver as the outbox sees it (``reporter.alerting.config.Receiver``): its name, the
+    deadline of one attempt (``timeout``, seconds), its own cap on the wait between attempts (``backoff_max``,
+    seconds; None = the default's), and ``send``, which its receiver type implements (the outbox knows no type)."""
+
+    name: str
+    timeout: float
+    backoff_max: float | None
+
+    async def send(self, client: Any, notification_id: str, body: bytes) -> Attempt: ...
+
+
+class Policy(Protocol):
+    """The retry policy (``reporter.alerting.config.Defaults``), seconds: first wait ``backoff_initial``,
+    longest ``backoff_max``, a notification older than ``max_age`` expires."""
+
+    backoff_initial: float
+    backoff_max: float
+    max_age: float
+
+
 class Outbox:
     """Delivers pending outbox rows for the configured receivers.
 
@@ -53,7 +76,7 @@ class Outbox:
     (:class:`reporter.store.leases.LeasedQueue` over ``outbox``, keyed by notification id).
     """
 
-    def __init__(self, engine: Engine, receivers: list[Receiver], defaults: Defaults,
+    def __init__(self, engine: Engine, receivers: list[Destination], defaults: Policy,
                  clock: Callable[[], datetime] = _utcnow, rng: random.Random | None = None) -> None:
         self.engine, self.defaults, self.clock, self.rng = engine, defaults, clock, rng
         self.queue = LeasedQueue(engine, outbox, "id", ("pending",))
@@ -63,16 +86,16 @@ class Outbox:
         self.failures = FailureLog(log, clock=lambda: self.clock().timestamp())
         self._asked_longer: set[str] = set()  # receivers told that their Retry-After was cut (until delivered)
 
-    def backoff_max(self, receiver: Receiver) -> float:
+    def backoff_max(self, receiver: Destination) -> float:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
         return self.defaults.backoff_max if receiver.backoff_max is None else receiver.backoff_max
 
-    def backoff(self, receiver: Receiver) -> Backoff:
+    def backoff(self, receiver: Destination) -> Backoff:
         """The wait between attempts for ``receiver``: the leased queues' one policy, from ``backoff_initial``
         doubling up to the receiver's :meth:`backoff_max`, jittered."""
         return Backoff(self.defaults.backoff_initial, self.backoff_max(receiver), self.rng)
 
-    def _asked(self, receiver: Receiver, seconds: float | None) -> float | None:
+    def _asked(self, receiver: Destination, seconds: float | None) -> float | None:
         """The pause a ``Retry-After: seconds`` answer asked for, which the backoff honours up to the receiver's
         ``backoff_max`` (so that one answer cannot mute a receiver, and hold its queue, resolutions included,
         for hours). A longer request is logged once (until the receiver takes a notification again)."""
@@ -91,7 +114,7 @@ class Outbox:
                 .order_by(outbox.c.created_at, outbox.c.id).limit(1)).mappings().first()
         return None if row is None else dict(row)
 
-    def configure(self, receivers: list[Receiver], defaults: Defaults) -> None:
+    def configure(self, receivers: list[Destination], defaults: Policy) -> None:
         """Deliver for these receivers from now on (SIGHUP); rows of a receiver no longer configured stay
         queued, as after a restart."""
         self.receivers, self.defaults = {r.name: r for r in receivers}, defaults
@@ -159,17 +182,15 @@ class Outbox:
             return EXPIRED
         if self.queue.claim(row["id"], now, receiver.timeout + 5) is None:
             return None
-        from reporter.notify.sender import send
-
         try:
-            attempt = await send(client, receiver, row["id"], row["body"])
+            attempt = await receiver.send(client, row["id"], row["body"])
         except asyncio.CancelledError:  # given back: sent again at once (at least once)
             self.queue.release(row["id"])
             raise
         self._record(row, receiver, attempt)
         return attempt.outcome
 
-    def _record(self, row: dict, receiver: Receiver, attempt: Attempt) -> None:
+    def _record(self, row: dict, receiver: Destination, attempt: Attempt) -> None:
         now = self.clock()
         values = {"last_status_code": attempt.status_code, "last_error": attempt.error,
                   "last_response": attempt.response}

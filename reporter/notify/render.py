@@ -1,22 +1,24 @@
-"""Payload bytes for a receiver: Slack Block Kit or the Alertmanager webhook payload, serialised once."""
+"""The outbox body of a notification for a receiver: whatever its receiver type renders, serialised once."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from reporter.alerting.config import Receiver
-from reporter.alerting.model import Notification
-from reporter.notify.slack import slack_payload
-from reporter.notify.webhook import alertmanager_payload, encode_body
+from reporter.notify.notification import Notification
 
 
-def renderer(tz: ZoneInfo):
-    """``render(receiver, notification) -> bytes`` for the configured timezone (used in Slack text)."""
+class Renders(Protocol):
+    """A configured receiver (``reporter.alerting.config.Receiver``): renders through its receiver type."""
 
-    def render(receiver: Receiver, notification: Notification) -> bytes:
-        if receiver.type == "slack":
-            return json.dumps(slack_payload(notification, tz), ensure_ascii=False, separators=(",", ":")).encode()
-        return encode_body(alertmanager_payload(notification, receiver.max_alerts))
+    def render(self, notification: Notification, tz: ZoneInfo) -> bytes: ...
+
+
+def renderer(tz: ZoneInfo) -> Callable[[Renders, Notification], bytes]:
+    """``render(receiver, notification) -> bytes`` for the configured timezone (times shown to people)."""
+
+    def render(receiver: Renders, notification: Notification) -> bytes:
+        return receiver.render(notification, tz)
 
     return render

@@ -30,7 +30,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter.alerting.model import SEVERITIES, AlertNotice, Notification
+from reporter.notify.notification import SEVERITIES, AlertNotice, Notification
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000

@@ -38,7 +38,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from reporter.alerting.model import AlertNotice, Notification
+from reporter.notify.notification import AlertNotice, Notification
 
 PAYLOAD_VERSION = "4"
 ZERO_TIME = "0001-01-01T00:00:00Z"

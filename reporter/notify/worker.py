@@ -13,13 +13,22 @@ import contextlib
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Protocol
 
-from reporter.alerting.dispatch import Dispatcher
 from reporter.failures import FailureLog
 from reporter.notify.outbox import Outbox
 from reporter.store.health import HistoryHealth, describe, is_store_error
 
 log = logging.getLogger(__name__)
+
+
+class Dispatching(Protocol):
+    """What decides what to send and when (``reporter.alerting.dispatch.Dispatcher``): ``dispatch(now)`` writes
+    due notifications to the outbox and returns their ids; ``waiting`` counts alerts held by a group wait."""
+
+    waiting: int
+
+    def dispatch(self, now: datetime) -> list[str]: ...
 
 
 def _client():
@@ -71,7 +80,7 @@ class NotifierThread(threading.Thread):
     it works again, never with a traceback per tick.
     """
 
-    def __init__(self, dispatcher: Dispatcher, outbox: Outbox, tick_seconds: float = 1.0,
+    def __init__(self, dispatcher: Dispatching, outbox: Outbox, tick_seconds: float = 1.0,
                  idle_seconds: float = 10.0, health: HistoryHealth | None = None) -> None:
         super().__init__(name="notifier", daemon=True)
         self.dispatcher, self.outbox, self.health = dispatcher, outbox, health

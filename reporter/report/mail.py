@@ -8,8 +8,6 @@ to 24 h) and recorded as sent, so a restart never emails a day twice.
 from __future__ import annotations
 
 import logging
-import smtplib
-import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -18,16 +16,15 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from reporter.collect.runner import one_line
 from reporter.failures import FailureLog
 from reporter.report.text import summary_of
 from reporter.settings import Settings
+from reporter.smtp import SMTP_TIMEOUT_SECONDS, SMTPSendError, SMTPServer, send_message
 from reporter.store.history import to_ms
 from reporter.store.leases import Backoff, LeasedQueue
 from reporter.store.report_schema import report_emails
 
 log = logging.getLogger(__name__)
-SMTP_TIMEOUT_SECONDS = 30.0
 MAX_AGE_SECONDS = 24 * 3600.0
 BACKOFF = Backoff(60.0, 3600.0)  # between attempts of one email: 1 min doubling to 1 h, jittered
 
@@ -73,7 +70,8 @@ def build_message(settings: Settings, day: str, host: str, files: dict[str, Path
 
 
 def send(settings: Settings, message: EmailMessage) -> None:
-    """Send over SMTP with the configured security (none, STARTTLS, implicit TLS) and optional auth.
+    """Send over SMTP with the configured security (none, STARTTLS, implicit TLS) and optional auth
+    (:func:`reporter.smtp.send_message`).
 
     Raises MailError with the server's answer (never the password).
     """
@@ -81,39 +79,10 @@ def send(settings: Settings, message: EmailMessage) -> None:
         raise MailError("REPORTER_SMTP_HOST is not set")
     if not settings.email_to:
         raise MailError("REPORTER_EMAIL_TO is empty")
-    context = ssl.create_default_context()
     try:
-        if settings.smtp_security == "tls":
-            client = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS,
-                                      context=context)
-        else:
-            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
-        with client:
-            if settings.smtp_security == "starttls":
-                client.starttls(context=context)
-            if settings.smtp_username:
-                client.login(settings.smtp_username, settings.smtp_password or "")
-            client.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        text = one_line(exc)
-        if settings.smtp_password:
-            text = text.replace(settings.smtp_password, "***")
-        hint = security_hint(settings.smtp_security, settings.smtp_port, exc)
-        raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: "
-                        + (f"{hint} ({text})" if hint else text)) from None
-
-
-def security_hint(security: str, port: int, exc: BaseException) -> str | None:
-    """What to change when ``exc`` says that ``REPORTER_SMTP_SECURITY`` does not fit the server, else None."""
-    if security == "starttls" and isinstance(exc, smtplib.SMTPNotSupportedError):
-        return ("the server does not support STARTTLS; set REPORTER_SMTP_SECURITY=none for a plain server, "
-                "or REPORTER_SMTP_SECURITY=tls for implicit TLS (port 465)")
-    if security == "tls" and isinstance(exc, (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionResetError)):
-        return ("the server does not speak TLS on connect; set REPORTER_SMTP_SECURITY=starttls (port 587) "
-                "or REPORTER_SMTP_SECURITY=none for a plain server")
-    if security != "tls" and port == 465 and isinstance(exc, (TimeoutError, smtplib.SMTPServerDisconnected)):
-        return "port 465 expects implicit TLS: set REPORTER_SMTP_SECURITY=tls"
-    return None
+        send_message(SMTPServer.from_settings(settings, SMTP_TIMEOUT_SECONDS), message)
+    except SMTPSendError as exc:
+        raise MailError(str(exc)) from None
 
 
 class ReportMailer:

@@ -1,0 +1,44 @@
+"""``type = "webhook"``: the Alertmanager webhook payload (version 4), signed as Standard Webhooks
+(``reporter.notify.webhook``).
+
+Fields: ``url``; ``secret`` (optional, ``whsec_<base64>`` or raw; a secret) signs each attempt.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from pydantic import field_validator
+
+from reporter.notify.notification import Notification
+from reporter.notify.receivers.http import HTTPOptions, HTTPReceiverType
+from reporter.notify.webhook import alertmanager_payload, encode_body, secret_key, signed_headers
+
+
+class WebhookOptions(HTTPOptions):
+    """``secret``: the signing secret (None: requests are not signed)."""
+
+    secret: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value:
+            secret_key(value)  # raises ValueError (without the secret) when a whsec_ secret is not base64
+        return value or None
+
+
+class WebhookReceiver(HTTPReceiverType):
+    """POSTs the Alertmanager payload (at most ``max_alerts`` alerts when > 0) with ``webhook-id``,
+    ``webhook-timestamp`` and, with a secret, ``webhook-signature`` headers."""
+
+    type = "webhook"
+    Options = WebhookOptions
+    options: WebhookOptions
+    secret_fields = ("secret",)
+
+    def headers(self, notification_id: str, body: bytes) -> dict[str, str]:
+        return signed_headers(self.options.secret, notification_id, body)
+
+    def render(self, notification: Notification, tz: ZoneInfo, max_alerts: int = 0) -> bytes:
+        return encode_body(alertmanager_payload(notification, max_alerts))
