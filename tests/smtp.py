@@ -12,9 +12,16 @@ from aiosmtpd.controller import Controller
 class _Handler:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each message kept
+        self.reply: str | None = None  # an answer to DATA instead of accepting (e.g. "451 4.3.0 try later")
+        self.refused = 0  # messages answered with ``reply``
 
     async def handle_DATA(self, server, session, envelope):
+        if self.reply is not None:
+            self.refused += 1
+            return self.reply
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
 
@@ -30,6 +37,10 @@ class SMTPServer:
     @property
     def messages(self):
         return self.handler.messages
+
+    def answer(self, reply: str | None) -> None:
+        """Answer every following message with ``reply`` (an SMTP reply line); None accepts them again."""
+        self.handler.reply = reply
 
     def wait_for(self, count: int, timeout: float = 10.0):
         deadline = time.monotonic() + timeout

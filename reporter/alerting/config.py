@@ -132,7 +132,9 @@ class Receiver(BaseModel):
     @model_validator(mode="after")
     def _bind(self, info: ValidationInfo) -> Receiver:
         settings = (info.context or {}).get("settings")
-        self._kind = receiver_type(self.type)(self.options, settings)  # ValueError: a setting it needs is missing
+        # pydantic runs this again when a validated receiver is put in a model (AlertingConfig): keep its binding
+        if self._kind is None or settings is not None:
+            self._kind = receiver_type(self.type)(self.options, settings)  # ValueError: a needed setting is missing
         return self
 
     @property

@@ -20,6 +20,7 @@ import re
 import time
 from dataclasses import replace
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -93,7 +94,7 @@ class EmailReceiver(ReceiverType):
         message["Message-ID"] = f"<{notification.id}@reporter>"
         message.set_content(_text(notification, alerts, left_out, tz))
         message.add_alternative(_html(notification, alerts, left_out, tz), subtype="html")
-        return message.as_bytes()
+        return message.as_bytes(policy=SMTP)  # CRLF line ends: the bytes go to the server as they are
 
     async def send(self, client: Any, notification_id: str, body: bytes, timeout: float) -> Attempt:
         """Send ``body`` (the message rendered above) to ``to`` within ``timeout`` seconds (each SMTP operation
@@ -175,4 +176,4 @@ def _html(notification: Notification, alerts: list, left_out: int, tz: ZoneInfo)
         url = e(notification.external_url)
         parts.append(f'<p>Sent by reporter at <a href="{url}">{url}</a></p>')
     parts.append("</body></html>")
-    return "".join(parts)
+    return "\n".join(parts) + "\n"
