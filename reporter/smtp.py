@@ -56,6 +56,7 @@ def send_message(server: SMTPServer, message: EmailMessage | bytes, sender: str 
     connection. Raises :class:`SMTPSendError` with the server's answer (never the password)."""
     context = ssl.create_default_context()
     try:
+        client: smtplib.SMTP
         if server.security == "tls":
             client = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
         else:

@@ -19,8 +19,9 @@ File (``REPORTER_ALERTING_FILE``, optional)::
 
     [[receivers]]
     name = "oncall"
-    type = "slack"              # or "webhook" (Alertmanager webhook payload, version 4)
-    url = "https://hooks.slack.com/services/T000/B000/XXXX"
+    type = "slack"              # a type of reporter.notify.receivers.registry: slack, webhook, email
+    url = "https://hooks.slack.com/services/T000/B000/XXXX"   # the type's own fields: url (slack), url and
+                                                             # secret (webhook), to = ["a@example.com"] (email)
     match = { severity = "critical" }                      # labels equal to these values (exactly)
     # matchers = ['severity=~"critical|warning"', "service!=redis"]   # Alertmanager matchers: =, !=, =~, !~
     # match_re = { service = "redis|database" }             # fully anchored regular expressions

@@ -43,7 +43,11 @@ def _utcnow() -> datetime:
 
 def from_ms(value: int | None) -> datetime | None:
     """Epoch milliseconds as an aware UTC datetime (None stays None)."""
-    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+    return None if value is None else _at(value)
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class Destination(Protocol):
@@ -174,7 +178,7 @@ class Outbox:
         if receiver is None:  # removed by a reload (SIGHUP) since the row was read
             return None
         now = self.clock()
-        if (now - from_ms(row["created_at"])).total_seconds() > self.defaults.max_age:
+        if (now - _at(row["created_at"])).total_seconds() > self.defaults.max_age:
             self.queue.close(row["id"], EXPIRED)
             log.error("notification %s to %s expired after %d attempt(s) over %s; last error: %s",
                       row["id"], receiver.name, row["attempts"], timedelta(seconds=self.defaults.max_age),

@@ -8,6 +8,7 @@ the configured receiver) and read the :class:`Attempt` it returns; they know no 
 
 from __future__ import annotations
 
+import builtins
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class ReceiverType(ABC):
     """
 
     type: ClassVar[str]
-    Options: ClassVar[type[ReceiverOptions]] = ReceiverOptions
+    Options: ClassVar[builtins.type[ReceiverOptions]] = ReceiverOptions
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: ReceiverOptions, settings: Settings | None = None) -> None:

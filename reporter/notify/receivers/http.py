@@ -78,8 +78,7 @@ class HTTPReceiverType(ReceiverType):
         except TimeoutError:
             return Attempt(RETRY, None, f"no answer within {timeout:g} s", None, None, elapsed_ms(started))
         except httpx.HTTPError as exc:
-            error = one_line(exc).replace(url, masked_url(url))
-            return Attempt(RETRY, None, error, None, None, elapsed_ms(started))
+            return Attempt(RETRY, None, one_line(exc).replace(url, masked_url(url)), None, None, elapsed_ms(started))
         outcome = classify(response.status_code)
         text = None if outcome == DELIVERED else response.text[:RESPONSE_KEPT]
         error = None if outcome == DELIVERED else f"HTTP {response.status_code}" + (
