@@ -105,6 +105,36 @@ def test_an_expired_lease_is_taken_over_and_the_holder_recorded(two):
     assert qa.claim(day, NOW + timedelta(seconds=61), 60, holder="host-a:1:1.00", create={"attempts": 0}) is None
 
 
+def test_a_dead_holders_claim_is_taken_over_before_its_lease_ends(two):
+    import subprocess
+    import sys
+
+    from reporter.report.holder import Holder, is_dead, this_process
+
+    a, b = two
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import psutil
+
+        dead = str(Holder(this_process().host, child.pid, round(psutil.Process(child.pid).create_time(), 2)))
+    finally:
+        child.kill()
+        child.wait()
+    qa = LeasedQueue(a.engine, reports, "day", ("claimed", "failed"), claimed_status="claimed", holder="claimed_by",
+                     is_dead=is_dead)
+    qb = LeasedQueue(b.engine, reports, "day", ("claimed", "failed"), claimed_status="claimed", holder="claimed_by",
+                     is_dead=is_dead)
+    me = str(this_process())
+    assert qa.claim("2026-11-24", NOW, 300, holder=dead, values={"updated_at": 0}, create={"attempts": 0})
+    taken = qb.claim("2026-11-24", NOW + timedelta(seconds=1), 300, holder=me, values={"updated_at": 0},
+                     create={"attempts": 0})
+    assert taken is not None and taken.took_over == dead  # at once, well inside the dead holder's 300 s lease
+    # a live holder (this process) keeps it until its lease ends
+    assert qa.claim("2026-11-24", NOW + timedelta(seconds=2), 300, holder="other", create={"attempts": 0}) is None
+    with a.engine.connect() as conn:
+        assert conn.execute(select(reports.c.claimed_by)).scalar() == me
+
+
 def test_attempts_are_counted_and_a_retry_waits_within_the_policy(two):
     a, _ = two
     queue = emails(a)
