@@ -10,7 +10,8 @@ A row is *claimable* when its status is one of the queue's open statuses, it is 
 passed) and not leased (``lease_until`` unset or passed), or when its holder is known to be dead. A claim is one
 conditional UPDATE (or an INSERT for a queue that creates its rows on first claim) whose row count says who won:
 two processes sharing the history (the daemon and a CLI command) never hold one row at once, on SQLite as on
-PostgreSQL. A holder that dies keeps the row only until its lease runs out.
+PostgreSQL. A holder that dies keeps the row only until its lease runs out. Every claim goes through
+:meth:`LeasedQueue.claim`, the one place where a further condition on claims (a fencing epoch) is to be added.
 
 The one backoff policy (:class:`Backoff`): exponential from ``initial``, capped at ``maximum``, jittered between
 half and all of the step, so that retries of many rows (or of many hosts) do not fall due together.
