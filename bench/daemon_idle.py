@@ -4,7 +4,9 @@ Starts ``reporter run`` as a subprocess in a temp dir (history there, a free loo
 on loopback: the local Redis (AI counters under a unique prefix), the local PostgreSQL ``test`` database (the
 reference schema in a private schema) and a fake Ollama in its own process. After a warm-up it reads the
 process's CPU times (user + system, all threads) and RSS with psutil over ``--seconds``; nothing polls HTTP.
-Targets: <= 0.3 % of a core, RSS <= 60 MB.
+Both figures are medians: RSS read every second, CPU over windows of one sample interval (``--interval``).
+Targets (issue 9): idle CPU <= 0.2 % of a core, RSS <= 75 MB (92 MB before the daemon stopped keeping Alembic
+and the asyncio Redis client resident).
 """
 
 from __future__ import annotations
@@ -18,20 +20,29 @@ import urllib.request
 import _support as s
 import psutil
 
-TARGET_CPU_PERCENT = 0.3
-TARGET_RSS_MB = 60.0
+TARGET_CPU_PERCENT = 0.2
+TARGET_RSS_MB = 75.0
 MB = 1024 * 1024
 
 
-def measure(pid: int, seconds: float) -> dict:
+def measure(pid: int, seconds: float, window: float) -> dict:
+    """RSS every second and CPU (user + system, all threads) per ``window`` seconds over ``seconds``; medians
+    and totals, with a per-thread split of the CPU seconds."""
     proc = psutil.Process(pid)
     rss: list[int] = []
+    windows: list[float] = []
     threads0 = {t.id: t.user_time + t.system_time for t in proc.threads()}
     t0, c0 = time.monotonic(), proc.cpu_times()
+    w_start, w_cpu = t0, c0.user + c0.system
     deadline = t0 + seconds
     while time.monotonic() < deadline:
         rss.append(proc.memory_info().rss)
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        now = time.monotonic()
+        if now - w_start >= window - 0.05 or now >= deadline:
+            times = proc.cpu_times()
+            windows.append((times.user + times.system - w_cpu) / (now - w_start) * 100.0)
+            w_start, w_cpu = now, times.user + times.system
     t1, c1 = time.monotonic(), proc.cpu_times()
     per_thread = {t.id: t.user_time + t.system_time - threads0.get(t.id, 0.0) for t in proc.threads()}
     main_thread = per_thread.pop(pid, 0.0)
@@ -39,8 +50,10 @@ def measure(pid: int, seconds: float) -> dict:
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
     full = proc.memory_full_info()
     return {"elapsed": t1 - t0, "cpu_seconds": cpu, "cpu_percent": cpu / (t1 - t0) * 100.0,
-            "rss_max": max(rss), "rss_end": full.rss, "uss_end": full.uss, "threads": proc.num_threads(),
-            "main_thread": main_thread, "busiest_other": others[0] if others else 0.0, "rest": sum(others[1:])}
+            "cpu_median": s.median(windows), "windows": len(windows),
+            "rss_median": s.median(rss), "rss_max": max(rss), "rss_end": full.rss, "uss_end": full.uss,
+            "threads": proc.num_threads(), "main_thread": main_thread,
+            "busiest_other": others[0] if others else 0.0, "rest": sum(others[1:])}
 
 
 def main() -> int:
@@ -57,22 +70,26 @@ def main() -> int:
         time.sleep(args.warmup)
         if d.proc.poll() is not None:
             raise RuntimeError(f"the daemon exited:\n{d.log_tail()}")
-        result = measure(d.proc.pid, args.seconds)
+        result = measure(d.proc.pid, args.seconds, args.interval)
         with urllib.request.urlopen(f"{d.base}/snapshot", timeout=5) as response:
             snap = json.load(response)
     print(f"reporter run, {args.interval:g} s interval, idle (no HTTP clients), measured {result['elapsed']:.0f} s "
           f"after {args.warmup:g} s warm-up; last snapshot status={snap['status']} errors={snap['errors'] or '{}'}\n")
-    cpu_ok = result["cpu_percent"] <= TARGET_CPU_PERCENT
-    rss_ok = result["rss_max"] / MB <= TARGET_RSS_MB
+    cpu_ok = result["cpu_median"] <= TARGET_CPU_PERCENT
+    rss_ok = result["rss_median"] / MB <= TARGET_RSS_MB
     rows = [
-        ("CPU, % of one core", f"{result['cpu_percent']:.3f}", f"<= {TARGET_CPU_PERCENT:g}", s.verdict(cpu_ok)),
+        (f"idle CPU, % of one core (median of {result['windows']} windows)", f"{result['cpu_median']:.3f}",
+         f"<= {TARGET_CPU_PERCENT:g}", s.verdict(cpu_ok)),
+        ("  mean over the whole window", f"{result['cpu_percent']:.3f}", "", ""),
         ("CPU seconds in window", f"{result['cpu_seconds']:.3f}", "", ""),
         ("  main thread (HTTP server event loop)", f"{result['main_thread']:.2f}", "", ""),
         ("  busiest other thread", f"{result['busiest_other']:.2f}", "", ""),
         ("  all other threads", f"{result['rest']:.2f}", "", ""),
-        ("RSS max, MB", f"{result['rss_max'] / MB:.1f}", f"<= {TARGET_RSS_MB:g}", s.verdict(rss_ok)),
-        ("RSS at end, MB", f"{result['rss_end'] / MB:.1f}", "", ""),
-        ("USS at end, MB", f"{result['uss_end'] / MB:.1f}", "", ""),
+        ("RSS, MB (median, read every second)", f"{result['rss_median'] / MB:.1f}", f"<= {TARGET_RSS_MB:g}",
+         s.verdict(rss_ok)),
+        ("  RSS max, MB", f"{result['rss_max'] / MB:.1f}", "", ""),
+        ("  RSS at end, MB", f"{result['rss_end'] / MB:.1f}", "", ""),
+        ("  USS at end, MB", f"{result['uss_end'] / MB:.1f}", "", ""),
         ("threads", str(result["threads"]), "", ""),
     ]
     print(s.table(rows, ("figure", "value", "target", "")))

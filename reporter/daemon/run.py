@@ -35,6 +35,7 @@ from reporter.daemon.control import RELOAD, STATUS, Control, status_line
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.loop import SamplingLoop
+from reporter.daemon.migration import MigrationFailed, migrate_in_child
 from reporter.report.job import ReportJob
 from reporter.settings import Settings, mask_url
 from reporter.store.history import History
@@ -158,9 +159,9 @@ def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | No
 
 
 def open_history(settings: Settings) -> tuple[History, HistoryLock]:
-    """Lock, then open (create or migrate) and test-write the history; StartupError naming REPORTER_HISTORY_URL
-    otherwise. The lock comes first: a second daemon (even one starting at the same moment on a new file) stops
-    at the lock and never touches the schema."""
+    """Lock, then open (create or migrate, in a child process: :mod:`reporter.daemon.migration`) and test-write
+    the history; StartupError naming REPORTER_HISTORY_URL otherwise. The lock comes first: a second daemon (even
+    one starting at the same moment on a new file) stops at the lock and never touches the schema."""
     lock = HistoryLock(settings.history_path())
     try:
         lock.acquire()
@@ -170,10 +171,12 @@ def open_history(settings: Settings) -> tuple[History, HistoryLock]:
         raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
                            f"{_first_line(exc)}); check its permissions and disk space") from None
     try:
-        history = History(settings.history_url, settings.ai_features)
+        migrate_in_child(settings.history_url, settings.ai_features)  # Alembic never loads in the daemon
+        history = History(settings.history_url, settings.ai_features)  # at head: its upgrade has nothing to do
     except Exception as exc:
         lock.release()
-        raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
+        kind = exc.kind if isinstance(exc, MigrationFailed) else exc.__class__.__name__
+        raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({kind}: "
                            f"{_first_line(exc)}); check REPORTER_HISTORY_URL") from None
     try:
         history.set_meta("started_at", datetime.now(UTC).isoformat())
@@ -244,16 +247,17 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)])
     sample_job.seed()
     sampling = SamplingLoop(sample_job, settings.sample_interval)
-    app = create_app(latest, settings.sample_interval, settings.api_token,
-                     redis=async_redis_client(settings.redis_url, settings.probe_timeout),
+    # the POST endpoint answers 403 without a token: no asyncio Redis client (nor its import) then
+    usage_redis = async_redis_client(settings.redis_url, settings.probe_timeout) if settings.api_token else None
+    app = create_app(latest, settings.sample_interval, settings.api_token, redis=usage_redis,
                      ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,
                      cors_origins=settings.cors_origins, bind_host=settings.http_host,
                      allowed_hosts=[*settings.allowed_hosts, *external_host(settings.external_url)])
     # proxy_headers off: nothing uses the client address, and uvicorn's X-Forwarded-* middleware costs ~10 % of
-    # the CPU of a /snapshot request
+    # the CPU of a /snapshot request; ws off: no endpoint is a WebSocket (the websockets package stays unloaded)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,
                             timeout_keep_alive=5, limit_concurrency=1000, server_header=False,
-                            http=HeaderDeadlineProtocol, proxy_headers=False)
+                            http=HeaderDeadlineProtocol, ws="none", proxy_headers=False)
     server = holder["server"] = _Server(config)
     path = settings.history_path()
     alerting.start()
