@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,15 +11,25 @@ from pathlib import Path
 
 import httpx
 
+RUN = [sys.executable, "-m", "reporter", "run"]  # the daemon's command line, as `reporter run`
+
+
+def daemon_env(settings: dict[str, str], port: int | None = None) -> dict[str, str]:
+    """This process's environment without any REPORTER_* variable, plus ``settings`` (and REPORTER_HTTP_PORT
+    when ``port`` is given): what a daemon or CLI subprocess of a test runs with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    if port is not None:
+        env["REPORTER_HTTP_PORT"] = str(port)
+    env.update(settings)
+    return env
+
 
 def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str = "/healthz",
                  timeout: float = 20.0) -> subprocess.Popen:
     """Start the daemon in ``cwd`` with only ``settings`` as REPORTER_* variables (plus REPORTER_HTTP_PORT);
     return once ``ready_path`` answers 200. Fails the test with the daemon's stderr when it exits first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({"REPORTER_HTTP_PORT": str(port), **settings})
-    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(RUN, cwd=cwd, env=daemon_env(settings, port), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -31,6 +42,14 @@ def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"daemon did not answer {ready_path} within {timeout:g} s: {proc.communicate()[1][-2000:]}")
+
+
+def stop_daemon(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0) -> str:
+    """Send ``sig`` to a daemon of :func:`start_daemon` and wait for it to exit; returns its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=timeout)
+    return err
 
 
 def demo_rules(for_: str = "1s", threshold: int = 100) -> str:

@@ -3,7 +3,6 @@ Redis client without an API token, the report's mail and PDF stack, WebSockets).
 the RSS and idle CPU figures."""
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 from reporter.daemon.migration import MigrationFailed, migrate_in_child
 from reporter.store.migrate import HEAD
 from tests.conftest import free_port
+from tests.daemon.helpers import RUN, daemon_env
 
 pytestmark = pytest.mark.slow
 
@@ -53,16 +53,14 @@ NEVER_RESIDENT = ("alembic", "mako", "pygments", "weasyprint", "jinja2", "smtpli
 
 
 def run_in_process(tmp_path, redis_url, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({
-        "REPORTER_HTTP_PORT": str(free_port()),
+    env = daemon_env({
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}",
         "REPORTER_SAMPLE_INTERVAL": "1",
         "REPORTER_PROBE_TIMEOUT": "0.5",
         "REPORTER_REDIS_URL": redis_url,
         "REPORTER_LOG_LEVEL": "WARNING",
         **extra,
-    })
+    }, free_port())
     done = subprocess.run([sys.executable, "-c", IN_PROCESS], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=90)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -111,10 +109,8 @@ def test_a_failed_migration_names_the_error_and_the_daemon_exits_1_with_one_line
     with pytest.raises(MigrationFailed) as failed:
         migrate_in_child(f"sqlite:///{bad}", [])
     assert failed.value.kind == "DatabaseError" and "not a database" in str(failed.value)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({"REPORTER_HTTP_PORT": str(free_port()), "REPORTER_HISTORY_URL": f"sqlite:///{bad}"})
-    done = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(RUN, cwd=tmp_path, env=daemon_env({"REPORTER_HISTORY_URL": f"sqlite:///{bad}"}, free_port()),
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "cannot open history" in done.stderr
     assert "(DatabaseError: (sqlite3.DatabaseError) file is not a database)" in done.stderr

@@ -1,46 +1,30 @@
 """The daemon as a user runs it: a subprocess, real sockets, real signals."""
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.daemon.helpers import RUN, daemon_env, start_daemon
 
 pytestmark = pytest.mark.slow
 
 
 def start(tmp_path, redis_url, extra=None):
+    """A daemon sampling every second into data/history.db; (process, base URL) once a snapshot is served."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({
-        "REPORTER_HTTP_PORT": str(port),
+    proc = start_daemon(tmp_path, {
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}",
         "REPORTER_SAMPLE_INTERVAL": "1",
         "REPORTER_REDIS_URL": redis_url,
         "REPORTER_PROBE_TIMEOUT": "0.5",
         **(extra or {}),
-    })
-    proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/snapshot", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"daemon did not serve a snapshot: {proc.communicate()[1][-2000:]}")
+    }, port, ready_path="/snapshot")
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def test_sigterm_exits_zero_and_history_is_intact(tmp_path, redis_url, redis_prefix):
@@ -90,9 +74,8 @@ def test_port_in_use_is_one_line_and_exit_1(tmp_path, redis_url):
     sock.bind(("127.0.0.1", 0))
     sock.listen(1)
     port = sock.getsockname()[1]
-    env = {**os.environ, "REPORTER_HTTP_PORT": str(port),
-           "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"}
-    result = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+    env = daemon_env({"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"}, port)
+    result = subprocess.run(RUN, cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=30)
     sock.close()
     assert result.returncode == 1
@@ -102,10 +85,8 @@ def test_port_in_use_is_one_line_and_exit_1(tmp_path, redis_url):
 def test_second_daemon_on_the_same_history_exits_1(tmp_path, redis_url):
     proc, _ = start(tmp_path, redis_url)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-        env.update({"REPORTER_HTTP_PORT": str(free_port()),
-                    "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}"})
-        second = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+        env = daemon_env({"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}"}, free_port())
+        second = subprocess.run(RUN, cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=30)
         assert second.returncode == 1
         assert f"pid {proc.pid}" in second.stderr and "already using" in second.stderr
@@ -115,10 +96,9 @@ def test_second_daemon_on_the_same_history_exits_1(tmp_path, redis_url):
 
 
 def test_sigterm_right_after_start_exits_0(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({"REPORTER_HTTP_PORT": str(free_port()), "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"})
+    env = daemon_env({"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}"}, free_port())
     for delay in (0.3, 0.8):
-        proc = subprocess.Popen([sys.executable, "-m", "reporter", "run"], cwd=tmp_path, env=env,
+        proc = subprocess.Popen(RUN, cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
