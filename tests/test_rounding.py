@@ -15,8 +15,9 @@ from reporter.report.build import build_report
 from reporter.report.html import fmt_percent, render_html
 from reporter.rounding import PERCENT_DECIMALS, format_percent, percent, round_percent
 from reporter.store.history import History
-from tests.api.helpers import rich_snapshot, serve
+from tests.api.helpers import serve
 from tests.appdb import create_reference_db
+from tests.snapshots import rich_snapshot
 
 WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

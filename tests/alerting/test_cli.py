@@ -17,10 +17,10 @@ from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.snapshot import format_utc
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES
 from tests.conftest import free_port
 from tests.daemon.helpers import start_daemon
 from tests.receiver import Receiver as HTTPReceiver
+from tests.snapshots import FEATURES
 from tests.test_cli import reporter
 
 

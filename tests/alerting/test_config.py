@@ -11,7 +11,7 @@ from reporter.alerting.config import Receiver
 from reporter.alerting.paths import snapshot_paths
 from reporter.alerting.rules import build_rules
 from reporter.snapshot import Snapshot
-from tests.alerting.helpers import FEATURES, snapshot
+from tests.snapshots import FEATURES, snapshot
 
 RECEIVER = '[[receivers]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
 

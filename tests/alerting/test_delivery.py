@@ -19,8 +19,8 @@ from reporter.alerting.state import AlertStore
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.store.alert_schema import delivery_attempts, notification_log, outbox
-from tests.alerting.helpers import FEATURES, at, snapshot
 from tests.receiver import Receiver as HTTPReceiver
+from tests.snapshots import FEATURES, at, snapshot
 
 TZ = ZoneInfo("Europe/Berlin")
 

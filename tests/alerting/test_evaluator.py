@@ -8,8 +8,8 @@ from reporter.alerting.model import AlertState
 from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertStore
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES, at, snapshot, window
 from tests.conftest import fill
+from tests.snapshots import FEATURES, at, snapshot, window
 
 
 def evaluator(history, overrides=None, **defaults):

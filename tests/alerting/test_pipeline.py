@@ -11,8 +11,8 @@ from reporter.alerting.config import load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.settings import load_settings
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES, at, snapshot
 from tests.receiver import Receiver
+from tests.snapshots import FEATURES, at, snapshot
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reporter.api.latest import Latest
-from tests.api.helpers import FEATURES, rich_snapshot, serve
+from tests.api.helpers import serve
+from tests.snapshots import FEATURES, rich_snapshot
 
 # The seed's examples, verbatim (from the original write-up of the analytics API): our answers must have these fields,
 # nested the same way, with values of the same JSON type (or null when a value could not be read).

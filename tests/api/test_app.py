@@ -1,23 +1,17 @@
 import time
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from reporter.api.latest import Latest
 from reporter.daemon.jobs import with_history_error
-from reporter.snapshot import AISection, OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection
 from tests.api.helpers import serve
+from tests.snapshots import WHEN, snapshot
 
 
-def make_snapshot() -> Snapshot:
-    return Snapshot(
-        timestamp=datetime(2026, 11, 29, 12, 0, 0, 250000, tzinfo=UTC), host="db01", status="healthy",
-        duration_ms=4.0, system=SystemSection(cpu_percent=35.4),
-        services=Services(database=ServiceHealth(up=True), redis=ServiceHealth(up=True),
-                          ollama=OllamaHealth(model="mistral:7b", up=True, is_available=True)),
-        ai=AISection(model="mistral:7b"),
-    )
+def make_snapshot():
+    """A healthy snapshot of db01 at WHEN, CPU 35.4 %, every service up and the model listed."""
+    return snapshot(when=WHEN, host="db01", cpu=35.4, duration_ms=4.0)
 
 
 @pytest.fixture

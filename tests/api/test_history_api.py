@@ -12,7 +12,8 @@ import pytest
 from reporter.api.latest import Latest
 from reporter.store.history import History
 from reporter.store.synthetic import generate
-from tests.api.helpers import FEATURES, rich_snapshot, serve
+from tests.api.helpers import serve
+from tests.snapshots import FEATURES, rich_snapshot
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 PATH = "/api/v1/history"

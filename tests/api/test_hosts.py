@@ -12,7 +12,8 @@ import pytest
 from reporter.api.hosts import HostPolicy, check_allowed_entry
 from reporter.api.latest import Latest
 from reporter.settings import SettingsError, load_settings
-from tests.api.helpers import rich_snapshot, serve
+from tests.api.helpers import serve
+from tests.snapshots import rich_snapshot
 
 
 def raw_request(base: str, path: str, host: str | list[str] | None, method: str = "GET", headers: dict | None = None,

@@ -17,7 +17,8 @@ from reporter.api.latest import Latest
 from reporter.api.usage_log import async_redis_client
 from reporter.collect.sampler import Sampler
 from reporter.settings import load_settings
-from tests.api.helpers import FEATURES, rich_snapshot, serve
+from tests.api.helpers import serve
+from tests.snapshots import FEATURES, rich_snapshot
 
 TOKEN = "log-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -19,8 +19,9 @@ from reporter.api.usage_log import async_redis_client
 from reporter.catalog import catalog
 from reporter.store.history import History
 from reporter.store.synthetic import generate
-from tests.api.helpers import FEATURES, rich_snapshot, serve
+from tests.api.helpers import serve
 from tests.conftest import REDIS_URL, require
+from tests.snapshots import FEATURES, rich_snapshot
 
 TOKEN = "openapi-token-42"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

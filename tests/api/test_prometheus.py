@@ -8,7 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reporter.collect.system import SystemCollector
 from reporter.snapshot import SystemSection
-from tests.api.helpers import rich_snapshot, serve
+from tests.api.helpers import serve
+from tests.snapshots import rich_snapshot
 
 BYTES = ("reporter_memory_used_bytes", "reporter_memory_total_bytes", "reporter_disk_used_bytes",
          "reporter_disk_total_bytes")

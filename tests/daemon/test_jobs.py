@@ -15,8 +15,8 @@ from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.settings import load_settings
 from reporter.store.history import History, to_ms
-from tests.alerting.helpers import FEATURES
 from tests.clock import SteppedClock
+from tests.snapshots import FEATURES
 
 INTERVAL = 10.0
 STEPS = [-600.0, -60.0, 600.0]

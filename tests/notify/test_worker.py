@@ -21,10 +21,10 @@ from reporter.notify.render import renderer
 from reporter.notify.worker import NotifierThread
 from reporter.store.alert_schema import delivery_attempts, outbox
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES, snapshot
 from tests.conftest import fill, wait_until
 from tests.receiver import DrippingReceiver
 from tests.receiver import Receiver as HTTPReceiver
+from tests.snapshots import FEATURES, snapshot
 
 
 @pytest.fixture

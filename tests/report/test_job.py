@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from reporter.report.job import ReportJob
 from reporter.settings import load_settings
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES, T0, snapshot
 from tests.conftest import fill
+from tests.snapshots import FEATURES, T0, snapshot
 
 
 def test_stale_temporary_files_of_a_killed_rendering_are_removed(tmp_path):

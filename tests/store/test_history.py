@@ -16,14 +16,16 @@ from reporter.snapshot import (
 )
 from reporter.store.history import History
 from reporter.store.migrate import HEAD
+from tests.snapshots import snapshot
 
 FEATURES = ["grammar", "quiz"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def snap(at: datetime, cpu: float | None = 12.34, requests: int = 10, usage: bool = False) -> Snapshot:
-    return Snapshot(
-        timestamp=at, host="h", status="degraded", duration_ms=3.2,
+    """A degraded snapshot (Redis down, Ollama unknown) with a value in each kind of stored column."""
+    return snapshot(
+        when=at, host="h", status="degraded", duration_ms=3.2,
         system=SystemSection(cpu_percent=cpu, memory_percent=50.5, memory_used_gb=1.234, disk_percent=40.0),
         services=Services(database=ServiceHealth(up=True, latency_ms=1.25), redis=ServiceHealth(up=False),
                           ollama=OllamaHealth(model="m", up=None)),
