@@ -81,11 +81,25 @@ def pg_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def history(tmp_path):
-    """A fresh SQLite history (``h.db`` in the test's folder) with the four default AI features; closed after."""
+def history_features() -> list[str]:
+    """The AI features of the ``history`` fixture: the four defaults (a test module overrides this fixture to
+    choose others)."""
+    return ["grammar", "quiz", "voice", "scenario"]
+
+
+@pytest.fixture
+def history_path(tmp_path) -> Path:
+    """The file of the ``history`` fixture: ``h.db`` in the test's folder (a test module may override it)."""
+    return tmp_path / "h.db"
+
+
+@pytest.fixture
+def history(history_path, history_features):
+    """A fresh SQLite history at ``history_path`` with the ``history_features`` AI features; closed after. The
+    one history fixture of the suite."""
     from reporter.store.history import History
 
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz", "voice", "scenario"])
+    h = History(f"sqlite:///{history_path}", history_features)
     yield h
     h.close()
 

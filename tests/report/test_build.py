@@ -10,17 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reporter.report.build import build_report, day_bounds
-from reporter.store.history import History, to_ms
+from reporter.store.history import to_ms
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FEATURES = ["grammar", "quiz"]
 
 
 @pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES)
-    yield h
-    h.close()
+def history_features():
+    return FEATURES
 
 
 def insert(history, rows):

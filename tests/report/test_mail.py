@@ -15,10 +15,8 @@ DAY = date(2026, 11, 24)
 
 
 @pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", ["quiz"])
-    yield h
-    h.close()
+def history_features():
+    return ["quiz"]
 
 
 def files(folder):

@@ -4,16 +4,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reporter.report.schedule import ReportSchedule
-from reporter.store.history import History
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'h.db'}", ["quiz"])
-    yield h
-    h.close()
+def history_features():
+    return ["quiz"]
 
 
 def test_due_days_after_three_days_down_then_nothing(history):

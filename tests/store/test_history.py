@@ -37,10 +37,13 @@ def snap(at: datetime, cpu: float | None = 12.34, requests: int = 10, usage: boo
 
 
 @pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'sub' / 'history.db'}", FEATURES)
-    yield h
-    h.close()
+def history_features():
+    return FEATURES
+
+
+@pytest.fixture
+def history_path(tmp_path):
+    return tmp_path / "sub" / "history.db"  # a folder the history creates
 
 
 def test_created_in_wal_mode_with_fixed_point_round_trip(history, tmp_path):

@@ -43,10 +43,13 @@ def file_sizes(path):
 
 
 @pytest.fixture
-def history(tmp_path):
-    h = History(f"sqlite:///{tmp_path / 'history.db'}", FEATURES)
-    yield h
-    h.close()
+def history_features():
+    return FEATURES
+
+
+@pytest.fixture
+def history_path(tmp_path):
+    return tmp_path / "history.db"
 
 
 def test_prune_then_reclaim_shrinks_the_file_and_empties_the_wal(history, tmp_path):
