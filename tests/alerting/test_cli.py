@@ -18,7 +18,7 @@ from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.snapshot import format_utc
 from reporter.store.history import History
 from tests.conftest import free_port
-from tests.daemon.helpers import start_daemon
+from tests.daemon.helpers import fast_settings, start_daemon
 from tests.receiver import Receiver as HTTPReceiver
 from tests.snapshots import FEATURES
 from tests.test_cli import reporter
@@ -139,11 +139,7 @@ def test_silenced_alert_is_suppressed_everywhere_and_unrouted_alert_says_so(tmp_
     receiver = HTTPReceiver()
     port = free_port()
     (tmp_path / "alerting.toml").write_text(RULES.replace("{url}", receiver.url))
-    settings = {
-        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
-    }
+    settings = fast_settings(tmp_path, redis_url, redis_prefix, tmp_path / "alerting.toml")
     client.set(redis_prefix + "total_requests", 150)
     client.set(redis_prefix + "total_time", 150 * 3)  # 3 s a request: demo_latency_high (warning) fires too
     proc = start_daemon(tmp_path, settings, port)
@@ -200,11 +196,7 @@ def test_alerts_without_any_receiver_say_no_receiver_matches(tmp_path, redis_url
     client = redis.Redis.from_url(redis_url)
     port = free_port()
     (tmp_path / "alerting.toml").write_text(RULES.split("[[receivers]]")[0])
-    settings = {
-        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
-    }
+    settings = fast_settings(tmp_path, redis_url, redis_prefix, tmp_path / "alerting.toml")
     client.set(redis_prefix + "total_requests", 150)
     proc = start_daemon(tmp_path, settings, port)
     try:

@@ -24,6 +24,20 @@ def daemon_env(settings: dict[str, str], port: int | None = None) -> dict[str, s
     return env
 
 
+def fast_settings(folder: Path, redis_url: str, prefix: str | None = None, alerting_file: Path | None = None,
+                  extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The REPORTER_* settings of a test daemon: a sample every second (each probe bounded to 0.5 s) into
+    ``folder``/history.db, the AI counters read from ``redis_url`` under ``prefix`` (a test's unique one),
+    the alerting file ``alerting_file``; ``extra``: more settings by their full names."""
+    settings = {"REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
+                "REPORTER_HISTORY_URL": f"sqlite:///{folder / 'history.db'}", "REPORTER_REDIS_URL": redis_url}
+    if prefix is not None:
+        settings["REPORTER_AI_KEY_PREFIX"] = prefix
+    if alerting_file is not None:
+        settings["REPORTER_ALERTING_FILE"] = str(alerting_file)
+    return {**settings, **(extra or {})}
+
+
 def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str = "/healthz",
                  timeout: float = 20.0) -> subprocess.Popen:
     """Start the daemon in ``cwd`` with only ``settings`` as REPORTER_* variables (plus REPORTER_HTTP_PORT);

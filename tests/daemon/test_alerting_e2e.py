@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.conftest import free_port
-from tests.daemon.helpers import demo_rules, start_daemon, stop_daemon
+from tests.daemon.helpers import demo_rules, fast_settings, start_daemon, stop_daemon
 from tests.receiver import Receiver
 from tests.test_cli import reporter
 
@@ -20,12 +20,8 @@ RULES = demo_rules(for_="2s")
 
 def start(tmp_path, redis_url, prefix, receiver_url, port):
     (tmp_path / "alerting.toml").write_text(RULES)
-    return start_daemon(tmp_path, {
-        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_AI_KEY_PREFIX": prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
-        "REPORTER_WEBHOOK_URL": receiver_url,
-    }, port)
+    return start_daemon(tmp_path, fast_settings(tmp_path, redis_url, prefix, tmp_path / "alerting.toml",
+                                                {"REPORTER_WEBHOOK_URL": receiver_url}), port)
 
 
 def demo_alerts(receiver):

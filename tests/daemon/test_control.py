@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.conftest import free_port, wait_until
-from tests.daemon.helpers import start_daemon
+from tests.daemon.helpers import fast_settings, start_daemon
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -67,11 +67,7 @@ def test_sighup_reloads_rules_and_receivers_keeping_state(tmp_path, redis_url, r
     path = tmp_path / "alerting.toml"
     write(path, 100, [("old", old)])
     client.set(redis_prefix + "total_requests", 150)
-    proc = start_daemon(tmp_path, {
-        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(path),
-    }, port)
+    proc = start_daemon(tmp_path, fast_settings(tmp_path, redis_url, redis_prefix, path), port)
     try:
         assert wait_until(lambda: notices(old) == [("firing", "demo_requests_high")])
 
@@ -136,11 +132,7 @@ def test_sighup_adds_the_first_receiver_to_a_daemon_started_without_one(tmp_path
     path = tmp_path / "alerting.toml"
     write(path, 100, [])
     client.set(redis_prefix + "total_requests", 150)
-    proc = start_daemon(tmp_path, {
-        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(path),
-    }, port)
+    proc = start_daemon(tmp_path, fast_settings(tmp_path, redis_url, redis_prefix, path), port)
     try:
         assert wait_until(lambda: alerts(port).get("demo_requests_high", {}).get("state") == "firing")
         write(path, 100, [("first", receiver)])

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests.conftest import fill, free_port, wait_until
-from tests.daemon.helpers import demo_rules, start_daemon
+from tests.daemon.helpers import demo_rules, fast_settings, start_daemon
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -34,12 +34,8 @@ def test_full_disk_keeps_state_changes_and_notifies_them_in_order_once_writable(
     proc = None
     try:
         client.set(redis_prefix + "total_requests", 150)
-        proc = start_daemon(tmp_path, {
-            "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5",
-            "REPORTER_HISTORY_URL": f"sqlite:///{tmpfs / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-            "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
-            "REPORTER_WEBHOOK_URL": receiver.url,
-        }, port)
+        proc = start_daemon(tmp_path, fast_settings(tmpfs, redis_url, redis_prefix, tmp_path / "alerting.toml",
+                                                    {"REPORTER_WEBHOOK_URL": receiver.url}), port)
         assert wait_until(lambda: demo_alerts(receiver)), "the alert never fired"
         assert [s for s, _, _ in demo_alerts(receiver)] == ["firing"]
 

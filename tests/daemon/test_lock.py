@@ -13,14 +13,13 @@ import pytest
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.run import StartupError
 from tests.conftest import free_port
-from tests.daemon.helpers import start_daemon
+from tests.daemon.helpers import daemon_env, start_daemon
 
 
-def daemon_env(url: str, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    env.update({"REPORTER_HTTP_PORT": str(free_port()), "REPORTER_HISTORY_URL": url, "REPORTER_REDIS_URL": redis_url,
-                "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5"})
-    return env
+def lock_env(url: str, redis_url: str) -> dict[str, str]:
+    """A test daemon's environment on the history at ``url``."""
+    return daemon_env({"REPORTER_HISTORY_URL": url, "REPORTER_REDIS_URL": redis_url, "REPORTER_SAMPLE_INTERVAL": "1",
+                       "REPORTER_PROBE_TIMEOUT": "0.5"}, free_port())
 
 
 def test_lock_is_on_the_real_file_through_symlink_dot_and_hard_link(tmp_path):
@@ -82,7 +81,7 @@ def test_second_daemon_through_another_path_exits_1(tmp_path, redis_url, how):
             os.link(data / "history.db", tmp_path / "elsewhere" / "copy.db")
             url = f"sqlite:///{tmp_path / 'elsewhere' / 'copy.db'}"
         second = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path,
-                                env=daemon_env(url, redis_url), capture_output=True, text=True, timeout=30)
+                                env=lock_env(url, redis_url), capture_output=True, text=True, timeout=30)
         assert second.returncode == 1, second.stderr
         assert f"another reporter (pid {proc.pid}) is already using" in second.stderr
         assert "Traceback" not in second.stderr
@@ -114,7 +113,7 @@ def test_two_daemons_starting_at_once_on_a_new_file(tmp_path, redis_url):
         url = f"sqlite:///{folder / 'new' / 'history.db'}"
         go = folder / "go"
         procs = [subprocess.Popen([sys.executable, "-c", AT_ONCE, str(go)], cwd=folder,
-                                  env=daemon_env(url, redis_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=lock_env(url, redis_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]
         try:
             time.sleep(2.5)  # both have imported and wait for the file

@@ -6,19 +6,17 @@ import time
 import pytest
 
 from tests.conftest import free_port
-from tests.daemon.helpers import start_daemon
+from tests.daemon.helpers import fast_settings, start_daemon
 
 pytestmark = pytest.mark.slow
 
 
 def test_hung_app_database_is_logged_once_per_source(tmp_path, silent_server, redis_url, redis_prefix):
     port = free_port()
-    proc = start_daemon(tmp_path, {
-        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.5", "REPORTER_USAGE_INTERVAL": "1",
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_AI_KEY_PREFIX": redis_prefix,
+    proc = start_daemon(tmp_path, fast_settings(tmp_path, redis_url, redis_prefix, extra={
+        "REPORTER_USAGE_INTERVAL": "1",
         "REPORTER_APP_DATABASE_URL": f"postgresql+psycopg://u:pw@127.0.0.1:{silent_server.port}/app",
-    }, port, ready_path="/snapshot")
+    }), port, ready_path="/snapshot")
     time.sleep(8)  # eight samples, each with the database and usage queries hung
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=10)

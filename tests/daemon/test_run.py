@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.daemon.helpers import RUN, daemon_env, start_daemon
+from tests.daemon.helpers import RUN, daemon_env, fast_settings, start_daemon
 
 pytestmark = pytest.mark.slow
 
@@ -17,13 +17,8 @@ pytestmark = pytest.mark.slow
 def start(tmp_path, redis_url, extra=None):
     """A daemon sampling every second into data/history.db; (process, base URL) once a snapshot is served."""
     port = free_port()
-    proc = start_daemon(tmp_path, {
-        "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}",
-        "REPORTER_SAMPLE_INTERVAL": "1",
-        "REPORTER_REDIS_URL": redis_url,
-        "REPORTER_PROBE_TIMEOUT": "0.5",
-        **(extra or {}),
-    }, port, ready_path="/snapshot")
+    proc = start_daemon(tmp_path, fast_settings(tmp_path / "data", redis_url, extra=extra), port,
+                        ready_path="/snapshot")
     return proc, f"http://127.0.0.1:{port}"
 
 
