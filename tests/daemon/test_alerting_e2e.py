@@ -73,8 +73,8 @@ def test_a_test_alert_the_receiver_refused_is_delivered_once_by_the_running_daem
     once, to the real receiver on loopback."""
     receiver = Receiver()
     port = free_port()
+    proc = start(tmp_path, redis_url, redis_prefix, receiver.url, port)
     try:
-        proc = start(tmp_path, redis_url, redis_prefix, receiver.url, port)
         receiver.script = [(503, {})]
         settings = {"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}",
                     "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"), "REPORTER_WEBHOOK_URL": receiver.url,
@@ -89,6 +89,7 @@ def test_a_test_alert_the_receiver_refused_is_delivered_once_by_the_running_daem
         assert payload["alerts"][0]["status"] == "firing"
         time.sleep(2)
         assert len(receiver.received) == 1 and receiver.attempts == 2  # the CLI's refused one, the daemon's
-        assert stop_daemon(proc) is not None and proc.returncode == 0
     finally:
+        stop_daemon(proc)
         receiver.stop()
+    assert proc.returncode == 0
