@@ -10,24 +10,12 @@ import pytest
 import redis
 
 from tests.conftest import free_port, wait_until
-from tests.daemon.helpers import fast_settings, start_daemon
+from tests.daemon.helpers import demo_rules, fast_settings, start_daemon
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
-HEAD = """
-[defaults]
-group_wait = "0s"
-backoff_initial = "0.2s"
-backoff_max = "1s"
-
-[rules.demo_requests_high]
-metric = "ai.total_requests"
-op = ">"
-threshold = {threshold}
-for = "1s"
-severity = "critical"
-
+HITS_RULE = """
 [rules.demo_hits_high]
 metric = "ai.cache_hits"
 op = ">"
@@ -46,7 +34,7 @@ matchers = ['alertname=~"demo_.*"']
 
 
 def write(path, threshold, receivers, hits_for="8s"):
-    text = HEAD.format(threshold=threshold, hits_for=hits_for)
+    text = demo_rules(for_="1s", threshold=threshold) + HITS_RULE.format(hits_for=hits_for)
     text += "".join(RECEIVER.format(name=name, url=r.url) for name, r in receivers)
     path.write_text(text)
 
