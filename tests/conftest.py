@@ -116,6 +116,14 @@ def wait_until(check, timeout: float = 15.0, step: float = 0.1):
     return check()
 
 
+def wait_for(check, timeout: float = 15.0, what: str = "condition"):
+    """:func:`wait_until` that fails the test (AssertionError naming ``what``) instead of returning a false value."""
+    value = wait_until(check, timeout)
+    if not value:
+        raise AssertionError(f"{what} not met within {timeout:g} s")
+    return value
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

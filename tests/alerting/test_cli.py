@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime
 
 import httpx
@@ -17,7 +16,7 @@ from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.snapshot import format_utc
 from reporter.store.history import History
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.daemon.helpers import fast_settings, start_daemon
 from tests.receiver import Receiver as HTTPReceiver
 from tests.snapshots import FEATURES
@@ -121,16 +120,6 @@ def text_blocks(text):
         elif name:
             blocks[name] += "\n" + line
     return blocks
-
-
-def wait_for(check, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.mark.slow

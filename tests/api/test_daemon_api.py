@@ -4,7 +4,6 @@ shows up in the next snapshot, and no secret of the configuration appears in any
 from __future__ import annotations
 
 import signal
-import time
 
 import httpx
 import pytest
@@ -18,22 +17,12 @@ from tests.api.test_analytics import (
     assert_seed_shape,
 )
 from tests.appdb import create_reference_db
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.daemon.helpers import start_daemon
 
 TOKEN = "daemon-api-token-5f2c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRETS = (TOKEN, "pg-secret-77", "whsec_c2VjcmV0LXNpZ25pbmcta2V5LTEyMzQ1Njc4", "hook-token-91")
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout:g} s")
 
 
 @pytest.mark.slow
