@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import redis
 
-from reporter.collect.counters import CounterSample, CounterWindow, window_increase
+from reporter.counters import CounterSample, CounterWindow, window_increase
 from reporter.rounding import percent, round_percent
 from reporter.snapshot import AISection, FeatureStats, FeatureWindow, WindowStats
 

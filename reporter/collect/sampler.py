@@ -8,12 +8,12 @@ import time
 from datetime import UTC, datetime
 
 from reporter.collect.ai import WINDOWS, AICollector, ai_section, describe_invalid, inconsistent_counters
-from reporter.collect.counters import CounterSample, CounterWindow
 from reporter.collect.runner import BoundedRunner
 from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
 from reporter.collect.sources import app_database_engine, redis_client
 from reporter.collect.system import SystemCollector
 from reporter.collect.usage import UsageCollector
+from reporter.counters import CounterSample, CounterWindow
 from reporter.failures import FailureLog
 from reporter.settings import Settings
 from reporter.snapshot import OllamaHealth, ServiceHealth, Services, Snapshot, SystemSection, overall_status

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import redis
 from sqlalchemy.engine import Engine
 
-from reporter.collect.runner import one_line
-from reporter.settings import mask_url
+from reporter.base.errors import one_line
+from reporter.masking import mask
 from reporter.snapshot import OllamaHealth, ServiceHealth
 
 MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
@@ -39,7 +39,7 @@ class DatabaseProbe:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1").scalar()
         except Exception as exc:
-            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask_url(one_line(exc)))
+            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask(one_line(exc)))
         return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
 
 
@@ -56,7 +56,7 @@ class RedisProbe:
         try:
             self.client.ping()
         except Exception as exc:
-            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask_url(one_line(exc)))
+            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask(one_line(exc)))
         return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
 
 
@@ -116,7 +116,7 @@ class OllamaProbe:
                      if isinstance(m, dict) and (m.get("name") or m.get("model"))]
         except Exception as exc:
             health.up, health.is_available = False, False
-            health.error = mask_url(one_line(exc))
+            health.error = mask(one_line(exc))
             health.latency_ms = _elapsed_ms(started)
             return health
         health.up, health.latency_ms, health.models = True, _elapsed_ms(started), names

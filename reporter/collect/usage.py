@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from reporter.collect.runner import one_line
-from reporter.collect.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
+from reporter.base.errors import one_line
 from reporter.failures import FailureLog
+from reporter.masking import mask
 from reporter.rounding import percent
-from reporter.settings import mask_url
 from reporter.snapshot import PopularScenario, TopUser, UsageSection
+from reporter.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class UsageCollector:
                     section.popular_scenarios = self._scenarios(rows, errors)
                 conn.rollback()  # read only: nothing to keep
         except Exception as exc:  # connection failed: nothing to report
-            raise UsageUnavailable(mask_url(one_line(exc))) from None
+            raise UsageUnavailable(mask(one_line(exc))) from None
         if len(errors) == len(self.queries):
             name = next(iter(errors))
             raise UsageUnavailable(f"every usage query failed, e.g. {name}: {errors[name]} "
@@ -118,7 +118,7 @@ class UsageCollector:
             return [tuple(r.values()) for r in rows] if name in SCALAR_QUERIES else rows
         except Exception as exc:
             conn.rollback()
-            errors[name] = mask_url(one_line(getattr(exc, "orig", None) or exc))
+            errors[name] = mask(one_line(getattr(exc, "orig", None) or exc))
             return None
 
     @staticmethod

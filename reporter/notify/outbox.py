@@ -22,16 +22,17 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Defaults, Receiver
-from reporter.alerting.state import from_ms
-from reporter.failures import FailureLog, duration
+from reporter.base.ms import from_ms
+from reporter.base.timefmt import duration
+from reporter.failures import FailureLog
 from reporter.notify.retry import DELIVERED, FAILED
 
 if TYPE_CHECKING:  # httpx (and the sender) load only when there is something to send
     import httpx
 
     from reporter.notify.sender import Attempt
+from reporter.base.ms import to_ms
 from reporter.store.alert_schema import delivery_attempts, outbox
-from reporter.store.history import to_ms
 from reporter.store.leases import Backoff, LeasedQueue
 
 log = logging.getLogger(__name__)

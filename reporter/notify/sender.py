@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import httpx
 
 from reporter.alerting.config import Receiver
-from reporter.collect.runner import one_line
+from reporter.base.errors import one_line
+from reporter.masking import masked_url
 from reporter.notify.retry import FAILED, RETRY, classify, retry_after_seconds
 from reporter.notify.webhook import signed_headers
 
@@ -27,12 +28,6 @@ class Attempt:
     response: str | None
     retry_after: float | None
     duration_ms: float
-
-
-def masked_url(url: str) -> str:
-    """A receiver URL for logs: scheme and host only (Slack webhook paths are secrets)."""
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.host}{':' + str(parsed.port) if parsed.port else ''}/***"
 
 
 async def send(client: httpx.AsyncClient, receiver: Receiver, notification_id: str, body: bytes) -> Attempt:
