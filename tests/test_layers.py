@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1] / "reporter"
 # The intended order, low -> high: a unit may import units of lower layers only (and its own modules). A new
 # package or top-level module gets its place here.
 LAYERS: list[set[str]] = [
-    {"reporter", "reporter.masking", "reporter.rounding", "reporter.clock", "reporter.sqlite_file",
+    {"reporter", "reporter.masking", "reporter.rounding", "reporter.sqlite_file",
      "reporter.ai_usage", "reporter.counters", "reporter.usage_queries"},   # standard library only (and pure data)
     {"reporter.base"},                                                      # time text, ms, one-line errors...
-    {"reporter.failures", "reporter.logs"},                                 # log lines
+    {"reporter.failures", "reporter.logs", "reporter.clock"},               # log lines, clock steps
     {"reporter.snapshot"},                                                  # the data shape of a sample
     {"reporter.catalog"},                                                   # one declaration per metric
     {"reporter.settings"},                                                  # configuration
