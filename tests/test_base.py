@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reporter.base.errors import one_line
-from reporter.base.ms import from_ms, to_ms
+from reporter.base.ms import elapsed_ms, from_ms, to_ms
 from reporter.base.timefmt import duration, format_local, format_utc, half_up
 from reporter.masking import masked_url, register_secrets
 
@@ -64,6 +64,15 @@ def test_ms_round_trip_is_exact():
     assert to_ms(datetime(2026, 1, 1, 0, 0, 0, 1500, tzinfo=UTC)) == to_ms(datetime(2026, 1, 1, tzinfo=UTC)) + 2
 
 
+def test_elapsed_ms_is_milliseconds_since_a_perf_counter_reading():
+    import time
+
+    started = time.perf_counter()
+    time.sleep(0.02)
+    took = elapsed_ms(started)
+    assert 20 <= took < 2000 and took == round(took, 2)
+
+
 def test_one_line_is_the_type_and_first_line_masked_and_bounded():
     assert one_line(ValueError("bad\nsecond line")) == "ValueError: bad"
     assert one_line(TimeoutError()) == "TimeoutError"
@@ -82,3 +91,29 @@ def test_masked_url_keeps_scheme_and_host_only():
     assert masked_url("http://user:pw@127.0.0.1:9000/hook?token=x") == "http://127.0.0.1:9000/***"
     assert masked_url("http://[::1]:8080/a") == "http://[::1]:8080/***"
     assert masked_url("not a url") == "***"
+
+
+COPIES = {  # what a local copy of a helper of reporter.base (or reporter.masking) looks like
+    r"\bdef (to_ms|from_ms|_ms|_elapsed_ms|one_line|_first_line|duration|format_utc|format_local|masked_url)\(":
+        "a helper of reporter.base defined again",
+    r"timestamp\(\)\s*\*\s*1000": "epoch ms by hand (reporter.base.ms.to_ms)",
+    r"fromtimestamp\([^)]*/\s*1000": "epoch ms by hand (reporter.base.ms.from_ms)",
+    r"%H:%M:%S %Z": "local time by hand (reporter.base.timefmt.format_local)",
+    r"splitlines\(\)\[0\]": "first line of an error by hand (reporter.base.errors.one_line)",
+    r"perf_counter\(\) - \w+\) \* 1000": "elapsed ms by hand (reporter.base.ms.elapsed_ms)",
+}
+
+
+def test_no_local_copy_of_the_low_level_helpers_remains():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "reporter"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.parent.name == "base" or path.name == "masking.py":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            found += [f"reporter/{path.relative_to(root)}:{number}: {what}: {line.strip()}"
+                      for pattern, what in COPIES.items() if re.search(pattern, line)]
+    assert not found, "\n".join(found)

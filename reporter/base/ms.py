@@ -1,8 +1,10 @@
 """Epoch milliseconds, the time unit of every history table column (``samples.ts``, ``alerts.fired_at``,
-``outbox.next_attempt_at``...), and timezone-aware UTC datetimes, the time type of the code."""
+``outbox.next_attempt_at``...), and timezone-aware UTC datetimes, the time type of the code; and elapsed
+milliseconds, the unit of every measured duration in the snapshot (``latency_ms``, ``duration_ms``)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import overload
 
@@ -30,3 +32,9 @@ def from_ms(value: float | None) -> datetime | None:
 
     Exact for whole milliseconds: ``to_ms(from_ms(n)) == n``."""
     return None if value is None else EPOCH + timedelta(milliseconds=value)
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` value), to 2 decimals: how long a probe, a
+    sample or a delivery attempt took (``latency_ms``, ``duration_ms``)."""
+    return round((time.perf_counter() - started) * 1000.0, 2)

@@ -7,6 +7,7 @@ import socket
 import time
 from datetime import UTC, datetime
 
+from reporter.base.ms import elapsed_ms
 from reporter.collect.ai import WINDOWS, AICollector, ai_section, describe_invalid, inconsistent_counters
 from reporter.collect.runner import BoundedRunner
 from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
@@ -125,7 +126,7 @@ class Sampler:
         snapshot = Snapshot(
             timestamp=now, host=self.host, status=overall_status(services), system=system,
             services=services, ai=ai, usage=self._usage, errors=errors,
-            duration_ms=round((time.perf_counter() - started) * 1000.0, 2),
+            duration_ms=elapsed_ms(started),
         )
         log.debug("sample %s: status=%s cpu=%s%% took %.0f ms%s", snapshot.timestamp.isoformat(), snapshot.status,
                   system.cpu_percent, snapshot.duration_ms, f" errors={sorted(errors)}" if errors else "")

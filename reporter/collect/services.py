@@ -15,14 +15,11 @@ import redis
 from sqlalchemy.engine import Engine
 
 from reporter.base.errors import one_line
+from reporter.base.ms import elapsed_ms
 from reporter.masking import mask
 from reporter.snapshot import OllamaHealth, ServiceHealth
 
 MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000.0, 2)
 
 
 class DatabaseProbe:
@@ -39,8 +36,8 @@ class DatabaseProbe:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1").scalar()
         except Exception as exc:
-            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask(one_line(exc)))
-        return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
+            return ServiceHealth(up=False, latency_ms=elapsed_ms(started), error=one_line(exc))
+        return ServiceHealth(up=True, latency_ms=elapsed_ms(started))
 
 
 class RedisProbe:
@@ -56,8 +53,8 @@ class RedisProbe:
         try:
             self.client.ping()
         except Exception as exc:
-            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask(one_line(exc)))
-        return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
+            return ServiceHealth(up=False, latency_ms=elapsed_ms(started), error=one_line(exc))
+        return ServiceHealth(up=True, latency_ms=elapsed_ms(started))
 
 
 def model_listed(model: str, names: list[str]) -> bool:
@@ -117,9 +114,9 @@ class OllamaProbe:
         except Exception as exc:
             health.up, health.is_available = False, False
             health.error = mask(one_line(exc))
-            health.latency_ms = _elapsed_ms(started)
+            health.latency_ms = elapsed_ms(started)
             return health
-        health.up, health.latency_ms, health.models = True, _elapsed_ms(started), names
+        health.up, health.latency_ms, health.models = True, elapsed_ms(started), names
         health.is_available = model_listed(self.model, names)
         if not health.is_available:
             health.error = f"model {self.model} is not listed by Ollama"

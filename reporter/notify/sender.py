@@ -10,6 +10,7 @@ import httpx
 
 from reporter.alerting.config import Receiver
 from reporter.base.errors import one_line
+from reporter.base.ms import elapsed_ms
 from reporter.masking import masked_url
 from reporter.notify.retry import FAILED, RETRY, classify, retry_after_seconds
 from reporter.notify.webhook import signed_headers
@@ -45,17 +46,13 @@ async def send(client: httpx.AsyncClient, receiver: Receiver, notification_id: s
             response = await client.post(receiver.url, content=body, headers=headers,
                                          timeout=httpx.Timeout(receiver.timeout + 1.0))
     except TimeoutError:
-        return Attempt(RETRY, None, f"no answer within {receiver.timeout:g} s", None, None, _ms(started))
+        return Attempt(RETRY, None, f"no answer within {receiver.timeout:g} s", None, None, elapsed_ms(started))
     except httpx.HTTPError as exc:
         error = one_line(exc).replace(receiver.url, masked_url(receiver.url))
-        return Attempt(RETRY, None, error, None, None, _ms(started))
+        return Attempt(RETRY, None, error, None, None, elapsed_ms(started))
     outcome = classify(response.status_code)
     text = None if outcome == "delivered" else response.text[:RESPONSE_KEPT]
     error = None if outcome == "delivered" else f"HTTP {response.status_code}" + (
         " (permanent: not retried)" if outcome == FAILED else "")
     return Attempt(outcome, response.status_code, error, text, retry_after_seconds(response.headers.get("retry-after")),
-                   _ms(started))
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000.0, 2)
+                   elapsed_ms(started))
