@@ -138,7 +138,9 @@ def layer(unit: str) -> int:
 
 
 def test_every_unit_has_a_layer():
-    placed = set().union(*LAYERS)
+    listed = [unit for units in LAYERS for unit in units]
+    assert len(listed) == len(set(listed)), "a unit is in two layers"
+    placed = set(listed)
     missing = sorted(units() - placed)
     assert not missing, f"units with no place in LAYERS (add them, low -> high): {missing}"
 
