@@ -274,7 +274,7 @@ class BatchWriter:
     changed and was last stored LIST_EVERY_MS ago (same JSON and policy as History.write)."""
 
     def __init__(self, history) -> None:
-        from reporter.store.history import to_ms
+        from reporter.base.ms import to_ms
 
         self.history, self.to_ms = history, to_ms
         from reporter.store.history import LIST_EVERY_MS
@@ -464,8 +464,9 @@ def retention(path: Path, end: datetime) -> list[tuple]:
     prune job runs them, under a :class:`SampleLoad`; returns the printed rows."""
     import shutil
 
+    from reporter.base.ms import to_ms
     from reporter.daemon.jobs import PruneJob
-    from reporter.store.history import History, to_ms
+    from reporter.store.history import History
     from reporter.store.reclaim import vacuum_mode
 
     rows_out = []

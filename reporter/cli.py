@@ -302,7 +302,7 @@ def vacuum(ctx: click.Context) -> None:
     """Give a SQLite history's free space back to the filesystem; a history made by an older version is switched
     to incremental vacuum (the daemon then shrinks the file after each prune). Stop the daemon first; needs
     as much free disk space as the file."""
-    from reporter.cli_history import run_vacuum
+    from reporter.vacuum import run_vacuum
 
     run_vacuum(_settings(ctx))
 

@@ -16,6 +16,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from reporter.base.timefmt import duration
+
 
 class Clock:
     """The system clocks: :meth:`wall` (aware UTC datetime) and :meth:`monotonic` (seconds, arbitrary origin).
@@ -47,18 +49,13 @@ def step_tolerance(interval: float) -> float:
 
 
 def describe_step(seconds: float) -> str:
-    """``-600`` -> ``"backwards by 10 min"``; ``61.5`` -> ``"forward by 1 min 1.5 s"``."""
+    """A step for a log line: ``-600`` -> ``"backwards by 10 min"``, ``1.5`` -> ``"forward by 1.5 s"``. The
+    size is spelled as every duration (:func:`reporter.base.timefmt.duration`), to the tenth of a second under
+    a minute, where steps close to the tolerance are told apart."""
     direction = "forward" if seconds > 0 else "backwards"
-    left = round(abs(seconds), 1)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if left >= size:
-            count = int(left // size)
-            parts.append(f"{count} {unit}")
-            left -= count * size
-    if left >= 0.05 or not parts:
-        parts.append(f"{left:.1f}".rstrip("0").rstrip(".") + " s")
-    return f"{direction} by {' '.join(parts)}"
+    size = abs(seconds)
+    text = duration(size) if size >= 59.95 else f"{size:.1f}".rstrip("0").rstrip(".") + " s"
+    return f"{direction} by {text}"
 
 
 class StepDetector:

@@ -14,19 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reporter.base.timefmt import duration
+
 REMIND_SECONDS = 300.0
-
-
-def duration(seconds: float) -> str:
-    """``42 s``, ``3 min 5 s``, ``2 h 7 min``, ``3 d 4 h`` (for log lines)."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 @dataclass

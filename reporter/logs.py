@@ -1,23 +1,23 @@
-"""Logging set-up for the CLI: one line per event on stderr, UTC timestamps."""
+"""Logging set-up for the CLI: one line per event on stderr, stamped in UTC as the snapshot is
+(:func:`reporter.base.timefmt.format_utc`: ``2026-11-29T16:01:10.123Z``)."""
 
 from __future__ import annotations
 
 import logging
-import time
+from datetime import UTC, datetime
 
+from reporter.base.timefmt import format_utc
 from reporter.masking import mask
 
 
 class _UTCFormatter(logging.Formatter):
-    """UTC timestamps; every secret masked in the whole line, traceback included."""
-
-    converter = time.gmtime
+    """UTC timestamps to the millisecond; every secret masked in the whole line, traceback included."""
 
     def format(self, record: logging.LogRecord) -> str:
         return mask(super().format(record))
 
     def formatTime(self, record, datefmt=None):
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
+        return format_utc(datetime.fromtimestamp(record.created, UTC))
 
 
 def setup(level: str) -> None:

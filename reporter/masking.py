@@ -1,6 +1,6 @@
 """Masking secrets in every text shown to people: snapshot errors, HTTP answers, log lines, CLI messages.
 
-:func:`mask` is the one masking function. It hides
+:func:`mask` is the one masking function of free text. It hides
 
 - the password of every URL in the text (``scheme://user:secret@host`` -> ``scheme://user:***@host``, also when the
   password holds a raw ``@``),
@@ -10,6 +10,8 @@
 - every occurrence of a configured secret's value (registered with :func:`register_secrets`: URL passwords, the
   API token, the webhook secret, the SMTP password, the Slack webhook URL), as given, percent-encoded or decoded,
   so a driver that embeds the password or the DSN in its error text cannot carry it anywhere.
+
+:func:`masked_url` shows a URL whose path is itself a secret (a Slack webhook) as its scheme and host only.
 
 The registry is process-wide: :class:`reporter.settings.Settings` registers its secrets when it is validated.
 """
@@ -89,6 +91,19 @@ def mask(text: str) -> str:
             text = text.replace(secret, MASK)
     text = _USERINFO.sub(rf"\1:{MASK}@", text)
     return _SECRET_QUERY.sub(rf"\1{MASK}", text)
+
+
+def masked_url(url: str) -> str:
+    """A URL whose path and query are secrets (a Slack webhook URL) as shown in logs and error lines: scheme and
+    host only, ``https://hooks.slack.com/***`` (a port is kept, user info dropped); ``***`` when ``url`` is no
+    URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if not parts.scheme or not parts.netloc:
+        return MASK
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{MASK}"
 
 
 def userinfo_problem(url: str) -> str | None:

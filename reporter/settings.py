@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
-        from reporter.api.hosts import check_allowed_entry
+        from reporter.base.hostnames import check_allowed_entry
 
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -185,7 +185,7 @@ class Settings(BaseSettings):
     @field_validator("usage_queries", mode="before")
     @classmethod
     def _parse_queries(cls, value: Any) -> Any:
-        from reporter.collect.usage_queries import DEFAULT_QUERIES
+        from reporter.usage_queries import DEFAULT_QUERIES
 
         if isinstance(value, str):
             try:
@@ -436,18 +436,12 @@ def unknown_names(env_file: str | Path | None, environ: dict[str, str]) -> list[
     return result
 
 
-def mask_url(value: str) -> str:
-    """Mask secrets in ``value`` (a URL or any text): the one masking function, :func:`reporter.masking.mask`
-    (URL passwords, secret query values, every configured secret)."""
-    return mask(value)
-
-
 def mask_value(field: str, value: Any) -> Any:
     """Mask a setting's value for output: secrets become ``***``, URL passwords are hidden."""
     if field in SECRET_FIELDS and value:
         return "***"
     if isinstance(value, str) and "://" in value:
-        return mask_url(value)
+        return mask(value)
     return value
 
 

@@ -12,7 +12,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from reporter.collect.runner import one_line
+from reporter.base.errors import one_line
 from reporter.settings import Settings
 
 SMTP_TIMEOUT_SECONDS = 30.0

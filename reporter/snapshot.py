@@ -14,12 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-
-def format_utc(value: datetime) -> str:
-    """A datetime as ISO 8601 UTC with millisecond precision and ``Z``: ``2026-11-29T16:01:10.123Z``."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
+from reporter.base.timefmt import format_utc
 
 UTCDateTime = Annotated[datetime, PlainSerializer(format_utc, return_type=str, when_used="json")]
 

@@ -280,7 +280,8 @@ def test_silence_add_bad_duration_is_one_line(tmp_path, duration, expected):
 def test_export_writes_the_samples_in_range_as_csv(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from reporter.store.history import History, to_ms
+    from reporter.base.ms import to_ms
+    from reporter.store.history import History
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
     history = History(url, ["grammar", "quiz"])

@@ -21,8 +21,9 @@ def test_tolerance_is_one_second_or_one_percent_of_the_interval():
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
-    (-600, "backwards by 10 min"), (61.5, "forward by 1 min 1.5 s"), (-2, "backwards by 2 s"),
-    (90000, "forward by 1 d 1 h"), (-599.998, "backwards by 10 min"),
+    (-600, "backwards by 10 min"), (61.5, "forward by 1 min"), (-2, "backwards by 2 s"), (1.54, "forward by 1.5 s"),
+    (59.9, "forward by 59.9 s"), (59.96, "forward by 1 min"), (90000, "forward by 1 d 1 h"),
+    (-599.998, "backwards by 10 min"), (3 * 3600 + 1800, "forward by 3 h 30 min"),
 ])
 def test_step_is_described_with_size_and_direction(seconds, text):
     assert describe_step(seconds) == text

@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from reporter.failures import FailureLog, duration
+from reporter.base.timefmt import duration
+from reporter.failures import FailureLog
 
 
 class Clock:
@@ -39,9 +40,9 @@ def test_a_failure_every_second_for_an_hour_logs_start_reminders_and_recovery(ca
     assert got[0] == ("WARNING", "database: timed out after 2 s (sampling goes on)")
     reminders = got[1:-1]
     assert len(reminders) == 11  # at 5, 10, ... 55 minutes
-    assert reminders[0] == ("WARNING", "database: still failing after 5 min 0 s (301 failed attempts): "
+    assert reminders[0] == ("WARNING", "database: still failing after 5 min (301 failed attempts): "
                                        "timed out after 2 s (sampling goes on)")
-    assert got[-1] == ("INFO", "database: recovered after 1 h 0 min (3600 failed attempts; "
+    assert got[-1] == ("INFO", "database: recovered after 1 h 00 min (3600 failed attempts; "
                                "last error: still running from an earlier sample)")
     assert failures.ok("database") is False and lines(caplog) == got  # nothing more once it works
 
@@ -82,6 +83,8 @@ def test_failing_again_after_recovery_is_a_new_failure(caplog, clock):
                                              "last error: refused)", "ollama: refused"]
 
 
-def test_duration():
+def test_durations_in_log_lines_are_the_one_spelling():
+    """The log lines use reporter.base.timefmt.duration, as the report and notifications do (was a second spelling
+    here, "1 min 1 s" / "1 h 0 min")."""
     assert [duration(s) for s in (0, 59.6, 61, 3599, 3600, 7322, 90061)] == [
-        "0 s", "1 min 0 s", "1 min 1 s", "59 min 59 s", "1 h 0 min", "2 h 2 min", "1 d 1 h"]
+        "0 s", "1 min", "1 min", "1 h 00 min", "1 h 00 min", "2 h 02 min", "1 d 1 h"]

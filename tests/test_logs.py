@@ -31,3 +31,13 @@ def test_every_log_line_is_masked_traceback_included(capfd, restore_logging):
     err = capfd.readouterr().err
     assert "postgresql://u:***@db/x" in err and "wrong password ***" in err and "Traceback" in err
     assert "Log-Secret-77" not in err and "Other-Pw-12" not in err
+
+
+def test_log_lines_are_stamped_like_the_snapshot(capfd, restore_logging):
+    """One spelling of a UTC time (reporter.base.timefmt.format_utc), milliseconds and Z, in logs as in JSON."""
+    import re
+
+    logs.setup("INFO")
+    logging.getLogger("reporter.test").info("hello")
+    line = capfd.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO reporter\.test: hello", line), line

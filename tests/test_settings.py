@@ -1,6 +1,7 @@
 import pytest
 
-from reporter.settings import SettingsError, load_settings, mask_url, masked_items
+from reporter.masking import mask
+from reporter.settings import SettingsError, load_settings, masked_items
 
 
 def test_defaults():
@@ -44,9 +45,9 @@ def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expe
 
 
 def test_secrets_masked():
-    assert mask_url("postgresql://app:pa55@db/app") == "postgresql://app:***@db/app"
-    assert mask_url("redis://:pa55@r:6379/0") == "redis://:***@r:6379/0"
-    assert mask_url("https://x/hook?token=abc&x=1") == "https://x/hook?token=***&x=1"
+    assert mask("postgresql://app:pa55@db/app") == "postgresql://app:***@db/app"
+    assert mask("redis://:pa55@r:6379/0") == "redis://:***@r:6379/0"
+    assert mask("https://x/hook?token=abc&x=1") == "https://x/hook?token=***&x=1"
     settings = load_settings(None, app_database_url="postgresql://app:pa55@db/app", api_token="t0ken")
     shown = dict(masked_items(settings))
     assert shown["REPORTER_API_TOKEN"] == "***"

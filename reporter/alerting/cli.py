@@ -18,17 +18,18 @@ from reporter.alerting.model import AlertNotice, Notification, fingerprint
 from reporter.alerting.pipeline import external_url
 from reporter.alerting.rules import parse_duration
 from reporter.alerting.silences import Matcher, SilenceStore
-from reporter.alerting.state import AlertStore, from_ms
+from reporter.alerting.state import AlertStore
+from reporter.base.ms import from_ms
+from reporter.base.timefmt import format_local, format_utc
 from reporter.cli_history import open_history
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.settings import Settings
-from reporter.snapshot import format_utc
 from reporter.store.alert_schema import notification_log
 
 
 def _when(value: datetime | None, tz) -> str:
-    return "-" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return "-" if value is None else format_local(value, tz)
 
 
 def _utc(value: datetime | None) -> str | None:

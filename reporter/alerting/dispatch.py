@@ -24,9 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 from reporter.alerting.config import Defaults, Receiver
 from reporter.alerting.model import AlertNotice, AlertState, Notification
 from reporter.alerting.silences import SilenceStore
-from reporter.alerting.state import AlertRecord, AlertStore, from_ms
+from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.base.ms import from_ms, to_ms
 from reporter.store.alert_schema import alert_events, notification_log, outbox
-from reporter.store.history import to_ms
 
 log = logging.getLogger(__name__)
 

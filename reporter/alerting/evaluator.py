@@ -25,6 +25,7 @@ from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.rules import TEMPLATE, Rule
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.values import HistoryValues, threshold_value
+from reporter.base.timefmt import format_local
 from reporter.snapshot import Snapshot
 from reporter.store.health import HistoryHealth
 
@@ -349,7 +350,7 @@ class Evaluator:
 
     def _annotations(self, rule: Rule, labels: dict[str, str], value: float | None, since: datetime,
                      no_data: bool) -> dict[str, str]:
-        local = since.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
+        local = format_local(since, self.tz)
         if no_data:
             return {"summary": f"No data for rule {rule.name}",
                     "description": f"The value of {rule.name} ({rule.metric}) has been missing since {local}; "

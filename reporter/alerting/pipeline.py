@@ -10,6 +10,7 @@ from reporter.alerting.dispatch import Dispatcher
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.silences import SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.base.errors import one_line
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.notify.worker import NotifierThread
@@ -91,8 +92,7 @@ class Alerting:
         except Exception as exc:
             if not self._silences_failing:
                 log.warning("alerting: cannot read the silences (%s); alerts are listed without them",
-                            f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else
-                            exc.__class__.__name__)
+                            one_line(exc))
                 self._silences_failing = True
             return {}
         if self._silences_failing:

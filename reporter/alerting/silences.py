@@ -12,9 +12,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.matchers import Matcher
-from reporter.alerting.state import AlertRecord, from_ms
+from reporter.alerting.state import AlertRecord
+from reporter.base.ms import from_ms, to_ms
 from reporter.store.alert_schema import silences
-from reporter.store.history import to_ms
 
 __all__ = ["Matcher", "Silence", "SilenceStore"]
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.model import AlertState
+from reporter.base.ms import from_ms, to_ms
 from reporter.store.alert_schema import alert_events, alerts
-from reporter.store.history import to_ms
-
-
-def from_ms(value: int | None) -> datetime | None:
-    """Unix milliseconds -> aware UTC datetime (None stays None)."""
-    return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
 
 
 @dataclass
@@ -82,8 +77,8 @@ class AlertStore:
                 values = {
                     "rule": record.rule, "labels": json.dumps(record.labels, sort_keys=True),
                     "annotations": json.dumps(record.annotations, sort_keys=True), "state": str(record.state),
-                    "active_at": _ms(record.active_at), "fired_at": _ms(record.fired_at),
-                    "resolved_at": _ms(record.resolved_at), "value": record.value, "updated_at": now_ms,
+                    "active_at": to_ms(record.active_at), "fired_at": to_ms(record.fired_at),
+                    "resolved_at": to_ms(record.resolved_at), "value": record.value, "updated_at": now_ms,
                 }
                 updated = conn.execute(update(alerts).where(alerts.c.fingerprint == record.fingerprint)
                                        .values(**values))
@@ -114,7 +109,3 @@ class AlertStore:
                                                            alert_events.c.at < to_ms(end))
                                 .order_by(alert_events.c.at, alert_events.c.id)).mappings().all()
         return [{**r, "at": from_ms(r["at"]), "labels": json.loads(r["labels"])} for r in rows]
-
-
-def _ms(value: datetime | None) -> int | None:
-    return None if value is None else to_ms(value)

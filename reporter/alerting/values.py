@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reporter.alerting.rules import Rule, compare
-from reporter.collect.counters import increase
+from reporter.counters import increase
 
 
 def lookup(data: dict, path: str) -> float | None:

@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reporter.api.views import dumps
-from reporter.masking import mask as mask_url
-from reporter.snapshot import format_utc
+from reporter.base.errors import one_line
+from reporter.base.ms import to_ms
+from reporter.base.timefmt import format_utc
 
 MAX_POINTS = 2000
 DEFAULT_SPAN = timedelta(hours=1)
@@ -112,10 +113,9 @@ def history_endpoint(history):
         try:
             points = await run_in_threadpool(history.series, metric, start, end)
         except Exception as exc:  # the history database is down or locked: say so, never a 500 page
-            message = mask_url(f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else
-                               exc.__class__.__name__)
+            message = one_line(exc)
             return _json({"error": f"history unavailable ({message})"}, 503, {"Retry-After": "5"})
-        start_ms = int(start.timestamp() * 1000)
+        start_ms = to_ms(start)
         if step is None and len(points) > MAX_POINTS:
             step = math.ceil((end - start).total_seconds() * 1000 / MAX_POINTS) / 1000.0
         if step is None:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from reporter.api import views
+from reporter.base.ms import to_ms
 from reporter.snapshot import Snapshot
 
 # the paths whose whole body depends on nothing but the snapshot (pre-serialised in Published.bodies)
@@ -69,7 +70,7 @@ class Latest:
         """Serialise ``snapshot`` (and every answer derived from it) once and make it the current one."""
         body = snapshot.model_dump_json().encode()
         alerts = snapshot.model_dump_json(include={"timestamp", "alerts"}).encode()
-        published = Published(snapshot, body, f'"{int(snapshot.timestamp.timestamp() * 1000):x}"', time.monotonic(),
+        published = Published(snapshot, body, f'"{to_ms(snapshot.timestamp):x}"', time.monotonic(),
                               alerts, derived_bodies(snapshot, body, alerts), views.top_user_items(snapshot),
                               views.scenario_items(snapshot))
         with self._lock:

@@ -22,7 +22,8 @@ from starlette.responses import Response
 
 from reporter.ai_usage import check_feature, check_flag, check_seconds, client_options, record_async
 from reporter.api.views import dumps
-from reporter.masking import mask as mask_url
+from reporter.base.errors import one_line
+from reporter.masking import mask
 
 MAX_BODY_BYTES = 16 * 1024
 BODY_SECONDS = 10.0
@@ -117,11 +118,10 @@ def log_usage_endpoint(client, prefix: str, features: list[str], token_set: bool
         try:
             await record_async(*values, client=client, prefix=prefix)
         except redis.ResponseError as exc:  # e.g. WRONGTYPE: a counter key holds a list or hash
-            return _json({"error": f"Redis refused the write ({mask_url(str(exc))[:160]}); check the counter "
+            return _json({"error": f"Redis refused the write ({mask(str(exc))[:160]}); check the counter "
                                    f"keys under {prefix!r}"}, 503)
         except (redis.RedisError, OSError) as exc:
-            return _json({"error": f"Redis unavailable, nothing was counted ({exc.__class__.__name__}: "
-                                   f"{mask_url(str(exc))[:160]})"}, 503, {"Retry-After": "1"})
+            return _json({"error": f"Redis unavailable, nothing was counted ({one_line(exc)})"}, 503, {"Retry-After": "1"})
         return _json({"status": "logged", "feature": values[0]})
 
     return endpoint

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from reporter.snapshot import Snapshot, format_utc
+from reporter.base.timefmt import format_utc
+from reporter.snapshot import Snapshot
 
 SEED_SYSTEM = ("cpu_percent", "memory_percent", "memory_used_gb", "memory_total_gb", "disk_percent", "uptime_seconds")
 SEED_AI = ("model", "is_available", "total_requests", "avg_response_time", "cache_hit_rate")

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from reporter.base.errors import one_line
 from reporter.collect.collector import Collector, Section
-from reporter.collect.counters import CounterSample, CounterWindow, window_increase
-from reporter.collect.runner import one_line
 from reporter.collect.sources import LazyClient, lazy
+from reporter.counters import CounterSample, CounterWindow, window_increase
 from reporter.rounding import percent, round_percent
 from reporter.snapshot import AISection, FeatureStats, FeatureWindow, WindowStats
 

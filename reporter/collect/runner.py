@@ -17,7 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from reporter.masking import mask
+from reporter.base.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,3 @@ class BoundedRunner:
     def close(self) -> None:
         """Stop accepting work; threads stuck in I/O end when their own socket timeouts fire."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def one_line(exc: BaseException) -> str:
-    """``ExceptionType: first line of the message`` (never a traceback), at most 300 characters, with every
-    secret masked (:func:`reporter.masking.mask`): a driver may embed the DSN or the password in its message."""
-    text = mask(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
-    name = type(exc).__name__
-    if getattr(exc, "bare", False) and text:
-        return text[:300]
-    return (f"{name}: {text}" if text else name)[:300]

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from reporter.base.ms import elapsed_ms
 from reporter.collect.ai import AICollector
 from reporter.collect.collector import Collector, Section
-from reporter.collect.counters import CounterSample
 from reporter.collect.runner import BoundedRunner
+from reporter.counters import CounterSample
 from reporter.failures import FailureLog
 from reporter.settings import Settings
 from reporter.snapshot import AISection, Services, Snapshot, collector_places, overall_status
@@ -112,7 +113,7 @@ class Sampler:
         self._log_changes(errors)
         snapshot = Snapshot(
             timestamp=now, host=self.host, status=overall_status(services), services=services, errors=errors,
-            duration_ms=round((time.perf_counter() - started) * 1000.0, 2), **values,
+            duration_ms=elapsed_ms(started), **values,
         )
         log.debug("sample %s: status=%s cpu=%s%% took %.0f ms%s", snapshot.timestamp.isoformat(), snapshot.status,
                   snapshot.system.cpu_percent, snapshot.duration_ms, f" errors={sorted(errors)}" if errors else "")

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from reporter.base.errors import one_line
+from reporter.base.ms import elapsed_ms
 from reporter.collect.collector import Collector, Section
-from reporter.collect.runner import one_line
 from reporter.collect.sources import LazyClient, lazy
-from reporter.settings import mask_url
+from reporter.masking import mask
 from reporter.snapshot import OllamaHealth, ServiceHealth
 
 if TYPE_CHECKING:
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000.0, 2)
 
 
 class _ServiceProbe(Collector):
@@ -60,8 +57,8 @@ class DatabaseProbe(_ServiceProbe):
             with self.engine.get().connect() as conn:
                 conn.exec_driver_sql("SELECT 1").scalar()
         except Exception as exc:
-            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask_url(one_line(exc)))
-        return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
+            return ServiceHealth(up=False, latency_ms=elapsed_ms(started), error=one_line(exc))
+        return ServiceHealth(up=True, latency_ms=elapsed_ms(started))
 
 
     def close(self) -> None:
@@ -82,8 +79,8 @@ class RedisProbe(_ServiceProbe):
         try:
             self.client.get().ping()
         except Exception as exc:
-            return ServiceHealth(up=False, latency_ms=_elapsed_ms(started), error=mask_url(one_line(exc)))
-        return ServiceHealth(up=True, latency_ms=_elapsed_ms(started))
+            return ServiceHealth(up=False, latency_ms=elapsed_ms(started), error=one_line(exc))
+        return ServiceHealth(up=True, latency_ms=elapsed_ms(started))
 
     def close(self) -> None:
         self.client.close()
@@ -148,10 +145,10 @@ class OllamaProbe(_ServiceProbe):
                      if isinstance(m, dict) and (m.get("name") or m.get("model"))]
         except Exception as exc:
             health.up, health.is_available = False, False
-            health.error = mask_url(one_line(exc))
-            health.latency_ms = _elapsed_ms(started)
+            health.error = mask(one_line(exc))
+            health.latency_ms = elapsed_ms(started)
             return health
-        health.up, health.latency_ms, health.models = True, _elapsed_ms(started), names
+        health.up, health.latency_ms, health.models = True, elapsed_ms(started), names
         health.is_available = model_listed(self.model, names)
         if not health.is_available:
             health.error = f"model {self.model} is not listed by Ollama"

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
+from reporter.base.postgres import postgres_args
+
 if TYPE_CHECKING:
     import redis
 
@@ -48,24 +50,6 @@ def app_database_engine(url: str, timeout: float) -> Engine:
         options["connect_args"] = {"connect_timeout": max(1, math.ceil(client_timeout)),
                                    "read_timeout": max(1, math.ceil(client_timeout))}
     return create_engine(url, **options)
-
-
-def postgres_args(parsed, timeout: float, read_only: bool) -> dict:
-    """libpq options bounding every wait: connect timeout, server-side statement timeout, and TCP keepalives
-    plus ``tcp_user_timeout`` so a peer that goes silent mid-query is given up instead of waited on forever.
-    ``read_only`` makes every transaction read-only (usage queries can never write to the app database)."""
-    args: dict = {"connect_timeout": max(2, math.ceil(timeout)), "keepalives": 1,
-                  "keepalives_idle": max(1, math.ceil(timeout)), "keepalives_interval": 1, "keepalives_count": 2,
-                  "tcp_user_timeout": int(timeout * 1000) + 1000}
-    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
-        # keep options given in the URL (e.g. -csearch_path=...) and add ours
-        given = parsed.query.get("options", "")
-        given = " ".join(given) if isinstance(given, tuple) else given
-        extra = f" -c statement_timeout={int(timeout * 1000)}"
-        if read_only:
-            extra += " -c default_transaction_read_only=on"
-        args["options"] = f"{given}{extra}".strip()
-    return args
 
 
 def redis_client(url: str, timeout: float) -> redis.Redis:

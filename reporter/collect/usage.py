@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from reporter.base.errors import one_line
 from reporter.collect.collector import Collector, Section
-from reporter.collect.runner import one_line
 from reporter.collect.sources import LazyClient, lazy
-from reporter.collect.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
 from reporter.failures import FailureLog
+from reporter.masking import mask
 from reporter.rounding import percent
-from reporter.settings import mask_url
 from reporter.snapshot import PopularScenario, TopUser, UsageSection
+from reporter.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class UsageCollector(Collector):
                     section.popular_scenarios = self._scenarios(rows, errors)
                 conn.rollback()  # read only: nothing to keep
         except Exception as exc:  # connection failed: nothing to report
-            raise UsageUnavailable(mask_url(one_line(exc))) from None
+            raise UsageUnavailable(mask(one_line(exc))) from None
         if len(errors) == len(self.queries):
             name = next(iter(errors))
             raise UsageUnavailable(f"every usage query failed, e.g. {name}: {errors[name]} "
@@ -134,7 +134,7 @@ class UsageCollector(Collector):
             return [tuple(r.values()) for r in rows] if name in SCALAR_QUERIES else rows
         except Exception as exc:
             conn.rollback()
-            errors[name] = mask_url(one_line(getattr(exc, "orig", None) or exc))
+            errors[name] = mask(one_line(getattr(exc, "orig", None) or exc))
             return None
 
     @staticmethod

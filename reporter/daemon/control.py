@@ -11,7 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from reporter.snapshot import format_utc
+from reporter.base.errors import one_line
+from reporter.base.timefmt import duration, format_utc
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Control(threading.Thread):
                 try:
                     self.actions[action]()
                 except Exception as exc:
-                    log.error("%s failed: %s: %s", action, exc.__class__.__name__, " ".join(str(exc).split())[:300])
+                    log.error("%s failed: %s", action, one_line(exc))
 
     def stop(self) -> None:
         """End the thread (an action in progress finishes)."""
@@ -56,21 +57,8 @@ class Control(threading.Thread):
         self._event.set()
 
 
-def duration(seconds: float) -> str:
-    """``3d 04h 05m``, ``2h 03m``, ``4m 10s`` or ``12s``."""
-    seconds = int(max(0, seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 def status_line(started: float, latest, outbox_counts: dict[str, int] | None) -> str:
-    """``status: up 2h 03m; last sample 2026-...Z (0.8 s ago, healthy); alerts: 1 firing (1 suppressed),
+    """``status: up 2 h 03 min; last sample 2026-...Z (0.8 s ago, healthy); alerts: 1 firing (1 suppressed),
     0 pending; outbox: 3 queued (slack 3)``. ``started`` is a ``time.monotonic()`` value; ``latest`` the
     published snapshot holder (read without waiting for the sampling thread); ``outbox_counts`` None when the
     outbox could not be read."""

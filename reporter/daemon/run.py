@@ -30,14 +30,16 @@ from reporter.api.hosts import external_host
 from reporter.api.latest import Latest
 from reporter.api.protocol import HeaderDeadlineProtocol
 from reporter.api.usage_log import async_redis_client
+from reporter.base.errors import one_line
 from reporter.collect.sampler import Sampler
 from reporter.daemon.control import RELOAD, STATUS, Control, status_line
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.loop import SamplingLoop
 from reporter.daemon.migration import MigrationFailed, migrate_in_child
+from reporter.masking import mask
 from reporter.report.job import ReportJob
-from reporter.settings import Settings, mask_url
+from reporter.settings import Settings
 from reporter.store.history import History
 from reporter.store.reclaim import CONVERT_AT_START_MAX_BYTES
 
@@ -168,23 +170,23 @@ def open_history(settings: Settings) -> tuple[History, HistoryLock]:
     except StartupError:
         raise
     except Exception as exc:
-        raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
-                           f"{_first_line(exc)}); check its permissions and disk space") from None
+        raise StartupError(f"cannot write history {mask(settings.history_url)} ({one_line(exc)});"
+                           f" check its permissions and disk space") from None
     try:
         migrate_in_child(settings.history_url, settings.ai_features)  # Alembic never loads in the daemon
         history = History(settings.history_url, settings.ai_features)  # at head: its upgrade has nothing to do
     except Exception as exc:
         lock.release()
-        kind = exc.kind if isinstance(exc, MigrationFailed) else exc.__class__.__name__
-        raise StartupError(f"cannot open history {mask_url(settings.history_url)} ({kind}: "
-                           f"{_first_line(exc)}); check REPORTER_HISTORY_URL") from None
+        reason = f"{exc.kind}: {exc}" if isinstance(exc, MigrationFailed) else one_line(exc)
+        raise StartupError(f"cannot open history {mask(settings.history_url)} ({reason});"
+                           f" check REPORTER_HISTORY_URL") from None
     try:
         history.set_meta("started_at", datetime.now(UTC).isoformat())
     except Exception as exc:
         history.close()
         lock.release()
-        raise StartupError(f"cannot write history {mask_url(settings.history_url)} ({exc.__class__.__name__}: "
-                           f"{_first_line(exc)}); check its permissions and disk space") from None
+        raise StartupError(f"cannot write history {mask(settings.history_url)} ({one_line(exc)});"
+                           f" check its permissions and disk space") from None
     enable_incremental_vacuum(history)
     return history, lock
 
@@ -195,8 +197,8 @@ def enable_incremental_vacuum(history: History) -> None:
     try:
         seconds = history.enable_incremental_vacuum(CONVERT_AT_START_MAX_BYTES)
     except Exception as exc:
-        log.warning("history: could not switch to incremental vacuum (%s: %s); pruned space is reused but the "
-                    "file does not shrink", exc.__class__.__name__, _first_line(exc))
+        log.warning("history: could not switch to incremental vacuum (%s); pruned space is reused but the "
+                    "file does not shrink", one_line(exc))
         return
     if seconds is None:
         log.info("history: the file was made without incremental vacuum and is over %d MB: pruned space is "
@@ -205,11 +207,6 @@ def enable_incremental_vacuum(history: History) -> None:
     elif seconds:
         log.info("history: switched to incremental vacuum in %.1f s (pruned space is given back from now on)",
                  seconds)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (at most 200 characters; empty when it has none)."""
-    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def reloader(settings: Settings, alerting: Alerting) -> Callable[[], None]:
@@ -276,7 +273,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     try:
         if not stopping.is_set():
             log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
-                     settings.sample_interval, path.resolve() if path else mask_url(settings.history_url), host, port)
+                     settings.sample_interval, path.resolve() if path else mask(settings.history_url), host, port)
             server.run(sockets=[sock])
     finally:
         sock.close()

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from reporter.failures import FailureLog, duration
+from reporter.base.ms import from_ms, to_ms
+from reporter.base.timefmt import duration
+from reporter.failures import FailureLog
 from reporter.notify.receivers.base import Attempt
 from reporter.notify.retry import DELIVERED, FAILED
 from reporter.store.alert_schema import delivery_attempts, outbox
-from reporter.store.history import to_ms
 from reporter.store.leases import Backoff, LeasedQueue
 
 if TYPE_CHECKING:  # httpx loads only when there is something to send
@@ -39,15 +40,6 @@ FINISHED = (DELIVERED, FAILED, EXPIRED)  # outcomes after which the receiver's n
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def from_ms(value: int | None) -> datetime | None:
-    """Epoch milliseconds as an aware UTC datetime (None stays None)."""
-    return None if value is None else _at(value)
-
-
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class Destination(Protocol):
@@ -178,7 +170,7 @@ class Outbox:
         if receiver is None:  # removed by a reload (SIGHUP) since the row was read
             return None
         now = self.clock()
-        if (now - _at(row["created_at"])).total_seconds() > self.defaults.max_age:
+        if (now - from_ms(row["created_at"])).total_seconds() > self.defaults.max_age:
             self.queue.close(row["id"], EXPIRED)
             log.error("notification %s to %s expired after %d attempt(s) over %s; last error: %s",
                       row["id"], receiver.name, row["attempts"], timedelta(seconds=self.defaults.max_age),

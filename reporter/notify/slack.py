@@ -27,9 +27,9 @@ severity (critical, warning, info), so that the ones cut off by the block limit 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from reporter.base.timefmt import duration, format_local
 from reporter.notify.notification import SEVERITIES, AlertNotice, Notification
 
 MAX_BLOCKS = 50
@@ -53,7 +53,6 @@ EMOJI_BY_SEVERITY = {
 }
 EMOJI_RESOLVED = ":large_green_circle:"
 HEADER_EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
@@ -165,11 +164,10 @@ def _section(alert: AlertNotice, tz: ZoneInfo) -> dict:
     labels = {k: v for k, v in alert.labels.items() if k not in ("alertname", "severity")}
     if labels:
         lines.append(truncate(f"*Labels:* {_pairs(labels)}", MAX_LABELS_CHARS))
-    times = f"*Started:* {_local(alert.starts_at, tz)}"
+    times = f"*Started:* {format_local(alert.starts_at, tz)}"
     if alert.status == "resolved" and alert.ends_at is not None:
-        times += (
-            f" · *Ended:* {_local(alert.ends_at, tz)} (after {_duration(alert.ends_at - alert.starts_at)})"
-        )
+        lasted = duration((alert.ends_at - alert.starts_at).total_seconds())
+        times += f" · *Ended:* {format_local(alert.ends_at, tz)} (after {lasted})"
     if link := _link(alert.generator_url, "source"):
         times += f" · {link}"
     lines.append(times)
@@ -188,18 +186,3 @@ def _link(url: str, label: str) -> str:
     return f"<{escape_mrkdwn(url.replace('|', '%7C').replace(' ', '%20'))}|{label}>"
 
 
-def _local(moment: datetime, tz: ZoneInfo) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("alert times must be timezone-aware (UTC)")
-    return moment.astimezone(tz).strftime(TIME_FORMAT)
-
-
-def _duration(delta: timedelta) -> str:
-    """``1h 5m``, ``6m 30s``, ``42s`` — the largest two units."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    units = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    shown = [f"{n}{u}" for n, u in units if n][:2]
-    return " ".join(shown) or "0s"

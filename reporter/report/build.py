@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from reporter.alerting.state import AlertStore, from_ms
+from reporter.alerting.state import AlertStore
+from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
 from reporter.report.model import (
     AIDay,
@@ -24,7 +25,7 @@ from reporter.report.model import (
     UsageFigure,
     severity_rank,
 )
-from reporter.store.history import History, to_ms
+from reporter.store.history import History
 
 log = logging.getLogger(__name__)
 

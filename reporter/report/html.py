@@ -28,6 +28,7 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from reporter.base.timefmt import duration
 from reporter.catalog import report_metrics
 from reporter.report.model import DailyReport, Span
 from reporter.rounding import format_percent
@@ -110,24 +111,10 @@ def fmt_signed(value: Any, digits: int = 0) -> str:
 
 
 def fmt_duration(value: Any) -> str:
-    """Seconds as a human duration: ``45 s``, ``6 min``, ``1 h 05 min``, ``12 d 3 h``; halves round up, as
-    people round (390 s is ``7 min``, not the ``6 min`` of Python's round-half-to-even)."""
+    """Seconds as a human duration (:func:`reporter.base.timefmt.duration`: ``45 s``, ``7 min``, ``1 h 05 min``,
+    ``12 d 3 h``, halves up); n/a for None, NaN, infinity and negative values."""
     number = _finite(value)
-    if number is None or number < 0:
-        return NA
-    if number < 59.5:
-        return f"{_half_up(number)} s"
-    minutes = _half_up(number / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 24 * 60:
-        return f"{minutes // 60} h {minutes % 60:02d} min"
-    hours = _half_up(number / 3600)
-    return f"{hours // 24} d {hours % 24} h"
-
-
-def _half_up(number: float) -> int:
-    return math.floor(number + 0.5)
+    return NA if number is None or number < 0 else duration(number)
 
 
 CLIP_CHARS = 80

@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from reporter.base.ms import from_ms, to_ms
 from reporter.failures import FailureLog
 from reporter.report.text import summary_of
 from reporter.settings import Settings
 from reporter.smtp import SMTP_TIMEOUT_SECONDS, SMTPSendError, SMTPServer, send_message
-from reporter.store.history import to_ms
 from reporter.store.leases import Backoff, LeasedQueue
 from reporter.store.report_schema import report_emails
 
@@ -120,7 +120,7 @@ class ReportMailer:
             message = build_message(self.settings, day, self.host, report_files(Path(self.settings.report_dir), day))
             send(self.settings, message)
         except MailError as exc:
-            age = (now - datetime.fromtimestamp(row["created_at"] / 1000, UTC)).total_seconds()
+            age = (now - from_ms(row["created_at"])).total_seconds()
             if age > MAX_AGE_SECONDS:
                 attempt = self.queue.attempted(day, now, status="failed", values={"last_error": str(exc)})
                 log.error("report %s: email given up after %d attempts over 24 h: %s", day, attempt.attempts, exc)

@@ -18,8 +18,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from reporter.base.ms import to_ms
 from reporter.report.holder import is_dead, this_process
-from reporter.store.history import to_ms
 from reporter.store.leases import Backoff, LeasedQueue
 from reporter.store.report_schema import report_emails, reports
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from reporter.snapshot import format_utc
+from reporter.base.ms import from_ms
+from reporter.base.timefmt import format_utc
 from reporter.store.history import History
 
 CHUNK = timedelta(hours=6)
@@ -30,7 +31,7 @@ def export_csv(history: History, out: TextIO, start: datetime, end: datetime, me
     while cursor < end:
         chunk_end = min(end, cursor + CHUNK)
         for ts, *values in history.rows(metrics, cursor, chunk_end):
-            writer.writerow([format_utc(datetime.fromtimestamp(ts / 1000, cursor.tzinfo)),
+            writer.writerow([format_utc(from_ms(ts)),
                              *("" if v is None else _number(v) for v in values)])
             rows += 1
         if progress:

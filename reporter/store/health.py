@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from reporter.base.errors import one_line
 from reporter.failures import FailureLog
 from reporter.sqlite_file import lasting_file
 
@@ -29,9 +30,7 @@ def is_store_error(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """``ErrorType: first line`` of a database error, without SQLAlchemy's SQL and background link."""
-    inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
-    return (f"{type(inner).__name__}: {text}" if text else type(inner).__name__)[:300]
+    return one_line(getattr(exc, "orig", None) or exc)
 
 
 class HistoryHealth:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
+from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import Metric, catalog
-from reporter.collect.counters import CounterSample
+from reporter.counters import CounterSample
 from reporter.snapshot import Snapshot
 from reporter.sqlite_file import lasting_file
 from reporter.store.health import HistoryHealth
@@ -26,18 +27,13 @@ LIST_EVERY_MS = 3600 * 1000  # a changed usage list is stored at most hourly (it
 FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
 
 
-def to_ms(value: datetime) -> int:
-    """A timezone-aware datetime as Unix milliseconds."""
-    return round(value.timestamp() * 1000)
-
-
 def history_engine(url: str) -> Engine:
     """An engine for the history URL. SQLite: the parent folder is created, incremental auto-vacuum (a new
     file), WAL mode with a bounded WAL (see :mod:`reporter.store.reclaim`), synchronous=NORMAL, a 5 s busy
     timeout (so the daemon and a CLI command can share the file)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        from reporter.collect.sources import postgres_args
+        from reporter.base.postgres import postgres_args
 
         return create_engine(url, pool_pre_ping=True, pool_timeout=10,
                              connect_args=postgres_args(parsed, 10.0, read_only=False))
@@ -162,13 +158,13 @@ class History:
         """Time of the oldest stored sample (UTC), None when empty."""
         with self.engine.connect() as conn:
             value = conn.execute(select(func.min(self.samples.c.ts))).scalar()
-        return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
+        return from_ms(value)
 
     def last_time(self) -> datetime | None:
         """Time of the newest stored sample (UTC), None when empty."""
         with self.engine.connect() as conn:
             value = conn.execute(select(func.max(self.samples.c.ts))).scalar()
-        return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
+        return from_ms(value)
 
     def count(self) -> int:
         """Number of stored samples."""

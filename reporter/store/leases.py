@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from reporter.store.history import to_ms
+from reporter.base.ms import to_ms
 
 
 @dataclass(frozen=True)

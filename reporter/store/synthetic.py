@@ -13,7 +13,9 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from reporter.store.history import History, to_ms
+from reporter.base.ms import to_ms
+from reporter.base.timefmt import format_utc
+from reporter.store.history import History
 
 
 def generate(history: History, start: datetime, end: datetime, interval: float = 10.0, seed: int = 7,
@@ -77,7 +79,7 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
             if int(t.timestamp()) % 3600 < interval:
                 lists.append({"kind": "top_users", "ts": to_ms(t), "body": json.dumps(
                     [{"user_id": f"user_{i:03d}", "email": "u***@example.com", "activity_count": 90 - 7 * i,
-                      "last_active": t.strftime("%Y-%m-%dT%H:%M:%S.000Z")} for i in range(10)])})
+                      "last_active": format_utc(t)} for i in range(10)])})
                 lists.append({"kind": "popular_scenarios", "ts": to_ms(t), "body": json.dumps(
                     [{"scenario_id": f"scn_{i:02d}", "name": name, "start_count": 60 - 9 * i,
                       "completion_rate": round(80 - 4.5 * i, 1)}

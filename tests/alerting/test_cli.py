@@ -14,7 +14,7 @@ import redis
 
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.state import AlertRecord, AlertStore
-from reporter.snapshot import format_utc
+from reporter.base.timefmt import format_utc
 from reporter.store.history import History
 from tests.conftest import free_port, wait_for
 from tests.daemon.helpers import fast_settings, start_daemon

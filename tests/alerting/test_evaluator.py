@@ -293,7 +293,7 @@ def test_firing_time_later_than_the_clock_after_a_restart_becomes_now(history):
 def test_ai_error_spike_needs_three_times_the_previous_hours_error_rate(history):
     from datetime import timedelta
 
-    from reporter.store.history import to_ms
+    from reporter.base.ms import to_ms
 
     with history.engine.begin() as conn:  # the hour before the 5-minute window: 5 % errors on grammar
         for i in range(61):

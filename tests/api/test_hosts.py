@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from reporter.api.hosts import HostPolicy, check_allowed_entry
+from reporter.api.hosts import HostPolicy
 from reporter.api.latest import Latest
+from reporter.base.hostnames import check_allowed_entry
 from reporter.settings import SettingsError, load_settings
 from tests.api.helpers import serve
 from tests.snapshots import rich_snapshot

@@ -4,7 +4,7 @@ import pytest
 import redis
 
 from reporter.collect.ai import AICollector, ai_section
-from reporter.collect.counters import CounterWindow
+from reporter.counters import CounterWindow
 
 FEATURES = ["grammar", "quiz", "voice", "scenario"]
 

@@ -10,11 +10,12 @@ import redis
 from reporter.alerting.config import load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.api.latest import Latest
+from reporter.base.ms import to_ms
 from reporter.collect import system
 from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.settings import load_settings
-from reporter.store.history import History, to_ms
+from reporter.store.history import History
 from tests.clock import SteppedClock
 from tests.snapshots import FEATURES
 

@@ -174,7 +174,7 @@ def test_retry_after_is_capped_at_backoff_max_and_logged_once(history, caplog, b
     assert len(times) == 3 and times[-1] - start <= timedelta(seconds=2 * cap)
     assert box.status("msg_resolved")["status"] == "delivered"
     lines = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
-    assert lines == [f"receiver ops asked to wait 11 d 13 h (Retry-After); waiting at most its backoff_max, {cap} s"]
+    assert lines == [f"receiver ops asked to wait 11 d 14 h (Retry-After); waiting at most its backoff_max, {cap} s"]
 
 
 def test_failing_receiver_logs_start_reminders_every_5_min_and_end_not_each_retry(history, refused_port, caplog):

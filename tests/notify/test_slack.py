@@ -150,7 +150,7 @@ def test_resolved_message_is_green_and_shows_the_end():
     (text,) = sections(payload)
     assert "*RESOLVED*" in text
     assert "*Started:* 2024-05-01 14:00:00 CEST" in text
-    assert "*Ended:* 2024-05-01 15:05:00 CEST (after 1h 5m)" in text
+    assert "*Ended:* 2024-05-01 15:05:00 CEST (after 1 h 05 min)" in text
 
 
 @pytest.mark.parametrize("severity", ["critical", "warning", "info"])

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from reporter.base.ms import to_ms
 from reporter.report.build import build_report, day_bounds
-from reporter.store.history import to_ms
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FEATURES = ["grammar", "quiz"]

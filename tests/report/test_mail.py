@@ -135,11 +135,11 @@ def test_text_part_carries_the_key_figures(tmp_path):
     import json
     from zoneinfo import ZoneInfo
 
+    from reporter.base.ms import to_ms
     from reporter.report.build import build_report, day_bounds
     from reporter.report.html import fmt_number, fmt_percent, fmt_seconds
     from reporter.report.produce import produce
     from reporter.store.alert_schema import alert_events
-    from reporter.store.history import to_ms
     from reporter.store.synthetic import generate
 
     tz = ZoneInfo("UTC")

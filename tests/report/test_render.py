@@ -15,6 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from reporter.alerting.state import AlertStore
+from reporter.base.ms import to_ms
 from reporter.report.build import build_report, day_bounds
 from reporter.report.html import (
     csv_attachments,
@@ -28,7 +29,7 @@ from reporter.report.html import (
 from reporter.report.model import Stats
 from reporter.report.pdf import PdfError, render_pdf
 from reporter.store.alert_schema import alert_events
-from reporter.store.history import History, to_ms
+from reporter.store.history import History
 from reporter.store.synthetic import generate
 
 TZ = ZoneInfo("Europe/Berlin")

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from reporter.store.history import History, to_ms
+from reporter.base.ms import to_ms
+from reporter.store.history import History
 from reporter.store.leases import Backoff, LeasedQueue
 from reporter.store.report_schema import report_emails, reports
 

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reporter.base.ms import to_ms
 from reporter.daemon.jobs import PruneJob
-from reporter.store.history import History, to_ms
+from reporter.store.history import History
 from reporter.store.reclaim import JOURNAL_SIZE_LIMIT_BYTES, sizes, vacuum_mode
 
 FEATURES = ["grammar", "quiz"]

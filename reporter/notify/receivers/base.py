@@ -9,7 +9,6 @@ the configured receiver) and read the :class:`Attempt` it returns; they know no 
 from __future__ import annotations
 
 import builtins
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from reporter.base.ms import elapsed_ms
 from reporter.masking import url_secrets
 from reporter.notify.notification import Notification
 from reporter.notify.retry import DELIVERED, FAILED, RETRY
@@ -99,9 +99,3 @@ class ReceiverType(ABC):
         return type(other) is type(self) and other.options == self.options  # type: ignore[attr-defined]
 
     __hash__ = None  # type: ignore[assignment]  # equal by options, which may hold lists
-
-
-def elapsed_ms(started: float) -> float:
-    """Milliseconds since ``started`` (a ``time.perf_counter()`` value), rounded to 0.01."""
-    return round((time.perf_counter() - started) * 1000.0, 2)
-

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
+from reporter.base.timefmt import format_local
 from reporter.notify.notification import Notification
 from reporter.notify.receivers.base import (
     DELIVERED,
@@ -40,7 +41,6 @@ from reporter.notify.receivers.base import (
 from reporter.settings import Settings
 from reporter.smtp import SMTPSendError, SMTPServer, send_message
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 _ADDRESS = re.compile(r"^[^@\s<>,]+@[^@\s<>,]+$")
 
 
@@ -124,7 +124,7 @@ def subject(notification: Notification) -> str:
 
 
 def _when(alert_time, tz: ZoneInfo) -> str:
-    return alert_time.astimezone(tz).strftime(TIME_FORMAT)
+    return format_local(alert_time, tz)
 
 
 def _rows(alert, tz: ZoneInfo) -> list[tuple[str, str]]:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import field_validator
 
-from reporter.collect.runner import one_line
-from reporter.masking import userinfo_problem
+from reporter.base.errors import one_line
+from reporter.masking import masked_url, userinfo_problem
 from reporter.notify.receivers.base import (
     DELIVERED,
     FAILED,
@@ -94,14 +94,6 @@ def classify(status_code: int) -> str:
     if status_code in (408, 425, 429) or status_code >= 500:
         return RETRY
     return FAILED
-
-
-def masked_url(url: str) -> str:
-    """A receiver URL for logs: scheme and host only (a Slack webhook's path is its key)."""
-    import httpx
-
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.host}{':' + str(parsed.port) if parsed.port else ''}/***"
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -1,4 +1,4 @@
-from reporter.collect.counters import CounterSample, CounterWindow, increase, window_increase
+from reporter.counters import CounterSample, CounterWindow, increase, window_increase
 
 
 def test_increase_sums_steps():
