@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 class Kind:
     """One kind of report period, defined on local calendar days.
 
-    ``name``: ``"day"``; ``title``: the report's title (``"Daily report"``); ``key_pattern``: a regular
+    ``name``: ``"day"``; ``title``: the report's title (``"Daily report"``); ``noun``: the period in the
+    report's sentences (``"No data for this day"``); ``key_pattern``: a regular
     expression matching exactly the keys of this kind (no groups; used to recognise temporary report files).
     ``first``: the first local day of the period holding a date; ``after``: the first day after the period
     that begins on a given first day; ``key`` / ``parse``: the period's key from its first day and back
@@ -31,6 +32,7 @@ class Kind:
 
     name: str
     title: str
+    noun: str
     key_pattern: str
     first: Callable[[date], date]
     after: Callable[[date], date]
@@ -46,7 +48,7 @@ def _parse_day(key: str) -> date:
 
 
 DAY = Kind(
-    name="day", title="Daily report", key_pattern=r"\d{4}-\d{2}-\d{2}",
+    name="day", title="Daily report", noun="day", key_pattern=r"\d{4}-\d{2}-\d{2}",
     first=lambda d: d, after=lambda d: d + timedelta(days=1), key=lambda d: d.isoformat(), parse=_parse_day,
     label=lambda d: f"{d.strftime('%A')} {d.day} {d.strftime('%B %Y')}",  # Thursday 3 December 2026
 )
@@ -126,6 +128,11 @@ class Period:
     def title(self) -> str:
         """The report's title for this kind: ``Daily report``."""
         return self.spec.title
+
+    @property
+    def noun(self) -> str:
+        """The period in the report's sentences: ``day``."""
+        return self.spec.noun
 
     @property
     def hours(self) -> float:

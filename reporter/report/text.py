@@ -40,9 +40,9 @@ def render_text(report: Report) -> str:
     tz = ZoneInfo(report.timezone)
     period = f"{_time(report.start, report, tz)} to {_time(report.end, report, tz)}"
     lines = [f"{report.period.title} {report.period.key} · {_line(report.host)} · {report.timezone} ({period}"
-             f"{', the day so far' if report.partial else ''})", ""]
+             f"{f', the {report.period.noun} so far' if report.partial else ''})", ""]
     if report.empty:
-        lines.append("No data for this day: the history holds no samples for it.")
+        lines.append(f"No data for this {report.period.noun}: the history holds no samples for it.")
         return "\n".join(lines) + "\n"
     services = []
     for s in report.services:
