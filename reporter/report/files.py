@@ -19,10 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from reporter.report.period import KEY_PATTERN, Period
+from reporter.report.period import Period, key_pattern
 
 TEMP_GLOB = ".*.tmp"
-_TEMP_NAME = re.compile(rf"\.(?:{KEY_PATTERN})\..+\.tmp")  # .<period key>.<name>.<random>.tmp
+
+
+def _is_temp_name(name: str) -> bool:
+    """``.<period key>.<name>.<random>.tmp``: a temporary file of a report write."""
+    return re.fullmatch(rf"\.(?:{key_pattern()})\..+\.tmp", name) is not None
 
 
 def report_path(folder: Path, period: Period | str, name: str) -> Path:
@@ -58,7 +62,7 @@ def remove_stale_temps(folder: Path, max_age: float, now: float | None = None) -
     except OSError:
         return removed
     for temp in candidates:
-        if not _TEMP_NAME.fullmatch(temp.name):
+        if not _is_temp_name(temp.name):
             continue
         try:
             if temp.is_file() and not temp.is_symlink() and temp.stat().st_mtime < now - max_age:

@@ -54,7 +54,11 @@ DAY = Kind(
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in (DAY,)}
-KEY_PATTERN = "|".join(f"(?:{k.key_pattern})" for k in KINDS.values())  # any kind's key
+
+
+def key_pattern() -> str:
+    """A regular expression matching the key of a period of any kind in :data:`KINDS` (no capturing group)."""
+    return "|".join(f"(?:{k.key_pattern})" for k in KINDS.values())
 
 
 def zone(tz: tzinfo | str) -> ZoneInfo:

@@ -69,3 +69,43 @@ def test_stale_temporary_files_are_recognised_by_a_period_key(tmp_path):
     for name in (".2026-12-03.pdf.abc.tmp", ".notes.txt.abc.tmp", ".2026-12-3.pdf.abc.tmp"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in remove_stale_temps(tmp_path, 0, now=4e9)] == [".2026-12-03.pdf.abc.tmp"]
+
+
+def test_a_new_kind_is_one_entry_in_the_kinds_table(monkeypatch, tmp_path):
+    """What a weekly report would add to the period layer: one Kind. Periods, keys, previous/next, the schedule's
+    due periods and the temporary-file clean-up then work for it unchanged."""
+    from datetime import timedelta
+
+    from reporter.report.period import KINDS, Kind
+    from reporter.report.schedule import ReportSchedule
+    from reporter.store.history import History
+
+    def monday(d: date) -> date:
+        return d - timedelta(days=d.weekday())
+
+    def parse(key: str) -> date:
+        year, week = key.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+
+    week = Kind(name="week", title="Weekly report", noun="week", key_pattern=r"\d{4}-W\d{2}", first=monday,
+                after=lambda d: d + timedelta(days=7),
+                key=lambda d: f"{d.isocalendar().year}-W{d.isocalendar().week:02d}", parse=parse,
+                label=lambda d: f"Week {d.isocalendar().week}, {d.day} {d:%B %Y}")
+    monkeypatch.setitem(KINDS, "week", week)
+
+    spring = Period.of("week", date(2026, 3, 29), PARIS)  # the week of the clocks going forward
+    assert (spring.key, spring.hours, spring.first_day, spring.last_day) == ("2026-W13", 167, date(2026, 3, 23),
+                                                                             date(2026, 3, 29))
+    assert Period.parse("2026-W13", PARIS) == spring and spring.next().key == "2026-W14"
+    assert spring.previous().end == spring.start and spring.label == "Week 13, 23 March 2026"
+
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", ["quiz"])
+    try:
+        schedule = ReportSchedule(history.engine, PARIS, "00:10", kind="week")
+        due = schedule.due_periods(datetime(2026, 4, 6, 12, tzinfo=UTC), datetime(2026, 3, 24, tzinfo=UTC))
+        assert [p.key for p in due] == ["2026-W13", "2026-W14"]
+        assert schedule.due_at(due[0]) == datetime(2026, 3, 29, 22, 10, tzinfo=UTC)  # Monday 00:10 CEST
+    finally:
+        history.close()
+    (tmp_path / ".2026-W13.pdf.abc.tmp").write_bytes(b"")
+    assert [p.name for p in remove_stale_temps(tmp_path, 0, now=4e9)] == [".2026-W13.pdf.abc.tmp"]
