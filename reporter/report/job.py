@@ -82,9 +82,9 @@ class ReportJob:
         try:
             # nice 10: a rendering yields the CPU to sampling and HTTP answers
             render_in_child(self.settings, period, folder, FORMATS, timeout=self.limit, nice=10, host=self.host)
-            ok, detail = True, ""
+            ok, detail, reason = True, "", ""
         except RenderError as exc:
-            ok, detail = False, str(exc)[-1500:]
+            ok, detail, reason = False, str(exc)[-1500:], exc.reason
         now = datetime.now(UTC)
         if ok:
             files = sorted(str(p) for p in folder.glob(f"{period.key}.*"))
@@ -93,6 +93,5 @@ class ReportJob:
                      "; email queued" if self.email else "")
             return True
         delay = self.schedule.failed(period, detail, now)
-        log.error("report %s: rendering failed (%s); trying again in %.0f min", period, detail.splitlines()[-1:]
-                  and detail.splitlines()[-1], delay / 60)
+        log.error("report %s: rendering failed (%s); trying again in %.0f min", period, reason, delay / 60)
         return False

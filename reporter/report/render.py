@@ -45,6 +45,15 @@ class RenderError(RuntimeError):
         super().__init__(message)
         self.kind = kind
 
+    @property
+    def reason(self) -> str:
+        """One line for a log: the message without the stderr tail, plus the tail's last line when there is
+        one (a crash's exception, say)."""
+        head, _, tail = str(self).partition("; stderr: ")
+        lines = [line for line in tail.strip().splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else ""
+        return f"{head}: {last}" if last and last != "(no output on stderr)" else head
+
 
 @dataclass(frozen=True)
 class Produced:

@@ -37,6 +37,13 @@ def settings(tmp_path):
                          timezone="UTC", ai_features="grammar,quiz")
 
 
+def running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def depth(process: psutil.Process, root: int) -> int:
     """How many parent links separate ``process`` from the process ``root``."""
     levels = 0
@@ -125,3 +132,47 @@ def test_a_broken_override_template_is_reported_as_such(settings, tmp_path):
     with pytest.raises(RenderError, match=r"report.html.j2, line 1") as caught:
         render_in_child(broken, PERIOD, tmp_path / "out", ("html",), timeout=60)
     assert caught.value.kind == "template"
+
+
+def test_reasons_for_the_log_are_one_line():
+    assert RenderError("rendering exceeded its time limit of 180 s and was killed; stderr: (no output on stderr)",
+                       "timeout").reason == "rendering exceeded its time limit of 180 s and was killed"
+    crash = RenderError("rendering failed: the child exited with status 1; stderr: Traceback (most recent call "
+                        "last):\n  File x\nMemoryError\n", "crash")
+    assert crash.reason == "rendering failed: the child exited with status 1: MemoryError"
+    assert RenderError("template report.html.j2, line 1: boom", "template").reason == \
+        "template report.html.j2, line 1: boom"
+
+
+def test_the_render_child_dies_with_a_sigkilled_parent(settings, tmp_path):
+    """A parent (the CLI here; the daemon in tests/daemon/test_reports_e2e.py) killed mid-render takes its render
+    child along: no renderer runs on, and no PDF appears."""
+    import os
+    import signal
+
+    out = tmp_path / "out"
+    code = f"""
+from datetime import date
+from reporter.report.period import Period
+from reporter.report.render import render_in_child
+from reporter.settings import load_settings
+settings = load_settings(None, **{settings.model_dump(mode="json")!r})
+render_in_child(settings, Period.day(date(2026, 11, 24), "UTC"), {str(out)!r}, ("pdf",), timeout=120)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline, children = time.monotonic() + 60, []
+        while time.monotonic() < deadline and not list(out.glob(f".{DAY}.pdf.*.tmp")):
+            time.sleep(0.02)
+        children = [p for p in psutil.Process(parent.pid).children() if "render_child" in " ".join(p.cmdline())]
+        assert children, "no render child writing the PDF seen"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=2)
+        assert [p for p in alive if running(p)] == []  # a zombie runs nothing (init reaps it)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    time.sleep(3)  # an orphaned renderer would finish its PDF meanwhile
+    assert not (out / f"{DAY}.pdf").exists()
