@@ -12,7 +12,7 @@
   machine-readable status, the counterpart of our JSON) and ``/`` (its HTML page), then our ``/snapshot`` and
   ``/api/v1/analytics/metrics``. Rounds alternate Monit and reporter; the median round is reported;
 - then ``/snapshot`` again while ``reporter report --date <the synthetic day> --format pdf`` renders in a loop
-  against the same history (as the daemon's report job runs it: at normal priority, its PDF child at nice 5;
+  against the same history (as the daemon's report job runs it: at normal priority, its render child at nice 5;
   ``--nice N`` runs the command at nice N instead): once with the same saturating load, once paced at about
   1,000 req/s (each connection waits 10 ms between requests: a very busy set of dashboards, not a flood).
 
@@ -206,7 +206,7 @@ def main() -> int:
     if pdf.durations:
         print(f"PDF renders during the /snapshot load: {len(pdf.durations)}, "
               f"{min(pdf.durations):.1f}-{max(pdf.durations):.1f} s each (reporter report at nice {args.nice}, "
-              f"its PDF child at nice {args.nice + 5})")
+              f"its render child at nice {args.nice + 5})")
     for failure in pdf.failures[:2]:
         print(f"PDF render failed: {failure}")
 

@@ -13,6 +13,7 @@ from reporter.collect.sources import app_database_engine
 from reporter.collect.usage import UsageCollector
 from reporter.report.build import build_report
 from reporter.report.html import fmt_percent, render_html
+from reporter.report.period import Period
 from reporter.rounding import PERCENT_DECIMALS, format_percent, percent, round_percent
 from reporter.store.history import History
 from tests.api.helpers import serve
@@ -51,7 +52,7 @@ def test_completion_rate_is_the_same_in_json_api_and_report(tmp_path):
     history = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
     try:
         history.write(snapshot)
-        report = build_report(history, WHEN.date(), UTC, sample_interval=60, host="h")
+        report = build_report(history, Period.day(WHEN.date(), UTC), sample_interval=60, host="h")
     finally:
         history.close()
     html = render_html(report)

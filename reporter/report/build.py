@@ -1,4 +1,5 @@
-"""Build the daily report model of one local day from the history (and the alert events)."""
+"""Build the report model of one period (a local day for the daily report) from the history (and the alert
+events)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import itertools
 import json
 import logging
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -17,14 +18,15 @@ from reporter.catalog import catalog, report_metrics
 from reporter.report.model import (
     AIDay,
     AlertEpisode,
-    DailyReport,
     FeatureDay,
+    Report,
     ServiceDay,
     Span,
     Stats,
     UsageFigure,
     severity_rank,
 )
+from reporter.report.period import Period
 from reporter.store.history import History
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,8 @@ GAP_FACTOR = 2.5  # a pause longer than this many sample intervals is a gap in t
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """Local midnight to the next local midnight, as UTC datetimes (23 h or 25 h on DST change days)."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    period = Period.day(day, tz)
+    return period.start, period.end
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -118,23 +119,23 @@ def gaps(times: list[datetime], start: datetime, end: datetime, interval: float)
     return [Span(a, b) for a, b in itertools.pairwise(edges) if b - a > limit]
 
 
-def report_period(day: date, tz: ZoneInfo, now: datetime | None = None) -> tuple[datetime, datetime, datetime]:
-    """(start, end, midnight) of the report of ``day``: local midnight to the next (``midnight``), except that
-    the current day (``now`` inside it) ends at ``now``. UTC datetimes."""
-    start, midnight = day_bounds(day, tz)
+def covered(period: Period, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """(start, end) that the report of ``period`` covers: the whole period, except that the current period
+    (``now``, default the clock, inside it) ends at ``now``. UTC datetimes."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    return start, (now if start <= now < midnight else midnight), midnight
+    return period.start, (now if now in period else period.end)
 
 
-def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: float, host: str,
-                 top_n: int = 10, now: datetime | None = None) -> DailyReport:
-    """The report of ``day`` (local to ``tz``) from ``history``. Never raises for missing data: an empty day
-    gives a report whose figures are None.
+def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
+                 now: datetime | None = None) -> Report:
+    """The report of ``period`` (a :class:`Period`, e.g. ``Period.day(date, tz)``) from ``history``. Never
+    raises for missing data: an empty period gives a report whose figures are None.
 
-    A report of the current day (``now``, default the clock, inside it) covers the day until ``now``: samples,
+    A report of the current period (``now``, default the clock, inside it) covers it until ``now``: samples,
     expected samples, gaps, outages and alert durations all stop there; nothing is counted in the future.
     """
-    start, end, midnight = report_period(day, tz, now)
+    day = period.key  # in log lines
+    start, end = covered(period, now)
     features = history.features
     # the system table's rows and the usage figures: the catalog's metrics that have a report label
     system_names = list(report_metrics("system"))
@@ -199,20 +200,20 @@ def build_report(history: History, day: date, tz: ZoneInfo, *, sample_interval: 
         features=feature_days,
     )
 
-    previous = history.rows(usage_cols, start - timedelta(days=1), start)
+    previous = history.rows(usage_cols, period.previous().start, start)  # the previous period's end
     usage = []
     for i, name in enumerate(usage_names):
         value = next((v for v in reversed(values(f"usage_{name}")) if v is not None), None)
         prev = next((r[i + 1] for r in reversed(previous) if r[i + 1] is not None), None)
         usage.append(UsageFigure(name, value, None if value is None or prev is None else value - prev))
 
-    return DailyReport(
-        day=day, timezone=str(tz), host=host, start=start, end=end, sample_interval=sample_interval,
+    return Report(
+        period=period, timezone=period.timezone, host=host, start=start, end=end, sample_interval=sample_interval,
         samples=len(rows), expected_samples=round((end - start).total_seconds() / sample_interval),
         gaps=gaps(times, start, end, sample_interval), system=system, uptime_seconds=uptime, series=series,
         services=services, ai=ai, usage=usage, top_users=_list(history, "top_users", end),
         popular_scenarios=_list(history, "popular_scenarios", end),
-        alerts=alert_episodes(history, start, end), top_n=top_n, day_end=midnight,
+        alerts=alert_episodes(history, start, end), top_n=top_n,
     )
 
 

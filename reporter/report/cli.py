@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reporter.cli_history import open_history
 from reporter.settings import Settings
-from reporter.store.history import History
+
+if TYPE_CHECKING:
+    from reporter.report.period import Period
 
 
 def parse_day(value: str, option: str) -> date:
@@ -48,11 +51,10 @@ def parse_formats(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
 
 def run_report(settings: Settings, day: str | None, first: str | None, last: str | None, out: Path | None,
                formats: str, email: bool) -> int:
-    """Render one day or a range; returns the exit code (0 all rendered and sent, 1 otherwise)."""
-    from reporter.report.lifeline import watch_parent
-    from reporter.report.produce import FORMATS
-
-    watch_parent()  # started by the daemon: end with it
+    """Render one day or a range, each in one render child (:func:`reporter.report.render.render_in_child`);
+    returns the exit code (0 all rendered and sent, 1 otherwise)."""
+    from reporter.report.period import Period
+    from reporter.report.render import FORMATS
 
     wanted = parse_formats(formats, FORMATS)
     if email and "html" not in wanted:
@@ -78,56 +80,49 @@ def run_report(settings: Settings, day: str | None, first: str | None, last: str
     out_dir = out or Path(settings.report_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise click.BadParameter(f"{out_dir} is a file, not a folder", param_hint="--out")
-    history = open_history(settings)
-    failures, lines = 0, []
-    try:
-        with click.progressbar(days, label="rendering", file=sys.stderr,
-                               item_show_func=lambda d: d and d.isoformat(), hidden=len(days) == 1) as bar:
-            for current in bar:
-                failures += _one(settings, history, current, out_dir, wanted, email, lines)
-    finally:
-        history.close()
+    open_history(settings).close()  # a missing SQLite history is a one-line error here, not in each child
+    periods = [Period.day(d, settings.tz) for d in days]
+    failures, lines = 0, list[str]()
+    with click.progressbar(periods, label="rendering", file=sys.stderr,
+                           item_show_func=lambda p: p and p.key, hidden=len(periods) == 1) as bar:
+        for current in bar:
+            failures += _one(settings, current, out_dir, wanted, email, lines)
     for line in lines:  # after the progress bar, so the two do not share a terminal line
         click.echo(line)
     return 1 if failures else 0
 
 
-def _one(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple, email: bool,
-         lines: list[str]) -> int:
+def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, email: bool, lines: list[str]) -> int:
+    import logging
     import socket
 
-    from jinja2 import TemplateError
-
-    from reporter.report.mail import MailError, build_message, report_files, send
-    from reporter.report.pdf import PdfError
-    from reporter.report.produce import produce
+    from reporter.report.files import render_time_limit, report_files
+    from reporter.report.mail import MailError, build_message, send
+    from reporter.report.render import RenderError, render_in_child
 
     try:
-        produced = produce(settings, history, day, out_dir, formats)
-    except PdfError as exc:
-        click.echo(f"reporter: {day}: PDF failed: {exc}", err=True)
+        produced = render_in_child(settings, period, out_dir, formats,
+                                   timeout=render_time_limit(settings.report_timeout), nice=5)
+    except RenderError as exc:
+        prefix = {"pdf": "PDF failed: ", "timeout": "", "crash": "", "template": "", "write": ""}
+        click.echo(f"reporter: {period}: {prefix.get(exc.kind, 'rendering failed: ')}{exc}", err=True)
         return 1
-    except TemplateError as exc:
-        where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
-        line = f", line {exc.lineno}" if getattr(exc, "lineno", None) else ""
-        click.echo(f"reporter: {day}: template {where}{line}: {exc.message if hasattr(exc, 'message') else exc}",
-                   err=True)
-        return 1
-    except OSError as exc:
-        click.echo(f"reporter: {day}: cannot write to {out_dir}: {exc.strerror or exc}", err=True)
-        return 1
+    if produced.stderr.strip():  # the child's log lines (e.g. inconsistent AI counters)
+        click.echo(produced.stderr.rstrip(), err=True)
+    for warning in produced.warnings:
+        logging.getLogger("reporter.report.produce").warning("report %s: PDF renderer: %s", period, warning)
     note = " (no data for this day)" if produced.empty else ""
-    lines.append(f"{day}: " + ", ".join(str(p) for p in produced.files) + note)
+    lines.append(f"{period}: " + ", ".join(str(p) for p in produced.files) + note)
     if email:
         try:
             produced_names = {p.name for p in produced.files}
-            files = {k: v for k, v in report_files(out_dir, day.isoformat()).items()
+            files = {k: v for k, v in report_files(out_dir, period).items()
                      if v.name in produced_names or k == "html"}
-            send(settings, build_message(settings, day.isoformat(), socket.gethostname(), files))
+            send(settings, build_message(settings, period.key, socket.gethostname(), files))
         except MailError as exc:
-            click.echo(f"reporter: {day}: email not sent: {exc}", err=True)
+            click.echo(f"reporter: {period}: email not sent: {exc}", err=True)
             return 1
-        lines.append(f"{day}: emailed to {', '.join(settings.email_to)}")
+        lines.append(f"{period}: emailed to {', '.join(settings.email_to)}")
     return 0
 
 

@@ -1,6 +1,10 @@
-"""Atomic file writes: a temp file in the same folder, fsync, then rename (readers never see half a file).
+"""Report file names and atomic file writes.
 
-A process killed mid-write leaves its temporary file (``.YYYY-MM-DD.pdf.XXXXXXXX.tmp``, 0 bytes when killed before
+A report's files are named from its period's key (:attr:`reporter.report.period.Period.key`, ``YYYY-MM-DD`` for
+a day): ``<key>.html``, ``<key>.pdf`` and ``<key>.<list>.csv`` (:func:`report_path`, :func:`report_files`).
+
+Writes are atomic: a temp file in the same folder, fsync, then rename (readers never see half a file). A
+process killed mid-write leaves its temporary file (``.<key>.pdf.XXXXXXXX.tmp``, 0 bytes when killed before
 writing); :func:`remove_stale_temps` deletes those older than the longest a rendering may take.
 
 The file gets the mode a plain ``open(path, "w")`` would give it: ``0o666`` less the process's umask (``umask
@@ -15,18 +19,39 @@ import tempfile
 import time
 from pathlib import Path
 
-TEMP_GLOB = ".????-??-??.*.tmp"
-_TEMP_NAME = re.compile(r"\.\d{4}-\d{2}-\d{2}\..+\.tmp")
+from reporter.report.period import Period, key_pattern
+
+TEMP_GLOB = ".*.tmp"
+
+
+def _is_temp_name(name: str) -> bool:
+    """``.<period key>.<name>.<random>.tmp``: a temporary file of a report write."""
+    return re.fullmatch(rf"\.(?:{key_pattern()})\..+\.tmp", name) is not None
+
+
+def report_path(folder: Path, period: Period | str, name: str) -> Path:
+    """The file ``<folder>/<key>.<name>`` of the report of ``period`` (a Period or its key); ``name`` is
+    ``html``, ``pdf`` or ``<list>.csv``."""
+    return folder / f"{period}.{name}"
+
+
+def report_files(folder: Path, period: Period | str) -> dict[str, Path]:
+    """The files of the report of ``period`` (a Period or its key) in ``folder``: ``html`` and ``pdf`` (present
+    or not) and each ``<key>.<list>.csv`` present, by file name."""
+    files = {"html": report_path(folder, period, "html"), "pdf": report_path(folder, period, "pdf")}
+    for csv in sorted(folder.glob(f"{period}.*.csv")):
+        files[csv.name] = csv
+    return files
 
 
 def render_time_limit(report_timeout: float) -> float:
-    """The longest a day's rendering may take, in seconds (the daemon stops its render child then): twice
-    ``REPORTER_REPORT_TIMEOUT`` (the PDF child's own limit) plus a minute for the model and the HTML."""
-    return report_timeout * 2 + 60
+    """The longest a period's rendering may take, in seconds: the render child (model, HTML, PDF) is killed
+    then. ``REPORTER_REPORT_TIMEOUT`` (the PDF's allowance) plus a minute for the model and the HTML."""
+    return report_timeout + 60
 
 
 def remove_stale_temps(folder: Path, max_age: float, now: float | None = None) -> list[Path]:
-    """Delete the temporary files of report writes (``.YYYY-MM-DD.<name>.<random>.tmp``) in ``folder`` last
+    """Delete the temporary files of report writes (``.<period key>.<name>.<random>.tmp``) in ``folder`` last
     modified more than ``max_age`` seconds before ``now`` (Unix seconds, default the clock): a killed rendering
     left them; a younger one may be in use. Returns the removed paths; a missing folder or a file that cannot
     be removed is skipped."""
@@ -37,7 +62,7 @@ def remove_stale_temps(folder: Path, max_age: float, now: float | None = None) -
     except OSError:
         return removed
     for temp in candidates:
-        if not _TEMP_NAME.fullmatch(temp.name):
+        if not _is_temp_name(temp.name):
             continue
         try:
             if temp.is_file() and not temp.is_symlink() and temp.stat().st_mtime < now - max_age:

@@ -30,7 +30,7 @@ from markupsafe import Markup
 
 from reporter.base.timefmt import duration
 from reporter.catalog import report_metrics
-from reporter.report.model import DailyReport, Span
+from reporter.report.model import Report, Span
 from reporter.rounding import format_percent
 
 TEMPLATE = "report.html.j2"
@@ -161,7 +161,7 @@ def _hm(ctx, value: datetime | str | None) -> str:
         if parsed is None:
             return str(value)
         value = parsed
-    report: DailyReport = ctx["report"]
+    report: Report = ctx["report"]
     local = _local(ctx, value)
     if value == report.midnight:
         text = "24:00"
@@ -184,7 +184,7 @@ def _when(ctx, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 # ---- view model --------------------------------------------------------------------------------------------
 
 
-def _outages(report: DailyReport) -> list[dict]:
+def _outages(report: Report) -> list[dict]:
     rows = [{"service": s.name, "start": o.start, "end": o.end, "seconds": o.seconds}
             for s in report.services for o in s.outages]
     return sorted(rows, key=lambda r: (r["start"], r["service"]))
@@ -198,7 +198,7 @@ def _cap_longest(rows: list[dict], top_n: int, key: str = "seconds") -> list[dic
     return sorted(longest, key=lambda r: r["start"])
 
 
-def _zone_line(report: DailyReport, tz: ZoneInfo) -> str:
+def _zone_line(report: Report, tz: ZoneInfo) -> str:
     """``Europe/Berlin (CET, UTC+01:00)``, or both abbreviations on a DST change day."""
     first = report.start.astimezone(tz)
     last = (report.midnight - timedelta(seconds=1)).astimezone(tz)
@@ -209,7 +209,7 @@ def _zone_line(report: DailyReport, tz: ZoneInfo) -> str:
     return f"{report.timezone} ({' → '.join(names)})" if report.timezone != "UTC" else "UTC"
 
 
-def _charts(report: DailyReport, tz: ZoneInfo) -> dict[str, Markup]:
+def _charts(report: Report, tz: ZoneInfo) -> dict[str, Markup]:
     from reporter.report.charts import bar_chart, line_chart  # matplotlib is imported only when rendering
 
     charts = {}
@@ -226,7 +226,7 @@ def _charts(report: DailyReport, tz: ZoneInfo) -> dict[str, Markup]:
     return charts
 
 
-def context(report: DailyReport, generated_at: datetime | None = None) -> dict[str, Any]:
+def context(report: Report, generated_at: datetime | None = None) -> dict[str, Any]:
     """Everything the template uses besides the report itself."""
     tz = ZoneInfo(report.timezone)
     top_n = max(1, report.top_n)
@@ -259,7 +259,7 @@ def context(report: DailyReport, generated_at: datetime | None = None) -> dict[s
     }
 
 
-def render_html(report: DailyReport, *, templates_dir: str | None = None,
+def render_html(report: Report, *, templates_dir: str | None = None,
                 generated_at: datetime | None = None) -> str:
     """The report as one self-contained HTML document (no external resource: CSS and SVG charts inline). Its
     ``<meta name="reporter-text-summary">`` carries the key figures as plain text (the email's text part).
@@ -315,7 +315,7 @@ def _span_row(span: Span) -> list[Any]:
     return [span.start, span.end, round(span.seconds)]
 
 
-def csv_attachments(report: DailyReport, *, capped_only: bool = False) -> dict[str, str]:
+def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, str]:
     """The full long lists as CSV texts, by list name: ``outages``, ``alerts``, ``top_users``,
     ``popular_scenarios``, ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). ``alerts``
     has every episode in the report's order (most severe, longest, earliest first), an empty ``end`` while still

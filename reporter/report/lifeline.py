@@ -2,10 +2,10 @@
 
 Two guards, both needed: the parent starts the child with :func:`die_with_parent` as ``preexec_fn`` (Linux:
 ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, set between fork and exec, so it holds from the child's first instruction
-and through ``nice``'s exec); the child calls :func:`watch_parent` first thing, which checks that its parent is
-still the one that started it (named in ``_REPORTER_PARENT_PID``: a parent that died before the child started
-is caught) and polls ``os.getppid()`` every second where ``prctl`` is missing (macOS).
-"""
+and through an exec); the render child (:mod:`reporter.report.render_child`) calls :func:`watch_parent` first
+thing, which checks that its parent is still the one that started it (named in ``_REPORTER_PARENT_PID``: a
+parent that died before the child started is caught) and polls ``os.getppid()`` every second where ``prctl`` is
+missing (macOS)."""
 
 from __future__ import annotations
 

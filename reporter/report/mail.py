@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from reporter.base.ms import from_ms, to_ms
 from reporter.failures import FailureLog
+from reporter.report.files import report_files
 from reporter.report.text import summary_of
 from reporter.settings import Settings
 from reporter.smtp import SMTP_TIMEOUT_SECONDS, SMTPSendError, SMTPServer, send_message
@@ -31,14 +32,6 @@ BACKOFF = Backoff(60.0, 3600.0)  # between attempts of one email: 1 min doubling
 
 class MailError(RuntimeError):
     """The email could not be built or sent; the message says why (no secrets)."""
-
-
-def report_files(report_dir: Path, day: str) -> dict[str, Path]:
-    """The files of one day in ``report_dir``: ``html``, ``pdf`` and any ``<day>.<list>.csv``."""
-    files = {"html": report_dir / f"{day}.html", "pdf": report_dir / f"{day}.pdf"}
-    for csv in sorted(report_dir.glob(f"{day}.*.csv")):
-        files[csv.name] = csv
-    return files
 
 
 def build_message(settings: Settings, day: str, host: str, files: dict[str, Path]) -> EmailMessage:

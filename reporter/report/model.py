@@ -1,4 +1,5 @@
-"""The daily report model: every figure of one local day, computed from the stored samples.
+"""The report model: every figure of one report period (a local day for the daily report), computed from the
+stored samples.
 
 Units: percentages 0-100, durations in seconds, times are aware datetimes (UTC; templates show them in the
 report's timezone). A figure that cannot be computed (no samples) is None and shows as "n/a".
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+
+from reporter.report.period import Period
 
 
 @dataclass(frozen=True)
@@ -111,15 +114,16 @@ class AlertEpisode:
 
 
 @dataclass
-class DailyReport:
-    """Everything shown in one day's report.
+class Report:
+    """Everything shown in one report: the figures of one :class:`~reporter.report.period.Period` (a local day
+    for the daily report).
 
-    ``start``/``end`` bound the period the figures cover: local midnight to the next local midnight, except for
-    the current day, whose period ends at "now" (``end`` < ``day_end``): its figures, coverage, gaps and alert
-    durations stop there. ``day_end`` is the next local midnight (None means ``end``).
+    ``start``/``end`` bound what the figures cover: the period's start to its end, except for the current
+    period, whose figures end at "now" (``end`` < ``period.end``): its figures, coverage, gaps and alert
+    durations stop there.
     """
 
-    day: date
+    period: Period
     timezone: str
     host: str
     start: datetime
@@ -138,26 +142,31 @@ class DailyReport:
     popular_scenarios: list[dict]
     alerts: list[AlertEpisode] = field(default_factory=list)
     top_n: int = 10
-    day_end: datetime | None = None
+
+    @property
+    def day(self) -> date:
+        """The period's first local day (the day of a daily report; override templates use ``report.day``)."""
+        return self.period.first_day
 
     @property
     def midnight(self) -> datetime:
-        """The end of the calendar day (the next local midnight), also for a report of the current day."""
-        return self.day_end or self.end
+        """The end of the period (the next local midnight), also for a report of the current period."""
+        return self.period.end
 
     @property
     def hours(self) -> float:
-        """Length of the day in hours: 24, or 23/25 on DST change days (of the whole day, even when partial)."""
-        return (self.midnight - self.start).total_seconds() / 3600.0
+        """Length of the period in hours: 24 for a day, 23/25 on DST change days (of the whole period, even when
+        the report is partial)."""
+        return self.period.hours
 
     @property
     def period_hours(self) -> float:
-        """Hours the report covers: ``hours``, or the part of the current day until "now"."""
+        """Hours the report covers: ``hours``, or the part of the current period until "now"."""
         return (self.end - self.start).total_seconds() / 3600.0
 
     @property
     def partial(self) -> bool:
-        """True for a report of the current day, which ends at "now" rather than at midnight."""
+        """True for a report of the current period, which ends at "now" rather than at the period's end."""
         return self.end < self.midnight
 
     @property

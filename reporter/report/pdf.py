@@ -1,105 +1,123 @@
-"""PDF of the daily report: WeasyPrint renders the report's HTML in a child process with a time limit.
+"""PDF of a report: WeasyPrint renders the report's HTML to a PDF file, in the calling process.
 
-WeasyPrint can take seconds and hundreds of MB on a big document and has crashed on some inputs, so it never runs
-in the daemon's process: ``python -m reporter.report.pdf_child`` (a fresh interpreter, not a fork of a process with
-threads) gets the HTML on stdin, writes a temporary file beside the target, and reports its time, peak RSS and the
-font/CSS warnings on stdout. Here the temporary file is renamed onto the target (atomic), or removed on failure.
+Called only in the render child (:mod:`reporter.report.render_child`), never in the daemon's or the CLI's own
+process: WeasyPrint can take seconds and hundreds of MB on a big document and has crashed on some inputs, so the
+child's time limit and its exit bound it (:func:`reporter.report.render.render_in_child`). The file appears
+atomically: a temporary file beside the target (``.<name>.<random>.tmp``) is renamed onto it, or removed on
+failure. No URL is fetched but ``data:`` and installed font files.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import signal
-import subprocess
+import resource
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from reporter.report.files import new_file_mode
-from reporter.report.lifeline import child_env, die_with_parent
 
-STDERR_TAIL = 2000  # characters of the child's stderr in a PdfError
+LOGGERS = ("weasyprint", "fontTools")
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 
 
 class PdfError(RuntimeError):
-    """The PDF could not be rendered: the child timed out, crashed or failed (message has its stderr tail)."""
+    """The PDF could not be rendered (WeasyPrint failed, or wrote nothing); the message says why."""
 
 
 @dataclass
 class PdfResult:
-    """A rendered PDF: ``seconds`` is the wall time of the whole child (start-up included), ``peak_rss_bytes``
-    the child's peak resident memory, ``warnings`` WeasyPrint's and fontTools' warnings (e.g. missing glyphs)."""
+    """A rendered PDF: ``seconds`` the wall time of WeasyPrint's work, ``peak_rss_bytes`` this process's peak
+    resident memory after it, ``warnings`` WeasyPrint's and fontTools' warnings (e.g. missing glyphs)."""
 
     path: Path
     seconds: float
     peak_rss_bytes: int
     warnings: list[str] = field(default_factory=list)
     pages: int = 0
-    render_seconds: float = 0.0
 
 
-def _tail(data: bytes | None) -> str:
-    text = (data or b"").decode("utf-8", "replace").strip()
-    return text[-STDERR_TAIL:] if text else "(no output on stderr)"
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(f"{record.name}: {record.getMessage()}")
+        except Exception:  # a bad log call must not fail the render
+            self.messages.append(f"{record.name}: {record.msg!r}")
 
 
-def _kill(process: subprocess.Popen) -> None:
-    """Kill the child and anything it started (it leads its own process group)."""
+def _allowed(url: str) -> bool:
+    """``data:`` URLs, and ``file:`` URLs of installed fonts (WeasyPrint reads an ``@font-face``'s ``local()``
+    font through the fetcher). Nothing else: the report is self-contained, no network and no other file."""
+    if url.startswith("data:"):
+        return True
+    if not url.startswith("file:"):
+        return False
+    path = Path(unquote(urlsplit(url).path)).resolve()
+    return any(path.is_relative_to(Path(folder).expanduser().resolve()) for folder in FONT_DIRS)
+
+
+def _fetcher():
+    """WeasyPrint's URL fetcher restricted by :func:`_allowed`."""
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
+        from weasyprint.urls import URLFetcher
+    except ImportError:  # WeasyPrint < 68: a plain function
+        from weasyprint import default_url_fetcher
+
+        def fetch(url: str, *args, **kwargs):
+            if not _allowed(url):
+                raise ValueError(f"external resources are disabled in the report: {url}")
+            return default_url_fetcher(url, *args, **kwargs)
+
+        return fetch
+
+    class Fetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if not _allowed(url):
+                raise ValueError(f"external resources are disabled in the report: {url}")
+            return super().fetch(url, headers)
+
+    return Fetcher(allow_redirects=False)
 
 
-def render_pdf(html: str, path: str | os.PathLike, *, timeout: float = 120.0, nice: int = 5,
-               python: str | None = None) -> PdfResult:
-    """Render ``html`` (a self-contained document) to the PDF file ``path`` in a child process.
-
-    The child is killed after ``timeout`` seconds. ``nice`` lowers its CPU priority so the daemon's sampling keeps
-    its pace. The file appears atomically: a temporary file in the same folder is renamed onto ``path``.
-    Raises :class:`PdfError` on timeout, crash or any failure of the child (with the tail of its stderr).
-    """
+def write_pdf(html: str, path: str | os.PathLike) -> PdfResult:
+    """Render ``html`` (a self-contained document) to the PDF file ``path`` in this process (the render child),
+    atomically, with the mode a plain ``open`` would give it. Raises :class:`PdfError` when WeasyPrint fails."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     temp = Path(temp_name)
     os.chmod(temp, new_file_mode())  # mkstemp's 0600 would stay on the report after the rename: honour the umask
-    command = [python or sys.executable, "-m", "reporter.report.pdf_child", str(temp), "--nice", str(nice)]
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    started = time.perf_counter()
+    collect = _Collect()
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.addHandler(collect)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False  # collected, not printed: stderr stays for crash messages
     try:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=child_env(env), start_new_session=True, close_fds=True,
-                                   preexec_fn=die_with_parent)
+        started = time.perf_counter()
+        from weasyprint import HTML
+
         try:
-            out, err = process.communicate(html.encode("utf-8"), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            _, err = process.communicate()
-            raise PdfError(f"PDF rendering exceeded its time limit of {timeout:g} s and was killed; "
-                           f"stderr: {_tail(err)}") from None
-        except BaseException:
-            _kill(process)
-            process.communicate()
-            raise
+            document = HTML(string=html, url_fetcher=_fetcher()).render()
+            document.write_pdf(str(temp))
+        except Exception as exc:
+            raise PdfError(f"PDF rendering failed: {type(exc).__name__}: {exc}") from exc
         seconds = time.perf_counter() - started
-        if process.returncode != 0:
-            how = (f"was killed by signal {-process.returncode}" if process.returncode < 0
-                   else f"exited with status {process.returncode}")
-            raise PdfError(f"PDF rendering failed: the child {how}; stderr: {_tail(err)}")
-        try:
-            report = json.loads(out.decode("utf-8").strip().splitlines()[-1])
-        except (ValueError, IndexError) as exc:
-            raise PdfError(f"PDF rendering child gave no result ({exc}); stderr: {_tail(err)}") from None
         if temp.stat().st_size == 0:
-            raise PdfError(f"PDF rendering child wrote an empty file; stderr: {_tail(err)}")
+            raise PdfError("PDF rendering wrote an empty file")
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
-    return PdfResult(path=target, seconds=seconds, peak_rss_bytes=int(report.get("peak_rss_bytes", 0)),
-                     warnings=list(report.get("warnings", [])), pages=int(report.get("pages", 0)),
-                     render_seconds=float(report.get("seconds", 0.0)))
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(collect)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return PdfResult(target, seconds, peak, collect.messages, len(document.pages))

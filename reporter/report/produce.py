@@ -1,59 +1,52 @@
-"""Produce one day's report files: build the model, render HTML, render the PDF in a child process, write the
-full long lists as CSV. Files: ``YYYY-MM-DD.html``, ``.pdf`` and ``YYYY-MM-DD.<list>.csv``, written atomically.
+"""Produce one period's report files in this process: build the model, render the HTML and the PDF, write the
+full long lists as CSV. Files: ``<key>.html``, ``<key>.pdf`` and ``<key>.<list>.csv`` (``<key>`` the period's
+key, ``YYYY-MM-DD`` for a day), written atomically.
+
+Run in the render child (:mod:`reporter.report.render_child`); the daemon and the CLI call
+:func:`reporter.report.render.render_in_child`, which runs it there.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from reporter.report.build import build_report
-from reporter.report.files import remove_stale_temps, render_time_limit, write_atomic
+from reporter.report.files import remove_stale_temps, render_time_limit, report_path, write_atomic
+from reporter.report.period import Period
+from reporter.report.render import FORMATS, Produced
 from reporter.settings import Settings
 from reporter.store.history import History
 
 log = logging.getLogger(__name__)
-FORMATS = ("html", "pdf")
 
 
-@dataclass(frozen=True)
-class Produced:
-    """The files written for one day, and the PDF child's figures (seconds, peak RSS bytes) when rendered."""
-
-    day: date
-    files: list[Path]
-    empty: bool
-    pdf_seconds: float | None = None
-    pdf_peak_rss_bytes: int | None = None
-
-
-def produce(settings: Settings, history: History, day: date, out_dir: Path, formats: tuple[str, ...] = FORMATS,
-            host: str | None = None, now: datetime | None = None) -> Produced:
-    """Render ``day`` into ``out_dir`` (the current day until ``now``, default the clock). Raises
-    ``reporter.report.pdf.PdfError`` when the PDF child fails or overruns ``REPORTER_REPORT_TIMEOUT``. Temporary
-    files that a killed rendering left in ``out_dir`` (older than the render time limit) are removed first."""
+def produce(settings: Settings, history: History, period: Period, out_dir: Path,
+            formats: tuple[str, ...] = FORMATS, host: str | None = None, now: datetime | None = None) -> Produced:
+    """Render the report of ``period`` into ``out_dir`` (the current period until ``now``, default the clock),
+    in this process. Raises ``reporter.report.pdf.PdfError`` when WeasyPrint fails, ``jinja2.TemplateError``
+    for a broken override template, OSError when ``out_dir`` cannot be written. Temporary files that a killed
+    rendering left in ``out_dir`` (older than the render time limit) are removed first."""
     from reporter.report.html import csv_attachments, render_html
 
-    report = build_report(history, day, settings.tz, sample_interval=settings.sample_interval,
+    report = build_report(history, period, sample_interval=settings.sample_interval,
                           host=host or socket.gethostname(), top_n=settings.report_top_n, now=now)
     html = render_html(report, templates_dir=settings.report_templates)
     for stale in remove_stale_temps(out_dir, render_time_limit(settings.report_timeout)):
-        log.info("report %s: removed %s, left by a stopped rendering", day, stale.name)
+        log.info("report %s: removed %s, left by a stopped rendering", period, stale.name)
     files: list[Path] = []
     if "html" in formats:
-        files.append(write_atomic(out_dir / f"{day}.html", html))
+        files.append(write_atomic(report_path(out_dir, period, "html"), html))
     pdf_seconds = peak = None
+    warnings: list[str] = []
     if "pdf" in formats:
-        from reporter.report.pdf import render_pdf
+        from reporter.report.pdf import write_pdf
 
-        result = render_pdf(html, out_dir / f"{day}.pdf", timeout=settings.report_timeout)
+        result = write_pdf(html, report_path(out_dir, period, "pdf"))
         files.append(result.path)
-        pdf_seconds, peak = result.seconds, result.peak_rss_bytes
-        for warning in result.warnings:
-            log.warning("report %s: PDF renderer: %s", day, warning)
+        pdf_seconds, peak, warnings = result.seconds, result.peak_rss_bytes, result.warnings
     for name, text in csv_attachments(report, capped_only=True).items():
-        files.append(write_atomic(out_dir / f"{day}.{name}.csv", text))
-    return Produced(day, files, report.empty, pdf_seconds, peak)
+        files.append(write_atomic(report_path(out_dir, period, f"{name}.csv"), text))
+    return Produced(period, files, report.empty, pdf_seconds, peak, warnings)

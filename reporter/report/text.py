@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 from reporter.report.html import fmt_duration, fmt_number, fmt_percent, fmt_seconds
-from reporter.report.model import DailyReport
+from reporter.report.model import Report
 
 MAX_EPISODES = 5
 SUMMARY_META = "reporter-text-summary"
@@ -26,23 +26,23 @@ def _line(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _time(value: datetime, report: DailyReport, tz: ZoneInfo) -> str:
+def _time(value: datetime, report: Report, tz: ZoneInfo) -> str:
     if value == report.midnight:
         return "24:00"
     local = value.astimezone(tz)
     return local.strftime("%H:%M" if local.date() == report.day else "%Y-%m-%d %H:%M")
 
 
-def render_text(report: DailyReport) -> str:
+def render_text(report: Report) -> str:
     """The key figures of ``report`` as plain text (a few lines, ``\\n`` line ends): availability per service,
     AI requests / success rate / latency (response time), CPU and memory averages and peaks, alerts, data
     coverage."""
     tz = ZoneInfo(report.timezone)
     period = f"{_time(report.start, report, tz)} to {_time(report.end, report, tz)}"
-    lines = [f"Daily report {report.day.isoformat()} · {_line(report.host)} · {report.timezone} ({period}"
-             f"{', the day so far' if report.partial else ''})", ""]
+    lines = [f"{report.period.title} {report.period.key} · {_line(report.host)} · {report.timezone} ({period}"
+             f"{f', the {report.period.noun} so far' if report.partial else ''})", ""]
     if report.empty:
-        lines.append("No data for this day: the history holds no samples for it.")
+        lines.append(f"No data for this {report.period.noun}: the history holds no samples for it.")
         return "\n".join(lines) + "\n"
     services = []
     for s in report.services:

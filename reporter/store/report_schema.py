@@ -1,9 +1,10 @@
-"""Tables of the daily report: which day was rendered (claimed before rendering) and its email deliveries.
+"""Tables of the reports: which report period was rendered (claimed before rendering) and its email deliveries.
 
-``reports``: one row per day (``YYYY-MM-DD`` in the report timezone); status ``claimed`` (lease_until set),
-``done`` or ``failed`` (``next_attempt_at`` says when to try again). ``report_emails``: one row per day to
-email; status ``pending``, ``sent`` or ``failed``. Times are Unix milliseconds.
-"""
+``reports``: one row per period, its column ``day`` holding the period's key (``reporter.report.period``:
+``YYYY-MM-DD`` in the report timezone for a day; a later kind's keys, e.g. ``2026-W49``, fit its 10 characters);
+status ``claimed`` (lease_until set), ``done`` or ``failed`` (``next_attempt_at`` says when to try again).
+``report_emails``: one row per period to email, keyed the same way; status ``pending``, ``sent`` or ``failed``.
+Times are Unix milliseconds."""
 
 from __future__ import annotations
 

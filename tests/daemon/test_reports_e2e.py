@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pypdf import PdfReader
 
+from reporter.report.period import Period
 from reporter.report.schedule import ReportSchedule
 from reporter.store.history import History
 from reporter.store.synthetic import generate
@@ -46,8 +47,8 @@ def test_three_days_down_then_three_reports_each_once(tmp_path, redis_url):
     generate(history, day_start - timedelta(days=1), day_start + timedelta(hours=20), interval=60)
     schedule = ReportSchedule(history.engine, UTC)
     earlier = days[0] - timedelta(days=1)
-    schedule.claim(earlier, datetime.now(UTC), 60)  # reported before the daemon went down
-    schedule.done(earlier, [], datetime.now(UTC), email=False)
+    schedule.claim(Period.day(earlier, UTC), datetime.now(UTC), 60)  # reported before the daemon went down
+    schedule.done(Period.day(earlier, UTC), [], datetime.now(UTC), email=False)
     history.close()
 
     smtp = SMTPServer()
@@ -128,14 +129,23 @@ def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over
     proc = start_daemon(tmp_path, settings, free_port())
     try:
         deadline, renderers = time.monotonic() + 60, []
-        while time.monotonic() < deadline:  # the report job starts 5 s in; kill once the PDF child runs
+        while time.monotonic() < deadline:  # the report job starts 5 s in; kill once the PDF is being written
             renderers = descendants(proc.pid)
-            if any("reporter.report.pdf_child" in command_line(p) for p in renderers):
+            if (any("reporter.report.render_child" in command_line(p) for p in renderers)
+                    and list(pdf.parent.glob(f".{day}.pdf.*.tmp"))):
                 break
             time.sleep(0.02)
         else:
-            raise AssertionError(f"no PDF child seen; rows {report_rows(tmp_path)}")
+            raise AssertionError(f"no render child writing the PDF seen; rows {report_rows(tmp_path)}")
         assert not pdf.exists()
+        # one process level: the render child (model, HTML and PDF) runs under the daemon, nothing under it
+        # (a process seen running reporter code twice 0.2 s apart: not a fork about to exec the ldconfig/gcc of
+        # ctypes' library lookup, which shows the child's command line for microseconds)
+        first = {p.pid for p in renderers if "reporter" in command_line(p)}
+        time.sleep(0.2)
+        rendering = [p for p in descendants(proc.pid) if p.pid in first and "reporter" in command_line(p)]
+        assert [p.ppid() for p in rendering] == [proc.pid], [command_line(p) for p in renderers]
+        renderers = list({p.pid: p for p in [*renderers, *descendants(proc.pid)]}.values())
         proc.kill()
         proc.communicate(timeout=10)
         _, alive = psutil.wait_procs(renderers, timeout=2)

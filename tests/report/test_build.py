@@ -11,6 +11,7 @@ import pytest
 
 from reporter.base.ms import to_ms
 from reporter.report.build import build_report, day_bounds
+from reporter.report.period import Period
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FEATURES = ["grammar", "quiz"]
@@ -63,8 +64,8 @@ def test_dst_days_have_23_and_25_hours_with_the_right_samples(history):
     spring, autumn = date(2026, 3, 29), date(2026, 10, 25)
     rows = {r["ts"]: r for day in (date(2026, 3, 28), spring, autumn) for r in day_rows(day, BERLIN)}
     insert(history, list(rows.values()))
-    r_spring = build_report(history, spring, BERLIN, sample_interval=60, host="h")
-    r_autumn = build_report(history, autumn, BERLIN, sample_interval=60, host="h")
+    r_spring = build_report(history, Period.day(spring, BERLIN), sample_interval=60, host="h")
+    r_autumn = build_report(history, Period.day(autumn, BERLIN), sample_interval=60, host="h")
     assert r_spring.hours == 23 and r_autumn.hours == 25
     assert r_spring.samples == 23 * 60 and r_spring.expected_samples == 23 * 60
     assert r_autumn.samples == 25 * 60
@@ -76,7 +77,7 @@ def test_figures_match_an_independent_computation(history):
     day = date(2026, 11, 10)
     rows = day_rows(day, BERLIN, skip=set(range(700, 720)))
     insert(history, rows)
-    report = build_report(history, day, BERLIN, sample_interval=60, host="h")
+    report = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h")
     start, end = day_bounds(day, BERLIN)
     inside = [r for r in rows if to_ms(start) <= r["ts"] < to_ms(end)]
     base = [r for r in rows if r["ts"] < to_ms(start)][-1]
@@ -104,7 +105,7 @@ def test_figures_match_an_independent_computation(history):
 
 
 def test_empty_day_is_all_none_with_one_gap(history):
-    report = build_report(history, date(2026, 11, 11), BERLIN, sample_interval=10, host="h")
+    report = build_report(history, Period.day(date(2026, 11, 11), BERLIN), sample_interval=10, host="h")
     assert report.empty and report.samples == 0
     assert report.system["cpu_percent"].avg is None and report.ai.requests is None
     assert len(report.gaps) == 1 and report.gaps[0].seconds == 24 * 3600
@@ -114,7 +115,7 @@ def test_build_from_synthetic_history_is_quick(history):
     from reporter.store.synthetic import generate
 
     generate(history, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC), interval=60)
-    report = build_report(history, date(2026, 11, 2), UTC, sample_interval=60, host="h")
+    report = build_report(history, Period.day(date(2026, 11, 2), UTC), sample_interval=60, host="h")
     assert report.samples == 1440 and report.ai.requests > 0 and report.top_users
 
 
@@ -155,7 +156,7 @@ def test_the_current_day_ends_at_now(history):
         (start + timedelta(hours=3, minutes=5), "resolved", "r1", {"alertname": "redis_down", "severity": "critical"}),
         (now - timedelta(minutes=7), "firing", "c1", {"alertname": "cpu_high", "severity": "warning"}),
     ])
-    report = build_report(history, day, BERLIN, sample_interval=60, host="h", now=now)
+    report = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h", now=now)
     assert report.start == start and report.end == now and report.midnight == midnight and report.partial
     assert report.hours == 24 and report.period_hours == pytest.approx(14.5056, abs=1e-3)
     assert report.samples == 14 * 60 + 31 and report.expected_samples == 870 and report.coverage == 100.0
@@ -170,7 +171,7 @@ def test_the_current_day_ends_at_now(history):
     coverage = text(section(html, "coverage"))
     assert "No gap in the data." in coverage and "over 14.51 h (the day until 14:30)" in coverage
     # the same day rendered after midnight is the whole day, its end 24:00
-    whole = build_report(history, day, BERLIN, sample_interval=60, host="h", now=midnight + timedelta(hours=1))
+    whole = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h", now=midnight + timedelta(hours=1))
     assert whole.end == midnight and not whole.partial and whole.gaps[-1].end == midnight
     assert [a.seconds for a in whole.alerts if a.firing] == [(midnight - (now - timedelta(minutes=7))).total_seconds()]
 
@@ -202,7 +203,7 @@ def test_alert_episodes_one_row_each_clipped_to_the_day_most_severe_first(histor
         (start + 7 * h, "resolved", "nd-ollama", labels("no_data", "warning", service="ollama")),
         (start + 8 * h, "firing", "info", labels("usage_spike", "info")),
     ])
-    report = build_report(history, day, BERLIN, sample_interval=60, host="h", top_n=4)
+    report = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h", top_n=4)
     assert report.hours == 23
     got = [(a.alertname, a.severity, a.labels.get("service"), a.seconds / 3600) for a in report.alerts]
     assert got == [
@@ -243,7 +244,7 @@ def test_more_successes_than_requests_leaves_the_success_rates_out(history, capl
                      "ai_quiz_success": 5.0 * i, "ai_grammar_requests": 2.0 * i, "ai_grammar_success": 1.0 * i})
     insert(history, rows)
     with caplog.at_level(logging.WARNING):
-        report = build_report(history, day, BERLIN, sample_interval=60, host="h")
+        report = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h")
     by_name = {f.name: f for f in report.ai.features}
     assert by_name["quiz"].success_rate is None and by_name["grammar"].success_rate == pytest.approx(50.0)
     assert report.ai.success_rate is None and report.ai.cache_hit_rate is None

@@ -5,6 +5,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from reporter.report.mail import ReportMailer
+from reporter.report.period import Period
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import load_settings
 from reporter.store.history import History
@@ -32,8 +33,8 @@ def files(folder):
 
 def queue(history, now):
     schedule = ReportSchedule(history.engine, __import__("zoneinfo").ZoneInfo("UTC"))
-    schedule.claim(DAY, now, 60)
-    schedule.done(DAY, [], now, email=True)
+    schedule.claim(Period.day(DAY, UTC), now, 60)
+    schedule.done(Period.day(DAY, UTC), [], now, email=True)
 
 
 def test_email_with_pdf_and_csv_sent_once(history, tmp_path):
@@ -156,8 +157,8 @@ def test_text_part_carries_the_key_figures(tmp_path):
         settings = load_settings(None, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
                                  email_to="team@example.com", report_dir=str(tmp_path / "reports"), timezone="UTC",
                                  sample_interval=60)
-        produce(settings, h, DAY, tmp_path / "reports", ("html",), host="web01")
-        report = build_report(h, DAY, tz, sample_interval=60, host="web01")
+        produce(settings, h, Period.day(DAY, tz), tmp_path / "reports", ("html",), host="web01")
+        report = build_report(h, Period.day(DAY, tz), sample_interval=60, host="web01")
         queue(h, datetime.now(UTC))
         assert ReportMailer(h.engine, settings, "web01").deliver_due(datetime.now(UTC)) == 1
         [message] = smtp.wait_for(1)

@@ -1,5 +1,6 @@
-"""Rendering of the daily report: HTML (escaping, sections, n/a, empty day, offline), PDF in a child process
-(A4, page numbers, running header, the day's figures as text, non-ASCII glyphs without .notdef), time limit."""
+"""Rendering of the daily report: HTML (escaping, sections, n/a, empty day, offline), PDF (A4, page numbers,
+running header, the day's figures as text, non-ASCII glyphs without .notdef). The render child's time limit and
+crash: tests/report/test_render_child.py."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from reporter.report.html import (
     render_html,
 )
 from reporter.report.model import Stats
-from reporter.report.pdf import PdfError, render_pdf
+from reporter.report.pdf import write_pdf
+from reporter.report.period import Period
 from reporter.store.alert_schema import alert_events
 from reporter.store.history import History
 from reporter.store.synthetic import generate
@@ -67,7 +69,7 @@ def history(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(history):
-    return build_report(history, DAY, TZ, sample_interval=60, host=HOST, top_n=3)
+    return build_report(history, Period.day(DAY, TZ), sample_interval=60, host=HOST, top_n=3)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def html(report):
 @pytest.fixture(scope="module")
 def pdf(html, tmp_path_factory):
     folder = tmp_path_factory.mktemp("pdf")
-    result = render_pdf(html, folder / f"{DAY}.pdf", timeout=60)
+    result = write_pdf(html, folder / f"{DAY}.pdf")
     reader = PdfReader(str(result.path))
     return result, reader, [page.extract_text() for page in reader.pages]
 
@@ -202,7 +204,7 @@ def test_filters():
 
 
 def test_empty_day_says_no_data_in_each_section(history):
-    empty = build_report(history, date(2026, 3, 1), TZ, sample_interval=60, host=HOST)
+    empty = build_report(history, Period.day(date(2026, 3, 1), TZ), sample_interval=60, host=HOST)
     assert empty.empty
     html = render_html(empty)
     for name in ("system", "services", "ai", "usage", "coverage"):
@@ -213,7 +215,7 @@ def test_empty_day_says_no_data_in_each_section(history):
 
 
 def test_dst_day_is_labelled(history):
-    html = render_html(build_report(history, date(2026, 3, 29), TZ, sample_interval=60, host=HOST))
+    html = render_html(build_report(history, Period.day(date(2026, 3, 29), TZ), sample_interval=60, host=HOST))
     assert "A 23 h day: the clocks went forward one hour." in html
     assert "Europe/Berlin (CET, UTC+01:00 → CEST, UTC+02:00)" in html
 
@@ -261,24 +263,6 @@ def test_pdf_non_ascii_names_have_glyphs(pdf):
         assert name in everything, name
 
 
-def test_pdf_child_over_its_time_limit_is_killed(html, tmp_path):
-    target = tmp_path / "late.pdf"
-    with pytest.raises(PdfError, match=r"time limit of 0\.05 s and was killed"):
-        render_pdf(html, target, timeout=0.05)
-    assert list(tmp_path.iterdir()) == []  # neither the PDF nor its temp file
-
-
-def test_pdf_child_crash_raises_with_its_stderr(tmp_path):
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\necho 'Fatal Python error: Segmentation fault' >&2\nexit 139\n")
-    fake.chmod(0o755)
-    out = tmp_path / "out"
-    with pytest.raises(PdfError, match=r"exited with status 139; stderr: Fatal Python error: Segmentation fault"):
-        render_pdf("<p>x</p>", out / "x.pdf", python=str(fake))
-    assert list(out.iterdir()) == []
-
-
-
 # ---- long names wrap or are cut, in HTML and PDF (item 20) ---------------------------------------------------
 
 
@@ -309,7 +293,7 @@ def test_a_10000_character_name_keeps_every_column_on_the_page(tmp_path):
         with h.engine.begin() as conn:
             conn.execute(h.usage_lists.insert(), [{"kind": kind, "ts": to_ms(end - timedelta(seconds=1)),
                                                     "body": json.dumps(body)} for kind, body in lists])
-        report = build_report(h, DAY, TZ, sample_interval=300, host=HOST)
+        report = build_report(h, Period.day(DAY, TZ), sample_interval=300, host=HOST)
     finally:
         h.close()
     html = render_html(report)
@@ -320,7 +304,7 @@ def test_a_10000_character_name_keeps_every_column_on_the_page(tmp_path):
     assert long_scenario in csv_attachments(report)["popular_scenarios"]
     assert "overflow-wrap: anywhere" in html
 
-    result = render_pdf(html, tmp_path / "long.pdf", timeout=60)
+    result = write_pdf(html, tmp_path / "long.pdf")
     reader = PdfReader(str(result.path))
     everything = ""
     for page in reader.pages:

@@ -246,6 +246,7 @@ def test_report_email_retries_follow_the_one_policy(tmp_path):
 def test_report_rendering_retries_follow_the_one_policy(tmp_path):
     from zoneinfo import ZoneInfo
 
+    from reporter.report.period import Period
     from reporter.report.schedule import BACKOFF, ReportSchedule
 
     h = History(f"sqlite:///{tmp_path / 'h.db'}", ["quiz"])
@@ -253,14 +254,14 @@ def test_report_rendering_retries_follow_the_one_policy(tmp_path):
         assert ReportSchedule(h.engine, ZoneInfo("UTC")).backoff is BACKOFF and Backoff(300, 6 * 3600) == BACKOFF
         schedule = ReportSchedule(h.engine, ZoneInfo("UTC"), backoff=seeded(BACKOFF, 5))
         same = seeded(BACKOFF, 5)
-        days = [datetime(2026, 11, d, tzinfo=UTC).date() for d in range(20, 26)]
+        days = [Period.day(datetime(2026, 11, d, tzinfo=UTC).date(), "UTC") for d in range(20, 26)]
         returned = []
         for day in days:
             assert schedule.claim(day, NOW, 60)
             returned.append(schedule.failed(day, "boom", NOW))
         assert returned == [same.delay(1) for _ in days]
         stored = delays_after(h, reports, NOW)
-        assert [stored[d.isoformat()] for d in days] == pytest.approx(returned, abs=0.001)
+        assert [stored[d.key] for d in days] == pytest.approx(returned, abs=0.001)
         jittered_within(returned, BACKOFF, 1)
     finally:
         h.close()
