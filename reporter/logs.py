@@ -11,13 +11,11 @@ from reporter.masking import mask
 class _UTCFormatter(logging.Formatter):
     """UTC timestamps; every secret masked in the whole line, traceback included."""
 
-    converter = time.gmtime
-
     def format(self, record: logging.LogRecord) -> str:
         return mask(super().format(record))
 
-    def formatTime(self, record, datefmt=None):
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
 def setup(level: str) -> None:

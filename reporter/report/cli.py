@@ -79,7 +79,8 @@ def run_report(settings: Settings, day: str | None, first: str | None, last: str
     if out_dir.exists() and not out_dir.is_dir():
         raise click.BadParameter(f"{out_dir} is a file, not a folder", param_hint="--out")
     history = open_history(settings)
-    failures, lines = 0, []
+    failures = 0
+    lines: list[str] = []
     try:
         with click.progressbar(days, label="rendering", file=sys.stderr,
                                item_show_func=lambda d: d and d.isoformat(), hidden=len(days) == 1) as bar:
@@ -109,7 +110,8 @@ def _one(settings: Settings, history: History, day: date, out_dir: Path, formats
         return 1
     except TemplateError as exc:
         where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
-        line = f", line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        lineno = getattr(exc, "lineno", None)  # TemplateSyntaxError has it, an UndefinedError does not
+        line = f", line {lineno}" if lineno else ""
         click.echo(f"reporter: {day}: template {where}{line}: {exc.message if hasattr(exc, 'message') else exc}",
                    err=True)
         return 1
