@@ -52,8 +52,8 @@ async def send(client: httpx.AsyncClient, receiver: Receiver, notification_id: s
     except TimeoutError:
         return Attempt(RETRY, None, f"no answer within {receiver.timeout:g} s", None, None, _ms(started))
     except httpx.HTTPError as exc:
-        error = one_line(exc).replace(receiver.url, masked_url(receiver.url))
-        return Attempt(RETRY, None, error, None, None, _ms(started))
+        return Attempt(RETRY, None, one_line(exc).replace(receiver.url, masked_url(receiver.url)), None, None,
+                       _ms(started))
     outcome = classify(response.status_code)
     text = None if outcome == "delivered" else response.text[:RESPONSE_KEPT]
     error = None if outcome == "delivered" else f"HTTP {response.status_code}" + (

@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reporter.failures import FailureLog
 from reporter.report.files import remove_stale_temps, render_time_limit
@@ -18,6 +19,9 @@ from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
 from reporter.store.health import describe, is_store_error
 from reporter.store.history import History
+
+if TYPE_CHECKING:
+    from reporter.report.mail import ReportMailer  # loaded only when email is configured
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class ReportJob:
         self.schedule = ReportSchedule(history.engine, settings.tz, settings.report_time, settings.retention_days)
         self.host = socket.gethostname()
         self.email = bool(settings.smtp_host and settings.email_to)
-        self.mailer = None
+        self.mailer: ReportMailer | None = None
         if self.email:  # smtplib/ssl load only when email is configured
             from reporter.report.mail import ReportMailer
 
@@ -50,7 +54,7 @@ class ReportJob:
             self.remove_stale_temps(time.time())
             for day in self.schedule.due_days(datetime.now(UTC), self.history.first_time()):
                 self.render(day)
-            if self.email:
+            if self.mailer is not None:  # email configured
                 self.mailer.deliver_due()
         except Exception as exc:
             if is_store_error(exc):

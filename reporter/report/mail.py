@@ -83,6 +83,7 @@ def send(settings: Settings, message: EmailMessage) -> None:
         raise MailError("REPORTER_EMAIL_TO is empty")
     context = ssl.create_default_context()
     try:
+        client: smtplib.SMTP
         if settings.smtp_security == "tls":
             client = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS,
                                       context=context)

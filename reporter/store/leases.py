@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -113,7 +113,7 @@ class LeasedQueue:
                     or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now_ms),
                     or_(c.lease_until.is_(None), c.lease_until <= now_ms))
 
-    def is_claimable(self, row: Mapping[str, Any], now: datetime) -> bool:
+    def is_claimable(self, row: Mapping[str, Any] | RowMapping, now: datetime) -> bool:
         """Whether a claim at ``now`` would take ``row`` (a mapping of the table's columns): the SQL condition of
         :meth:`claimable`, or an open, due row whose holder is dead."""
         now_ms = to_ms(now)
@@ -121,7 +121,7 @@ class LeasedQueue:
             return False
         if (row["lease_until"] or 0) <= now_ms:
             return True
-        return self.is_dead is not None and self.is_dead(row[self.holder.name])
+        return self.is_dead is not None and self.holder is not None and self.is_dead(row[self.holder.name])
 
     @staticmethod
     def ready_at(row: Mapping[str, Any]) -> int:
@@ -156,7 +156,7 @@ class LeasedQueue:
                 return Claim(key, lease_until)
             if self._update(conn, key, self.claimable(now), claim_values):
                 return Claim(key, lease_until)
-            if self.is_dead is None:
+            if self.is_dead is None or self.holder is None:  # (is_dead is None without a holder)
                 return None
             row = conn.execute(select(self.table).where(self.key == key)).mappings().first()
             if row is None or not self.is_claimable(row, now):
