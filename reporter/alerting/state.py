@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import overload
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
@@ -14,6 +15,10 @@ from reporter.store.alert_schema import alert_events, alerts
 from reporter.store.history import to_ms
 
 
+@overload
+def from_ms(value: None) -> None: ...
+@overload
+def from_ms(value: int) -> datetime: ...
 def from_ms(value: int | None) -> datetime | None:
     """Unix milliseconds -> aware UTC datetime (None stays None)."""
     return None if value is None else datetime.fromtimestamp(value / 1000.0, UTC)
