@@ -40,7 +40,7 @@ def catalog_families(snapshot: Snapshot) -> list[Metric]:
     """The families of the catalog's metrics (:func:`reporter.catalog.catalog` for the snapshot's AI
     features), in declaration order; several metrics share a family through labels. A family none of whose
     metrics has a value is left out (a null is never exposed as NaN)."""
-    families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
     for metric in catalog(list(snapshot.ai.features)).values():
         spec = metric.family
         if spec is None:

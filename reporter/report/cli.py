@@ -79,8 +79,7 @@ def run_report(settings: Settings, day: str | None, first: str | None, last: str
     if out_dir.exists() and not out_dir.is_dir():
         raise click.BadParameter(f"{out_dir} is a file, not a folder", param_hint="--out")
     history = open_history(settings)
-    failures = 0
-    lines: list[str] = []
+    failures, lines = 0, list[str]()
     try:
         with click.progressbar(days, label="rendering", file=sys.stderr,
                                item_show_func=lambda d: d and d.isoformat(), hidden=len(days) == 1) as bar:

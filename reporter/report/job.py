@@ -21,7 +21,7 @@ from reporter.store.health import describe, is_store_error
 from reporter.store.history import History
 
 if TYPE_CHECKING:
-    from reporter.report.mail import ReportMailer  # loaded only when email is configured
+    from reporter.report.mail import ReportMailer
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -113,7 +113,7 @@ class LeasedQueue:
                     or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now_ms),
                     or_(c.lease_until.is_(None), c.lease_until <= now_ms))
 
-    def is_claimable(self, row: Mapping[str, Any] | RowMapping, now: datetime) -> bool:
+    def is_claimable(self, row: Mapping[Any, Any], now: datetime) -> bool:
         """Whether a claim at ``now`` would take ``row`` (a mapping of the table's columns): the SQL condition of
         :meth:`claimable`, or an open, due row whose holder is dead."""
         now_ms = to_ms(now)
@@ -124,7 +124,7 @@ class LeasedQueue:
         return self.is_dead is not None and self.holder is not None and self.is_dead(row[self.holder.name])
 
     @staticmethod
-    def ready_at(row: Mapping[str, Any]) -> int:
+    def ready_at(row: Mapping[Any, Any]) -> int:
         """When ``row`` can be claimed at the earliest (Unix ms): its retry time or its lease end, the later."""
         return max(row["next_attempt_at"] or 0, row["lease_until"] or 0)
 
@@ -156,7 +156,7 @@ class LeasedQueue:
                 return Claim(key, lease_until)
             if self._update(conn, key, self.claimable(now), claim_values):
                 return Claim(key, lease_until)
-            if self.is_dead is None or self.holder is None:  # (is_dead is None without a holder)
+            if self.is_dead is None or self.holder is None:
                 return None
             row = conn.execute(select(self.table).where(self.key == key)).mappings().first()
             if row is None or not self.is_claimable(row, now):
