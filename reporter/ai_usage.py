@@ -85,12 +85,16 @@ def client_options(asyncio: bool = False, timeout: float = 5.0) -> dict:
     lost reply could count the request twice: fail instead, and let the caller decide)."""
     from redis.backoff import NoBackoff
 
+    retry: object
     if asyncio:
-        from redis.asyncio.retry import Retry
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        retry = AsyncRetry(NoBackoff(), 0)
     else:
         from redis.retry import Retry
-    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0),
-            "retry_on_timeout": False}
+
+        retry = Retry(NoBackoff(), 0)
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": retry, "retry_on_timeout": False}
 
 
 def _client() -> redis.Redis:

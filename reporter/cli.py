@@ -21,6 +21,7 @@ if hasattr(signal, "SIGHUP"):  # POSIX
     signal.signal(signal.SIGHUP, lambda *_: RELOAD.set())
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
@@ -237,15 +238,17 @@ def silence_add_command(ctx: click.Context, matchers, duration: str, comment: st
     from reporter.alerting.silences import Matcher
 
     # bad input: one line naming the option, exit 2 (never a traceback, e.g. for a duration too large)
-    for option, check in [("--duration", lambda: parse_duration(duration)),
-                          *(("--match", lambda m=m: Matcher.parse(m)) for m in matchers)]:
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("--duration", lambda: parse_duration(duration)),
+        *(("--match", lambda m=m: Matcher.parse(m)) for m in matchers)]
+    for option, check in checks:
         try:
             check()
         except ValueError as exc:
             click.echo(f"reporter: silence add {option}: {exc}", err=True)
             ctx.exit(EXIT_CONFIG)
     try:
-        silence_add(_settings(ctx.parent), matchers, duration, comment, author)
+        silence_add(_settings(ctx), matchers, duration, comment, author)
     except ValueError as exc:
         click.echo(f"reporter: silence add: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
@@ -258,7 +261,7 @@ def silence_list_command(ctx: click.Context, include_expired: bool) -> None:
     """List active silences (with --all, expired ones too)."""
     from reporter.alerting.cli import silence_list
 
-    silence_list(_settings(ctx.parent), include_expired)
+    silence_list(_settings(ctx), include_expired)
 
 
 @silence.command("expire", short_help="End a silence now.")
@@ -268,7 +271,7 @@ def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
     """End a silence now. Exits 1 when no active silence has that id."""
     from reporter.alerting.cli import silence_expire
 
-    if not silence_expire(_settings(ctx.parent), silence_id):
+    if not silence_expire(_settings(ctx), silence_id):
         click.echo(f"reporter: no active silence {silence_id}", err=True)
         ctx.exit(EXIT_RUNTIME)
     click.echo(f"{silence_id} expired")

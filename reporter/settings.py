@@ -366,7 +366,7 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     if env_file is not None:
         check_env_file(env_file)
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)
     except UnicodeDecodeError:
         raise SettingsError(f"{env_file}: not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:  # the file changed between the check and the read

@@ -129,7 +129,7 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 await outbox.deliver_due(client)
-                states = [outbox.status(i)["status"] for i in ids.values()]
+                states = [_status(outbox, i)["status"] for i in ids.values()]
                 if all(s != "pending" for s in states):
                     return
                 await asyncio.sleep(0.2)
@@ -138,7 +138,7 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
         asyncio.run(deliver())
         failures = 0
         for name, notification_id in ids.items():
-            status = outbox.status(notification_id)
+            status = _status(outbox, notification_id)
             line = f"{name}: {status['status']} after {status['attempts']} attempt(s)"
             if status["status"] != "delivered":
                 failures += 1
@@ -182,3 +182,12 @@ def silence_expire(settings: Settings, silence_id: str) -> bool:
         return SilenceStore(history.engine).expire(silence_id, datetime.now(UTC))
     finally:
         history.close()
+
+
+def _status(outbox: Outbox, notification_id: str) -> dict:
+    """The outbox row of a notification this command queued (kept: only the daemon's prune deletes rows, days
+    after their delivery); LookupError when it is gone all the same."""
+    status = outbox.status(notification_id)
+    if status is None:
+        raise LookupError(f"notification {notification_id} is no longer in the outbox")
+    return status

@@ -241,7 +241,7 @@ def _first_error(exc: ValidationError, prefix: str) -> str:
     return f"{prefix}{'.' + field if field else ''}: {err['msg'].removeprefix('Value error, ')}"
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 

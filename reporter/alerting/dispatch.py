@@ -144,7 +144,7 @@ class Dispatcher:
     def _gone(self, receiver: Receiver, records: dict[str, AlertRecord], logged: dict) -> list[_Due]:
         """Resolutions owed for alerts no longer stored: notified firing, then resolved and reset (a new
         pending episode that ended) before the resolution went out."""
-        due = []
+        due: list[_Due] = []
         if not receiver.send_resolved:
             return due
         for (name, fp), entry in logged.items():
@@ -155,9 +155,10 @@ class Dispatcher:
                 continue  # no recorded resolution (its rule was removed): nothing to say
             labels = json.loads(event.labels)
             if receiver.accepts(labels):
+                resolved_at = from_ms(event.at)
                 record = AlertRecord(fingerprint=fp, rule=event.rule, labels=labels, value=event.value,
-                                     active_at=from_ms(entry.starts_at), resolved_at=from_ms(event.at))
-                due.append(_Due(record, "resolved", record.resolved_at))
+                                     active_at=from_ms(entry.starts_at), resolved_at=resolved_at)
+                due.append(_Due(record, "resolved", resolved_at))
         return due
 
     def _resolved_event(self, fingerprint: str, since_ms: int):
@@ -213,7 +214,7 @@ class Dispatcher:
     def _log(conn: Connection, receiver: str, due: _Due, now_ms: int) -> None:
         key = (notification_log.c.receiver == receiver) & (notification_log.c.fingerprint == due.record.fingerprint)
         starts = to_ms(due.record.active_at) if due.record.active_at else now_ms
-        values = {"starts_at": starts}
+        values: dict[str, int | None] = {"starts_at": starts}
         if due.status == "firing":
             values.update(firing_sent_at=now_ms, resolved_sent_at=None)
         else:

@@ -104,7 +104,9 @@ class Evaluator:
         if not stale:
             return []
         now = now or self._last_at or datetime.now(UTC)
-        ended, resolved, dropped = [], [], []
+        ended: list[str] = []
+        resolved: list[tuple[AlertRecord, str | None]] = []
+        dropped: list[str] = []
         for fp in stale:  # its rule was removed from the configuration
             record = self.records.pop(fp)
             ended.append(record.alertname)
@@ -245,7 +247,8 @@ class Evaluator:
             self._step(rule, labels, fingerprint(labels), None, missing, missing, now, no_data_for, changes,
                        no_data=True)
         changed = {record.fingerprint for record, _ in changes}
-        moved = [(record, None) for fp, record in self._moved.items() if fp not in changed]
+        moved: list[tuple[AlertRecord, str | None]] = [
+            (record, None) for fp, record in self._moved.items() if fp not in changed]
         self._moved = {}
         for record, event in changes:
             if event:  # pending is routine (often reset by the next sample): debug only
@@ -313,7 +316,8 @@ class Evaluator:
             log.debug("alerting: cannot store the evaluation time: %s", exc)
 
     def _step(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
-              still: bool | None, now: datetime, for_seconds: float, changes: list, no_data: bool = False) -> None:
+              still: bool | None, now: datetime, for_seconds: float, changes: list[tuple[AlertRecord, str | None]],
+              no_data: bool = False) -> None:
         record = self.records.get(fp)
         if record is None:
             if not condition:
@@ -342,6 +346,7 @@ class Evaluator:
                 return
         else:
             return
+        assert record.active_at is not None  # set when the alert became pending
         # samples start a few ms after their scheduled time: allow that jitter (Prometheus evaluates on schedule)
         if (now - record.active_at).total_seconds() >= for_seconds - FOR_JITTER_SECONDS:
             record.state, record.fired_at = AlertState.FIRING, now

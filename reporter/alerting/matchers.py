@@ -78,6 +78,7 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
+        assert self.regex is not None  # build() compiles it for =~ and !~
         hit = self.regex.match(actual) is not None
         return hit if self.op == "=~" else not hit
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # the method SilenceStore.list shadows the type in its class
 import json
 import uuid
 from collections.abc import Iterable
@@ -76,7 +77,7 @@ class SilenceStore:
                                   .values(ends_at=to_ms(now)))
         return bool(result.rowcount)
 
-    def silenced_by(self, records: Iterable[AlertRecord], now: datetime) -> dict[str, list[str]]:
+    def silenced_by(self, records: Iterable[AlertRecord], now: datetime) -> dict[str, builtins.list[str]]:
         """``{fingerprint: [ids of the active silences matching it]}`` for the alerts that are silenced
         (Alertmanager's ``status.silencedBy``)."""
         active = [s for s in self.list(now) if s.active(now)]

@@ -117,7 +117,7 @@ class HistoryValues:
                     features: list[str]) -> tuple[float | None, bool | None]:
         """The window's error rate; true when >= threshold and >= factor x the baseline."""
         value, condition = threshold_value(rule, data, rule.metric, guard)
-        if not condition:
+        if not condition or value is None:  # a condition holds only for a value
             return value, condition
         baseline = self.baseline_error_rate(rule, now, features, 300.0)
         return value, value >= rule.factor * baseline

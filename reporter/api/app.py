@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,7 +35,7 @@ ENDPOINTS = ["/snapshot", "/healthz", "/alerts", "/metrics", "/openapi.json", "/
              "/api/v1/analytics/log-ai-usage"]
 
 
-def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
+def _json(payload: dict, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(json.dumps(payload).encode(), status_code=status, media_type=JSON, headers=headers)
 
 
@@ -56,7 +57,8 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     openapi_body = json.dumps(document(features, list(history.metrics) if history is not None else None,
                                        bool(token))).encode()
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # its only registration; Starlette types handlers with Exception
         return _json({"error": exc.detail, "endpoints": ENDPOINTS}, exc.status_code, exc.headers)
 
     async def openapi(request: Request) -> Response:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 from reporter.api.hosts import HostPolicy
@@ -68,7 +69,7 @@ def _body(body: bytes) -> dict:
     return {"type": "http.response.body", "body": body, "more_body": False}
 
 
-def _json_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> tuple[dict, dict]:
+def _json_messages(status: int, body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[dict, dict]:
     headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode()), *extra]
     return _start(status, headers), _body(body)
 
@@ -169,8 +170,8 @@ class FastPath:
         hosts = [value for name, value in scope["headers"] if name == b"host"]
         host_status = self.hosts.status(hosts, scope.get("http_version", "1.1"))
         if host_status != 200:
-            body = HostPolicy.refusal_body(hosts[0]) if host_status == 421 else HostPolicy.bad_request_body(hosts)
-            start, body = _json_messages(host_status, body, [(b"cache-control", b"no-store")])
+            refusal = HostPolicy.refusal_body(hosts[0]) if host_status == 421 else HostPolicy.bad_request_body(hosts)
+            start, body = _json_messages(host_status, refusal, [(b"cache-control", b"no-store")])
         elif path != "/healthz" and not self._authorized(scope):
             if method == "OPTIONS" and self._cors and self._header(scope, b"access-control-request-method"):
                 await self.fallback(scope, receive, send)  # a CORS preflight carries no credentials
@@ -199,9 +200,10 @@ class FastPath:
             return _NO_SNAPSHOT_MESSAGES
         limit = 0
         if path in LIST_PATHS:
-            limit = parse_limit(scope["query_string"])
-            if isinstance(limit, str):
-                return self._invalid_limit(limit)
+            parsed = parse_limit(scope["query_string"])
+            if isinstance(parsed, str):
+                return self._invalid_limit(parsed)
+            limit = parsed
         if self._prepared_for is not current:
             self._prepared_for, self._prepared = current, {}
         prepared = self._prepared.get((path, limit))

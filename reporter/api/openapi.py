@@ -7,6 +7,8 @@ app: it names the configured AI features and declares the bearer token only when
 
 from __future__ import annotations
 
+from typing import Any
+
 from reporter.ai_usage import MAX_RESPONSE_TIME_SECONDS
 from reporter.snapshot import ActiveAlert, Snapshot
 
@@ -167,7 +169,7 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
         "/openapi.json": {"get": {"summary": "this document", "responses": {
             "200": _json({"type": "object"}, "OpenAPI 3.1")}}},
     }
-    doc = {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "reporter", "version": "1",
                  "description": "Monitoring daemon: the latest snapshot, the seed's analytics endpoints, "

@@ -28,7 +28,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     _header_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._arm()
 

@@ -205,14 +205,14 @@ def inconsistent_counters(counters: dict[str, float | None] | None, samples: Seq
 
 def lifetime_section(counters: dict[str, float | None], features: list[str], model: str) -> AISection:
     """The seed's lifetime figures: totals, averages over all requests, per-feature stats."""
-    total = counters.get("total_requests")
+    total, hits = counters.get("total_requests"), counters.get("cache_hits")
     section = AISection(
         model=model,
         total_requests=None if total is None else int(total),
         total_time_seconds=counters.get("total_time"),
-        cache_hits=None if counters.get("cache_hits") is None else int(counters["cache_hits"]),
+        cache_hits=None if hits is None else int(hits),
         avg_response_time=_ratio(counters.get("total_time"), total),
-        cache_hit_rate=_share(counters.get("cache_hits"), total),
+        cache_hit_rate=_share(hits, total),
     )
     for feature in features:
         requests = counters.get(f"{feature}:requests")
@@ -256,9 +256,9 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
         else:
             sum_requests += f_requests
             sum_success += f_success
-    if complete and sum_requests > 0:
-        stats.success_rate = percent(sum_success, sum_requests)
-        stats.error_rate = round_percent(100.0 - stats.success_rate)
+    if complete and (rate := percent(sum_success, sum_requests)) is not None:  # None: no request
+        stats.success_rate = rate
+        stats.error_rate = round_percent(100.0 - rate)
     return stats
 
 

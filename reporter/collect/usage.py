@@ -122,16 +122,15 @@ class UsageCollector(Collector):
         for name in SCALAR_QUERIES:
             rows = self._run(conn, name, params, errors)
             if rows is not None:
-                values[name] = rows[0][0] if rows and rows[0] else None
+                values[name] = next(iter(rows[0].values()), None) if rows else None  # its first column
         return values
 
-    def _run(self, conn: Connection, name: str, params: dict, errors: dict[str, str]) -> list[dict] | None:
+    def _run(self, conn: Connection, name: str, params: dict, errors: dict[str, str]) -> list[dict[str, Any]] | None:
         """Rows of one query as dicts (at most 1,000), or None with the error recorded."""
         sql = self.queries[name]
         try:
             result = conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
-            rows = [dict(r) for r in result.mappings().fetchmany(1000)] if result.returns_rows else []
-            return [tuple(r.values()) for r in rows] if name in SCALAR_QUERIES else rows
+            return [dict(r) for r in result.mappings().fetchmany(1000)] if result.returns_rows else []
         except Exception as exc:
             conn.rollback()
             errors[name] = mask(one_line(getattr(exc, "orig", None) or exc))

@@ -57,7 +57,7 @@ class HistoryLock:
     def acquire(self) -> None:
         """Take the lock; raises StartupError when another process holds it, OSError when the file cannot be
         created or opened (permissions, read-only filesystem)."""
-        if self.path is None or self._fd is not None:
+        if self.path is None or self.pid_file is None or self._fd is not None:
             return
         from reporter.daemon.run import StartupError
 
@@ -82,6 +82,8 @@ class HistoryLock:
         pid = _holder_from_proc_locks(stat.st_dev, stat.st_ino)
         if pid is not None:
             return str(pid)
+        if self.pid_file is None:
+            return "?"
         try:
             return self.pid_file.read_text().strip() or "?"
         except OSError:
@@ -91,8 +93,9 @@ class HistoryLock:
         """Drop the lock (the history must be closed first: closing this descriptor would also drop SQLite's
         POSIX locks of this process on the file)."""
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                self.pid_file.unlink(missing_ok=True)
+            if self.pid_file is not None:
+                with contextlib.suppress(OSError):
+                    self.pid_file.unlink(missing_ok=True)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -72,7 +72,7 @@ class Outbox:
     (:class:`reporter.store.leases.LeasedQueue` over ``outbox``, keyed by notification id).
     """
 
-    def __init__(self, engine: Engine, receivers: list[Destination], defaults: Policy,
+    def __init__(self, engine: Engine, receivers: Sequence[Destination], defaults: Policy,
                  clock: Callable[[], datetime] = _utcnow, rng: random.Random | None = None) -> None:
         self.engine, self.defaults, self.clock, self.rng = engine, defaults, clock, rng
         self.queue = LeasedQueue(engine, outbox, "id", ("pending",))
@@ -110,7 +110,7 @@ class Outbox:
                 .order_by(outbox.c.created_at, outbox.c.id).limit(1)).mappings().first()
         return None if row is None else dict(row)
 
-    def configure(self, receivers: list[Destination], defaults: Policy) -> None:
+    def configure(self, receivers: Sequence[Destination], defaults: Policy) -> None:
         """Deliver for these receivers from now on (SIGHUP); rows of a receiver no longer configured stay
         queued, as after a restart."""
         self.receivers, self.defaults = {r.name: r for r in receivers}, defaults

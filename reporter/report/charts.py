@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -23,6 +24,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
 from reporter.rounding import PERCENT_DECIMALS, round_percent
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 # muted palette shared with report.css
 INK = "#1f2933"
@@ -34,7 +38,7 @@ AVG = "#9aa5b1"
 RED = "#c0392b"
 
 FONT = ["DejaVu Sans", "Noto Sans", "Noto Sans CJK JP", "Noto Sans Hebrew", "sans-serif"]
-RC = {
+RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays text: selectable, searchable, extractable from the PDF
     "svg.hashsalt": "reporter",  # deterministic ids
     "font.family": "sans-serif",
@@ -136,7 +140,7 @@ def line_chart(points: Sequence[tuple[datetime, float | None]], *, start: dateti
                         fontsize=6.5)
         if not xs or all(math.isnan(y) for y in ys):
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=MUTED)
-        ax.set_xlim(start, end)
+        ax.set_xlim(mdates.date2num(start), mdates.date2num(end))  # what the date axis makes of datetimes
         ax.set_ylim(0, ymax if ymax is not None else None)
         hours = (end - start).total_seconds() / 3600
         ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3 if hours > 12 else 1), tz=tz))

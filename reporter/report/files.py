@@ -56,7 +56,7 @@ def remove_stale_temps(folder: Path, max_age: float, now: float | None = None) -
     left them; a younger one may be in use. Returns the removed paths; a missing folder or a file that cannot
     be removed is skipped."""
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = sorted(folder.glob(TEMP_GLOB)) if folder.is_dir() else []
     except OSError:

@@ -212,7 +212,7 @@ def _zone_line(report: Report, tz: ZoneInfo) -> str:
 def _charts(report: Report, tz: ZoneInfo) -> dict[str, Markup]:
     from reporter.report.charts import bar_chart, line_chart  # matplotlib is imported only when rendering
 
-    charts = {}
+    charts: dict[str, Markup] = {}
     if report.empty:
         return charts
     for name, points in report.series.items():
@@ -268,6 +268,7 @@ def render_html(report: Report, *, templates_dir: str | None = None,
     Raises ``jinja2.TemplateError`` for a broken override template.
     """
     env = environment(templates_dir)
+    assert env.loader is not None  # environment() gives it one
     css, _, _ = env.loader.get_source(env, STYLESHEET)
     from reporter.report.text import render_text  # text.py formats with this module's filters
 

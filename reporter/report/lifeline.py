@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 PARENT_ENV = "_REPORTER_PARENT_PID"  # not REPORTER_*: it is no setting
 PR_SET_PDEATHSIG = 1
@@ -20,9 +21,10 @@ POLL_SECONDS = 1.0
 try:  # resolved here, not in the forked child (which must not load libraries or take locks)
     import ctypes
 
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-    _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    _prctl.restype = ctypes.c_int
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    _prctl: Callable[..., int] | None = prctl
 except (OSError, AttributeError, ImportError):
     _prctl = None
 

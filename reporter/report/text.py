@@ -65,7 +65,7 @@ def render_text(report: Report) -> str:
                  + (f", {firing} still firing" if firing else "") + (" (most severe first):" if count else ""))
     for a in report.alerts[:MAX_EPISODES]:
         labels = " ".join(f"{k}={v}" for k, v in a.distinguishing_labels.items())
-        end = "still firing" if a.firing else _time(a.end, report, tz)
+        end = "still firing" if a.end is None else _time(a.end, report, tz)
         lines.append(f"  {_line(a.severity or '-', 12).upper()} {_line(a.alertname, 60)}"
                      f"{' ' + _line(labels) if labels else ''}: {_time(a.start, report, tz)} to {end}, "
                      f"{fmt_duration(a.seconds)}")

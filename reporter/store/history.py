@@ -83,7 +83,7 @@ class History:
         was last stored an hour or more ago (the lists change with every activity; hourly keeps the file small).
         A snapshot whose millisecond is already stored (the wall clock stepped back) is stored a few ms later."""
         ts = to_ms(snapshot.timestamp)
-        row = {"ts": ts}
+        row: dict[str, float | None] = {"ts": ts}
         for name, metric in self._written.items():
             row[name] = metric.read(snapshot)
         lists = {}
@@ -137,10 +137,10 @@ class History:
 
     def counter_samples(self, start: datetime, end: datetime) -> list[CounterSample]:
         """The AI counters stored between start and end as CounterSamples (to seed the windows at start-up)."""
-        counters = [m for m in self._written.values() if m.counter_key]
+        counters = [(m.name, key) for m in self._written.values() if (key := m.counter_key)]
         return [
-            CounterSample(at=row[0] / 1000.0, values={m.counter_key: v for m, v in zip(counters, row[1:], strict=True)})
-            for row in self.rows([m.name for m in counters], start, end)
+            CounterSample(at=row[0] / 1000.0, values={key: v for (_, key), v in zip(counters, row[1:], strict=True)})
+            for row in self.rows([name for name, _ in counters], start, end)
         ]
 
     def get_meta(self, key: str) -> str | None:
@@ -204,9 +204,10 @@ class History:
         """Switch a SQLite file made before incremental vacuum with one full VACUUM, if it is at most
         ``max_bytes`` (a VACUUM blocks writers while it rewrites the file). Returns its seconds, 0.0 when the
         file needs none, None when it is too big (pruned space is then reused but not given back)."""
-        if vacuum_mode(self.engine) in (None, "incremental"):
+        path = lasting_file(self.engine.url)
+        if path is None or vacuum_mode(self.engine) in (None, "incremental"):  # None: in memory
             return 0.0
-        if lasting_file(self.engine.url).stat().st_size > max_bytes:
+        if path.stat().st_size > max_bytes:
             return None
         return convert(self.engine)
 

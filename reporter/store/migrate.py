@@ -1,14 +1,19 @@
-"""Create or upgrade the history schema with Alembic, then add columns for newly configured AI features."""
+"""Create or upgrade the history schema: the Alembic revisions, then the per-feature AI columns.
+
+Both steps are frozen in :mod:`reporter.store.migrations` (see its docstring): the revisions in
+``migrations/versions`` and the settings-driven feature column step in
+:mod:`reporter.store.migrations.feature_columns`. They run in one transaction.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from reporter.catalog import feature_metrics
+from reporter.store.migrations.feature_columns import add_feature_columns
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,30 +30,23 @@ def alembic_config():
 
 
 def upgrade(engine: Engine, features: list[str]) -> None:
-    """Bring the history database to the newest schema; idempotent. Feature columns are added (never dropped:
-    a feature removed from the settings keeps its history)."""
+    """Bring the history database to the newest schema with the columns of ``features`` (AI feature names);
+    idempotent, one transaction. Feature columns are added, never dropped: a feature removed from the settings
+    keeps its history. Raises SQLAlchemy's errors when the database cannot be read or changed."""
     created = not inspect(engine).has_table("samples")
-    if created or current_revision(engine) != HEAD:  # Alembic (and its templates) load only when needed
-        from alembic import command
+    behind = created or current_revision(engine) != HEAD
+    with engine.begin() as conn:
+        if behind:  # Alembic (and its templates) load only when needed
+            from alembic import command
 
-        config = alembic_config()
-        with engine.begin() as conn:
+            config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
-    existing = {c["name"] for c in inspect(engine).get_columns("samples")}
-    missing = [m.name for f in features for m in feature_metrics(f) if m.name not in existing]
-    if missing:
-        from alembic.migration import MigrationContext
-        from alembic.operations import Operations
-
-        with engine.begin() as conn:
-            ops = Operations(MigrationContext.configure(conn))
-            for name in missing:
-                ops.add_column("samples", Column(name, BigInteger, nullable=True))
-        if not created:
-            log.info("history: added columns %s for new AI features", ", ".join(missing))
+        added = add_feature_columns(conn, features)
     if created:
         log.info("history: created the schema")
+    elif added:
+        log.info("history: added columns %s for new AI features", ", ".join(added))
 
 
 def current_revision(engine: Engine) -> str | None:

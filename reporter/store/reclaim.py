@@ -17,11 +17,12 @@ Until then a prune's free pages are reused by new samples, but the file does not
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reporter.sqlite_file import lasting_file
 
@@ -83,6 +84,14 @@ def sizes(engine: Engine) -> tuple[int, int, int]:
     return file_bytes, wal_bytes, free
 
 
+def _sqlite3(conn: Connection) -> sqlite3.Connection:
+    """The DB-API connection under ``conn``, of a SQLite engine (pysqlite); TypeError for another driver."""
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        raise TypeError(f"a SQLite (sqlite3) connection was expected, not {type(raw).__name__}")
+    return raw
+
+
 def convert(engine: Engine) -> float:
     """Switch a SQLite file made without incremental vacuum to it: ``auto_vacuum=INCREMENTAL`` then one full
     ``VACUUM`` (rewrites the whole file: needs as much free disk space, blocks writers while it runs). Returns
@@ -91,7 +100,7 @@ def convert(engine: Engine) -> float:
         return 0.0
     started = time.monotonic()
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection
+        raw = _sqlite3(conn)
         raw.executescript("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")
     checkpoint(engine)
     return time.monotonic() - started
@@ -102,7 +111,7 @@ def checkpoint(engine: Engine, wait_seconds: float = 0.0) -> bool:
     ``wait_seconds`` for readers and writers (writers are held off while it waits); False when it could not
     finish (the WAL is then cut back to ``JOURNAL_SIZE_LIMIT_BYTES`` at its next restart instead)."""
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection
+        raw = _sqlite3(conn)
         cursor = raw.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
@@ -125,7 +134,7 @@ def reclaim(engine: Engine, step_seconds: float = 0.05, max_seconds: float = 600
     started = time.monotonic()
     pages = FIRST_STEP_PAGES
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection
+        raw = _sqlite3(conn)
         while True:
             free = raw.execute("PRAGMA freelist_count").fetchone()[0]
             if not free:

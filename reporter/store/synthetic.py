@@ -26,29 +26,32 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
     features = history.features
     counters = {"ai_total_requests": 0.0, "ai_total_time_seconds": 0.0, "ai_cache_hits": 0.0}
     counters.update({f"ai_{f}_{k}": 0.0 for f in features for k in ("requests", "success", "time_seconds")})
-    outage_until = {"database": None, "redis": None, "ollama": None}
+    outage_until: dict[str, datetime | None] = {"database": None, "redis": None, "ollama": None}
     disk = 40.0
     users = 120
-    rows, lists, count = [], [], 0
+    rows: list[dict[str, float | None]] = []
+    lists: list[dict[str, object]] = []
+    count = 0
     t = start
     while t < end:
         hour = t.hour + t.minute / 60
         daily = 0.5 + 0.5 * math.sin((hour - 9) / 24 * 2 * math.pi)
-        row = {"ts": to_ms(t)}
-        row["cpu_percent"] = min(100.0, max(0.5, 15 + 45 * daily + rng.gauss(0, 6)))
-        row["memory_percent"] = min(99.0, 55 + 15 * daily + rng.gauss(0, 1.5))
+        row: dict[str, float | None] = {"ts": to_ms(t)}
+        row["cpu_percent"] = cpu = min(100.0, max(0.5, 15 + 45 * daily + rng.gauss(0, 6)))
+        row["memory_percent"] = memory = min(99.0, 55 + 15 * daily + rng.gauss(0, 1.5))
         row["memory_total_gb"] = 23.5
-        row["memory_used_gb"] = row["memory_percent"] / 100 * 23.5
+        row["memory_used_gb"] = memory / 100 * 23.5
         disk += 0.00002 * interval * (1 + rng.random())
         row["disk_percent"], row["disk_total_gb"] = disk, 250.0
         row["disk_used_gb"] = disk / 100 * 250.0
         row["uptime_seconds"] = (t - start).total_seconds() + 86400 * 12
-        row["load_1m"] = row["load_5m"] = row["load_15m"] = 2 * row["cpu_percent"] / 100
+        row["load_1m"] = row["load_5m"] = row["load_15m"] = 2 * cpu / 100
         for service in outage_until:
             if outage_until[service] is None and rng.random() < 0.0004:
                 outage_until[service] = t + timedelta(seconds=rng.uniform(30, 900))
-            down = outage_until[service] is not None and t < outage_until[service]
-            if outage_until[service] is not None and not down:
+            until = outage_until[service]
+            down = until is not None and t < until
+            if until is not None and not down:
                 outage_until[service] = None
             row[f"{service}_up"] = 0.0 if down else 1.0
             row[f"{service}_latency_ms"] = None if down else rng.uniform(0.3, 4.0)

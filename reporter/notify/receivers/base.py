@@ -96,6 +96,6 @@ class ReceiverType(ABC):
         retries."""
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.options == self.options  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.options == self.options
 
     __hash__ = None  # type: ignore[assignment]  # equal by options, which may hold lists

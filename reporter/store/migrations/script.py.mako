@@ -3,6 +3,9 @@
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
+
+Frozen: literal table and column names and types, as they are when this revision is written; no import of a
+reporter module (see reporter.store.migrations). Add its tables/columns to CHANGES in tests/store/test_migrations.py.
 """
 
 from alembic import op

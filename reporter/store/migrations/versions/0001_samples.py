@@ -1,5 +1,8 @@
 """samples and usage_lists tables
 
+Frozen: literal names and types as of this revision (see reporter.store.migrations). The per-feature AI
+columns are not created here but by the feature column step (reporter.store.migrations.feature_columns).
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-29
@@ -8,12 +11,13 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-from reporter.store.schema import TimestampMs
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Unix milliseconds: BIGINT, INTEGER in SQLite so that "ts INTEGER PRIMARY KEY" is the rowid
+TimestampMs = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # the fixed metric columns as of this revision, frozen: later revisions add their own columns explicitly
 COLUMNS_0001 = ["cpu_percent", "memory_percent", "memory_used_gb", "memory_total_gb", "disk_percent",

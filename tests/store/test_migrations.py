@@ -1,0 +1,219 @@
+"""The history migrations, on SQLite and PostgreSQL: a fresh database at every revision has the tables and
+columns that revision describes; a database made by each older revision (with rows) upgrades to head and keeps
+its rows; head equals the live SQLAlchemy tables; revisions import no live schema module (they are frozen).
+
+The expected schema below is written out by hand, revision by revision: a new revision adds its entry to
+``CHANGES`` (the test of the revision list fails until it does).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy.engine import Engine
+
+from reporter.store.history import history_engine
+from reporter.store.migrate import HEAD, alembic_config, current_revision, upgrade
+from reporter.store.migrations.feature_columns import add_feature_columns, feature_columns, stored_features
+
+VERSIONS = Path(__file__).parents[2] / "reporter" / "store" / "migrations" / "versions"
+
+# what each revision adds: table -> columns (a table seen for the first time is created with these columns)
+CHANGES: dict[str, dict[str, set[str]]] = {
+    "0001": {
+        "samples": {
+            "ts", "cpu_percent", "memory_percent", "memory_used_gb", "memory_total_gb", "disk_percent",
+            "disk_used_gb", "disk_total_gb", "uptime_seconds", "load_1m", "load_5m", "load_15m", "database_up",
+            "database_latency_ms", "redis_up", "redis_latency_ms", "ollama_up", "ollama_latency_ms",
+            "ollama_model_available", "ai_total_requests", "ai_total_time_seconds", "ai_cache_hits",
+            "usage_total_users", "usage_active_users_24h", "usage_total_scenarios", "usage_active_conversations",
+            "usage_total_quizzes_taken", "usage_total_grammar_checks", "status_code", "sample_duration_ms",
+        },
+        "usage_lists": {"kind", "ts", "body"},
+    },
+    "0002": {"samples": {"usage_active_users_1h"}},
+    "0003": {
+        "alerts": {"fingerprint", "rule", "labels", "annotations", "state", "active_at", "fired_at",
+                   "resolved_at", "value", "updated_at"},
+        "alert_events": {"id", "at", "fingerprint", "rule", "state", "value", "labels"},
+        "notification_log": {"receiver", "fingerprint", "starts_at", "firing_sent_at", "resolved_sent_at"},
+        "outbox": {"id", "receiver", "created_at", "status", "body", "alert_count", "attempts", "next_attempt_at",
+                   "lease_until", "last_status_code", "last_error", "last_response", "delivered_at"},
+        "delivery_attempts": {"id", "notification_id", "at", "duration_ms", "status_code", "outcome", "error"},
+        "silences": {"id", "matchers", "starts_at", "ends_at", "comment", "created_by", "created_at"},
+    },
+    "0004": {"meta": {"key", "value"}},
+    "0005": {
+        "reports": {"day", "status", "claimed_by", "lease_until", "attempts", "next_attempt_at", "rendered_at",
+                    "files", "error", "updated_at"},
+        "report_emails": {"day", "status", "attempts", "next_attempt_at", "lease_until", "created_at", "sent_at",
+                          "last_error"},
+    },
+    "0006": {"samples": {"swap_percent", "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
+                         "disk_read_bytes_per_second", "disk_write_bytes_per_second", "process_count"}},
+}
+REVISIONS = list(CHANGES)
+
+# one row per table, inserted into a database made by an older revision; each must survive the upgrade
+ROWS: dict[str, dict[str, object]] = {
+    "samples": {"ts": 1_000, "cpu_percent": 4200, "ai_total_requests": 7, "ai_grammar_requests": 3},
+    "usage_lists": {"kind": "top_users", "ts": 1_000, "body": "[]"},
+    "alerts": {"fingerprint": "f" * 16, "rule": "cpu_high", "labels": "{}", "annotations": "{}",
+               "state": "firing", "fired_at": 2_000, "value": 97.5, "updated_at": 2_000},
+    "alert_events": {"at": 2_000, "fingerprint": "f" * 16, "rule": "cpu_high", "state": "firing", "labels": "{}"},
+    "notification_log": {"receiver": "ops", "fingerprint": "f" * 16, "starts_at": 2_000},
+    "outbox": {"id": "n1", "receiver": "ops", "created_at": 2_000, "status": "pending", "body": b"{}",
+               "alert_count": 1, "attempts": 0, "next_attempt_at": 2_000},
+    "delivery_attempts": {"notification_id": "n1", "at": 2_000, "duration_ms": 1.5, "outcome": "retry"},
+    "silences": {"id": "s1", "matchers": "[]", "starts_at": 0, "ends_at": 9_000, "comment": "deploy",
+                 "created_by": "ops", "created_at": 0},
+    "meta": {"key": "ai_prefix", "value": "ai:"},
+    "reports": {"day": "2026-11-29", "status": "done", "attempts": 1, "updated_at": 3_000},
+    "report_emails": {"day": "2026-11-29", "status": "pending", "attempts": 0, "next_attempt_at": 3_000,
+                      "created_at": 3_000},
+}
+
+
+def expected(revision: str, features: list[str] = ()) -> dict[str, set[str]]:
+    """Table -> columns of a database at ``revision`` (plus the feature columns of ``features``)."""
+    tables: dict[str, set[str]] = {"alembic_version": {"version_num"}}
+    for rev in REVISIONS[: REVISIONS.index(revision) + 1]:
+        for table, columns in CHANGES[rev].items():
+            tables.setdefault(table, set()).update(columns)
+    for feature in features:
+        tables["samples"].update(feature_columns(feature))
+    return tables
+
+
+def actual(engine: Engine) -> dict[str, set[str]]:
+    inspector = inspect(engine)
+    return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+
+
+def upgrade_to(engine: Engine, revision: str) -> None:
+    """Alembic alone (no feature step) to ``revision``, as the test of one revision needs."""
+    from alembic import command
+
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """An empty history database: a SQLite file, or a private PostgreSQL schema."""
+    url = f"sqlite:///{tmp_path / 'h.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
+    engine = history_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_revisions_are_the_ones_described_here():
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    chain = [s.revision for s in reversed(list(scripts.walk_revisions()))]
+    assert chain == REVISIONS, "a new revision adds its tables/columns to CHANGES in this test"
+    assert chain[-1] == HEAD
+
+
+def test_revisions_import_no_live_schema_module():
+    """A revision built from the live tables would create a different database after the next change."""
+    for path in sorted(VERSIONS.glob("0*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] in {"alembic", "sqlalchemy", "__future__"}, f"{path.name} imports {module}"
+
+
+def test_a_fresh_database_at_every_revision(engine):
+    assert current_revision(engine) is None
+    for revision in REVISIONS:
+        upgrade_to(engine, revision)
+        assert current_revision(engine) == revision
+        assert actual(engine) == expected(revision), revision
+
+
+@pytest.mark.parametrize("revision", REVISIONS[:-1])
+def test_a_database_made_by_an_older_revision_upgrades_to_head(engine, revision):
+    upgrade_to(engine, revision)
+    with engine.begin() as conn:
+        add_feature_columns(conn, ["grammar"])  # as the daemon of that revision did at start
+        stored = {}
+        for name in expected(revision):
+            if name in ROWS:
+                table = Table(name, MetaData(), autoload_with=conn)
+                conn.execute(table.insert(), ROWS[name])
+                stored[name] = ROWS[name]
+    upgrade(engine, ["grammar", "voice"])
+    assert current_revision(engine) == HEAD
+    assert actual(engine) == expected(HEAD, ["grammar", "voice"])
+    with engine.connect() as conn:
+        for name, row in stored.items():
+            table = Table(name, MetaData(), autoload_with=conn)
+            got = conn.execute(select(*(table.c[c] for c in row))).mappings().all()
+            assert [dict(r) for r in got] == [row], name
+
+
+def test_head_equals_the_live_tables(engine):
+    """Migrations and the SQLAlchemy tables the code reads and writes describe the same schema (names, types,
+    nullability, keys, indexes): a change to a live table without a revision fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from reporter.catalog import catalog
+    from reporter.store import alert_schema, report_schema
+    from reporter.store.schema import meta_table, samples_table, usage_lists_table
+
+    features = ["grammar", "quiz", "voice", "scenario"]
+    live = MetaData()
+    samples_table(live, list(catalog(features).values()))
+    usage_lists_table(live)
+    meta_table(live)
+    for table in [*alert_schema.metadata.tables.values(), *report_schema.metadata.tables.values()]:
+        table.to_metadata(live)
+    upgrade(engine, features)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, live)
+    assert diff == []
+
+
+def test_downgrade_to_base_and_up_again(engine):
+    from alembic import command
+
+    upgrade(engine, ["grammar"])
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert actual(engine) == {"alembic_version": {"version_num"}}
+    upgrade(engine, ["grammar"])
+    assert actual(engine) == expected(HEAD, ["grammar"])
+
+
+def test_the_feature_column_step_is_idempotent_and_keeps_removed_features(engine):
+    upgrade(engine, ["grammar", "voice"])
+    with engine.begin() as conn:
+        assert stored_features(conn) == ["grammar", "voice"]
+        assert add_feature_columns(conn, ["grammar", "voice"]) == []
+        assert add_feature_columns(conn, ["quiz"]) == feature_columns("quiz")
+    upgrade(engine, ["voice"])  # a feature removed from the settings keeps its columns
+    assert actual(engine) == expected(HEAD, ["grammar", "quiz", "voice"])
+
+
+def test_the_feature_columns_are_the_catalogs():
+    """The frozen step and the live catalog name the same per-feature columns."""
+    from reporter.catalog import feature_metrics
+
+    assert feature_columns("grammar") == [m.name for m in feature_metrics("grammar")]
