@@ -7,6 +7,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,9 +22,11 @@ from reporter.api.prometheus import render
 from reporter.catalog import Family, Metric, catalog
 from reporter.report.build import build_report
 from reporter.report.html import label
+from reporter.report.period import Period
 from reporter.store.export import export_csv
 from reporter.store.history import History
-from tests.api.helpers import FEATURES, WHEN, rich_snapshot, serve
+from tests.api.helpers import serve
+from tests.snapshots import FEATURES, WHEN, rich_snapshot
 
 HOST = {"swap_percent": 12.5, "network_receive_bytes_per_second": 2048.0,
         "network_transmit_bytes_per_second": 512.0, "disk_read_bytes_per_second": 4096.0,
@@ -105,7 +108,7 @@ def test_a_metric_added_to_the_catalog_alone_reaches_every_consumer(tmp_path, mo
             assert "memory_used_exact_percent" in names, consumer
         assert history.series("memory_used_exact_percent", WHEN, WHEN + timedelta(seconds=1))[0][1] == \
             pytest.approx(snapshot.system.memory_used_gb / snapshot.system.memory_total_gb * 100, abs=0.01)
-        report = build_report(history, WHEN.date(), __import__("zoneinfo").ZoneInfo("UTC"), sample_interval=10,
+        report = build_report(history, Period.day(WHEN.date(), ZoneInfo("UTC")), sample_interval=10,
                               host="h", now=WHEN + timedelta(minutes=1))
         assert list(report.system) == ["cpu_percent", "memory_percent", "disk_percent", "memory_used_exact_percent"]
         assert label("memory_used_exact_percent") == "Exact memory"
@@ -139,8 +142,8 @@ def test_a_rule_on_swap_percent_is_accepted_and_fires(history):
     from reporter.alerting.evaluator import Evaluator
     from reporter.alerting.model import AlertState
     from reporter.alerting.state import AlertStore
-    from tests.alerting.helpers import FEATURES as RULE_FEATURES
-    from tests.alerting.helpers import snapshot
+    from tests.snapshots import FEATURES as RULE_FEATURES
+    from tests.snapshots import snapshot
 
     rules = build_rules({"swap_high": {"metric": "system.swap_percent", "op": ">", "threshold": 80, "for": "1m",
                                        "severity": "warning", "summary": "Swap above {threshold}"}}, RULE_FEATURES)

@@ -77,9 +77,9 @@ def test_host_io_recovers_after_a_failing_source():
 
 def test_system_section_host_metrics_match_psutil():
     collector = SystemCollector()
-    first = collector.collect()
+    first = collector.read()
     time.sleep(0.3)
-    section = collector.collect()
+    section = collector.read()
     assert first.network_receive_bytes_per_second is None  # the first sample has nothing to compare with
     assert section.swap_percent == pytest.approx(psutil.swap_memory().percent, abs=2.0)
     assert section.process_count == pytest.approx(len(psutil.pids()), abs=30)

@@ -18,8 +18,8 @@ from reporter.notify.outbox import Outbox
 from reporter.settings import load_settings
 from reporter.store.alert_schema import delivery_attempts
 from reporter.store.history import History
-from tests.alerting.helpers import FEATURES, snapshot
 from tests.smtp import SMTPServer
+from tests.snapshots import FEATURES, snapshot
 
 HOSTILE = '<script>alert("x")</script> & <b>ops</b>'
 

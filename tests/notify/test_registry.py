@@ -27,7 +27,7 @@ from reporter.notify.receivers import registry
 from reporter.notify.receivers.base import DELIVERED, RETRY, Attempt, ReceiverOptions, ReceiverType
 from reporter.notify.render import renderer
 from reporter.settings import load_settings
-from tests.alerting.helpers import FEATURES
+from tests.snapshots import FEATURES
 
 REPORTER = Path(__file__).resolve().parents[2] / "reporter"
 TOKEN = "memo-token-7f3e9a"
