@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from abc import abstractmethod
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -31,8 +32,9 @@ MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
 class _ServiceProbe(Collector):
     """What the probes share: the section is the health record, a failed collection is ``up=False``."""
 
+    @abstractmethod
     def read(self) -> ServiceHealth:
-        raise NotImplementedError
+        """The service's health now, within its timeout; never raises (a down service is ``up=False``)."""
 
     def collect(self, now: datetime) -> Section[ServiceHealth]:
         """The health record of :meth:`read` (``now`` is not needed: a probe is about the present)."""

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
+from reporter.base.ms import elapsed_ms
 from reporter.base.timefmt import format_local
 from reporter.notify.notification import Notification
 from reporter.notify.receivers.base import (
@@ -36,7 +37,6 @@ from reporter.notify.receivers.base import (
     Attempt,
     ReceiverOptions,
     ReceiverType,
-    elapsed_ms,
 )
 from reporter.settings import Settings
 from reporter.smtp import SMTPSendError, SMTPServer, send_message

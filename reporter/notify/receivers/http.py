@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import field_validator
 
 from reporter.base.errors import one_line
+from reporter.base.ms import elapsed_ms
 from reporter.masking import masked_url, userinfo_problem
 from reporter.notify.receivers.base import (
     DELIVERED,
@@ -25,7 +26,6 @@ from reporter.notify.receivers.base import (
     Attempt,
     ReceiverOptions,
     ReceiverType,
-    elapsed_ms,
 )
 
 if TYPE_CHECKING:
