@@ -25,6 +25,8 @@ from reporter.masking import mask, register_secrets, url_secrets, userinfo_probl
 from reporter.sqlite_file import SQLiteFileError, sqlite_file
 
 ENV_PREFIX = "REPORTER_"
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PROBES = ("database", "redis", "ollama")
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SECRET_FIELDS = {"api_token", "webhook_secret", "slack_webhook_url", "smtp_password"}
 URL_FIELDS = ("history_url", "app_database_url", "redis_url", "ollama_url", "slack_webhook_url", "webhook_url",
@@ -56,6 +58,22 @@ class Settings(BaseSettings):
     # history
     history_url: str = Field("sqlite:///data/history.db", description="SQLAlchemy URL of the history database")
     retention_days: int = Field(30, ge=1, le=3650, description="days of samples kept")
+
+    # fleet (many hosts sharing one PostgreSQL history; see README "Many hosts")
+    host_name: str = Field(default_factory=lambda: default_host_name(), description="name of this host in the fleet")
+    role: str = Field("node", pattern=r"^(node|agent)$",
+                      description="node (may be elected leader) or agent (samples only, never leads)")
+    probes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["database", "redis", "ollama"],
+        description="services this host probes, comma-separated (database, redis, ollama); empty = none",
+    )
+    leader_keepalive: float = Field(10.0, ge=2.0, le=600.0,
+                                    description="seconds after which a dead peer connection is detected (TCP "
+                                                "keepalive and user timeout of the leader lock connection)")
+    spool_path: str = Field("data/spool", description="folder of the local sample spool (store unreachable)")
+    spool_max_bytes: int = Field(64 * 2**20, ge=2**16, le=2**40, description="bytes the spool may hold")
+    spool_max_age: float = Field(86400.0, ge=60.0, le=30 * 86400.0,
+                                 description="seconds a spooled sample is kept before it is dropped")
 
     # sources
     app_database_url: str = Field(
@@ -262,6 +280,31 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL with a host")
         return value.rstrip("/")
 
+    @field_validator("host_name", mode="before")
+    @classmethod
+    def _host_name(cls, value: Any) -> Any:
+        """A host name as shown in labels and URLs: 1-64 letters, digits, ``.``, ``_`` or ``-``; empty = this
+        machine's host name."""
+        if not isinstance(value, str):
+            return value
+        value = value.strip() or default_host_name()
+        if not HOST_NAME.match(value):
+            raise ValueError("a host name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+                             "digit")
+        return value
+
+    @field_validator("probes", mode="before")
+    @classmethod
+    def _split_probes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            unknown = [v for v in value if v not in PROBES]
+            if unknown:
+                raise ValueError(f"unknown service(s) {', '.join(map(repr, unknown))}; known: {', '.join(PROBES)}")
+            return list(dict.fromkeys(value))
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
@@ -341,6 +384,21 @@ class Settings(BaseSettings):
     def history_path(self) -> Path | None:
         """The SQLite file of the history database, or None for a server database."""
         return sqlite_file(make_url(self.history_url))
+
+    @property
+    def fleet(self) -> bool:
+        """True when the history is a PostgreSQL database: hosts share it and one elected node leads (a SQLite
+        history stays single-host)."""
+        return make_url(self.history_url).get_backend_name() == "postgresql"
+
+
+def default_host_name() -> str:
+    """This machine's host name (``socket.gethostname()``, first label kept whole), cut to what REPORTER_HOST_NAME
+    accepts; ``localhost`` when it has none usable."""
+    import socket
+
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().strip())[:64].lstrip("._-")
+    return name or "localhost"
 
 
 def _plain_sqlite_file(url: URL) -> None:

@@ -126,3 +126,34 @@ def test_history_path_is_the_file_sqlite_writes(tmp_path, monkeypatch, url, rela
     engine.dispose()
     assert path.resolve() == (tmp_path / relative).resolve() and path.resolve().stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({relative.split("/")[0]})  # no junk folder
+
+
+def test_fleet_settings_default_to_this_machine_as_a_node(monkeypatch):
+    """REPORTER_HOST_NAME defaults to the machine's host name (also when set empty), the role to node, every
+    service probed; a PostgreSQL history makes a fleet, a SQLite one does not."""
+    import socket
+
+    monkeypatch.setenv("REPORTER_HOST_NAME", "")
+    settings = load_settings(None)
+    assert settings.host_name == socket.gethostname()[:64]
+    assert (settings.role, settings.probes, settings.fleet) == ("node", ["database", "redis", "ollama"], False)
+    assert load_settings(None, history_url="postgresql+psycopg://postgres@127.0.0.1/test").fleet
+    monkeypatch.setenv("REPORTER_PROBES", "ollama, ,ollama")
+    monkeypatch.setenv("REPORTER_ROLE", "agent")
+    settings = load_settings(None)
+    assert (settings.probes, settings.role) == (["ollama"], "agent")
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("REPORTER_HOST_NAME", "api 1", "a host name is 1-64 letters"),
+    ("REPORTER_HOST_NAME", "-api", "a host name is 1-64 letters"),
+    ("REPORTER_HOST_NAME", "a" * 65, "a host name is 1-64 letters"),
+    ("REPORTER_ROLE", "leader", "REPORTER_ROLE"),
+    ("REPORTER_PROBES", "redis,mysql", "unknown service(s) 'mysql'; known: database, redis, ollama"),
+])
+def test_bad_fleet_setting_is_one_line(monkeypatch, name, value, said):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None)
+    message = str(caught.value)
+    assert message.startswith(name) and said in message and "\n" not in message

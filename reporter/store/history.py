@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 TS_COLLISION_RETRIES = 10  # a sample whose millisecond is taken is stored up to 10 ms later
 LIST_EVERY_MS = 3600 * 1000  # a changed usage list is stored at most hourly (it is ~2 KB of JSON)
 FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """One sample as stored: ``ts`` (Unix ms, UTC), ``values`` (history column -> value, None = missing) and
+    ``lists`` (usage list kind -> JSON body, only the lists to store with this sample)."""
+
+    ts: int
+    values: dict[str, float | None]
+    lists: dict[str, str] = field(default_factory=dict)
 
 
 def history_engine(url: str) -> Engine:
@@ -82,10 +93,12 @@ class History:
         """Store one snapshot: a ``samples`` row, plus a ``usage_lists`` row for each list that changed and
         was last stored an hour or more ago (the lists change with every activity; hourly keeps the file small).
         A snapshot whose millisecond is already stored (the wall clock stepped back) is stored a few ms later."""
+        self.write_row(self.prepare(snapshot))
+
+    def prepare(self, snapshot: Snapshot) -> SampleRow:
+        """The row :meth:`write_row` stores for ``snapshot`` (a plain value: the spool keeps it as JSON)."""
         ts = to_ms(snapshot.timestamp)
-        row: dict[str, float | None] = {"ts": ts}
-        for name, metric in self._written.items():
-            row[name] = metric.read(snapshot)
+        values: dict[str, float | None] = {name: metric.read(snapshot) for name, metric in self._written.items()}
         lists = {}
         if snapshot.usage is not None and snapshot.usage.collected_at == snapshot.timestamp:
             usage = snapshot.usage.model_dump(mode="json", include={"top_users", "popular_scenarios"})
@@ -94,10 +107,18 @@ class History:
                 last_ts, last_body = self._last_list(kind)
                 if last_body != body and (last_ts is None or ts - last_ts >= LIST_EVERY_MS):
                     lists[kind] = body
+        return SampleRow(ts=ts, values=values, lists=lists)
+
+    def write_row(self, row: SampleRow) -> int:
+        """Store a prepared row (and its usage lists) in one transaction; returns the millisecond it was stored
+        at (a few ms later than ``row.ts`` when that one is taken). Raises SQLAlchemy errors when the database
+        cannot be written (nothing is stored then)."""
+        ts, lists = row.ts, row.lists
+        values = {name: value for name, value in row.values.items() if name in self.metrics}
         for attempt in range(TS_COLLISION_RETRIES + 1):
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(self._insert, {**row, "ts": ts})
+                    conn.execute(self._insert, {**values, "ts": ts})
                     for kind, body in lists.items():
                         conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
                 break
@@ -107,6 +128,7 @@ class History:
                     raise
                 ts += 1
         self._last_lists.update({kind: (ts, body) for kind, body in lists.items()})
+        return ts
 
     def _last_list(self, kind: str) -> tuple[int | None, str | None]:
         if kind not in self._last_lists:
