@@ -217,6 +217,26 @@ def refused_port() -> int:
 
 
 @pytest.fixture
+def pg_cluster():
+    """A private PostgreSQL cluster (tests/pgcluster.py ``PgCluster``), started, with a database ``test``
+    (``pg_cluster.url``); stopped and removed afterwards even when the test fails. Skips (fails under
+    ``CI=true``) when the PostgreSQL server binaries are missing."""
+    from tests.pgcluster import ClusterUnavailable, PgCluster
+
+    try:
+        cluster = PgCluster()
+    except ClusterUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true: {exc}")
+        pytest.skip(str(exc))
+    try:
+        cluster.init().start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
 def tmpfs(tmp_path) -> Iterator[Path]:
     """A fresh 16 MiB tmpfs (a real filesystem a test can fill up), unmounted afterwards. Needs root (or
     CAP_SYS_ADMIN): skips with the reason otherwise, fails under ``CI=true``."""
