@@ -79,7 +79,7 @@ def bench_full(runs: int, pause: float, workdir) -> tuple[list[tuple], dict]:
         settings = load_settings(env_file=None, history_url=f"sqlite:///{workdir / 'history.db'}",
                                  sample_interval=10, disk_path="/", **overrides)
         sampler = Sampler.from_settings(settings)
-        history = History(settings.history_url, settings.ai_features)
+        history = History(settings.history_url, settings.ai_features, host=settings.host_name)
         latest = Latest()
         job = SampleJob(sampler, history, latest)
         try:

@@ -15,4 +15,4 @@ def open_history(settings: Settings) -> History:
     if path is not None and not path.exists():
         raise click.ClickException(f"no history at {path.resolve()}; run in the daemon's working folder or set "
                                    "REPORTER_HISTORY_URL")
-    return History(settings.history_url, settings.ai_features)
+    return History(settings.history_url, settings.ai_features, host=settings.host_name)

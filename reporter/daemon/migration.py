@@ -7,7 +7,8 @@ engine settings (:func:`reporter.store.history.history_engine`: a new SQLite fil
 auto-vacuum and WAL) and runs :func:`reporter.store.migrate.upgrade`, then exits. The daemon then opens the
 history at head: its own ``upgrade`` call finds nothing to do and imports nothing.
 
-The request goes on the child's stdin as JSON (``{"url", "features", "log_level"}``: the URL may hold a
+The request goes on the child's stdin as JSON (``{"url", "features", "host", "log_level"}``; ``host``: the
+node's host name, given to the samples a PostgreSQL history holds from before it had hosts; the URL may hold a
 password, which must not show in ``ps``); the child's log lines go to the daemon's stderr as its own do; a
 failure comes back on the child's stdout as one JSON line ``{"kind": "OperationalError", "message": "..."}``.
 The child runs in a session of its own: a Ctrl-C on the terminal stops the daemon cleanly after the migration
@@ -31,15 +32,17 @@ class MigrationFailed(RuntimeError):
         self.kind = kind
 
 
-def migrate_in_child(url: str, features: list[str], log_level: int | str | None = None) -> None:
+def migrate_in_child(url: str, features: list[str], log_level: int | str | None = None,
+                     host: str = "localhost") -> None:
     """Create or upgrade the history at ``url`` (a SQLAlchemy URL) with the columns of ``features`` (AI feature
-    names) in a child process; returns when it is at head. ``log_level``: the child's level for the
+    names) in a child process; returns when it is at head. ``host``: this node's host name (see
+    :func:`reporter.store.migrate.upgrade`). ``log_level``: the child's level for the
     ``reporter`` loggers (default: this process's). Raises :class:`MigrationFailed` when the child fails."""
     if log_level is None:
         log_level = logging.getLogger("reporter").getEffectiveLevel()
     if isinstance(log_level, int):
         log_level = logging.getLevelName(log_level)
-    request = json.dumps({"url": url, "features": list(features), "log_level": log_level})
+    request = json.dumps({"url": url, "features": list(features), "host": host, "log_level": log_level})
     # -P: the child imports the installed package, as the daemon did, not a reporter/ folder in the cwd
     done = subprocess.run([sys.executable, "-P", "-m", "reporter.daemon.migration"], input=request,
                           stdout=subprocess.PIPE, text=True, start_new_session=True, check=False)
@@ -66,7 +69,7 @@ def main() -> int:
 
         engine = history_engine(request["url"])
         try:
-            upgrade(engine, request["features"])
+            upgrade(engine, request["features"], request.get("host") or "localhost")
         finally:
             engine.dispose()
     except Exception as exc:

@@ -173,8 +173,10 @@ def open_history(settings: Settings) -> tuple[History, HistoryLock]:
         raise StartupError(f"cannot write history {mask(settings.history_url)} ({one_line(exc)});"
                            f" check its permissions and disk space") from None
     try:
-        migrate_in_child(settings.history_url, settings.ai_features)  # Alembic never loads in the daemon
-        history = History(settings.history_url, settings.ai_features)  # at head: its upgrade has nothing to do
+        # Alembic never loads in the daemon; the host name tags the rows a PostgreSQL history already holds
+        migrate_in_child(settings.history_url, settings.ai_features, host=settings.host_name)
+        # at head: its upgrade has nothing to do
+        history = History(settings.history_url, settings.ai_features, host=settings.host_name)
     except Exception as exc:
         lock.release()
         reason = f"{exc.kind}: {exc}" if isinstance(exc, MigrationFailed) else one_line(exc)

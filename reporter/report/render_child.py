@@ -39,7 +39,7 @@ def run(request: dict) -> dict:
     settings = load_settings(None, **request["settings"])
     period = Period.parse(request["period"], settings.tz, request.get("kind"))
     out = Path(request["out"])
-    history = History(settings.history_url, settings.ai_features)
+    history = History(settings.history_url, settings.ai_features, host=settings.host_name)
     try:
         produced = produce(settings, history, period, out, tuple(request["formats"]), host=request.get("host"))
     except PdfError as exc:

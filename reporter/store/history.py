@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, select
+from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, or_, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +19,7 @@ from reporter.snapshot import Snapshot
 from reporter.sqlite_file import lasting_file
 from reporter.store.health import HistoryHealth
 from reporter.store.migrate import upgrade
+from reporter.store.partitions import Partitions, is_missing_partition
 from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, vacuum_mode
 from reporter.store.schema import meta_table, samples_table, usage_lists_table
 
@@ -30,11 +31,13 @@ FEATURE_COLUMN = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
 
 @dataclass(frozen=True)
 class SampleRow:
-    """One sample as stored: ``ts`` (Unix ms, UTC), ``values`` (history column -> value, None = missing) and
-    ``lists`` (usage list kind -> JSON body, only the lists to store with this sample)."""
+    """One sample as stored: ``ts`` (Unix ms, UTC), ``values`` (history column -> value, None = missing),
+    ``host`` (the host that sampled it; stored on PostgreSQL only) and ``lists`` (usage list kind -> JSON body,
+    only the lists to store with this sample)."""
 
     ts: int
     values: dict[str, float | None]
+    host: str
     lists: dict[str, str] = field(default_factory=dict)
 
 
@@ -65,25 +68,39 @@ def history_engine(url: str) -> Engine:
     return engine
 
 
+def app_wide(metric: Metric) -> bool:
+    """True for a metric of the whole application (catalog sections ``ai`` and ``usage``): sampled by the
+    leader only, read across hosts."""
+    return metric.section in ("ai", "usage")
+
+
 class History:
     """The history database at ``url`` (any SQLAlchemy URL), created or migrated on open.
+
+    ``host``: this node's host name (``REPORTER_HOST_NAME``): the host its samples are stored and read under.
+    ``fleet``: True on PostgreSQL, where several hosts write into one history (``samples`` has a ``host``
+    column and day partitions); on SQLite the history is single-host (no host column; reads of another host
+    find nothing).
 
     Raises SQLAlchemy's ``OperationalError`` when the database cannot be opened or written. ``health``: the
     write health shared by every component that writes it (see :class:`reporter.store.health.HistoryHealth`).
     """
 
-    def __init__(self, url: str, features: list[str]) -> None:
+    def __init__(self, url: str, features: list[str], host: str = "localhost") -> None:
         self.url = url
+        self.host = host
         self.health = HistoryHealth(url)
         self.engine = history_engine(url)
-        upgrade(self.engine, features)
+        self.fleet = self.engine.dialect.name == "postgresql"
+        self.partitions = Partitions(self.engine) if self.fleet else None
+        upgrade(self.engine, features, host)
         stored = {m.group(1) for c in inspect(self.engine).get_columns("samples")
                   if (m := FEATURE_COLUMN.match(c["name"])) and m.group(1) != "total"}
         self.features = list(features)
         self.metrics: dict[str, Metric] = catalog(self.features + sorted(stored - set(features)))
         self._written = catalog(self.features)
         metadata = MetaData()
-        self.samples = samples_table(metadata, list(self.metrics.values()))
+        self.samples = samples_table(metadata, list(self.metrics.values()), fleet=self.fleet)
         self.usage_lists = usage_lists_table(metadata)
         self.meta = meta_table(metadata)
         self._last_lists: dict[str, tuple[int | None, str | None]] = {}
@@ -107,25 +124,35 @@ class History:
                 last_ts, last_body = self._last_list(kind)
                 if last_body != body and (last_ts is None or ts - last_ts >= LIST_EVERY_MS):
                     lists[kind] = body
-        return SampleRow(ts=ts, values=values, lists=lists)
+        return SampleRow(ts=ts, values=values, host=self.host, lists=lists)
 
     def write_row(self, row: SampleRow) -> int:
         """Store a prepared row (and its usage lists) in one transaction; returns the millisecond it was stored
-        at (a few ms later than ``row.ts`` when that one is taken). Raises SQLAlchemy errors when the database
-        cannot be written (nothing is stored then)."""
+        at (a few ms later than ``row.ts`` when that one is taken by the same host). On PostgreSQL the row goes
+        under ``row.host`` and the partitions of its day and the next are created first when missing. Raises
+        SQLAlchemy errors when the database cannot be written (nothing is stored then)."""
         ts, lists = row.ts, row.lists
-        values = {name: value for name, value in row.values.items() if name in self.metrics}
-        for attempt in range(TS_COLLISION_RETRIES + 1):
+        values: dict[str, object] = {name: value for name, value in row.values.items() if name in self.metrics}
+        if self.fleet:
+            values["host"] = row.host
+        attempt = 0
+        while True:
+            if self.partitions is not None:
+                self.partitions.ensure_for(ts)
             try:
                 with self.engine.begin() as conn:
                     conn.execute(self._insert, {**values, "ts": ts})
                     for kind, body in lists.items():
                         conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
                 break
-            except IntegrityError:
-                # after the wall clock stepped back, a sample can fall on a stored one's millisecond: keep both
+            except IntegrityError as exc:
                 if attempt == TS_COLLISION_RETRIES:
                     raise
+                attempt += 1
+                if self.partitions is not None and is_missing_partition(exc):
+                    self.partitions.forget(ts)  # dropped since this process made it: made again above
+                    continue
+                # after the wall clock stepped back, a sample can fall on a stored one's millisecond: keep both
                 ts += 1
         self._last_lists.update({kind: (ts, body) for kind, body in lists.items()})
         return ts
@@ -140,29 +167,75 @@ class History:
             self._last_lists[kind] = (row[0], row[1]) if row else (None, None)
         return self._last_lists[kind]
 
-    def series(self, metric: str, start: datetime, end: datetime) -> list[tuple[int, float | None]]:
-        """``[(ts_ms, value), ...]`` of ``metric`` for start <= t < end, oldest first (value None = missing).
+    def series(self, metric: str, start: datetime, end: datetime,
+               host: str | None = None) -> list[tuple[int, float | None]]:
+        """``[(ts_ms, value), ...]`` of ``metric`` for start <= t < end, oldest first (value None = missing):
+        of ``host`` (None: this node's) for a host metric, of the whole fleet (:meth:`app_rows`, ``host``
+        ignored) for an app-wide one (``ai_*``, ``usage_*``).
 
         Raises KeyError for a metric not in the catalog.
         """
-        return self.rows([metric], start, end)
+        self._check([metric])
+        if app_wide(self.metrics[metric]):
+            return self.app_rows([metric], start, end)
+        return self.rows([metric], start, end, host)
 
-    def rows(self, metrics: list[str], start: datetime, end: datetime) -> list[tuple]:
-        """Rows ``(ts_ms, value1, value2, ...)`` of several metrics for start <= t < end, oldest first."""
+    def _check(self, metrics: list[str]) -> None:
         unknown = [m for m in metrics if m not in self.metrics]
         if unknown:
             raise KeyError(f"unknown metric(s) {unknown}; known: {', '.join(self.metrics)}")
+
+    def rows(self, metrics: list[str], start: datetime, end: datetime, host: str | None = None) -> list[tuple]:
+        """Rows ``(ts_ms, value1, value2, ...)`` of several metrics of ``host`` (None: this node's) for
+        start <= t < end, oldest first. On SQLite (single host) another host has no rows. On PostgreSQL this
+        is an index range scan of the (host, ts) key in the partitions of the days in range.
+
+        Raises KeyError for a metric not in the catalog."""
+        self._check(metrics)
+        host = self.host if host is None else host
         ts = self.samples.c.ts
         query = select(ts, *(self.samples.c[m] for m in metrics)).where(ts >= to_ms(start), ts < to_ms(end))
+        if self.fleet:
+            query = query.where(self.samples.c.host == host)
+        elif host != self.host:
+            return []
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query.order_by(ts))]
 
+    def app_rows(self, metrics: list[str], start: datetime, end: datetime) -> list[tuple]:
+        """Rows ``(ts_ms, value1, ...)`` of app-wide metrics (``ai_*``, ``usage_*``: sampled by the leader
+        only) for start <= t < end, oldest first: on PostgreSQL across every host, only the rows where at least
+        one of ``metrics`` is not null (the leader's rows; a failover changes the host that writes them); on
+        SQLite this node's rows, as :meth:`rows`.
+
+        Raises KeyError for a metric not in the catalog."""
+        self._check(metrics)
+        if not self.fleet:
+            return self.rows(metrics, start, end)
+        ts, columns = self.samples.c.ts, [self.samples.c[m] for m in metrics]
+        query = (select(ts, *columns).where(ts >= to_ms(start), ts < to_ms(end))
+                 .where(or_(*(c.is_not(None) for c in columns))).order_by(ts, self.samples.c.host))
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def hosts_between(self, start: datetime, end: datetime) -> list[str]:
+        """The hosts with at least one sample in start <= t < end, sorted by name (SQLite: this node's, if it
+        has one)."""
+        ts = self.samples.c.ts
+        in_range = (ts >= to_ms(start), ts < to_ms(end))
+        with self.engine.connect() as conn:
+            if not self.fleet:
+                return [self.host] if conn.execute(select(ts).where(*in_range).limit(1)).first() else []
+            host = self.samples.c.host
+            return list(conn.execute(select(host).where(*in_range).distinct().order_by(host)).scalars())
+
     def counter_samples(self, start: datetime, end: datetime) -> list[CounterSample]:
-        """The AI counters stored between start and end as CounterSamples (to seed the windows at start-up)."""
+        """The AI counters stored between start and end as CounterSamples (to seed the windows at start-up);
+        app-wide: the rows of whichever host sampled them (:meth:`app_rows`)."""
         counters = [(m.name, key) for m in self._written.values() if (key := m.counter_key)]
         return [
             CounterSample(at=row[0] / 1000.0, values={key: v for (_, key), v in zip(counters, row[1:], strict=True)})
-            for row in self.rows([name for name, _ in counters], start, end)
+            for row in self.app_rows([name for name, _ in counters], start, end)
         ]
 
     def get_meta(self, key: str) -> str | None:
@@ -197,24 +270,37 @@ class History:
         """Delete samples older than ``older_than`` (in batches of ``batch`` rows, each its own short
         transaction, so a sample write waits milliseconds and the WAL stays small); the newest row of each
         usage list is always kept. Returns the number of sample rows deleted. :meth:`reclaim` then gives the
-        space back."""
-        cutoff, deleted = to_ms(older_than), 0
-        ts = self.samples.c.ts
+        space back.
+
+        On PostgreSQL whole day partitions go instead (DROP TABLE: no DELETE, no dead rows): those whose day
+        ended at or before ``older_than``; the rows of the day that straddles it stay until that day is wholly
+        older."""
+        cutoff = to_ms(older_than)
+        if self.partitions is not None:
+            dropped, deleted = self.partitions.drop_before(cutoff)
+            if dropped:
+                log.info("history: dropped partitions %s (%d samples older than %s)", ", ".join(dropped),
+                         deleted, older_than.isoformat())
+        else:
+            deleted = self._delete_samples(cutoff, batch)
+            if deleted:
+                log.info("history: pruned %d samples older than %s", deleted, older_than.isoformat())
+        lists = self.usage_lists
+        newest = select(lists.c.kind, func.max(lists.c.ts).label("ts")).group_by(lists.c.kind).subquery()
+        with self.engine.begin() as conn:
+            for kind, newest_ts in conn.execute(select(newest.c.kind, newest.c.ts)).all():
+                conn.execute(delete(lists).where(lists.c.kind == kind, lists.c.ts < min(cutoff, newest_ts)))
+        return deleted
+
+    def _delete_samples(self, cutoff: int, batch: int) -> int:
+        deleted, ts = 0, self.samples.c.ts
         while True:
             with self.engine.begin() as conn:
                 ids = select(ts).where(ts < cutoff).order_by(ts).limit(batch).scalar_subquery()
                 result = conn.execute(delete(self.samples).where(ts.in_(ids)))
             deleted += result.rowcount or 0
             if not result.rowcount or result.rowcount < batch:
-                break
-        lists = self.usage_lists
-        newest = select(lists.c.kind, func.max(lists.c.ts).label("ts")).group_by(lists.c.kind).subquery()
-        with self.engine.begin() as conn:
-            for kind, newest_ts in conn.execute(select(newest.c.kind, newest.c.ts)).all():
-                conn.execute(delete(lists).where(lists.c.kind == kind, lists.c.ts < min(cutoff, newest_ts)))
-        if deleted:
-            log.info("history: pruned %d samples older than %s", deleted, older_than.isoformat())
-        return deleted
+                return deleted
 
     def reclaim(self, step_seconds: float = 0.05, max_seconds: float = 600.0) -> Reclaimed:
         """Give the pages freed by a prune back to the filesystem in steps of about ``step_seconds`` each

@@ -17,7 +17,7 @@ from reporter.store.migrations.feature_columns import add_feature_columns
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0006"  # the newest revision in migrations/versions (a test checks it against Alembic's head)
+HEAD = "0007"  # the newest revision in migrations/versions (a test checks it against Alembic's head)
 
 
 def alembic_config():
@@ -29,10 +29,12 @@ def alembic_config():
     return config
 
 
-def upgrade(engine: Engine, features: list[str]) -> None:
+def upgrade(engine: Engine, features: list[str], host: str = "localhost") -> None:
     """Bring the history database to the newest schema with the columns of ``features`` (AI feature names);
-    idempotent, one transaction. Feature columns are added, never dropped: a feature removed from the settings
-    keeps its history. Raises SQLAlchemy's errors when the database cannot be read or changed."""
+    idempotent, one transaction. ``host``: the migrating node's host name (``REPORTER_HOST_NAME``), given to
+    the samples already stored in a PostgreSQL history by revision 0007. Feature columns are added, never
+    dropped: a feature removed from the settings keeps its history. Raises SQLAlchemy's errors when the
+    database cannot be read or changed."""
     created = not inspect(engine).has_table("samples")
     behind = created or current_revision(engine) != HEAD
     with engine.begin() as conn:
@@ -41,6 +43,7 @@ def upgrade(engine: Engine, features: list[str]) -> None:
 
             config = alembic_config()
             config.attributes["connection"] = conn
+            config.attributes["history_host"] = host
             command.upgrade(config, "head")
         added = add_feature_columns(conn, features)
     if created:

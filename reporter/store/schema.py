@@ -2,7 +2,9 @@
 
 ``samples``: one row per snapshot; ``ts`` is the sample time in Unix milliseconds (UTC) and the primary key
 (in SQLite the rowid itself, so a time range is a range scan with no extra index); every other column is a
-metric from :mod:`reporter.catalog`, a fixed-point integer read back as float.
+metric from :mod:`reporter.catalog`, a fixed-point integer read back as float. On PostgreSQL (a fleet) it also
+has ``host`` (the host that sampled the row), the primary key is (host, ts), and the table is partitioned by
+range of ``ts``, one partition per UTC day (:mod:`reporter.store.partitions`).
 ``usage_lists``: the top-users and popular-scenarios lists as JSON, a row only when a list changed.
 """
 
@@ -50,13 +52,15 @@ class Fixed(TypeDecorator):
         return None if value is None else value / self.scale
 
 
-def samples_table(metadata: MetaData, metrics: list[Metric]) -> Table:
-    """The ``samples`` table with a column per metric in ``metrics``."""
-    return Table(
-        "samples", metadata,
-        Column("ts", TimestampMs, primary_key=True, autoincrement=False),
-        *(Column(m.name, Fixed(m.scale), nullable=True) for m in metrics),
-    )
+def samples_table(metadata: MetaData, metrics: list[Metric], fleet: bool = False) -> Table:
+    """The ``samples`` table with a column per metric in ``metrics``; ``fleet`` (PostgreSQL): with the
+    ``host`` column, keyed by (host, ts), partitioned by range of ts."""
+    columns: list[Column] = [Column("host", String(64), primary_key=True)] if fleet else []
+    columns.append(Column("ts", TimestampMs, primary_key=True, autoincrement=False))
+    columns.extend(Column(m.name, Fixed(m.scale), nullable=True) for m in metrics)
+    if fleet:
+        return Table("samples", metadata, *columns, postgresql_partition_by="RANGE (ts)")
+    return Table("samples", metadata, *columns)
 
 
 def usage_lists_table(metadata: MetaData) -> Table:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect
 
+from reporter.base.ms import to_ms
 from reporter.snapshot import (
     AISection,
     FeatureStats,
@@ -205,3 +206,58 @@ def test_migration_0006_adds_the_host_metric_columns_and_keeps_the_rows(tmp_path
         assert h.rows(["swap_percent", "process_count"], T0, T0 + timedelta(seconds=1))[0][1:] == (12.5, 99.0)
     finally:
         h.close()
+
+
+def test_sqlite_history_is_single_host(tmp_path):
+    """SQLite: no host column; the node's own rows read under its host name, another host has none."""
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES, host="web-1")
+    try:
+        assert (h.host, h.fleet) == ("web-1", False)
+        assert "host" not in {c["name"] for c in inspect(h.engine).get_columns("samples")}
+        row = h.prepare(snap(T0, cpu=5.0))
+        assert row.host == "web-1"
+        h.write_row(row)
+        window = (T0, T0 + timedelta(seconds=1))
+        assert h.rows(["cpu_percent"], *window) == h.rows(["cpu_percent"], *window, host="web-1") == [
+            (to_ms(T0), 5.0)]
+        assert h.rows(["cpu_percent"], *window, host="gpu-1") == []
+        assert h.series("cpu_percent", *window, host="gpu-1") == []
+        assert h.series("ai_total_requests", *window, host="gpu-1") == [(to_ms(T0), 10.0)]  # app-wide
+        assert h.hosts_between(*window) == ["web-1"]
+        assert h.hosts_between(T0 - timedelta(days=1), T0) == []
+    finally:
+        h.close()
+
+
+def fleet_snap(at: datetime, cpu: float, requests: int | None) -> Snapshot:
+    """A snapshot as a fleet node takes it: ``requests`` None = a follower's (its app-wide values all None)."""
+    s = snap(at, cpu=cpu, requests=requests or 0)
+    return s if requests is not None else s.model_copy(update={"ai": AISection(model="m", error="sampled by the leader")})
+
+
+def test_postgresql_history_keeps_each_hosts_samples(pg_schema_url):
+    """Two nodes (host names) write into one PostgreSQL schema at the same millisecond: both rows are kept,
+    each host's series reads its own, app-wide metrics read the leader's rows whoever it was."""
+    web = History(pg_schema_url, FEATURES, host="web-1")
+    gpu = History(pg_schema_url, FEATURES, host="gpu-1")
+    try:
+        assert (web.fleet, web.host, gpu.host) == (True, "web-1", "gpu-1")
+        for i in range(3):
+            at = T0 + timedelta(seconds=10 * i)
+            # web-1 leads for the first two samples, then gpu-1 takes over (a failover)
+            web.write(fleet_snap(at, cpu=10.0 + i, requests=5 + i if i < 2 else None))
+            gpu.write(fleet_snap(at, cpu=90.0 + i, requests=None if i < 2 else 7 + i))
+        window = (T0, T0 + timedelta(minutes=1))
+        ms = [to_ms(T0) + 10_000 * i for i in range(3)]
+        assert web.series("cpu_percent", *window) == list(zip(ms, [10.0, 11.0, 12.0], strict=True))
+        assert web.series("cpu_percent", *window, host="gpu-1") == list(zip(ms, [90.0, 91.0, 92.0], strict=True))
+        assert gpu.rows(["cpu_percent", "memory_percent"], *window) == [(t, 90.0 + i, 50.5) for i, t in enumerate(ms)]
+        assert web.series("cpu_percent", *window, host="db-1") == []
+        assert web.hosts_between(*window) == ["gpu-1", "web-1"]
+        assert web.series("ai_total_requests", *window) == gpu.series("ai_total_requests", *window) == [
+            (ms[0], 5.0), (ms[1], 6.0), (ms[2], 9.0)]
+        assert [s.values["total_requests"] for s in gpu.counter_samples(*window)] == [5.0, 6.0, 9.0]
+        assert web.count() == 6
+    finally:
+        web.close()
+        gpu.close()

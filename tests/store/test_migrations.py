@@ -3,16 +3,19 @@ columns that revision describes; a database made by each older revision (with ro
 its rows; head equals the live SQLAlchemy tables; revisions import no live schema module (they are frozen).
 
 The expected schema below is written out by hand, revision by revision: a new revision adds its entry to
-``CHANGES`` (the test of the revision list fails until it does).
+``CHANGES`` (the test of the revision list fails until it does), and to ``PG_CHANGES`` what it adds on
+PostgreSQL only. The day partitions of ``samples`` (PostgreSQL, ``samples_pYYYYMMDD``) are not tables of the
+schema: they hold rows and are left out of the comparisons.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy import MetaData, Table, inspect, select, text
 from sqlalchemy.engine import Engine
 
 from reporter.store.history import history_engine
@@ -54,8 +57,16 @@ CHANGES: dict[str, dict[str, set[str]]] = {
     },
     "0006": {"samples": {"swap_percent", "network_receive_bytes_per_second", "network_transmit_bytes_per_second",
                          "disk_read_bytes_per_second", "disk_write_bytes_per_second", "process_count"}},
+    "0007": {
+        "hosts": {"name", "node_id", "role", "version", "pid", "address", "started_at", "seen_at", "last_sample",
+                  "status", "snapshot"},
+        "leadership": {"id", "epoch", "host", "node_id", "since"},
+    },
 }
+# what a revision adds on PostgreSQL only (a fleet's samples carry their host)
+PG_CHANGES: dict[str, dict[str, set[str]]] = {"0007": {"samples": {"host"}}}
 REVISIONS = list(CHANGES)
+PARTITION = re.compile(r"^samples_p\d{8}$")
 
 # one row per table, inserted into a database made by an older revision; each must survive the upgrade
 ROWS: dict[str, dict[str, object]] = {
@@ -77,20 +88,30 @@ ROWS: dict[str, dict[str, object]] = {
 }
 
 
-def expected(revision: str, features: list[str] = ()) -> dict[str, set[str]]:
-    """Table -> columns of a database at ``revision`` (plus the feature columns of ``features``)."""
+def expected(revision: str, features: list[str] = (), dialect: str = "sqlite") -> dict[str, set[str]]:
+    """Table -> columns of a database at ``revision`` (plus the feature columns of ``features``) on
+    ``dialect``."""
     tables: dict[str, set[str]] = {"alembic_version": {"version_num"}}
     for rev in REVISIONS[: REVISIONS.index(revision) + 1]:
-        for table, columns in CHANGES[rev].items():
-            tables.setdefault(table, set()).update(columns)
+        changes = [CHANGES[rev], PG_CHANGES.get(rev, {})] if dialect == "postgresql" else [CHANGES[rev]]
+        for change in changes:
+            for table, columns in change.items():
+                tables.setdefault(table, set()).update(columns)
     for feature in features:
         tables["samples"].update(feature_columns(feature))
     return tables
 
 
 def actual(engine: Engine) -> dict[str, set[str]]:
+    """Table -> columns (the day partitions of samples left out)."""
     inspector = inspect(engine)
-    return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+    return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()
+            if not PARTITION.match(t)}
+
+
+def partitions(engine: Engine) -> list[str]:
+    """The day partitions of samples, by name."""
+    return sorted(t for t in inspect(engine).get_table_names() if PARTITION.match(t))
 
 
 def upgrade_to(engine: Engine, revision: str) -> None:
@@ -141,7 +162,7 @@ def test_a_fresh_database_at_every_revision(engine):
     for revision in REVISIONS:
         upgrade_to(engine, revision)
         assert current_revision(engine) == revision
-        assert actual(engine) == expected(revision), revision
+        assert actual(engine) == expected(revision, dialect=engine.dialect.name), revision
 
 
 @pytest.mark.parametrize("revision", REVISIONS[:-1])
@@ -155,14 +176,23 @@ def test_a_database_made_by_an_older_revision_upgrades_to_head(engine, revision)
                 table = Table(name, MetaData(), autoload_with=conn)
                 conn.execute(table.insert(), ROWS[name])
                 stored[name] = ROWS[name]
-    upgrade(engine, ["grammar", "voice"])
+    upgrade(engine, ["grammar", "voice"], host="old-box")
     assert current_revision(engine) == HEAD
-    assert actual(engine) == expected(HEAD, ["grammar", "voice"])
+    pg = engine.dialect.name == "postgresql"
+    assert actual(engine) == expected(HEAD, ["grammar", "voice"], engine.dialect.name)
     with engine.connect() as conn:
         for name, row in stored.items():
             table = Table(name, MetaData(), autoload_with=conn)
             got = conn.execute(select(*(table.c[c] for c in row))).mappings().all()
-            assert [dict(r) for r in got] == [row], name
+            # 0007 on PostgreSQL: the pre-fleet rows belong to the migrating node's host, which meta records
+            extra = [{"key": "history_host", "value": "old-box"}] if pg and name == "meta" else []
+            assert [dict(r) for r in got] == [row, *extra], name
+        assert conn.execute(text("SELECT id, epoch, host FROM leadership")).all() == [(1, 0, None)]
+        if pg:  # the rows of day 0 (1970-01-01) are in that day's partition, under the migrating host
+            assert conn.execute(text("SELECT host, ts FROM samples_p19700101")).all() == [("old-box", 1_000)]
+            assert conn.execute(text("SELECT name, started_at, last_sample FROM hosts")).all() == [
+                ("old-box", 1_000, 1_000)]
+    assert partitions(engine) == (["samples_p19700101"] if pg else [])
 
 
 def test_head_equals_the_live_tables(engine):
@@ -172,21 +202,29 @@ def test_head_equals_the_live_tables(engine):
     from alembic.migration import MigrationContext
 
     from reporter.catalog import catalog
-    from reporter.store import alert_schema, report_schema
+    from reporter.store import alert_schema, fleet_schema, report_schema
     from reporter.store.schema import meta_table, samples_table, usage_lists_table
 
     features = ["grammar", "quiz", "voice", "scenario"]
     live = MetaData()
-    samples_table(live, list(catalog(features).values()))
+    samples_table(live, list(catalog(features).values()), fleet=engine.dialect.name == "postgresql")
     usage_lists_table(live)
     meta_table(live)
-    for table in [*alert_schema.metadata.tables.values(), *report_schema.metadata.tables.values()]:
+    for table in [*alert_schema.metadata.tables.values(), *report_schema.metadata.tables.values(),
+                  *fleet_schema.metadata.tables.values()]:
         table.to_metadata(live)
     upgrade(engine, features)
+    with engine.begin() as conn:  # a row, so that PostgreSQL has a day partition the comparison must skip
+        conn.execute(text("INSERT INTO samples (ts) VALUES (0)" if engine.dialect.name == "sqlite" else
+                          "CREATE TABLE samples_p19700101 PARTITION OF samples FOR VALUES FROM (0) TO (86400000)"))
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "include_name": lambda name, kind, _parent: not (kind == "table" and PARTITION.match(name or ""))})
         diff = compare_metadata(context, live)
     assert diff == []
+    primary_key = inspect(engine).get_pk_constraint("samples")["constrained_columns"]
+    assert primary_key == (["host", "ts"] if engine.dialect.name == "postgresql" else ["ts"])
 
 
 def test_downgrade_to_base_and_up_again(engine):
@@ -199,7 +237,7 @@ def test_downgrade_to_base_and_up_again(engine):
         command.downgrade(config, "base")
     assert actual(engine) == {"alembic_version": {"version_num"}}
     upgrade(engine, ["grammar"])
-    assert actual(engine) == expected(HEAD, ["grammar"])
+    assert actual(engine) == expected(HEAD, ["grammar"], engine.dialect.name)
 
 
 def test_the_feature_column_step_is_idempotent_and_keeps_removed_features(engine):
@@ -209,7 +247,7 @@ def test_the_feature_column_step_is_idempotent_and_keeps_removed_features(engine
         assert add_feature_columns(conn, ["grammar", "voice"]) == []
         assert add_feature_columns(conn, ["quiz"]) == feature_columns("quiz")
     upgrade(engine, ["voice"])  # a feature removed from the settings keeps its columns
-    assert actual(engine) == expected(HEAD, ["grammar", "quiz", "voice"])
+    assert actual(engine) == expected(HEAD, ["grammar", "quiz", "voice"], engine.dialect.name)
 
 
 def test_the_feature_columns_are_the_catalogs():
@@ -217,3 +255,28 @@ def test_the_feature_columns_are_the_catalogs():
     from reporter.catalog import feature_metrics
 
     assert feature_columns("grammar") == [m.name for m in feature_metrics("grammar")]
+
+
+def test_the_migration_child_gives_the_stored_rows_the_nodes_host(pg_schema_url):
+    """An existing single-host PostgreSQL history (revision 0006, rows over two days) upgraded by the daemon's
+    migration child: the rows are kept, in the partitions of their days, under the host the daemon passes."""
+    from reporter.daemon.migration import migrate_in_child
+
+    engine = history_engine(pg_schema_url)
+    try:
+        upgrade_to(engine, "0006")
+        with engine.begin() as conn:
+            add_feature_columns(conn, ["grammar"])
+            conn.execute(text("INSERT INTO samples (ts, cpu_percent, ai_grammar_requests) VALUES "
+                              "(1764547200000, 1, 2), (1764633599999, 3, 4), (1764633600000, 5, NULL)"))
+        migrate_in_child(pg_schema_url, ["grammar"], host="db-1")
+        assert current_revision(engine) == HEAD
+        assert partitions(engine) == ["samples_p20251201", "samples_p20251202"]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT host, ts, cpu_percent, ai_grammar_requests FROM samples_p20251201 "
+                                     "ORDER BY ts")).all() == [("db-1", 1764547200000, 1, 2),
+                                                              ("db-1", 1764633599999, 3, 4)]
+            assert conn.execute(text("SELECT host, ts FROM samples_p20251202")).all() == [("db-1", 1764633600000)]
+            assert conn.execute(text("SELECT value FROM meta WHERE key = 'history_host'")).scalar() == "db-1"
+    finally:
+        engine.dispose()
