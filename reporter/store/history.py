@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,7 +18,9 @@ from reporter.catalog import Metric, catalog
 from reporter.counters import CounterSample
 from reporter.snapshot import Snapshot
 from reporter.sqlite_file import lasting_file
+from reporter.store.fleet_schema import hosts
 from reporter.store.health import HistoryHealth
+from reporter.store.hosts import upsert_sample
 from reporter.store.migrate import upgrade
 from reporter.store.partitions import Partitions, is_missing_partition
 from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, vacuum_mode
@@ -109,8 +112,10 @@ class History:
     def write(self, snapshot: Snapshot) -> None:
         """Store one snapshot: a ``samples`` row, plus a ``usage_lists`` row for each list that changed and
         was last stored an hour or more ago (the lists change with every activity; hourly keeps the file small).
-        A snapshot whose millisecond is already stored (the wall clock stepped back) is stored a few ms later."""
-        self.write_row(self.prepare(snapshot))
+        A snapshot whose millisecond is already stored (the wall clock stepped back) is stored a few ms later.
+        The host's ``hosts`` row gets its status and (PostgreSQL) the snapshot's JSON in the same transaction."""
+        self._store(self.prepare(snapshot), snapshot.model_dump_json() if self.fleet else None,
+                    snapshot.status.value)
 
     def prepare(self, snapshot: Snapshot) -> SampleRow:
         """The row :meth:`write_row` stores for ``snapshot`` (a plain value: the spool keeps it as JSON)."""
@@ -129,8 +134,13 @@ class History:
     def write_row(self, row: SampleRow) -> int:
         """Store a prepared row (and its usage lists) in one transaction; returns the millisecond it was stored
         at (a few ms later than ``row.ts`` when that one is taken by the same host). On PostgreSQL the row goes
-        under ``row.host`` and the partitions of its day and the next are created first when missing. Raises
-        SQLAlchemy errors when the database cannot be written (nothing is stored then)."""
+        under ``row.host`` and the partitions of its day and the next are created first when missing. The same
+        transaction updates the ``hosts`` row of ``row.host`` (``last_sample`` moves forward only, ``seen_at``;
+        see :func:`reporter.store.hosts.upsert_sample`). Raises SQLAlchemy errors when the database cannot be
+        written (nothing is stored then)."""
+        return self._store(row, None, None)
+
+    def _store(self, row: SampleRow, snapshot_json: str | None, status: str | None) -> int:
         ts, lists = row.ts, row.lists
         values: dict[str, object] = {name: value for name, value in row.values.items() if name in self.metrics}
         if self.fleet:
@@ -144,6 +154,8 @@ class History:
                     conn.execute(self._insert, {**values, "ts": ts})
                     for kind, body in lists.items():
                         conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
+                    upsert_sample(conn, row.host if self.fleet else self.host, ts, round(time.time() * 1000),
+                                  snapshot_json, status)
                 break
             except IntegrityError as exc:
                 if attempt == TS_COLLISION_RETRIES:
@@ -220,14 +232,15 @@ class History:
 
     def hosts_between(self, start: datetime, end: datetime) -> list[str]:
         """The hosts with at least one sample in start <= t < end, sorted by name (SQLite: this node's, if it
-        has one)."""
+        has one). PostgreSQL: one (host, ts) index probe per host of the ``hosts`` table (every writer has a
+        row there), not a scan of the range's rows."""
         ts = self.samples.c.ts
         in_range = (ts >= to_ms(start), ts < to_ms(end))
         with self.engine.connect() as conn:
             if not self.fleet:
                 return [self.host] if conn.execute(select(ts).where(*in_range).limit(1)).first() else []
-            host = self.samples.c.host
-            return list(conn.execute(select(host).where(*in_range).distinct().order_by(host)).scalars())
+            wrote = select(ts).where(self.samples.c.host == hosts.c.name, *in_range).exists()
+            return list(conn.execute(select(hosts.c.name).where(wrote).order_by(hosts.c.name)).scalars())
 
     def counter_samples(self, start: datetime, end: datetime) -> list[CounterSample]:
         """The AI counters stored between start and end as CounterSamples (to seed the windows at start-up);
@@ -250,16 +263,23 @@ class History:
             conn.execute(self.meta.insert(), {"key": key, "value": value})
 
     def first_time(self) -> datetime | None:
-        """Time of the oldest stored sample (UTC), None when empty."""
+        """Time of the oldest stored sample of any host (UTC), None when empty. PostgreSQL: the oldest of each
+        host's first sample (an index probe per host, oldest partition first)."""
+        ts = self.samples.c.ts
         with self.engine.connect() as conn:
-            value = conn.execute(select(func.min(self.samples.c.ts))).scalar()
-        return from_ms(value)
+            if not self.fleet:
+                return from_ms(conn.execute(select(func.min(ts))).scalar())
+            first = select(func.min(ts)).where(self.samples.c.host == hosts.c.name).scalar_subquery()
+            return from_ms(conn.execute(select(func.min(first))).scalar())
 
     def last_time(self) -> datetime | None:
-        """Time of the newest stored sample (UTC), None when empty."""
+        """Time of the newest stored sample of any host (UTC), None when empty."""
+        ts = self.samples.c.ts
         with self.engine.connect() as conn:
-            value = conn.execute(select(func.max(self.samples.c.ts))).scalar()
-        return from_ms(value)
+            if not self.fleet:
+                return from_ms(conn.execute(select(func.max(ts))).scalar())
+            last = select(func.max(ts)).where(self.samples.c.host == hosts.c.name).scalar_subquery()
+            return from_ms(conn.execute(select(func.max(last))).scalar())
 
     def count(self) -> int:
         """Number of stored samples."""

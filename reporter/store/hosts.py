@@ -1,0 +1,119 @@
+"""The hosts of a history: who writes into it, their latest sample, and the leadership record.
+
+``hosts`` has one row per host name (see :mod:`reporter.store.fleet_schema`). A node registers its row at start
+(:meth:`HostRegistry.register`) and updates it in the transaction of every sample it writes
+(:func:`upsert_sample`: ``last_sample`` only moves forward, so a spooled older row written late does not move
+it back). The leader reads every host's latest snapshot from it; ``/api/v1/hosts`` and ``reporter hosts`` list
+it. ``leadership`` is written by the fleet's election (reporter.fleet); :meth:`HostRegistry.leader` reads it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from reporter.base.ms import from_ms, to_ms
+from reporter.store.fleet_schema import hosts, leadership
+
+
+@dataclass(frozen=True)
+class HostRow:
+    """One ``hosts`` row. Times are aware UTC datetimes (``last_sample`` None before its first sample);
+    ``snapshot`` is the host's latest snapshot as JSON text (None when none was stored: on SQLite, or before
+    its first sample); ``status`` its overall status (``healthy``...); ``role`` ``node`` or ``agent``."""
+
+    name: str
+    node_id: str
+    role: str
+    version: str
+    pid: int | None
+    address: str | None
+    started_at: datetime
+    seen_at: datetime
+    last_sample: datetime | None
+    status: str | None
+    snapshot: str | None
+
+
+def _insert(conn: Connection):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(hosts)
+
+
+def upsert_sample(conn: Connection, host: str, ts: int, now_ms: int, snapshot: str | None = None,
+                  status: str | None = None) -> None:
+    """In the caller's transaction: the ``hosts`` row of ``host`` after it stored a sample at ``ts`` (Unix ms):
+    ``last_sample`` = the later of the stored one and ``ts``, ``seen_at`` = ``now_ms``, and ``snapshot`` /
+    ``status`` when given (left as they are when None: a spooled row written late). A host with no row yet gets
+    one (role ``node``, empty node id and version until it registers). PostgreSQL and SQLite only (a no-op on
+    other databases)."""
+    if conn.dialect.name not in ("postgresql", "sqlite"):
+        return
+    insert = _insert(conn).values(name=host, node_id="", role="node", version="", started_at=now_ms,
+                                  seen_at=now_ms, last_sample=ts, snapshot=snapshot, status=status)
+    stored = hosts.c.last_sample
+    changes = {
+        "seen_at": insert.excluded.seen_at,
+        "last_sample": case((stored.is_(None) | (stored < insert.excluded.last_sample), insert.excluded.last_sample),
+                            else_=stored),
+    }
+    if snapshot is not None:
+        changes["snapshot"] = insert.excluded.snapshot
+    if status is not None:
+        changes["status"] = insert.excluded.status
+    conn.execute(insert.on_conflict_do_update(index_elements=[hosts.c.name], set_=changes))
+
+
+class HostRegistry:
+    """The ``hosts`` and ``leadership`` rows of the history behind ``engine`` (PostgreSQL or SQLite, at
+    revision 0007 or later). Every method raises SQLAlchemy's errors when the database cannot be read or
+    written."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register(self, name: str, node_id: str, role: str, version: str, pid: int | None, address: str | None,
+                 now: datetime) -> None:
+        """Record the node now running as host ``name`` (at its start): ``node_id`` (random per process),
+        ``role`` (``node``/``agent``), ``version``, ``pid``, ``address`` (its HTTP URL), ``started_at`` and
+        ``seen_at`` = ``now``. The host's last sample, status and snapshot stay."""
+        at = to_ms(now)
+        fields = {"node_id": node_id, "role": role, "version": version, "pid": pid, "address": address,
+                  "started_at": at, "seen_at": at}
+        with self.engine.begin() as conn:
+            insert = _insert(conn).values(name=name, **fields)
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=[hosts.c.name], set_={key: insert.excluded[key] for key in fields}))
+
+    def list(self) -> builtins.list[HostRow]:
+        """Every host, by name."""
+        with self.engine.connect() as conn:
+            return [self._row(r) for r in conn.execute(select(hosts).order_by(hosts.c.name)).mappings()]
+
+    def get(self, name: str) -> HostRow | None:
+        """The row of host ``name`` (None when it never wrote or registered)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(hosts).where(hosts.c.name == name)).mappings().first()
+        return None if row is None else self._row(row)
+
+    def leader(self) -> tuple[str, str, int] | None:
+        """``(host, node_id, epoch)`` of the leader as last recorded (None when no node ever led). The record
+        says who took over last, not that it is alive: its ``hosts`` row's ``seen_at`` tells that."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(leadership.c.host, leadership.c.node_id, leadership.c.epoch)
+                               .where(leadership.c.id == 1)).first()
+        if row is None or row.host is None:
+            return None
+        return row.host, row.node_id or "", int(row.epoch)
+
+    @staticmethod
+    def _row(row) -> HostRow:
+        return HostRow(
+            name=row["name"], node_id=row["node_id"], role=row["role"], version=row["version"], pid=row["pid"],
+            address=row["address"], started_at=from_ms(row["started_at"]), seen_at=from_ms(row["seen_at"]),
+            last_sample=from_ms(row["last_sample"]), status=row["status"], snapshot=row["snapshot"])
+
