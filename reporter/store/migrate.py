@@ -39,6 +39,9 @@ def upgrade(engine: Engine, features: list[str], host: str = "localhost") -> Non
     behind = created or current_revision(engine) != HEAD
     with engine.begin() as conn:
         if behind:  # Alembic (and its templates) load only when needed
+            if conn.dialect.name == "postgresql":
+                # a revision may copy the whole history (0007): not bounded by the engine's statement timeout
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             from alembic import command
 
             config = alembic_config()

@@ -290,3 +290,29 @@ def test_the_migration_child_gives_the_stored_rows_the_nodes_host(pg_schema_url)
             assert conn.execute(text("SELECT value FROM meta WHERE key = 'history_host'")).scalar() == "db-1"
     finally:
         engine.dispose()
+
+
+def test_a_big_postgresql_history_migrates_past_the_statement_timeout(pg_schema_url):
+    """The history engine bounds each statement (10 s); copying a long single-host history into the day
+    partitions can take longer than such a bound, so the migration lifts it for its own transaction. Here the
+    bound is 100 ms and the history 100,000 samples."""
+    from sqlalchemy import event
+
+    engine = history_engine(pg_schema_url)
+    event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute("SET statement_timeout = 100"))
+    try:
+        upgrade_to(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            conn.execute(text("INSERT INTO samples (ts, cpu_percent, memory_percent, load_1m) "
+                              "SELECT g * 10000::bigint, 1, 2, 3 FROM generate_series(0, 99999) AS g"))
+        with engine.connect() as conn, pytest.raises(Exception, match="statement timeout"):
+            conn.execute(text("SELECT pg_sleep(0.3)"))  # the bound holds outside the migration
+        upgrade(engine, [], host="old-box")
+        assert current_revision(engine) == HEAD
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*), min(host), max(host) FROM samples")).one() == (
+                100_000, "old-box", "old-box")
+        assert len(partitions(engine)) == 12  # 100,000 samples 10 s apart: 11.6 days
+    finally:
+        engine.dispose()
