@@ -16,8 +16,10 @@ from reporter.report.period import Period
 from reporter.report.render import FORMATS, RenderError, render_in_child
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
+from reporter.store.fence import Fenced
 from reporter.store.health import describe, is_store_error
 from reporter.store.history import History
+from reporter.store.leases import FenceCheck
 
 if TYPE_CHECKING:
     from reporter.report.mail import ReportMailer
@@ -48,6 +50,13 @@ class ReportJob:
         self.limit = render_time_limit(settings.report_timeout)  # the render child is killed then
         self.failures = FailureLog(log, level=logging.ERROR)
 
+    def fence(self, fence: FenceCheck | None) -> None:
+        """Check ``fence`` (the leader's, set at each election) with every claim and recorded outcome of the
+        report claims and the email queue."""
+        self.schedule.fence = fence
+        if self.mailer is not None:
+            self.mailer.fence = fence
+
     def __call__(self) -> None:
         """One run; a failure is logged once (not every minute) and once when the job works again."""
         try:
@@ -56,6 +65,8 @@ class ReportJob:
                 self.render(period)
             if self.mailer is not None:  # email configured
                 self.mailer.deliver_due()
+        except Fenced as exc:
+            log.info("report job: stopped, this node is no longer the leader (%s); the leader takes over", exc)
         except Exception as exc:
             if is_store_error(exc):
                 self.history.health.failed("report job", exc)
