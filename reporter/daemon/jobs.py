@@ -29,11 +29,17 @@ class SampleJob:
     :class:`reporter.clock.StepDetector`) is logged once as a warning and applied to everything that holds wall
     times: the sampler's counter window, pending alerts, and each ``on_step(seconds)`` callback (the daemon
     reschedules its other jobs). Snapshots keep the wall-clock time.
+
+    ``leadership`` (:class:`reporter.fleet.leader.Leadership` or ``SoloLeadership``): ticked at the start of each
+    cycle (its callbacks set :attr:`alerting` while this node leads); a fleet node whose history write fails
+    gives leadership up (said once) and does not try to lead again until a write works.
     """
 
     def __init__(self, sampler: Sampler, history: History, latest: Latest, alerting=None,
-                 clock: Clock = SYSTEM_CLOCK, on_step: Iterable[Callable[[float], None]] = ()) -> None:
+                 clock: Clock = SYSTEM_CLOCK, on_step: Iterable[Callable[[float], None]] = (),
+                 leadership=None) -> None:
         self.sampler, self.history, self.latest, self.alerting = sampler, history, latest, alerting
+        self.leadership = leadership
         self.clock = clock
         self.interval = sampler.settings.sample_interval
         self.steps = StepDetector(step_tolerance(self.interval))
@@ -59,6 +65,8 @@ class SampleJob:
         step = self.steps.observe(now, self.clock.monotonic())
         if step:
             self._stepped(step)
+        if self.leadership is not None:
+            self.leadership.tick(may_lead=self.history.health.error is None)
         snapshot = self.sampler.sample(now)
         self._write(snapshot)
         if self.alerting is not None:
@@ -94,6 +102,8 @@ class SampleJob:
             if not is_store_error(exc):
                 log.debug("history: writing the sample failed", exc_info=True)
             self.history.health.failed("sample write", exc)
+            if self.leadership is not None and self.leadership.fleet and self.leadership.leader:
+                self.leadership.step_down(f"this node cannot write to the history ({describe(exc)})")
             return
         self.history.health.ok()
 

@@ -334,25 +334,26 @@ class Leadership:
 class SoloLeadership:
     """A single host's leadership (SQLite history): always the leader, no lock, no fence. :meth:`start` calls
     ``on_elected(0)``; :meth:`step_down` does nothing (the one node keeps its duties through a store outage, as
-    before fleets existed)."""
+    before fleets existed). ``leads=False`` (an agent): never the leader, no callback."""
 
     fleet = False
-    epoch = 0
     fence: Fence | None = None
-    leader = True
     backend_pid = None
 
-    def __init__(self, on_elected: Elected | None = None, on_deposed: Deposed | None = None) -> None:
+    def __init__(self, on_elected: Elected | None = None, on_deposed: Deposed | None = None,
+                 leads: bool = True) -> None:
         self.on_elected, self.on_deposed = on_elected, on_deposed
+        self.leader = leads
+        self.epoch: int | None = 0 if leads else None
 
     def start(self) -> None:
-        """Start the leader duties (``on_elected(0)``)."""
-        if self.on_elected is not None:
+        """Start the leader duties (``on_elected(0)``) unless this node never leads."""
+        if self.leader and self.on_elected is not None:
             self.on_elected(0)
 
     def tick(self, may_lead: bool = True) -> bool:
-        """Always True."""
-        return True
+        """:attr:`leader`, unchanged."""
+        return self.leader
 
     def step_down(self, reason: str) -> None:
         """Nothing: a single host keeps leading."""
