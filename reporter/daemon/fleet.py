@@ -8,11 +8,10 @@ import uuid
 from datetime import UTC, datetime
 
 from reporter import __version__
-from reporter.base.ms import to_ms
 from reporter.fleet.leader import Deposed, Elected, Leadership, SoloLeadership
 from reporter.settings import Settings
-from reporter.store.fleet_schema import hosts
 from reporter.store.history import History
+from reporter.store.hosts import HostRegistry
 
 
 def node_leadership(settings: Settings, on_elected: Elected, on_deposed: Deposed) -> Leadership | SoloLeadership:
@@ -26,15 +25,7 @@ def node_leadership(settings: Settings, on_elected: Elected, on_deposed: Deposed
 
 
 def register(history: History, settings: Settings, node_id: str, address: str) -> None:
-    """Upsert this node's ``hosts`` row at start (role, version, pid, address, started and seen now): what a second
-    node with the same host name is told about the holder. PostgreSQL only (a fleet)."""
-    from sqlalchemy.dialects.postgresql import insert
-
-    now = to_ms(datetime.now(UTC))
-    row = {"name": settings.host_name, "node_id": node_id, "role": settings.role, "version": __version__[:32],
-           "pid": os.getpid(), "address": address[:255], "started_at": now, "seen_at": now}
-    statement = insert(hosts).values(row)
-    statement = statement.on_conflict_do_update(index_elements=[hosts.c.name],
-                                                set_={k: v for k, v in row.items() if k != "name"})
-    with history.engine.begin() as conn:
-        conn.execute(statement)
+    """Record this node in its ``hosts`` row at start (role, version, pid, address, started and seen now): what a
+    second node with the same host name is told about the holder, and what ``/api/v1/hosts`` lists."""
+    HostRegistry(history.engine).register(settings.host_name, node_id, settings.role, __version__[:32], os.getpid(),
+                                          address[:255], datetime.now(UTC))

@@ -98,11 +98,8 @@ def test_with_an_api_token_the_usage_endpoint_gets_its_asyncio_client(tmp_path, 
 
 def test_an_agent_never_leads_and_never_loads_the_alerting_notification_or_report_code(tmp_path, redis_url,
                                                                                          pg_schema_url):
-    from reporter.store.history import History
-    from tests.fleet.test_leader import prepare, stored_epoch
+    from tests.fleet.test_leader import stored_epoch
 
-    History(pg_schema_url, ["grammar", "quiz", "voice", "scenario"]).close()
-    prepare(pg_schema_url)  # the fleet tables, until a migration makes them
     result = run_in_process(tmp_path, redis_url, REPORTER_HISTORY_URL=pg_schema_url, REPORTER_ROLE="agent",
                             REPORTER_HOST_NAME="agent-1")
     loaded = set(result["modules"])
@@ -113,11 +110,8 @@ def test_an_agent_never_leads_and_never_loads_the_alerting_notification_or_repor
 
 
 def test_a_fleet_node_alone_leads_and_loads_its_duties(tmp_path, redis_url, pg_schema_url):
-    from reporter.store.history import History
-    from tests.fleet.test_leader import prepare, stored_epoch
+    from tests.fleet.test_leader import stored_epoch
 
-    History(pg_schema_url, ["grammar", "quiz", "voice", "scenario"]).close()
-    prepare(pg_schema_url)
     result = run_in_process(tmp_path, redis_url, REPORTER_HISTORY_URL=pg_schema_url, REPORTER_HOST_NAME="node-1")
     assert {"reporter.alerting.pipeline", "reporter.notify.outbox", "reporter.report.job"} <= set(result["modules"])
     assert stored_epoch(pg_schema_url) == 1

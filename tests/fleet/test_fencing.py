@@ -17,7 +17,6 @@ from reporter.notify.receivers.base import Attempt
 from reporter.notify.retry import DELIVERED
 from reporter.report.period import Period
 from reporter.report.schedule import ReportSchedule
-from reporter.store import fleet_schema
 from reporter.store.alert_schema import delivery_attempts
 from reporter.store.fence import Fence, Fenced
 from reporter.store.history import History
@@ -27,10 +26,8 @@ from reporter.store.report_schema import report_emails, reports
 
 @pytest.fixture
 def history(pg_schema_url):
-    h = History(pg_schema_url, ["grammar"])
-    fleet_schema.metadata.create_all(h.engine)
-    with h.engine.begin() as conn:
-        conn.execute(text("INSERT INTO leadership (id, epoch) VALUES (1, 1) ON CONFLICT (id) DO NOTHING"))
+    h = History(pg_schema_url, ["grammar"])  # at head: the leadership row at epoch 0
+    take_over(h)  # this test's leader took over at epoch 1
     yield h
     h.close()
 

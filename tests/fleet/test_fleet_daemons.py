@@ -14,17 +14,15 @@ from sqlalchemy import create_engine, text
 
 from reporter.collect.sampler import BY_THE_LEADER
 from reporter.fleet.leader import LEADER_KEY, key_of
-from reporter.store.history import History
 from tests.conftest import PG_URL, free_port, wait_for
 from tests.daemon.helpers import RUN, daemon_env, demo_rules, fast_settings, start_daemon, stop_daemon
-from tests.fleet.test_leader import prepare, schema_of
+from tests.fleet.test_leader import schema_of
 from tests.receiver import Receiver
 
 
 @pytest.fixture
 def fleet_url(pg_schema_url) -> str:
-    History(pg_schema_url, ["grammar", "quiz", "voice", "scenario"]).close()  # at head, as a node's migration
-    prepare(pg_schema_url)  # the fleet tables, until a migration makes them
+    """The fleet's history (each node's migration child brings it to head: samples, hosts, leadership)."""
     return pg_schema_url
 
 

@@ -13,7 +13,7 @@ from reporter.fleet.leader import Leadership
 from reporter.settings import load_settings
 from reporter.store.history import History
 from tests.conftest import PG_URL
-from tests.fleet.test_leader import Events, prepare, schema_of
+from tests.fleet.test_leader import Events, schema_of
 
 
 @pytest.fixture
@@ -24,8 +24,7 @@ def node(pg_schema_url, redis_url, redis_prefix, refused_port):
                              probe_timeout=0.5, history_url=url, host_name="a",
                              app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x",
                              ollama_url=f"http://127.0.0.1:{refused_port}")
-    history = History(url, settings.ai_features)
-    prepare(url)
+    history = History(url, settings.ai_features, host="a")  # at head: hosts and leadership (epoch 0) too
     events = Events()
     leadership = Leadership(url, "a", "node-a", 10.0, on_elected=events.elected, on_deposed=events.deposed,
                             reconnect_seconds=0.0)
