@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 LEADER_KEY = 1  # k2 of the leader lock
 CHECK_TIMEOUT_SECONDS = 5.0  # a statement on the lock connection is cut after this (server side)
+DUTIES_RETRY_SECONDS = 30.0  # after the leader duties failed to start, this node waits before leading again
 
 Elected = Callable[[int], None]
 Deposed = Callable[[str], None]
@@ -141,6 +142,7 @@ class Leadership:
         self._conn: Any = None  # psycopg.Connection while connected
         self._named = False  # the host-name lock is held on _conn
         self._next_connect = 0.0
+        self._lead_after = 0.0  # no leader lock attempt before (clock seconds): set when the duties failed
         self.failures = FailureLog(log)
 
     # ---- state ------------------------------------------------------------------------------------------------
@@ -191,7 +193,7 @@ class Leadership:
                 self.failures.failed("leadership", f"host name {self.host!r} is now held by another node; this "
                                      "node does not lead (give each node its own REPORTER_HOST_NAME)")
                 return False
-            if not (self.may_lead and may_lead):
+            if not (self.may_lead and may_lead) or self.clock() < self._lead_after:
                 self._conn.execute("SELECT 1")  # keeps the host-name session known alive
                 return False
             got = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.k1, LEADER_KEY)).fetchone()[0]
@@ -209,8 +211,12 @@ class Leadership:
             try:
                 self.on_elected(epoch)
             except Exception as exc:
-                log.exception("leadership: starting the leader duties failed")
+                self.failures.failed("leader duties", f"starting them failed ({one_line(exc)}); this node tries "
+                                     f"to lead again in {DUTIES_RETRY_SECONDS:g} s", exc_info=exc, level=logging.ERROR)
+                self._lead_after = self.clock() + DUTIES_RETRY_SECONDS
                 self.step_down(f"starting the leader duties failed ({one_line(exc)})")
+            else:
+                self.failures.ok("leader duties")
         return self.leader
 
     def step_down(self, reason: str) -> None:

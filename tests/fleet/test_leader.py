@@ -145,13 +145,23 @@ def test_a_killed_or_closed_leader_frees_the_lock_at_once(fleet_url):
         assert time.monotonic() - started < 2 and b.epoch == 2
         c = node(fleet_url, "c")
         c.start()
-        b.close()  # a clean stop
-        assert c.tick() and c.epoch == 3
+        b.close()  # a clean stop: its backend ends within milliseconds
+        wait_for(c.tick, 5, "c takes over from the stopped leader")
+        assert c.epoch == 3
         c.close()
     finally:
         child.kill()
         child.wait()
         b.close()
+
+
+def started(leadership: Leadership) -> bool:
+    """Start ``leadership``; False while its host name is still held."""
+    try:
+        leadership.start()
+    except HostNameTaken:
+        return False
+    return True
 
 
 def test_a_second_node_with_the_same_host_name_is_refused_until_the_first_is_gone(fleet_url):
@@ -161,7 +171,7 @@ def test_a_second_node_with_the_same_host_name_is_refused_until_the_first_is_gon
         with pytest.raises(HostNameTaken, match=r"'web-1' is held by another running node .*REPORTER_HOST_NAME"):
             again.start()
         a.close()
-        again.start()
+        wait_for(lambda: started(again), 5, "the host name is free once its holder closed")
         assert again.leader
     finally:
         a.close()
@@ -240,3 +250,27 @@ def test_solo_leadership_leads_from_start_without_fence():
     solo.start()
     solo.step_down("anything")
     assert solo.tick() and solo.leader and solo.fence is None and events.calls == [("elected", 0)]
+
+
+def test_duties_that_fail_to_start_give_leadership_up_and_the_node_waits_before_leading_again(fleet_url, caplog):
+    now = [0.0]
+
+    def broken(epoch: int) -> None:
+        raise RuntimeError("the alerting file vanished")
+
+    a = Leadership(fleet_url, "a", "n", 10.0, on_elected=broken, reconnect_seconds=0.0, clock=lambda: now[0])
+    b = node(fleet_url, "b")
+    try:
+        a.start()
+        assert not a.leader and stored_epoch(fleet_url) == 1
+        assert "starting them failed (RuntimeError: the alerting file vanished)" in caplog.text
+        assert not a.tick()  # holds off: another node may lead meanwhile
+        b.start()
+        assert b.leader and b.epoch == 2
+        b.close()
+        now[0] += 31
+        # tried again once b's session is gone (and failed again)
+        wait_for(lambda: not a.tick() and stored_epoch(fleet_url) == 3, 5, "a leads again")
+    finally:
+        a.close()
+        b.close()
