@@ -4,7 +4,6 @@ emails."""
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +39,7 @@ class ReportJob:
     def __init__(self, settings: Settings, history: History, env_file: Path | None = None) -> None:
         self.settings, self.history, self.env_file = settings, history, env_file
         self.schedule = ReportSchedule(history.engine, settings.tz, settings.report_time, settings.retention_days)
-        self.host = socket.gethostname()
+        self.host = settings.host_name  # REPORTER_HOST_NAME: the name alerts and samples carry
         self.email = bool(settings.smtp_host and settings.email_to)
         self.mailer: ReportMailer | None = None
         if self.email:  # smtplib/ssl load only when email is configured
