@@ -385,8 +385,8 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
     has every episode in the report's order (most severe, longest, earliest first), an empty ``end`` while still
     firing and ``duration_seconds`` within the report's period. Written as
     ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way. A fleet report adds
-    ``hosts``: the fleet summary (coverage, CPU/memory/disk average and p95 in percent, alert episodes), which
-    the HTML shows whole (so never with ``capped_only``).
+    ``hosts``: the fleet summary (coverage, CPU/memory/disk average and p95 in percent, alert episodes), also
+    with ``capped_only``.
 
     With ``capped_only`` only the lists longer than ``report.top_n`` (those the HTML cuts and points to).
     """
@@ -406,15 +406,15 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
                                                                        "completion_rate"], scenarios),
         "gaps": (len(report.gaps), ["start", "end", "duration_seconds"], [_span_row(g) for g in report.gaps]),
     }
-    if report.fleet:  # shown whole in the HTML: never "capped"
-        tables["hosts"] = (0, ["host", "coverage_percent", "samples", "expected_samples",
+    if report.fleet:  # written with every fleet report (a summary to load in a spreadsheet)
+        tables["hosts"] = (len(report.hosts), ["host", "coverage_percent", "samples", "expected_samples",
                                *(f"{short}_{what}" for short in ("cpu", "memory", "disk") for what in ("avg", "p95")),
                                "alerts", "alerts_firing"],
                            [[r["host"], _round(r["coverage"]), r["samples"], h.expected_samples,
                              *(_round(v) for name in FLEET_METRICS for v in r[name]), r["alerts"], r["firing"]]
                             for h in report.hosts for r in [fleet_row(h)]])
     return {name: _csv(header, rows, tz) for name, (count, header, rows) in tables.items()
-            if not capped_only or count > report.top_n}
+            if not capped_only or count > report.top_n or name == "hosts"}
 
 
 def _round(value: float | None) -> float | None:

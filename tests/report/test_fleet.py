@@ -226,6 +226,12 @@ def test_text_summary_and_csv_name_every_host(report):
     csv = csv_attachments(report)["hosts"].splitlines()
     assert csv[0].startswith("host,coverage_percent,samples,expected_samples,cpu_avg,cpu_p95")
     assert len(csv) == 5 and csv[2].startswith("gpu-1,")
+    cells = csv[2].split(",")
+    want = expected("gpu-1")
+    assert [float(c) for c in cells[1:2] + cells[4:10]] == pytest.approx(
+        [want["coverage"], *(v for m in METRICS for v in want[m])], abs=1e-4)
+    assert cells[2:4] == ["216", "288"] and cells[10:] == ["2", "1"]
+    assert "hosts" in csv_attachments(report, capped_only=True)  # written beside every fleet report
 
 
 def test_the_pdf_of_a_three_host_day(html, tmp_path):
