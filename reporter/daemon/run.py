@@ -37,11 +37,13 @@ from reporter.daemon.jobs import PruneJob, SampleJob
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.loop import SamplingLoop
 from reporter.daemon.migration import MigrationFailed, migrate_in_child
+from reporter.daemon.spooling import Spooler
 from reporter.masking import mask
 from reporter.report.job import ReportJob
 from reporter.settings import Settings
 from reporter.store.history import History
 from reporter.store.reclaim import CONVERT_AT_START_MAX_BYTES
+from reporter.store.spool import Spool
 
 log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_SECONDS = 3.0  # SIGTERM to exit stays under 5 s whatever a dependency does
@@ -243,7 +245,9 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     report_job.remove_stale_temps()  # what a rendering killed with the previous daemon left
     prune_job = PruneJob(history, settings.retention_days, settings.sample_interval)
     scheduler = scheduler_for(prune_job, report_job, settings.sample_interval)
-    sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)])
+    spooler = (Spooler(Spool(settings.spool_path, settings.spool_max_bytes, settings.spool_max_age), history,
+                       settings.sample_interval) if settings.fleet else None)
+    sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)], spooler=spooler)
     sample_job.seed()
     sampling = SamplingLoop(sample_job, settings.sample_interval)
     # the POST endpoint answers 403 without a token: no asyncio Redis client (nor its import) then
@@ -285,6 +289,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
                  "the in-flight sample is still running (a dependency is hung); not waiting for it")
         alerting.stop()
         sampler.close()
+        if spooler is not None:
+            spooler.close()
         history.close()
         lock.release()
         log.info("reporter stopped")
