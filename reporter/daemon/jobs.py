@@ -26,10 +26,12 @@ class SampleJob:
     history error (``errors["history"]``, status not healthy; ``/healthz`` answers 503). The failure is logged
     once when it starts, reminded every 5 minutes and logged once when writes work again (``history.health``).
 
-    Fleet mode (``spooler`` given, PostgreSQL history): a sample the history refuses with a store error (server
-    down or restarting) is spooled (:class:`reporter.daemon.spooling.Spooler`); after each successful write the
-    spool is drained oldest first, bounded per cycle. The published snapshot carries ``spooled`` (rows held) and
-    its history error says it is spooling. Without a spooler (SQLite) a failed write only names the error.
+    Fleet mode (``spooler`` given, PostgreSQL history): the sample goes through
+    :class:`reporter.daemon.spooling.Spooler` (its writer thread writes it, waited for at most min(1 s,
+    interval / 2); while the history fails with a store error — server down, restarting, hung — samples are
+    spooled and drained oldest first when it works again). The published snapshot carries ``spooled`` (rows
+    held) and its history error says it is spooling. Without a spooler (SQLite) a failed write only names the
+    error.
 
     Each cycle reads ``clock`` (wall and monotonic); a wall-clock step between two cycles (see
     :class:`reporter.clock.StepDetector`) is logged once as a warning and applied to everything that holds wall
@@ -105,18 +107,17 @@ class SampleJob:
                 log.exception("clock: adjusting to the step failed")
 
     def _write(self, snapshot) -> None:
+        if self.spooler is not None:  # fleet: written by the store writer thread, or spooled
+            self.spooler.store(snapshot)
+            return
         try:
             self.history.write(snapshot)
         except Exception as exc:
             if not is_store_error(exc):
                 log.debug("history: writing the sample failed", exc_info=True)
-            elif self.spooler is not None:
-                self.spooler.keep(snapshot)
             self.history.health.failed("sample write", exc)
             return
         self.history.health.ok()
-        if self.spooler is not None:
-            self.spooler.drain()
 
 
 def with_history_error(snapshot: Snapshot, error: str | None) -> Snapshot:

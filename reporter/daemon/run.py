@@ -248,6 +248,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
     spooler = (Spooler(Spool(settings.spool_path, settings.spool_max_bytes, settings.spool_max_age), history,
                        settings.sample_interval) if settings.fleet else None)
     sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)], spooler=spooler)
+    if spooler is not None:
+        spooler.start()
     sample_job.seed()
     sampling = SamplingLoop(sample_job, settings.sample_interval)
     # the POST endpoint answers 403 without a token: no asyncio Redis client (nor its import) then

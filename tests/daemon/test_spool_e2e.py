@@ -111,3 +111,4 @@ def test_the_spool_of_a_node_stopped_while_the_store_is_down_is_drained_after_it
     assert len(first_run) >= 5 and any(t > stopped_ms for t in ts)
     assert_no_gap(first_run, first_run[0], first_run[-1])
     assert not list((tmp_path / "spool").glob("segment-*")), "spool files left"
+

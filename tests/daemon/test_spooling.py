@@ -1,5 +1,6 @@
-"""The sample job's spooler (reporter/daemon/spooling.py) on a real history: bounded drains, and its log lines
-(once when spooling starts, rarely reminded, once when drained)."""
+"""The sample job's store writer (reporter/daemon/spooling.py) on a real history: the sampling thread never
+waits long, a long spool drains oldest first, and the log lines (once when spooling starts, rarely reminded,
+once when drained)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from reporter.daemon.spooling import REMIND_SECONDS, Spooler
 from reporter.store.spool import Spool
+from tests.conftest import wait_for
 from tests.snapshots import snapshot
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -22,21 +24,26 @@ class Clock:
         return self.now
 
 
-def test_a_long_spool_drains_within_the_budget_of_each_cycle_oldest_first(tmp_path, history):
+def test_a_long_spool_drains_oldest_first_while_sampling_goes_on(tmp_path, history, caplog):
+    caplog.set_level(logging.INFO, logger="reporter.daemon.spooling")
     spool = Spool(tmp_path / "spool", 64 << 20, 86400.0)
-    spooler = Spooler(spool, history, interval=0.2)  # budget 0.1 s per cycle
-    for i in range(1500):
-        spooler.keep(snapshot(when=START + timedelta(seconds=i), cpu=float(i % 100)))
-    cycles = 0
-    while len(spooler):
-        started = time.monotonic()
-        spooler.drain()
-        assert time.monotonic() - started < 0.3  # the budget plus one write
-        cycles += 1
-    assert cycles > 1
+    for i in range(500):  # what a previous run spooled
+        spool.append(history.prepare(snapshot(when=START + timedelta(seconds=i), cpu=float(i % 100))))
+    spooler = Spooler(spool, history, interval=0.2)
+    spooler.start()
+    try:
+        for i in range(500, 520):  # new samples meanwhile: spooled behind the old ones, never waited on
+            started = time.monotonic()
+            spooler.store(snapshot(when=START + timedelta(seconds=i), cpu=float(i % 100)))
+            assert time.monotonic() - started < 0.15
+            time.sleep(0.01)
+        wait_for(lambda: len(spooler) == 0, 30, "the spool drained")
+        spooler.store(snapshot(when=START + timedelta(seconds=520), cpu=20.0))  # written directly again
+    finally:
+        spooler.close()
     series = history.series("cpu_percent", START, START + timedelta(hours=1))
-    assert [ts for ts, _ in series] == sorted(ts for ts, _ in series)
-    assert [v for _, v in series] == [float(i % 100) for i in range(1500)]
+    assert [v for _, v in series] == [float(i % 100) for i in range(521)]
+    assert any("wrote 520 spooled samples" in r.getMessage() for r in caplog.records)
 
 
 def test_spooling_is_logged_once_reminded_rarely_and_its_end_once(tmp_path, history, caplog):
@@ -45,9 +52,9 @@ def test_spooling_is_logged_once_reminded_rarely_and_its_end_once(tmp_path, hist
     with caplog.at_level(logging.INFO, logger="reporter.daemon.spooling"):
         for i in range(100):  # 100 samples 10 s apart: ~16 min
             clock.now = i * 10.0
-            spooler.keep(snapshot(when=START + timedelta(seconds=10 * i)))
+            spooler.keep_row(history.prepare(snapshot(when=START + timedelta(seconds=10 * i))))
         assert spooler.describe() == f"spooling 100 samples to {(tmp_path / 'spool').resolve()}"
-        spooler.drain()
+        assert spooler.drain()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3, lines
     assert lines[0].startswith(f"history unreachable; spooling samples to {(tmp_path / 'spool').resolve()}")
@@ -59,13 +66,41 @@ def test_spooling_is_logged_once_reminded_rarely_and_its_end_once(tmp_path, hist
 def test_a_spool_left_by_the_previous_run_is_announced_and_drained(tmp_path, history, caplog):
     first = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=10)
     for i in range(3):
-        first.keep(snapshot(when=START + timedelta(seconds=10 * i)))
+        first.keep_row(history.prepare(snapshot(when=START + timedelta(seconds=10 * i))))
     first.close()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="reporter.daemon.spooling"):
         again = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=10)
-        again.drain()
+        again.start()
+        wait_for(lambda: len(again) == 0, 10, "the spool drained")
+        again.close()
     lines = [r.getMessage() for r in caplog.records]
     assert "3 samples spooled before this start" in lines[0]
     assert lines[-1].startswith("spool: wrote 3 spooled samples")
     assert len(history.series("cpu_percent", START, START + timedelta(hours=1))) == 3
+
+
+def test_a_hung_store_never_holds_the_sampling_thread_and_loses_nothing(tmp_path, pg_cluster):
+    from reporter.store.history import History
+
+    history = History(pg_cluster.url, ["grammar"])
+    spooler = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=0.4)  # waits <= 0.2 s
+    spooler.start()
+    try:
+        spooler.store(snapshot(when=START, cpu=0.0))
+        pg_cluster.freeze()  # connections accepted, nothing answers: a write would wait until the thaw
+        try:
+            for i in range(1, 6):
+                started = time.monotonic()
+                spooler.store(snapshot(when=START + timedelta(seconds=i), cpu=float(i)))
+                assert time.monotonic() - started < 0.4
+            assert len(spooler) >= 4  # the first one is in flight
+        finally:
+            pg_cluster.thaw()
+        wait_for(lambda: len(spooler) == 0, 20, "the spool drained")
+        spooler.store(snapshot(when=START + timedelta(seconds=6), cpu=6.0))
+    finally:
+        spooler.close()
+    series = history.series("cpu_percent", START, START + timedelta(hours=1))
+    history.close()
+    assert [v for _, v in series] == [float(i) for i in range(7)]
