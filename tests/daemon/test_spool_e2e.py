@@ -16,6 +16,7 @@ from tests.conftest import free_port, wait_for, wait_until
 from tests.daemon.helpers import fast_settings, start_daemon, stop_daemon
 
 INTERVAL_MS = 1000
+HOST = "node-a"
 
 
 def stored_ts(url: str) -> list[int]:
@@ -23,7 +24,7 @@ def stored_ts(url: str) -> list[int]:
     engine = create_engine(url, connect_args={"connect_timeout": 2})
     try:
         with engine.connect() as conn:
-            return [ts for (ts,) in conn.execute(text("SELECT ts FROM samples ORDER BY ts"))]
+            return [ts for (ts,) in conn.execute(text("SELECT ts FROM samples WHERE host = :h ORDER BY ts"), {"h": HOST})]
     except Exception:
         return []
     finally:
@@ -53,7 +54,7 @@ def node(tmp_path, pg_cluster, redis_url, redis_prefix):
     """(settings, port) of a fleet node on ``pg_cluster`` sampling every second, spooling to tmp_path/spool."""
     settings = fast_settings(tmp_path, redis_url, redis_prefix, extra={
         "REPORTER_HISTORY_URL": pg_cluster.url, "REPORTER_SPOOL_PATH": str(tmp_path / "spool"),
-        "REPORTER_HOST_NAME": "node-a"})
+        "REPORTER_HOST_NAME": HOST})
     return settings, free_port()
 
 
