@@ -182,7 +182,7 @@ class Spooler:
         another reason (not an outage) is dropped with an error line, so it cannot block the spool."""
         while len(self.spool) and not self._stopping.is_set():
             try:
-                done = self.spool.drain(self.history.write_row, max_seconds=max_seconds or 1.0)
+                done = self.spool.drain(self._write_spooled, max_seconds=max_seconds or 1.0)
             except Exception as exc:
                 if is_store_error(exc):
                     self.history.health.failed("spooled sample write", exc)
@@ -210,6 +210,14 @@ class Spooler:
                      if self.spool.dropped else "")
             self.spool.dropped = 0
         return True
+
+    def _write_spooled(self, row: SampleRow) -> None:
+        """Write a spooled row unless the history has it already: its write committed but the node stopped
+        before the spool knew (killed between the two, or a write still in flight at shutdown). One index probe
+        of (host, ts) per row; the host-name lock makes this node the only writer of its rows."""
+        if self.history.rows([], from_ms(row.ts), from_ms(row.ts + 1), host=row.host):
+            return
+        self.history.write_row(row)
 
     def describe(self) -> str | None:
         """``spooling N samples to <path>`` while the spool holds rows, else None."""

@@ -104,3 +104,15 @@ def test_a_hung_store_never_holds_the_sampling_thread_and_loses_nothing(tmp_path
     series = history.series("cpu_percent", START, START + timedelta(hours=1))
     history.close()
     assert [v for _, v in series] == [float(i) for i in range(7)]
+
+
+def test_a_spooled_sample_the_history_already_has_is_not_written_twice(tmp_path, history):
+    spool = Spool(tmp_path / "spool", 64 << 20, 86400.0)
+    rows = [history.prepare(snapshot(when=START + timedelta(seconds=i), cpu=float(i))) for i in range(3)]
+    history.write_row(rows[0])  # committed, then the node was killed before the spool moved on
+    for row in rows:
+        spool.append(row)
+    spooler = Spooler(spool, history, interval=1)
+    assert spooler.drain()
+    series = history.series("cpu_percent", START, START + timedelta(hours=1))
+    assert series == [(r.ts, float(i)) for i, r in enumerate(rows)]
