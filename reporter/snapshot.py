@@ -210,10 +210,12 @@ class Snapshot(_Section):
     errors: dict[str, str] = Field(default_factory=dict)
     alerts: list[ActiveAlert] = Field(default_factory=list, description="pending and firing alerts")
     duration_ms: float = Field(description="wall time the sample took, milliseconds")
+    spooled: int | None = Field(None, description="samples held in the local spool while the history cannot be "
+                                                  "written (fleet mode; null on a SQLite history)")
 
 
 # the fields no collector fills: the sampler's own, and the alerts the rule evaluation adds
-NOT_COLLECTED = frozenset({"timestamp", "host", "status", "errors", "alerts", "duration_ms"})
+NOT_COLLECTED = frozenset({"timestamp", "host", "status", "errors", "alerts", "duration_ms", "spooled"})
 
 
 def collector_places() -> dict[str, bool]:

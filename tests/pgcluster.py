@@ -18,8 +18,10 @@ starts, not one that survives a power cut).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -157,11 +159,42 @@ class PgCluster:
             (self.dir / f".s.PGSQL.{self.port}").unlink(missing_ok=True)
         return self
 
+    def freeze(self) -> PgCluster:
+        """SIGSTOP the postmaster and every backend: the server hangs (the kernel still accepts connections and
+        acknowledges data, nothing answers), as a store behind a cut link looks to a client. :meth:`thaw` ends it."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+        return self
+
+    def thaw(self) -> PgCluster:
+        """SIGCONT what :meth:`freeze` stopped."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
+        return self
+
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (backends, background workers)."""
+        root = self.pid()
+        if root is None:
+            return []
+        pids = [root]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid == root:
+                    pids.append(int(entry.name))
+        return pids
+
     def close(self) -> None:
         """Stop the server (immediate) and remove the folder; safe to call twice and after a failed start."""
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(OSError):
+            self.thaw()
         try:
             if self.data.is_dir():
                 self.stop(mode="immediate", timeout=20)

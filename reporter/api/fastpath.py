@@ -12,7 +12,8 @@ Answers:
   200 with ``ETag`` and ``Cache-Control: no-cache``; 304 when ``If-None-Match`` matches; 503 JSON with
   ``Retry-After: 1`` before the first sample; ``?limit=`` of the two lists: 1-100 (default 10), else 422;
 - ``/healthz``: 200 while the latest sample is younger than 3 sample intervals and the history can be written,
-  else 503 (JSON either way; ``status`` ``stale`` or ``history_failing`` with the history ``error``);
+  else 503 (JSON either way; ``status`` ``stale`` or ``history_failing`` with the history ``error``; ``spool``:
+  ``spooling N samples`` while the spool of a fleet node holds samples);
 - a ``Host`` that is not this server's (:mod:`reporter.api.hosts`, DNS rebinding) gets 421 on every path and
   method, ``/healthz`` included (local supervisors ask for 127.0.0.1 or localhost, which are always answered);
   an HTTP/1.1 request without ``Host``, or with two, or with a malformed one (``[::1]evil``) gets 400;
@@ -233,6 +234,9 @@ class FastPath:
         payload = {"status": status, "last_sample_age_seconds": round(age, 3), "stale_after_seconds": self.stale_after}
         current = self.latest.get()
         history_error = current.snapshot.errors.get("history") if current is not None else None
+        spooled = current.snapshot.spooled if current is not None else None
+        if spooled:  # fleet mode: samples wait in the local spool (history down, or draining after it)
+            payload["spool"] = f"spooling {spooled} samples"
         if history_error:  # the daemon cannot record samples nor alert state changes
             payload.update(status="history_failing" if status == "ok" else status, error=f"history: {history_error}")
         body = json.dumps(payload).encode()

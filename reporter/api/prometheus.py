@@ -86,6 +86,8 @@ class SnapshotCollector:
             status, errors,
             _gauge("reporter_history_write_error", "1 while the history cannot be written (disk full, database down)",
                    1.0 if "history" in s.errors else 0.0),
+            _gauge("reporter_spool_samples", "samples held in the local spool while the history cannot be written "
+                   "(fleet mode)", None if s.spooled is None else float(s.spooled)),
             _gauge("reporter_snapshot_timestamp_seconds", "when the snapshot was taken (Unix time)",
                    s.timestamp.timestamp()),
             _gauge("reporter_app_usage_collected_timestamp_seconds", "when these usage figures were read (Unix time)",

@@ -10,6 +10,7 @@ from reporter.api.latest import Latest
 from reporter.clock import SYSTEM_CLOCK, Clock, StepDetector, describe_step, step_tolerance
 from reporter.collect.ai import WINDOWS
 from reporter.collect.sampler import Sampler
+from reporter.daemon.spooling import Spooler
 from reporter.failures import FailureLog
 from reporter.snapshot import Snapshot, Status
 from reporter.store.health import describe, is_store_error
@@ -25,6 +26,13 @@ class SampleJob:
     history error (``errors["history"]``, status not healthy; ``/healthz`` answers 503). The failure is logged
     once when it starts, reminded every 5 minutes and logged once when writes work again (``history.health``).
 
+    Fleet mode (``spooler`` given, PostgreSQL history): the sample goes through
+    :class:`reporter.daemon.spooling.Spooler` (its writer thread writes it, waited for at most min(1 s,
+    interval / 2); while the history fails with a store error — server down, restarting, hung — samples are
+    spooled and drained oldest first when it works again). The published snapshot carries ``spooled`` (rows
+    held) and its history error says it is spooling. Without a spooler (SQLite) a failed write only names the
+    error.
+
     Each cycle reads ``clock`` (wall and monotonic); a wall-clock step between two cycles (see
     :class:`reporter.clock.StepDetector`) is logged once as a warning and applied to everything that holds wall
     times: the sampler's counter window, pending alerts, and each ``on_step(seconds)`` callback (the daemon
@@ -37,9 +45,10 @@ class SampleJob:
 
     def __init__(self, sampler: Sampler, history: History, latest: Latest, alerting=None,
                  clock: Clock = SYSTEM_CLOCK, on_step: Iterable[Callable[[float], None]] = (),
-                 leadership=None) -> None:
+                 leadership=None, spooler: Spooler | None = None) -> None:
         self.sampler, self.history, self.latest, self.alerting = sampler, history, latest, alerting
         self.leadership = leadership
+        self.spooler = spooler
         self.clock = clock
         self.interval = sampler.settings.sample_interval
         self.steps = StepDetector(step_tolerance(self.interval))
@@ -80,7 +89,16 @@ class SampleJob:
                                          "states are unchanged", exc_info=exc)
             else:
                 self.failures.ok("alerting")
-        self.latest.publish(with_history_error(snapshot, self.history.health.error))
+        self.latest.publish(self._with_store_state(snapshot))
+
+    def _with_store_state(self, snapshot: Snapshot) -> Snapshot:
+        error = self.history.health.error
+        if self.spooler is None:
+            return with_history_error(snapshot, error)
+        spooling = self.spooler.describe()
+        if error is not None and spooling is not None:
+            error = f"{error}; {spooling}"
+        return with_history_error(snapshot, error).model_copy(update={"spooled": len(self.spooler)})
 
     def _stepped(self, step: float) -> None:
         log.warning("clock: the wall clock stepped %s since the last sample (NTP, date -s or a suspend); "
@@ -96,16 +114,25 @@ class SampleJob:
                 log.exception("clock: adjusting to the step failed")
 
     def _write(self, snapshot) -> None:
+        if self.spooler is not None:  # fleet: written by the store writer thread, or spooled
+            self.spooler.store(snapshot)
+            if self.history.health.error is not None:
+                self._give_up_leadership(self.history.health.error)
+            return
         try:
             self.history.write(snapshot)
         except Exception as exc:
             if not is_store_error(exc):
                 log.debug("history: writing the sample failed", exc_info=True)
             self.history.health.failed("sample write", exc)
-            if self.leadership is not None and self.leadership.fleet and self.leadership.leader:
-                self.leadership.step_down(f"this node cannot write to the history ({describe(exc)})")
+            self._give_up_leadership(describe(exc))
             return
         self.history.health.ok()
+
+    def _give_up_leadership(self, error: str) -> None:
+        """A fleet leader that cannot write to the history steps down (said once by the leadership)."""
+        if self.leadership is not None and self.leadership.fleet and self.leadership.leader:
+            self.leadership.step_down(f"this node cannot write to the history ({error})")
 
 
 def with_history_error(snapshot: Snapshot, error: str | None) -> Snapshot:

@@ -36,11 +36,13 @@ from reporter.daemon.jobs import SampleJob
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.loop import SamplingLoop
 from reporter.daemon.migration import MigrationFailed, migrate_in_child
+from reporter.daemon.spooling import Spooler
 from reporter.fleet.leader import HostNameTaken, Leadership, SoloLeadership
 from reporter.masking import mask
 from reporter.settings import Settings
 from reporter.store.history import History
 from reporter.store.reclaim import CONVERT_AT_START_MAX_BYTES
+from reporter.store.spool import Spool
 
 if TYPE_CHECKING:  # the alerting code is imported by the leader's duties only (never in an agent)
     from reporter.alerting.config import AlertingConfig
@@ -217,7 +219,9 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     leadership = node_leadership(settings, on_elected=lambda epoch: duties_holder[0].elected(epoch),
                                  on_deposed=lambda reason: duties_holder[0].deposed(reason))
     sampler = Sampler.from_settings(settings, app_wide=lambda: leadership.leader)
-    sample_job = SampleJob(sampler, history, latest, leadership=leadership)
+    spooler = (Spooler(Spool(settings.spool_path, settings.spool_max_bytes, settings.spool_max_age), history,
+                       settings.sample_interval) if settings.fleet else None)
+    sample_job = SampleJob(sampler, history, latest, leadership=leadership, spooler=spooler)
     duties = LeaderDuties(settings, alerting_config, history, port, env_file, sample_job, fenced=leadership.fleet)
     duties_holder.append(duties)
     sample_job.on_step.append(duties.shift)
@@ -227,10 +231,14 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
         duties.stop()
         duties.stop_alerting()
         sampler.close()
+        if spooler is not None:
+            spooler.close()
         history.close()
         lock.release()
         sock.close()
         raise
+    if spooler is not None:
+        spooler.start()
     sampling = SamplingLoop(sample_job, settings.sample_interval)
     # the POST endpoint answers 403 without a token: no asyncio Redis client (nor its import) then
     usage_redis = async_redis_client(settings.redis_url, settings.probe_timeout) if settings.api_token else None
@@ -277,6 +285,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
         duties.stop_alerting()
         leadership.close()  # frees the leader lock and the host name at once
         sampler.close()
+        if spooler is not None:
+            spooler.close()
         history.close()
         lock.release()
         log.info("reporter stopped")

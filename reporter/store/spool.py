@@ -14,8 +14,8 @@ count; :attr:`Spool.dropped` counts them all.
 A line that cannot be read (a torn last line after the writer was killed mid-append, or a damaged one) is skipped
 with one warning per segment. Appends after a restart go to a new segment, never after a torn line.
 
-Not thread-safe by itself for two writers; one :class:`Spool` per folder and process (the sampling thread), with
-``len()`` safe to call from any thread.
+One :class:`Spool` per folder and process; thread-safe (the sampling thread appends while the store writer
+drains).
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class Spool:
         self.max_bytes, self.max_age, self.clock = max_bytes, max_age, clock
         self.segment_bytes = segment_bytes or max(4096, max_bytes // SEGMENTS_PER_SPOOL)
         self.dropped = 0  # rows dropped by a bound or unreadable, since this process opened the spool
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the segment list, counts, cursor and the file being appended to
+        self._drain_lock = threading.Lock()  # one drain at a time
         self._segments: list[Segment] = []
         self._offset = 0  # bytes of the oldest segment already drained
         self._active: Segment | None = None  # the segment this process appends to
@@ -235,67 +236,76 @@ class Spool:
         """Write rows oldest first with ``write(row)`` until the spool is empty, ``max_rows`` were written or
         ``max_seconds`` have passed. A row is removed from the spool once ``write`` returned; rows older than
         ``max_age`` and unreadable lines are dropped unwritten. When ``write`` raises, the row stays first in the
-        spool and the exception propagates (use :meth:`discard_first` to skip a row the store refuses for good)."""
+        spool and the exception propagates (use :meth:`discard_first` to skip a row the store refuses for good).
+
+        ``write`` runs without the spool's lock: another thread may :meth:`append` meanwhile (one drain at a
+        time)."""
         started = time.monotonic()
         done = Drained()
-        with self._lock:
-            try:
-                while self._segments:
-                    if max_rows is not None and done.written >= max_rows:
-                        break
-                    if max_seconds is not None and time.monotonic() - started >= max_seconds:
-                        break
-                    if not self._drain_segment(write, done, started, max_rows, max_seconds):
-                        break
-            finally:
-                done.remaining = self._count
-                if not self._segments:
-                    self._warned.clear()
-        return done
-
-    def _drain_segment(self, write, done: Drained, started: float, max_rows, max_seconds) -> bool:
-        """Drain the oldest segment from the cursor; True when it was used up (deleted), False to stop."""
-        segment = self._segments[0]
-        cutoff = self._cutoff_ms()
-        file = self.path / segment.name
-        with open(file, "rb") as f:
-            f.seek(self._offset)
+        with self._drain_lock:
             while True:
                 if max_rows is not None and done.written >= max_rows:
-                    return False
-                if max_seconds is not None and time.monotonic() - started >= max_seconds:
-                    return False
-                line = f.readline()
-                if not line:
                     break
-                end = self._offset + len(line)
-                try:
-                    if not line.endswith(b"\n"):
-                        raise ValueError("torn line (no newline: the writer stopped mid-line)")
-                    row = decode(line)
-                except (ValueError, TypeError) as exc:
-                    self._advance(segment, end)
-                    done.dropped += 1
-                    self.dropped += 1
-                    if segment.seq not in self._warned_unreadable:
-                        self._warned_unreadable.add(segment.seq)
-                        log.warning("spool: skipped an unreadable line of %s at byte %d (%s); a node killed while "
-                                    "spooling leaves one", file, end - len(line), exc)
-                    continue
-                if row.ts < cutoff:
-                    self._advance(segment, end)
-                    done.dropped += 1
-                    self._dropped("age", 1, f"samples older than {self.max_age:g} s (REPORTER_SPOOL_MAX_AGE) "
-                                            "dropped")
-                    continue
+                if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                    break
+                with self._lock:
+                    item = self._next(done)
+                if item is None:
+                    break
+                segment, end, row = item
                 write(row)
-                self._advance(segment, end)
+                with self._lock:
+                    self._advance(segment, end)
                 done.written += 1
-        self._delete_oldest()  # used up (the one being appended to too: the next append starts a fresh one)
-        return True
+        with self._lock:
+            done.remaining = self._count
+            if not self._segments:
+                self._warned.clear()
+        return done
+
+    def _next(self, done: Drained) -> tuple[Segment, int, SampleRow] | None:
+        """The oldest row to write (its segment and end offset), dropping unreadable and too old lines and
+        used-up segments on the way; None when the spool is empty. Called with the lock held."""
+        cutoff = self._cutoff_ms()
+        while self._segments:
+            segment = self._segments[0]
+            file = self.path / segment.name
+            try:
+                with open(file, "rb") as f:
+                    f.seek(self._offset)
+                    line = f.readline()
+            except FileNotFoundError:
+                line = b""
+            if not line:
+                self._delete_oldest()  # used up (the one being appended to too: the next append starts anew)
+                continue
+            end = self._offset + len(line)
+            try:
+                if not line.endswith(b"\n"):
+                    raise ValueError("torn line (no newline: the writer stopped mid-line)")
+                row = decode(line)
+            except (ValueError, TypeError) as exc:
+                self._advance(segment, end)
+                done.dropped += 1
+                self.dropped += 1
+                if segment.seq not in self._warned_unreadable:
+                    self._warned_unreadable.add(segment.seq)
+                    log.warning("spool: skipped an unreadable line of %s at byte %d (%s); a node killed while "
+                                "spooling leaves one", file, end - len(line), exc)
+                continue
+            if row.ts < cutoff:
+                self._advance(segment, end)
+                done.dropped += 1
+                self._dropped("age", 1, f"samples older than {self.max_age:g} s (REPORTER_SPOOL_MAX_AGE) dropped")
+                continue
+            return segment, end, row
+        return None
 
     def _advance(self, segment: Segment, end: int) -> None:
-        """The row ending at byte ``end`` of the oldest segment is done with (written or dropped)."""
+        """The row ending at byte ``end`` of ``segment`` is done with (written or dropped); nothing when a bound
+        deleted the segment meanwhile."""
+        if not self._segments or self._segments[0] is not segment:
+            return
         self._offset = end
         segment.rows = max(0, segment.rows - 1)
         self._count = max(0, self._count - 1)

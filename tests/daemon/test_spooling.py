@@ -1,0 +1,118 @@
+"""The sample job's store writer (reporter/daemon/spooling.py) on a real history: the sampling thread never
+waits long, a long spool drains oldest first, and the log lines (once when spooling starts, rarely reminded,
+once when drained)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from reporter.daemon.spooling import REMIND_SECONDS, Spooler
+from reporter.store.spool import Spool
+from tests.conftest import wait_for
+from tests.snapshots import snapshot
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_long_spool_drains_oldest_first_while_sampling_goes_on(tmp_path, history, caplog):
+    caplog.set_level(logging.INFO, logger="reporter.daemon.spooling")
+    spool = Spool(tmp_path / "spool", 64 << 20, 86400.0)
+    for i in range(500):  # what a previous run spooled
+        spool.append(history.prepare(snapshot(when=START + timedelta(seconds=i), cpu=float(i % 100))))
+    spooler = Spooler(spool, history, interval=0.2)
+    spooler.start()
+    try:
+        for i in range(500, 520):  # new samples meanwhile: spooled behind the old ones, never waited on
+            started = time.monotonic()
+            spooler.store(snapshot(when=START + timedelta(seconds=i), cpu=float(i % 100)))
+            assert time.monotonic() - started < 0.15
+            time.sleep(0.01)
+        wait_for(lambda: len(spooler) == 0, 30, "the spool drained")
+        spooler.store(snapshot(when=START + timedelta(seconds=520), cpu=20.0))  # written directly again
+    finally:
+        spooler.close()
+    series = history.series("cpu_percent", START, START + timedelta(hours=1))
+    assert [v for _, v in series] == [float(i % 100) for i in range(521)]
+    assert any("wrote 520 spooled samples" in r.getMessage() for r in caplog.records)
+
+
+def test_spooling_is_logged_once_reminded_rarely_and_its_end_once(tmp_path, history, caplog):
+    clock = Clock()
+    spooler = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=10, clock=clock)
+    with caplog.at_level(logging.INFO, logger="reporter.daemon.spooling"):
+        for i in range(100):  # 100 samples 10 s apart: ~16 min
+            clock.now = i * 10.0
+            spooler.keep_row(history.prepare(snapshot(when=START + timedelta(seconds=10 * i))))
+        assert spooler.describe() == f"spooling 100 samples to {(tmp_path / 'spool').resolve()}"
+        assert spooler.drain()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"history unreachable; spooling samples to {(tmp_path / 'spool').resolve()}")
+    assert lines[1].startswith("history still unreachable after") and clock.now >= REMIND_SECONDS
+    assert lines[2].startswith("spool: wrote 100 spooled samples to the history in order")
+    assert spooler.describe() is None and len(spooler) == 0
+
+
+def test_a_spool_left_by_the_previous_run_is_announced_and_drained(tmp_path, history, caplog):
+    first = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=10)
+    for i in range(3):
+        first.keep_row(history.prepare(snapshot(when=START + timedelta(seconds=10 * i))))
+    first.close()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="reporter.daemon.spooling"):
+        again = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=10)
+        again.start()
+        wait_for(lambda: len(again) == 0, 10, "the spool drained")
+        again.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert "3 samples spooled before this start" in lines[0]
+    assert lines[-1].startswith("spool: wrote 3 spooled samples")
+    assert len(history.series("cpu_percent", START, START + timedelta(hours=1))) == 3
+
+
+def test_a_hung_store_never_holds_the_sampling_thread_and_loses_nothing(tmp_path, pg_cluster):
+    from reporter.store.history import History
+
+    history = History(pg_cluster.url, ["grammar"])
+    spooler = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=0.4)  # waits <= 0.2 s
+    spooler.start()
+    try:
+        spooler.store(snapshot(when=START, cpu=0.0))
+        pg_cluster.freeze()  # connections accepted, nothing answers: a write would wait until the thaw
+        try:
+            for i in range(1, 6):
+                started = time.monotonic()
+                spooler.store(snapshot(when=START + timedelta(seconds=i), cpu=float(i)))
+                assert time.monotonic() - started < 0.4
+            assert len(spooler) >= 4  # the first one is in flight
+        finally:
+            pg_cluster.thaw()
+        wait_for(lambda: len(spooler) == 0, 20, "the spool drained")
+        spooler.store(snapshot(when=START + timedelta(seconds=6), cpu=6.0))
+    finally:
+        spooler.close()
+    series = history.series("cpu_percent", START, START + timedelta(hours=1))
+    history.close()
+    assert [v for _, v in series] == [float(i) for i in range(7)]
+
+
+def test_a_spooled_sample_the_history_already_has_is_not_written_twice(tmp_path, history):
+    spool = Spool(tmp_path / "spool", 64 << 20, 86400.0)
+    rows = [history.prepare(snapshot(when=START + timedelta(seconds=i), cpu=float(i))) for i in range(3)]
+    history.write_row(rows[0])  # committed, then the node was killed before the spool moved on
+    for row in rows:
+        spool.append(row)
+    spooler = Spooler(spool, history, interval=1)
+    assert spooler.drain()
+    series = history.series("cpu_percent", START, START + timedelta(hours=1))
+    assert series == [(r.ts, float(i)) for i, r in enumerate(rows)]
