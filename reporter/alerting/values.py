@@ -12,6 +12,7 @@ from typing import Any
 
 from reporter.alerting.rules import Rule, compare
 from reporter.counters import increase
+from reporter.snapshot import NOT_PROBED
 
 
 def lookup(data: dict, path: str) -> float | None:
@@ -31,7 +32,10 @@ def lookup(data: dict, path: str) -> float | None:
 def threshold_value(rule: Rule, data: dict, path: str, guard: str | None) -> tuple[float | None, bool | None]:
     """Value at ``path`` compared with the threshold. With a ``guard`` (a count such as requests in the
     window), the condition is false while the count is below ``rule.min_count`` (no traffic is not "no data"),
-    and missing when the count itself is missing."""
+    and missing when the count itself is missing. A value of a service this host does not probe
+    (REPORTER_PROBES) gives a false condition: no alert, and not missing (no ``no_data``)."""
+    if not_probed(data, path):
+        return None, False
     value = lookup(data, path)
     if guard is not None:
         count = lookup(data, guard)
@@ -42,6 +46,15 @@ def threshold_value(rule: Rule, data: dict, path: str, guard: str | None) -> tup
     if value is None:
         return None, None
     return value, compare(rule.op, value, rule.threshold)
+
+
+def not_probed(data: dict, path: str) -> bool:
+    """True when ``path`` is under ``services.<name>`` and that service is not probed on the snapshot's host."""
+    parts = path.split(".")
+    if len(parts) < 2 or parts[0] != "services":
+        return False
+    health = data.get("services", {}).get(parts[1])
+    return isinstance(health, dict) and health.get("up") is None and health.get("error") == NOT_PROBED
 
 
 def predict_linear(points: list[tuple[float, float]], at: float) -> float | None:
