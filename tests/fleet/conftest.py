@@ -1,0 +1,30 @@
+"""The ``fleet`` fixture: nodes on the shared PostgreSQL (a private schema), one real webhook receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import free_port
+from tests.fleet.helpers import Fleet
+from tests.receiver import Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    got = Receiver()
+    yield got
+    got.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path, pg_schema_url, redis_url, redis_prefix, receiver) -> Iterator[Fleet]:
+    """A :class:`Fleet` on a private schema of the shared PostgreSQL; every node stopped afterwards (the logs of
+    every node are printed when the test failed: pytest shows captured output)."""
+    nodes = Fleet(tmp_path, pg_schema_url, redis_url, redis_prefix, receiver, free_port)
+    try:
+        yield nodes
+    finally:
+        print(nodes.tails(40))
+        nodes.close()
