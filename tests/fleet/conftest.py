@@ -28,3 +28,18 @@ def fleet(tmp_path, pg_schema_url, redis_url, redis_prefix, receiver) -> Iterato
     finally:
         print(nodes.tails(40))
         nodes.close()
+
+
+@pytest.fixture
+def netns():
+    """A network namespace joined by a veth pair (tests/fleet/netns.py); skipped where namespaces can't be made
+    (not root, no iproute2), failed under CI=true."""
+    from tests.conftest import require
+    from tests.fleet.netns import NetNs, available
+
+    reason = available()
+    if reason:
+        require("a network namespace", RuntimeError(reason))
+    ns = NetNs()
+    yield ns
+    ns.close()
