@@ -7,6 +7,7 @@ real webhook receiver by their ``webhook-id``."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 
 import pytest
@@ -115,3 +116,27 @@ def test_lock_connection_terminated_the_leader_steps_down_and_nothing_is_sent_tw
     assert events(fleet.receiver, "demo_requests_high") == [("firing", None), ("resolved", None)]
     for name in NAMES:
         assert events(fleet.receiver, "host_marker", name) == [("firing", name)]
+
+
+def test_a_frozen_leader_keeps_the_lead_and_sends_nothing_twice_when_it_resumes(fleet, counter):
+    """SIGSTOP is no failover: the frozen process's kernel still answers TCP keepalives, so its lock session
+    lives and no node takes over (nothing is evaluated or sent meanwhile). Once resumed it goes on leading and
+    sends what happened while it was frozen, once."""
+    counter(150)
+    fleet.start(*NAMES)
+    first = firing_everywhere(fleet)
+    old = fleet.leader()
+
+    old.signal(signal.SIGSTOP)
+    try:
+        counter(50)
+        time.sleep(TAKEOVER_BOUND + 2)
+        assert fleet.leadership().epoch == first.epoch  # still its lock
+        assert events(fleet.receiver, "demo_requests_high") == [("firing", None)]
+    finally:
+        old.signal(signal.SIGCONT)
+    wait_for(lambda: ("resolved", None) in events(fleet.receiver, "demo_requests_high"), 15,
+             "the resolution sent once the leader resumed")
+    settle(fleet)
+    assert fleet.leadership().epoch == first.epoch
+    assert events(fleet.receiver, "demo_requests_high") == [("firing", None), ("resolved", None)]
