@@ -25,7 +25,7 @@ from tests.daemon.helpers import RUN, daemon_env, start_daemon
 from tests.receiver import Receiver
 
 INTERVAL = 1.0  # REPORTER_SAMPLE_INTERVAL of every node (s)
-KEEPALIVE = 2.0  # REPORTER_LEADER_KEEPALIVE of every node (s; the setting's minimum)
+KEEPALIVE = 4.0  # REPORTER_LEADER_KEEPALIVE of every node (s): the smallest that 1 s keepalive probes split exactly
 TAKEOVER_BOUND = 2 * INTERVAL + KEEPALIVE  # issue 10: another node leads within two intervals + the keepalive
 WATCHED = ("demo_requests_high", "host_marker", "host_down")
 
