@@ -316,3 +316,36 @@ def test_a_big_postgresql_history_migrates_past_the_statement_timeout(pg_schema_
         assert len(partitions(engine)) == 12  # 100,000 samples 10 s apart: 11.6 days
     finally:
         engine.dispose()
+
+
+def test_nodes_starting_together_on_a_new_postgresql_history(pg_schema_url):
+    """Three nodes start on the same new PostgreSQL history at the same moment, each with its migration child:
+    one migrates, the others wait for it (an advisory lock of the schema) and find it at head; none fails. Then
+    again with a new feature's columns to add."""
+    import threading
+
+    from reporter.daemon.migration import migrate_in_child
+
+    errors: list[Exception] = []
+
+    def start(host: str, barrier: threading.Barrier, features: list[str]) -> None:
+        barrier.wait()
+        try:
+            migrate_in_child(pg_schema_url, features, host=host)
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+
+    for features in (["grammar"], ["grammar", "voice"]):
+        barrier = threading.Barrier(3)
+        threads = [threading.Thread(target=start, args=(f"node-{i}", barrier, features)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [str(e) for e in errors] == []
+    engine = history_engine(pg_schema_url)
+    try:
+        assert current_revision(engine) == HEAD
+        assert actual(engine) == expected(HEAD, ["grammar", "voice"], "postgresql")
+    finally:
+        engine.dispose()
