@@ -187,6 +187,8 @@ class ActiveAlert(_Section):
     alertname: str
     state: str
     severity: str | None = None
+    host: str | None = Field(None, description="the host it was evaluated on (its `host` label); none for an "
+                                               "app-wide alert")
     labels: dict[str, str]
     summary: str | None = None
     value: float | None = None

@@ -194,3 +194,16 @@ def test_reload_refuses_a_for_outage_tolerance_below_two_sample_intervals(tmp_pa
         assert alerting.evaluator.gap_tolerance == 4  # the previous configuration stays in force
     finally:
         history.close()
+
+
+def test_listed_alerts_carry_the_host_of_reporter_host_name(env, tmp_path):
+    settings, _history, _receivers, config = env
+    history = History(f"sqlite:///{tmp_path / 'named.db'}", FEATURES, host="web-7")
+    try:
+        alerting = Alerting(settings, config("a"), history)
+        feed(alerting, range(0, 300, 10), cpu=95)
+        [alert] = alerting.evaluate(snapshot(300, cpu=95)).alerts
+        assert (alert.alertname, alert.state, alert.host, alert.labels["host"]) == ("cpu_high", "firing", "web-7",
+                                                                                    "web-7")
+    finally:
+        history.close()
