@@ -221,7 +221,8 @@ def test_error_spike_baseline_reads_the_counters_another_host_stored_as_leader(f
     with lead.engine.begin() as conn:  # the previous leader (lead) stored the counters: 5 % errors on grammar
         for i in range(61):
             conn.execute(lead._insert, {"host": "lead", "ts": to_ms(at(-3900) + timedelta(minutes=i)),
-                                        "ai_grammar_requests": 20.0 * i, "ai_grammar_success": 19.0 * i})
+                                        "ai_grammar_requests": 20.0 * i, "ai_grammar_success": 19.0 * i,
+                                        "app": True})  # what History.write marks app-wide rows with
     ev = evaluator(web2)  # web2 leads now
     spike = next(r for r in ev.rules if r.kind == "error_spike")
     assert ev.values.baseline_error_rate(spike, at(0), FEATURES, 300.0) == pytest.approx(5.0)
