@@ -262,7 +262,8 @@ def host_view(host: Report | HostDay, top_n: int) -> dict[str, Any]:
         "gaps_total": sum(g["seconds"] for g in gaps),
         "alerts_shown": host.alerts[:top_n],  # most severe, then longest, then earliest first
         "alerts_firing": sum(1 for a in host.alerts if a.firing),
-        "services_down": [s.name for s in host.services if s.outages],
+        "services_down": [s.name for s in host.services  # a host not detailed has no outage list
+                          if s.outages or (s.availability is not None and s.availability < 100.0)],
         "min_availability": min((s.availability for s in host.services if s.availability is not None),
                                 default=None),
     }
@@ -309,12 +310,21 @@ def context(report: Report, generated_at: datetime | None = None) -> dict[str, A
         "fleet": report.fleet,
         "fleet_rows": [fleet_row(h) for h in report.hosts] if report.fleet else [],
         "fleet_alerts_shown": report.fleet_alerts[:top_n],
-        "host_views": [{"h": h, "anchor": f"host-{i}", **host_view(h, top_n)}
-                       for i, h in enumerate(report.hosts, 1)] if report.fleet else [],
+        "host_views": [],
+        "anchors": {},
+        "hosts_hidden": 0,
     }
     if report.fleet:
-        values["services_down"] = sorted({s for v in values["host_views"] for s in v["services_down"]})
-        values["min_availability"] = min((v["min_availability"] for v in values["host_views"]
+        shown = {h.name for h in report.hosts if h.detailed}
+        anchors = {h.name: f"host-{i}" for i, h in enumerate(report.hosts, 1) if h.name in shown}
+        values["anchors"] = anchors
+        values["host_views"] = [{"h": h, "anchor": anchors[h.name], **host_view(h, top_n)}
+                                for h in report.hosts if h.name in shown]
+        values["hosts_hidden"] = len(report.hosts) - len(shown)
+    if report.fleet:
+        views = [host_view(h, top_n) for h in report.hosts]  # every host: its services' availability
+        values["services_down"] = sorted({s for v in views for s in v["services_down"]})
+        values["min_availability"] = min((v["min_availability"] for v in views
                                           if v["min_availability"] is not None), default=None)
     return values
 
