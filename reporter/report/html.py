@@ -396,7 +396,8 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
     firing and ``duration_seconds`` within the report's period. Written as
     ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way. A fleet report adds
     ``hosts``: the fleet summary (coverage, CPU/memory/disk average and p95 in percent, alert episodes), also
-    with ``capped_only``.
+    with ``capped_only``; its ``outages`` and ``gaps`` have a ``host`` column and the rows of every host it
+    details, written when one host's list is capped.
 
     With ``capped_only`` only the lists longer than ``report.top_n`` (those the HTML cuts and points to).
     """
@@ -416,6 +417,15 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
                                                                        "completion_rate"], scenarios),
         "gaps": (len(report.gaps), ["start", "end", "duration_seconds"], [_span_row(g) for g in report.gaps]),
     }
+    if report.fleet:  # every detailed host's outages and gaps, with a host column; written when a host's are capped
+        detailed = [h for h in report.hosts if h.detailed]
+        per_host = [(h, _outages(h)) for h in detailed]
+        tables["outages"] = (max((len(o) for _, o in per_host), default=0),
+                             ["host", "service", "start", "end", "duration_seconds"],
+                             [[h.name, o["service"], o["start"], o["end"], round(o["seconds"])]
+                              for h, rows in per_host for o in rows])
+        tables["gaps"] = (max((len(h.gaps) for h in detailed), default=0), ["host", "start", "end", "duration_seconds"],
+                          [[h.name, *_span_row(g)] for h in detailed for g in h.gaps])
     if report.fleet:  # written with every fleet report (a summary to load in a spreadsheet)
         tables["hosts"] = (len(report.hosts), ["host", "coverage_percent", "samples", "expected_samples",
                                *(f"{short}_{what}" for short in ("cpu", "memory", "disk") for what in ("avg", "p95")),

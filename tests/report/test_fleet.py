@@ -255,6 +255,11 @@ def test_text_summary_and_csv_name_every_host(report):
         [want["coverage"], *(v for m in METRICS for v in want[m])], abs=1e-4)
     assert cells[2:4] == ["216", "288"] and cells[10:] == ["2", "1"]
     assert "hosts" in csv_attachments(report, capped_only=True)  # written beside every fleet report
+    gaps = csv_attachments(report)["gaps"].splitlines()  # every host's, with its name
+    assert gaps[0] == "host,start,end,duration_seconds" and [g.split(",")[0] for g in gaps[1:]] == ["db-9", "gpu-1", "web-2"]
+    assert csv_attachments(report)["outages"].splitlines()[1].startswith("web-1,database,")
+    capped = csv_attachments(dataclasses.replace(report, top_n=1), capped_only=True)
+    assert "gaps" not in capped and "outages" not in capped  # one gap and one outage per host: none capped
 
 
 def test_the_pdf_of_a_three_host_day(html, tmp_path):
