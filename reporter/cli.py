@@ -211,17 +211,17 @@ def hosts(ctx: click.Context, as_json: bool) -> None:
 
     from reporter.api.hostlist import host_entries, table
     from reporter.base.errors import one_line
-    from reporter.cli_history import open_history
+    from reporter.cli_history import read_only_engine
     from reporter.store.hosts import HostRegistry
 
     settings = _settings(ctx)
     try:
-        history = open_history(settings)
+        engine = read_only_engine(settings, "hosts")  # looks only: never creates nor migrates a schema
         try:
-            entries = host_entries(HostRegistry(history.engine), settings.host_name, history.fleet,
-                                   datetime.now(UTC), settings.sample_interval, __version__)
+            entries = host_entries(HostRegistry(engine), settings.host_name, settings.fleet, datetime.now(UTC),
+                                   settings.sample_interval, __version__)
         finally:
-            history.close()
+            engine.dispose()
     except click.ClickException:
         raise
     except Exception as exc:

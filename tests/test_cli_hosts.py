@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import create_engine, inspect, update
 
 from reporter import __version__
 from reporter.store.fleet_schema import leadership
@@ -63,6 +63,16 @@ def test_hosts_on_sqlite_is_this_host_as_leader(tmp_path):
     assert result.returncode == 0, result.stderr
     [solo] = json.loads(result.stdout)["hosts"]
     assert (solo["name"], solo["leader"], solo["status"], solo["role"]) == ("solo", True, "healthy", "node")
+
+
+def test_hosts_only_looks_a_database_without_the_tables_stays_empty(pg_schema_url, tmp_path):
+    result = reporter("hosts", env={"REPORTER_HISTORY_URL": pg_schema_url}, cwd=tmp_path)
+    assert result.returncode == 1 and "no hosts table" in result.stderr and "reporter run" in result.stderr
+    engine = create_engine(pg_schema_url)
+    try:
+        assert inspect(engine).get_table_names() == []  # nothing created, nothing migrated
+    finally:
+        engine.dispose()
 
 
 def test_hosts_bad_setting_exits_2_and_help_says_the_exit_codes(tmp_path):
