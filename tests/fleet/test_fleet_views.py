@@ -10,11 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from reporter.store.history import History
 from tests.conftest import free_port, wait_for
 from tests.daemon.helpers import start_daemon, stop_daemon
 from tests.fleet.test_fleet_daemons import node_settings
-from tests.snapshots import FEATURES
 from tests.test_cli import reporter
 
 
@@ -27,8 +25,7 @@ def test_two_nodes_list_each_other_and_serve_each_others_snapshot(tmp_path, pg_s
     ports = {"node-a": free_port(), "node-b": free_port()}
     settings = {name: node_settings(tmp_path / name, redis_url, redis_prefix, pg_schema_url, name,
                                     {"REPORTER_PROBES": "redis"}) for name in ports}
-    History(pg_schema_url, FEATURES, host="node-a").close()  # the schema first: two first migrations would race
-    with ThreadPoolExecutor(2) as pool:  # both start at once (each waits for its first sample)
+    with ThreadPoolExecutor(2) as pool:  # both start at once (they migrate the new schema in turn)
         starts = {name: pool.submit(start_daemon, tmp_path / name, settings[name], port)
                   for name, port in ports.items()}
     nodes = {name: start.result() for name, start in starts.items()}
