@@ -60,7 +60,7 @@ def host_entries(registry: HostRegistry, this_host: str, fleet: bool, now: datet
     if fleet:
         leader = registry.leader()
         entries = [entry(row, leader is not None and row.name == leader[0], now, sample_interval)
-                   for row in registry.list()]
+                   for row in registry.list(snapshots=False)]
     else:
         row = registry.get(this_host)
         entries = [] if row is None else [entry(row, True, now, sample_interval)]
