@@ -310,6 +310,7 @@ class Evaluator:
         self._restart_pending(now)
         self._bring_back(now)
         self._last_at = now
+        self.values.start_cycle()
         others = self.fleet.views(now) if self.fleet is not None else []
         targets = [(self.host, data), *((view.name, view.data) for view in others if view.data is not None)]
         missing: dict[tuple[str, str | None], bool] = {}  # (rule, host or None) -> some value missing
@@ -361,6 +362,8 @@ class Evaluator:
         rule = instance.rule
         if rule.kind == "predict_linear":
             value, condition = self.values.predicted(rule, now, host)
+            if condition is None:  # not read yet (this evaluation's read budget is used up): nothing changes
+                return
         elif rule.kind == "error_spike":
             value, condition = self.values.error_spike(rule, data, instance.guard, now, self.features)
         else:

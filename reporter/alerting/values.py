@@ -7,6 +7,7 @@ starts nor resolves), False means the condition does not hold (including "not en
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from reporter.alerting.rules import Rule, compare
 from reporter.counters import increase
 from reporter.snapshot import NOT_PROBED
+
+DEFERRED = object()  # a history value not computed yet (the evaluation's read budget was used up)
 
 
 def lookup(data: dict, path: str) -> float | None:
@@ -75,23 +78,36 @@ def predict_linear(points: list[tuple[float, float]], at: float) -> float | None
 class HistoryValues:
     """History-based values, cached for ``refresh_seconds`` (they change slowly and cost a range read). Each
     entry lives between one and two ``refresh_seconds`` (a fixed spread per key), so the range reads of many
-    hosts' entries computed in one evaluation are spread over later ones instead of all coming due together."""
+    hosts' entries computed in one evaluation are spread over later ones instead of all coming due together.
 
-    def __init__(self, history, refresh_seconds: float = 60.0) -> None:
+    Per-host reads (``predict_linear`` of every host of a fleet) are bounded per evaluation: once
+    ``budget_seconds`` have passed since :meth:`start_cycle` (and one was read), an expired entry keeps its old
+    value and an entry never computed is missing (neither starts nor resolves an alert) until a later evaluation
+    computes it."""
+
+    def __init__(self, history, refresh_seconds: float = 60.0, budget_seconds: float = 0.25) -> None:
         self.history = history
-        self.refresh_seconds = refresh_seconds
+        self.refresh_seconds, self.budget_seconds = refresh_seconds, budget_seconds
         self._cache: dict[str, tuple[datetime, Any]] = {}
+        self._deadline, self._read = math.inf, False
+
+    def start_cycle(self) -> None:
+        """An evaluation starts: the per-host reads of this one get ``budget_seconds`` from now."""
+        self._deadline, self._read = time.monotonic() + self.budget_seconds, False
 
     def clear(self) -> None:
         """Forget cached values (the wall clock stepped: their times are in the old frame)."""
         self._cache.clear()
 
-    def _cached(self, key: str, now: datetime, compute):
+    def _cached(self, key: str, now: datetime, compute, deferrable: bool = False):
         hit = self._cache.get(key)
         lifetime = self.refresh_seconds * (1 + (zlib.crc32(key.encode()) % 1000) / 1000)
         if hit is not None and 0 <= (now - hit[0]).total_seconds() < lifetime:
             return hit[1]
+        if deferrable and self._read and time.monotonic() > self._deadline:  # this evaluation's reads are used up
+            return hit[1] if hit is not None else DEFERRED
         value = compute()
+        self._read = self._read or deferrable
         self._cache[key] = (now, value)
         return value
 
@@ -106,7 +122,9 @@ class HistoryValues:
                 return None
             return predict_linear(points, now.timestamp() + rule.horizon_seconds)
 
-        predicted = self._cached(f"predict:{rule.name}:{host or ''}", now, compute)
+        predicted = self._cached(f"predict:{rule.name}:{host or ''}", now, compute, deferrable=True)
+        if predicted is DEFERRED:
+            return None, None
         if predicted is None:
             return None, False
         return round(predicted, 2), compare(rule.op, predicted, rule.threshold)

@@ -226,3 +226,19 @@ def test_error_spike_baseline_reads_the_counters_another_host_stored_as_leader(f
     ev = evaluator(web2)  # web2 leads now
     spike = next(r for r in ev.rules if r.kind == "error_spike")
     assert ev.values.baseline_error_rate(spike, at(0), FEATURES, 300.0) == pytest.approx(5.0)
+
+
+def test_per_host_history_reads_are_bounded_per_evaluation_and_deferred_ones_change_nothing(fleet):
+    lead, web2, web3 = fleet["lead"], fleet["web2"], fleet["web3"]
+    for i, t in enumerate(range(0, 7200 + 1, 300)):
+        for h in (web2, web3):
+            h.write(follower(t, disk=50 + i))  # both fill within 24 h
+        lead.write(snapshot(t, disk=30))
+    ev = evaluator(lead)
+    ev.values.budget_seconds = 0.0  # one history read per evaluation
+    ev.evaluate(snapshot(7200, disk=30))
+    assert len(ev.values._cache) == 1  # the leader's own; the others deferred: no alert, no no_data
+    assert ev.active() == []
+    ev.evaluate(snapshot(7210, disk=30))
+    ev.evaluate(snapshot(7220, disk=30))
+    assert sorted(r.labels["host"] for r in ev.active()) == ["web2", "web3"]
