@@ -242,3 +242,20 @@ def test_per_host_history_reads_are_bounded_per_evaluation_and_deferred_ones_cha
     ev.evaluate(snapshot(7210, disk=30))
     ev.evaluate(snapshot(7220, disk=30))
     assert sorted(r.labels["host"] for r in ev.active()) == ["web2", "web3"]
+
+
+def test_a_no_data_alert_stored_before_hosts_resolves_under_its_old_fingerprint(tmp_path):
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES, host="solo")
+    try:
+        labels = {"alertname": "no_data", "rule": "cpu_high", "severity": "warning"}
+        old = store_legacy(h.engine, "cpu_high", labels, "firing", at(0), at(600))
+        ev = evaluator(h)
+        assert ev.evaluate(snapshot(610, cpu=None)) == []  # still missing: still the old alert, nothing new
+        assert [r.fingerprint for r in ev.active()] == [old]
+        [resolved] = ev.evaluate(snapshot(620, cpu=20))
+        assert resolved.fingerprint == old and resolved.resolved_at == at(620)
+        for t in range(630, 1300, 10):  # missing again: the next no_data names the host
+            ev.evaluate(snapshot(t, cpu=None))
+        assert [r.labels for r in ev.active()] == [{**labels, "host": "solo"}]
+    finally:
+        h.close()
