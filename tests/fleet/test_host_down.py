@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.fleet.helpers import INTERVAL, duplicates, events
 
-pytestmark = [pytest.mark.slow, pytest.mark.xfail(reason="waiting for host_down (helper evaluate)", strict=False)]
+pytestmark = pytest.mark.slow
 
 
 def test_host_down_fires_once_when_a_node_is_killed_and_resolves_once_when_it_is_back(fleet):
