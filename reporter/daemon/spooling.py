@@ -78,6 +78,13 @@ class Spooler:
     def __len__(self) -> int:
         return len(self.spool)
 
+    @property
+    def spooling(self) -> bool:
+        """True while samples go to the spool instead of the history (a write failed or hangs, or older samples
+        wait): the node cannot count on the store (a leader steps down on it)."""
+        with self._mutex:
+            return not self._direct
+
     def start(self) -> None:
         """Start the writer thread (it drains what a previous run spooled)."""
         self._thread.start()

@@ -148,6 +148,13 @@ class Spool:
         """Bytes of the segment files."""
         return sum(s.bytes for s in self._segments)
 
+    def check_writable(self) -> None:
+        """Create the folder and write (then remove) a probe file in it; raises OSError when it cannot."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        probe = self.path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+
     # ---- appending -----------------------------------------------------------------------------------------
     def append(self, row: SampleRow) -> None:
         """Add ``row`` at the end (written and fsynced before returning), then apply the bounds: segments whose

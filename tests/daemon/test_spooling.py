@@ -94,10 +94,11 @@ def test_a_hung_store_never_holds_the_sampling_thread_and_loses_nothing(tmp_path
                 started = time.monotonic()
                 spooler.store(snapshot(when=START + timedelta(seconds=i), cpu=float(i)))
                 assert time.monotonic() - started < 0.4
-            assert len(spooler) >= 4  # the first one is in flight
+            assert len(spooler) >= 4 and spooler.spooling  # the first one is in flight
         finally:
             pg_cluster.thaw()
         wait_for(lambda: len(spooler) == 0, 20, "the spool drained")
+        assert not spooler.spooling
         spooler.store(snapshot(when=START + timedelta(seconds=6), cpu=6.0))
     finally:
         spooler.close()
