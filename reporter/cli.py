@@ -126,7 +126,8 @@ def run(ctx: click.Context) -> None:
     """
     stopping = STOPPING  # set by a signal that arrived during start-up
     settings = _settings(ctx)
-    alerting_config = _alerting(ctx, settings)
+    # an agent never leads: its alerting file is not read, and the alerting code never loads
+    alerting_config = _alerting(ctx, settings) if settings.role == "node" else None
     from reporter import logs
     from reporter.daemon.run import StartupError
     from reporter.daemon.run import run as run_daemon

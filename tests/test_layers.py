@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"reporter.catalog"},                                                   # one declaration per metric
     {"reporter.settings"},                                                  # configuration
     {"reporter.collect", "reporter.store", "reporter.smtp"},                # sampling; history; SMTP transport
-    {"reporter.cli_history"},                                               # the history as CLI commands open it
+    {"reporter.cli_history", "reporter.fleet"},                             # CLI's history; leader election
     {"reporter.notify"},                                                    # how to send
     {"reporter.alerting"},                                                  # what to send and when
     {"reporter.report"},                                                    # daily report

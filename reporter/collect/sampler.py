@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -22,6 +22,9 @@ from reporter.snapshot import AISection, Services, Snapshot, collector_places, o
 
 log = logging.getLogger(__name__)
 
+APP_WIDE = ("ai", "usage")  # collectors of the whole fleet's figures: sampled by its leader only
+BY_THE_LEADER = "sampled by the leader"
+
 
 class Sampler:
     """Takes snapshots from ``collectors`` (exactly those; :meth:`from_settings` uses the default list); call
@@ -31,9 +34,14 @@ class Sampler:
     be unique, known, and cover every required place, whose collectors' ``missing()`` give a value; else
     ``ValueError``. A collector with an ``interval`` (usage statistics, every ``REPORTER_USAGE_INTERVAL`` seconds)
     runs when due; in between, snapshots carry its last section and error.
+
+    ``app_wide()`` says whether this node samples the fleet-wide collectors (:data:`APP_WIDE`: the AI counters
+    and the usage statistics; only the leader of a fleet does): while it is false they do not run and their
+    place is their ``missing("sampled by the leader")`` value (not an error). None: always.
     """
 
-    def __init__(self, settings: Settings, collectors: Sequence[Collector]) -> None:
+    def __init__(self, settings: Settings, collectors: Sequence[Collector],
+                 app_wide: Callable[[], bool] | None = None) -> None:
         names = [c.name for c in collectors]
         known = collector_places()
         problems = [f"two collectors named {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
@@ -52,13 +60,14 @@ class Sampler:
         self.next_run = {c.name: 0.0 for c in self.collectors}  # monotonic time each collector is due next
         self._last: dict[str, Section[Any]] = {}
         self.failures = FailureLog(log)
+        self.app_wide = app_wide
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Sampler:
+    def from_settings(cls, settings: Settings, app_wide: Callable[[], bool] | None = None) -> Sampler:
         """A sampler running :func:`reporter.collect.defaults.default_collectors` (nothing is connected yet)."""
         from reporter.collect.defaults import default_collectors
 
-        return cls(settings, default_collectors(settings))
+        return cls(settings, default_collectors(settings), app_wide)
 
     def collector(self, name: str) -> Collector:
         """The collector named ``name`` (``KeyError`` if none)."""
@@ -84,7 +93,8 @@ class Sampler:
         raises for a failing dependency (nor for a collector that raises: that is its error)."""
         started = time.perf_counter()
         now = now or datetime.now(UTC)
-        due = [c for c in self.collectors if time.monotonic() >= self.next_run[c.name]]
+        skipped = set(APP_WIDE) if self.app_wide is not None and not self.app_wide() else set()
+        due = [c for c in self.collectors if time.monotonic() >= self.next_run[c.name] and c.name not in skipped]
         outcomes = self.runner.run({c.name: partial(c.collect, now) for c in due if not c.inline},
                                    self.settings.probe_timeout,
                                    inline={c.name: partial(c.collect, now) for c in due if c.inline})
@@ -102,6 +112,11 @@ class Sampler:
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         for collector in self.collectors:
+            if collector.name in skipped:
+                values[collector.name] = collector.missing(BY_THE_LEADER)
+                self.next_run[collector.name] = 0.0  # due at once when this node leads again
+                self._last.pop(collector.name, None)
+                continue
             section = self._last[collector.name]
             if section.error:
                 errors[collector.name] = section.error

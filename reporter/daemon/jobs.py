@@ -37,12 +37,17 @@ class SampleJob:
     :class:`reporter.clock.StepDetector`) is logged once as a warning and applied to everything that holds wall
     times: the sampler's counter window, pending alerts, and each ``on_step(seconds)`` callback (the daemon
     reschedules its other jobs). Snapshots keep the wall-clock time.
+
+    ``leadership`` (:class:`reporter.fleet.leader.Leadership` or ``SoloLeadership``): ticked at the start of each
+    cycle (its callbacks set :attr:`alerting` while this node leads); a fleet node whose history write fails
+    gives leadership up (said once) and does not try to lead again until a write works.
     """
 
     def __init__(self, sampler: Sampler, history: History, latest: Latest, alerting=None,
                  clock: Clock = SYSTEM_CLOCK, on_step: Iterable[Callable[[float], None]] = (),
-                 spooler: Spooler | None = None) -> None:
+                 leadership=None, spooler: Spooler | None = None) -> None:
         self.sampler, self.history, self.latest, self.alerting = sampler, history, latest, alerting
+        self.leadership = leadership
         self.spooler = spooler
         self.clock = clock
         self.interval = sampler.settings.sample_interval
@@ -69,6 +74,9 @@ class SampleJob:
         step = self.steps.observe(now, self.clock.monotonic())
         if step:
             self._stepped(step)
+        if self.leadership is not None:
+            spooling = self.spooler is not None and self.spooler.spooling
+            self.leadership.tick(may_lead=self.history.health.error is None and not spooling)
         snapshot = self.sampler.sample(now)
         self._write(snapshot)
         if self.alerting is not None:
@@ -109,6 +117,9 @@ class SampleJob:
     def _write(self, snapshot) -> None:
         if self.spooler is not None:  # fleet: written by the store writer thread, or spooled
             self.spooler.store(snapshot)
+            if self.spooler.spooling:
+                error = self.history.health.error
+                self._store_lost(error.split("; ")[0] if error else "a write to it hangs")
             return
         try:
             self.history.write(snapshot)
@@ -116,8 +127,14 @@ class SampleJob:
             if not is_store_error(exc):
                 log.debug("history: writing the sample failed", exc_info=True)
             self.history.health.failed("sample write", exc)
+            self._store_lost(describe(exc))
             return
         self.history.health.ok()
+
+    def _store_lost(self, reason: str) -> None:
+        """A fleet leader that cannot write the history steps down (said once by the leadership)."""
+        if self.leadership is not None and self.leadership.fleet and self.leadership.leader:
+            self.leadership.step_down(f"this node cannot write to the history ({reason})")
 
 
 def with_history_error(snapshot: Snapshot, error: str | None) -> Snapshot:

@@ -16,15 +16,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
 
-from reporter.alerting.config import AlertingConfig, AlertingConfigError, load_alerting
-from reporter.alerting.pipeline import Alerting
 from reporter.api.app import create_app
 from reporter.api.hosts import external_host
 from reporter.api.latest import Latest
@@ -33,17 +30,22 @@ from reporter.api.usage_log import async_redis_client
 from reporter.base.errors import one_line
 from reporter.collect.sampler import Sampler
 from reporter.daemon.control import RELOAD, STATUS, Control, status_line
-from reporter.daemon.jobs import PruneJob, SampleJob
+from reporter.daemon.duties import LeaderDuties
+from reporter.daemon.fleet import node_leadership, register
+from reporter.daemon.jobs import SampleJob
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.loop import SamplingLoop
 from reporter.daemon.migration import MigrationFailed, migrate_in_child
 from reporter.daemon.spooling import Spooler
+from reporter.fleet.leader import HostNameTaken, Leadership, SoloLeadership
 from reporter.masking import mask
-from reporter.report.job import ReportJob
 from reporter.settings import Settings
 from reporter.store.history import History
 from reporter.store.reclaim import CONVERT_AT_START_MAX_BYTES
 from reporter.store.spool import Spool
+
+if TYPE_CHECKING:  # the alerting code is imported by the leader's duties only (never in an agent)
+    from reporter.alerting.config import AlertingConfig
 
 log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_SECONDS = 3.0  # SIGTERM to exit stays under 5 s whatever a dependency does
@@ -86,37 +88,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def scheduler_for(prune: PruneJob, reports: ReportJob, interval: float) -> BackgroundScheduler:
-    """APScheduler: prune daily, the report job every minute on its own executor (never two at once, missed runs
-    coalesced). Sampling is not here: APScheduler schedules on the wall clock (see :class:`SamplingLoop`)."""
-    scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(1), "reports": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(interval))},
-        timezone=UTC,
-    )
-    now = datetime.now(UTC)
-    scheduler.add_job(prune, "interval", days=1, id="prune", next_run_time=now + timedelta(seconds=30))
-    scheduler.add_job(reports, "interval", minutes=1, id="reports", executor="reports",
-                      next_run_time=now + timedelta(seconds=5))
-    return scheduler
-
-
-def rescheduler(scheduler: BackgroundScheduler) -> Callable[[float], None]:
-    """A callback for a wall-clock step of ``seconds``: after a backward step, APScheduler would wait out the
-    step before any job's next run; move those runs back by the step (never before now). A forward step needs
-    nothing: due jobs run once (missed runs are coalesced)."""
-
-    def adjust(seconds: float) -> None:
-        if seconds >= 0:
-            return
-        now = datetime.now(UTC)
-        for job in scheduler.get_jobs():
-            if job.next_run_time is not None:
-                job.modify(next_run_time=max(now, job.next_run_time + timedelta(seconds=seconds)))
-
-    return adjust
-
-
 def limit_malloc_arenas(count: int = 2) -> None:
     """Cap glibc's per-thread malloc arenas (as MALLOC_ARENA_MAX would): a daemon with a dozen mostly idle
     threads otherwise keeps several MB of fragmented arenas. No-op off glibc."""
@@ -128,13 +99,14 @@ def limit_malloc_arenas(count: int = 2) -> None:
         pass
 
 
-def run(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None = None,
+def run(settings: Settings, alerting_config: AlertingConfig | None, env_file: Path | None = None,
         stopping: threading.Event | None = None, reload_requested: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or ``stopping`` is set); returns the exit code (0 after a clean stop).
 
     A signal during start-up stops it cleanly too. SIGHUP reloads the alerting file (also when
     ``reload_requested`` was set during start-up), SIGUSR1 logs a status line. Raises StartupError when the
-    port cannot be bound, or the history cannot be opened, written or locked.
+    port cannot be bound, or the history cannot be opened, written or locked, or (a fleet node) another running
+    node holds REPORTER_HOST_NAME. ``alerting_config`` is None for an agent (``REPORTER_ROLE=agent``).
     """
     stopping = stopping or threading.Event()
     holder: dict[str, _Server] = {}
@@ -227,11 +199,14 @@ def enable_incremental_vacuum(history: History) -> None:
                  seconds)
 
 
-def reloader(settings: Settings, alerting: Alerting) -> Callable[[], None]:
-    """The SIGHUP action: read the alerting file again and swap it in, or keep the old one; logs one line."""
+def reloader(settings: Settings, alerting: Any) -> Callable[[], None]:
+    """The SIGHUP action: read the alerting file again and swap it in (``alerting.reload(config)``: the
+    :class:`reporter.daemon.duties.LeaderDuties`, or an ``Alerting``), or keep the old one; logs one line."""
     source = settings.alerting_file or "the REPORTER_* receiver settings"
 
     def reload() -> None:
+        from reporter.alerting.config import AlertingConfigError, load_alerting
+
         try:
             config = load_alerting(settings)
         except AlertingConfigError as exc:
@@ -242,7 +217,7 @@ def reloader(settings: Settings, alerting: Alerting) -> Callable[[], None]:
     return reload
 
 
-def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path | None,
+def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file: Path | None,
            stopping: threading.Event, holder: dict, control: Control) -> int:
     started = time.monotonic()
     sock = bind(settings.http_host, settings.http_port)
@@ -254,17 +229,30 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
         raise
     host, port = sock.getsockname()[:2]
     latest = Latest()
-    sampler = Sampler.from_settings(settings)
-    alerting = Alerting(settings, alerting_config, history, port)
-    report_job = ReportJob(settings, history, env_file)
-    report_job.remove_stale_temps()  # what a rendering killed with the previous daemon left
-    prune_job = PruneJob(history, settings.retention_days, settings.sample_interval)
-    scheduler = scheduler_for(prune_job, report_job, settings.sample_interval)
+    leads = settings.role == "node"
+    duties_holder: list[LeaderDuties] = []
+    leadership = node_leadership(settings, on_elected=lambda epoch: duties_holder[0].elected(epoch),
+                                 on_deposed=lambda reason: duties_holder[0].deposed(reason))
+    sampler = Sampler.from_settings(settings, app_wide=lambda: leadership.leader)
     spooler = Spooler(spool, history, settings.sample_interval) if spool is not None else None
-    sample_job = SampleJob(sampler, history, latest, alerting, on_step=[rescheduler(scheduler)], spooler=spooler)
+    sample_job = SampleJob(sampler, history, latest, leadership=leadership, spooler=spooler)
+    duties = LeaderDuties(settings, alerting_config, history, port, env_file, sample_job, fenced=leadership.fleet)
+    duties_holder.append(duties)
+    sample_job.on_step.append(duties.shift)
+    try:
+        start_leadership(settings, leadership, history, settings.external_url or f"http://{host}:{port}")
+    except StartupError:
+        duties.stop()
+        duties.stop_alerting()
+        sampler.close()
+        if spooler is not None:
+            spooler.close()
+        history.close()
+        lock.release()
+        sock.close()
+        raise
     if spooler is not None:
         spooler.start()
-    sample_job.seed()
     sampling = SamplingLoop(sample_job, settings.sample_interval)
     # the POST endpoint answers 403 without a token: no asyncio Redis client (nor its import) then
     usage_redis = async_redis_client(settings.redis_url, settings.probe_timeout) if settings.api_token else None
@@ -279,31 +267,37 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
                             http=HeaderDeadlineProtocol, ws="none", proxy_headers=False)
     server = holder["server"] = _Server(config)
     path = settings.history_path()
-    alerting.start()
-    scheduler.start()
     sampling.start()
 
     def status() -> None:
-        try:
-            counts = alerting.outbox.pending_counts()
-        except Exception:
-            counts = None
-        log.info("%s", status_line(started, latest, counts))
+        role = ("leader" + (f" (epoch {leadership.epoch})" if leadership.fleet else "") if leadership.leader
+                else "follower" if leads else "agent")
+        log.info("%s; %s", status_line(started, latest, duties.pending_counts()), role)
 
-    control.actions.update({RELOAD: reloader(settings, alerting), STATUS: status})
+    control.actions.update({STATUS: status})
+    if leads:
+        control.actions[RELOAD] = reloader(settings, duties)
+    else:
+        control.actions[RELOAD] = lambda: log.info("SIGHUP: an agent has no alerting configuration to reload")
     control.start()
     try:
         if not stopping.is_set():
-            log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot",
-                     settings.sample_interval, path.resolve() if path else mask(settings.history_url), host, port)
+            log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot%s",
+                     settings.sample_interval, path.resolve() if path else mask(settings.history_url), host, port,
+                     f"; host {settings.host_name}, role {settings.role}" if leadership.fleet else "")
             server.run(sockets=[sock])
     finally:
         sock.close()
         control.stop()
         control.join(SHUTDOWN_WAIT_SECONDS if control.is_alive() else 0)
-        _bounded(lambda: (sampling.stop(), scheduler.shutdown(wait=True)), SHUTDOWN_WAIT_SECONDS,
+        def stop_jobs() -> None:
+            sampling.stop()
+            duties.stop()
+
+        _bounded(stop_jobs, SHUTDOWN_WAIT_SECONDS,
                  "the in-flight sample is still running (a dependency is hung); not waiting for it")
-        alerting.stop()
+        duties.stop_alerting()
+        leadership.close()  # frees the leader lock and the host name at once
         sampler.close()
         if spooler is not None:
             spooler.close()
@@ -311,6 +305,28 @@ def _serve(settings: Settings, alerting_config: AlertingConfig, env_file: Path |
         lock.release()
         log.info("reporter stopped")
     return 0
+
+
+def start_leadership(settings: Settings, leadership: Leadership | SoloLeadership, history: History,
+                     address: str) -> None:
+    """Take this node's host name and its first chance at leadership (a single host: its duties start), and
+    register the node in ``hosts`` (a fleet). StartupError when another running node holds the host name (one
+    line naming it) or the lock connection cannot be made."""
+    try:
+        leadership.start()
+    except HostNameTaken as exc:
+        raise StartupError(str(exc)) from None
+    except Exception as exc:
+        if not leadership.fleet:
+            raise
+        raise StartupError(f"cannot open the leader lock connection to {mask(settings.history_url)} "
+                           f"({one_line(exc)}); check REPORTER_HISTORY_URL") from None
+    if isinstance(leadership, Leadership):
+        try:
+            register(history, settings, leadership.node_id, address)
+        except Exception as exc:
+            log.warning("fleet: cannot register this node in the hosts table (%s); a node started with the same "
+                        "REPORTER_HOST_NAME is refused without its details", one_line(exc))
 
 
 def _bounded(action, seconds: float, message: str) -> None:

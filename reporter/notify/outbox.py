@@ -27,7 +27,8 @@ from reporter.failures import FailureLog
 from reporter.notify.receivers.base import Attempt
 from reporter.notify.retry import DELIVERED, FAILED
 from reporter.store.alert_schema import delivery_attempts, outbox
-from reporter.store.leases import Backoff, LeasedQueue
+from reporter.store.fence import Fenced
+from reporter.store.leases import Backoff, FenceCheck, LeasedQueue
 
 if TYPE_CHECKING:  # httpx loads only when there is something to send
     import httpx
@@ -70,11 +71,17 @@ class Outbox:
     attempts, schedules retries and ages rows against ``max_age``. ``rng``: the random source of the retry
     jitter (None: the ``random`` module). Claims, leases and attempts are the leased queues'
     (:class:`reporter.store.leases.LeasedQueue` over ``outbox``, keyed by notification id).
+
+    ``fence``: the leader's fence (:class:`reporter.store.fence.Fence`), checked with every claim and every
+    delivery record; a fenced claim sends nothing, a fenced record leaves the row pending under its id for the new
+    leader. None (``test-alert``, a single host) is unfenced. The daemon sets it at each election.
     """
 
     def __init__(self, engine: Engine, receivers: Sequence[Destination], defaults: Policy,
-                 clock: Callable[[], datetime] = _utcnow, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], datetime] = _utcnow, rng: random.Random | None = None,
+                 fence: FenceCheck | None = None) -> None:
         self.engine, self.defaults, self.clock, self.rng = engine, defaults, clock, rng
+        self.fence = fence
         self.queue = LeasedQueue(engine, outbox, "id", ("pending",))
         self.receivers = {r.name: r for r in receivers}
         # a receiver that keeps failing is one failure, keyed by receiver: a line when it starts, a reminder at most
@@ -176,14 +183,25 @@ class Outbox:
                       row["id"], receiver.name, row["attempts"], timedelta(seconds=self.defaults.max_age),
                       row["last_error"])
             return EXPIRED
-        if self.queue.claim(row["id"], now, receiver.timeout + 5) is None:
+        try:
+            if self.queue.claim(row["id"], now, receiver.timeout + 5, fence=self.fence) is None:
+                return None
+        except Fenced as exc:
+            self.failures.failed("fence", f"notification {row['id']} to {receiver.name} not sent: this node is "
+                                 f"no longer the leader ({exc}); the leader sends it")
             return None
         try:
             attempt = await receiver.send(client, row["id"], row["body"])
         except asyncio.CancelledError:  # given back: sent again at once (at least once)
             self.queue.release(row["id"])
             raise
-        self._record(row, receiver, attempt)
+        try:
+            self._record(row, receiver, attempt)
+        except Fenced as exc:  # the lease runs out, then the new leader sends it again, under the same id
+            log.warning("notification %s to %s: attempt (%s) not recorded: this node is no longer the leader "
+                        "(%s); the leader retries it under the same id", row["id"], receiver.name,
+                        attempt.outcome, exc)
+            return None
         return attempt.outcome
 
     def _record(self, row: dict, receiver: Destination, attempt: Attempt) -> None:
@@ -199,6 +217,7 @@ class Outbox:
             retry = self.backoff(receiver)
         with self.engine.begin() as conn:
             recorded = self.queue.attempted(row["id"], now, status=status, retry=retry, values=values, conn=conn,
+                                            fence=self.fence,
                                             asked=self._asked(receiver, attempt.retry_after) if retry else None)
             conn.execute(insert(delivery_attempts).values(
                 notification_id=row["id"], at=to_ms(now), duration_ms=attempt.duration_ms,

@@ -19,6 +19,7 @@ from reporter.report.model import (
     AIDay,
     AlertEpisode,
     FeatureDay,
+    HostDay,
     Report,
     ServiceDay,
     Span,
@@ -126,6 +127,37 @@ def covered(period: Period, now: datetime | None = None) -> tuple[datetime, date
     return period.start, (now if now in period else period.end)
 
 
+def host_day(history: History, host: str | None, start: datetime, end: datetime, sample_interval: float,
+             shown: str | None = None) -> tuple[HostDay, list[float | None]]:
+    """The figures of ``host`` (None: the history's own) for start <= t < end, named ``shown`` (default
+    the host), and its model-available probes (``ollama_model_available`` per sample, for the AI section)."""
+    system_names = list(report_metrics("system"))
+    ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
+    columns = [*system_names, "uptime_seconds", *ups]
+    rows = history.rows(columns, start, end, host=host)
+    col = {name: i + 1 for i, name in enumerate(columns)}
+    times = [from_ms(r[0]) for r in rows]
+
+    def values(name: str) -> list[float | None]:
+        return [r[col[name]] for r in rows]
+
+    services = []
+    for name in SERVICES:
+        probes = [v for v in values(f"{name}_up") if v is not None]
+        services.append(ServiceDay(name, _ratio(sum(probes), len(probes), 100.0), len(probes),
+                                   outages(times, values(f"{name}_up"), end)))
+    day = HostDay(
+        name=shown or (history.host if host is None else host), samples=len(rows),
+        expected_samples=round((end - start).total_seconds() / sample_interval),
+        gaps=gaps(times, start, end, sample_interval),
+        system={name: stats(values(name)) for name in system_names},
+        uptime_seconds=next((v for v in reversed(values("uptime_seconds")) if v is not None), None),
+        series={name: downsample(list(zip(times, values(name), strict=True))) for name in system_names},
+        services=services,
+    )
+    return day, values("ollama_model_available")
+
+
 def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
                  now: datetime | None = None) -> Report:
     """The report of ``period`` (a :class:`Period`, e.g. ``Period.day(date, tz)``) from ``history``. Never
@@ -133,36 +165,52 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
 
     A report of the current period (``now``, default the clock, inside it) covers it until ``now``: samples,
     expected samples, gaps, outages and alert durations all stop there; nothing is counted in the future.
+
+    ``host`` is the name the report shows for its own host (the history's ``host``). On a fleet history
+    (PostgreSQL) every host with samples in the period, or named by an alert episode's ``host`` label, gets
+    its figures (``Report.hosts``); the AI and usage figures are app-wide (``History.app_rows``), once.
     """
     day = period.key  # in log lines
     start, end = covered(period, now)
     features = history.features
-    # the system table's rows and the usage figures: the catalog's metrics that have a report label
-    system_names = list(report_metrics("system"))
     usage_names = [name.removeprefix("usage_") for name in report_metrics("usage")]
     counters = [m.name for m in catalog(features).values() if m.counter]  # the AI table's (and per feature)
-    ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
     usage_cols = [f"usage_{u}" for u in usage_names]
-    columns = [*system_names, "uptime_seconds", *ups, *counters, *usage_cols]
+    app_columns = [*counters, *usage_cols]
     # one sample before the day is the base of the day's counter increases
-    rows = history.rows(columns, start - timedelta(hours=1), end)
-    before = [r for r in rows if r[0] < to_ms(start)]
-    rows = [r for r in rows if r[0] >= to_ms(start)]
-    col = {name: i + 1 for i, name in enumerate(columns)}
-    times = [from_ms(r[0]) for r in rows]
+    app = history.app_rows(app_columns, start - timedelta(hours=1), end)
+    before = [r for r in app if r[0] < to_ms(start)]
+    app = [r for r in app if r[0] >= to_ms(start)]
+    col = {name: i + 1 for i, name in enumerate(app_columns)}
 
     def values(name: str, with_base: bool = False) -> list[float | None]:
         base = [before[-1][col[name]]] if with_base and before else []
-        return base + [r[col[name]] for r in rows]
+        return base + [r[col[name]] for r in app]
 
-    system = {name: stats(values(name)) for name in system_names}
-    series = {name: downsample(list(zip(times, values(name), strict=True))) for name in system_names}
-    uptime = next((v for v in reversed(values("uptime_seconds")) if v is not None), None)
-    services = []
-    for name in SERVICES:
-        probes = [v for v in values(f"{name}_up") if v is not None]
-        services.append(ServiceDay(name, _ratio(sum(probes), len(probes), 100.0), len(probes),
-                                   outages(times, values(f"{name}_up"), end)))
+    episodes = alert_episodes(history, start, end)
+    own, model = host_day(history, None, start, end, sample_interval,
+                          shown=history.host if history.fleet else host)
+    hosts: list[HostDay] = [own]
+    fleet_alerts: list[AlertEpisode] = []
+    if history.fleet:
+        labelled = {e.labels["host"] for e in episodes if e.labels.get("host")}
+        names = sorted(set(history.hosts_between(start, end)) | labelled)
+        if names:
+            hosts = []
+        for name in names:
+            figures, probes = (own, []) if name == history.host else host_day(history, name, start, end,
+                                                                               sample_interval)
+            hosts.append(figures)
+            model = model + probes
+        by_name = {h.name: h for h in hosts}
+        for episode in episodes:
+            target = by_name.get(episode.labels.get("host") or "")
+            (target.alerts if target is not None else fleet_alerts).append(episode)
+        if len(hosts) == 1:  # a fleet of one reads as a single host: every alert is that host's
+            hosts[0].alerts[:] = episodes
+            fleet_alerts = []
+    else:
+        own.alerts.extend(episodes)  # a single host: every alert is this host's, labelled or not
 
     req_steps = steps(values("ai_total_requests", True))
     time_steps = steps(values("ai_total_time_seconds", True))
@@ -187,7 +235,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     if cache_hits is not None and cache_hits > (requests or 0.0):
         log.warning("report %s: ai_cache_hits > ai_total_requests (the cache hits grew more than the requests); "
                     "the cache hit rate is left out", day)
-    model = [v for v in values("ollama_model_available") if v is not None]
+    model_probes = [v for v in model if v is not None]  # every host that probes Ollama
     ai = AIDay(
         requests=requests,
         avg_response_time=_ratio(_sum([t for r, t in zip(req_steps, time_steps, strict=True) if r is not None]),
@@ -196,11 +244,11 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         success_rate=None if inconsistent else _ratio(f_ok_total, f_req_total, 100.0),
         cache_hit_rate=None if cache_hits is not None and cache_hits > (requests or 0.0)
         else _ratio(cache_hits, requests, 100.0),
-        model_availability=_ratio(sum(model), len(model), 100.0),
+        model_availability=_ratio(sum(model_probes), len(model_probes), 100.0),
         features=feature_days,
     )
 
-    previous = history.rows(usage_cols, period.previous().start, start)  # the previous period's end
+    previous = history.app_rows(usage_cols, period.previous().start, start)  # the previous period's end
     usage = []
     for i, name in enumerate(usage_names):
         value = next((v for v in reversed(values(f"usage_{name}")) if v is not None), None)
@@ -209,11 +257,10 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
 
     return Report(
         period=period, timezone=period.timezone, host=host, start=start, end=end, sample_interval=sample_interval,
-        samples=len(rows), expected_samples=round((end - start).total_seconds() / sample_interval),
-        gaps=gaps(times, start, end, sample_interval), system=system, uptime_seconds=uptime, series=series,
-        services=services, ai=ai, usage=usage, top_users=_list(history, "top_users", end),
-        popular_scenarios=_list(history, "popular_scenarios", end),
-        alerts=alert_episodes(history, start, end), top_n=top_n,
+        samples=own.samples, expected_samples=own.expected_samples, gaps=own.gaps, system=own.system,
+        uptime_seconds=own.uptime_seconds, series=own.series, services=own.services, ai=ai, usage=usage,
+        top_users=_list(history, "top_users", end), popular_scenarios=_list(history, "popular_scenarios", end),
+        alerts=episodes, top_n=top_n, hosts=hosts, fleet_alerts=fleet_alerts,
     )
 
 

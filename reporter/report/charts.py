@@ -140,24 +140,58 @@ def line_chart(points: Sequence[tuple[datetime, float | None]], *, start: dateti
                         fontsize=6.5)
         if not xs or all(math.isnan(y) for y in ys):
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=MUTED)
-        ax.set_xlim(mdates.date2num(start), mdates.date2num(end))  # what the date axis makes of datetimes
-        ax.set_ylim(0, ymax if ymax is not None else None)
-        hours = (end - start).total_seconds() / 3600
-        ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3 if hours > 12 else 1), tz=tz))
-        ax.xaxis.set_minor_locator(mdates.HourLocator(tz=tz))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
-        if ymax == 100.0:
-            ax.yaxis.set_major_locator(MultipleLocator(25))
-        else:
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}{unit}"))
-        ax.grid(True, which="major", color=GRID, linewidth=0.6)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        ax.tick_params(length=2, width=0.6, pad=2)
-        ax.tick_params(which="minor", length=1.2, width=0.4)
+        _time_axes(ax, start, end, tz, unit, ymax)
         ax.set_title(label, loc="left", fontsize=8, color=INK, pad=4, fontweight="bold")
+        return _svg(fig, f"c{next(_counter)}")
+
+
+def _time_axes(ax, start: datetime, end: datetime, tz: ZoneInfo, unit: str, ymax: float | None) -> None:
+    """The x axis from ``start`` to ``end`` with hour ticks in ``tz``, the y axis 0..``ymax`` in ``unit``, the
+    grid and the spines of a day chart."""
+    ax.set_xlim(mdates.date2num(start), mdates.date2num(end))  # what the date axis makes of datetimes
+    ax.set_ylim(0, ymax if ymax is not None else None)
+    hours = (end - start).total_seconds() / 3600
+    ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3 if hours > 12 else 1), tz=tz))
+    ax.xaxis.set_minor_locator(mdates.HourLocator(tz=tz))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    if ymax == 100.0:
+        ax.yaxis.set_major_locator(MultipleLocator(25))
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}{unit}"))
+    ax.grid(True, which="major", color=GRID, linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(length=2, width=0.6, pad=2)
+    ax.tick_params(which="minor", length=1.2, width=0.4)
+
+
+SERIES_COLORS = (LINE, "#d9822b", "#5b8c5a", "#8e6c8a")
+
+
+def lines_chart(series: Sequence[tuple[str, Sequence[tuple[datetime, float | None]]]], *, start: datetime,
+                end: datetime, tz: ZoneInfo, label: str, unit: str = "%", ymax: float | None = 100.0,
+                interval: float | None = None, height_in: float = 1.35) -> str:
+    """Several time series of one day in one line chart (e.g. a host's CPU, memory and disk), each with its
+    name in the legend, as an inline SVG string. Axes as :func:`line_chart`; missing values and pauses in the
+    data are breaks."""
+    with _lock, matplotlib.rc_context(RC):
+        fig = Figure(figsize=(WIDTH_IN, height_in), dpi=72)
+        ax = fig.add_axes((0.07, 0.19, 0.91, 0.69))
+        drawn = False
+        for (name, points), color in zip(series, itertools.cycle(SERIES_COLORS)):
+            xs, ys = _with_breaks(points, interval)
+            if xs:
+                ax.plot(xs, ys, color=color, linewidth=0.8, solid_joinstyle="round", label=name.replace("$", r"\$"))
+                drawn = drawn or not all(math.isnan(y) for y in ys)
+        if not drawn:
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=MUTED)
+        else:
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(series), frameon=False, fontsize=6.5,
+                      borderaxespad=0.2, handlelength=1.4, columnspacing=1.2)
+        _time_axes(ax, start, end, tz, unit, ymax)
+        ax.set_title(label, loc="right", fontsize=8, color=INK, pad=4, fontweight="bold")
         return _svg(fig, f"c{next(_counter)}")
 
 

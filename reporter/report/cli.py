@@ -94,7 +94,6 @@ def run_report(settings: Settings, day: str | None, first: str | None, last: str
 
 def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, email: bool, lines: list[str]) -> int:
     import logging
-    import socket
 
     from reporter.report.files import render_time_limit, report_files
     from reporter.report.mail import MailError, build_message, send
@@ -118,7 +117,7 @@ def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, emai
             produced_names = {p.name for p in produced.files}
             files = {k: v for k, v in report_files(out_dir, period).items()
                      if v.name in produced_names or k == "html"}
-            send(settings, build_message(settings, period.key, socket.gethostname(), files))
+            send(settings, build_message(settings, period.key, settings.host_name, files))
         except MailError as exc:
             click.echo(f"reporter: {period}: email not sent: {exc}", err=True)
             return 1

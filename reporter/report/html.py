@@ -30,7 +30,7 @@ from markupsafe import Markup
 
 from reporter.base.timefmt import duration
 from reporter.catalog import report_metrics
-from reporter.report.model import Report, Span
+from reporter.report.model import HostDay, Report, Span, severity_rank
 from reporter.rounding import format_percent
 
 TEMPLATE = "report.html.j2"
@@ -184,7 +184,7 @@ def _when(ctx, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 # ---- view model --------------------------------------------------------------------------------------------
 
 
-def _outages(report: Report) -> list[dict]:
+def _outages(report: Report | HostDay) -> list[dict]:
     rows = [{"service": s.name, "start": o.start, "end": o.end, "seconds": o.seconds}
             for s in report.services for o in s.outages]
     return sorted(rows, key=lambda r: (r["start"], r["service"]))
@@ -210,30 +210,88 @@ def _zone_line(report: Report, tz: ZoneInfo) -> str:
 
 
 def _charts(report: Report, tz: ZoneInfo) -> dict[str, Markup]:
-    from reporter.report.charts import bar_chart, line_chart  # matplotlib is imported only when rendering
+    from reporter.report.charts import bar_chart  # matplotlib is imported only when rendering
 
     charts: dict[str, Markup] = {}
     if report.empty:
         return charts
-    for name, points in report.series.items():
-        stats = report.system.get(name)
-        charts[name] = Markup(line_chart(points, start=report.start, end=report.midnight, tz=tz,
-                                         label=f"{label(name)} (%)", average=stats.avg if stats else None,
-                                         interval=report.sample_interval))
+    if not report.fleet:
+        charts.update(_host_charts(report, report, tz))
     features = [(f.name, f.requests) for f in report.ai.features]
     if len(features) > 1 and any(_finite(v) for _, v in features):
         charts["features"] = Markup(bar_chart(features, label="AI requests per feature"))
     return charts
 
 
+def _host_chart(report: Report, host: HostDay, tz: ZoneInfo) -> dict[str, Markup]:
+    """A fleet report's chart of one host: its system metrics (CPU, memory, disk) as lines of one chart, under
+    the key ``system`` (none for a host without samples)."""
+    from reporter.report.charts import lines_chart
+
+    if host.samples == 0:
+        return {}
+    series = [(label(name), points) for name, points in host.series.items()]
+    return {"system": Markup(lines_chart(series, start=report.start, end=report.midnight, tz=tz,
+                                         label=f"{', '.join(n for n, _ in series)} (%)",
+                                         interval=report.sample_interval))}
+
+
+def _host_charts(report: Report, host: Report, tz: ZoneInfo) -> dict[str, Markup]:
+    """The line chart of each system metric of a single host's report, by metric."""
+    from reporter.report.charts import line_chart
+
+    charts: dict[str, Markup] = {}
+    for name, points in host.series.items():
+        stats = host.system.get(name)
+        charts[name] = Markup(line_chart(points, start=report.start, end=report.midnight, tz=tz,
+                                         label=f"{label(name)} (%)", average=stats.avg if stats else None,
+                                         interval=report.sample_interval))
+    return charts
+
+
+def host_view(host: Report | HostDay, top_n: int) -> dict[str, Any]:
+    """What the template shows of one host besides its figures: its outages (all, and the ``top_n`` longest),
+    its gaps (the ``top_n`` longest, and their total), its first ``top_n`` alert episodes and how many still
+    fire, the services that had an outage and the lowest availability."""
+    outages = _outages(host)
+    gaps = [{"start": g.start, "end": g.end, "seconds": g.seconds} for g in host.gaps]
+    return {
+        "outages": outages,
+        "outages_shown": _cap_longest(outages, top_n),
+        "gaps_shown": _cap_longest(gaps, top_n),
+        "gaps_total": sum(g["seconds"] for g in gaps),
+        "alerts_shown": host.alerts[:top_n],  # most severe, then longest, then earliest first
+        "alerts_firing": sum(1 for a in host.alerts if a.firing),
+        "services_down": [s.name for s in host.services if s.outages],
+        "min_availability": min((s.availability for s in host.services if s.availability is not None),
+                                default=None),
+    }
+
+
+def fleet_row(host: HostDay) -> dict[str, Any]:
+    """One row of the fleet summary: the host, its coverage, the average and p95 of CPU, memory and disk, its
+    alert episodes and how many still fire."""
+    row: dict[str, Any] = {"host": host.name, "coverage": host.coverage, "samples": host.samples,
+                           "alerts": len(host.alerts), "firing": sum(1 for a in host.alerts if a.firing),
+                           "worst": min((a.severity for a in host.alerts), key=severity_rank, default="")}
+    for name in FLEET_METRICS:
+        stats = host.system.get(name)
+        row[name] = (stats.avg, stats.p95) if stats is not None else (None, None)
+    return row
+
+
+FLEET_METRICS = ("cpu_percent", "memory_percent", "disk_percent")
+
+
 def context(report: Report, generated_at: datetime | None = None) -> dict[str, Any]:
-    """Everything the template uses besides the report itself."""
+    """Everything the template uses besides the report itself. The top-level host values (``outages``,
+    ``gaps_shown``, ``alerts_shown``...) are those of the report's own host (and every alert episode); a fleet
+    report adds ``fleet_rows`` (the summary), ``host_views`` (one per host: ``h`` its figures, ``anchor``, and
+    its :func:`host_view`) and ``fleet_alerts_shown``."""
     tz = ZoneInfo(report.timezone)
     top_n = max(1, report.top_n)
-    outages = _outages(report)
-    gaps = [{"start": g.start, "end": g.end, "seconds": g.seconds} for g in report.gaps]
     usage_known = any(u.value is not None for u in report.usage) or report.top_users or report.popular_scenarios
-    return {
+    values = {
         "report": report,
         "tz": tz,
         "dst_day": abs(report.hours - 24) > 0.01,
@@ -242,21 +300,23 @@ def context(report: Report, generated_at: datetime | None = None) -> dict[str, A
         "generated_at": (generated_at or datetime.now(UTC)),
         "top_n": top_n,
         "clip_chars": CLIP_CHARS,
-        "outages": outages,
-        "outages_shown": _cap_longest(outages, top_n),
-        "gaps_shown": _cap_longest(gaps, top_n),
-        "gaps_total": sum(g["seconds"] for g in gaps),
-        "alerts_shown": report.alerts[:top_n],  # most severe, then longest, then earliest first
-        "alerts_firing": sum(1 for a in report.alerts if a.firing),
+        **host_view(report, top_n),
         "users_shown": report.top_users[:top_n],
         "show_email_column": any(u.get("email") for u in report.top_users),
         "scenarios_shown": report.popular_scenarios[:top_n],
         "usage_known": usage_known,
         "ai_known": report.ai.requests is not None or report.ai.model_availability is not None,
-        "services_down": [s.name for s in report.services if s.outages],
-        "min_availability": min((s.availability for s in report.services if s.availability is not None),
-                                default=None),
+        "fleet": report.fleet,
+        "fleet_rows": [fleet_row(h) for h in report.hosts] if report.fleet else [],
+        "fleet_alerts_shown": report.fleet_alerts[:top_n],
+        "host_views": [{"h": h, "anchor": f"host-{i}", **host_view(h, top_n)}
+                       for i, h in enumerate(report.hosts, 1)] if report.fleet else [],
     }
+    if report.fleet:
+        values["services_down"] = sorted({s for v in values["host_views"] for s in v["services_down"]})
+        values["min_availability"] = min((v["min_availability"] for v in values["host_views"]
+                                          if v["min_availability"] is not None), default=None)
+    return values
 
 
 def render_html(report: Report, *, templates_dir: str | None = None,
@@ -276,6 +336,9 @@ def render_html(report: Report, *, templates_dir: str | None = None,
     values["text_summary"] = render_text(report)
     values["css"] = Markup(css.replace("</", "<\\/"))  # a stylesheet cannot close its <style> element
     values["charts"] = _charts(report, values["tz"])
+    values["own"] = {**host_view(report, max(1, report.top_n)), "charts": values["charts"]}
+    for view in values["host_views"]:
+        view["charts"] = _host_chart(report, view["h"], values["tz"])
     return env.get_template(TEMPLATE).render(values)
 
 
@@ -321,7 +384,9 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
     ``popular_scenarios``, ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). ``alerts``
     has every episode in the report's order (most severe, longest, earliest first), an empty ``end`` while still
     firing and ``duration_seconds`` within the report's period. Written as
-    ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way.
+    ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way. A fleet report adds
+    ``hosts``: the fleet summary (coverage, CPU/memory/disk average and p95 in percent, alert episodes), also
+    with ``capped_only``.
 
     With ``capped_only`` only the lists longer than ``report.top_n`` (those the HTML cuts and points to).
     """
@@ -341,5 +406,17 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
                                                                        "completion_rate"], scenarios),
         "gaps": (len(report.gaps), ["start", "end", "duration_seconds"], [_span_row(g) for g in report.gaps]),
     }
+    if report.fleet:  # written with every fleet report (a summary to load in a spreadsheet)
+        tables["hosts"] = (len(report.hosts), ["host", "coverage_percent", "samples", "expected_samples",
+                               *(f"{short}_{what}" for short in ("cpu", "memory", "disk") for what in ("avg", "p95")),
+                               "alerts", "alerts_firing"],
+                           [[r["host"], _round(r["coverage"]), r["samples"], h.expected_samples,
+                             *(_round(v) for name in FLEET_METRICS for v in r[name]), r["alerts"], r["firing"]]
+                            for h in report.hosts for r in [fleet_row(h)]])
     return {name: _csv(header, rows, tz) for name, (count, header, rows) in tables.items()
-            if not capped_only or count > report.top_n}
+            if not capped_only or count > report.top_n or name == "hosts"}
+
+
+def _round(value: float | None) -> float | None:
+    """A percentage for a CSV cell: 4 decimals (None stays empty)."""
+    return None if value is None else round(value, 4)

@@ -4,7 +4,6 @@ emails."""
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +15,10 @@ from reporter.report.period import Period
 from reporter.report.render import FORMATS, RenderError, render_in_child
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
+from reporter.store.fence import Fenced
 from reporter.store.health import describe, is_store_error
 from reporter.store.history import History
+from reporter.store.leases import FenceCheck
 
 if TYPE_CHECKING:
     from reporter.report.mail import ReportMailer
@@ -38,7 +39,7 @@ class ReportJob:
     def __init__(self, settings: Settings, history: History, env_file: Path | None = None) -> None:
         self.settings, self.history, self.env_file = settings, history, env_file
         self.schedule = ReportSchedule(history.engine, settings.tz, settings.report_time, settings.retention_days)
-        self.host = socket.gethostname()
+        self.host = settings.host_name  # REPORTER_HOST_NAME: the name alerts and samples carry
         self.email = bool(settings.smtp_host and settings.email_to)
         self.mailer: ReportMailer | None = None
         if self.email:  # smtplib/ssl load only when email is configured
@@ -48,6 +49,13 @@ class ReportJob:
         self.limit = render_time_limit(settings.report_timeout)  # the render child is killed then
         self.failures = FailureLog(log, level=logging.ERROR)
 
+    def fence(self, fence: FenceCheck | None) -> None:
+        """Check ``fence`` (the leader's, set at each election) with every claim and recorded outcome of the
+        report claims and the email queue."""
+        self.schedule.fence = fence
+        if self.mailer is not None:
+            self.mailer.fence = fence
+
     def __call__(self) -> None:
         """One run; a failure is logged once (not every minute) and once when the job works again."""
         try:
@@ -56,6 +64,8 @@ class ReportJob:
                 self.render(period)
             if self.mailer is not None:  # email configured
                 self.mailer.deliver_due()
+        except Fenced as exc:
+            log.info("report job: stopped, this node is no longer the leader (%s); the leader takes over", exc)
         except Exception as exc:
             if is_store_error(exc):
                 self.history.health.failed("report job", exc)

@@ -22,7 +22,7 @@ from reporter.report.files import report_files
 from reporter.report.text import summary_of
 from reporter.settings import Settings
 from reporter.smtp import SMTP_TIMEOUT_SECONDS, SMTPSendError, SMTPServer, send_message
-from reporter.store.leases import Backoff, LeasedQueue
+from reporter.store.leases import Backoff, FenceCheck, LeasedQueue
 from reporter.store.report_schema import report_emails
 
 log = logging.getLogger(__name__)
@@ -89,20 +89,21 @@ class ReportMailer:
     def __init__(self, engine: Engine, settings: Settings, host: str, backoff: Backoff = BACKOFF) -> None:
         self.engine, self.settings, self.host, self.backoff = engine, settings, host, backoff
         self.queue = LeasedQueue(engine, report_emails, "day", ("pending",))
+        self.fence: FenceCheck | None = None  # the leader's (set by the daemon at election); None: unfenced
         self._now = datetime.now(UTC)
         # on the queue's clock (the ``now`` of deliver_due), as its retries are
         self.failures = FailureLog(log, clock=lambda: self._now.timestamp())
 
     def deliver_due(self, now: datetime | None = None) -> int:
         """Send every due email (claimed first: another process sending it meanwhile is skipped); returns how many
-        were sent."""
+        were sent. Raises :class:`reporter.store.fence.Fenced` when this node is no longer the leader."""
         now = self._now = now or datetime.now(UTC)
         sent = 0
         with self.engine.connect() as conn:
             due = conn.execute(select(report_emails).where(self.queue.claimable(now))
                                .order_by(report_emails.c.day)).mappings().all()
         for row in due:
-            if self.queue.claim(row["day"], now, SMTP_TIMEOUT_SECONDS * 3) is None:
+            if self.queue.claim(row["day"], now, SMTP_TIMEOUT_SECONDS * 3, fence=self.fence) is None:
                 continue
             sent += self._attempt(dict(row), now)
         return sent
@@ -115,14 +116,17 @@ class ReportMailer:
         except MailError as exc:
             age = (now - from_ms(row["created_at"])).total_seconds()
             if age > MAX_AGE_SECONDS:
-                attempt = self.queue.attempted(day, now, status="failed", values={"last_error": str(exc)})
+                attempt = self.queue.attempted(day, now, status="failed", values={"last_error": str(exc)},
+                                               fence=self.fence)
                 log.error("report %s: email given up after %d attempts over 24 h: %s", day, attempt.attempts, exc)
             else:
-                attempt = self.queue.attempted(day, now, retry=self.backoff, values={"last_error": str(exc)})
+                attempt = self.queue.attempted(day, now, retry=self.backoff, values={"last_error": str(exc)},
+                                               fence=self.fence)
                 self.failures.failed("report email", f"report {day}: not sent ({exc}); retry in "
                                      f"{attempt.delay:.0f} s", hint="queued emails are retried for 24 h")
             return 0
-        self.queue.attempted(day, now, status="sent", values={"sent_at": to_ms(now), "last_error": None})
+        self.queue.attempted(day, now, status="sent", values={"sent_at": to_ms(now), "last_error": None},
+                             fence=self.fence)
         self.failures.ok("report email")
         log.info("report %s: emailed to %s", day, ", ".join(self.settings.email_to))
         return 1

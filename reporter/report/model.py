@@ -114,6 +114,33 @@ class AlertEpisode:
 
 
 @dataclass
+class HostDay:
+    """The figures of one host over the report's period: samples against expected (coverage), gaps, the system
+    table (min / average / p95 / max per metric), its uptime at the end, the chart series, its services (as it
+    probed them) and the alert episodes labelled with its ``host``."""
+
+    name: str
+    samples: int
+    expected_samples: int
+    gaps: list[Span]
+    system: dict[str, Stats]
+    uptime_seconds: float | None
+    series: dict[str, list[tuple[datetime, float | None]]]
+    services: list[ServiceDay]
+    alerts: list[AlertEpisode] = field(default_factory=list)
+
+    @property
+    def coverage(self) -> float | None:
+        """Samples present against expected, percent."""
+        return None if not self.expected_samples else min(100.0, self.samples / self.expected_samples * 100.0)
+
+    @property
+    def empty(self) -> bool:
+        """No sample of this host in the period."""
+        return self.samples == 0
+
+
+@dataclass
 class Report:
     """Everything shown in one report: the figures of one :class:`~reporter.report.period.Period` (a local day
     for the daily report).
@@ -121,6 +148,12 @@ class Report:
     ``start``/``end`` bound what the figures cover: the period's start to its end, except for the current
     period, whose figures end at "now" (``end`` < ``period.end``): its figures, coverage, gaps and alert
     durations stop there.
+
+    The host figures at the top level (``samples``, ``system``, ``services``, ``gaps``...) are those of the
+    report's own host (``host``); ``alerts`` holds every episode of the period. ``hosts``: every host of the
+    period (those with samples in it, and those named by an alert episode's ``host`` label), by name, each with
+    its own figures and episodes; ``fleet_alerts``: the episodes without a ``host`` label (app-wide rules) when
+    the report covers a fleet. A single-host history gives one host, the top-level figures.
     """
 
     period: Period
@@ -142,6 +175,8 @@ class Report:
     popular_scenarios: list[dict]
     alerts: list[AlertEpisode] = field(default_factory=list)
     top_n: int = 10
+    hosts: list[HostDay] = field(default_factory=list)
+    fleet_alerts: list[AlertEpisode] = field(default_factory=list)
 
     @property
     def day(self) -> date:
@@ -175,5 +210,11 @@ class Report:
         return None if not self.expected_samples else min(100.0, self.samples / self.expected_samples * 100.0)
 
     @property
+    def fleet(self) -> bool:
+        """More than one host in the period: the report shows a fleet summary and a section per host."""
+        return len(self.hosts) > 1
+
+    @property
     def empty(self) -> bool:
-        return self.samples == 0
+        """No sample in the period (of any host)."""
+        return self.samples == 0 and all(h.empty for h in self.hosts)

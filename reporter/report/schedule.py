@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from reporter.base.ms import to_ms
 from reporter.report.holder import is_dead, this_process
 from reporter.report.period import Period
-from reporter.store.leases import Backoff, LeasedQueue
+from reporter.store.fence import Fenced
+from reporter.store.leases import Backoff, FenceCheck, LeasedQueue
 from reporter.store.report_schema import report_emails, reports
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,14 @@ def owner() -> str:
 
 class ReportSchedule:
     """Due periods and claims in the ``reports`` table. ``report_time`` is ``HH:MM`` local to ``tz``; ``kind``
-    the kind of period scheduled (``"day"``: the daily report)."""
+    the kind of period scheduled (``"day"``: the daily report). ``fence``: the leader's fence, checked with every
+    claim and every recorded outcome (None: unfenced, the CLI and a single host; the daemon sets it at election)."""
 
     def __init__(self, engine: Engine, tz: ZoneInfo, report_time: str = "00:10", retention_days: int = 30,
                  backoff: Backoff = BACKOFF, kind: str = "day") -> None:
         self.engine, self.tz, self.retention_days, self.backoff = engine, tz, retention_days, backoff
         self.kind = kind
+        self.fence: FenceCheck | None = None
         # a claim is ``claimed`` (leased, its holder recorded) until ``done`` or ``failed`` (due again later)
         self.queue = LeasedQueue(engine, reports, "day", ("claimed", "failed"), claimed_status="claimed",
                                  holder="claimed_by", is_dead=is_dead)
@@ -77,19 +80,25 @@ class ReportSchedule:
 
         A failed period is claimed once its retry time has come; a claimed one once its lease ran out, or at once
         when its holder was a process on this host that is no longer running (a killed daemon). The claim is
-        :meth:`reporter.store.leases.LeasedQueue.claim` (the row is created on first claim)."""
-        claim = self.queue.claim(period.key, now, lease_seconds, holder=owner(),
-                                 values={"updated_at": to_ms(now)}, create={"attempts": 0})
+        :meth:`reporter.store.leases.LeasedQueue.claim` (the row is created on first claim). A fenced claim (this
+        node is no longer the leader) is False too."""
+        try:
+            claim = self.queue.claim(period.key, now, lease_seconds, holder=owner(), fence=self.fence,
+                                     values={"updated_at": to_ms(now)}, create={"attempts": 0})
+        except Fenced as exc:
+            log.info("report %s: not claimed, this node is no longer the leader (%s)", period, exc)
+            return False
         if claim is not None and claim.took_over is not None:
             log.warning("report %s: took over the claim of %s, which is no longer running", period,
                         claim.took_over)
         return claim is not None
 
     def done(self, period: Period, files: list[str], now: datetime, email: bool) -> None:
-        """Mark ``period`` rendered; queue its email in the same transaction when ``email``."""
+        """Mark ``period`` rendered; queue its email in the same transaction when ``email``. Raises
+        :class:`reporter.store.fence.Fenced` (nothing recorded) when this node is no longer the leader."""
         now_ms, key = to_ms(now), period.key
         with self.engine.begin() as conn:
-            self.queue.attempted(key, now, status="done", conn=conn, values={
+            self.queue.attempted(key, now, status="done", conn=conn, fence=self.fence, values={
                 "rendered_at": now_ms, "files": json.dumps(files), "error": None, "updated_at": now_ms})
             if email:
                 try:
@@ -101,8 +110,8 @@ class ReportSchedule:
 
     def failed(self, period: Period, error: str, now: datetime) -> float:
         """Record a failed rendering of ``period``; returns the seconds until it is tried again (``backoff``:
-        5 min doubling up to 6 h, jittered)."""
-        attempt = self.queue.attempted(period.key, now, status="failed", retry=self.backoff,
+        5 min doubling up to 6 h, jittered). Raises :class:`reporter.store.fence.Fenced` as :meth:`done` does."""
+        attempt = self.queue.attempted(period.key, now, status="failed", retry=self.backoff, fence=self.fence,
                                        values={"error": error[:2000], "updated_at": to_ms(now)})
         return attempt.delay or 0.0
 

@@ -39,26 +39,40 @@ def render_text(report: Report) -> str:
     coverage."""
     tz = ZoneInfo(report.timezone)
     period = f"{_time(report.start, report, tz)} to {_time(report.end, report, tz)}"
-    lines = [f"{report.period.title} {report.period.key} · {_line(report.host)} · {report.timezone} ({period}"
+    who = f"fleet of {len(report.hosts)} hosts" if report.fleet else _line(report.host)
+    lines = [f"{report.period.title} {report.period.key} · {who} · {report.timezone} ({period}"
              f"{f', the {report.period.noun} so far' if report.partial else ''})", ""]
     if report.empty:
         lines.append(f"No data for this {report.period.noun}: the history holds no samples for it.")
         return "\n".join(lines) + "\n"
-    services = []
-    for s in report.services:
-        down = f" ({len(s.outages)} outage{'s' if len(s.outages) != 1 else ''}, " \
-               f"{fmt_duration(sum(o.seconds for o in s.outages))} down)" if s.outages else ""
-        services.append(f"{s.name} {fmt_percent(s.availability) if s.probes else 'not probed'}{down}")
-    lines.append(f"Availability:  {', '.join(services)}")
+    if report.fleet:
+        lines.append(f"Availability:  {_fleet_availability(report)}")
+    else:
+        services = []
+        for s in report.services:
+            down = f" ({len(s.outages)} outage{'s' if len(s.outages) != 1 else ''}, " \
+                   f"{fmt_duration(sum(o.seconds for o in s.outages))} down)" if s.outages else ""
+            services.append(f"{s.name} {fmt_percent(s.availability) if s.probes else 'not probed'}{down}")
+        lines.append(f"Availability:  {', '.join(services)}")
     ai = report.ai
     lines.append(f"AI requests:   {fmt_number(ai.requests)}, success rate {fmt_percent(ai.success_rate)}, "
                  f"latency avg {fmt_seconds(ai.avg_response_time)} / p95 {fmt_seconds(ai.p95_response_time)}, "
                  f"model available {fmt_percent(ai.model_availability)}")
-    for name, label in (("cpu_percent", "CPU"), ("memory_percent", "Memory"), ("disk_percent", "Disk")):
-        stats = report.system.get(name)
-        if stats is not None:
-            lines.append(f"{label + ':':<15}avg {fmt_percent(stats.avg)}, p95 {fmt_percent(stats.p95)}, "
-                         f"peak {fmt_percent(stats.max)}")
+    if report.fleet:
+        lines.append(f"Fleet:         {len(report.hosts)} hosts (coverage; CPU, memory, disk average / p95; alerts)")
+        width = min(24, max(len(_line(h.name, 24)) for h in report.hosts))
+        for h in report.hosts:
+            figures = ", ".join(f"{label} {fmt_percent(h.system[name].avg)} / {fmt_percent(h.system[name].p95)}"
+                                for name, label in FLEET_COLUMNS if name in h.system)
+            firing = sum(1 for a in h.alerts if a.firing)
+            lines.append(f"  {_line(h.name, 24):<{width}} coverage {fmt_percent(h.coverage)}, {figures}, "
+                         f"alerts {len(h.alerts)}{f' ({firing} firing)' if firing else ''}")
+    else:
+        for name, label in (("cpu_percent", "CPU"), ("memory_percent", "Memory"), ("disk_percent", "Disk")):
+            stats = report.system.get(name)
+            if stats is not None:
+                lines.append(f"{label + ':':<15}avg {fmt_percent(stats.avg)}, p95 {fmt_percent(stats.p95)}, "
+                             f"peak {fmt_percent(stats.max)}")
     firing = sum(1 for a in report.alerts if a.firing)
     count = len(report.alerts)
     lines.append(f"Alerts:        {count} episode{'s' if count != 1 else ''}"
@@ -71,9 +85,28 @@ def render_text(report: Report) -> str:
                      f"{fmt_duration(a.seconds)}")
     if count > MAX_EPISODES:
         lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")
-    lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
-                 f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")
+    if not report.fleet:
+        lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
+                     f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")
     return "\n".join(lines) + "\n"
+
+
+FLEET_COLUMNS = (("cpu_percent", "CPU"), ("memory_percent", "memory"), ("disk_percent", "disk"))
+
+
+def _fleet_availability(report: Report) -> str:
+    """Per service: the lowest availability of the hosts that probed it, and which host that was."""
+    parts = []
+    for i, service in enumerate(report.hosts[0].services):
+        probed = [(h.services[i].availability, h.name) for h in report.hosts
+                  if h.services[i].probes and h.services[i].availability is not None]
+        if not probed:
+            parts.append(f"{service.name} not probed")
+            continue
+        lowest, host = min(probed)
+        parts.append(f"{service.name} {fmt_percent(lowest)}" + (f" (lowest: {_line(host, 24)})" if len(probed) > 1
+                                                                else f" ({_line(host, 24)})"))
+    return ", ".join(parts)
 
 
 class _Summary(HTMLParser):

@@ -102,6 +102,7 @@ class History:
         self.features = list(features)
         self.metrics: dict[str, Metric] = catalog(self.features + sorted(stored - set(features)))
         self._written = catalog(self.features)
+        self._app_wide = {name for name, metric in self.metrics.items() if app_wide(metric)}
         metadata = MetaData()
         self.samples = samples_table(metadata, list(self.metrics.values()), fleet=self.fleet)
         self.usage_lists = usage_lists_table(metadata)
@@ -145,6 +146,7 @@ class History:
         values: dict[str, object] = {name: value for name, value in row.values.items() if name in self.metrics}
         if self.fleet:
             values["host"] = row.host
+            values["app"] = any(v is not None for n, v in row.values.items() if n in self._app_wide)
         attempt = 0
         while True:
             if self.partitions is not None:
@@ -217,15 +219,15 @@ class History:
     def app_rows(self, metrics: list[str], start: datetime, end: datetime) -> list[tuple]:
         """Rows ``(ts_ms, value1, ...)`` of app-wide metrics (``ai_*``, ``usage_*``: sampled by the leader
         only) for start <= t < end, oldest first: on PostgreSQL across every host, only the rows where at least
-        one of ``metrics`` is not null (the leader's rows; a failover changes the host that writes them); on
-        SQLite this node's rows, as :meth:`rows`.
+        one of ``metrics`` is not null (the leader's rows; a failover changes the host that writes them), found
+        through the partial index of the rows marked ``app``; on SQLite this node's rows, as :meth:`rows`.
 
         Raises KeyError for a metric not in the catalog."""
         self._check(metrics)
         if not self.fleet:
             return self.rows(metrics, start, end)
         ts, columns = self.samples.c.ts, [self.samples.c[m] for m in metrics]
-        query = (select(ts, *columns).where(ts >= to_ms(start), ts < to_ms(end))
+        query = (select(ts, *columns).where(self.samples.c.app, ts >= to_ms(start), ts < to_ms(end))
                  .where(or_(*(c.is_not(None) for c in columns))).order_by(ts, self.samples.c.host))
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
@@ -269,8 +271,8 @@ class History:
         with self.engine.connect() as conn:
             if not self.fleet:
                 return from_ms(conn.execute(select(func.min(ts))).scalar())
-            first = select(func.min(ts)).where(self.samples.c.host == hosts.c.name).scalar_subquery()
-            return from_ms(conn.execute(select(func.min(first))).scalar())
+            first = select(func.min(ts)).where(self.samples.c.host == hosts.c.name).correlate(hosts)
+            return from_ms(conn.execute(select(func.min(first.scalar_subquery())).select_from(hosts)).scalar())
 
     def last_time(self) -> datetime | None:
         """Time of the newest stored sample of any host (UTC), None when empty."""
@@ -278,8 +280,8 @@ class History:
         with self.engine.connect() as conn:
             if not self.fleet:
                 return from_ms(conn.execute(select(func.max(ts))).scalar())
-            last = select(func.max(ts)).where(self.samples.c.host == hosts.c.name).scalar_subquery()
-            return from_ms(conn.execute(select(func.max(last))).scalar())
+            last = select(func.max(ts)).where(self.samples.c.host == hosts.c.name).correlate(hosts)
+            return from_ms(conn.execute(select(func.max(last.scalar_subquery())).select_from(hosts)).scalar())
 
     def count(self) -> int:
         """Number of stored samples."""

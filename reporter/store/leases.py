@@ -11,7 +11,9 @@ passed) and not leased (``lease_until`` unset or passed), or when its holder is 
 conditional UPDATE (or an INSERT for a queue that creates its rows on first claim) whose row count says who won:
 two processes sharing the history (the daemon and a CLI command) never hold one row at once, on SQLite as on
 PostgreSQL. A holder that dies keeps the row only until its lease runs out. Every claim goes through
-:meth:`LeasedQueue.claim`, the one place where a further condition on claims (a fencing epoch) is to be added.
+:meth:`LeasedQueue.claim`; a leader passes its fence (:class:`reporter.store.fence.Fence`) to :meth:`LeasedQueue.claim`
+and :meth:`LeasedQueue.attempted`, which check it in their own transaction (a stale leader's claim or attempt
+raises :class:`reporter.store.fence.Fenced` and changes nothing: the row stays, under its id, for the new leader).
 
 The one backoff policy (:class:`Backoff`): exponential from ``initial``, capped at ``maximum``, jittered between
 half and all of the step, so that retries of many rows (or of many hosts) do not fall due together.
@@ -23,7 +25,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -31,6 +33,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from reporter.base.ms import to_ms
+
+
+class FenceCheck(Protocol):
+    """A fencing condition checked in a claim's or attempt's transaction (:class:`reporter.store.fence.Fence`):
+    ``check(conn)`` raises :class:`reporter.store.fence.Fenced` when the caller is no longer the leader."""
+
+    def check(self, conn: Connection) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -132,18 +141,20 @@ class LeasedQueue:
     # ---- claims ------------------------------------------------------------------------------------------------
 
     def claim(self, key: str, now: datetime, lease_seconds: float, *, holder: str | None = None,
-              values: Mapping[str, Any] | None = None, create: Mapping[str, Any] | None = None) -> Claim | None:
+              values: Mapping[str, Any] | None = None, create: Mapping[str, Any] | None = None,
+              fence: FenceCheck | None = None) -> Claim | None:
         """Claim row ``key`` at ``now`` for ``lease_seconds``; None when another holder has it, it is not due, or
         it is closed (or, without ``create``, absent).
 
         ``holder`` is recorded in the holder column (when the queue has one); ``values`` are set with the claim
         (e.g. ``updated_at``). ``create``: when given, an absent row is inserted with these values plus the claim's
-        (the report claims create their row on first claim); two creators race on the primary key.
+        (the report claims create their row on first claim); two creators race on the primary key. ``fence``: the
+        leader's fence, checked first in the claim's transaction (raises :class:`reporter.store.fence.Fenced`,
+        nothing claimed); None (CLI commands, a single host) claims unfenced.
 
         This is the one place a claim is decided: one transaction holding an INSERT (in a savepoint) and/or a
         conditional UPDATE whose row count tells whether this caller won; a dead holder's claim is taken over by
-        a compare-and-set on that holder, so a live process claiming it meanwhile wins. A further condition on
-        every claim (issue 10's fencing epoch, checked in the same transaction) belongs in this method.
+        a compare-and-set on that holder, so a live process claiming it meanwhile wins.
         """
         now_ms = to_ms(now)
         lease_until = now_ms + int(lease_seconds * 1000)
@@ -153,6 +164,8 @@ class LeasedQueue:
         if self.holder is not None:
             claim_values[self.holder.name] = holder
         with self.engine.begin() as conn:
+            if fence is not None:
+                fence.check(conn)
             if create is not None and self._create(conn, key, {**create, **claim_values}):
                 return Claim(key, lease_until)
             if self._update(conn, key, self.claimable(now), claim_values):
@@ -191,17 +204,21 @@ class LeasedQueue:
 
     def attempted(self, key: str, now: datetime, *, status: str | None = None, retry: Backoff | None = None,
                   asked: float | None = None, values: Mapping[str, Any] | None = None,
-                  conn: Connection | None = None) -> Attempt:
+                  conn: Connection | None = None, fence: FenceCheck | None = None) -> Attempt:
         """Record one attempt of the claimed row ``key`` at ``now``: count it, end the lease, set ``status`` (None
         leaves it) and ``values``. With ``retry``, the row is due again after ``retry.delay(attempts, asked)``
         seconds (``asked``: a pause the other side requested, capped by the policy).
 
         ``conn``: run in the caller's transaction (to write related rows with it); else in one of its own.
-        Returns the attempt count and the delay.
+        ``fence``: the leader's fence, checked first (raises :class:`reporter.store.fence.Fenced`: nothing is
+        recorded, and the caller's transaction is to be rolled back). Returns the attempt count and the delay.
         """
         if conn is None:
             with self.engine.begin() as own:
-                return self.attempted(key, now, status=status, retry=retry, asked=asked, values=values, conn=own)
+                return self.attempted(key, now, status=status, retry=retry, asked=asked, values=values, conn=own,
+                                      fence=fence)
+        if fence is not None:
+            fence.check(conn)
         c = self.table.c
         changes: dict[str, Any] = {"attempts": func.coalesce(c.attempts, 0) + 1, "lease_until": None, **(values or {})}
         if status is not None:

@@ -131,13 +131,15 @@ class Partitions:
         for part in self.existing():
             if part.end > cutoff_ms:
                 break
+            with self.engine.connect() as conn:  # counted before the drop's locks are taken (~1 s for 4 M rows)
+                held = conn.execute(text(f"SELECT count(*) FROM {part.name}")).scalar_one()
             with self.engine.begin() as conn:
                 conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
                 conn.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEY})"))
                 if conn.execute(text("SELECT to_regclass(:name)"), {"name": part.name}).scalar() is None:
                     continue  # another node dropped it meanwhile
-                rows += conn.execute(text(f"SELECT count(*) FROM {part.name}")).scalar_one()
                 conn.execute(text(f"DROP TABLE {part.name}"))
+            rows += held
             self._known.discard(part.day)
             dropped.append(part.name)
         return dropped, rows

@@ -4,7 +4,9 @@
 (in SQLite the rowid itself, so a time range is a range scan with no extra index); every other column is a
 metric from :mod:`reporter.catalog`, a fixed-point integer read back as float. On PostgreSQL (a fleet) it also
 has ``host`` (the host that sampled the row), the primary key is (host, ts), and the table is partitioned by
-range of ``ts``, one partition per UTC day (:mod:`reporter.store.partitions`).
+range of ``ts``, one partition per UTC day (:mod:`reporter.store.partitions`); ``app`` is true on the rows
+that hold app-wide values (``ai_*``, ``usage_*``: the leader's), which the partial index ``ix_samples_app_ts``
+finds by time without reading every host's rows.
 ``usage_lists``: the top-users and popular-scenarios lists as JSON, a row only when a list changed.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.types import TypeDecorator
 
 from reporter.catalog import Metric
@@ -54,12 +56,15 @@ class Fixed(TypeDecorator):
 
 def samples_table(metadata: MetaData, metrics: list[Metric], fleet: bool = False) -> Table:
     """The ``samples`` table with a column per metric in ``metrics``; ``fleet`` (PostgreSQL): with the
-    ``host`` column, keyed by (host, ts), partitioned by range of ts."""
+    ``host`` column, keyed by (host, ts), partitioned by range of ts, and the ``app`` marker with its index."""
     columns: list[Column] = [Column("host", String(64), primary_key=True)] if fleet else []
     columns.append(Column("ts", TimestampMs, primary_key=True, autoincrement=False))
     columns.extend(Column(m.name, Fixed(m.scale), nullable=True) for m in metrics)
     if fleet:
-        return Table("samples", metadata, *columns, postgresql_partition_by="RANGE (ts)")
+        columns.append(Column("app", Boolean, nullable=True))
+        table = Table("samples", metadata, *columns, postgresql_partition_by="RANGE (ts)")
+        Index("ix_samples_app_ts", table.c.ts, postgresql_where=text("app"))
+        return table
     return Table("samples", metadata, *columns)
 
 

@@ -21,7 +21,6 @@ pytestmark = pytest.mark.slow
 IN_PROCESS = r"""
 import gc, json, os, signal, sys, threading, time, urllib.request
 
-from reporter.alerting.config import load_alerting
 from reporter.daemon.run import run
 from reporter.settings import load_settings
 
@@ -43,7 +42,12 @@ def stop_after_first_sample():
     os.kill(os.getpid(), signal.SIGTERM)
 
 threading.Thread(target=stop_after_first_sample, daemon=True).start()
-code = run(settings, load_alerting(settings))
+if settings.role == "node":  # as `reporter run`: an agent reads no alerting file
+    from reporter.alerting.config import load_alerting
+    config = load_alerting(settings)
+else:
+    config = None
+code = run(settings, config)
 import redis.asyncio  # the redis package itself imports it (redis-py >= 5); what matters is no client
 clients = sum(1 for o in gc.get_objects() if isinstance(o, redis.asyncio.Redis))
 print(json.dumps({"code": code, "served": served, "modules": sorted(sys.modules), "async_redis_clients": clients}))
@@ -53,6 +57,7 @@ NEVER_RESIDENT = ("alembic", "mako", "pygments", "weasyprint", "jinja2", "smtpli
 
 
 def run_in_process(tmp_path, redis_url, **extra) -> dict:
+    """The daemon's start-up path in a child (see IN_PROCESS); ``extra``: REPORTER_* settings by full name."""
     env = daemon_env({
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'data' / 'history.db'}",
         "REPORTER_SAMPLE_INTERVAL": "1",
@@ -89,6 +94,27 @@ def test_with_an_api_token_the_usage_endpoint_gets_its_asyncio_client(tmp_path, 
     result = run_in_process(tmp_path, redis_url, REPORTER_API_TOKEN="t0ken-for-the-test")
     assert result["async_redis_clients"] == 1
     assert "alembic" not in {name.split(".")[0] for name in result["modules"]}
+
+
+def test_an_agent_never_leads_and_never_loads_the_alerting_notification_or_report_code(tmp_path, redis_url,
+                                                                                         pg_schema_url):
+    from tests.fleet.test_leader import stored_epoch
+
+    result = run_in_process(tmp_path, redis_url, REPORTER_HISTORY_URL=pg_schema_url, REPORTER_ROLE="agent",
+                            REPORTER_HOST_NAME="agent-1")
+    loaded = set(result["modules"])
+    for package in ("reporter.alerting", "reporter.notify", "reporter.report"):
+        assert not {m for m in loaded if m == package or m.startswith(package + ".")}, package
+    assert "reporter.fleet.leader" in loaded and "apscheduler" not in {m.split(".")[0] for m in loaded}
+    assert stored_epoch(pg_schema_url) == 0  # no election ever took place
+
+
+def test_a_fleet_node_alone_leads_and_loads_its_duties(tmp_path, redis_url, pg_schema_url):
+    from tests.fleet.test_leader import stored_epoch
+
+    result = run_in_process(tmp_path, redis_url, REPORTER_HISTORY_URL=pg_schema_url, REPORTER_HOST_NAME="node-1")
+    assert {"reporter.alerting.pipeline", "reporter.notify.outbox", "reporter.report.job"} <= set(result["modules"])
+    assert stored_epoch(pg_schema_url) == 1
 
 
 def test_migrate_in_child_brings_a_new_history_to_head_with_feature_columns(tmp_path):

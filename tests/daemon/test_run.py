@@ -135,11 +135,16 @@ def test_idle_and_dripping_connections_are_cut_and_others_served(tmp_path, redis
 
 def test_backward_clock_step_brings_the_scheduled_jobs_back():
     import threading
+    from datetime import UTC, datetime, timedelta
 
-    from reporter.daemon.run import rescheduler, scheduler_for
+    from reporter.daemon.duties import rescheduler, scheduler_for
 
     pruned, reported = threading.Event(), threading.Event()
-    scheduler = scheduler_for(pruned.set, reported.set, 10)  # prune due in 30 s, reports in 5 s
+    scheduler = scheduler_for(10)
+    now = datetime.now(UTC)  # prune due in 30 s, reports in 5 s, as the leader's duties schedule them
+    scheduler.add_job(pruned.set, "interval", days=1, id="prune", next_run_time=now + timedelta(seconds=30))
+    scheduler.add_job(reported.set, "interval", minutes=1, id="reports", executor="reports",
+                      next_run_time=now + timedelta(seconds=5))
     scheduler.start()
     try:
         jobs = {job.id: job.next_run_time for job in scheduler.get_jobs()}

@@ -62,9 +62,10 @@ CHANGES: dict[str, dict[str, set[str]]] = {
                   "status", "snapshot"},
         "leadership": {"id", "epoch", "host", "node_id", "since"},
     },
+    "0008": {},
 }
-# what a revision adds on PostgreSQL only (a fleet's samples carry their host)
-PG_CHANGES: dict[str, dict[str, set[str]]] = {"0007": {"samples": {"host"}}}
+# what a revision adds on PostgreSQL only (a fleet's samples carry their host, and mark the app-wide rows)
+PG_CHANGES: dict[str, dict[str, set[str]]] = {"0007": {"samples": {"host"}}, "0008": {"samples": {"app"}}}
 REVISIONS = list(CHANGES)
 PARTITION = re.compile(r"^samples_p\d{8}$")
 
@@ -85,6 +86,8 @@ ROWS: dict[str, dict[str, object]] = {
     "reports": {"day": "2026-11-29", "status": "done", "attempts": 1, "updated_at": 3_000},
     "report_emails": {"day": "2026-11-29", "status": "pending", "attempts": 0, "next_attempt_at": 3_000,
                       "created_at": 3_000},
+    "hosts": {"name": "web-1", "node_id": "n1", "role": "node", "version": "1.0", "pid": 7, "started_at": 1_000,
+              "seen_at": 2_000, "last_sample": 1_000, "status": "healthy", "snapshot": "{}"},
 }
 
 
@@ -167,29 +170,36 @@ def test_a_fresh_database_at_every_revision(engine):
 
 @pytest.mark.parametrize("revision", REVISIONS[:-1])
 def test_a_database_made_by_an_older_revision_upgrades_to_head(engine, revision):
+    pg = engine.dialect.name == "postgresql"
+    fleet_samples = pg and "host" in expected(revision, dialect="postgresql")["samples"]
     upgrade_to(engine, revision)
     with engine.begin() as conn:
         add_feature_columns(conn, ["grammar"])  # as the daemon of that revision did at start
+        if fleet_samples:  # a fleet's row: its host, in its day's partition
+            conn.execute(text("CREATE TABLE samples_p19700101 PARTITION OF samples FOR VALUES FROM (0) TO (86400000)"))
         stored = {}
         for name in expected(revision):
             if name in ROWS:
                 table = Table(name, MetaData(), autoload_with=conn)
-                conn.execute(table.insert(), ROWS[name])
-                stored[name] = ROWS[name]
+                row = {**ROWS[name], "host": "web-1"} if name == "samples" and fleet_samples else ROWS[name]
+                conn.execute(table.insert(), row)
+                stored[name] = row
     upgrade(engine, ["grammar", "voice"], host="old-box")
     assert current_revision(engine) == HEAD
-    pg = engine.dialect.name == "postgresql"
     assert actual(engine) == expected(HEAD, ["grammar", "voice"], engine.dialect.name)
+    # 0007 on PostgreSQL: the pre-fleet rows belong to the migrating node's host, which meta records
+    migrated = pg and not fleet_samples
     with engine.connect() as conn:
         for name, row in stored.items():
             table = Table(name, MetaData(), autoload_with=conn)
             got = conn.execute(select(*(table.c[c] for c in row))).mappings().all()
-            # 0007 on PostgreSQL: the pre-fleet rows belong to the migrating node's host, which meta records
-            extra = [{"key": "history_host", "value": "old-box"}] if pg and name == "meta" else []
+            extra = [{"key": "history_host", "value": "old-box"}] if migrated and name == "meta" else []
             assert [dict(r) for r in got] == [row, *extra], name
         assert conn.execute(text("SELECT id, epoch, host FROM leadership")).all() == [(1, 0, None)]
-        if pg:  # the rows of day 0 (1970-01-01) are in that day's partition, under the migrating host
-            assert conn.execute(text("SELECT host, ts FROM samples_p19700101")).all() == [("old-box", 1_000)]
+        if pg:  # the rows of day 0 (1970-01-01) are in that day's partition; an app-wide value marks them app
+            host = "old-box" if migrated else "web-1"
+            assert conn.execute(text("SELECT host, ts, app FROM samples_p19700101")).all() == [(host, 1_000, True)]
+        if migrated:
             assert conn.execute(text("SELECT name, started_at, last_sample FROM hosts")).all() == [
                 ("old-box", 1_000, 1_000)]
     assert partitions(engine) == (["samples_p19700101"] if pg else [])
@@ -278,5 +288,31 @@ def test_the_migration_child_gives_the_stored_rows_the_nodes_host(pg_schema_url)
                                                               ("db-1", 1764633599999, 3, 4)]
             assert conn.execute(text("SELECT host, ts FROM samples_p20251202")).all() == [("db-1", 1764633600000)]
             assert conn.execute(text("SELECT value FROM meta WHERE key = 'history_host'")).scalar() == "db-1"
+    finally:
+        engine.dispose()
+
+
+def test_a_big_postgresql_history_migrates_past_the_statement_timeout(pg_schema_url):
+    """The history engine bounds each statement (10 s); copying a long single-host history into the day
+    partitions can take longer than such a bound, so the migration lifts it for its own transaction. Here the
+    bound is 100 ms and the history 100,000 samples."""
+    from sqlalchemy import event
+
+    engine = history_engine(pg_schema_url)
+    event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute("SET statement_timeout = 100"))
+    try:
+        upgrade_to(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            conn.execute(text("INSERT INTO samples (ts, cpu_percent, memory_percent, load_1m) "
+                              "SELECT g * 10000::bigint, 1, 2, 3 FROM generate_series(0, 99999) AS g"))
+        with engine.connect() as conn, pytest.raises(Exception, match="statement timeout"):
+            conn.execute(text("SELECT pg_sleep(0.3)"))  # the bound holds outside the migration
+        upgrade(engine, [], host="old-box")
+        assert current_revision(engine) == HEAD
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*), min(host), max(host) FROM samples")).one() == (
+                100_000, "old-box", "old-box")
+        assert len(partitions(engine)) == 12  # 100,000 samples 10 s apart: 11.6 days
     finally:
         engine.dispose()

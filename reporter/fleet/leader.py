@@ -1,0 +1,368 @@
+"""Leadership of a fleet: one node, elected by a PostgreSQL advisory lock, does the fleet-wide work.
+
+Every node holds one dedicated psycopg connection to the history database (not from the SQLAlchemy pool) with
+client TCP keepalives and ``tcp_user_timeout`` from REPORTER_LEADER_KEEPALIVE, and the same settings made on the
+server side (``SET tcp_keepalives_idle/interval/count``, ``tcp_user_timeout``), so that PostgreSQL itself ends
+the session of a node that was cut off, which frees its locks. On that connection it holds two session-level
+advisory locks (two-int keys; ``k1`` a 31-bit hash of ``current_database()`` and ``current_schema()``, so
+fleets in separate schemas of one database never meet):
+
+- the host-name lock (``k2`` = a hash of REPORTER_HOST_NAME), taken at start: a second node with the same name
+  stops with :class:`HostNameTaken`; a killed node's session ends with it, so its name is free at once;
+- the leader lock (``k2`` = 1): a follower tries it on each :meth:`Leadership.tick`; the winner increments
+  ``leadership.epoch`` in one statement that records it as leader, and its :class:`reporter.store.fence.Fence`
+  holds that epoch. The leader checks its lock connection on every tick (one bounded query) and steps down at
+  once when it is gone or another epoch was recorded.
+
+:class:`SoloLeadership` is a single host's (SQLite history): always the leader, no lock, no fence.
+PgBouncer in transaction mode breaks session advisory locks: the history URL must reach PostgreSQL directly
+(or through a session-mode pool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from reporter.base.errors import one_line
+from reporter.base.ms import to_ms
+from reporter.base.timefmt import format_utc
+from reporter.failures import FailureLog
+from reporter.store.fence import Fence
+
+log = logging.getLogger(__name__)
+
+LEADER_KEY = 1  # k2 of the leader lock
+CHECK_TIMEOUT_SECONDS = 5.0  # a statement on the lock connection is cut after this (server side)
+DUTIES_RETRY_SECONDS = 30.0  # after the leader duties failed to start, this node waits before leading again
+
+Elected = Callable[[int], None]
+Deposed = Callable[[str], None]
+
+
+def key_of(text: str) -> int:
+    """A 31-bit advisory lock key of ``text`` (stable across processes and machines: CRC-32)."""
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def host_key(name: str) -> int:
+    """``k2`` of the host-name lock of ``name`` (never the leader lock's 1)."""
+    key = key_of(f"host:{name}")
+    return key if key != LEADER_KEY else LEADER_KEY + 1
+
+
+@dataclass(frozen=True)
+class Keepalive:
+    """TCP keepalive timing that detects a dead peer within ``seconds`` (REPORTER_LEADER_KEEPALIVE): ``idle``
+    seconds of silence, then ``count`` probes ``interval`` seconds apart; ``user_timeout_ms``: unacknowledged
+    data is given up after this (ms)."""
+
+    idle: int
+    interval: int
+    count: int
+    user_timeout_ms: int
+
+    @classmethod
+    def within(cls, seconds: float) -> Keepalive:
+        """The timing for a detection within ``seconds`` (>= 2)."""
+        count = 3
+        interval = max(1, round(seconds / 6))
+        idle = max(1, math.floor(seconds) - count * interval)
+        return cls(idle, interval, count, int(seconds * 1000))
+
+
+def connect_params(url: str, keepalive: Keepalive) -> dict[str, Any]:
+    """psycopg ``connect()`` keyword arguments for the SQLAlchemy ``url`` of the history (its query options,
+    e.g. ``options=-csearch_path=...``, kept) with client keepalives, ``tcp_user_timeout`` and a connect timeout
+    bounded by the keepalive time."""
+    parsed = make_url(url)
+    params: dict[str, Any] = {"host": parsed.host, "port": parsed.port, "user": parsed.username,
+                              "password": parsed.password, "dbname": parsed.database}
+    for key, value in parsed.query.items():
+        params[key] = " ".join(value) if isinstance(value, tuple) else value
+    params.update(keepalives=1, keepalives_idle=keepalive.idle, keepalives_interval=keepalive.interval,
+                  keepalives_count=keepalive.count, tcp_user_timeout=keepalive.user_timeout_ms,
+                  connect_timeout=max(2, min(10, math.ceil(keepalive.user_timeout_ms / 2000))),
+                  application_name="reporter leader lock")
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class HostNameTaken(RuntimeError):
+    """Another running node holds this host name; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The node holding a host name, from its ``hosts`` row (what people need to find it)."""
+
+    pid: int | None
+    address: str | None
+    started_at: datetime | None
+    seen_at: datetime | None
+
+    def describe(self) -> str:
+        def when(value: datetime | None) -> str:
+            return format_utc(value) if value is not None else "unknown"
+
+        return (f"pid {self.pid if self.pid is not None else 'unknown'}, address {self.address or 'unknown'}, "
+                f"started {when(self.started_at)}, last seen {when(self.seen_at)}")
+
+
+class Leadership:
+    """This node's part in the election (see the module docstring).
+
+    ``url``: the history's SQLAlchemy URL (PostgreSQL); ``host``: REPORTER_HOST_NAME; ``node_id``: this process's
+    random id; ``keepalive``: REPORTER_LEADER_KEEPALIVE seconds; ``may_lead``: False for an agent (it holds only
+    its host name). ``on_elected(epoch)`` / ``on_deposed(reason)`` run in the thread calling :meth:`tick` (or
+    :meth:`step_down`) when this node starts and stops leading; an ``on_elected`` that raises makes the node step
+    down. Not thread-safe: one thread ticks (the sampling thread).
+    """
+
+    fleet = True
+
+    def __init__(self, url: str, host: str, node_id: str, keepalive: float, *, may_lead: bool = True,
+                 on_elected: Elected | None = None, on_deposed: Deposed | None = None,
+                 reconnect_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.url, self.host, self.node_id, self.may_lead = url, host, node_id, may_lead
+        self.keepalive = Keepalive.within(keepalive)
+        self.on_elected, self.on_deposed = on_elected, on_deposed
+        self.reconnect_seconds, self.clock = reconnect_seconds, clock
+        self.epoch: int | None = None
+        self.fence: Fence | None = None
+        self.k1: int | None = None
+        self._conn: Any = None  # psycopg.Connection while connected
+        self._named = False  # the host-name lock is held on _conn
+        self._next_connect = 0.0
+        self._lead_after = 0.0  # no leader lock attempt before (clock seconds): set when the duties failed
+        self.failures = FailureLog(log)
+
+    # ---- state ------------------------------------------------------------------------------------------------
+
+    @property
+    def leader(self) -> bool:
+        """True while this node leads (between an election and its deposition)."""
+        return self.epoch is not None
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The PostgreSQL backend pid of the lock session (None when not connected)."""
+        return None if self._conn is None else self._conn.info.backend_pid
+
+    # ---- start, tick, stop ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect, take the host-name lock, then :meth:`tick` once (a node alone leads from its start).
+
+        Raises :class:`HostNameTaken` (its holder named) when another running node has this host name, or the
+        driver's error when the history cannot be reached."""
+        self._connect()
+        if not self._take_name():
+            holder = self.holder()
+            self.close()
+            raise HostNameTaken(
+                f"host name {self.host!r} is held by another running node ("
+                f"{holder.describe() if holder else 'its hosts row is not written yet'}); give this node its own "
+                "REPORTER_HOST_NAME, or stop that node")
+        self.tick()
+
+    def tick(self, may_lead: bool = True) -> bool:
+        """One cycle's check; returns :attr:`leader`.
+
+        Leader: check the lock connection (one query bounded by ``statement_timeout`` and the keepalive); step
+        down at once when it is gone or another epoch is recorded (logged once, ``on_deposed`` called).
+        Follower: reconnect if needed (at most every ``reconnect_seconds``), hold the host name, and try the
+        leader lock unless ``may_lead`` is False (this cycle's history write failed) or the node is an agent."""
+        if self.leader:
+            problem = self._check()
+            if problem is not None:
+                self._deposed(f"leadership lost: {problem}", problem)
+            return self.leader
+        if not self._ensure_connected():
+            return False
+        try:
+            if not self._named and not self._take_name():
+                self.failures.failed("leadership", f"host name {self.host!r} is now held by another node; this "
+                                     "node does not lead (give each node its own REPORTER_HOST_NAME)")
+                return False
+            if not (self.may_lead and may_lead) or self.clock() < self._lead_after:
+                self._conn.execute("SELECT 1")  # keeps the host-name session known alive
+                return False
+            got = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.k1, LEADER_KEY)).fetchone()[0]
+            if not got:
+                return False
+            epoch = self._take_over()
+        except Exception as exc:
+            self.failures.failed("leadership", f"the lock connection failed ({one_line(exc)}); reconnecting")
+            self._disconnect()
+            return False
+        self.failures.ok("leadership")
+        self.epoch, self.fence = epoch, Fence(epoch)
+        log.info("leadership: this node (%s) leads the fleet from epoch %d", self.host, epoch)
+        if self.on_elected is not None:
+            try:
+                self.on_elected(epoch)
+            except Exception as exc:
+                self.failures.failed("leader duties", f"starting them failed ({one_line(exc)}); this node tries "
+                                     f"to lead again in {DUTIES_RETRY_SECONDS:g} s", exc_info=exc, level=logging.ERROR)
+                self._lead_after = self.clock() + DUTIES_RETRY_SECONDS
+                self.step_down(f"starting the leader duties failed ({one_line(exc)})")
+            else:
+                self.failures.ok("leader duties")
+        return self.leader
+
+    def step_down(self, reason: str) -> None:
+        """Give leadership up (the store cannot be written, or the duties failed): unlock, call ``on_deposed``,
+        log one line naming ``reason``. No-op for a follower."""
+        if not self.leader:
+            return
+        try:
+            self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.k1, LEADER_KEY))
+        except Exception:
+            self._disconnect()  # a closed session holds nothing
+        self._deposed(f"leadership given up: {reason}; another node may lead", reason)
+
+    def close(self) -> None:
+        """Close the lock connection (frees both locks at once); no callback."""
+        self.epoch, self.fence = None, None
+        self._disconnect()
+
+    # ---- the connection ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        import psycopg  # only a fleet node loads it here (a PostgreSQL history loads it anyway)
+
+        conn = psycopg.connect(**connect_params(self.url, self.keepalive), autocommit=True)
+        try:
+            k = self.keepalive
+            for name, value in (("tcp_keepalives_idle", k.idle), ("tcp_keepalives_interval", k.interval),
+                                ("tcp_keepalives_count", k.count), ("tcp_user_timeout", k.user_timeout_ms),
+                                ("statement_timeout", int(CHECK_TIMEOUT_SECONDS * 1000))):
+                conn.execute(f"SET {name} = {int(value)}")
+            row = conn.execute("SELECT current_database(), current_schema()").fetchone()
+            database, schema = row if row is not None else ("", None)
+        except Exception:
+            conn.close()
+            raise
+        self.k1 = key_of(f"{database}/{schema or 'public'}")
+        self._conn, self._named = conn, False
+
+    def _ensure_connected(self) -> bool:
+        if self._conn is not None and not self._conn.closed:
+            return True
+        now = self.clock()
+        if now < self._next_connect:
+            return False
+        self._next_connect = now + self.reconnect_seconds
+        try:
+            self._connect()
+        except Exception as exc:
+            self.failures.failed("leadership", f"cannot connect to the history for the leader lock "
+                                 f"({one_line(exc)}); retrying every {self.reconnect_seconds:g} s")
+            return False
+        return True
+
+    def _disconnect(self) -> None:
+        conn, self._conn, self._named = self._conn, None, False
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _take_name(self) -> bool:
+        got = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.k1, host_key(self.host))).fetchone()[0]
+        self._named = bool(got)
+        return self._named
+
+    def _take_over(self) -> int:
+        """Record this node as leader with the next epoch (one statement, its own transaction); the new epoch.
+        The leader lock is released again if that fails."""
+        try:
+            row = self._conn.execute(
+                "INSERT INTO leadership (id, epoch, host, node_id, since) VALUES (1, 1, %s, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET epoch = leadership.epoch + 1, host = EXCLUDED.host, "
+                "node_id = EXCLUDED.node_id, since = EXCLUDED.since RETURNING epoch",
+                (self.host, self.node_id, to_ms(datetime.now(UTC)))).fetchone()
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.k1, LEADER_KEY))
+            raise
+        return int(row[0])
+
+    def _check(self) -> str | None:
+        """None while the lock connection answers and the recorded epoch is ours; else why not."""
+        if self._conn is None or self._conn.closed:
+            return "the lock connection is closed"
+        try:
+            row = self._conn.execute("SELECT epoch FROM leadership WHERE id = 1").fetchone()
+        except Exception as exc:
+            self._disconnect()
+            return f"the lock connection is gone ({one_line(exc)})"
+        if row is None or int(row[0]) != self.epoch:
+            self._disconnect()  # our session's locks go with it; a follower reconnects
+            return f"another node took over (epoch {None if row is None else row[0]}, ours {self.epoch})"
+        return None
+
+    def _deposed(self, line: str, reason: str) -> None:
+        self.epoch, self.fence = None, None
+        log.warning("%s; this node stops leading (alerting, notifications, reports, pruning)", line)
+        if self.on_deposed is not None:
+            try:
+                self.on_deposed(reason)
+            except Exception:
+                log.exception("leadership: stopping the leader duties failed")
+
+    def holder(self) -> Holder | None:
+        """The ``hosts`` row of this host name (the node holding it), None when absent or unreadable."""
+        if self._conn is None:
+            return None
+        try:
+            row = self._conn.execute("SELECT pid, address, started_at, seen_at FROM hosts WHERE name = %s",
+                                     (self.host,)).fetchone()
+        except Exception:
+            return None
+        if row is None:
+            return None
+
+        def at(ms: int | None) -> datetime | None:
+            return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+        return Holder(row[0], row[1], at(row[2]), at(row[3]))
+
+
+class SoloLeadership:
+    """A single host's leadership (SQLite history): always the leader, no lock, no fence. :meth:`start` calls
+    ``on_elected(0)``; :meth:`step_down` does nothing (the one node keeps its duties through a store outage, as
+    before fleets existed). ``leads=False`` (an agent): never the leader, no callback."""
+
+    fleet = False
+    fence: Fence | None = None
+    backend_pid = None
+
+    def __init__(self, on_elected: Elected | None = None, on_deposed: Deposed | None = None,
+                 leads: bool = True) -> None:
+        self.on_elected, self.on_deposed = on_elected, on_deposed
+        self.leader = leads
+        self.epoch: int | None = 0 if leads else None
+
+    def start(self) -> None:
+        """Start the leader duties (``on_elected(0)``) unless this node never leads."""
+        if self.leader and self.on_elected is not None:
+            self.on_elected(0)
+
+    def tick(self, may_lead: bool = True) -> bool:
+        """:attr:`leader`, unchanged."""
+        return self.leader
+
+    def step_down(self, reason: str) -> None:
+        """Nothing: a single host keeps leading."""
+
+    def close(self) -> None:
+        """Nothing to close."""
