@@ -117,3 +117,57 @@ def test_a_spooled_sample_the_history_already_has_is_not_written_twice(tmp_path,
     assert spooler.drain()
     series = history.series("cpu_percent", START, START + timedelta(hours=1))
     assert series == [(r.ts, float(i)) for i, r in enumerate(rows)]
+
+
+def test_a_leader_whose_samples_go_to_the_spool_gives_leadership_up_and_loses_no_sample(
+        tmp_path, pg_schema_url, redis_url, redis_prefix, refused_port, caplog):
+    from sqlalchemy import create_engine, text
+
+    from reporter.api.latest import Latest
+    from reporter.collect.sampler import Sampler
+    from reporter.daemon.jobs import SampleJob
+    from reporter.fleet.leader import Leadership
+    from reporter.settings import load_settings
+    from reporter.store.history import History
+    from tests.conftest import PG_URL
+
+    url = pg_schema_url + "%20-clock_timeout%3D300"  # a locked table fails a write within 300 ms
+    schema = pg_schema_url.rpartition("%3D")[2]
+    settings = load_settings(None, redis_url=redis_url, ai_key_prefix=redis_prefix, sample_interval=1,
+                             probe_timeout=0.5, history_url=url, host_name="a",
+                             app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x",
+                             ollama_url=f"http://127.0.0.1:{refused_port}")
+    history = History(url, settings.ai_features, host="a")
+    leadership = Leadership(url, "a", "node-a", 10.0, reconnect_seconds=0.0)
+    sampler = Sampler.from_settings(settings, app_wide=lambda: leadership.leader)
+    spooler = Spooler(Spool(tmp_path / "spool", 64 << 20, 86400.0), history, interval=1)
+    latest = Latest()
+    job = SampleJob(sampler, history, latest, leadership=leadership, spooler=spooler)
+    admin = create_engine(PG_URL)
+    spooler.start()
+    leadership.start()
+    try:
+        job()
+        assert leadership.leader
+        with admin.begin() as conn:  # the samples table cannot be written while this transaction lasts
+            conn.execute(text(f"LOCK TABLE {schema}.samples IN ACCESS EXCLUSIVE MODE"))
+            job()
+            assert spooler.spooling and not leadership.leader
+            job()
+            assert len(spooler) == 2 and not leadership.leader
+            assert latest.get().snapshot.spooled == 2
+        wait_for(lambda: len(spooler) == 0, 10, "the spool drained")
+        job()
+        job()
+        assert leadership.leader  # led again once the samples are written
+    finally:
+        leadership.close()
+        spooler.close()
+        sampler.close()
+        admin.dispose()
+    with history.engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM samples WHERE host = 'a'")).scalar_one()
+    history.close()
+    assert count == 5
+    given_up = [r.getMessage() for r in caplog.records if "leadership given up" in r.getMessage()]
+    assert len(given_up) == 1 and "cannot write to the history" in given_up[0], given_up
