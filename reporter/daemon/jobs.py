@@ -119,7 +119,7 @@ class SampleJob:
             self.spooler.store(snapshot)
             if self.spooler.spooling:
                 error = self.history.health.error
-                self._store_lost(error.split("; ")[0] if error else "a write to it hangs")
+                self._give_up_leadership(error.split("; ")[0] if error else "a write to it hangs")
             return
         try:
             self.history.write(snapshot)
@@ -127,11 +127,11 @@ class SampleJob:
             if not is_store_error(exc):
                 log.debug("history: writing the sample failed", exc_info=True)
             self.history.health.failed("sample write", exc)
-            self._store_lost(describe(exc))
+            self._give_up_leadership(describe(exc))
             return
         self.history.health.ok()
 
-    def _store_lost(self, reason: str) -> None:
+    def _give_up_leadership(self, reason: str) -> None:
         """A fleet leader that cannot write the history steps down (said once by the leadership)."""
         if self.leadership is not None and self.leadership.fleet and self.leadership.leader:
             self.leadership.step_down(f"this node cannot write to the history ({reason})")
