@@ -173,3 +173,27 @@ def test_a_leader_whose_samples_go_to_the_spool_gives_leadership_up_and_loses_no
     assert count == 5
     given_up = [r.getMessage() for r in caplog.records if "leadership given up" in r.getMessage()]
     assert len(given_up) == 1 and "cannot write to the history" in given_up[0], given_up
+
+
+def test_a_batch_of_spooled_rows_is_written_in_one_go_and_refused_whole_on_a_taken_time(pg_schema_url):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from reporter.base.ms import from_ms
+    from reporter.store.history import History
+    from reporter.store.hosts import HostRegistry
+
+    history = History(pg_schema_url, ["grammar"], host="a")
+    try:
+        rows = [history.prepare(snapshot(when=START + timedelta(seconds=i), cpu=float(i))) for i in range(3)]
+        history.write_rows(rows)
+        assert history.series("cpu_percent", START, START + timedelta(hours=1)) == [(r.ts, float(i))
+                                                                                  for i, r in enumerate(rows)]
+        host = HostRegistry(history.engine).get("a")
+        assert host is not None and host.last_sample == from_ms(rows[-1].ts)
+        more = [history.prepare(snapshot(when=START + timedelta(seconds=i), cpu=float(i))) for i in (3, 2)]
+        with pytest.raises(IntegrityError):
+            history.write_rows(more)  # 2 is taken: nothing of the batch is stored
+        assert len(history.series("cpu_percent", START, START + timedelta(hours=1))) == 3
+    finally:
+        history.close()
