@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reporter.snapshot import Snapshot, Status
+from reporter.snapshot import Snapshot, Status, probed
 
 GIB = 2**30
 STATUS_CODES = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.UNHEALTHY: 2}
@@ -127,8 +127,15 @@ def _exact_bytes(exact: str, gib: str) -> Reader:
 
 
 def _up(path: str) -> Reader:
-    """1.0 when the boolean at ``path`` is true, else 0.0 (a probe that could not run counts as down)."""
-    return lambda s: 1.0 if read_path(s, path) else 0.0
+    """1.0 when the boolean at ``path`` is true, else 0.0 (a probe that could not run counts as down); None
+    (left out) when the service is not probed on this host (REPORTER_PROBES)."""
+    service = path.split(".")[1]
+
+    def read(s: Snapshot) -> float | None:
+        if not probed(getattr(s.services, service)):
+            return None
+        return 1.0 if read_path(s, path) else 0.0
+    return read
 
 
 def _fresh_usage(path: str) -> Reader:

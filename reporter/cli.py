@@ -138,7 +138,7 @@ def run(ctx: click.Context) -> None:
                                                       RELOAD)
     except StartupError as exc:
         click.echo(f"reporter: {mask(str(exc))}", err=True)
-        code = EXIT_RUNTIME
+        code = EXIT_CONFIG if exc.exit_code == EXIT_CONFIG else EXIT_RUNTIME
     exit_now(code)
 
 

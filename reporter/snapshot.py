@@ -187,6 +187,8 @@ class ActiveAlert(_Section):
     alertname: str
     state: str
     severity: str | None = None
+    host: str | None = Field(None, description="the host it was evaluated on (its `host` label); none for an "
+                                               "app-wide alert")
     labels: dict[str, str]
     summary: str | None = None
     value: float | None = None
@@ -214,6 +216,15 @@ class Snapshot(_Section):
                                                   "written (fleet mode; null on a SQLite history)")
 
 
+NOT_PROBED = "not probed on this host"  # a service section's error when REPORTER_PROBES leaves it out
+SAMPLED_BY_LEADER = "sampled by the leader"  # the ai section's error on a node that does not sample app-wide
+
+
+def probed(health: ServiceHealth) -> bool:
+    """False for a service this host does not probe (REPORTER_PROBES): ``up`` None with :data:`NOT_PROBED`."""
+    return not (health.up is None and health.error == NOT_PROBED)
+
+
 # the fields no collector fills: the sampler's own, and the alerts the rule evaluation adds
 NOT_COLLECTED = frozenset({"timestamp", "host", "status", "errors", "alerts", "duration_ms", "spooled"})
 
@@ -233,10 +244,13 @@ def collector_places() -> dict[str, bool]:
 
 
 def overall_status(services: Services) -> Status:
-    """healthy when every service is up (and the model listed), unhealthy when all are down, else degraded.
-    Every field of ``services`` counts (a new probe's field too)."""
-    ups = [getattr(services, name).up for name in type(services).model_fields]
-    if all(ups) and services.ollama.is_available:
+    """healthy when every probed service is up (and the model listed, when Ollama is probed), unhealthy when
+    all probed ones are down, else degraded. Every field of ``services`` counts (a new probe's field too), but
+    a service this host does not probe (:func:`probed`) does not; a host probing none is healthy."""
+    checked = [getattr(services, name) for name in type(services).model_fields]
+    ups = [health.up for health in checked if probed(health)]
+    model_ok = services.ollama.is_available or not probed(services.ollama)
+    if all(ups) and model_ok:
         return Status.HEALTHY
     if not any(ups):
         return Status.UNHEALTHY

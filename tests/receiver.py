@@ -23,10 +23,11 @@ class Received:
 
 class Receiver:
     """Answers POSTs with the next scripted (status, headers) or 200; ``stop()``/``start()`` to refuse.
-    ``delay``: seconds to wait (after reading the request) before answering, a slow but healthy receiver."""
+    ``delay``: seconds to wait (after reading the request) before answering, a slow but healthy receiver.
+    ``host``: the address to listen on (another than loopback for a node in a network namespace)."""
 
-    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
-        self.delay = delay
+    def __init__(self, port: int = 0, delay: float = 0.0, host: str = "127.0.0.1") -> None:
+        self.delay, self.host = delay, host
         self.received: list[Received] = []
         self.script: list[tuple[int, dict[str, str]]] = []
         self.lock = threading.Lock()
@@ -58,10 +59,10 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = f"http://{self.host}:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:

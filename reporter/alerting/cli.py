@@ -61,8 +61,9 @@ def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | N
         sent.setdefault(row.fingerprint, []).append(f"{row.receiver}: {kind} at {_when(from_ms(last), settings.tz)}")
     if as_json:
         click.echo(json.dumps([{
-            "fingerprint": r.fingerprint, "alertname": r.alertname, "state": "resolved" if r.resolved_at else str(r.state),
-            "labels": r.labels, "annotations": r.annotations, "value": r.value,
+            "fingerprint": r.fingerprint, "alertname": r.alertname, "host": r.labels.get("host"),
+            "state": "resolved" if r.resolved_at else str(r.state), "labels": r.labels,
+            "annotations": r.annotations, "value": r.value,
             "active_at": _utc(r.active_at), "fired_at": _utc(r.fired_at),
             "resolved_at": _utc(r.resolved_at), "notified": sent.get(r.fingerprint, []),
             "suppressed": r.fingerprint in silenced, "silenced_by": silenced.get(r.fingerprint, []),
@@ -72,11 +73,13 @@ def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | N
     if not records:
         click.echo("no active alerts")
         return
-    for r in sorted(records.values(), key=lambda r: (str(r.state) != "firing", r.alertname)):
+    width = max(len(r.labels.get("host", "-")) for r in records.values())
+    for r in sorted(records.values(), key=lambda r: (str(r.state) != "firing", r.alertname, r.labels.get("host", ""))):
         state = "resolved" if r.resolved_at else str(r.state)
-        extra = " ".join(f"{k}={v}" for k, v in r.labels.items() if k not in ("alertname", "severity"))
+        extra = " ".join(f"{k}={v}" for k, v in r.labels.items() if k not in ("alertname", "severity", "host"))
         mark = " [suppressed]" if r.fingerprint in silenced else ""
-        click.echo(f"{state:8} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip() + mark)
+        host = r.labels.get("host", "-")  # "-": an app-wide alert (or one stored before hosts)
+        click.echo(f"{state:8} {host:{width}} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip() + mark)
         click.echo(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
                    + (f"; resolved {_when(r.resolved_at, settings.tz)}" if r.resolved_at else ""))
         click.echo(f"         {r.annotations.get('summary', '')}")

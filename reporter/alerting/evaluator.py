@@ -11,6 +11,18 @@ their window again at the next sample, as Prometheus does not restore a ``for`` 
 Firing alerts stay firing. When the wall clock steps, :meth:`Evaluator.shift_clock` moves pending windows with it;
 a pending window (or firing time) later than the evaluation time (the clock stepped back while the daemon was
 down) is brought back to that time, with one warning naming the alert and the step.
+
+Hosts (issue 10): the per-host rules are evaluated on this node's snapshot and, in a fleet (PostgreSQL history),
+on every other host's latest stored snapshot (:mod:`reporter.alerting.fleet`; one older than three sample
+intervals is not evaluated), each alert labelled ``host=<name>``; the app-wide rules
+(:mod:`reporter.alerting.scope`) once, on this node's snapshot, with no ``host`` label. ``no_data`` is per rule
+and host likewise. ``host_down{host}`` fires for another host whose last sample is too old, never for this one.
+A single host (SQLite) labels its alerts ``host=REPORTER_HOST_NAME``.
+
+Alerts stored before hosts existed (a per-host rule's alert without a ``host`` label) are adopted, not resolved:
+while such an alert is pending or firing it stays the alert of the history's original host (``meta``
+``history_host``, else this node's), under its old fingerprint, and resolves under it (the receivers told it
+fired hear it resolved); the next episode of that rule is labelled with the host.
 """
 
 from __future__ import annotations
@@ -21,30 +33,36 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reporter.alerting.config import Defaults
+from reporter.alerting.fleet import FleetSnapshots, HostView
 from reporter.alerting.model import AlertState, fingerprint
-from reporter.alerting.rules import TEMPLATE, Rule
+from reporter.alerting.rules import TEMPLATE, Rule, compare
+from reporter.alerting.scope import HOST_LABEL, app_wide_rule, without_host
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.values import HistoryValues, threshold_value
 from reporter.base.timefmt import format_local
 from reporter.snapshot import Snapshot
 from reporter.store.health import HistoryHealth
+from reporter.store.hosts import HostRegistry
 
 log = logging.getLogger(__name__)
 FOR_JITTER_SECONDS = 0.5
 EVALUATED_AT_META = "alerts_evaluated_at"  # history meta key: the last evaluation while an alert was pending
 GAP_INTERVALS = 3  # default for_outage_tolerance: three sample intervals ...
 GAP_MIN_SECONDS = 10.0  # ... and at least this long, so that a plain restart keeps pending windows
+LEGACY_HOST_META = "history_host"  # history meta key: the host whose samples (and alerts) predate hosts
 
 
 @dataclass(frozen=True)
 class Instance:
-    """One labelled instance of a rule: its labels, fingerprint and the snapshot paths it reads."""
+    """One labelled instance of a rule: its labels and fingerprint (without ``host``), the snapshot paths it
+    reads, and whether it is app-wide (evaluated once, on the leader's snapshot, with no ``host`` label)."""
 
     rule: Rule
     labels: dict[str, str]
     fingerprint: str
     path: str
     guard: str | None
+    app_wide: bool = False
 
 
 def _fmt(value: float | None) -> str:
@@ -57,7 +75,9 @@ class Evaluator:
     """Evaluates every rule on each snapshot, keeps alert states (in memory and in the store).
 
     ``evaluate(snapshot)`` returns the records that changed state (already persisted). ``sample_interval``
-    (seconds) sets the default ``for_outage_tolerance``: three intervals, at least 10 s.
+    (seconds) sets the default ``for_outage_tolerance``: three intervals, at least 10 s. ``host``: this node's
+    host name (default ``history.host``); in a fleet (``history.fleet``) the other hosts' snapshots are read from
+    the store's ``hosts`` rows at each evaluation.
 
     When the store cannot be written (a full disk), evaluation goes on in memory: the state changes are kept,
     in order and with their own timestamps, and saved before newer ones by the next evaluation that can write
@@ -67,9 +87,14 @@ class Evaluator:
     MAX_UNSAVED = 100_000
 
     def __init__(self, rules: list[Rule], defaults: Defaults, store: AlertStore, history, tz: ZoneInfo,
-                 features: list[str], sample_interval: float = 10.0) -> None:
+                 features: list[str], sample_interval: float = 10.0, host: str | None = None) -> None:
         self.store, self.tz, self.features, self.history = store, tz, features, history
         self.sample_interval = sample_interval
+        self.host: str = host or getattr(history, "host", None) or "localhost"
+        self.fleet = (FleetSnapshots(HostRegistry(store.engine), self.host, sample_interval)
+                      if getattr(history, "fleet", False) else None)
+        self.legacy_host = self._legacy_host()
+        self._labelled: dict[tuple[int, str], tuple[dict[str, str], str]] = {}  # (instance, host) -> labels, fp
         self.health = getattr(history, "health", None) or HistoryHealth(store.engine.url.render_as_string())
         self.unsaved: list[tuple[list[tuple[AlertRecord, str | None]], datetime]] = []  # (changes, at), oldest first
         self._unsaved_count = self._dropped = 0
@@ -91,16 +116,20 @@ class Evaluator:
         one still owed to receivers stays stored until sent; a pending one is dropped. Returns their names."""
         instances = []
         for rule in rules:
+            app = app_wide_rule(rule, self.features)
             for labels, path, guard in rule.instances():
-                full = {"alertname": rule.alert_name, "severity": rule.severity, **rule.labels, **labels}
-                instances.append(Instance(rule, full, fingerprint(full), path, guard))
+                full = without_host({"alertname": rule.alert_name, "severity": rule.severity, **rule.labels,
+                                     **labels})
+                instances.append(Instance(rule, full, fingerprint(full), path, guard, app))
         self.rules, self.defaults, self.instances = rules, defaults, instances
         self._rules_by_name = {rule.name: rule for rule in rules}
+        self._app_wide = {rule.name: app_wide_rule(rule, self.features) for rule in rules}
+        self._known = {i.fingerprint for i in instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
+        self._labelled = {}
         self.gap_tolerance = (defaults.for_outage_tolerance if defaults.for_outage_tolerance is not None
                               else max(GAP_INTERVALS * self.sample_interval, GAP_MIN_SECONDS))
         self.values = HistoryValues(self.history)  # cached history values belong to the old rules
-        known = {i.fingerprint for i in self.instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
-        stale = [fp for fp in self.records if fp not in known]
+        stale = [fp for fp, record in self.records.items() if not self._configured(record)]
         if not stale:
             return []
         now = now or self._last_at or datetime.now(UTC)
@@ -139,9 +168,66 @@ class Evaluator:
                         exc.__class__.__name__, (str(exc).splitlines() or [""])[0][:200])
         return ended
 
+    def _configured(self, record: AlertRecord) -> bool:
+        """True when ``record`` is an alert of a configured rule instance: its labels less ``host`` are the
+        instance's (or its rule's ``no_data``), and it has a ``host`` label only if the rule is per host (an
+        alert of a per-host rule without one predates hosts and is adopted)."""
+        rule = self._rules_by_name.get(record.rule)
+        if rule is None or (HOST_LABEL in record.labels and self._app_wide[rule.name]):
+            return False
+        return fingerprint(without_host(record.labels)) in self._known
+
     @staticmethod
-    def _no_data_labels(rule: Rule) -> dict[str, str]:
-        return {"alertname": "no_data", "rule": rule.name, "severity": "warning"}
+    def _no_data_labels(rule: Rule, host: str | None = None) -> dict[str, str]:
+        labels = {"alertname": "no_data", "rule": rule.name, "severity": "warning"}
+        return labels if host is None else {**labels, HOST_LABEL: host}
+
+    def _legacy_host(self) -> str:
+        """The host the alerts stored before hosts existed belong to: the history's original host (``meta``
+        ``history_host``, recorded by the migration to a fleet), else this node's."""
+        try:
+            return self.history.get_meta(LEGACY_HOST_META) or self.host
+        except Exception:  # an unreadable fact: this node's (the single-host case)
+            return self.host
+
+    def _for_host(self, index: int, instance: Instance, host: str) -> tuple[dict[str, str], str]:
+        """Labels and fingerprint of a per-host ``instance`` on ``host``: its labels plus ``host``, or, while an
+        alert of it stored before hosts existed is active on the history's original host, that alert's."""
+        if host == self.legacy_host:
+            legacy = self.records.get(instance.fingerprint)
+            if legacy is not None and legacy.state in (AlertState.PENDING, AlertState.FIRING) \
+                    and HOST_LABEL not in legacy.labels:
+                return instance.labels, instance.fingerprint
+        key = (index, host)
+        labelled = self._labelled.get(key)
+        if labelled is None:
+            labels = {**instance.labels, HOST_LABEL: host}
+            labelled = self._labelled[key] = (labels, fingerprint(labels))
+        return labelled
+
+    def _no_data_for_host(self, rule: Rule, host: str | None) -> tuple[dict[str, str], str]:
+        """Labels and fingerprint of ``rule``'s ``no_data`` alert on ``host`` (None: app-wide), adopting an
+        active one stored before hosts existed as :meth:`_for_host` does."""
+        if host is not None and host == self.legacy_host:
+            plain = self._no_data_labels(rule)
+            legacy = self.records.get(fingerprint(plain))
+            if legacy is not None and legacy.state in (AlertState.PENDING, AlertState.FIRING) \
+                    and HOST_LABEL not in legacy.labels:
+                return plain, legacy.fingerprint
+        labels = self._no_data_labels(rule, host)
+        return labels, fingerprint(labels)
+
+    def reload(self) -> None:
+        """Re-read the alert records from the store, as at start (a takeover: the previous leader's records):
+        pending ``for`` windows continue (unless the gap since the last stored evaluation exceeds the
+        tolerance), firing alerts stay firing and are not notified again. Changes held in memory for an
+        unwritable store are dropped (the store's records are the truth now). Not concurrently with
+        :meth:`evaluate`."""
+        self.records = self.store.load()
+        self.unsaved, self._unsaved_count, self._dropped, self._moved = [], 0, 0, {}
+        self.legacy_host = self._legacy_host()
+        self._last_at = self._stored_last_evaluation()
+        self.configure(self.rules, self.defaults, now=self._stored_latest)
 
     def _stored_last_evaluation(self) -> datetime | None:
         """When the previous run last evaluated, so a gap across a restart is seen: the stored evaluation time or
@@ -224,28 +310,25 @@ class Evaluator:
         self._restart_pending(now)
         self._bring_back(now)
         self._last_at = now
-        missing_by_rule: dict[str, bool] = {}
-        for instance in self.instances:
+        others = self.fleet.views(now) if self.fleet is not None else []
+        targets = [(self.host, data), *((view.name, view.data) for view in others if view.data is not None)]
+        missing: dict[tuple[str, str | None], bool] = {}  # (rule, host or None) -> some value missing
+        for index, instance in enumerate(self.instances):
             rule = instance.rule
-            if rule.kind == "predict_linear":
-                value, condition = self.values.predicted(rule, now)
-            elif rule.kind == "error_spike":
-                value, condition = self.values.error_spike(rule, data, instance.guard, now, self.features)
-            else:
-                value, condition = threshold_value(rule, data, instance.path, instance.guard)
-            missing_by_rule[rule.name] = missing_by_rule.get(rule.name, False) or condition is None
-            # a firing alert stays firing while the value has not crossed its clear threshold (hysteresis)
-            still = condition
-            if condition is False and rule.clear is not None and value is not None:
-                still = rule.still_true(value)
-            self._step(instance.rule, instance.labels, instance.fingerprint, value, condition, still, now,
-                       rule.for_seconds, changes)
-        for rule in self.rules:
-            labels = self._no_data_labels(rule)
-            missing = missing_by_rule.get(rule.name, False)
+            if rule.kind == "host_down":
+                self._host_down(index, instance, others, now, changes)
+                continue
+            if instance.app_wide:
+                self._instance(instance, instance.labels, instance.fingerprint, data, None, now, missing, changes)
+                continue
+            for host, host_data in targets:
+                labels, fp = self._for_host(index, instance, host)
+                self._instance(instance, labels, fp, host_data, host, now, missing, changes)
+        for (name, of_host), is_missing in missing.items():
+            rule = self._rules_by_name[name]
+            labels, fp = self._no_data_for_host(rule, of_host)
             no_data_for = rule.no_data_for if rule.no_data_for is not None else self.defaults.no_data_for
-            self._step(rule, labels, fingerprint(labels), None, missing, missing, now, no_data_for, changes,
-                       no_data=True)
+            self._step(rule, labels, fp, None, is_missing, is_missing, now, no_data_for, changes, no_data=True)
         changed = {record.fingerprint for record, _ in changes}
         moved: list[tuple[AlertRecord, str | None]] = [
             (record, None) for fp, record in self._moved.items() if fp not in changed]
@@ -270,6 +353,40 @@ class Evaluator:
                     self._saved()
         self._mark_evaluated(now)
         return result
+
+    def _instance(self, instance: Instance, labels: dict[str, str], fp: str, data: dict, host: str | None,
+                  now: datetime, missing: dict[tuple[str, str | None], bool],
+                  changes: list[tuple[AlertRecord, str | None]]) -> None:
+        """Evaluate one rule instance on one snapshot's ``data`` (of ``host``; None: app-wide)."""
+        rule = instance.rule
+        if rule.kind == "predict_linear":
+            value, condition = self.values.predicted(rule, now, host)
+        elif rule.kind == "error_spike":
+            value, condition = self.values.error_spike(rule, data, instance.guard, now, self.features)
+        else:
+            value, condition = threshold_value(rule, data, instance.path, instance.guard)
+        key = (rule.name, host)
+        missing[key] = missing.get(key, False) or condition is None
+        # a firing alert stays firing while the value has not crossed its clear threshold (hysteresis)
+        still = condition
+        if condition is False and rule.clear is not None and value is not None:
+            still = rule.still_true(value)
+        self._step(rule, labels, fp, value, condition, still, now, rule.for_seconds, changes)
+
+    def _host_down(self, index: int, instance: Instance, others: list[HostView], now: datetime,
+                   changes: list[tuple[AlertRecord, str | None]]) -> None:
+        """``host_down`` of every other host: its value is the age of the host's last sample in sample
+        intervals (missing before its first sample); never for this node's own host."""
+        rule = instance.rule
+        for view in others:
+            labels, fp = self._for_host(index, instance, view.name)
+            if view.last_sample is None:
+                value, condition = None, None
+            else:
+                value = round(max(0.0, (now - view.last_sample).total_seconds()) / self.sample_interval, 1)
+                condition = compare(rule.op, value, rule.threshold)
+            self._step(rule, labels, fp, value, condition, condition, now, rule.for_seconds, changes,
+                       since=view.last_sample)
 
     def _keep(self, changes: list[tuple[AlertRecord, str | None]], now: datetime,
               exc: BaseException | None = None) -> None:
@@ -317,7 +434,7 @@ class Evaluator:
 
     def _step(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
               still: bool | None, now: datetime, for_seconds: float, changes: list[tuple[AlertRecord, str | None]],
-              no_data: bool = False) -> None:
+              no_data: bool = False, since: datetime | None = None) -> None:
         record = self.records.get(fp)
         if record is None:
             if not condition:
@@ -340,7 +457,7 @@ class Evaluator:
         elif condition:  # inactive (possibly resolved earlier) -> a new episode
             record.state, record.active_at, record.fired_at, record.resolved_at = \
                 AlertState.PENDING, now, None, None
-            record.annotations = self._annotations(rule, labels, value, now, no_data)
+            record.annotations = self._annotations(rule, labels, value, since or now, no_data)
             if for_seconds > 0:
                 changes.append((record, "pending"))
                 return
@@ -350,17 +467,19 @@ class Evaluator:
         # samples start a few ms after their scheduled time: allow that jitter (Prometheus evaluates on schedule)
         if (now - record.active_at).total_seconds() >= for_seconds - FOR_JITTER_SECONDS:
             record.state, record.fired_at = AlertState.FIRING, now
-            record.annotations = self._annotations(rule, labels, value, record.active_at, no_data)
+            record.annotations = self._annotations(rule, labels, value, since or record.active_at, no_data)
             changes.append((record, "firing"))
 
     def _annotations(self, rule: Rule, labels: dict[str, str], value: float | None, since: datetime,
                      no_data: bool) -> dict[str, str]:
         local = format_local(since, self.tz)
+        host = labels.get(HOST_LABEL)
         if no_data:
-            return {"summary": f"No data for rule {rule.name}",
-                    "description": f"The value of {rule.name} ({rule.metric}) has been missing since {local}; "
+            on = f" on {host}" if host else ""
+            return {"summary": f"No data for rule {rule.name}{on}",
+                    "description": f"The value of {rule.name} ({rule.metric}){on} has been missing since {local}; "
                                    "check the collector errors in the snapshot."}
-        fields = {**labels, "alertname": rule.alert_name, "value": _fmt(value), "op": rule.op,
+        fields = {"host": "", "since": local, **labels, "alertname": rule.alert_name, "value": _fmt(value), "op": rule.op,
                   "threshold": _fmt(rule.threshold), "clear": _fmt(rule.clear), "metric": rule.metric,
                   "for": _fmt(rule.for_seconds), "severity": rule.severity}
         return {"summary": TEMPLATE.format(rule.summary, **fields),

@@ -48,6 +48,13 @@ class Alerting:
     def stop(self) -> None:
         self.notifier.stop()
 
+    def reload_state(self) -> None:
+        """Re-read the alert records from the store (a takeover: the previous leader's), keeping ``for`` windows
+        (see :meth:`reporter.alerting.evaluator.Evaluator.reload`); waits for an evaluation in progress."""
+        with self._lock:
+            self.evaluator.reload()
+        self.notifier.wake()
+
     def shift_clock(self, seconds: float) -> None:
         """The wall clock stepped by ``seconds``: move pending ``for`` windows with it."""
         with self._lock:
@@ -106,7 +113,7 @@ def active_alert(record: AlertRecord, silenced_by: list[str] | None = None) -> A
     active silences that match it (the alert is then marked suppressed)."""
     return ActiveAlert(
         alertname=record.alertname, state=str(record.state), severity=record.labels.get("severity"),
-        labels=record.labels, summary=record.annotations.get("summary"), value=record.value,
+        host=record.labels.get("host"), labels=record.labels, summary=record.annotations.get("summary"), value=record.value,
         active_at=record.active_at, fired_at=record.fired_at, fingerprint=record.fingerprint,
         suppressed=bool(silenced_by), silenced_by=list(silenced_by or []),
     )

@@ -8,6 +8,11 @@ only once the value crosses ``clear`` (e.g. CPU fires above 90 and clears below 
 side (``>``/``>=``: clear <= threshold; ``<``/``<=``: clear >= threshold). Overriding a default rule's threshold
 without its clear moves the clear with it. ``labels`` are Prometheus label names; ``alertname`` and ``severity``
 are set by the rule's fields of those names.
+
+Every alert of a per-host rule carries the label ``host`` (the host whose snapshot it was evaluated on, see
+:mod:`reporter.alerting.scope`); templates may use ``{host}`` (empty for an app-wide rule). ``host_down``
+(kind ``host_down``) is built in: its value is the age of a host's last sample in sample intervals
+(``host.missed_samples``); its templates may use ``{since}`` (the last sample's local time).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # a Prometheus label name
 RESERVED_LABELS = {"alertname": "alertname", "severity": "severity"}  # label -> the rule field that sets it
+HOST_DOWN_METRIC = "host.missed_samples"  # host_down's value: the age of a host's last sample, in sample intervals
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
@@ -78,7 +84,7 @@ class Rule(BaseModel):
 
     name: str
     alertname: str | None = None
-    kind: Literal["threshold", "predict_linear", "error_spike"] = "threshold"
+    kind: Literal["threshold", "predict_linear", "error_spike", "host_down"] = "threshold"
     metric: str
     op: Op = ">"
     threshold: float
@@ -158,8 +164,9 @@ class Rule(BaseModel):
 
     def template_names(self) -> set[str]:
         """Names a summary/description template may use."""
-        return {"alertname", "value", "op", "threshold", "clear", "metric", "for", "severity",
-                *self.each, *self.labels}
+        extra = {"since"} if self.kind == "host_down" else set()
+        return {"alertname", "value", "op", "threshold", "clear", "metric", "for", "severity", "host",
+                *extra, *self.each, *self.labels}
 
     @property
     def alert_name(self) -> str:
@@ -229,6 +236,10 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
         "disk_full_soon": dict(kind="predict_linear", metric="disk_percent", op=">=", threshold=100,
                                severity="warning", summary="Disk predicted to fill within 24 h",
                                description="A linear fit over the last 6 h predicts {value}% disk use in 24 h."),
+        "host_down": dict(kind="host_down", metric=HOST_DOWN_METRIC, op=">", threshold=3, severity="critical",
+                          summary="{host} is down: no sample since {since}",
+                          description="Host {host} has stored no sample for {value} sample intervals (fires "
+                                      "above {threshold}); check that its reporter runs and reaches the store."),
     }
 
 
@@ -282,6 +293,11 @@ def check_paths(rule: Rule, features: list[str]) -> None:
     error_spike rules, after expanding ``each``) or a history metric (predict_linear)."""
     from reporter.alerting.paths import snapshot_paths, unknown_path_message
 
+    if rule.kind == "host_down" or rule.metric == HOST_DOWN_METRIC:
+        if rule.kind != "host_down" or rule.metric != HOST_DOWN_METRIC:
+            raise ValueError(f"rules.{rule.name}.metric: {HOST_DOWN_METRIC!r} is the value of kind = \"host_down\" "
+                             f"rules only (and they read no other)")
+        return
     if rule.kind == "predict_linear":
         from reporter.catalog import catalog
 

@@ -7,11 +7,13 @@ starts nor resolves), False means the condition does not hold (including "not en
 from __future__ import annotations
 
 import math
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from reporter.alerting.rules import Rule, compare
 from reporter.counters import increase
+from reporter.snapshot import NOT_PROBED
 
 
 def lookup(data: dict, path: str) -> float | None:
@@ -31,7 +33,10 @@ def lookup(data: dict, path: str) -> float | None:
 def threshold_value(rule: Rule, data: dict, path: str, guard: str | None) -> tuple[float | None, bool | None]:
     """Value at ``path`` compared with the threshold. With a ``guard`` (a count such as requests in the
     window), the condition is false while the count is below ``rule.min_count`` (no traffic is not "no data"),
-    and missing when the count itself is missing."""
+    and missing when the count itself is missing. A value of a service this host does not probe
+    (REPORTER_PROBES) gives a false condition: no alert, and not missing (no ``no_data``)."""
+    if not_probed(data, path):
+        return None, False
     value = lookup(data, path)
     if guard is not None:
         count = lookup(data, guard)
@@ -42,6 +47,15 @@ def threshold_value(rule: Rule, data: dict, path: str, guard: str | None) -> tup
     if value is None:
         return None, None
     return value, compare(rule.op, value, rule.threshold)
+
+
+def not_probed(data: dict, path: str) -> bool:
+    """True when ``path`` is under ``services.<name>`` and that service is not probed on the snapshot's host."""
+    parts = path.split(".")
+    if len(parts) < 2 or parts[0] != "services":
+        return False
+    health = data.get("services", {}).get(parts[1])
+    return isinstance(health, dict) and health.get("up") is None and health.get("error") == NOT_PROBED
 
 
 def predict_linear(points: list[tuple[float, float]], at: float) -> float | None:
@@ -59,7 +73,9 @@ def predict_linear(points: list[tuple[float, float]], at: float) -> float | None
 
 
 class HistoryValues:
-    """History-based values, cached for ``refresh_seconds`` (they change slowly and cost a range read)."""
+    """History-based values, cached for ``refresh_seconds`` (they change slowly and cost a range read). Each
+    entry lives between one and two ``refresh_seconds`` (a fixed spread per key), so the range reads of many
+    hosts' entries computed in one evaluation are spread over later ones instead of all coming due together."""
 
     def __init__(self, history, refresh_seconds: float = 60.0) -> None:
         self.history = history
@@ -72,23 +88,25 @@ class HistoryValues:
 
     def _cached(self, key: str, now: datetime, compute):
         hit = self._cache.get(key)
-        if hit is not None and 0 <= (now - hit[0]).total_seconds() < self.refresh_seconds:
+        lifetime = self.refresh_seconds * (1 + (zlib.crc32(key.encode()) % 1000) / 1000)
+        if hit is not None and 0 <= (now - hit[0]).total_seconds() < lifetime:
             return hit[1]
         value = compute()
         self._cache[key] = (now, value)
         return value
 
-    def predicted(self, rule: Rule, now: datetime) -> tuple[float | None, bool | None]:
-        """Predicted value ``horizon`` seconds ahead from a fit over ``range``; false with too little history."""
+    def predicted(self, rule: Rule, now: datetime, host: str | None = None) -> tuple[float | None, bool | None]:
+        """Predicted value ``horizon`` seconds ahead from a fit over ``range`` of ``host``'s series (None: the
+        history's own host; an app-wide metric is the fleet's series); false with too little history."""
         def compute():
             series = self.history.series(rule.metric, now - timedelta(seconds=rule.range_seconds),
-                                         now + timedelta(milliseconds=1))
+                                         now + timedelta(milliseconds=1), host=host)
             points = [(ts / 1000.0, v) for ts, v in series if v is not None]
             if len(points) < 2 or points[-1][0] - points[0][0] < rule.min_range_seconds:
                 return None
             return predict_linear(points, now.timestamp() + rule.horizon_seconds)
 
-        predicted = self._cached(f"predict:{rule.name}", now, compute)
+        predicted = self._cached(f"predict:{rule.name}:{host or ''}", now, compute)
         if predicted is None:
             return None, False
         return round(predicted, 2), compare(rule.op, predicted, rule.threshold)
@@ -101,7 +119,7 @@ class HistoryValues:
             start = end - timedelta(seconds=rule.baseline_seconds)
             names = [f"ai_{f}_{k}" for f in features for k in ("requests", "success")]
             names = [n for n in names if n in self.history.metrics]
-            rows = self.history.rows(names, start, end)
+            rows = self.history.app_rows(names, start, end)  # the AI counters are app-wide
             requests = success = 0.0
             for i in range(0, len(names), 2):
                 r = increase(row[1 + i] for row in rows)

@@ -2,8 +2,9 @@
 
 :class:`reporter.api.fastpath.FastPath` answers ``/snapshot``, ``/alerts``, ``/healthz``, ``/metrics`` and the
 seed's ``/api/v1/analytics/*`` GETs from messages pre-built once per sample. Everything else goes to the Starlette
-app built here: ``POST /api/v1/analytics/log-ai-usage``, ``GET /api/v1/history``,
-``GET /openapi.json``, CORS preflights (when origins are configured) and JSON 404/405 answers.
+app built here: ``POST /api/v1/analytics/log-ai-usage``, ``GET /api/v1/history``, ``GET /api/v1/hosts`` and
+another host's answers (``?host=``, :mod:`reporter.api.fleet`), ``GET /openapi.json``, CORS preflights (when
+origins are configured) and JSON 404/405 answers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reporter.api.fastpath import FAST_PATHS, JSON, FastPath, etag_matches
+from reporter import __version__
+from reporter.api.fastpath import FAST_PATHS, HOST_PATHS, JSON, FastPath, etag_matches
+from reporter.api.fleet import Fleet
 from reporter.api.history import history_endpoint
 from reporter.api.hosts import HostPolicy
 from reporter.api.latest import Latest
@@ -29,7 +32,7 @@ from reporter.api.usage_log import log_usage_endpoint
 
 __all__ = ["FastPath", "create_app", "etag_matches"]
 DEFAULT_FEATURES = ("grammar", "quiz", "voice", "scenario")
-ENDPOINTS = ["/snapshot", "/healthz", "/alerts", "/metrics", "/openapi.json", "/api/v1/history",
+ENDPOINTS = ["/snapshot", "/healthz", "/alerts", "/metrics", "/openapi.json", "/api/v1/history", "/api/v1/hosts",
              "/api/v1/analytics/metrics", "/api/v1/analytics/health", "/api/v1/analytics/ai-features",
              "/api/v1/analytics/top-users", "/api/v1/analytics/popular-scenarios",
              "/api/v1/analytics/log-ai-usage"]
@@ -49,11 +52,13 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     (constant-time compare), else 401; without a token the POST endpoint answers 403. ``redis``: a
     ``redis.asyncio`` client for the POST endpoint (closed when the app shuts down), counters under
     ``ai_prefix`` for ``ai_features``. ``history``: a :class:`reporter.store.history.History` for
-    ``/api/v1/history`` (503 without). ``cors_origins``: allowed browser origins (``*`` = any); empty = no CORS.
+    ``/api/v1/history``, ``/api/v1/hosts`` and ``?host=`` (503 without; its ``host`` is this node's host name).
+    ``cors_origins``: allowed browser origins (``*`` = any); empty = no CORS.
     ``bind_host`` (REPORTER_HTTP_HOST) and ``allowed_hosts`` (REPORTER_ALLOWED_HOSTS): the ``Host`` header values
     answered, others get 421 (:mod:`reporter.api.hosts`).
     """
     features = list(ai_features)
+    fleet = Fleet(history, sample_interval, __version__)
     openapi_body = json.dumps(document(features, list(history.metrics) if history is not None else None,
                                        bool(token))).encode()
 
@@ -84,13 +89,16 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     # GET and HEAD of the fast paths never reach Starlette; their routes make it answer other methods with a
     # JSON 405 (and an Allow header) instead of a 404
     fallback = Starlette(
-        routes=[*(Route(path, served_by_fast_path, methods=["GET", "HEAD"]) for path in FAST_PATHS),
+        routes=[*(Route(path, fleet.host_endpoint(path) if path in HOST_PATHS else served_by_fast_path,
+                        methods=["GET", "HEAD"]) for path in FAST_PATHS),
                 Route("/openapi.json", openapi, methods=["GET", "HEAD"]),
-                Route("/api/v1/history", history_endpoint(history), methods=["GET", "HEAD"]),
+                Route("/api/v1/history", history_endpoint(history, fleet.known), methods=["GET", "HEAD"]),
+                Route("/api/v1/hosts", fleet.hosts, methods=["GET", "HEAD"]),
                 Route("/api/v1/analytics/log-ai-usage", log_usage_endpoint(redis, ai_prefix, features, bool(token)),
                       methods=["POST"])],
         middleware=middleware,
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    return FastPath(latest, sample_interval, fallback, token, cors_origins, HostPolicy(bind_host, allowed_hosts))
+    return FastPath(latest, sample_interval, fallback, token, cors_origins, HostPolicy(bind_host, allowed_hosts),
+                    host_name=None if history is None else history.host)

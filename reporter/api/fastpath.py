@@ -11,6 +11,9 @@ Answers:
   ``/api/v1/analytics/{metrics,health,ai-features,top-users,popular-scenarios}``:
   200 with ``ETag`` and ``Cache-Control: no-cache``; 304 when ``If-None-Match`` matches; 503 JSON with
   ``Retry-After: 1`` before the first sample; ``?limit=`` of the two lists: 1-100 (default 10), else 422;
+- ``/snapshot``, ``/api/v1/analytics/{health,metrics}`` with ``?host=`` naming another host go to the fallback
+  (:mod:`reporter.api.fleet`: that host's latest snapshot from the history); ``?host=`` naming this one is
+  answered here as without it;
 - ``/healthz``: 200 while the latest sample is younger than 3 sample intervals and the history can be written,
   else 503 (JSON either way; ``status`` ``stale`` or ``history_failing`` with the history ``error``; ``spool``:
   ``spooling N samples`` while the spool of a fleet node holds samples);
@@ -55,6 +58,8 @@ BODY_PATHS = {  # path -> content type of its pre-serialised body in Published.b
     METRICS_PATH: PROMETHEUS_CONTENT_TYPE.encode(),
 }
 LIST_PATHS = {f"{ANALYTICS}/top-users": "top_users", f"{ANALYTICS}/popular-scenarios": "popular_scenarios"}
+# the per-host paths: with ?host=<another host> they are answered from the history (reporter.api.fleet)
+HOST_PATHS = frozenset({SNAPSHOT_PATH, f"{ANALYTICS}/health", f"{ANALYTICS}/metrics"})
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
 FAST_PATHS = (*BODY_PATHS, *LIST_PATHS, "/healthz")
 _LIMIT = re.compile(r"^[0-9]{1,3}$")
@@ -105,6 +110,14 @@ def parse_limit(query_string: bytes) -> int | str:
     return f"limit must be an integer from 1 to {MAX_LIMIT} (got {raw[:20]!r})"
 
 
+def query_host(query_string: bytes) -> str | None:
+    """``host`` of the query string (the last one given), None when absent or empty."""
+    if not query_string or b"host" not in query_string:
+        return None
+    values = [v for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if k == "host"]
+    return values[-1] if values and values[-1] else None
+
+
 class _Prepared:
     """The ASGI messages answering one path for one published snapshot (built once, reused)."""
 
@@ -126,8 +139,10 @@ class FastPath:
     """
 
     def __init__(self, latest: Latest, sample_interval: float, fallback, token: str | None = None,
-                 cors_origins: list[str] | tuple[str, ...] = (), hosts: HostPolicy | None = None) -> None:
+                 cors_origins: list[str] | tuple[str, ...] = (), hosts: HostPolicy | None = None,
+                 host_name: str | None = None) -> None:
         self.latest = latest
+        self.host_name = host_name  # this node's host: ?host=<it> is answered here, another goes to fallback
         self.stale_after = 3.0 * sample_interval
         self.fallback = fallback
         self.hosts = hosts or HostPolicy()
@@ -180,6 +195,10 @@ class FastPath:
             start, body = _UNAUTHORIZED
         elif method not in _READ_METHODS:
             await self.fallback(scope, receive, send)
+            return
+        elif path in HOST_PATHS and scope["query_string"] and query_host(scope["query_string"]) not in (
+                None, self.host_name):
+            await self.fallback(scope, receive, send)  # another host's answer, from the history
             return
         elif path in BODY_PATHS or path in LIST_PATHS:
             start, body = self._from_snapshot(scope, path)

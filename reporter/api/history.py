@@ -1,4 +1,8 @@
-"""``GET /api/v1/history?metric=...&from=...&to=...&step=...``: one stored series, downsampled for charts.
+"""``GET /api/v1/history?metric=...&from=...&to=...&step=...&host=...``: one stored series, downsampled for charts.
+
+``host`` (optional): the host whose series it is (default: this node's; a host the history does not know is a
+404); an app-wide metric (``ai_*``, ``usage_*``) is the fleet's whatever the host, and its answer's ``host``
+is null.
 
 ``from``/``to``: Unix seconds or ISO 8601 (a time without offset is UTC); defaults: the last hour. ``step``
 (seconds, optional): the bucket width; each point is the mean of the non-missing values of the samples in
@@ -22,6 +26,7 @@ from reporter.api.views import dumps
 from reporter.base.errors import one_line
 from reporter.base.ms import to_ms
 from reporter.base.timefmt import format_utc
+from reporter.store.history import app_wide
 
 MAX_POINTS = 2000
 DEFAULT_SPAN = timedelta(hours=1)
@@ -84,8 +89,9 @@ def buckets(points: list[tuple[int, float | None]], start_ms: int, step_ms: int)
     return out
 
 
-def history_endpoint(history):
-    """The Starlette endpoint reading ``history`` (a :class:`reporter.store.history.History`, or None)."""
+def history_endpoint(history, known=None):
+    """The Starlette endpoint reading ``history`` (a :class:`reporter.store.history.History`, or None);
+    ``known(name)``: whether a host other than this one is in the history (blocking; default: none is)."""
 
     async def endpoint(request: Request) -> Response:
         if history is None:
@@ -110,8 +116,12 @@ def history_endpoint(history):
         except BadQuery as exc:
             return _json({"error": str(exc), "detail": [{"loc": ["query", exc.param], "msg": str(exc),
                                                          "type": "value_error"}]}, 422)
+        host = query.get("host") or history.host
         try:
-            points = await run_in_threadpool(history.series, metric, start, end)
+            if host != history.host and not (known is not None and await run_in_threadpool(known, host)):
+                return _json({"error": f"unknown host {host[:64]!r}: GET /api/v1/hosts lists the hosts of this "
+                                       f"history"}, 404)
+            points = await run_in_threadpool(history.series, metric, start, end, host)
         except Exception as exc:  # the history database is down or locked: say so, never a 500 page
             message = one_line(exc)
             return _json({"error": f"history unavailable ({message})"}, 503, {"Retry-After": "5"})
@@ -123,7 +133,8 @@ def history_endpoint(history):
         else:  # a step longer than the span is one bucket (and never an overflow)
             rows = buckets(points, start_ms, max(1, round(min(step, span) * 1000)))
         info = history.metrics[metric]
-        return _json({"metric": metric, "unit": info.unit, "description": info.help, "counter": info.counter,
+        return _json({"metric": metric, "host": None if app_wide(info) else host, "unit": info.unit,
+                      "description": info.help, "counter": info.counter,
                       "from": format_utc(start), "to": format_utc(end), "step_seconds": step,
                       "samples": len(points), "points": rows[:MAX_POINTS]})
 

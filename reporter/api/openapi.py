@@ -41,12 +41,23 @@ LIMIT = {"name": "limit", "in": "query", "required": False,
          "description": "rows to return (1-100); out of range or not an integer: 422"}
 
 
+HOST = {"name": "host", "in": "query", "required": False, "schema": {"type": "string"},
+        "description": "a host of the fleet (GET /api/v1/hosts lists them; default: this node's host); another "
+                       "host's answer comes from its latest snapshot stored in the history"}
+UNKNOWN_HOST = _json(ERROR, "host names no host of this history (on SQLite: any host but this one)")
+
+
 def _snapshot_get(summary: str, schema: dict, description: str, params: list | None = None,
-                  validates: bool = False, media: str = "application/json") -> dict:
+                  validates: bool = False, media: str = "application/json", per_host: bool = False) -> dict:
     ok = {"description": description, "headers": ETAG, "content": {media: {"schema": schema}}}
     responses = {"200": ok, "304": NOT_MODIFIED, "503": NO_SNAPSHOT}
     if validates:
         responses["422"] = _json(_ref("ValidationError"), "a query parameter is invalid")
+    if per_host:
+        params = [*(params or []), HOST]
+        responses["404"] = UNKNOWN_HOST
+        responses["502"] = _json(ERROR, "the host's stored snapshot was written by another version of reporter")
+        responses["503"] = _json(ERROR, "no snapshot yet (Retry-After), or the history is unavailable")
     return {"get": {"summary": summary, "parameters": [IF_NONE_MATCH, *(params or [])], "responses": responses}}
 
 
@@ -107,10 +118,24 @@ def _schemas(features: list[str]) -> dict:
                 "success": {"type": "boolean"}, "cache_hit": {"type": "boolean", "default": False}}},
         "Logged": {"type": "object", "required": ["status"],
                    "properties": {"status": {"const": "logged"}, "feature": {"type": "string"}}},
+        "Hosts": {
+            "type": "object", "required": ["hosts"],
+            "properties": {"hosts": {"type": "array", "items": {
+                "type": "object", "required": ["name", "last_sample", "status", "leader", "version", "role"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "last_sample": {"type": ["string", "null"], "format": "date-time",
+                                    "description": "when its newest stored sample was taken (null: none yet)"},
+                    "status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy", "down", "unknown"],
+                               "description": "its latest snapshot's, or down: no sample for 3 intervals"},
+                    "leader": {"type": "boolean", "description": "the node of this host leads the fleet"},
+                    "version": {"type": ["string", "null"]},
+                    "role": {"type": "string", "enum": ["node", "agent"]}}}}}},
         "Series": {
             "type": "object", "required": ["metric", "unit", "from", "to", "points"],
             "properties": {
                 "metric": {"type": "string"}, "unit": {"type": "string"}, "description": {"type": "string"},
+                "host": {"type": ["string", "null"], "description": "whose series (null: an app-wide metric)"},
                 "counter": {"type": "boolean"}, "from": {"type": "string"}, "to": {"type": "string"},
                 "step_seconds": number, "samples": {"type": "integer"},
                 "points": {"type": "array", "maxItems": 2000, "items": {
@@ -124,11 +149,14 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
     """The OpenAPI document for an app with these AI ``features``, history ``metrics`` (None: no history)
     and with or without a bearer ``token``."""
     paths = {
-        "/snapshot": _snapshot_get("the latest snapshot", _ref("Snapshot"), "every figure of the latest sample"),
-        "/api/v1/analytics/metrics": _snapshot_get("seed: system, AI and usage figures", _ref("SeedMetrics"),
-                                                   "the seed's {system, ai, usage} (+ timestamp)"),
-        "/api/v1/analytics/health": _snapshot_get("seed: overall status and service health", _ref("SeedHealth"),
-                                                  "status, services up (true/false), timestamp"),
+        "/snapshot": _snapshot_get("the latest snapshot (of this host, or of ?host=)", _ref("Snapshot"),
+                                   "every figure of the latest sample", per_host=True),
+        "/api/v1/analytics/metrics": _snapshot_get("seed: system, AI and usage figures (of this host, or of ?host=)",
+                                                   _ref("SeedMetrics"), "the seed's {system, ai, usage} (+ timestamp)",
+                                                   per_host=True),
+        "/api/v1/analytics/health": _snapshot_get("seed: overall status and service health (of this host, or of "
+                                                  "?host=)", _ref("SeedHealth"),
+                                                  "status, services up (true/false), timestamp", per_host=True),
         "/api/v1/analytics/ai-features": _snapshot_get("seed: lifetime figures per AI feature", _ref("AIFeatures"),
                                                        "feature name -> its counters and rates"),
         "/api/v1/analytics/top-users": _snapshot_get(
@@ -164,9 +192,16 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
                  "description": "Unix seconds or ISO 8601 (default: now)"},
                 {"name": "step", "in": "query", "required": False,
                  "schema": {"type": "number", "exclusiveMinimum": 0},
-                 "description": "bucket width in seconds (default: raw samples, or span / 2000 when more)"}],
+                 "description": "bucket width in seconds (default: raw samples, or span / 2000 when more)"},
+                {**HOST, "description": "whose series (default: this node's host); an app-wide metric (ai_*, "
+                                        "usage_*) is the fleet's whatever the host"}],
             "responses": {"200": _json(_ref("Series"), "the series"),
+                          "404": UNKNOWN_HOST,
                           "422": _json(_ref("ValidationError"), "unknown metric, bad time or step"),
+                          "503": _json(ERROR, "no history configured, or the history database is unavailable")}}},
+        "/api/v1/hosts": {"get": {
+            "summary": "the hosts writing into this history, with their status and the leader (SQLite: this host)",
+            "responses": {"200": _json(_ref("Hosts"), "every host, by name"),
                           "503": _json(ERROR, "no history configured, or the history database is unavailable")}}},
         "/healthz": {"get": {"summary": "liveness for supervisors (no token needed)", "security": [],
                              "responses": {"200": _json(_ref("Healthz"), "the last sample is recent"),

@@ -55,6 +55,7 @@ class AICollector(Collector):
     """
 
     name = "ai"
+    app_wide = True
 
     def __init__(self, client: redis.Redis | LazyClient[redis.Redis], prefix: str, features: list[str], *,
                  model: str = "", sample_interval: float = 10.0, deadline: float | None = None) -> None:

@@ -45,12 +45,15 @@ class Collector(Protocol):
       section and its error.
     - ``inline``: the collector only reads this host and cannot block (psutil): it runs on the sampling thread
       while the others wait on I/O, instead of on a pool thread.
+    - ``app_wide``: the collector reads figures of the whole application, not of this host (the AI counters,
+      the usage statistics): in a fleet only the node that samples app-wide (the leader) runs it.
     - Construction is cheap and connects to nothing: clients are made on the first :meth:`collect`.
     """
 
     name: str
     interval: float = 0.0
     inline: bool = False
+    app_wide: bool = False
 
     def collect(self, now: datetime) -> Section[Any]:
         """Read the source at ``now`` (the snapshot's timestamp, aware UTC) and return its section."""

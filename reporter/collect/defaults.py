@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from reporter.collect.ai import AICollector
 from reporter.collect.collector import Collector
-from reporter.collect.services import DatabaseProbe, OllamaProbe, RedisProbe
+from reporter.collect.services import DatabaseProbe, NotProbed, OllamaProbe, RedisProbe
 from reporter.collect.sources import LazyClient, app_database_engine, redis_client
 from reporter.collect.system import SystemCollector
 from reporter.collect.usage import UsageCollector
@@ -19,17 +19,22 @@ if TYPE_CHECKING:
 
 def default_collectors(settings: Settings) -> list[Collector]:
     """One collector per snapshot place, built from ``settings``; nothing is connected yet (the app database
-    engine and the Redis client are made on the first collection, each shared by the two collectors using it)."""
+    engine and the Redis client are made on the first collection, each shared by the two collectors using it).
+    A service left out of ``settings.probes`` (REPORTER_PROBES) gets :class:`NotProbed` instead of its probe."""
     timeout = settings.probe_timeout
     engine: LazyClient[Engine] = LazyClient(lambda: app_database_engine(settings.app_database_url, timeout),
                                             lambda engine: engine.dispose())
     client: LazyClient[redis.Redis] = LazyClient(lambda: redis_client(settings.redis_url, timeout),
                                                  lambda client: client.close())
+    probes: dict[str, Collector] = {
+        "database": DatabaseProbe(engine),
+        "redis": RedisProbe(client),
+        "ollama": OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),
+    }
     return [
         SystemCollector(settings.disk_path),
-        DatabaseProbe(engine),
-        RedisProbe(client),
-        OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),
+        *(probe if name in settings.probes else NotProbed(name, settings.ollama_model)
+          for name, probe in probes.items()),
         AICollector(client, settings.ai_key_prefix, settings.ai_features, model=settings.ollama_model,
                     sample_interval=settings.sample_interval, deadline=timeout),
         UsageCollector(engine, settings.usage_queries, settings.top_n, settings.show_emails,

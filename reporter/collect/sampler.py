@@ -4,7 +4,6 @@ Snapshot from their sections (see :mod:`reporter.collect.collector`)."""
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -18,12 +17,16 @@ from reporter.collect.runner import BoundedRunner
 from reporter.counters import CounterSample
 from reporter.failures import FailureLog
 from reporter.settings import Settings
-from reporter.snapshot import AISection, Services, Snapshot, collector_places, overall_status
+from reporter.snapshot import (
+    SAMPLED_BY_LEADER,
+    AISection,
+    Services,
+    Snapshot,
+    collector_places,
+    overall_status,
+)
 
 log = logging.getLogger(__name__)
-
-APP_WIDE = ("ai", "usage")  # collectors of the whole fleet's figures: sampled by its leader only
-BY_THE_LEADER = "sampled by the leader"
 
 
 class Sampler:
@@ -35,9 +38,11 @@ class Sampler:
     ``ValueError``. A collector with an ``interval`` (usage statistics, every ``REPORTER_USAGE_INTERVAL`` seconds)
     runs when due; in between, snapshots carry its last section and error.
 
-    ``app_wide()`` says whether this node samples the fleet-wide collectors (:data:`APP_WIDE`: the AI counters
-    and the usage statistics; only the leader of a fleet does): while it is false they do not run and their
-    place is their ``missing("sampled by the leader")`` value (not an error). None: always.
+    ``app_wide`` (called once per sample; default: always true) says whether this node samples the figures of
+    the whole application (in a fleet: while it leads). While it is false the collectors marked ``app_wide``
+    (``ai``, ``usage``) do not run: ``ai`` is all null with the error :data:`reporter.snapshot.SAMPLED_BY_LEADER`,
+    ``usage`` is None, neither is in ``errors``, and the AI counter window is not fed; when it turns true they
+    run at once. The snapshot's ``host`` is ``settings.host_name`` (REPORTER_HOST_NAME).
     """
 
     def __init__(self, settings: Settings, collectors: Sequence[Collector],
@@ -54,13 +59,14 @@ class Sampler:
         if problems:
             raise ValueError("; ".join(problems))
         self.settings = settings
-        self.host = socket.gethostname()
+        self.host = settings.host_name
+        self.app_wide = app_wide or (lambda: True)
+        self._sampled_app_wide: bool | None = None  # app_wide() at the previous sample
         self.collectors = list(collectors)
         self.runner = BoundedRunner(max_workers=8)
         self.next_run = {c.name: 0.0 for c in self.collectors}  # monotonic time each collector is due next
         self._last: dict[str, Section[Any]] = {}
         self.failures = FailureLog(log)
-        self.app_wide = app_wide
 
     @classmethod
     def from_settings(cls, settings: Settings, app_wide: Callable[[], bool] | None = None) -> Sampler:
@@ -93,8 +99,9 @@ class Sampler:
         raises for a failing dependency (nor for a collector that raises: that is its error)."""
         started = time.perf_counter()
         now = now or datetime.now(UTC)
-        skipped = set(APP_WIDE) if self.app_wide is not None and not self.app_wide() else set()
-        due = [c for c in self.collectors if time.monotonic() >= self.next_run[c.name] and c.name not in skipped]
+        app_wide = self._app_wide_now()
+        running = [c for c in self.collectors if app_wide or not c.app_wide]
+        due = [c for c in running if time.monotonic() >= self.next_run[c.name]]
         outcomes = self.runner.run({c.name: partial(c.collect, now) for c in due if not c.inline},
                                    self.settings.probe_timeout,
                                    inline={c.name: partial(c.collect, now) for c in due if c.inline})
@@ -112,10 +119,8 @@ class Sampler:
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         for collector in self.collectors:
-            if collector.name in skipped:
-                values[collector.name] = collector.missing(BY_THE_LEADER)
-                self.next_run[collector.name] = 0.0  # due at once when this node leads again
-                self._last.pop(collector.name, None)
+            if not app_wide and collector.app_wide:  # the leader samples it: nothing failed here
+                values[collector.name] = collector.missing(SAMPLED_BY_LEADER)
                 continue
             section = self._last[collector.name]
             if section.error:
@@ -123,9 +128,9 @@ class Sampler:
             values[collector.name] = (section.value if section.value is not None
                                       else collector.missing(section.error or "no value"))
         services = Services(**{name: values.pop(name) for name in Services.model_fields})
-        if isinstance(values.get("ai"), AISection):  # the model's availability is Ollama's answer
+        if app_wide and isinstance(values.get("ai"), AISection):  # the model's availability is Ollama's answer
             values["ai"].is_available = services.ollama.is_available
-        self._log_changes(errors)
+        self._log_changes(errors, skipped={c.name for c in self.collectors if c not in running})
         snapshot = Snapshot(
             timestamp=now, host=self.host, status=overall_status(services), services=services, errors=errors,
             duration_ms=elapsed_ms(started), **values,
@@ -134,12 +139,34 @@ class Sampler:
                   snapshot.system.cpu_percent, snapshot.duration_ms, f" errors={sorted(errors)}" if errors else "")
         return snapshot
 
-    def _log_changes(self, errors: dict[str, str]) -> None:
+    def _app_wide_now(self) -> bool:
+        """``app_wide()`` for this sample; when it turns false the app-wide collectors' last sections are
+        dropped and they are made due, so they run at once when it turns true again."""
+        try:
+            app_wide = bool(self.app_wide())
+        except Exception as exc:  # the leadership state cannot be read: leave the app-wide figures to others
+            log.warning("sampler: app_wide() failed (%s); app-wide collectors skipped this sample", exc)
+            app_wide = False
+        previous, self._sampled_app_wide = self._sampled_app_wide, app_wide
+        if app_wide != previous and (previous is not None or not app_wide):
+            names = ", ".join(c.name for c in self.collectors if c.app_wide) or "none configured"
+            if app_wide:
+                log.info("sampler: this node samples the app-wide figures (%s) from now on", names)
+            else:
+                log.info("sampler: the app-wide figures (%s) are left to the leader from now on", names)
+            for collector in self.collectors:
+                if collector.app_wide:
+                    self._last.pop(collector.name, None)
+                    self.next_run[collector.name] = 0.0
+        return app_wide
+
+    def _log_changes(self, errors: dict[str, str], skipped: set[str]) -> None:
         """Warn when a source starts failing, remind every 5 minutes, say when it recovers (never every sample:
-        keyed by source, not by the error's text, which a hung peer alternates)."""
+        keyed by source, not by the error's text, which a hung peer alternates); a ``skipped`` source (not run
+        this sample) has not recovered."""
         for name, error in errors.items():
             self.failures.failed(name, error, hint="sampling goes on; the snapshot shows this source as missing")
-        for name in self.failures.failing().keys() - errors.keys():
+        for name in self.failures.failing().keys() - errors.keys() - skipped:
             self.failures.ok(name)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Service probes: the app database (``SELECT 1``), Redis (``PING``) and Ollama (``GET /api/tags``).
+"""Service probes: the app database (``SELECT 1``), Redis (``PING``) and Ollama (``GET /api/tags``), and
+:class:`NotProbed` for a service this host leaves to others (REPORTER_PROBES).
 
 Each probe is a :class:`reporter.collect.collector.Collector` filling ``Snapshot.services.<name>``: ``read()``
 returns a health record within its timeout and never raises (a down service is ``up=False`` with the error text,
@@ -20,7 +21,7 @@ from reporter.base.ms import elapsed_ms
 from reporter.collect.collector import Collector, Section
 from reporter.collect.sources import LazyClient, lazy
 from reporter.masking import mask
-from reporter.snapshot import OllamaHealth, ServiceHealth
+from reporter.snapshot import NOT_PROBED, OllamaHealth, ServiceHealth
 
 if TYPE_CHECKING:
     import redis
@@ -42,6 +43,29 @@ class _ServiceProbe(Collector):
 
     def missing(self, error: str) -> ServiceHealth:
         return ServiceHealth(up=False, error=error)
+
+
+class NotProbed(Collector):
+    """The place of a service this host does not probe (left out of REPORTER_PROBES): ``up`` None with the
+    error :data:`reporter.snapshot.NOT_PROBED` in the section, and no entry in ``Snapshot.errors`` (nothing
+    failed). Connects to nothing; ``model`` is the Ollama model named in an ``ollama`` place."""
+
+    inline = True
+
+    def __init__(self, name: str, model: str = "") -> None:
+        self.name = name
+        self.model = model
+
+    def _health(self) -> ServiceHealth:
+        if self.name == "ollama":
+            return OllamaHealth(model=self.model, error=NOT_PROBED)
+        return ServiceHealth(error=NOT_PROBED)
+
+    def collect(self, now: datetime) -> Section[ServiceHealth]:
+        return Section(self._health())
+
+    def missing(self, error: str) -> ServiceHealth:
+        return self._health()
 
 
 class DatabaseProbe(_ServiceProbe):

@@ -58,6 +58,7 @@ class UsageCollector(Collector):
     """
 
     name = "usage"
+    app_wide = True
 
     def __init__(self, engine: Engine | LazyClient[Engine], overrides: dict[str, str] | None = None,
                  top_n: int = 10, show_emails: bool = False, interval: float = 0.0) -> None:

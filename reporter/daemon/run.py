@@ -38,6 +38,7 @@ from reporter.daemon.loop import SamplingLoop
 from reporter.daemon.migration import MigrationFailed, migrate_in_child
 from reporter.daemon.spooling import Spooler
 from reporter.fleet.leader import HostNameTaken, Leadership, SoloLeadership
+from reporter.fleet.pooler import SessionRequired
 from reporter.masking import mask
 from reporter.settings import Settings
 from reporter.store.history import History
@@ -52,7 +53,12 @@ SHUTDOWN_WAIT_SECONDS = 3.0  # SIGTERM to exit stays under 5 s whatever a depend
 
 
 class StartupError(RuntimeError):
-    """The daemon cannot start (port taken, history not writable); the message says what to do."""
+    """The daemon cannot start (port taken, history not writable); the message says what to do. ``exit_code``:
+    1, or 2 when a setting is wrong as given (the history URL reaches a transaction-mode pool)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class _Server(uvicorn.Server):
@@ -316,6 +322,8 @@ def start_leadership(settings: Settings, leadership: Leadership | SoloLeadership
         leadership.start()
     except HostNameTaken as exc:
         raise StartupError(str(exc)) from None
+    except SessionRequired as exc:
+        raise StartupError(str(exc), exit_code=2) from None
     except Exception as exc:
         if not leadership.fleet:
             raise

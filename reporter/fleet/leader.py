@@ -37,6 +37,7 @@ from reporter.base.errors import one_line
 from reporter.base.ms import to_ms
 from reporter.base.timefmt import format_utc
 from reporter.failures import FailureLog
+from reporter.fleet.pooler import SessionRequired, pooling_problem
 from reporter.store.fence import Fence
 
 log = logging.getLogger(__name__)
@@ -162,9 +163,22 @@ class Leadership:
     def start(self) -> None:
         """Connect, take the host-name lock, then :meth:`tick` once (a node alone leads from its start).
 
-        Raises :class:`HostNameTaken` (its holder named) when another running node has this host name, or the
-        driver's error when the history cannot be reached."""
+        Raises :class:`HostNameTaken` (its holder named) when another running node has this host name,
+        :class:`reporter.fleet.pooler.SessionRequired` when the connection is pooled per transaction (PgBouncer in
+        transaction mode: session locks would not hold), or the driver's error when the history cannot be
+        reached."""
         self._connect()
+        try:
+            problem = pooling_problem(self._conn, self._open)
+        except Exception:
+            self.close()
+            raise
+        if problem is not None:
+            self.close()
+            raise SessionRequired(
+                f"the history connection is pooled per transaction ({problem}; PgBouncer with pool_mode = "
+                "transaction?): the leader lock is a session advisory lock and needs one PostgreSQL session; point "
+                "REPORTER_HISTORY_URL at PostgreSQL directly or at a PgBouncer pool with pool_mode = session")
         if not self._take_name():
             holder = self.holder()
             self.close()
@@ -237,10 +251,13 @@ class Leadership:
 
     # ---- the connection ---------------------------------------------------------------------------------------
 
-    def _connect(self) -> None:
+    def _open(self) -> Any:
         import psycopg  # only a fleet node loads it here (a PostgreSQL history loads it anyway)
 
-        conn = psycopg.connect(**connect_params(self.url, self.keepalive), autocommit=True)
+        return psycopg.connect(**connect_params(self.url, self.keepalive), autocommit=True)
+
+    def _connect(self) -> None:
+        conn = self._open()
         try:
             k = self.keepalive
             for name, value in (("tcp_keepalives_idle", k.idle), ("tcp_keepalives_interval", k.interval),

@@ -3,14 +3,14 @@
 Shape of the body (``POST`` it as JSON to the webhook URL)::
 
     {
-      "text": "[FIRING:3] cpu_high, service_down",          # fallback: notifications, previews
+      "text": "[FIRING:3] cpu_high on web2, service_down",  # fallback: notifications, previews
       "attachments": [{
         "color": "#d32f2f",                                   # by severity; green when resolved
         "fallback": "<same as text>",
         "blocks": [
           {"type": "header", ...},                            # ":rotating_light: [FIRING:3] cpu_high, ..."
           {"type": "context", ...},                           # counts, receiver, group labels, link
-          {"type": "section", ...},                           # one per alert (name, severity, summary,
+          {"type": "section", ...},                           # one per alert (name on host, severity, summary,
           ...                                                 #   description, labels, start/end time)
           {"type": "context", ...}                            # "and N more", only when alerts are left out
         ]
@@ -22,6 +22,8 @@ characters in a section or context text, at most ``MAX_HEADER_CHARS`` (150) in t
 cut and ends with "…". Every value (labels, annotations, names) goes through :func:`escape_mrkdwn`, so a
 value can neither inject a mention (``<!channel>``) nor a link. Alerts are shown firing first, then by
 severity (critical, warning, info), so that the ones cut off by the block limit are the least urgent.
+An alert's ``host`` label (every per-host alert of a fleet has one) is named in the title and its section
+(``cpu_high on web2``) rather than among the other labels.
 """
 
 from __future__ import annotations
@@ -121,7 +123,12 @@ def _title(notification: Notification, alerts: list[AlertNotice]) -> str:
     resolved = len(alerts) - firing
     counts = [f"FIRING:{firing}"] if firing else []
     counts += [f"RESOLVED:{resolved}"] if resolved or not alerts else []
-    names = list(dict.fromkeys(a.labels.get("alertname", "") for a in alerts))
+    hosts: dict[str, list[str]] = {}  # alert name -> its hosts, in display order
+    for a in alerts:
+        on = hosts.setdefault(a.labels.get("alertname", ""), [])
+        if (host := a.labels.get("host")) and host not in on:
+            on.append(host)
+    names = [f"{name} on {', '.join(on)}" if on else name for name, on in hosts.items()]
     text = f"[{', '.join(counts)}] " + escape_mrkdwn(", ".join(names))
     if notification.truncated:
         text += f" (+{notification.truncated} more)"
@@ -156,12 +163,14 @@ def _section(alert: AlertNotice, tz: ZoneInfo) -> dict:
         EMOJI_RESOLVED if alert.status == "resolved" else EMOJI_BY_SEVERITY.get(severity, ":white_circle:")
     )
     name = truncate(escape_mrkdwn(alert.labels.get("alertname", "")), MAX_NAME_CHARS)
+    if host := alert.labels.get("host"):
+        name += f"* on *{truncate(escape_mrkdwn(host), MAX_NAME_CHARS)}"
     lines = [f"{emoji} *{name}* · {truncate(escape_mrkdwn(severity), 50)} · *{alert.status.upper()}*"]
     if summary := alert.annotations.get("summary"):
         lines.append(truncate(f"*Summary:* {escape_mrkdwn(summary)}", MAX_SUMMARY_CHARS))
     if description := alert.annotations.get("description"):
         lines.append(truncate(f"*Description:* {escape_mrkdwn(description)}", MAX_DESCRIPTION_CHARS))
-    labels = {k: v for k, v in alert.labels.items() if k not in ("alertname", "severity")}
+    labels = {k: v for k, v in alert.labels.items() if k not in ("alertname", "severity", "host")}
     if labels:
         lines.append(truncate(f"*Labels:* {_pairs(labels)}", MAX_LABELS_CHARS))
     times = f"*Started:* {format_local(alert.starts_at, tz)}"

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from reporter.alerting.state import AlertStore
 from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
+from reporter.report.fleet import HostSummary, detailed_hosts, summaries
 from reporter.report.model import (
     AIDay,
     AlertEpisode,
@@ -158,6 +159,21 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
     return day, values("ollama_model_available")
 
 
+def _brief(name: str, summary: HostSummary | None, alerts: list[AlertEpisode], start: datetime, end: datetime,
+           sample_interval: float) -> HostDay:
+    """A host the report does not detail: its summary figures only (services without their outages)."""
+    expected = round((end - start).total_seconds() / sample_interval)
+    if summary is None:
+        return HostDay(name, 0, expected, [], {}, None, {}, [], alerts, detailed=False)
+    services = [ServiceDay(s, _ratio(up, probes, 100.0), probes, []) for s, (up, probes) in summary.services.items()]
+    return HostDay(name, summary.samples, expected, [], summary.system, None, {}, services, alerts, detailed=False)
+
+
+def _with_probes(result: tuple[HostDay, list[float | None]]) -> tuple[HostDay, tuple[float, int]]:
+    figures, probes = result
+    return figures, (sum(v for v in probes if v is not None), sum(1 for v in probes if v is not None))
+
+
 def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
                  now: datetime | None = None) -> Report:
     """The report of ``period`` (a :class:`Period`, e.g. ``Period.day(date, tz)``) from ``history``. Never
@@ -190,22 +206,36 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     episodes = alert_episodes(history, start, end)
     own, model = host_day(history, None, start, end, sample_interval,
                           shown=history.host if history.fleet else host)
+    model_up, model_probes = sum(v for v in model if v is not None), sum(1 for v in model if v is not None)
     hosts: list[HostDay] = [own]
     fleet_alerts: list[AlertEpisode] = []
     if history.fleet:
         labelled = {e.labels["host"] for e in episodes if e.labels.get("host")}
         names = sorted(set(history.hosts_between(start, end)) | labelled)
+        alerts: dict[str, list[AlertEpisode]] = {name: [] for name in names}
+        for episode in episodes:
+            alerts.get(episode.labels.get("host") or "", fleet_alerts).append(episode)
+        # a large fleet: every host's summary in one query, the full figures of the top_n hosts only
+        summary = summaries(history, start, end, SERVICES) if len(names) > max(1, top_n) else {}
+        brief = {name: _brief(name, summary.get(name), alerts[name], start, end, sample_interval)
+                 for name in names if summary}
+        chosen = detailed_hosts(list(brief.values()), max(1, top_n)) if brief else set(names)
         if names:
             hosts = []
         for name in names:
-            figures, probes = (own, []) if name == history.host else host_day(history, name, start, end,
-                                                                               sample_interval)
+            probes: tuple[float, int] = (0.0, 0)  # the own host's are counted already
+            if name not in chosen:
+                figures = brief[name]
+                if (s := summary.get(name)) is not None:
+                    probes = (s.model_up, s.model_probes)
+            elif name == history.host:
+                figures = own
+                figures.alerts[:] = alerts[name]
+            else:
+                figures, probes = _with_probes(host_day(history, name, start, end, sample_interval))
+                figures.alerts[:] = alerts[name]
             hosts.append(figures)
-            model = model + probes
-        by_name = {h.name: h for h in hosts}
-        for episode in episodes:
-            target = by_name.get(episode.labels.get("host") or "")
-            (target.alerts if target is not None else fleet_alerts).append(episode)
+            model_up, model_probes = model_up + probes[0], model_probes + probes[1]
         if len(hosts) == 1:  # a fleet of one reads as a single host: every alert is that host's
             hosts[0].alerts[:] = episodes
             fleet_alerts = []
@@ -235,7 +265,6 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     if cache_hits is not None and cache_hits > (requests or 0.0):
         log.warning("report %s: ai_cache_hits > ai_total_requests (the cache hits grew more than the requests); "
                     "the cache hit rate is left out", day)
-    model_probes = [v for v in model if v is not None]  # every host that probes Ollama
     ai = AIDay(
         requests=requests,
         avg_response_time=_ratio(_sum([t for r, t in zip(req_steps, time_steps, strict=True) if r is not None]),
@@ -244,7 +273,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         success_rate=None if inconsistent else _ratio(f_ok_total, f_req_total, 100.0),
         cache_hit_rate=None if cache_hits is not None and cache_hits > (requests or 0.0)
         else _ratio(cache_hits, requests, 100.0),
-        model_availability=_ratio(sum(model_probes), len(model_probes), 100.0),
+        model_availability=_ratio(model_up, model_probes, 100.0),  # every host that probes Ollama
         features=feature_days,
     )
 

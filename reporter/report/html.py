@@ -262,7 +262,8 @@ def host_view(host: Report | HostDay, top_n: int) -> dict[str, Any]:
         "gaps_total": sum(g["seconds"] for g in gaps),
         "alerts_shown": host.alerts[:top_n],  # most severe, then longest, then earliest first
         "alerts_firing": sum(1 for a in host.alerts if a.firing),
-        "services_down": [s.name for s in host.services if s.outages],
+        "services_down": [s.name for s in host.services  # a host not detailed has no outage list
+                          if s.outages or (s.availability is not None and s.availability < 100.0)],
         "min_availability": min((s.availability for s in host.services if s.availability is not None),
                                 default=None),
     }
@@ -309,12 +310,21 @@ def context(report: Report, generated_at: datetime | None = None) -> dict[str, A
         "fleet": report.fleet,
         "fleet_rows": [fleet_row(h) for h in report.hosts] if report.fleet else [],
         "fleet_alerts_shown": report.fleet_alerts[:top_n],
-        "host_views": [{"h": h, "anchor": f"host-{i}", **host_view(h, top_n)}
-                       for i, h in enumerate(report.hosts, 1)] if report.fleet else [],
+        "host_views": [],
+        "anchors": {},
+        "hosts_hidden": 0,
     }
     if report.fleet:
-        values["services_down"] = sorted({s for v in values["host_views"] for s in v["services_down"]})
-        values["min_availability"] = min((v["min_availability"] for v in values["host_views"]
+        shown = {h.name for h in report.hosts if h.detailed}
+        anchors = {h.name: f"host-{i}" for i, h in enumerate(report.hosts, 1) if h.name in shown}
+        values["anchors"] = anchors
+        values["host_views"] = [{"h": h, "anchor": anchors[h.name], **host_view(h, top_n)}
+                                for h in report.hosts if h.name in shown]
+        values["hosts_hidden"] = len(report.hosts) - len(shown)
+    if report.fleet:
+        views = [host_view(h, top_n) for h in report.hosts]  # every host: its services' availability
+        values["services_down"] = sorted({s for v in views for s in v["services_down"]})
+        values["min_availability"] = min((v["min_availability"] for v in views
                                           if v["min_availability"] is not None), default=None)
     return values
 
@@ -386,7 +396,8 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
     firing and ``duration_seconds`` within the report's period. Written as
     ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way. A fleet report adds
     ``hosts``: the fleet summary (coverage, CPU/memory/disk average and p95 in percent, alert episodes), also
-    with ``capped_only``.
+    with ``capped_only``; its ``outages`` and ``gaps`` have a ``host`` column and the rows of every host it
+    details, written when one host's list is capped.
 
     With ``capped_only`` only the lists longer than ``report.top_n`` (those the HTML cuts and points to).
     """
@@ -406,6 +417,15 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
                                                                        "completion_rate"], scenarios),
         "gaps": (len(report.gaps), ["start", "end", "duration_seconds"], [_span_row(g) for g in report.gaps]),
     }
+    if report.fleet:  # every detailed host's outages and gaps, with a host column; written when a host's are capped
+        detailed = [h for h in report.hosts if h.detailed]
+        per_host = [(h, _outages(h)) for h in detailed]
+        tables["outages"] = (max((len(o) for _, o in per_host), default=0),
+                             ["host", "service", "start", "end", "duration_seconds"],
+                             [[h.name, o["service"], o["start"], o["end"], round(o["seconds"])]
+                              for h, rows in per_host for o in rows])
+        tables["gaps"] = (max((len(h.gaps) for h in detailed), default=0), ["host", "start", "end", "duration_seconds"],
+                          [[h.name, *_span_row(g)] for h in detailed for g in h.gaps])
     if report.fleet:  # written with every fleet report (a summary to load in a spreadsheet)
         tables["hosts"] = (len(report.hosts), ["host", "coverage_percent", "samples", "expected_samples",
                                *(f"{short}_{what}" for short in ("cpu", "memory", "disk") for what in ("avg", "p95")),

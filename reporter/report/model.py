@@ -117,7 +117,9 @@ class AlertEpisode:
 class HostDay:
     """The figures of one host over the report's period: samples against expected (coverage), gaps, the system
     table (min / average / p95 / max per metric), its uptime at the end, the chart series, its services (as it
-    probed them) and the alert episodes labelled with its ``host``."""
+    probed them) and the alert episodes labelled with its ``host``. A host of a large fleet that the report does
+    not detail (``detailed`` False) has only its samples, system table and alerts (no gaps, series, services
+    or uptime)."""
 
     name: str
     samples: int
@@ -128,6 +130,7 @@ class HostDay:
     series: dict[str, list[tuple[datetime, float | None]]]
     services: list[ServiceDay]
     alerts: list[AlertEpisode] = field(default_factory=list)
+    detailed: bool = True
 
     @property
     def coverage(self) -> float | None:

@@ -97,15 +97,16 @@ FLEET_COLUMNS = (("cpu_percent", "CPU"), ("memory_percent", "memory"), ("disk_pe
 def _fleet_availability(report: Report) -> str:
     """Per service: the lowest availability of the hosts that probed it, and which host that was."""
     parts = []
-    for i, service in enumerate(report.hosts[0].services):
-        probed = [(h.services[i].availability, h.name) for h in report.hosts
-                  if h.services[i].probes and h.services[i].availability is not None]
+    names = list(dict.fromkeys(s.name for h in report.hosts for s in h.services))
+    for name in names:
+        probed = [(s.availability, h.name) for h in report.hosts for s in h.services
+                  if s.name == name and s.probes and s.availability is not None]
         if not probed:
-            parts.append(f"{service.name} not probed")
+            parts.append(f"{name} not probed")
             continue
         lowest, host = min(probed)
-        parts.append(f"{service.name} {fmt_percent(lowest)}" + (f" (lowest: {_line(host, 24)})" if len(probed) > 1
-                                                                else f" ({_line(host, 24)})"))
+        parts.append(f"{name} {fmt_percent(lowest)}" + (f" (lowest: {_line(host, 24)})" if len(probed) > 1
+                                                        else f" ({_line(host, 24)})"))
     return ", ".join(parts)
 
 

@@ -10,10 +10,11 @@ it. ``leadership`` is written by the fleet's election (reporter.fleet); :meth:`H
 from __future__ import annotations
 
 import builtins
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -53,19 +54,26 @@ def upsert_sample(conn: Connection, host: str, ts: int, now_ms: int, snapshot: s
     other databases)."""
     if conn.dialect.name not in ("postgresql", "sqlite"):
         return
-    insert = _insert(conn).values(name=host, node_id="", role="node", version="", started_at=now_ms,
-                                  seen_at=now_ms, last_sample=ts, snapshot=snapshot, status=status)
-    stored = hosts.c.last_sample
-    changes = {
-        "seen_at": insert.excluded.seen_at,
-        "last_sample": case((stored.is_(None) | (stored < insert.excluded.last_sample), insert.excluded.last_sample),
-                            else_=stored),
-    }
-    if snapshot is not None:
+    statement = _upsert(conn.dialect.name, snapshot is not None, status is not None)
+    conn.execute(statement, {"name": host, "ts": ts, "now": now_ms, "snapshot": snapshot, "status": status})
+
+
+@functools.cache
+def _upsert(dialect: str, with_snapshot: bool, with_status: bool):
+    """The upsert statement of :func:`upsert_sample`, built once per shape (building one costs ~1 ms of CPU;
+    executing a built one, with its compiled form cached, a tenth of that)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(hosts).values(
+        name=bindparam("name"), node_id="", role="node", version="", started_at=bindparam("now"),
+        seen_at=bindparam("now"), last_sample=bindparam("ts"), snapshot=bindparam("snapshot"),
+        status=bindparam("status"))
+    stored, new = hosts.c.last_sample, insert.excluded.last_sample
+    changes = {"seen_at": insert.excluded.seen_at,
+               "last_sample": case((stored.is_(None) | (stored < new), new), else_=stored)}
+    if with_snapshot:
         changes["snapshot"] = insert.excluded.snapshot
-    if status is not None:
+    if with_status:
         changes["status"] = insert.excluded.status
-    conn.execute(insert.on_conflict_do_update(index_elements=[hosts.c.name], set_=changes))
+    return insert.on_conflict_do_update(index_elements=[hosts.c.name], set_=changes)
 
 
 class HostRegistry:

@@ -11,13 +11,15 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reporter.store.migrations.feature_columns import add_feature_columns
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0008"  # the newest revision in migrations/versions (a test checks it against Alembic's head)
+# one bigint advisory key per database and schema (the leadership's locks use the two-int keyspace)
+MIGRATION_LOCK = "hashtextextended(current_database() || '.' || current_schema() || '.migration', 0)"
 
 
 def alembic_config():
@@ -33,15 +35,16 @@ def upgrade(engine: Engine, features: list[str], host: str = "localhost") -> Non
     """Bring the history database to the newest schema with the columns of ``features`` (AI feature names);
     idempotent, one transaction. ``host``: the migrating node's host name (``REPORTER_HOST_NAME``), given to
     the samples already stored in a PostgreSQL history by revision 0007. Feature columns are added, never
-    dropped: a feature removed from the settings keeps its history. Raises SQLAlchemy's errors when the
-    database cannot be read or changed."""
-    created = not inspect(engine).has_table("samples")
-    behind = created or current_revision(engine) != HEAD
+    dropped: a feature removed from the settings keeps its history. On PostgreSQL, nodes starting together
+    take turns (a transaction-level advisory lock of the database and schema; the schema is read again under
+    it), and the migration is not bounded by the engine's statement timeout (0007 copies the whole history).
+    Raises SQLAlchemy's errors when the database cannot be read or changed."""
     with engine.begin() as conn:
-        if behind:  # Alembic (and its templates) load only when needed
-            if conn.dialect.name == "postgresql":
-                # a revision may copy the whole history (0007): not bounded by the engine's statement timeout
-                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        created = not inspect(conn).has_table("samples")
+        if created or current_revision(conn) != HEAD:  # Alembic (and its templates) load only when needed
             from alembic import command
 
             config = alembic_config()
@@ -55,9 +58,11 @@ def upgrade(engine: Engine, features: list[str], host: str = "localhost") -> Non
         log.info("history: added columns %s for new AI features", ", ".join(added))
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(bind: Engine | Connection) -> str | None:
     """The revision recorded in ``alembic_version`` (None for a database Alembic never touched)."""
-    if not inspect(engine).has_table("alembic_version"):
+    if not inspect(bind).has_table("alembic_version"):
         return None
-    with engine.connect() as conn:
+    if isinstance(bind, Connection):
+        return bind.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    with bind.connect() as conn:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

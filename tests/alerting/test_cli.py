@@ -48,6 +48,28 @@ def test_alerts_json_writes_times_as_the_snapshot_does(tmp_path, history_env):
     assert not re.search(r"\+00:00|\.\d{6}", result.stdout)
 
 
+def test_alerts_show_the_host_column(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    history = History(url, FEATURES, host="web-2")
+    active = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    changes = []
+    for labels in ({"alertname": "cpu_high", "severity": "critical", "host": "web-2"},
+                   {"alertname": "cpu_high", "severity": "critical", "host": "gpu-1"},
+                   {"alertname": "no_active_users", "severity": "warning"}):
+        changes.append((AlertRecord(fingerprint(labels), labels["alertname"], labels, {"summary": "s"},
+                                    AlertState.FIRING, active, active), "firing"))
+    AlertStore(history.engine).save(changes, active)
+    history.close()
+    env = {"REPORTER_HISTORY_URL": url, "REPORTER_HOST_NAME": "web-2"}
+    text = reporter("alerts", cwd=tmp_path, env=env).stdout
+    heads = [line.split() for line in text.splitlines() if line and not line.startswith(" ")]
+    assert heads == [["firing", "gpu-1", "cpu_high", "critical"], ["firing", "web-2", "cpu_high", "critical"],
+                     ["firing", "-", "no_active_users", "warning"]]
+    rows = json.loads(reporter("alerts", "--json", cwd=tmp_path, env=env).stdout)
+    assert sorted((r["alertname"], r["host"]) for r in rows) == [
+        ("cpu_high", "gpu-1"), ("cpu_high", "web-2"), ("no_active_users", None)]
+
+
 @pytest.mark.parametrize(("env", "expected"), [
     ({}, "http://127.0.0.1:8321"),
     ({"REPORTER_HTTP_PORT": "9464"}, "http://127.0.0.1:9464"),
@@ -111,11 +133,11 @@ def cli(tmp_path, settings, *args):
 
 
 def text_blocks(text):
-    """``reporter alerts`` output by alert name: a block starts with an unindented line ``state name ...``."""
+    """``reporter alerts`` output by alert name: a block starts with an unindented line ``state host name ...``."""
     blocks, name = {}, None
     for line in text.splitlines():
         if line and not line.startswith(" "):
-            name = line.split()[1]
+            name = line.split()[2]
             blocks[name] = line
         elif name:
             blocks[name] += "\n" + line

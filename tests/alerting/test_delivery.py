@@ -362,3 +362,17 @@ def test_longest_allowed_durations_hold_and_repeat_without_overflow(history, rec
     assert p.dispatch(400) == [] and p.dispatch(86400 * 365) == []
     p.deliver()
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_slack_and_webhook_name_the_host(history, receiver):
+    slack = Receiver(name="slack", type="slack", url=receiver.url)
+    p = Pipeline(history, [slack, webhook(receiver, name="hook")])
+    p.feed(range(0, 310, 10), cpu=95)
+    assert len(p.dispatch(310)) == 2
+    p.deliver()
+    got = {g.json().get("receiver", "slack"): g.json() for g in receiver.wait_for(2)}
+    assert got["hook"]["alerts"][0]["labels"]["host"] == history.host == "localhost"
+    assert got["hook"]["commonLabels"]["host"] == "localhost"
+    assert got["slack"]["text"] == "[FIRING:1] cpu_high on localhost"
+    section = got["slack"]["attachments"][0]["blocks"][2]["text"]["text"]
+    assert section.startswith(":red_circle: *cpu_high* on *localhost* · critical · *FIRING*"), section

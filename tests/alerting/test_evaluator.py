@@ -7,6 +7,7 @@ from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.model import AlertState
 from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertStore
+from reporter.snapshot import NOT_PROBED, OllamaHealth, ServiceHealth
 from reporter.store.history import History
 from tests.conftest import fill
 from tests.snapshots import FEATURES, at, snapshot, window
@@ -70,6 +71,14 @@ def test_service_down_one_alert_per_service(history):
     assert sorted(out) == [(30, "service_down", "firing")] * 2  # model_unavailable's `for` is 1 minute
     services = sorted(a.labels["service"] for a in ev.active() if a.alertname == "service_down")
     assert services == ["ollama", "redis"]
+
+
+def test_a_service_not_probed_on_the_host_raises_neither_service_down_nor_no_data(history):
+    ev = evaluator(history, no_data_for="10m")
+    unprobed = snapshot(0).services.model_copy(update={
+        "database": ServiceHealth(error=NOT_PROBED), "ollama": OllamaHealth(model="mistral:7b", error=NOT_PROBED)})
+    out = run(ev, [(t, snapshot(t, services=unprobed)) for t in range(0, 1300, 10)])
+    assert out == [] and ev.active() == []  # 20 min: no service_down, no model_unavailable, no no_data
 
 
 @pytest.mark.parametrize("rule, field, threshold, for_s", [

@@ -61,7 +61,7 @@ def test_reload_keeps_pending_for_window(env):
     assert [(a.state, a.active_at) for a in alerting.evaluate(snapshot(110, cpu=95)).alerts
             if a.alertname == "cpu_high"] == [("pending", at(0))]
     summary = alerting.reload(config("a", cpu_threshold=92))
-    assert summary.startswith("11 rules (0 added, 0 removed, 1 changed), 1 receiver(s) (0 added")
+    assert summary.startswith("12 rules (0 added, 0 removed, 1 changed), 1 receiver(s) (0 added")
     feed(alerting, range(120, 300, 10), cpu=95)
     states = {a.alertname: a for a in alerting.evaluate(snapshot(300, cpu=95)).alerts}
     assert states["cpu_high"].state == "firing" and states["cpu_high"].active_at == at(0)  # 5 min from t=0
@@ -192,5 +192,18 @@ def test_reload_refuses_a_for_outage_tolerance_below_two_sample_intervals(tmp_pa
         refused = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
         assert len(refused) == 1 and "defaults.for_outage_tolerance" in refused[0] and "minimum is 4s" in refused[0]
         assert alerting.evaluator.gap_tolerance == 4  # the previous configuration stays in force
+    finally:
+        history.close()
+
+
+def test_listed_alerts_carry_the_host_of_reporter_host_name(env, tmp_path):
+    settings, _history, _receivers, config = env
+    history = History(f"sqlite:///{tmp_path / 'named.db'}", FEATURES, host="web-7")
+    try:
+        alerting = Alerting(settings, config("a"), history)
+        feed(alerting, range(0, 300, 10), cpu=95)
+        [alert] = alerting.evaluate(snapshot(300, cpu=95)).alerts
+        assert (alert.alertname, alert.state, alert.host, alert.labels["host"]) == ("cpu_high", "firing", "web-7",
+                                                                                    "web-7")
     finally:
         history.close()

@@ -78,12 +78,12 @@ def test_alerts_endpoint_lists_active_alerts(served):
     latest, base = served
     assert httpx.get(base + "/alerts").status_code == 503
     snap = make_snapshot().model_copy(update={"alerts": [ActiveAlert(
-        alertname="cpu_high", state="firing", severity="critical", labels={"alertname": "cpu_high"},
-        summary="CPU above 90%", value=95.0, fingerprint="abc")]})
+        alertname="cpu_high", state="firing", severity="critical", host="web-2",
+        labels={"alertname": "cpu_high", "host": "web-2"}, summary="CPU above 90%", value=95.0, fingerprint="abc")]})
     latest.publish(snap)
     body = httpx.get(base + "/alerts").json()
     assert body["timestamp"] == "2026-11-29T12:00:00.250Z"
-    assert [(a["alertname"], a["state"]) for a in body["alerts"]] == [("cpu_high", "firing")]
+    assert [(a["alertname"], a["state"], a["host"]) for a in body["alerts"]] == [("cpu_high", "firing", "web-2")]
 
 
 def test_token_required_everywhere_but_healthz():

@@ -39,23 +39,37 @@ def fast_settings(folder: Path, redis_url: str, prefix: str | None = None, alert
 
 
 def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str = "/healthz",
-                 timeout: float = 20.0) -> subprocess.Popen:
+                 timeout: float = 20.0, log_file: Path | None = None, command: list[str] | None = None,
+                 address: str = "127.0.0.1") -> subprocess.Popen:
     """Start the daemon in ``cwd`` with only ``settings`` as REPORTER_* variables (plus REPORTER_HTTP_PORT);
-    return once ``ready_path`` answers 200. Fails the test with the daemon's stderr when it exits first."""
-    proc = subprocess.Popen(RUN, cwd=cwd, env=daemon_env(settings, port), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return once ``ready_path`` answers 200 at ``address``. Fails the test with the daemon's stderr when it exits
+    first. ``log_file``: its stdout and stderr are appended there instead of pipes (a long-running daemon whose
+    pipes nobody reads would block on a full pipe). ``command``: a prefix before the daemon's command line
+    (e.g. ``ip netns exec NS``)."""
+    out = open(log_file, "a") if log_file is not None else subprocess.PIPE  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([*(command or []), *RUN], cwd=cwd, env=daemon_env(settings, port), stdout=out,
+                            stderr=subprocess.STDOUT if log_file is not None else subprocess.PIPE, text=True)
+    if log_file is not None:
+        out.close()  # the child holds its own descriptor
+
+    def stderr() -> str:
+        if log_file is not None:
+            return log_file.read_text(errors="replace")[-2000:]
+        return proc.communicate()[1][-2000:]
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
+            if httpx.get(f"http://{address}:{port}{ready_path}", timeout=1).status_code == 200:
                 return proc
         except httpx.TransportError:
             pass
         if proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {proc.returncode}: {proc.communicate()[1][-2000:]}")
+            raise AssertionError(f"daemon exited with {proc.returncode}: {stderr()}")
         time.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"daemon did not answer {ready_path} within {timeout:g} s: {proc.communicate()[1][-2000:]}")
+    proc.wait()
+    raise AssertionError(f"daemon did not answer {ready_path} within {timeout:g} s: {stderr()}")
 
 
 def stop_daemon(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0) -> str:

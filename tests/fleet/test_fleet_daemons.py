@@ -12,8 +12,8 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from reporter.collect.sampler import BY_THE_LEADER
 from reporter.fleet.leader import LEADER_KEY, key_of
+from reporter.snapshot import SAMPLED_BY_LEADER as BY_THE_LEADER
 from tests.conftest import PG_URL, free_port, wait_for
 from tests.daemon.helpers import RUN, daemon_env, demo_rules, fast_settings, start_daemon, stop_daemon
 from tests.fleet.test_leader import schema_of

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from reporter.api.latest import Latest
-from reporter.collect.sampler import BY_THE_LEADER, Sampler
+from reporter.collect.sampler import Sampler
 from reporter.daemon.jobs import SampleJob
 from reporter.fleet.leader import Leadership
 from reporter.settings import load_settings
+from reporter.snapshot import SAMPLED_BY_LEADER as BY_THE_LEADER
 from reporter.store.history import History
 from tests.conftest import PG_URL
 from tests.fleet.test_leader import Events, schema_of

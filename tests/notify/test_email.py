@@ -80,7 +80,7 @@ def test_firing_then_resolved_are_emailed_with_escaped_html(env, smtp):
     assert smtp.handler.envelopes[0] == ("reporter@example.com", ["oncall@example.com", "second@example.com"])
     text = firing.get_body(("plain",)).get_content()
     page = firing.get_body(("html",)).get_content()
-    assert "FIRING cpu_high (critical)" in text and f"team={HOSTILE}" in text  # the text part as it is
+    assert "FIRING cpu_high on localhost (critical)" in text and f"team={HOSTILE}" in text  # the text part as it is
     assert "started: 2026-11-02 09:00:00 CET" in text  # the rule's start (08:00 UTC) in the configured zone
     assert "http://reporter.example.com" in text
     assert "<script>" not in page and "<b>ops" not in page  # every value escaped in the HTML part

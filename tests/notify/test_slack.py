@@ -176,10 +176,10 @@ def test_section_has_the_alert_fields_and_other_labels_only():
                    "description": "disk_percent 93 > 90 for 5m"}, host="web-1.example.com", mount="/")  # fmt: skip
     (text,) = sections(slack_payload(notification([alert]), BERLIN))
 
-    assert "*disk_high*" in text and "warning" in text
+    assert "*disk_high* on *web-1.example.com*" in text and "warning" in text
     assert "*Summary:* disk 93 %" in text
     assert "*Description:* disk_percent 93 &gt; 90 for 5m" in text
-    assert "*Labels:* host=web-1.example.com, mount=/" in text
+    assert "*Labels:* mount=/" in text
     assert "alertname=" not in text and "severity=" not in text
     assert "*Started:* 2024-05-01 14:00:00 CEST" in text
     assert "Ended" not in text
@@ -246,3 +246,13 @@ def test_naive_times_are_an_error():
 
     with pytest.raises(ValueError):
         slack_payload(notification([naive]), BERLIN)
+
+
+def test_host_is_named_in_the_title_and_each_section_not_among_the_labels():
+    payload = slack_payload(notification([notice(service="redis", host="web-2"), notice(service="db", host="gpu-1"),
+                                          notice(alertname="no_active_users", severity="warning")]), BERLIN)
+    assert payload["text"] == "[FIRING:3] service_down on web-2, gpu-1, no_active_users"
+    sections = [b["text"]["text"] for b in payload["attachments"][0]["blocks"] if b["type"] == "section"]
+    assert sections[0].splitlines()[0].endswith("*service_down* on *web-2* · critical · *FIRING*")
+    assert "*Labels:* service=redis" in sections[0] and "host=" not in sections[0]
+    assert sections[2].splitlines()[0].endswith("*no_active_users* · warning · *FIRING*")

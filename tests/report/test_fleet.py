@@ -158,19 +158,8 @@ def expected(host: str) -> dict:
 def test_the_fleet_summary_has_one_row_per_host_recomputed_independently(report):
     assert report.fleet
     assert [h.name for h in report.hosts] == ["db-9", "gpu-1", "web-1", "web-2"]  # db-9: named by an alert only
-    for h in report.hosts:
-        want = expected(h.name)
-        assert h.coverage == pytest.approx(want["coverage"]), h.name
-        for metric in METRICS:
-            avg, p95 = want[metric]
-            got = h.system[metric]
-            if avg is None:
-                assert got.avg is None and got.p95 is None
-            else:
-                assert got.avg == pytest.approx(avg, abs=1e-9), (h.name, metric)
-                assert got.p95 == pytest.approx(p95, abs=1e-9), (h.name, metric)
-        episodes, firing = ALERTS[h.name]
-        assert (len(h.alerts), sum(a.firing for a in h.alerts)) == (episodes, firing), h.name
+    assert all(h.detailed for h in report.hosts)
+    check_summary(report)
     web2 = next(h for h in report.hosts if h.name == "web-2")
     assert web2.coverage == pytest.approx((SLOTS - 3 * HOUR) / SLOTS * 100)  # the 3 h gap
     assert [(g.start, g.end) for g in web2.gaps] == [
@@ -210,6 +199,40 @@ def test_the_html_has_the_summary_a_section_per_host_and_ai_and_usage_once(html,
     assert html.count("<svg") == 3  # one chart (CPU, memory, disk) for each host with samples; one feature: no bars
 
 
+def check_summary(report) -> None:
+    for h in report.hosts:
+        want = expected(h.name)
+        assert h.coverage == pytest.approx(want["coverage"]), h.name
+        for metric in METRICS:
+            avg, p95 = want[metric]
+            got = h.system[metric] if h.system else None
+            if avg is None:
+                assert got is None or (got.avg is None and got.p95 is None)
+            else:
+                assert got.avg == pytest.approx(avg, abs=1e-9), (h.name, metric)
+                assert got.p95 == pytest.approx(p95, abs=1e-9), (h.name, metric)
+        episodes, firing = ALERTS[h.name]
+        assert (len(h.alerts), sum(a.firing for a in h.alerts)) == (episodes, firing), h.name
+
+
+def test_a_large_fleet_gets_sections_for_the_hosts_that_need_attention_only(history, report):
+    # 4 hosts, top 2: every host's summary from one aggregate query, the full figures of 2 hosts only
+    small = build_report(history, Period.day(DAY, TZ), sample_interval=INTERVAL, host=LEADER, top_n=2)
+    assert [h.name for h in small.hosts if h.detailed] == ["db-9", "gpu-1"]  # gpu-1: firing; db-9: 0 % coverage
+    check_summary(small)  # the SQL figures (percentile_cont) equal the independent ones
+    assert small.ai == report.ai and small.usage == report.usage
+    availability = [line for line in render_text(report).splitlines() if line.startswith("Availability:")]
+    assert availability == [line for line in render_text(small).splitlines() if line.startswith("Availability:")]
+    assert availability == ["Availability:  database 98.96% (lowest: web-1), redis not probed, ollama 100.00% (gpu-1)"]
+    html = render_html(small)
+    headings = re.findall(r'<section id="(host-\d)" class="host">\s*<h2>Host <bdi class="long">([^<]*)<', html)
+    assert headings == [("host-1", "db-9"), ("host-2", "gpu-1")]
+    assert "the other 2 are in the Fleet table and in 2026-03-10.hosts.csv" in html
+    table = re.search(r'<section id="fleet">(.*?)</section>', html, re.S).group(1)
+    assert table.count("<tr class=") == 4 and table.count('<a href="#host-') == 2
+    assert csv_attachments(small)["hosts"] == csv_attachments(report)["hosts"].replace("\r\n", "\r\n")
+
+
 def test_host_names_and_labels_are_escaped(report):
     evil = "<script>alert(1)</script>"
     hosts = [dataclasses.replace(report.hosts[0], name=evil), *report.hosts[1:]]
@@ -232,6 +255,11 @@ def test_text_summary_and_csv_name_every_host(report):
         [want["coverage"], *(v for m in METRICS for v in want[m])], abs=1e-4)
     assert cells[2:4] == ["216", "288"] and cells[10:] == ["2", "1"]
     assert "hosts" in csv_attachments(report, capped_only=True)  # written beside every fleet report
+    gaps = csv_attachments(report)["gaps"].splitlines()  # every host's, with its name
+    assert gaps[0] == "host,start,end,duration_seconds" and [g.split(",")[0] for g in gaps[1:]] == ["db-9", "gpu-1", "web-2"]
+    assert csv_attachments(report)["outages"].splitlines()[1].startswith("web-1,database,")
+    capped = csv_attachments(dataclasses.replace(report, top_n=1), capped_only=True)
+    assert "gaps" not in capped and "outages" not in capped  # one gap and one outage per host: none capped
 
 
 def test_the_pdf_of_a_three_host_day(html, tmp_path):

@@ -316,3 +316,66 @@ def test_a_big_postgresql_history_migrates_past_the_statement_timeout(pg_schema_
         assert len(partitions(engine)) == 12  # 100,000 samples 10 s apart: 11.6 days
     finally:
         engine.dispose()
+
+
+def test_nodes_starting_together_on_a_new_postgresql_history(pg_schema_url):
+    """Three nodes start on the same new PostgreSQL history at the same moment, each with its migration child:
+    one migrates, the others wait for it (an advisory lock of the schema) and find it at head; none fails. Then
+    again with a new feature's columns to add."""
+    import threading
+
+    from reporter.daemon.migration import migrate_in_child
+
+    errors: list[Exception] = []
+
+    def start(host: str, barrier: threading.Barrier, features: list[str]) -> None:
+        barrier.wait()
+        try:
+            migrate_in_child(pg_schema_url, features, host=host)
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+
+    for features in (["grammar"], ["grammar", "voice"]):
+        barrier = threading.Barrier(3)
+        threads = [threading.Thread(target=start, args=(f"node-{i}", barrier, features)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [str(e) for e in errors] == []
+    engine = history_engine(pg_schema_url)
+    try:
+        assert current_revision(engine) == HEAD
+        assert actual(engine) == expected(HEAD, ["grammar", "voice"], "postgresql")
+    finally:
+        engine.dispose()
+
+
+def test_a_fleet_history_downgrades_to_one_unpartitioned_samples(pg_schema_url):
+    """Downgrading a PostgreSQL fleet history below 0007 keeps one row per millisecond: the migrated host's
+    (meta history_host) where hosts share one, else the first host by name."""
+    from alembic import command
+
+    engine = history_engine(pg_schema_url)
+    try:
+        upgrade_to(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO samples (ts, cpu_percent) VALUES (1000, 1)"))
+        upgrade(engine, [], host="old-box")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO samples (host, ts, cpu_percent) VALUES ('a-box', 1000, 2), "
+                              "('a-box', 2000, 3), ('z-box', 2000, 4), ('z-box', 3000, 5)"))
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0006")
+        assert actual(engine) == expected("0006", dialect="postgresql") and partitions(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT ts, cpu_percent FROM samples ORDER BY ts")).all() == [
+                (1000, 1), (2000, 3), (3000, 5)]
+            assert conn.execute(text("SELECT count(*) FROM meta WHERE key = 'history_host'")).scalar() == 0
+        assert inspect(engine).get_pk_constraint("samples")["constrained_columns"] == ["ts"]
+        upgrade(engine, [], host="old-box")  # and up again
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()

@@ -143,7 +143,8 @@ def _rows(alert, tz: ZoneInfo) -> list[tuple[str, str]]:
 
 
 def _title(alert) -> str:
-    return (f"{alert.status.upper()} {alert.labels.get('alertname', '?')}"
+    on = f" on {alert.labels['host']}" if alert.labels.get("host") else ""
+    return (f"{alert.status.upper()} {alert.labels.get('alertname', '?')}{on}"
             f" ({alert.labels.get('severity', 'unknown')})")
 
 

@@ -1,0 +1,36 @@
+"""Which snapshots a rule is evaluated on: every host's (per-host rules) or the leader's once (app-wide rules).
+
+A fleet's leader evaluates the per-host rules on every host's latest snapshot, each alert labelled
+``host=<name>``, and the app-wide rules once, on its own snapshot, with no ``host`` label (so their fingerprint
+does not change when leadership moves). A rule is app-wide when every value it reads is the application's, not a
+host's: an ``error_spike`` rule; a threshold rule whose metric (and ``min_count_metric``) are under ``ai.`` or
+``usage.``; a ``predict_linear`` rule on a metric of the catalog's ``ai`` or ``usage`` sections. Every other rule
+(system, services, ``host_down``) is per host.
+"""
+
+from __future__ import annotations
+
+from reporter.alerting.rules import Rule
+
+APP_SECTIONS = ("ai", "usage")  # snapshot sections (and catalog sections) sampled once for the whole fleet
+HOST_LABEL = "host"
+
+
+def app_wide_rule(rule: Rule, features: list[str]) -> bool:
+    """True when ``rule`` reads only app-wide values (see the module docstring)."""
+    if rule.kind == "error_spike":
+        return True
+    if rule.kind == "host_down":
+        return False
+    if rule.kind == "predict_linear":
+        from reporter.catalog import catalog
+
+        metric = catalog(features).get(rule.metric)
+        return metric is not None and metric.section in APP_SECTIONS
+    paths = [p for _, path, guard in rule.instances() for p in (path, guard) if p is not None]
+    return all(path.split(".", 1)[0] in APP_SECTIONS for path in paths)
+
+
+def without_host(labels: dict[str, str]) -> dict[str, str]:
+    """``labels`` less the ``host`` label (an alert's labels as its rule instance makes them)."""
+    return {k: v for k, v in labels.items() if k != HOST_LABEL}

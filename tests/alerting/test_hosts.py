@@ -1,0 +1,228 @@
+"""Alerts of a fleet: every alert carries its host, app-wide rules once, host_down, legacy alerts, takeover."""
+
+from __future__ import annotations
+
+import json
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert, select
+
+from reporter.alerting.config import Defaults
+from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.rules import build_rules
+from reporter.alerting.state import AlertStore
+from reporter.base.ms import to_ms
+from reporter.snapshot import AISection
+from reporter.store.alert_schema import alert_events, alerts
+from reporter.store.history import History
+from tests.snapshots import FEATURES, at, snapshot
+
+TZ = ZoneInfo("Europe/Berlin")
+
+
+def evaluator(history, overrides=None, **defaults) -> Evaluator:
+    return Evaluator(build_rules(overrides or {}, FEATURES), Defaults(**defaults), AlertStore(history.engine),
+                     history, TZ, FEATURES)
+
+
+def follower(t, **values):
+    """A follower's snapshot: the app-wide sections are the leader's (ai all None, usage None)."""
+    return snapshot(t, ai=AISection(model="mistral:7b", error="sampled by the leader"), usage=None, **values)
+
+
+def firing(ev):
+    return sorted((r.alertname, r.labels.get("host"), dict(r.labels).get("service"))
+                  for r in ev.active() if r.state == AlertState.FIRING)
+
+
+def events(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(select(alert_events.c.state, alert_events.c.labels)
+                            .order_by(alert_events.c.id)).all()
+    return [(state, json.loads(labels).get("alertname"), json.loads(labels).get("host")) for state, labels in rows
+            if state != "pending"]
+
+
+@pytest.fixture
+def fleet(pg_schema_url):
+    """The leader's history (host ``lead``) and two other hosts writing into the same PostgreSQL schema."""
+    histories = {name: History(pg_schema_url, FEATURES, host=name) for name in ("lead", "web2", "web3")}
+    yield histories
+    for h in histories.values():
+        h.close()
+
+
+def test_single_host_alerts_carry_the_host_name_and_app_wide_ones_none(tmp_path):
+    h = History(f"sqlite:///{tmp_path / 'h.db'}", FEATURES, host="solo")
+    try:
+        ev = evaluator(h, {"no_active_users": {"for": 0}})
+        for t in range(0, 310, 10):
+            ev.evaluate(snapshot(t, cpu=95, active_1h=0))
+        records = {r.alertname: r for r in ev.active()}
+        assert records["cpu_high"].labels["host"] == "solo"
+        assert records["cpu_high"].fingerprint == fingerprint(records["cpu_high"].labels)
+        assert "host" not in records["no_active_users"].labels  # app-wide
+        assert "{host}" not in records["cpu_high"].annotations["summary"]
+    finally:
+        h.close()
+
+
+def test_leader_evaluates_every_hosts_snapshot_and_app_wide_rules_once(fleet):
+    lead, web2, web3 = fleet["lead"], fleet["web2"], fleet["web3"]
+    ev = evaluator(lead, {"no_active_users": {"for": 0}}, no_data_for="1m")
+    for t in range(0, 310, 10):
+        web2.write(follower(t, cpu=97, down=("redis",)))
+        web3.write(follower(t, cpu=20))
+        lead.write(snapshot(t, cpu=20, active_1h=0))
+        ev.evaluate(snapshot(t, cpu=20, active_1h=0))
+    assert firing(ev) == [("cpu_high", "web2", None), ("no_active_users", None, None),
+                          ("service_down", "web2", "redis")]
+    # the followers' app-wide values are missing on purpose: no no_data for them, on any host
+    assert not [r for r in ev.records.values() if r.alertname == "no_data"]
+
+
+def test_stale_host_is_not_evaluated_and_host_down_fires_once_then_resolves(fleet, caplog):
+    lead, web2 = fleet["lead"], fleet["web2"]
+    ev = evaluator(lead)
+    for t in range(0, 310, 10):
+        web2.write(follower(t, cpu=97))
+        ev.evaluate(snapshot(t, cpu=20))
+    assert firing(ev) == [("cpu_high", "web2", None)]
+    for t in range(310, 600, 10):  # web2 stops writing at 300: down once its last sample is > 30 s old
+        ev.evaluate(snapshot(t, cpu=20))
+        if t == 330:
+            assert firing(ev) == [("cpu_high", "web2", None)]
+        if t == 340:
+            assert firing(ev) == [("cpu_high", "web2", None), ("host_down", "web2", None)]
+    down = next(r for r in ev.active() if r.alertname == "host_down")
+    assert down.labels == {"alertname": "host_down", "severity": "critical", "host": "web2"}
+    assert down.annotations["summary"] == "web2 is down: no sample since 2026-11-02 09:05:00 CET"
+    web2.write(follower(600, cpu=10))  # back, healthy
+    ev.evaluate(snapshot(600, cpu=20))
+    assert firing(ev) == []
+    assert events(lead.engine) == [("firing", "cpu_high", "web2"), ("firing", "host_down", "web2"),
+                                   ("resolved", "cpu_high", "web2"), ("resolved", "host_down", "web2")]
+
+
+def test_host_down_never_for_the_leader_itself(fleet):
+    lead = fleet["lead"]
+    ev = evaluator(lead)
+    lead.write(snapshot(0, cpu=20))  # the leader's own row grows old: it is evaluated from memory
+    for t in range(0, 200, 10):
+        ev.evaluate(snapshot(t, cpu=20))
+    assert ev.active() == []
+
+
+def test_a_stale_hosts_firing_alert_neither_resolves_nor_repeats(fleet):
+    lead, web2 = fleet["lead"], fleet["web2"]
+    ev = evaluator(lead, {"host_down": {"enabled": False}})
+    for t in range(0, 40, 10):
+        web2.write(follower(t, down=("redis",)))
+        ev.evaluate(snapshot(t))
+    assert firing(ev) == [("service_down", "web2", "redis")]
+    for t in range(40, 300, 10):
+        ev.evaluate(snapshot(t))
+    assert firing(ev) == [("service_down", "web2", "redis")]
+    assert [r for r in ev.records.values() if r.alertname == "no_data"] == []
+
+
+def test_predict_linear_reads_each_hosts_own_series(fleet):
+    lead, web2 = fleet["lead"], fleet["web2"]
+    ev = evaluator(lead)
+    for i, t in enumerate(range(0, 7200 + 1, 300)):
+        web2.write(follower(t, disk=50 + i))  # + 12 %/h: full within 24 h
+        lead.write(snapshot(t, disk=30))
+    ev.evaluate(snapshot(7200, disk=30))
+    assert [(r.alertname, r.labels.get("host")) for r in ev.active()] == [("disk_full_soon", "web2")]
+
+
+def test_host_down_is_configurable(fleet):
+    lead, web2 = fleet["lead"], fleet["web2"]
+    ev = evaluator(lead, {"host_down": {"threshold": 10, "severity": "warning"}})
+    web2.write(follower(0))
+    for t in range(0, 110, 10):
+        ev.evaluate(snapshot(t))
+    assert firing(ev) == []
+    ev.evaluate(snapshot(110))
+    assert [(r.alertname, r.labels["severity"]) for r in ev.active()] == [("host_down", "warning")]
+
+
+def store_legacy(engine, rule, labels, state, active_at, fired_at=None):
+    """An alert record as a version without hosts stored it (no host label)."""
+    fp = fingerprint(labels)
+    with engine.begin() as conn:
+        conn.execute(insert(alerts).values(
+            fingerprint=fp, rule=rule, labels=json.dumps(labels, sort_keys=True), annotations="{}", state=state,
+            active_at=to_ms(active_at), fired_at=to_ms(fired_at) if fired_at else None, resolved_at=None,
+            value=95.0, updated_at=to_ms(active_at)))
+    return fp
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_alerts_stored_before_hosts_continue_under_their_old_fingerprint(kind, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'h.db'}" if kind == "sqlite" else request.getfixturevalue("pg_schema_url")
+    h = History(url, FEATURES, host="solo")
+    try:
+        cpu = {"alertname": "cpu_high", "severity": "critical"}
+        disk = {"alertname": "disk_high", "severity": "warning"}
+        old_cpu = store_legacy(h.engine, "cpu_high", cpu, "firing", at(0), at(300))
+        old_disk = store_legacy(h.engine, "disk_high", disk, "pending", at(100))
+        ev = evaluator(h)
+        for t in range(310, 400, 10):  # still high: no new alert, no second notification
+            h.write(snapshot(t, cpu=95, disk=95))
+            changed = ev.evaluate(snapshot(t, cpu=95, disk=95))
+            assert [r.fingerprint for r in changed if r.state == AlertState.FIRING] == \
+                ([old_disk] if t == 400 else [])
+        assert sorted(r.fingerprint for r in ev.active()) == sorted([old_cpu, old_disk])
+        ev.evaluate(snapshot(400, cpu=95, disk=95))  # disk_high pending since 100: fires at 400 (5 min)
+        assert ev.records[old_disk].state == AlertState.FIRING
+        changed = ev.evaluate(snapshot(410, cpu=50, disk=50))  # resolves under the fingerprint that fired
+        assert sorted(r.fingerprint for r in changed) == sorted([old_cpu, old_disk])
+        assert all(r.resolved_at is not None and "host" not in r.labels for r in changed)
+        for t in range(420, 730, 10):  # the next episode carries the host
+            ev.evaluate(snapshot(t, cpu=95))
+        assert [r.labels for r in ev.active()] == [{**cpu, "host": "solo"}]
+    finally:
+        h.close()
+
+
+def test_second_evaluator_continues_a_pending_window_and_does_not_refire(fleet):
+    lead, web2 = fleet["lead"], fleet["web2"]
+    first = evaluator(lead)
+    for t in range(0, 40, 10):  # web2's redis down fires (30 s); web2's cpu pending since 0
+        web2.write(follower(t, cpu=97, down=("redis",)))
+        lead.write(snapshot(t))
+        first.evaluate(snapshot(t))
+    assert firing(first) == [("service_down", "web2", "redis")]
+    # the leader dies; another node takes over with its own evaluator on the same store
+    second = Evaluator(build_rules({}, FEATURES), Defaults(), AlertStore(web2.engine), web2, TZ, FEATURES,
+                       host="web2")
+    second.records = {}
+    second.reload()
+    pending = [r for r in second.records.values() if r.state == AlertState.PENDING]
+    assert [(r.alertname, r.labels["host"], r.active_at) for r in pending] == [("cpu_high", "web2", at(0))]
+    fired = []
+    for t in range(40, 310, 10):
+        web2.write(follower(t, cpu=97, down=("redis",)))
+        lead.write(snapshot(t))
+        fired += [(t, r.alertname) for r in second.evaluate(follower(t, cpu=97, down=("redis",)))
+                  if r.state == AlertState.FIRING]
+    assert fired == [(300, "cpu_high")]  # 5 min after 0, not after the takeover; service_down not again
+    assert events(lead.engine).count(("firing", "service_down", "web2")) == 1
+
+
+def test_error_spike_baseline_reads_the_counters_another_host_stored_as_leader(fleet):
+    from datetime import timedelta
+
+    lead, web2 = fleet["lead"], fleet["web2"]
+    lead.partitions.ensure_for(to_ms(at(-3900)))
+    with lead.engine.begin() as conn:  # the previous leader (lead) stored the counters: 5 % errors on grammar
+        for i in range(61):
+            conn.execute(lead._insert, {"host": "lead", "ts": to_ms(at(-3900) + timedelta(minutes=i)),
+                                        "ai_grammar_requests": 20.0 * i, "ai_grammar_success": 19.0 * i,
+                                        "app": True})  # what History.write marks app-wide rows with
+    ev = evaluator(web2)  # web2 leads now
+    spike = next(r for r in ev.rules if r.kind == "error_spike")
+    assert ev.values.baseline_error_rate(spike, at(0), FEATURES, 300.0) == pytest.approx(5.0)
