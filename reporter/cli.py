@@ -197,6 +197,50 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
     show_alerts(settings, as_json, receivers)
 
 
+@main.command(short_help="List the hosts of the fleet and their status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"hosts\": [...]}, as GET /api/v1/hosts).")
+@click.pass_context
+def hosts(ctx: click.Context, as_json: bool) -> None:
+    """List the hosts writing into the history of REPORTER_HISTORY_URL, by name: role (node or agent), whether
+    it leads, status of its latest snapshot (or down: no sample for 3 sample intervals), age of its last sample
+    and reporter version. A SQLite history is single-host: this host only, as leader.
+
+    Exit codes: 0 every host is up, 1 a host is down (or the history cannot be read), 2 bad setting.
+    """
+    from datetime import UTC, datetime
+
+    from reporter.api.hostlist import host_entries, table
+    from reporter.base.errors import one_line
+    from reporter.cli_history import read_only_engine
+    from reporter.store.hosts import HostRegistry
+
+    settings = _settings(ctx)
+    try:
+        engine = read_only_engine(settings, "hosts")  # looks only: never creates nor migrates a schema
+        try:
+            entries = host_entries(HostRegistry(engine), settings.host_name, settings.fleet, datetime.now(UTC),
+                                   settings.sample_interval, __version__)
+        finally:
+            engine.dispose()
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        click.echo(f"reporter: cannot read the hosts from {mask(settings.history_url)} ({mask(one_line(exc))}); "
+                   "check REPORTER_HISTORY_URL and that the database is up", err=True)
+        ctx.exit(EXIT_RUNTIME)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"hosts": [e.as_json() for e in entries]}, indent=2))
+    else:
+        click.echo(table(entries))
+    down = [e.name for e in entries if e.down]
+    if down:
+        click.echo(f"reporter: down (no sample for 3 intervals of {settings.sample_interval:g} s): "
+                   f"{', '.join(down)}", err=True)
+    ctx.exit(EXIT_RUNTIME if down else 0)
+
+
 @main.command("test-alert", short_help="Send a test notification to the receivers.")
 @click.option("--receiver", "receiver_name", metavar="NAME", help="Only this receiver (default: every one).")
 @click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for delivery.")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import Engine, make_url
 
 from reporter.settings import Settings
-from reporter.store.history import History
+from reporter.store.history import History, history_engine
 
 
 def open_history(settings: Settings) -> History:
@@ -16,3 +18,31 @@ def open_history(settings: Settings) -> History:
         raise click.ClickException(f"no history at {path.resolve()}; run in the daemon's working folder or set "
                                    "REPORTER_HISTORY_URL")
     return History(settings.history_url, settings.ai_features, host=settings.host_name)
+
+
+def read_only_engine(settings: Settings, table: str) -> Engine:
+    """An engine reading the configured history as it is (never creating nor migrating a schema: for commands
+    that only look), after checking it holds ``table``. A SQLite file that does not exist, or a history without
+    the table (not written by a daemon of this version yet, or the wrong URL), is a one-line error (exit 1);
+    SQLAlchemy's errors when the database cannot be reached. On PostgreSQL every transaction is read-only."""
+    path = settings.history_path()
+    if path is not None and not path.exists():
+        raise click.ClickException(f"no history at {path.resolve()}; run in the daemon's working folder or set "
+                                   "REPORTER_HISTORY_URL")
+    parsed = make_url(settings.history_url)
+    if parsed.get_backend_name() == "postgresql":
+        from reporter.base.postgres import postgres_args
+
+        engine = create_engine(parsed, connect_args=postgres_args(parsed, 10.0, read_only=True))
+    else:
+        engine = history_engine(settings.history_url)
+    try:
+        found = inspect(engine).has_table(table)
+    except Exception:
+        engine.dispose()
+        raise
+    if not found:
+        engine.dispose()
+        raise click.ClickException(f"the history has no {table} table yet: start `reporter run` of this version "
+                                   "on it once (it upgrades the schema), or check REPORTER_HISTORY_URL")
+    return engine

@@ -1,4 +1,5 @@
-"""The fleet as people see it: one entry per host (``GET /api/v1/hosts``, ``reporter hosts``).
+"""The fleet as people see it: one entry per host (``GET /api/v1/hosts``; ``reporter hosts`` prints
+:func:`table`).
 
 An entry is built from the host's ``hosts`` row and the ``leadership`` record (:mod:`reporter.store.hosts`):
 ``status`` is the status of its latest snapshot, or ``down`` when it has stored no sample for
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from reporter.base.timefmt import format_utc
+from reporter.base.timefmt import duration, format_utc
 from reporter.store.hosts import HostRegistry, HostRow
 
 DOWN = "down"
@@ -59,8 +60,24 @@ def host_entries(registry: HostRegistry, this_host: str, fleet: bool, now: datet
     if fleet:
         leader = registry.leader()
         entries = [entry(row, leader is not None and row.name == leader[0], now, sample_interval)
-                   for row in registry.list()]
+                   for row in registry.list(snapshots=False)]
     else:
         row = registry.get(this_host)
         entries = [] if row is None else [entry(row, True, now, sample_interval)]
     return [replace(e, version=this_version) if e.name == this_host and e.version is None else e for e in entries]
+
+
+HEADER = ("NAME", "ROLE", "LEADER", "STATUS", "LAST SAMPLE", "VERSION")
+
+
+def table(entries: list[HostEntry]) -> str:
+    """The entries as an aligned text table with a header (``LAST SAMPLE`` is an age: ``8 s ago``, ``never``);
+    a line saying so when there is none."""
+    if not entries:
+        return "no host has written into this history yet"
+    rows = [HEADER, *((e.name, e.role, "yes" if e.leader else "no", e.status,
+                       "never" if e.age_seconds is None else f"{duration(e.age_seconds)} ago", e.version or "-")
+                      for e in entries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)

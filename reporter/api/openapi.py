@@ -93,7 +93,8 @@ def _schemas(features: list[str]) -> dict:
         "SeedHealth": {
             "type": "object", "required": ["status", "services", "timestamp"],
             "properties": {"status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]},
-                           "services": {"type": "object", "additionalProperties": {"type": "boolean"},
+                           "services": {"type": "object", "additionalProperties": {"type": ["boolean", "null"]},
+                                        "description": "up or down; null: not probed on this host (REPORTER_PROBES)",
                                         "required": ["database", "redis", "ollama"]},
                            "timestamp": {"type": "string", "format": "date-time"}}},
         "AIFeatures": {"type": "object", "additionalProperties": _ref("FeatureStats")},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from reporter.base.timefmt import format_utc
-from reporter.snapshot import Snapshot
+from reporter.snapshot import Snapshot, probed
 
 SEED_SYSTEM = ("cpu_percent", "memory_percent", "memory_used_gb", "memory_total_gb", "disk_percent", "uptime_seconds")
 SEED_AI = ("model", "is_available", "total_requests", "avg_response_time", "cache_hit_rate")
@@ -34,10 +34,11 @@ def metrics(snapshot: Snapshot) -> dict:
 
 def health(snapshot: Snapshot) -> dict:
     """``GET /api/v1/analytics/health``: ``{status, services: {name: bool}, timestamp}`` (a service whose probe
-    could not run counts as down)."""
+    could not run counts as down; one this host does not probe, REPORTER_PROBES, is null)."""
     return {
         "status": snapshot.status.value,
-        "services": {name: getattr(snapshot.services, name).up is True for name in SERVICES},
+        "services": {name: getattr(snapshot.services, name).up is True if probed(getattr(snapshot.services, name))
+                     else None for name in SERVICES},
         "timestamp": format_utc(snapshot.timestamp),
     }
 

@@ -7,7 +7,7 @@ import logging
 
 import redis
 
-from reporter.api import prometheus
+from reporter.api import prometheus, views
 from reporter.collect.sampler import Sampler
 from reporter.settings import load_settings
 from reporter.snapshot import NOT_PROBED, SAMPLED_BY_LEADER, Status
@@ -38,6 +38,7 @@ def test_unprobed_services_are_marked_and_count_nowhere(redis_url, redis_prefix,
     assert 'reporter_service_up{service="ollama"}' not in text
     assert "reporter_ai_model_available" not in text
     assert 'reporter_collector_error{collector="database"} 0.0' in text
+    assert views.health(snap)["services"] == {"database": None, "redis": True, "ollama": None}
 
 
 def test_only_probed_services_decide_the_status(refused_port):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -61,6 +62,8 @@ def test_each_sample_updates_its_hosts_row(url):
         assert row.seen_at >= before and row.role == "node"
         if h.fleet:
             assert row.snapshot is not None and json.loads(row.snapshot)["system"]["cpu_percent"] == 7.0
+            [listed] = registry.list(snapshots=False)  # a listing leaves the JSON unread
+            assert listed.snapshot is None and listed == replace(row, snapshot=None)
         else:
             assert row.snapshot is None  # single host: the node serves its own snapshot from memory
         late = h.prepare(snap(T0, cpu=1.0))  # e.g. from the spool
