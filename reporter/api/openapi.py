@@ -102,9 +102,14 @@ def _schemas(features: list[str]) -> dict:
                    "properties": {"timestamp": {"type": "string"},
                                   "alerts": {"type": "array", "items": _ref("ActiveAlert")}}},
         "Healthz": {"type": "object", "required": ["status"],
-                    "properties": {"status": {"type": "string", "enum": ["ok", "stale", "starting"]},
+                    "properties": {"status": {"type": "string",
+                                              "enum": ["ok", "stale", "starting", "history_failing"]},
                                    "last_sample_age_seconds": {"type": "number"},
-                                   "stale_after_seconds": {"type": "number"}, "detail": {"type": "string"}}},
+                                   "stale_after_seconds": {"type": "number"}, "detail": {"type": "string"},
+                                   "error": {"type": "string", "description": "why the history cannot be written"},
+                                   "spool": {"type": "string",
+                                             "description": "`spooling N samples` while a fleet node's local "
+                                                            "spool holds samples"}}},
         "AIUsage": {
             "type": "object", "required": ["feature", "response_time_seconds", "success"],
             "additionalProperties": False,

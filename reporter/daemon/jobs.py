@@ -75,7 +75,8 @@ class SampleJob:
         if step:
             self._stepped(step)
         if self.leadership is not None:
-            self.leadership.tick(may_lead=self.history.health.error is None)
+            spooling = self.spooler is not None and self.spooler.spooling
+            self.leadership.tick(may_lead=self.history.health.error is None and not spooling)
         snapshot = self.sampler.sample(now)
         self._write(snapshot)
         if self.alerting is not None:
@@ -116,8 +117,9 @@ class SampleJob:
     def _write(self, snapshot) -> None:
         if self.spooler is not None:  # fleet: written by the store writer thread, or spooled
             self.spooler.store(snapshot)
-            if self.history.health.error is not None:
-                self._give_up_leadership(self.history.health.error)
+            if self.spooler.spooling:
+                error = self.history.health.error
+                self._give_up_leadership(error.split("; ")[0] if error else "a write to it hangs")
             return
         try:
             self.history.write(snapshot)
@@ -129,10 +131,10 @@ class SampleJob:
             return
         self.history.health.ok()
 
-    def _give_up_leadership(self, error: str) -> None:
-        """A fleet leader that cannot write to the history steps down (said once by the leadership)."""
+    def _give_up_leadership(self, reason: str) -> None:
+        """A fleet leader that cannot write the history steps down (said once by the leadership)."""
         if self.leadership is not None and self.leadership.fleet and self.leadership.leader:
-            self.leadership.step_down(f"this node cannot write to the history ({error})")
+            self.leadership.step_down(f"this node cannot write to the history ({reason})")
 
 
 def with_history_error(snapshot: Snapshot, error: str | None) -> Snapshot:

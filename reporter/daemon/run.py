@@ -173,6 +173,20 @@ def open_history(settings: Settings) -> tuple[History, HistoryLock]:
     return history, lock
 
 
+def open_spool(settings: Settings) -> Spool | None:
+    """Fleet mode (PostgreSQL history): the sample spool at REPORTER_SPOOL_PATH, its folder created and
+    test-written; StartupError naming the setting when it cannot be. None on a SQLite history (no spool)."""
+    if not settings.fleet:
+        return None
+    try:
+        spool = Spool(settings.spool_path, settings.spool_max_bytes, settings.spool_max_age)
+        spool.check_writable()
+    except OSError as exc:
+        raise StartupError(f"cannot write the spool folder {settings.spool_path} ({one_line(exc)}); set "
+                           "REPORTER_SPOOL_PATH to a writable folder") from None
+    return spool
+
+
 def enable_incremental_vacuum(history: History) -> None:
     """A SQLite history made before incremental vacuum is switched to it at start (one VACUUM, before sampling
     starts) when small enough; otherwise one log line says how. Never fails the start."""
@@ -214,6 +228,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     started = time.monotonic()
     sock = bind(settings.http_host, settings.http_port)
     try:
+        spool = open_spool(settings)
         history, lock = open_history(settings)
     except StartupError:
         sock.close()
@@ -225,8 +240,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     leadership = node_leadership(settings, on_elected=lambda epoch: duties_holder[0].elected(epoch),
                                  on_deposed=lambda reason: duties_holder[0].deposed(reason))
     sampler = Sampler.from_settings(settings, app_wide=lambda: leadership.leader)
-    spooler = (Spooler(Spool(settings.spool_path, settings.spool_max_bytes, settings.spool_max_age), history,
-                       settings.sample_interval) if settings.fleet else None)
+    spooler = Spooler(spool, history, settings.sample_interval) if spool is not None else None
     sample_job = SampleJob(sampler, history, latest, leadership=leadership, spooler=spooler)
     duties = LeaderDuties(settings, alerting_config, history, port, env_file, sample_job, fenced=leadership.fleet)
     duties_holder.append(duties)

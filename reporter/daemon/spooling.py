@@ -29,6 +29,7 @@ from reporter.store.spool import Spool
 
 log = logging.getLogger(__name__)
 REMIND_SECONDS = 900.0
+DRAIN_BATCH = 200  # spooled rows written per transaction
 WAIT_SECONDS_MAX = 1.0  # the most the sampling thread waits for one history write
 CLOSE_WAIT_SECONDS = 2.0
 
@@ -55,7 +56,7 @@ class Spooler:
         self.interval = interval
         self.wait_seconds = min(WAIT_SECONDS_MAX, interval / 2)
         self.failures = FailureLog(log, level=logging.ERROR)  # the spool folder itself failing
-        self._mutex = threading.Lock()
+        self._mutex = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._handoff: _Handoff | None = None
@@ -78,6 +79,13 @@ class Spooler:
     def __len__(self) -> int:
         return len(self.spool)
 
+    @property
+    def spooling(self) -> bool:
+        """True while samples go to the spool instead of the history (a write failed or hangs, or older samples
+        wait): the node cannot count on the store (a leader steps down on it)."""
+        with self._mutex:
+            return not self._direct
+
     def start(self) -> None:
         """Start the writer thread (it drains what a previous run spooled)."""
         self._thread.start()
@@ -88,18 +96,16 @@ class Spooler:
         """Store the sample of ``snapshot``: written to the history by the writer thread (waited for at most
         ``wait_seconds``), or spooled at once while the history fails or the spool holds older samples."""
         row = self._prepare(snapshot)
-        with self._mutex:
+        with self._mutex:  # the choice and the append at once: the writer cannot go direct in between
             handoff = None
             if self._direct and self._handoff is None and self._thread.is_alive():
                 handoff = self._handoff = _Handoff(snapshot, row)
             else:
                 self._direct = False
-        if handoff is not None:
-            self._wake.set()
-            handoff.done.wait(self.wait_seconds)  # a hung store: later samples go to the spool meanwhile
-            return
-        self.keep_row(row)
+                self.keep_row(row)
         self._wake.set()
+        if handoff is not None:
+            handoff.done.wait(self.wait_seconds)  # a hung store: later samples go to the spool meanwhile
 
     def _prepare(self, snapshot: Snapshot) -> SampleRow:
         try:
@@ -182,7 +188,7 @@ class Spooler:
         another reason (not an outage) is dropped with an error line, so it cannot block the spool."""
         while len(self.spool) and not self._stopping.is_set():
             try:
-                done = self.spool.drain(self._write_spooled, max_seconds=max_seconds or 1.0)
+                done = self.spool.drain_batches(self._write_batch, DRAIN_BATCH, max_seconds=max_seconds or 1.0)
             except Exception as exc:
                 if is_store_error(exc):
                     self.history.health.failed("spooled sample write", exc)
@@ -211,13 +217,39 @@ class Spooler:
             self.spool.dropped = 0
         return True
 
-    def _write_spooled(self, row: SampleRow) -> None:
-        """Write a spooled row unless the history has it already: its write committed but the node stopped
-        before the spool knew (killed between the two, or a write still in flight at shutdown). One index probe
-        of (host, ts) per row; the host-name lock makes this node the only writer of its rows."""
-        if self.history.rows([], from_ms(row.ts), from_ms(row.ts + 1), host=row.host):
+    def _write_batch(self, rows: list[SampleRow]) -> None:
+        """Write a batch of spooled rows in one transaction, but the ones the history has already: their write
+        committed but the node stopped before the spool knew (killed between the two, or a write still in
+        flight at shutdown); one index range probe of (host, ts) per host (the host-name lock makes this node
+        the only writer of its rows). When the batch is refused for another reason than a store error (a ts
+        collision, a row the history rejects), its rows are written one by one and a refused one is dropped
+        with an error line. A store error propagates (the whole batch stays spooled)."""
+        rows = self._not_stored(rows)
+        if not rows:
             return
-        self.history.write_row(row)
+        try:
+            self.history.write_rows(rows)
+            return
+        except Exception as exc:
+            if is_store_error(exc):
+                raise
+        for row in rows:
+            try:
+                self.history.write_row(row)
+            except Exception as exc:
+                if is_store_error(exc):
+                    raise
+                self.spool.dropped += 1
+                log.error("spool: the history refused a spooled sample (%s: %s); it is dropped",
+                          format_utc(from_ms(row.ts)), describe(exc), exc_info=exc)
+
+    def _not_stored(self, rows: list[SampleRow]) -> list[SampleRow]:
+        stored: set[tuple[str, int]] = set()
+        for host in {row.host for row in rows}:
+            times = [row.ts for row in rows if row.host == host]
+            stored.update((host, found[0]) for found in
+                          self.history.rows([], from_ms(min(times)), from_ms(max(times) + 1), host=host))
+        return [row for row in rows if (row.host, row.ts) not in stored]
 
     def describe(self) -> str | None:
         """``spooling N samples to <path>`` while the spool holds rows, else None."""

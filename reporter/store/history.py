@@ -141,6 +141,40 @@ class History:
         written (nothing is stored then)."""
         return self._store(row, None, None)
 
+    def write_rows(self, rows: list[SampleRow]) -> None:
+        """Store several prepared rows (a drained spool's batch) in one transaction, all or none: one insert of
+        every row, their usage lists, one ``hosts`` update per host (its latest ``ts``). No ts collision
+        handling: raises IntegrityError when a (host, ts) is taken (store those rows one by one with
+        :meth:`write_row`), and SQLAlchemy's other errors when the database cannot be written."""
+        if not rows:
+            return
+        if self.partitions is not None:
+            for ts in sorted({row.ts for row in rows}):
+                self.partitions.ensure_for(ts)
+        names = sorted({name for row in rows for name in row.values if name in self.metrics})
+        params = []
+        for row in rows:
+            values: dict[str, object] = {name: row.values.get(name) for name in names}
+            if self.fleet:
+                values["host"] = row.host
+                values["app"] = any(v is not None for n, v in row.values.items() if n in self._app_wide)
+            params.append({**values, "ts": row.ts})
+        latest: dict[str, int] = {}
+        for row in rows:
+            host = row.host if self.fleet else self.host
+            latest[host] = max(latest.get(host, row.ts), row.ts)
+        lists = [(kind, row.ts, body) for row in rows for kind, body in row.lists.items()]
+        with self.engine.begin() as conn:
+            conn.execute(self._insert, params)
+            if lists:
+                conn.execute(self.usage_lists.insert(), [{"kind": k, "ts": t, "body": b} for k, t, b in lists])
+            now = round(time.time() * 1000)
+            for host, ts in latest.items():
+                upsert_sample(conn, host, ts, now)
+        for kind, ts, body in lists:
+            if ts >= (self._last_lists.get(kind, (None, None))[0] or 0):
+                self._last_lists[kind] = (ts, body)
+
     def _store(self, row: SampleRow, snapshot_json: str | None, status: str | None) -> int:
         ts, lists = row.ts, row.lists
         values: dict[str, object] = {name: value for name, value in row.values.items() if name in self.metrics}

@@ -20,6 +20,7 @@ drains).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
@@ -148,6 +149,13 @@ class Spool:
         """Bytes of the segment files."""
         return sum(s.bytes for s in self._segments)
 
+    def check_writable(self) -> None:
+        """Create the folder and write (then remove) a probe file in it; raises OSError when it cannot."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        probe = self.path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+
     # ---- appending -----------------------------------------------------------------------------------------
     def append(self, row: SampleRow) -> None:
         """Add ``row`` at the end (written and fsynced before returning), then apply the bounds: segments whose
@@ -240,6 +248,12 @@ class Spool:
 
         ``write`` runs without the spool's lock: another thread may :meth:`append` meanwhile (one drain at a
         time)."""
+        return self.drain_batches(lambda rows: write(rows[0]), 1, max_rows, max_seconds)
+
+    def drain_batches(self, write: Callable[[list[SampleRow]], Any], batch: int, max_rows: int | None = None,
+                      max_seconds: float | None = None) -> Drained:
+        """:meth:`drain` by batches: ``write(rows)`` gets up to ``batch`` consecutive rows, oldest first (all
+        from one segment); they leave the spool together once it returned, and all stay when it raises."""
         started = time.monotonic()
         done = Drained()
         with self._drain_lock:
@@ -248,67 +262,82 @@ class Spool:
                     break
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
+                size = batch if max_rows is None else max(1, min(batch, max_rows - done.written))
                 with self._lock:
-                    item = self._next(done)
+                    item = self._next_batch(done, size)
                 if item is None:
                     break
-                segment, end, row = item
-                write(row)
+                segment, end, rows = item
+                write(rows)
                 with self._lock:
-                    self._advance(segment, end)
-                done.written += 1
+                    self._advance(segment, end, len(rows))
+                done.written += len(rows)
         with self._lock:
             done.remaining = self._count
             if not self._segments:
                 self._warned.clear()
         return done
 
-    def _next(self, done: Drained) -> tuple[Segment, int, SampleRow] | None:
-        """The oldest row to write (its segment and end offset), dropping unreadable and too old lines and
-        used-up segments on the way; None when the spool is empty. Called with the lock held."""
-        cutoff = self._cutoff_ms()
+    def _next_batch(self, done: Drained, size: int) -> tuple[Segment, int, list[SampleRow]] | None:
+        """Up to ``size`` rows from the oldest segment's cursor on (the segment and the end offset of the last
+        one); unreadable and too old lines at the head are dropped on the way (one after rows waits for the next
+        batch), used-up segments deleted. None when the spool is empty. Called with the lock held."""
         while self._segments:
+            rows: list[SampleRow] = []
             segment = self._segments[0]
-            file = self.path / segment.name
+            end = self._offset
             try:
-                with open(file, "rb") as f:
+                with open(self.path / segment.name, "rb") as f:
                     f.seek(self._offset)
-                    line = f.readline()
+                    while len(rows) < size:
+                        line = f.readline()
+                        if not line:
+                            break
+                        row = self._readable(segment, end, line)
+                        if row is None:
+                            if rows:
+                                break  # dropped on the next call, once these rows are written
+                            end += len(line)
+                            self._advance(segment, end)
+                            done.dropped += 1
+                            continue
+                        end += len(line)
+                        rows.append(row)
             except FileNotFoundError:
-                line = b""
-            if not line:
+                pass
+            if rows:
+                return segment, end, rows
+            if self._segments and self._segments[0] is segment:
                 self._delete_oldest()  # used up (the one being appended to too: the next append starts anew)
-                continue
-            end = self._offset + len(line)
-            try:
-                if not line.endswith(b"\n"):
-                    raise ValueError("torn line (no newline: the writer stopped mid-line)")
-                row = decode(line)
-            except (ValueError, TypeError) as exc:
-                self._advance(segment, end)
-                done.dropped += 1
-                self.dropped += 1
-                if segment.seq not in self._warned_unreadable:
-                    self._warned_unreadable.add(segment.seq)
-                    log.warning("spool: skipped an unreadable line of %s at byte %d (%s); a node killed while "
-                                "spooling leaves one", file, end - len(line), exc)
-                continue
-            if row.ts < cutoff:
-                self._advance(segment, end)
-                done.dropped += 1
-                self._dropped("age", 1, f"samples older than {self.max_age:g} s (REPORTER_SPOOL_MAX_AGE) dropped")
-                continue
-            return segment, end, row
         return None
 
-    def _advance(self, segment: Segment, end: int) -> None:
-        """The row ending at byte ``end`` of ``segment`` is done with (written or dropped); nothing when a bound
-        deleted the segment meanwhile."""
+    def _readable(self, segment: Segment, start: int, line: builtins.bytes) -> SampleRow | None:
+        """The row of ``line`` (at byte ``start`` of ``segment``), or None when it is unreadable (warned once per
+        segment) or older than ``max_age`` (counted in the age warning)."""
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("torn line (no newline: the writer stopped mid-line)")
+            row = decode(line)
+        except (ValueError, TypeError) as exc:
+            self.dropped += 1
+            if segment.seq not in self._warned_unreadable:
+                self._warned_unreadable.add(segment.seq)
+                log.warning("spool: skipped an unreadable line of %s at byte %d (%s); a node killed while "
+                            "spooling leaves one", self.path / segment.name, start, exc)
+            return None
+        if row.ts < self._cutoff_ms():
+            self._dropped("age", 1, f"samples older than {self.max_age:g} s (REPORTER_SPOOL_MAX_AGE) dropped")
+            return None
+        return row
+
+    def _advance(self, segment: Segment, end: int, rows: int = 1) -> None:
+        """The ``rows`` rows ending at byte ``end`` of ``segment`` are done with (written or dropped); nothing
+        when a bound deleted the segment meanwhile."""
         if not self._segments or self._segments[0] is not segment:
             return
         self._offset = end
-        segment.rows = max(0, segment.rows - 1)
-        self._count = max(0, self._count - 1)
+        segment.rows = max(0, segment.rows - rows)
+        self._count = max(0, self._count - rows)
         self._save_cursor(segment.name, end)
 
     def discard_first(self) -> SampleRow | None:

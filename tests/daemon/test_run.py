@@ -155,3 +155,12 @@ def test_backward_clock_step_brings_the_scheduled_jobs_back():
         assert reported.wait(3) and pruned.wait(3)
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_an_unwritable_spool_folder_is_one_line_and_exit_1(tmp_path, refused_port):
+    (tmp_path / "file").write_text("not a folder")
+    env = daemon_env({"REPORTER_HISTORY_URL": f"postgresql+psycopg://u@127.0.0.1:{refused_port}/x",
+                      "REPORTER_SPOOL_PATH": str(tmp_path / "file" / "spool")}, free_port())
+    result = subprocess.run(RUN, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "REPORTER_SPOOL_PATH" in result.stderr and "Traceback" not in result.stderr

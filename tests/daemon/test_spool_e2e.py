@@ -46,7 +46,8 @@ def assert_no_gap(ts: list[int], start: int, end: int) -> None:
     inside = [t for t in ts if start <= t <= end]
     assert inside == sorted(set(inside)), "samples out of order or twice"
     gaps = [b - a for a, b in itertools.pairwise(inside)]
-    assert gaps and max(gaps) < 1.6 * INTERVAL_MS, f"a gap in the series: {max(gaps)} ms between samples"
+    # a missing sample makes a gap of 2 intervals; a cycle delayed by a busy machine less than that
+    assert gaps and max(gaps) < 1.95 * INTERVAL_MS, f"a gap in the series: {max(gaps)} ms between samples"
 
 
 @pytest.fixture

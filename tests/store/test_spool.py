@@ -182,3 +182,21 @@ def test_rows_survive_a_writer_killed_while_appending(tmp_path):
     rows = drain_all(s)
     assert len(rows) > 50
     assert [r.ts for r in rows] == list(range(1_700_000_000_000, 1_700_000_000_000 + len(rows)))
+
+
+def test_a_full_disk_refuses_the_row_whole_and_the_spool_goes_on_after(tmpfs, caplog):
+    from tests.conftest import fill
+
+    s = spool(tmpfs / "spool")
+    s.append(row(0))
+    filler = fill(tmpfs)
+    with pytest.raises(OSError):
+        for i in range(1, 200):  # the page of the open segment may still take a few rows
+            s.append(row(i))
+    held = len(s)
+    filler.unlink()
+    s.append(row(500))
+    with caplog.at_level(logging.WARNING, logger="reporter.store.spool"):
+        rows = drain_all(s)
+    assert [r.ts for r in rows] == [row(i).ts for i in range(held)] + [row(500).ts]
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]  # no torn line left behind
