@@ -17,7 +17,7 @@ from tests.conftest import wait_for
 from tests.fleet.helpers import TAKEOVER_BOUND, duplicates, events
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.xfail(reason="waiting for the leader election and fencing (helper leader)", strict=False)]
+              pytest.mark.xfail(reason="waiting for per-host evaluation (helper evaluate)", strict=False)]
 
 NAMES = ("alpha", "bravo", "charlie")
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.xfail(reason="waiting for the host-name lock (helper leader)", strict=False)]
+pytestmark = pytest.mark.slow
 
 
 def test_a_second_node_with_a_held_host_name_exits_1_naming_the_holder(fleet):
