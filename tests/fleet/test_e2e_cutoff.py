@@ -15,7 +15,7 @@ from tests.fleet.helpers import INTERVAL, KEEPALIVE, TAKEOVER_BOUND, Fleet, dupl
 from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.xfail(reason="waiting for the leader, the spool, host_down and tests/pgcluster.py", strict=False)]
+              pytest.mark.xfail(reason="waiting for per-host evaluation and host_down (helper evaluate)", strict=False)]
 
 
 def now_ms() -> int:
