@@ -167,8 +167,12 @@ class Fleet:
         return node
 
     def start(self, *names: str, **kwargs) -> list[Node]:
-        """Add and start nodes one after the other (the first one started leads)."""
-        return [self.add(name, **kwargs).start() for name in names]
+        """Add and start nodes, all at once (any of them may lead: see :meth:`leader`)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        nodes = [self.add(name, **kwargs) for name in names]
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            return list(pool.map(Node.start, nodes))
 
     def run_once(self, name: str, timeout: float = 20.0, extra: dict[str, str] | None = None
                  ) -> subprocess.CompletedProcess:

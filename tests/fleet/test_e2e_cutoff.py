@@ -14,8 +14,7 @@ from tests.conftest import free_port, wait_for, wait_until
 from tests.fleet.helpers import INTERVAL, KEEPALIVE, TAKEOVER_BOUND, Fleet, duplicates, events, gaps
 from tests.receiver import Receiver
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.xfail(reason="waiting for per-host evaluation and host_down (helper evaluate)", strict=False)]
+pytestmark = pytest.mark.slow
 
 
 def now_ms() -> int:

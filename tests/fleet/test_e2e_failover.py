@@ -16,8 +16,7 @@ import redis
 from tests.conftest import wait_for
 from tests.fleet.helpers import TAKEOVER_BOUND, duplicates, events
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.xfail(reason="waiting for per-host evaluation (helper evaluate)", strict=False)]
+pytestmark = pytest.mark.slow
 
 NAMES = ("alpha", "bravo", "charlie")
 

@@ -13,8 +13,7 @@ import pytest
 from tests.conftest import free_port, wait_for, wait_until
 from tests.fleet.helpers import INTERVAL, TAKEOVER_BOUND, Fleet, duplicates, events, gaps
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.xfail(reason="waiting for per-host evaluation (helper evaluate)", strict=False)]
+pytestmark = pytest.mark.slow
 
 NAMES = ("alpha", "bravo", "charlie")
 OUTAGE = 6.0  # seconds the store is down
