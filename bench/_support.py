@@ -219,6 +219,24 @@ def loopback_env() -> Iterator[dict[str, str]]:
 
 
 @contextlib.contextmanager
+def fleet_history() -> Iterator[str]:
+    """A fresh private schema of the local ``test`` database (dropped afterwards, its sessions ended first);
+    yields the history URL whose search_path is that schema: a fleet history (PostgreSQL)."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"reporter_bench_fleet_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
 def tempdir(prefix: str = "reporter-bench-") -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
@@ -245,15 +263,16 @@ class Daemon:
 
 @contextlib.contextmanager
 def daemon(workdir: Path, env: dict[str, str], interval: float = 10.0, log_level: str = "WARNING") -> Iterator[Daemon]:
-    """``reporter run`` in ``workdir`` (history there) on a free loopback port; waits for the first snapshot."""
+    """``reporter run`` in ``workdir`` (history there unless ``env`` has REPORTER_HISTORY_URL) on a free loopback
+    port; waits for the first snapshot."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    full_env["REPORTER_HISTORY_URL"] = f"sqlite:///{workdir / 'history.db'}"  # unless ``env`` names one
     full_env.update(env)
     full_env.update({
         "REPORTER_SAMPLE_INTERVAL": str(interval),
         "REPORTER_HTTP_HOST": "127.0.0.1",
         "REPORTER_HTTP_PORT": str(port),
-        "REPORTER_HISTORY_URL": f"sqlite:///{workdir / 'history.db'}",
         "REPORTER_DISK_PATH": "/",
         "REPORTER_LOG_LEVEL": log_level,
     })
