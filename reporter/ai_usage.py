@@ -13,7 +13,8 @@ Counters written (prefix ``ai:`` by default): ``total_requests`` +1, ``total_tim
 ``{feature}:requests`` +1, ``{feature}:time`` +seconds, ``{feature}:success`` +1 when ``success``,
 ``cache_hits`` +1 when ``cache_hit``. Without a ``client`` a connection to ``REPORTER_REDIS_URL`` (default
 ``redis://127.0.0.1:6379/0``) is used. This module imports only redis-py, so the application can use it
-without the daemon's dependencies being loaded.
+without the daemon's dependencies being loaded; redis-py loads at the first write (the daemon imports this
+module for its checks and must not load redis-py where nothing is counted).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import math
 import os
 import re
 import threading
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 MAX_RESPONSE_TIME_SECONDS = 3600.0  # an AI request taking longer than an hour is a bug in the caller
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -98,6 +101,8 @@ def client_options(asyncio: bool = False, timeout: float = 5.0) -> dict:
 
 
 def _client() -> redis.Redis:
+    import redis
+
     global _default_client
     with _default_lock:
         if _default_client is None:

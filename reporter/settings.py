@@ -243,10 +243,10 @@ class Settings(BaseSettings):
     def _redis(cls, value: str) -> str:
         if not re.match(r"^(redis|rediss|unix)://", value):
             raise ValueError("must start with redis://, rediss:// or unix://")
-        from redis.connection import parse_url
+        from reporter.base.redis_url import parse_redis_url  # redis-py's reading, without loading redis-py
 
         try:
-            parse_url(value)
+            parse_redis_url(value)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a Redis URL ({str(exc)[:120]})") from None
         if value.startswith(("redis://", "rediss://")):

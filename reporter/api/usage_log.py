@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import redis
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -115,6 +114,8 @@ def log_usage_endpoint(client, prefix: str, features: list[str], token_set: bool
         values, errors = validate(payload, features)
         if values is None:
             return _json({"error": "; ".join(e["msg"] for e in errors), "detail": errors}, 422)
+        import redis  # loaded with the client (only with REPORTER_API_TOKEN): never in a node without one
+
         try:
             await record_async(*values, client=client, prefix=prefix)
         except redis.ResponseError as exc:  # e.g. WRONGTYPE: a counter key holds a list or hash

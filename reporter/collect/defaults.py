@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from reporter.collect.ai import AICollector
 from reporter.collect.collector import Collector
+from reporter.collect.redis_ping import RedisPing
 from reporter.collect.services import DatabaseProbe, NotProbed, OllamaProbe, RedisProbe
-from reporter.collect.sources import LazyClient, app_database_engine, redis_client
+from reporter.collect.sources import CLIENT_TIMEOUT_SHARE, LazyClient, app_database_engine, redis_client
 from reporter.collect.system import SystemCollector
 from reporter.collect.usage import UsageCollector
 from reporter.settings import Settings
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 def default_collectors(settings: Settings) -> list[Collector]:
     """One collector per snapshot place, built from ``settings``; nothing is connected yet (the app database
-    engine and the Redis client are made on the first collection, each shared by the two collectors using it).
+    engine and the Redis client of the AI counters are made on the first collection; the engine is shared by the
+    database probe and the usage queries). The Redis probe PINGs without redis-py (:mod:`reporter.collect.redis_ping`),
+    so a node that does not read the AI counters (an agent) never loads it.
     A service left out of ``settings.probes`` (REPORTER_PROBES) gets :class:`NotProbed` instead of its probe."""
     timeout = settings.probe_timeout
     engine: LazyClient[Engine] = LazyClient(lambda: app_database_engine(settings.app_database_url, timeout),
@@ -28,7 +31,7 @@ def default_collectors(settings: Settings) -> list[Collector]:
                                                  lambda client: client.close())
     probes: dict[str, Collector] = {
         "database": DatabaseProbe(engine),
-        "redis": RedisProbe(client),
+        "redis": RedisProbe(RedisPing(settings.redis_url, timeout * CLIENT_TIMEOUT_SHARE)),
         "ollama": OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),
     }
     return [

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
+    from reporter.collect.redis_ping import RedisPing
+
 MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
 
 
@@ -92,13 +94,13 @@ class DatabaseProbe(_ServiceProbe):
 
 
 class RedisProbe(_ServiceProbe):
-    """``PING`` on a redis-py client whose socket timeouts bound the probe (a ready client or a
-    :class:`LazyClient` made on the first read)."""
+    """``PING`` on a client whose socket timeouts bound the probe: a :class:`reporter.collect.redis_ping.RedisPing`
+    (the daemon's: no redis-py), a redis-py client, or a :class:`LazyClient` of one made on the first read."""
 
     name = "redis"
 
-    def __init__(self, client: redis.Redis | LazyClient[redis.Redis]) -> None:
-        self.client = lazy(client)
+    def __init__(self, client: RedisPing | redis.Redis | LazyClient[redis.Redis]) -> None:
+        self.client: LazyClient[RedisPing | redis.Redis] = lazy(client)  # type: ignore[arg-type]
 
     def read(self) -> ServiceHealth:
         started = time.perf_counter()

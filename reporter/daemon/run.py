@@ -270,7 +270,9 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     # the CPU of a /snapshot request; ws off: no endpoint is a WebSocket (the websockets package stays unloaded)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,
                             timeout_keep_alive=5, limit_concurrency=1000, server_header=False,
-                            http=HeaderDeadlineProtocol, ws="none", proxy_headers=False)
+                            http=HeaderDeadlineProtocol, ws="none", proxy_headers=False,
+                            # an agent serves its own snapshot only: the standard asyncio loop, uvloop unloaded
+                            loop="asyncio" if settings.role == "agent" else "auto")
     server = holder["server"] = _Server(config)
     path = settings.history_path()
     sampling.start()
