@@ -186,7 +186,8 @@ def run(hosts: int, cycles: int, writers: int) -> dict:
         result = {
             "hosts": hosts, "cycles": cycles, "write_p50": median(written), "write_p95": percentile(written, 95),
             "write_wall": median(write_walls[warm]), "eval_p50": median(evals[warm]), "eval_max": max(evals[warm]),
-            "pg_ours": sum(pg_ours[warm]) / len(pg_ours[warm]), "pg_bg": sum(pg_bg[warm]) / len(pg_bg[warm]), "changes": sum(changes), "evaluated": evaluated,
+            "pg_ours": sum(pg_ours[warm]) / len(pg_ours[warm]), "pg_bg": sum(pg_bg[warm]) / len(pg_bg[warm]),
+            "changes": sum(changes), "evaluated": evaluated,
             "per_host_in_evaluator": others is None,
         }
         history.close()
