@@ -4,7 +4,6 @@ and :class:`LazyClient`, which makes one on first use (collectors connect on the
 from __future__ import annotations
 
 import math
-import sqlite3
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -15,6 +14,8 @@ from sqlalchemy.engine import Engine, make_url
 from reporter.base.postgres import postgres_args
 
 if TYPE_CHECKING:
+    import sqlite3
+
     import redis
 
 T = TypeVar("T")
@@ -37,6 +38,8 @@ def app_database_engine(url: str, timeout: float) -> Engine:
         path = parsed.database or ""
         if not path or path == ":memory:":
             return create_engine(url)
+
+        import sqlite3  # only for a SQLite app database (a fleet node on PostgreSQL never loads it)
 
         def connect() -> sqlite3.Connection:
             return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=client_timeout, check_same_thread=False)

@@ -17,12 +17,15 @@ Until then a prune's free pages are reused by new samples, but the file does not
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    import sqlite3  # loaded by SQLAlchemy's SQLite driver when a SQLite history is opened; never on PostgreSQL
 
 from reporter.sqlite_file import lasting_file
 
@@ -86,6 +89,8 @@ def sizes(engine: Engine) -> tuple[int, int, int]:
 
 def _sqlite3(conn: Connection) -> sqlite3.Connection:
     """The DB-API connection under ``conn``, of a SQLite engine (pysqlite); TypeError for another driver."""
+    import sqlite3
+
     raw = conn.connection.driver_connection
     if not isinstance(raw, sqlite3.Connection):
         raise TypeError(f"a SQLite (sqlite3) connection was expected, not {type(raw).__name__}")

@@ -111,8 +111,8 @@ def test_an_agent_never_leads_and_never_loads_the_alerting_notification_or_repor
     top = {m.split(".")[0] for m in loaded}
     # cut from an agent: redis-py (~7 MB; it reads no AI counters: its Redis probe PINGs without it and the settings
     # check the URL without it), uvloop (its HTTP server runs on the standard asyncio loop), watchfiles (uvicorn's
-    # reload supervisor, never used by any daemon)
-    assert {"redis", "uvloop", "watchfiles"} & top == set()
+    # reload supervisor, never used by any daemon), sqlite3 (a history and an app database on PostgreSQL)
+    assert {"redis", "uvloop", "watchfiles", "sqlite3"} & top == set()
     assert "reporter.collect.redis_ping" in loaded
 
 
