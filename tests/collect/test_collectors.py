@@ -9,6 +9,7 @@ import pytest
 
 from reporter.collect.collector import Collector, Section
 from reporter.collect.defaults import default_collectors
+from reporter.collect.redis_ping import RedisPing
 from reporter.collect.sampler import Sampler
 from reporter.collect.system import SystemCollector
 from reporter.settings import load_settings
@@ -139,13 +140,14 @@ def test_default_collectors_fill_every_place_and_connect_nothing_until_the_first
     assert list(collector_places()) == [c.name for c in collectors]
     by_name = {c.name: c for c in collectors}
     assert by_name["usage"].interval == 120 and by_name["system"].inline
-    assert by_name["redis"].client is by_name["ai"].client  # one Redis client, one app database engine
-    assert by_name["database"].engine is by_name["usage"].engine
-    assert not by_name["redis"].client.made and not by_name["database"].engine.made
+    # the Redis probe PINGs without redis-py (an agent never loads it); the AI counters have the redis-py client
+    assert isinstance(by_name["redis"].client.get(), RedisPing)
+    assert by_name["database"].engine is by_name["usage"].engine  # one app database engine
+    assert not by_name["ai"].client.made and not by_name["database"].engine.made
     sampler = Sampler(config, collectors)
     try:
         snap = sampler.sample(datetime.now(UTC))
-        assert snap.services.redis.up is True and by_name["redis"].client.made
+        assert snap.services.redis.up is True and by_name["ai"].client.made
     finally:
         sampler.close()
     assert not by_name["redis"].client.made and not by_name["database"].engine.made  # closed
