@@ -165,6 +165,14 @@ class Leadership:
         """The PostgreSQL backend pid of the lock session (None when not connected)."""
         return None if self._conn is None else self._conn.info.backend_pid
 
+    @property
+    def answering(self) -> bool:
+        """False while the last tick's operation had no outcome within ``wait_seconds`` (the store is silent: a cut
+        link, a hung server; an outcome that came since is applied by the next tick): work that reads the store
+        would wait as long, so the daemon pauses its evaluation until a check is answered in time (or fails, and
+        this node steps down)."""
+        return self._pending is None
+
     # ---- start, tick, stop ------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -445,6 +453,7 @@ class SoloLeadership:
     fleet = False
     fence: Fence | None = None
     backend_pid = None
+    answering = True
 
     def __init__(self, on_elected: Elected | None = None, on_deposed: Deposed | None = None,
                  leads: bool = True) -> None:

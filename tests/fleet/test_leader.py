@@ -334,12 +334,12 @@ def test_a_lock_check_stuck_on_a_silent_peer_never_holds_up_the_caller(fleet_url
     a = Leadership(url, "a", "n", 10.0, on_elected=events.elected, on_deposed=events.deposed, wait_seconds=0.2)
     try:
         a.start()
-        assert a.leader
+        assert a.leader and a.tick() and a.answering
         proxy.frozen.set()  # the check's query gets no answer
         for _ in range(3):
             started = time.monotonic()
             assert a.tick()  # still the leader: the check is waiting, nothing decided
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 0.5 and not a.answering  # the daemon pauses its evaluation
         proxy.cut()  # the connection fails: the next tick steps down
         wait_for(lambda: not a.tick(), 5, "the leader steps down once its check failed")
         assert events.calls[-1][0] == "deposed" and "gone" in events.calls[-1][1]
