@@ -20,7 +20,8 @@ def node_leadership(settings: Settings, on_elected: Elected, on_deposed: Deposed
     if settings.fleet:
         return Leadership(settings.history_url, settings.host_name, uuid.uuid4().hex, settings.leader_keepalive,
                           may_lead=settings.role == "node", on_elected=on_elected, on_deposed=on_deposed,
-                          reconnect_seconds=min(5.0, settings.sample_interval))
+                          reconnect_seconds=min(5.0, settings.sample_interval),
+                          wait_seconds=min(1.0, settings.sample_interval / 2))
     return SoloLeadership(on_elected, on_deposed, leads=settings.role == "node")
 
 

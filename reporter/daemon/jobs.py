@@ -79,7 +79,7 @@ class SampleJob:
             self.leadership.tick(may_lead=self.history.health.error is None and not spooling)
         snapshot = self.sampler.sample(now)
         self._write(snapshot)
-        if self.alerting is not None:
+        if self.alerting is not None and self._store_answers():
             try:
                 snapshot = self.alerting.evaluate(snapshot)
             except Exception as exc:  # logged once while it lasts (the history may be unreadable), not per sample
@@ -91,6 +91,16 @@ class SampleJob:
             else:
                 self.failures.ok("alerting")
         self.latest.publish(self._with_store_state(snapshot))
+
+    def _store_answers(self) -> bool:
+        """False while the leader's lock check waits for the store (a silent link): evaluating would wait on its
+        reads and hold up sampling, so it pauses (logged once) until the check is answered or fails."""
+        if self.leadership is None or getattr(self.leadership, "answering", True):
+            self.failures.ok("leader check")
+            return True
+        self.failures.failed("leader check", "the store does not answer the leader's lock check; rule evaluation "
+                             "pauses until it does (or this node steps down)")
+        return False
 
     def _with_store_state(self, snapshot: Snapshot) -> Snapshot:
         error = self.history.health.error

@@ -24,9 +24,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
+import threading
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -132,11 +136,12 @@ class Leadership:
 
     def __init__(self, url: str, host: str, node_id: str, keepalive: float, *, may_lead: bool = True,
                  on_elected: Elected | None = None, on_deposed: Deposed | None = None,
-                 reconnect_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 reconnect_seconds: float = 2.0, wait_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.url, self.host, self.node_id, self.may_lead = url, host, node_id, may_lead
         self.keepalive = Keepalive.within(keepalive)
         self.on_elected, self.on_deposed = on_elected, on_deposed
-        self.reconnect_seconds, self.clock = reconnect_seconds, clock
+        self.reconnect_seconds, self.wait_seconds, self.clock = reconnect_seconds, wait_seconds, clock
         self.epoch: int | None = None
         self.fence: Fence | None = None
         self.k1: int | None = None
@@ -144,6 +149,8 @@ class Leadership:
         self._named = False  # the host-name lock is held on _conn
         self._next_connect = 0.0
         self._lead_after = 0.0  # no leader lock attempt before (clock seconds): set when the duties failed
+        self._worker = _Worker(f"leadership-{host}")  # the one thread using the connection
+        self._pending: tuple[str, int | None, Future] | None = None  # an operation whose outcome a tick awaits
         self.failures = FailureLog(log)
 
     # ---- state ------------------------------------------------------------------------------------------------
@@ -158,6 +165,14 @@ class Leadership:
         """The PostgreSQL backend pid of the lock session (None when not connected)."""
         return None if self._conn is None else self._conn.info.backend_pid
 
+    @property
+    def answering(self) -> bool:
+        """False while the last tick's operation had no outcome within ``wait_seconds`` (the store is silent: a cut
+        link, a hung server; an outcome that came since is applied by the next tick): work that reads the store
+        would wait as long, so the daemon pauses its evaluation until a check is answered in time (or fails, and
+        this node steps down)."""
+        return self._pending is None
+
     # ---- start, tick, stop ------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -167,63 +182,66 @@ class Leadership:
         :class:`reporter.fleet.pooler.SessionRequired` when the connection is pooled per transaction (PgBouncer in
         transaction mode: session locks would not hold), or the driver's error when the history cannot be
         reached."""
+        self._worker.submit(self._start).result()
+        self.tick(wait=None)
+
+    def _start(self) -> None:
         self._connect()
         try:
             problem = pooling_problem(self._conn, self._open)
         except Exception:
-            self.close()
+            self._disconnect()
             raise
         if problem is not None:
-            self.close()
+            self._disconnect()
             raise SessionRequired(
                 f"the history connection is pooled per transaction ({problem}; PgBouncer with pool_mode = "
                 "transaction?): the leader lock is a session advisory lock and needs one PostgreSQL session; point "
                 "REPORTER_HISTORY_URL at PostgreSQL directly or at a PgBouncer pool with pool_mode = session")
         if not self._take_name():
             holder = self.holder()
-            self.close()
+            self._disconnect()
             raise HostNameTaken(
                 f"host name {self.host!r} is held by another running node ("
                 f"{holder.describe() if holder else 'its hosts row is not written yet'}); give this node its own "
                 "REPORTER_HOST_NAME, or stop that node")
-        self.tick()
 
-    def tick(self, may_lead: bool = True) -> bool:
+    def tick(self, may_lead: bool = True, wait: float | None = -1.0) -> bool:
         """One cycle's check; returns :attr:`leader`.
 
-        Leader: check the lock connection (one query bounded by ``statement_timeout`` and the keepalive); step
-        down at once when it is gone or another epoch is recorded (logged once, ``on_deposed`` called).
-        Follower: reconnect if needed (at most every ``reconnect_seconds``), hold the host name, and try the
-        leader lock unless ``may_lead`` is False (this cycle's history write failed) or the node is an agent."""
-        if self.leader:
-            problem = self._check()
-            if problem is not None:
-                self._deposed(f"leadership lost: {problem}", problem)
-            return self.leader
-        if not self._ensure_connected():
-            return False
+        Leader: check the lock connection (one query); step down at once when it is gone or another epoch is
+        recorded (logged once, ``on_deposed`` called). Follower: reconnect if needed (at most every
+        ``reconnect_seconds``), hold the host name, and try the leader lock unless ``may_lead`` is False (this
+        cycle's history write failed) or the node is an agent.
+
+        The connection is used by this object's own thread only: the tick waits for the outcome at most ``wait``
+        seconds (default ``wait_seconds``; None: until done), so a silent peer (a host cut off) never holds up
+        the caller for the keepalive time; an outcome that comes later is applied by the next tick (until then
+        the state is unchanged: a check still waiting neither deposes nor confirms)."""
+        if wait is not None and wait < 0:
+            wait = self.wait_seconds
+        if self._pending is None:
+            if self.leader:
+                self._pending = ("check", self.epoch, self._worker.submit(self._check, self.epoch))
+            else:
+                self._pending = ("follow", None, self._worker.submit(self._follow, may_lead))
+        kind, epoch, future = self._pending
         try:
-            if not self._named and not self._take_name():
-                self.failures.failed("leadership", f"host name {self.host!r} is now held by another node; this "
-                                     "node does not lead (give each node its own REPORTER_HOST_NAME)")
-                return False
-            if not (self.may_lead and may_lead) or self.clock() < self._lead_after:
-                self._conn.execute("SELECT 1")  # keeps the host-name session known alive
-                return False
-            got = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.k1, LEADER_KEY)).fetchone()[0]
-            if not got:
-                return False
-            epoch = self._take_over()
-        except Exception as exc:
-            self.failures.failed("leadership", f"the lock connection failed ({one_line(exc)}); reconnecting")
-            self._disconnect()
-            return False
-        self.failures.ok("leadership")
-        self.epoch, self.fence = epoch, Fence(epoch)
-        log.info("leadership: this node (%s) leads the fleet from epoch %d", self.host, epoch)
+            outcome = future.result(timeout=wait)
+        except FutureTimeout:
+            return self.leader
+        self._pending = None
+        if kind == "check":
+            if outcome is not None and self.leader and self.epoch == epoch:
+                self._deposed(f"leadership lost: {outcome}", outcome)
+            return self.leader
+        if outcome is None or self.leader:
+            return self.leader
+        self.epoch, self.fence = outcome, Fence(outcome)
+        log.info("leadership: this node (%s) leads the fleet from epoch %d", self.host, outcome)
         if self.on_elected is not None:
             try:
-                self.on_elected(epoch)
+                self.on_elected(outcome)
             except Exception as exc:
                 self.failures.failed("leader duties", f"starting them failed ({one_line(exc)}); this node tries "
                                      f"to lead again in {DUTIES_RETRY_SECONDS:g} s", exc_info=exc, level=logging.ERROR)
@@ -233,21 +251,55 @@ class Leadership:
                 self.failures.ok("leader duties")
         return self.leader
 
+    def _follow(self, may_lead: bool) -> int | None:
+        """A follower's turn (on the connection's thread): the new epoch when this node took the leader lock."""
+        if not self._ensure_connected():
+            return None
+        try:
+            if not self._named and not self._take_name():
+                self.failures.failed("leadership", f"host name {self.host!r} is now held by another node; this "
+                                     "node does not lead (give each node its own REPORTER_HOST_NAME)")
+                return None
+            if not (self.may_lead and may_lead) or self.clock() < self._lead_after:
+                self._conn.execute("SELECT 1")  # keeps the host-name session known alive
+                return None
+            got = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.k1, LEADER_KEY)).fetchone()[0]
+            if not got:
+                return None
+            epoch = self._take_over()
+        except Exception as exc:
+            self.failures.failed("leadership", f"the lock connection failed ({one_line(exc)}); reconnecting")
+            self._disconnect()
+            return None
+        self.failures.ok("leadership")
+        return epoch
+
     def step_down(self, reason: str) -> None:
         """Give leadership up (the store cannot be written, or the duties failed): unlock, call ``on_deposed``,
         log one line naming ``reason``. No-op for a follower."""
         if not self.leader:
             return
+        released = self._worker.submit(self._release)
+        self._deposed(f"leadership given up: {reason}; another node may lead", reason)
+        with contextlib.suppress(FutureTimeout):  # behind a check waiting on a silent peer: done later
+            released.result(timeout=self.wait_seconds)
+
+    def _release(self) -> None:
+        if self._conn is None or self._conn.closed:
+            return
         try:
             self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.k1, LEADER_KEY))
         except Exception:
             self._disconnect()  # a closed session holds nothing
-        self._deposed(f"leadership given up: {reason}; another node may lead", reason)
 
-    def close(self) -> None:
-        """Close the lock connection (frees both locks at once); no callback."""
-        self.epoch, self.fence = None, None
-        self._disconnect()
+    def close(self, wait: float = 2.0) -> None:
+        """Close the lock connection (frees both locks at once), waiting at most ``wait`` seconds (a connection
+        stuck on a silent peer is left to the process's exit); no callback."""
+        self.epoch, self.fence, self._pending = None, None, None
+        closed = self._worker.submit(self._disconnect)
+        with contextlib.suppress(FutureTimeout):
+            closed.result(timeout=wait)
+        self._worker.stop()
 
     # ---- the connection ---------------------------------------------------------------------------------------
 
@@ -313,8 +365,8 @@ class Leadership:
             raise
         return int(row[0])
 
-    def _check(self) -> str | None:
-        """None while the lock connection answers and the recorded epoch is ours; else why not."""
+    def _check(self, epoch: int | None) -> str | None:
+        """None while the lock connection answers and the recorded epoch is ``epoch`` (ours); else why not."""
         if self._conn is None or self._conn.closed:
             return "the lock connection is closed"
         try:
@@ -322,9 +374,9 @@ class Leadership:
         except Exception as exc:
             self._disconnect()
             return f"the lock connection is gone ({one_line(exc)})"
-        if row is None or int(row[0]) != self.epoch:
+        if row is None or int(row[0]) != epoch:
             self._disconnect()  # our session's locks go with it; a follower reconnects
-            return f"another node took over (epoch {None if row is None else row[0]}, ours {self.epoch})"
+            return f"another node took over (epoch {None if row is None else row[0]}, ours {epoch})"
         return None
 
     def _deposed(self, line: str, reason: str) -> None:
@@ -354,6 +406,45 @@ class Leadership:
         return Holder(row[0], row[1], at(row[2]), at(row[3]))
 
 
+class _Worker:
+    """One daemon thread running submitted calls in order (the lock connection's only user); started on the
+    first call, again after :meth:`stop`. A call stuck on a silent peer holds up the later ones, not the caller."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._run, args=(self._queue,), name=self.name, daemon=True)
+                self._thread.start()
+            self._queue.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """End the thread after the calls already submitted (not waited for)."""
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread = None
+
+    @staticmethod
+    def _run(calls: queue.SimpleQueue) -> None:
+        while (item := calls.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
 class SoloLeadership:
     """A single host's leadership (SQLite history): always the leader, no lock, no fence. :meth:`start` calls
     ``on_elected(0)``; :meth:`step_down` does nothing (the one node keeps its duties through a store outage, as
@@ -362,6 +453,7 @@ class SoloLeadership:
     fleet = False
     fence: Fence | None = None
     backend_pid = None
+    answering = True
 
     def __init__(self, on_elected: Elected | None = None, on_deposed: Deposed | None = None,
                  leads: bool = True) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -274,3 +275,78 @@ def test_duties_that_fail_to_start_give_leadership_up_and_the_node_waits_before_
     finally:
         a.close()
         b.close()
+
+
+class FreezableProxy:
+    """A loopback TCP proxy to PostgreSQL that can stop forwarding while keeping its sockets open (a peer gone
+    silent: the client's kernel sees its data acknowledged, nothing answers) and cut every connection."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target, self.frozen, self.sockets = target, threading.Event(), []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst) -> None:
+        try:
+            while data := src.recv(65536):
+                while self.frozen.is_set():
+                    time.sleep(0.01)
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        import socket
+
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.frozen.clear()
+
+    def close(self) -> None:
+        self.server.close()
+        self.cut()
+
+
+def test_a_lock_check_stuck_on_a_silent_peer_never_holds_up_the_caller(fleet_url):
+    proxy = FreezableProxy(("127.0.0.1", 5432))
+    url = fleet_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    events = Events()
+    a = Leadership(url, "a", "n", 10.0, on_elected=events.elected, on_deposed=events.deposed, wait_seconds=0.2)
+    try:
+        a.start()
+        assert a.leader and a.tick() and a.answering
+        proxy.frozen.set()  # the check's query gets no answer
+        for _ in range(3):
+            started = time.monotonic()
+            assert a.tick()  # still the leader: the check is waiting, nothing decided
+            assert time.monotonic() - started < 0.5 and not a.answering  # the daemon pauses its evaluation
+        proxy.cut()  # the connection fails: the next tick steps down
+        wait_for(lambda: not a.tick(), 5, "the leader steps down once its check failed")
+        assert events.calls[-1][0] == "deposed" and "gone" in events.calls[-1][1]
+        started = time.monotonic()
+        a.step_down("noop")  # a follower: nothing
+        a.tick()
+        assert time.monotonic() - started < 0.5
+    finally:
+        a.close(wait=0.5)
+        proxy.close()
