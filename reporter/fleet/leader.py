@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from reporter.base.errors import one_line
-from reporter.base.ms import to_ms
+from reporter.base.ms import from_ms, to_ms
 from reporter.base.timefmt import format_utc
 from reporter.failures import FailureLog
 from reporter.fleet.pooler import SessionRequired, pooling_problem
@@ -399,11 +399,7 @@ class Leadership:
             return None
         if row is None:
             return None
-
-        def at(ms: int | None) -> datetime | None:
-            return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
-
-        return Holder(row[0], row[1], at(row[2]), at(row[3]))
+        return Holder(row[0], row[1], from_ms(row[2]), from_ms(row[3]))
 
 
 class _Worker:
