@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.dispatch import Dispatcher
 from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.model import AlertState
 from reporter.alerting.silences import SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.base.errors import one_line
@@ -106,6 +108,17 @@ class Alerting:
             log.info("alerting: silences readable again")
             self._silences_failing = False
         return silenced
+
+
+def stored_alerts(history: History, now: datetime) -> list[ActiveAlert]:
+    """The fleet's pending and firing alerts as the leader stored them (``alerts``), firing first, each marked
+    suppressed by the active silences matching it: what a node that does not lead lists at ``/alerts`` and in
+    its snapshot. Raises SQLAlchemy errors when the store cannot be read."""
+    records = [r for r in AlertStore(history.engine).load().values()
+               if r.state in (AlertState.FIRING, AlertState.PENDING)]
+    records.sort(key=lambda r: (r.state != AlertState.FIRING, r.alertname, r.fingerprint))
+    silenced = SilenceStore(history.engine).silenced_by(records, now) if records else {}
+    return [active_alert(r, silenced.get(r.fingerprint, [])) for r in records]
 
 
 def active_alert(record: AlertRecord, silenced_by: list[str] | None = None) -> ActiveAlert:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reporter.base.errors import one_line
+from reporter.failures import FailureLog
 from reporter.settings import Settings
 from reporter.store.fence import Fence
 from reporter.store.history import History
@@ -70,6 +71,7 @@ class LeaderDuties:
         self.epoch: int | None = None
         self._lock = threading.Lock()  # elections (sampling thread) vs reloads (SIGHUP) and the stop
         self._stopped = False
+        self._listing = FailureLog(log)
 
     @property
     def leading(self) -> bool:
@@ -112,6 +114,24 @@ class LeaderDuties:
                                    next_run_time=now + timedelta(seconds=30))
             self.scheduler.add_job(self.report_job, "interval", minutes=1, id="reports", executor="reports",
                                    replace_existing=True, next_run_time=now + timedelta(seconds=5))
+
+    def listed_alerts(self, now: datetime) -> list | None:
+        """The fleet's active alerts for a node that does not lead (read from the store; see
+        :func:`reporter.alerting.pipeline.stored_alerts`); None while this node leads (its evaluator lists
+        them), on an agent (which keeps the alerting code unloaded) and when the store cannot be read (logged
+        once while it lasts)."""
+        if self.leading or self.config is None:
+            return None
+        from reporter.alerting.pipeline import stored_alerts
+
+        try:
+            alerts = stored_alerts(self.history, now)
+        except Exception as exc:
+            self._listing.failed("alerts", f"cannot list the fleet's alerts from the store ({one_line(exc)}); "
+                                 "this node's /alerts is empty meanwhile (the leader's lists them)")
+            return None
+        self._listing.ok("alerts")
+        return alerts
 
     def deposed(self, reason: str) -> None:
         """Stop the duties now: no evaluation from the next sample on, the notifier stops (not waited for: an

@@ -49,6 +49,8 @@ class SampleJob:
         self.sampler, self.history, self.latest, self.alerting = sampler, history, latest, alerting
         self.leadership = leadership
         self.spooler = spooler
+        # a node that does not lead lists the fleet's alerts from the store (set by the daemon; None: not listed)
+        self.listing: Callable[[datetime], list | None] | None = None
         self.clock = clock
         self.interval = sampler.settings.sample_interval
         self.steps = StepDetector(step_tolerance(self.interval))
@@ -90,7 +92,18 @@ class SampleJob:
                                          "states are unchanged", exc_info=exc)
             else:
                 self.failures.ok("alerting")
+        elif self.listing is not None and self._store_readable():
+            alerts = self.listing(snapshot.timestamp)
+            if alerts is not None:
+                snapshot = snapshot.model_copy(update={"alerts": alerts})
         self.latest.publish(self._with_store_state(snapshot))
+
+    def _store_readable(self) -> bool:
+        """Whether a follower may read the store in the sampling thread: its writes work, nothing waits in the
+        spool and its lock connection answers (a hung store must not hold up sampling)."""
+        spooling = self.spooler is not None and self.spooler.spooling
+        return (self.history.health.error is None and not spooling
+                and bool(getattr(self.leadership, "answering", True)))
 
     def _store_answers(self) -> bool:
         """False while the leader's lock check waits for the store (a silent link): evaluating would wait on its

@@ -245,6 +245,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     duties = LeaderDuties(settings, alerting_config, history, port, env_file, sample_job, fenced=leadership.fleet)
     duties_holder.append(duties)
     sample_job.on_step.append(duties.shift)
+    if leadership.fleet:
+        sample_job.listing = duties.listed_alerts
     try:
         start_leadership(settings, leadership, history, settings.external_url or f"http://{host}:{port}")
     except StartupError:

@@ -207,3 +207,23 @@ def test_listed_alerts_carry_the_host_of_reporter_host_name(env, tmp_path):
                                                                                     "web-7")
     finally:
         history.close()
+
+
+def test_a_follower_lists_the_stored_alerts_firing_first_and_silenced_ones_as_suppressed(env):
+    """What a fleet node that does not lead lists at /alerts: the leader's stored pending and firing alerts, with
+    the active silences that match them."""
+    from reporter.alerting.matchers import Matcher
+    from reporter.alerting.pipeline import stored_alerts
+    from reporter.alerting.silences import SilenceStore
+
+    settings, history, _receivers, config = env
+    leader = Alerting(settings, config("a"), history)
+    feed(leader, range(0, 310, 10), cpu=95, disk=96)
+    listed = leader.evaluate(snapshot(310, cpu=95, disk=96)).alerts
+    assert [a.state for a in listed] and listed[0].state == "firing"
+    silence = SilenceStore(history.engine).add([Matcher.parse("alertname=cpu_high")], 600, "maintenance",
+                                               "ops@example.com", at(310))
+    stored = stored_alerts(history, at(311))
+    assert [(a.fingerprint, a.state) for a in stored] == [(a.fingerprint, a.state) for a in listed]
+    assert {a.alertname: a.silenced_by for a in stored}["cpu_high"] == [silence.id]
+    assert all(not a.suppressed for a in stored if a.alertname != "cpu_high")

@@ -108,9 +108,16 @@ def test_failover_after_the_leader_session_is_terminated_continues_alerts_once(t
         b = start_daemon(tmp_path / "b", node_settings(tmp_path / "b", redis_url, redis_prefix, fleet_url, "b",
                                                        extra), port_b)
         wait_for(lambda: demo_alerts(receiver) == ["firing"], 15, "the leader's firing notification")
-        # only the leader samples the app-wide figures (and evaluates)
-        assert snapshot(port_b)["ai"]["error"] == BY_THE_LEADER and snapshot(port_b)["alerts"] == []
+        # only the leader samples the app-wide figures (and evaluates); the follower lists the fleet's alerts
+        # as the leader stored them, with the same fingerprint
+        assert snapshot(port_b)["ai"]["error"] == BY_THE_LEADER
         assert snapshot(port_a)["ai"]["error"] != BY_THE_LEADER
+        firing = [(x["fingerprint"], x["state"]) for x in snapshot(port_a)["alerts"] if x["state"] == "firing"]
+        assert firing
+        wait_for(lambda: [(x["fingerprint"], x["state"]) for x in snapshot(port_b)["alerts"]
+                          if x["state"] == "firing"] == firing, 5, "the follower lists the leader's alerts")
+        listed = httpx.get(f"http://127.0.0.1:{port_b}/alerts", timeout=5).json()
+        assert firing[0][0] in str(listed)
 
         pid = leader_lock_pid(fleet_url)
         assert pid is not None
