@@ -64,6 +64,12 @@ def redis_prefix(redis_url) -> Iterator[str]:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh private schema (dropped afterwards)."""
+    yield from private_schema()
+
+
+def private_schema() -> Iterator[str]:
+    """Create a fresh schema on the shared PostgreSQL, yield a URL whose search_path is it, drop it afterwards
+    (skips, or fails under CI, when PostgreSQL is not there). For fixtures of any scope."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})

@@ -8,14 +8,12 @@ import dataclasses
 import json
 import random
 import re
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import create_engine, text
 
 from reporter.base.ms import to_ms
 from reporter.report.build import build_report
@@ -25,7 +23,7 @@ from reporter.report.period import Period
 from reporter.report.text import render_text
 from reporter.store.alert_schema import alert_events
 from reporter.store.history import History, SampleRow
-from tests.conftest import PG_URL, require
+from tests.conftest import private_schema
 
 DAY = date(2026, 3, 10)
 TZ = ZoneInfo("UTC")
@@ -101,18 +99,7 @@ ALERTS = {"gpu-1": (2, 1), "web-1": (0, 0), "web-2": (1, 0), "db-9": (1, 0)}
 
 @pytest.fixture(scope="module")
 def pg_url():
-    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:
-        engine.dispose()
-        require("PostgreSQL at 127.0.0.1:5432 (database test)", exc)
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    yield from private_schema()
 
 
 @pytest.fixture(scope="module")
