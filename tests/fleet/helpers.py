@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from tests.daemon.helpers import RUN, daemon_env, start_daemon
+from tests.daemon.helpers import RUN, daemon_env, demo_rules, start_daemon
 from tests.receiver import Receiver
 
 INTERVAL = 1.0  # REPORTER_SAMPLE_INTERVAL of every node (s)
@@ -35,20 +35,7 @@ def fleet_rules(receiver_url: str) -> str:
     per-host ``host_marker`` (cpu >= 0, always true) and one webhook receiver at ``receiver_url`` hearing only
     the :data:`WATCHED` alerts."""
     watched = "|".join(WATCHED)
-    return f"""
-[defaults]
-group_wait = "0s"
-backoff_initial = "0.2s"
-backoff_max = "1s"
-
-[rules.demo_requests_high]
-metric = "ai.total_requests"
-op = ">"
-threshold = 100
-for = "1s"
-severity = "critical"
-summary = "Too many AI requests: {{value}}"
-
+    return demo_rules() + f"""
 [rules.host_marker]
 metric = "system.cpu_percent"
 op = ">="
