@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -25,12 +26,17 @@ PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require(service: str, error: Exception) -> None:
-    """Skip (or fail under CI) because ``service`` is not reachable."""
-    message = f"{service} is not reachable ({error}); start it (see README.md, Run the tests) to run this test"
+def unavailable(message: str) -> NoReturn:
+    """Skip the test because what it needs (``message`` names it and how to get it) is missing; under
+    ``CI=true`` (where .ci/run provides everything) fail instead."""
     if IN_CI:
         pytest.fail(f"CI=true: {message}")
     pytest.skip(message)
+
+
+def require(service: str, error: Exception) -> None:
+    """Skip (or fail under CI) because ``service`` is not reachable."""
+    unavailable(f"{service} is not reachable ({error}); start it (see README.md, Run the tests) to run this test")
 
 
 @pytest.fixture
@@ -232,9 +238,7 @@ def pg_cluster():
     try:
         cluster = PgCluster()
     except ClusterUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true: {exc}")
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     try:
         cluster.init().start()
         yield cluster
@@ -255,10 +259,7 @@ def tmpfs(tmp_path) -> Iterator[Path]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         error = str(exc)
     if error:
-        message = f"cannot mount a tmpfs ({error}); run the tests as root (or with CAP_SYS_ADMIN) to run this test"
-        if IN_CI:
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
+        unavailable(f"cannot mount a tmpfs ({error}); run the tests as root (or with CAP_SYS_ADMIN) to run this test")
     try:
         yield path
     finally:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.conftest import unavailable
 
 BINARY = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
 
@@ -35,7 +35,7 @@ def pgbouncer(pool_mode: str, schema: str, pool_size: int = 4) -> Iterator[str]:
     """PgBouncer in ``pool_mode`` (``session``/``transaction``) to database ``test`` with ``schema`` as the
     search_path; yields ``postgresql+psycopg://postgres@127.0.0.1:PORT/test``."""
     if BINARY is None:
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
+        unavailable("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
     folder = Path(tempfile.mkdtemp(prefix="reporter-pgbouncer-"))
     port = _free_port()
     (folder / "users.txt").write_text('"postgres" ""\n')

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from tests.conftest import unavailable
 from tests.pgcluster import ClusterUnavailable, PgCluster, find_bin
 
 
@@ -44,7 +45,7 @@ def test_cluster_is_removed_even_when_the_body_fails():
     try:
         find_bin()
     except ClusterUnavailable as exc:
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     folder = None
     with pytest.raises(RuntimeError, match="the test failed"), PgCluster.running() as cluster:
         folder = cluster.dir

@@ -14,6 +14,7 @@ from redis.connection import parse_url
 from reporter.base.redis_url import parse_redis_url
 from reporter.collect.redis_ping import RedisPing, RedisPingError
 from reporter.collect.services import RedisProbe
+from tests.conftest import unavailable
 
 
 def test_ping_up_refused_and_silent(redis_url, refused_port, silent_server):
@@ -30,7 +31,7 @@ def test_ping_up_refused_and_silent(redis_url, refused_port, silent_server):
 def test_a_wrong_password_is_redis_own_error(redis_url):
     client = redis.Redis.from_url(redis_url)
     if client.config_get("requirepass").get("requirepass"):
-        pytest.skip("this Redis requires a password")
+        unavailable("this test needs a Redis without a password (requirepass set)")
     with pytest.raises(RedisPingError, match="AUTH"):
         RedisPing(redis_url.replace("redis://", "redis://:not-the-pw@"), 1.0).ping()
 

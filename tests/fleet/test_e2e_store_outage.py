@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port, wait_for, wait_until
+from tests.conftest import free_port, unavailable, wait_for, wait_until
 from tests.fleet.helpers import INTERVAL, TAKEOVER_BOUND, Fleet, duplicates, events, gaps
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def cluster():
         with PgCluster.running() as running:
             yield running
     except ClusterUnavailable as exc:
-        pytest.skip(str(exc))
+        unavailable(str(exc))
 
 
 def test_store_down_and_back_no_gap_in_any_series_leadership_given_up_once(tmp_path, cluster, redis_url,
