@@ -236,6 +236,10 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
         "disk_full_soon": dict(kind="predict_linear", metric="disk_percent", op=">=", threshold=100,
                                severity="warning", summary="Disk predicted to fill within 24 h",
                                description="A linear fit over the last 6 h predicts {value}% disk use in 24 h."),
+        "memory_full_soon": dict(kind="predict_linear", metric="memory_percent", op=">=", threshold=100,
+                                 severity="warning", summary="Memory predicted to fill within 24 h",
+                                 description="A linear fit over the last 6 h predicts {value}% memory use in "
+                                             "24 h."),
         "host_down": dict(kind="host_down", metric=HOST_DOWN_METRIC, op=">", threshold=3, severity="critical",
                           summary="{host} is down: no sample since {since}",
                           description="Host {host} has stored no sample for {value} sample intervals (fires "

@@ -259,3 +259,19 @@ def test_a_no_data_alert_stored_before_hosts_resolves_under_its_old_fingerprint(
         assert [r.labels for r in ev.active()] == [{**labels, "host": "solo"}]
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("slope, fires", [(1, True), (0, False)])  # +1 % per 5 min: + 12 %/h; flat
+def test_memory_full_soon_fires_on_a_rising_series_not_a_flat_one(backend, slope, fires, tmp_path, pg_schema_url):
+    url = f"sqlite:///{tmp_path / 'h.db'}" if backend == "sqlite" else pg_schema_url
+    h = History(url, FEATURES, host="solo")
+    try:
+        for i, t in enumerate(range(0, 7200 + 1, 300)):
+            h.write(snapshot(t, memory=50 + slope * i))
+        ev = evaluator(h)
+        ev.evaluate(snapshot(7200, memory=50 + slope * 24))
+        assert [(r.alertname, r.labels.get("host")) for r in ev.active()] == ([("memory_full_soon", "solo")]
+                                                                              if fires else [])
+    finally:
+        h.close()
