@@ -366,6 +366,8 @@ class Evaluator:
                 return
         elif rule.kind == "error_spike":
             value, condition = self.values.error_spike(rule, data, instance.guard, now, self.features)
+        elif rule.kind == "anomaly":
+            value, condition = self.values.anomaly(rule, data, instance.guard, now)
         else:
             value, condition = threshold_value(rule, data, instance.path, instance.guard)
         key = (rule.name, host)

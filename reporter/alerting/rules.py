@@ -84,7 +84,7 @@ class Rule(BaseModel):
 
     name: str
     alertname: str | None = None
-    kind: Literal["threshold", "predict_linear", "error_spike", "host_down"] = "threshold"
+    kind: Literal["threshold", "predict_linear", "error_spike", "host_down", "anomaly"] = "threshold"
     metric: str
     op: Op = ">"
     threshold: float
@@ -106,6 +106,9 @@ class Rule(BaseModel):
     # error_spike: value >= factor x the error rate of the previous `baseline` seconds
     factor: float = 3.0
     baseline_seconds: float = Field(3600.0, alias="baseline")
+    # anomaly: median and MAD of the same hour of the week over the last `weeks` weeks, at least `min_weeks`
+    weeks: int = Field(4, ge=1, le=52)
+    min_weeks: int = Field(3, ge=1, le=52)
 
     @field_validator("for_seconds", "no_data_for", "range_seconds", "horizon_seconds", "min_range_seconds",
                      "baseline_seconds", mode="before")
@@ -240,6 +243,11 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
                                  severity="warning", summary="Memory predicted to fill within 24 h",
                                  description="A linear fit over the last 6 h predicts {value}% memory use in "
                                              "24 h."),
+        "ai_traffic_anomaly": dict(kind="anomaly", metric=f"{window}.requests", op=">", threshold=0, factor=3,
+                                   weeks=4, min_weeks=3, min_count=10, severity="warning",
+                                   summary="Unusual AI traffic: {value} requests in 5 minutes",
+                                   description="{value} AI requests in 5 minutes, far from the median of this hour "
+                                               "of the week over the last 4 weeks."),
         "host_down": dict(kind="host_down", metric=HOST_DOWN_METRIC, op=">", threshold=3, severity="critical",
                           summary="{host} is down: no sample since {since}",
                           description="Host {host} has stored no sample for {value} sample intervals (fires "

@@ -18,7 +18,7 @@ HOST_LABEL = "host"
 
 def app_wide_rule(rule: Rule, features: list[str]) -> bool:
     """True when ``rule`` reads only app-wide values (see the module docstring)."""
-    if rule.kind == "error_spike":
+    if rule.kind in ("error_spike", "anomaly"):
         return True
     if rule.kind == "host_down":
         return False

@@ -12,6 +12,7 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
+from reporter.alerting.anomaly import hour_of_week_start, is_anomalous, weekly_baseline
 from reporter.alerting.rules import Rule, compare
 from reporter.counters import increase
 from reporter.snapshot import NOT_PROBED
@@ -90,6 +91,7 @@ class HistoryValues:
         self.refresh_seconds, self.budget_seconds = refresh_seconds, budget_seconds
         self._cache: dict[str, tuple[datetime, Any]] = {}
         self._deadline, self._read = math.inf, False
+        self._anomaly: dict[str, tuple[datetime, list[float]]] = {}
 
     def start_cycle(self) -> None:
         """An evaluation starts: the per-host reads of this one get ``budget_seconds`` from now."""
@@ -98,6 +100,7 @@ class HistoryValues:
     def clear(self) -> None:
         """Forget cached values (the wall clock stepped: their times are in the old frame)."""
         self._cache.clear()
+        self._anomaly.clear()
 
     def _cached(self, key: str, now: datetime, compute, deferrable: bool = False):
         hit = self._cache.get(key)
@@ -157,3 +160,16 @@ class HistoryValues:
             return value, condition
         baseline = self.baseline_error_rate(rule, now, features, 300.0)
         return value, value >= rule.factor * baseline
+
+    def anomaly(self, rule: Rule, data: dict, guard: str | None, now: datetime) -> tuple[float | None, bool | None]:
+        """The window's request count; true when far from this hour of the week's baseline
+        (:mod:`reporter.alerting.anomaly`). The baseline is read once per hour (cached under its hour)."""
+        value, condition = threshold_value(rule, data, rule.metric, guard)
+        if value is None or condition is None:
+            return value, condition
+        hour = hour_of_week_start(now)
+        hit = self._anomaly.get(rule.name)
+        if hit is None or hit[0] != hour:
+            hit = (hour, weekly_baseline(self.history, now, rule.weeks))
+            self._anomaly[rule.name] = hit
+        return value, is_anomalous(value, hit[1], rule.factor, rule.min_count, rule.min_weeks)
