@@ -23,12 +23,15 @@ class Received:
 
 class Receiver:
     """Answers POSTs with the next scripted (status, headers) or 200; ``stop()``/``start()`` to refuse.
+    A script entry may carry a third item, the answer body (bytes), as Slack's ``invalid_blocks``.
+    ``refused``: the bodies of the requests answered with a non-2xx status.
     ``delay``: seconds to wait (after reading the request) before answering, a slow but healthy receiver.
     ``host``: the address to listen on (another than loopback for a node in a network namespace)."""
 
     def __init__(self, port: int = 0, delay: float = 0.0, host: str = "127.0.0.1") -> None:
         self.delay, self.host = delay, host
         self.received: list[Received] = []
+        self.refused: list[bytes] = []
         self.script: list[tuple[int, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.port = port
@@ -43,12 +46,14 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 time.sleep(outer.delay)
                 with outer.lock:
-                    status, headers = outer.script.pop(0) if outer.script else (200, {})
+                    status, headers, *answer = outer.script.pop(0) if outer.script else (200, {})
                     if 200 <= status < 300:
                         outer.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                        body))
+                    else:
+                        outer.refused.append(body)
                     outer.attempts = getattr(outer, "attempts", 0) + 1
-                payload = b"ok" if status < 300 else b'{"error": "scripted failure"}'
+                payload = answer[0] if answer else b"ok" if status < 300 else b'{"error": "scripted failure"}'
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -1,17 +1,37 @@
 """``type = "slack"``: a Slack incoming webhook, Block Kit body (``reporter.notify.slack``).
 
 Fields: ``url`` (the webhook URL). The whole URL is a secret (its path is the key), so are its path and password.
+
+Slack answers ``400 invalid_blocks`` when it rejects the Block Kit body; the same notification is then sent once
+more, at once, as plain text (its ``text`` only), and that second answer is the attempt's outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from reporter.notify.notification import Notification
+from reporter.notify.receivers.base import Attempt
 from reporter.notify.receivers.http import HTTPReceiverType
 from reporter.notify.slack import slack_payload
+
+if TYPE_CHECKING:
+    import httpx
+
+INVALID_BLOCKS = "invalid_blocks"
+
+
+def plain_text(body: bytes) -> bytes | None:
+    """The plain-text form of a rendered Slack body (``{"text": ...}`` only), or None when it has no text."""
+    try:
+        text = json.loads(body).get("text")
+    except (ValueError, AttributeError):
+        return None
+    return json.dumps({"text": text}, ensure_ascii=False, separators=(",", ":")).encode() if text else None
 
 
 class SlackReceiver(HTTPReceiverType):
@@ -24,6 +44,20 @@ class SlackReceiver(HTTPReceiverType):
     def secrets(self) -> list[str]:
         path = urlsplit(self.options.url).path.strip("/")
         return [*super().secrets(), *([path] if path else [])]
+
+    async def send(self, client: httpx.AsyncClient, notification_id: str, body: bytes, timeout: float) -> Attempt:
+        """POST the Block Kit body; on Slack's ``400 invalid_blocks``, POST the same notification once more as
+        plain text (same id) and return that attempt (its error says it was the plain-text retry)."""
+        attempt = await super().send(client, notification_id, body, timeout)
+        if attempt.status_code != 400 or INVALID_BLOCKS not in (attempt.response or ""):
+            return attempt
+        text = plain_text(body)
+        if text is None:
+            return attempt
+        retried = await super().send(client, notification_id, text, timeout)
+        if retried.error is None:
+            return retried
+        return dataclasses.replace(retried, error=f"{retried.error} (plain-text retry after {INVALID_BLOCKS})")
 
     def render(self, notification: Notification, tz: ZoneInfo, max_alerts: int = 0) -> bytes:
         return json.dumps(slack_payload(notification, tz), ensure_ascii=False, separators=(",", ":")).encode()
