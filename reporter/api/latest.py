@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reporter.api import views
@@ -16,6 +17,16 @@ ALERTS_PATH = "/alerts"
 ANALYTICS = "/api/v1/analytics"
 METRICS_PATH = "/metrics"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the classic format every Prometheus reads
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The notifier's health for ``/metrics`` (the leader's outbox): ``outcomes``, attempts of this process by
+    (receiver, outcome: delivered, retry, failed, expired); ``backlog``, undelivered notifications by receiver:
+    (count, age of the oldest in seconds)."""
+
+    outcomes: dict[tuple[str, str], int]
+    backlog: dict[str, tuple[int, float]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Published:
     bodies: dict[str, bytes] = field(default_factory=dict)
     top_users: tuple[bytes, ...] = ()
     popular_scenarios: tuple[bytes, ...] = ()
+    delivery: Callable[[], Delivery | None] | None = None
 
     def body_for(self, path: str) -> bytes:
         """The answer body of ``path`` (one of the snapshot-only paths), rendered at most once."""
@@ -44,7 +56,8 @@ class Published:
                 raise KeyError(path)
             from reporter.api import prometheus
 
-            body = self.bodies[path] = prometheus.render(self.snapshot)
+            body = self.bodies[path] = prometheus.render(
+                self.snapshot, None if self.delivery is None else self.delivery())
         return body
 
 
@@ -64,6 +77,7 @@ class Latest:
 
     def __init__(self) -> None:
         self._current: Published | None = None
+        self.delivery: Callable[[], Delivery | None] | None = None  # the daemon sets it (the leader's outbox)
         self._lock = threading.Lock()
 
     def publish(self, snapshot: Snapshot) -> Published:
@@ -72,7 +86,7 @@ class Latest:
         alerts = snapshot.model_dump_json(include={"timestamp", "alerts"}).encode()
         published = Published(snapshot, body, f'"{to_ms(snapshot.timestamp):x}"', time.monotonic(),
                               alerts, derived_bodies(snapshot, body, alerts), views.top_user_items(snapshot),
-                              views.scenario_items(snapshot))
+                              views.scenario_items(snapshot), self.delivery)
         with self._lock:
             self._current = published
         return published

@@ -19,6 +19,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from reporter.api.latest import PROMETHEUS_CONTENT_TYPE as CONTENT_TYPE  # noqa: F401 (re-exported)
+from reporter.api.latest import Delivery
 from reporter.catalog import catalog
 from reporter.snapshot import Snapshot, Status, collector_places
 
@@ -105,8 +106,38 @@ class SnapshotCollector:
         return family
 
 
-def render(snapshot: Snapshot | None) -> bytes:
-    """The exposition text of ``snapshot`` (through a private registry: no global state)."""
+def delivery_families(delivery: Delivery) -> list[Metric]:
+    """The notifier's families: ``reporter_notifications_total{receiver, outcome}`` (attempts of this process:
+    delivered, retry, failed, expired), ``reporter_outbox_backlog{receiver}`` (undelivered notifications) and
+    ``reporter_outbox_oldest_age_seconds{receiver}`` (age of the oldest undelivered one)."""
+    outcomes = CounterMetricFamily("reporter_notifications", "notification attempts by receiver and outcome "
+                                   "(delivered, retry, failed, expired) since this process started",
+                                   labels=["receiver", "outcome"])
+    for (receiver, outcome), count in sorted(delivery.outcomes.items()):
+        outcomes.add_metric([receiver, outcome], float(count))
+    backlog = GaugeMetricFamily("reporter_outbox_backlog", "undelivered notifications in the outbox",
+                                labels=["receiver"])
+    oldest = GaugeMetricFamily("reporter_outbox_oldest_age_seconds",
+                               "age of the oldest undelivered notification", labels=["receiver"])
+    for receiver, (count, age) in sorted(delivery.backlog.items()):
+        backlog.add_metric([receiver], float(count))
+        oldest.add_metric([receiver], age)
+    return [outcomes, backlog, oldest]
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def render(snapshot: Snapshot | None, delivery: Delivery | None = None) -> bytes:
+    """The exposition text of ``snapshot`` and, on the leader, of the notifier's ``delivery`` health (through a
+    private registry: no global state)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(lambda: snapshot))
+    if delivery is not None and snapshot is not None:
+        registry.register(_Families(delivery_families(delivery)))
     return generate_latest(registry)

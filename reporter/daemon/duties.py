@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reporter.api.latest import Delivery
 from reporter.base.errors import one_line
 from reporter.failures import FailureLog
 from reporter.settings import Settings
@@ -187,6 +188,16 @@ class LeaderDuties:
             return None
         try:
             return alerting.outbox.pending_counts()
+        except Exception:
+            return None
+
+    def delivery(self) -> Delivery | None:
+        """The notifier's health for ``/metrics`` (the leader's outbox); None when unreadable or not leading."""
+        alerting = self.alerting
+        if alerting is None:
+            return None
+        try:
+            return Delivery(dict(alerting.outbox.outcomes), alerting.outbox.backlog())
         except Exception:
             return None
 

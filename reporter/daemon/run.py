@@ -244,6 +244,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     sample_job = SampleJob(sampler, history, latest, leadership=leadership, spooler=spooler)
     duties = LeaderDuties(settings, alerting_config, history, port, env_file, sample_job, fenced=leadership.fleet)
     duties_holder.append(duties)
+    latest.delivery = duties.delivery
     sample_job.on_step.append(duties.shift)
     if leadership.fleet:
         sample_job.listing = duties.listed_alerts

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,6 +89,8 @@ class Outbox:
         # every 5 minutes, a line when it takes a notification again (never a line per retry); on the outbox's clock
         self.failures = FailureLog(log, clock=lambda: self.clock().timestamp())
         self._asked_longer: set[str] = set()  # receivers told that their Retry-After was cut (until delivered)
+        # attempts of this process by (receiver, outcome: delivered, retry, failed, expired), for /metrics
+        self.outcomes: Counter[tuple[str, str]] = Counter()
 
     def backoff_max(self, receiver: Destination) -> float:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
@@ -128,6 +131,16 @@ class Outbox:
             rows = conn.execute(select(outbox.c.receiver, func.count()).where(outbox.c.status == "pending")
                                 .group_by(outbox.c.receiver)).all()
         return {receiver: count for receiver, count in rows}
+
+    def backlog(self, now: datetime | None = None) -> dict[str, tuple[int, float]]:
+        """Undelivered (pending) notifications by receiver: (how many, age of the oldest in seconds at ``now``,
+        the outbox's clock by default). One grouped query; a receiver with nothing pending is absent."""
+        now = now or self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(outbox.c.receiver, func.count(), func.min(outbox.c.created_at))
+                                .where(outbox.c.status == "pending").group_by(outbox.c.receiver)).all()
+        return {receiver: (count, max(0.0, (now - from_ms(oldest)).total_seconds()))
+                for receiver, count, oldest in rows}
 
     def heads(self, now: datetime) -> list[dict]:
         """The oldest pending row of each receiver, if it is due and not leased by another sender."""
@@ -179,6 +192,7 @@ class Outbox:
         now = self.clock()
         if (now - from_ms(row["created_at"])).total_seconds() > self.defaults.max_age:
             self.queue.close(row["id"], EXPIRED)
+            self.outcomes[(receiver.name, EXPIRED)] += 1
             log.error("notification %s to %s expired after %d attempt(s) over %s; last error: %s",
                       row["id"], receiver.name, row["attempts"], timedelta(seconds=self.defaults.max_age),
                       row["last_error"])
@@ -223,6 +237,7 @@ class Outbox:
                 notification_id=row["id"], at=to_ms(now), duration_ms=attempt.duration_ms,
                 status_code=attempt.status_code, outcome=attempt.outcome, error=attempt.error))
         attempts = recorded.attempts
+        self.outcomes[(receiver.name, attempt.outcome)] += 1
         if attempt.outcome == DELIVERED:
             log.info("notification %s delivered to %s (attempt %d)", row["id"], receiver.name, attempts)
             self.failures.ok(f"receiver {receiver.name}")
