@@ -1,0 +1,106 @@
+"""Inhibition rules with Alertmanager's semantics (``[[inhibit_rules]]`` in the alerting TOML).
+
+A rule has ``source_matchers``, ``target_matchers`` (Alertmanager matcher syntax, see
+:mod:`reporter.alerting.matchers`) and ``equal`` (label names whose values must be the same on source and
+target; a label absent on both counts as equal). A *firing* alert matching the source matchers inhibits every
+other alert matching the target matchers; an alert matching both never inhibits itself. Built-in defaults:
+:data:`DEFAULT_RULES` (Ollama/Redis/database down, host down inhibiting that host's other alerts).
+
+Not yet wired into the pipeline/daemon: this module only parses rules and computes which alerts are inhibited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from reporter.alerting.matchers import Matcher
+
+KEYS = ("source_matchers", "target_matchers", "equal")
+AI_RULES = 'alertname=~"model_unavailable|ai_latency_high|ai_success_low|ai_error_spike"'
+AI_COUNTER_RULES = 'alertname=~"ai_latency_high|ai_success_low|ai_error_spike"'  # read the AI counters
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """One inhibition rule; ``name`` is how it is shown in a suppression reason (``inhibit_rules[0]``)."""
+
+    name: str
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+
+    def inhibits(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
+        """True when ``source`` (firing) inhibits ``target``; both are label dicts. Never itself."""
+        if dict(source) == dict(target):
+            return False
+        src, tgt = dict(source), dict(target)
+        return (
+            all(m.matches(src) for m in self.source)
+            and all(m.matches(tgt) for m in self.target)
+            and all(src.get(label, "") == tgt.get(label, "") for label in self.equal)
+        )
+
+
+def parse_rule(table: object, where: str) -> InhibitRule:
+    """One ``[[inhibit_rules]]`` table → rule; ValueError (one line) naming ``where`` and the field."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: must be a table")
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: unknown key (use {', '.join(KEYS)})")
+
+    def strings(key: str) -> list[str]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{where}.{key}: must be a list of strings")
+        return value
+
+    matchers: dict[str, tuple[Matcher, ...]] = {}
+    for key in ("source_matchers", "target_matchers"):
+        items = strings(key)
+        if not items:
+            raise ValueError(f"{where}.{key}: needs at least one matcher")
+        try:
+            matchers[key] = tuple(Matcher.parse(text) for text in items)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{key}: {exc}") from None
+    return InhibitRule(where, matchers["source_matchers"], matchers["target_matchers"], tuple(strings("equal")))
+
+
+def parse_rules(tables: object, where: str = "inhibit_rules") -> list[InhibitRule]:
+    """The ``inhibit_rules`` array of tables → rules; ValueError naming ``inhibit_rules[i].field``."""
+    if not isinstance(tables, list):
+        raise ValueError(f"{where}: must be an array of tables ([[{where}]])")
+    return [parse_rule(table, f"{where}[{i}]") for i, table in enumerate(tables)]
+
+
+DEFAULT_RULES: tuple[InhibitRule, ...] = tuple(
+    parse_rule(table, f"default:{name}")
+    for name, table in (
+        ("ollama_down", {"source_matchers": ["alertname=service_down", "service=ollama"],
+                         "target_matchers": [AI_RULES]}),
+        ("redis_down", {"source_matchers": ["alertname=service_down", "service=redis"],
+                        "target_matchers": [AI_COUNTER_RULES]}),
+        ("database_down", {"source_matchers": ["alertname=service_down", "service=database"],
+                           "target_matchers": ["alertname=no_active_users"]}),
+        ("host_down", {"source_matchers": ["alertname=host_down"], "target_matchers": ["alertname!=host_down"],
+                       "equal": ["host"]}),
+    )
+)
+
+
+def inhibited(
+    firing: Iterable[Mapping[str, str]], candidates: Iterable[Mapping[str, str]], rules: Iterable[InhibitRule]
+) -> dict[int, str]:
+    """Index in ``candidates`` → reason (``inhibited by <rule> (source: <labels>)``) for each inhibited alert."""
+    sources, rules = list(firing), list(rules)
+    reasons: dict[int, str] = {}
+    for i, target in enumerate(candidates):
+        for rule in rules:
+            hit = next((s for s in sources if rule.inhibits(s, target)), None)
+            if hit is not None:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(hit.items()))
+                reasons[i] = f"inhibited by {rule.name} (source: {labels})"
+                break
+    return reasons

@@ -1,0 +1,53 @@
+"""Inhibition rules: parsing, equal labels, self-inhibition, built-in defaults."""
+
+import pytest
+
+from reporter.alerting.inhibition import DEFAULT_RULES, inhibited, parse_rules
+
+HOST_RULE = [{"source_matchers": ["alertname=host_down"], "target_matchers": ['severity=~"warning|critical"'],
+              "equal": ["host"]}]
+
+
+def test_source_inhibits_target_with_equal_labels():
+    rules = parse_rules(HOST_RULE)
+    source = {"alertname": "host_down", "host": "a", "severity": "critical"}
+    same = {"alertname": "cpu_high", "host": "a", "severity": "warning"}
+    other = {"alertname": "cpu_high", "host": "b", "severity": "warning"}
+    reasons = inhibited([source], [source, same, other], rules)
+    assert list(reasons) == [1]  # not itself, not the other host
+    assert "inhibit_rules[0]" in reasons[1] and "host_down" in reasons[1]
+
+
+def test_label_missing_on_both_counts_as_equal():
+    rules = parse_rules(HOST_RULE)
+    assert inhibited([{"alertname": "host_down"}], [{"alertname": "x", "severity": "warning"}], rules) == {
+        0: "inhibited by inhibit_rules[0] (source: alertname=host_down)"}
+
+
+def test_no_firing_source_no_inhibition():
+    assert inhibited([], [{"alertname": "model_unavailable"}], DEFAULT_RULES) == {}
+
+
+@pytest.mark.parametrize("source,target", [
+    ({"alertname": "service_down", "service": "ollama"}, {"alertname": "model_unavailable"}),
+    ({"alertname": "service_down", "service": "redis"}, {"alertname": "ai_error_spike"}),
+    ({"alertname": "service_down", "service": "database"}, {"alertname": "no_active_users"}),
+    ({"alertname": "host_down", "host": "h"}, {"alertname": "disk_full", "host": "h"}),
+])
+def test_defaults(source, target):
+    assert 0 in inhibited([source], [target], DEFAULT_RULES)
+    assert inhibited([{"alertname": "service_down", "service": "other"}], [target], DEFAULT_RULES) == {}
+
+
+@pytest.mark.parametrize("tables,field", [
+    ([{"source_matchers": ["a=~("], "target_matchers": ["b=c"]}], "inhibit_rules[0].source_matchers"),
+    ([{"source_matchers": ["a=b"], "target_matchers": ["nope"]}], "inhibit_rules[0].target_matchers"),
+    ([{"source_matchers": ["a=b"], "target_matchers": ["b=c"], "equl": ["x"]}], "inhibit_rules[0].equl"),
+    ([{"source_matchers": ["a=b"], "target_matchers": ["b=c"], "equal": "host"}], "inhibit_rules[0].equal"),
+    ([{"target_matchers": ["b=c"]}], "inhibit_rules[0].source_matchers"),
+    ({"x": 1}, "inhibit_rules"),
+])
+def test_parse_errors_name_the_field(tables, field):
+    with pytest.raises(ValueError) as info:
+        parse_rules(tables)
+    assert str(info.value).startswith(field + ":") and "\n" not in str(info.value)
