@@ -106,7 +106,7 @@ def test_unknown_type_is_refused_naming_the_known_types(tmp_path, memo):
     with pytest.raises(AlertingConfigError) as info:
         load_alerting(settings)
     assert str(info.value) == (f"{settings.alerting_file}: receivers[0] (t).type: unknown receiver type 'teams'; "
-                               "known types: email, memo, slack, webhook")
+                               "known types: apprise, email, memo, slack, webhook")
 
 
 def test_check_config_exits_2_on_an_unknown_type(tmp_path):
@@ -119,7 +119,7 @@ def test_check_config_exits_2_on_an_unknown_type(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "receivers[0] (t).type: unknown receiver type 'teams'" in lines[0]
-    assert "known types: email, slack, webhook" in lines[0]
+    assert "known types: apprise, email, slack, webhook" in lines[0]
 
 
 def test_a_types_own_field_error_names_the_field(tmp_path, memo):

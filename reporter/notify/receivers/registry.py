@@ -12,6 +12,7 @@ from importlib import import_module
 from reporter.notify.receivers.base import ReceiverType
 
 TYPES: dict[str, str | type[ReceiverType]] = {
+    "apprise": "reporter.notify.receivers.apprise:AppriseReceiver",
     "email": "reporter.notify.receivers.email:EmailReceiver",
     "slack": "reporter.notify.receivers.slack:SlackReceiver",
     "webhook": "reporter.notify.receivers.webhook:WebhookReceiver",
