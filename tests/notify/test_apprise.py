@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -81,7 +82,6 @@ def test_a_500_then_200_is_delivered_on_retry(tmp_path, history):
         status = outbox.status("ntf_retry")
         assert status["attempts"] == 1 and "Apprise could not deliver" in status["last_error"]
         assert receiver.received == []
-        import time
         time.sleep(0.05)
         asyncio.run(outbox.deliver_due(None))
         assert len(receiver.wait_for(1)) == 1
@@ -127,3 +127,24 @@ def test_apprise_is_not_loaded_without_an_apprise_receiver():
             "print('apprise' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_hung_endpoint_is_bounded_by_the_timeout(tmp_path, history):
+    from tests.receiver import DrippingReceiver
+
+    peer = DrippingReceiver(interval=1.0)
+    try:
+        path = tmp_path / "alerting.toml"
+        path.write_text(f'[[receivers]]\nname = "ops"\ntype = "apprise"\ntimeout = "1s"\n'
+                        f'urls = ["json://127.0.0.1:{peer.port}/hook"]\n')
+        config = load_alerting(load_settings(None, history_url=f"sqlite:///{tmp_path / 'h.db'}",
+                                             ai_features=FEATURES, alerting_file=str(path)))
+        outbox = Outbox(history.engine, config.receivers, config.defaults)
+        outbox.enqueue("ntf_hung", "ops", config.receivers[0].kind.render(_notification("firing"), ZoneInfo("UTC")),
+                       1, datetime.now(UTC))
+        started = time.monotonic()
+        asyncio.run(outbox.deliver_next(None, "ops"))
+        assert time.monotonic() - started < 5  # timeout 1 s (the peer would drip for 10 000 s)
+        assert outbox.status("ntf_hung")["attempts"] == 1
+    finally:
+        peer.stop()
