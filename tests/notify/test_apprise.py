@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from reporter.masking import mask
 from reporter.notify.notification import Notification
 from reporter.notify.outbox import Outbox
 from reporter.settings import load_settings
+from tests.notify.helpers import check_config
 from tests.receiver import Receiver
 from tests.snapshots import FEATURES
 
@@ -111,12 +111,7 @@ def test_bad_url_is_refused_naming_the_field(tmp_path):
 
 
 def test_check_config_exits_2_on_a_bad_url(tmp_path):
-    path = tmp_path / "a.toml"
-    path.write_text(f'[[receivers]]\nname = "ops"\ntype = "apprise"\nurls = ["nosuchscheme://u:{PASSWORD}@x"]\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    result = subprocess.run([sys.executable, "-m", "reporter", "check-config"], cwd=tmp_path,
-                            env={**env, "REPORTER_ALERTING_FILE": str(path)}, capture_output=True, text=True,
-                            timeout=60)
+    result = check_config(tmp_path, f'[[receivers]]\nname = "ops"\ntype = "apprise"\nurls = ["nosuchscheme://u:{PASSWORD}@x"]\n')
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "receivers[0] (ops).urls" in lines[0] and PASSWORD not in lines[0]

@@ -7,9 +7,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import logging
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +24,7 @@ from reporter.notify.receivers import registry
 from reporter.notify.receivers.base import DELIVERED, RETRY, Attempt, ReceiverOptions, ReceiverType
 from reporter.notify.render import renderer
 from reporter.settings import load_settings
+from tests.notify.helpers import check_config
 from tests.snapshots import FEATURES
 
 REPORTER = Path(__file__).resolve().parents[2] / "reporter"
@@ -110,12 +108,7 @@ def test_unknown_type_is_refused_naming_the_known_types(tmp_path, memo):
 
 
 def test_check_config_exits_2_on_an_unknown_type(tmp_path):
-    path = tmp_path / "a.toml"
-    path.write_text('[[receivers]]\nname = "t"\ntype = "teams"\nurl = "https://x.example/h"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
-    result = subprocess.run([sys.executable, "-m", "reporter", "check-config"], cwd=tmp_path,
-                            env={**env, "REPORTER_ALERTING_FILE": str(path)}, capture_output=True, text=True,
-                            timeout=60)
+    result = check_config(tmp_path, '[[receivers]]\nname = "t"\ntype = "teams"\nurl = "https://x.example/h"\n')
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "receivers[0] (t).type: unknown receiver type 'teams'" in lines[0]
