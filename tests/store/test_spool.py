@@ -165,7 +165,7 @@ def test_rows_survive_a_writer_killed_while_appending(tmp_path):
     script = textwrap.dedent("""
         import sys
         from tests.store.test_spool import row, spool
-        s = spool(sys.argv[1])
+        s = spool(sys.argv[1], max_bytes=1 << 30)  # never the size bound: every row appended is kept
         i = 0
         while True:
             s.append(row(i % 90, ts=1_700_000_000_000 + i))
@@ -178,7 +178,7 @@ def test_rows_survive_a_writer_killed_while_appending(tmp_path):
     time.sleep(0.2)
     child.send_signal(signal.SIGKILL)
     child.wait(10)
-    s = Spool(tmp_path, 1 << 20, 86400.0, clock=lambda: 1_700_000_100.0)
+    s = Spool(tmp_path, 1 << 30, 86400.0, clock=lambda: 1_700_000_100.0)
     rows = drain_all(s)
     assert len(rows) > 50
     assert [r.ts for r in rows] == list(range(1_700_000_000_000, 1_700_000_000_000 + len(rows)))
