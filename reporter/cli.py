@@ -176,6 +176,10 @@ def check_config(ctx: click.Context) -> None:
     for name, value in masked_items(settings):
         click.echo(f"{name}={'' if value is None else value}")
     click.echo(f"# settings are valid; {len(config.rules)} alert rules, {len(config.receivers)} receiver(s)", err=True)
+    from reporter.alerting.describe import describe
+
+    for line in describe(config):
+        click.echo(f"# {line}", err=True)
 
 
 @main.command(short_help="Show alert states and their last notifications.")
@@ -183,18 +187,19 @@ def check_config(ctx: click.Context) -> None:
 @click.pass_context
 def alerts(ctx: click.Context, as_json: bool) -> None:
     """Show alert states from the history: pending, firing and resolved-awaiting-notification, with
-    pending-since, firing-since and the last notification per receiver. A silenced alert is marked
-    suppressed (with the silence ids); an alert no configured receiver accepts says "no receiver matches"."""
+    pending-since, firing-since and the last notification per receiver. A silenced or inhibited alert is
+    marked suppressed, with the reason; an alert no configured receiver accepts says "no receiver matches"."""
     from reporter.alerting.cli import show_alerts
     from reporter.alerting.config import AlertingConfigError, load_alerting
 
     settings = _settings(ctx)
     try:
-        receivers = load_alerting(settings).receivers
+        config = load_alerting(settings)
     except AlertingConfigError as exc:
-        click.echo(f"reporter: warning: bad alerting configuration ({exc}); receivers are not checked", err=True)
-        receivers = None
-    show_alerts(settings, as_json, receivers)
+        click.echo(f"reporter: warning: bad alerting configuration ({exc}); receivers are not checked and only "
+                   "the built-in inhibition rules apply", err=True)
+        config = None
+    show_alerts(settings, as_json, config)
 
 
 @main.command(short_help="List the hosts of the fleet and their status.")

@@ -179,9 +179,10 @@ class UsageSection(_Section):
 class ActiveAlert(_Section):
     """A pending or firing alert at the time of the snapshot (``active_at``: condition true since).
 
-    ``suppressed`` is true while an active silence matches the alert (its notifications are muted; the state
-    goes on), with the ids of those silences in ``silenced_by``, as Alertmanager's ``status.state =
-    "suppressed"`` and ``status.silencedBy``.
+    ``suppressed`` is true while an active silence matches the alert or a firing alert inhibits it (its
+    notifications are muted; the state goes on), with the ids of those silences in ``silenced_by`` and the
+    fingerprints of the inhibiting alerts in ``inhibited_by``, as Alertmanager's ``status.state =
+    "suppressed"``, ``status.silencedBy`` and ``status.inhibitedBy``; ``suppressed_reason`` says why in words.
     """
 
     alertname: str
@@ -197,6 +198,10 @@ class ActiveAlert(_Section):
     fingerprint: str
     suppressed: bool = False
     silenced_by: list[str] = Field(default_factory=list, description="ids of the active silences matching it")
+    inhibited_by: list[str] = Field(default_factory=list, description="fingerprints of the firing alerts "
+                                                                      "inhibiting it")
+    suppressed_reason: str | None = Field(None, description="why it is suppressed, e.g. \"inhibited by "
+                                                            "default:ollama_down (source: ...)\"")
 
 
 class Snapshot(_Section):

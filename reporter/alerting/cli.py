@@ -14,11 +14,13 @@ import httpx
 from sqlalchemy import select
 
 from reporter.alerting.config import AlertingConfig, Receiver
+from reporter.alerting.inhibition import DEFAULT_RULES
 from reporter.alerting.model import AlertNotice, Notification, fingerprint
 from reporter.alerting.pipeline import external_url
 from reporter.alerting.rules import parse_duration
 from reporter.alerting.silences import Matcher, SilenceStore
-from reporter.alerting.state import AlertStore
+from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.alerting.suppression import Suppression, suppressions
 from reporter.base.ms import from_ms
 from reporter.base.timefmt import format_local, format_utc
 from reporter.cli_history import open_history
@@ -37,18 +39,22 @@ def _utc(value: datetime | None) -> str | None:
     return None if value is None else format_utc(value)
 
 
-def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | None = None) -> None:
+def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None = None) -> None:
     """Print every stored alert with its state, pending-since and last notification per receiver.
 
-    A silenced alert is marked suppressed with the silence ids; ``receivers`` (the configured ones; None when
-    unknown) tells an alert that no receiver accepts ("no receiver matches") from one not notified yet.
+    A silenced or inhibited alert is marked suppressed with the reason (silence ids, inhibiting rule and alert);
+    ``config`` (None when it cannot be read: the built-in inhibition rules apply) gives the inhibition rules and
+    the receivers, to tell an alert that no receiver accepts ("no receiver matches") from one not notified yet.
     """
+    receivers = config.receivers if config is not None else None
     history = open_history(settings)
     try:
         records = AlertStore(history.engine).load()
         with history.engine.connect() as conn:
             log_rows = conn.execute(select(notification_log)).all()
-        silenced = SilenceStore(history.engine).silenced_by(records.values(), datetime.now(UTC))
+        live = [r for r in records.values() if r.resolved_at is None]
+        suppressed = suppressions(live, datetime.now(UTC), SilenceStore(history.engine),
+                                  config.inhibit_rules if config is not None else DEFAULT_RULES)
     finally:
         history.close()
     routes = {fp: [r.name for r in receivers if r.accepts(rec.labels)] for fp, rec in records.items()} \
@@ -66,7 +72,8 @@ def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | N
             "annotations": r.annotations, "value": r.value,
             "active_at": _utc(r.active_at), "fired_at": _utc(r.fired_at),
             "resolved_at": _utc(r.resolved_at), "notified": sent.get(r.fingerprint, []),
-            "suppressed": r.fingerprint in silenced, "silenced_by": silenced.get(r.fingerprint, []),
+            "suppressed": r.fingerprint in suppressed, "silenced_by": _of(suppressed, r).silenced_by,
+            "inhibited_by": _of(suppressed, r).inhibited_by, "suppressed_reason": _of(suppressed, r).reason or None,
             "receivers": routes.get(r.fingerprint),
         } for r in records.values()], indent=2))
         return
@@ -77,15 +84,15 @@ def show_alerts(settings: Settings, as_json: bool, receivers: list[Receiver] | N
     for r in sorted(records.values(), key=lambda r: (str(r.state) != "firing", r.alertname, r.labels.get("host", ""))):
         state = "resolved" if r.resolved_at else str(r.state)
         extra = " ".join(f"{k}={v}" for k, v in r.labels.items() if k not in ("alertname", "severity", "host"))
-        mark = " [suppressed]" if r.fingerprint in silenced else ""
+        mark = " [suppressed]" if r.fingerprint in suppressed else ""
         host = r.labels.get("host", "-")  # "-": an app-wide alert (or one stored before hosts)
         click.echo(f"{state:8} {host:{width}} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip() + mark)
         click.echo(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
                    + (f"; resolved {_when(r.resolved_at, settings.tz)}" if r.resolved_at else ""))
         click.echo(f"         {r.annotations.get('summary', '')}")
-        if r.fingerprint in silenced:
-            click.echo(f"         suppressed: silenced by {', '.join(silenced[r.fingerprint])} (notifications muted)")
-        unsent = _not_notified(routes.get(r.fingerprint), receivers, r.fingerprint in silenced)
+        if r.fingerprint in suppressed:
+            click.echo(f"         suppressed: {suppressed[r.fingerprint].reason} (notifications muted)")
+        unsent = _not_notified(routes.get(r.fingerprint), receivers, r.fingerprint in suppressed)
         for line in sent.get(r.fingerprint, [unsent]):
             click.echo(f"         last notification: {line}")
 
@@ -95,7 +102,11 @@ def _not_notified(routes: list[str] | None, receivers: list[Receiver] | None, si
         return "no receiver matches (no receiver is configured)"
     if routes == []:
         return "no receiver matches"
-    return "none (silenced)" if silenced else "not notified yet"
+    return "none (suppressed)" if silenced else "not notified yet"
+
+
+def _of(suppressed: dict[str, Suppression], record: AlertRecord) -> Suppression:
+    return suppressed.get(record.fingerprint, Suppression())
 
 
 def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | None, wait: float) -> int:

@@ -3,8 +3,11 @@
 File (``REPORTER_ALERTING_FILE``, optional)::
 
     [defaults]
-    group_wait = "10s"          # batch alerts of one receiver for this long before the first send
-    repeat_interval = "4h"      # resend still-firing alerts this often
+    group_by = ["alertname"]    # alerts with the same values of these labels go out together (["..."]: all labels)
+    group_wait = "10s"          # a new group waits this long for more alerts before its first notification
+    group_interval = "1m"       # changes to an already notified group wait this long after its last notification
+    repeat_interval = "4h"      # resend a group whose alerts still fire, unchanged, this often
+    default_inhibit_rules = true  # the built-in inhibition rules (a down service mutes what it causes)
     no_data_for = "10m"         # a rule whose value is missing this long raises a no_data alert
     max_age = "24h"             # retry a failed delivery for this long
     backoff_max = "60s"         # longest wait between two attempts of a delivery (also per receiver)
@@ -27,6 +30,12 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     # match_re = { service = "redis|database" }             # fully anchored regular expressions
     timeout = "10s"             # overall deadline of one attempt (at most 120 s)
     backoff_max = "30s"         # this receiver's own cap on the wait between attempts
+    group_by = ["alertname", "host"]   # also group_wait, group_interval, repeat_interval, send_resolved
+
+    [[inhibit_rules]]           # Alertmanager's inhibition: a firing source mutes matching targets
+    source_matchers = ['alertname="service_down"', 'service="ollama"']
+    target_matchers = ['alertname=~"model_unavailable|ai_.*"']
+    equal = ["host"]            # labels whose values must be equal on source and target
 
 ``REPORTER_SLACK_WEBHOOK_URL`` and ``REPORTER_WEBHOOK_URL`` (+ ``REPORTER_WEBHOOK_SECRET``) add receivers
 named ``slack`` and ``webhook`` without a file.
@@ -37,6 +46,7 @@ the file, table and field (:class:`AlertingConfigError`).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +63,7 @@ from pydantic import (
     model_validator,
 )
 
+from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule, parse_rules
 from reporter.alerting.matchers import REGEX_LOOKING, Matcher, compile_regex
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
@@ -63,6 +74,9 @@ from reporter.notify.receivers.registry import known_types, receiver_type
 from reporter.settings import Settings
 
 MIN_TOLERANCE_INTERVALS = 2  # for_outage_tolerance must span this many sample intervals
+ALL_LABELS = "..."  # group_by = ["..."]: group by every label (one alert per group)
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TABLES = ("defaults", "rules", "receivers", "inhibit_rules")
 
 
 class AlertingConfigError(ValueError):
@@ -94,7 +108,9 @@ class Receiver(BaseModel):
     matchers: list[str] = Field(default_factory=list)
     min_severity: Literal["critical", "warning", "info"] | None = None
     send_resolved: bool = True
+    group_by: list[str] | None = None
     group_wait: float | None = None
+    group_interval: float | None = None
     repeat_interval: float | None = None
     max_alerts: int = Field(0, ge=0)
     timeout: float = Field(10.0, gt=0, le=120)
@@ -156,10 +172,23 @@ class Receiver(BaseModel):
         """One delivery attempt of ``body`` within ``timeout`` (see ``ReceiverType.send``)."""
         return await self.kind.send(client, notification_id, body, self.timeout)
 
-    @field_validator("group_wait", "repeat_interval", "timeout", "backoff_max", mode="before")
+    @field_validator("group_wait", "group_interval", "repeat_interval", "timeout", "backoff_max", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_group_by(value)
+
+    def grouping(self, defaults: Defaults) -> Grouping:
+        """This receiver's grouping and timing: its own values, else the defaults'."""
+        return Grouping(
+            by=tuple(defaults.group_by if self.group_by is None else self.group_by),
+            wait=defaults.group_wait if self.group_wait is None else self.group_wait,
+            interval=defaults.group_interval if self.group_interval is None else self.group_interval,
+            repeat=defaults.repeat_interval if self.repeat_interval is None else self.repeat_interval)
 
     _matchers: list[Matcher] = PrivateAttr(default_factory=list)
 
@@ -188,6 +217,11 @@ class Receiver(BaseModel):
         self._matchers = parsed
         return self
 
+    @property
+    def route(self) -> list[Matcher]:
+        """Its label matchers (``match``, ``match_re`` and ``matchers`` together), as parsed."""
+        return list(self._matchers)
+
     def accepts(self, labels: dict[str, str]) -> bool:
         """True when an alert with ``labels`` goes to this receiver."""
         if not all(m.matches(labels) for m in self._matchers):
@@ -196,6 +230,38 @@ class Receiver(BaseModel):
             rank = {s: i for i, s in enumerate(SEVERITIES)}
             return rank.get(labels.get("severity", "info"), 2) <= rank[self.min_severity]
         return True
+
+
+def check_group_by(names: list[str]) -> list[str]:
+    """``group_by`` as given, or ValueError: label names, or ``["..."]`` alone (every label)."""
+    if ALL_LABELS in names and names != [ALL_LABELS]:
+        raise ValueError(f'"{ALL_LABELS}" (every label) must be alone: group_by = ["{ALL_LABELS}"]')
+    for name in names:
+        if name != ALL_LABELS and not LABEL_NAME.match(name):
+            raise ValueError(f"{name!r} is not a label name (letters, digits and _, not starting with a digit)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"labels repeat: {names}")
+    return names
+
+
+class Grouping(BaseModel):
+    """How a receiver batches alerts, as Alertmanager's route: ``by`` (label names, or ``("...",)`` for every
+    label); ``wait``: a new group's first notification waits this long (s) for more alerts; ``interval``: a
+    change to a notified group waits this long (s) after the group's last notification; ``repeat``: an unchanged
+    group whose alerts still fire is sent again after this long (s)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: tuple[str, ...]
+    wait: float
+    interval: float
+    repeat: float
+
+    def key(self, labels: dict[str, str]) -> dict[str, str]:
+        """The group labels of an alert with ``labels``: the ``by`` labels it has (all with ``...``)."""
+        if self.by == (ALL_LABELS,):
+            return dict(sorted(labels.items()))
+        return {name: labels[name] for name in sorted(self.by) if name in labels}
 
 
 class Defaults(BaseModel):
@@ -207,18 +273,27 @@ class Defaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
     group_wait: float = 10.0
+    group_interval: float = 60.0
     repeat_interval: float = 4 * 3600.0
+    default_inhibit_rules: bool = True
     no_data_for: float = 600.0
     max_age: float = Field(24 * 3600.0, gt=0)
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(60.0, gt=0)
     for_outage_tolerance: float | None = Field(None, gt=0)  # None: three sample intervals, at least 10 s
 
-    @field_validator("*", mode="before")
+    @field_validator("group_wait", "group_interval", "repeat_interval", "no_data_for", "max_age",
+                     "backoff_initial", "backoff_max", "for_outage_tolerance", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, value: list[str]) -> list[str]:
+        return check_group_by(value)
 
     @model_validator(mode="after")
     def _backoff_within_max_age(self) -> Defaults:
@@ -228,11 +303,15 @@ class Defaults(BaseModel):
 
 
 class AlertingConfig(BaseModel):
-    """Everything the alerting path needs, validated."""
+    """Everything the alerting path needs, validated. ``inhibit_rules``: the built-in ones (unless
+    ``defaults.default_inhibit_rules`` is false) followed by the file's ``[[inhibit_rules]]``."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     defaults: Defaults
     rules: list[Rule]
     receivers: list[Receiver]
+    inhibit_rules: list[InhibitRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
 
 
 def _first_error(exc: ValidationError, prefix: str) -> str:
@@ -318,9 +397,9 @@ def _load(settings: Settings) -> AlertingConfig:
         path = Path(settings.alerting_file)
         where = str(path)
         data = _read(path)
-    unknown = sorted(set(data) - {"defaults", "rules", "receivers"})
+    unknown = sorted(set(data) - set(TABLES))
     if unknown:
-        raise AlertingConfigError(f"{where}: unknown table(s) {unknown}; expected defaults, rules, receivers")
+        raise AlertingConfigError(f"{where}: unknown table(s) {unknown}; expected {', '.join(TABLES)}")
     defaults_data = data.get("defaults", {})
     if not isinstance(defaults_data, dict):
         raise AlertingConfigError(f"{where}: defaults: must be a table ([defaults] with group_wait = \"10s\", ...), "
@@ -380,6 +459,11 @@ def _load(settings: Settings) -> AlertingConfig:
     names = [r.name for r in receivers]
     if len(set(names)) != len(names):
         raise AlertingConfigError(f"{where}: receiver names repeat: {names}")
+    try:
+        inhibit_rules = parse_rules(data.get("inhibit_rules", []))
+    except ValueError as exc:
+        raise AlertingConfigError(f"{where}: {exc}") from None
     for receiver in receivers:
         register_secrets(receiver.secret_values())
-    return AlertingConfig(defaults=defaults, rules=rules, receivers=receivers)
+    return AlertingConfig(defaults=defaults, rules=rules, receivers=receivers,
+                          inhibit_rules=[*(DEFAULT_RULES if defaults.default_inhibit_rules else ()), *inhibit_rules])

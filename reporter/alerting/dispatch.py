@@ -1,11 +1,17 @@
-"""Dispatch: decide which alerts each receiver must hear about, batch them, write the batch to the outbox.
+"""Dispatch: decide which alerts each receiver must hear about, group them, write each group to the outbox.
+
+Grouping follows Alertmanager's route: per receiver, alerts with the same values of the ``group_by`` labels form
+a group (``["..."]``: every label). A group is notified as a whole: every alert of it that fires, and those
+resolved since the last notification (when the receiver sends resolved), so ``status`` is ``firing`` while any
+of them fires. A new group waits ``group_wait`` (from its oldest change) for more alerts; a change to a group
+already notified (an alert fires or resolves) waits ``group_interval`` after the group's last notification; an
+unchanged group whose alerts still fire is sent again every ``repeat_interval``.
 
 Per receiver and alert, the notification log remembers which episode (the alert's ``startsAt``) was notified
-firing and resolved, and when. An alert is due when it fires in an episode not yet notified, when it has been
-firing for ``repeat_interval`` since the last send, or when it resolved after a firing notification (and the
-receiver sends resolved). Due alerts wait ``group_wait`` (counted from the oldest) so a burst goes out as one
-notification. Silenced alerts keep their state and are not sent. The outbox row and the log update are
-written in one transaction, before any sending: a crash after it sends the notification on restart.
+firing and resolved, and when; a group's last notification is the latest of its alerts'. Suppressed alerts
+(silenced or inhibited, :mod:`reporter.alerting.suppression`) keep their state and are not sent; an inhibited
+alert still firing when its source resolves is notified then. The outbox row and the log update are written in
+one transaction, before any sending: a crash after it sends the notification on restart.
 """
 
 from __future__ import annotations
@@ -14,17 +20,20 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from reporter.alerting.config import Defaults, Receiver
+from reporter.alerting.config import Defaults, Grouping, Receiver
+from reporter.alerting.inhibition import InhibitRule
 from reporter.alerting.model import AlertNotice, AlertState, Notification
 from reporter.alerting.silences import SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.alerting.suppression import suppressions
 from reporter.base.ms import from_ms, to_ms
 from reporter.store.alert_schema import alert_events, notification_log, outbox
 
@@ -40,28 +49,64 @@ class _Due:
     since: datetime
 
 
-class Dispatcher:
-    """Turns alert states into outbox rows, one notification per receiver per flush.
+@dataclass
+class _Group:
+    """One receiver's group of alerts in a pass: ``labels`` (its group labels), ``changes`` (what the receiver has
+    not heard: new firings, resolutions, owed episodes), ``firing`` (alerts it was told fire, still firing: sent
+    again with a change or a repeat), ``last_sent`` (ms, its latest notification; None: never notified)."""
 
-    ``render(receiver, notification) -> body bytes`` builds the receiver's payload (Slack or webhook).
+    labels: dict[str, str]
+    changes: list[_Due] = field(default_factory=list)
+    firing: list[_Due] = field(default_factory=list)
+    last_sent: int | None = None
+
+    def saw(self, entry) -> None:
+        """Count a notification log entry of one of its alerts in ``last_sent``."""
+        if entry is not None:
+            sent = [t for t in (entry.firing_sent_at, entry.resolved_sent_at) if t is not None]
+            if sent:
+                self.last_sent = max(self.last_sent or 0, *sent)
+
+    def due_at(self, grouping: Grouping) -> datetime | None:
+        """When this group is to be notified: a new group ``wait`` after its oldest change, a change to a notified
+        group ``interval`` after its last notification, an unchanged firing group ``repeat`` after it; None when
+        there is nothing to say."""
+        if self.changes:
+            if self.last_sent is None:
+                return min(d.since for d in self.changes) + timedelta(seconds=grouping.wait)
+            return from_ms(self.last_sent) + timedelta(seconds=grouping.interval)
+        if self.firing and self.last_sent is not None:
+            return from_ms(self.last_sent) + timedelta(seconds=grouping.repeat)
+        return None
+
+
+class Dispatcher:
+    """Turns alert states into outbox rows: per receiver, one notification per group that is due in a pass.
+
+    ``render(receiver, notification) -> body bytes`` builds the receiver's payload (Slack or webhook);
+    ``inhibit_rules``: the inhibition rules in force (:mod:`reporter.alerting.inhibition`).
     """
 
     def __init__(self, engine: Engine, receivers: list[Receiver], defaults: Defaults, render: Renderer,
-                 external_url: str = "") -> None:
+                 external_url: str = "", inhibit_rules: Sequence[InhibitRule] = ()) -> None:
         self.engine, self.receivers, self.defaults = engine, receivers, defaults
         self.render, self.external_url = render, external_url
+        self.inhibit_rules = list(inhibit_rules)
         self.alerts = AlertStore(engine)
         self.silences = SilenceStore(engine)
-        self.waiting = 0  # alerts due but held by a group wait after the last pass
+        self.waiting = 0  # alerts due but held by a group wait or interval after the last pass
         self._lock = threading.Lock()  # a pass and a reconfiguration (SIGHUP) never overlap
         self._known_since: dict[str, datetime] = {}  # receiver -> its first pass (it is owed what fired after)
 
-    def configure(self, receivers: list[Receiver], defaults: Defaults) -> None:
-        """Use these receivers and defaults from the next pass on (waits for a pass in progress). A receiver
-        keeps what it was sent by its name: nothing is sent again; a new receiver hears of what fires from now
-        on (not of resolutions of alerts it was never told about)."""
+    def configure(self, receivers: list[Receiver], defaults: Defaults,
+                  inhibit_rules: Sequence[InhibitRule] | None = None) -> None:
+        """Use these receivers, defaults (and inhibition rules, when given) from the next pass on (waits for a
+        pass in progress). A receiver keeps what it was sent by its name: nothing is sent again; a new receiver
+        hears of what fires from now on (not of resolutions of alerts it was never told about)."""
         with self._lock:
             self.receivers, self.defaults = receivers, defaults
+            if inhibit_rules is not None:
+                self.inhibit_rules = list(inhibit_rules)
 
     def dispatch(self, now: datetime) -> list[str]:
         """One pass over every receiver; returns the ids of the notifications written to the outbox."""
@@ -70,34 +115,22 @@ class Dispatcher:
 
     def _dispatch(self, now: datetime) -> list[str]:
         records = self.alerts.load()
-        silenced = self.silences.silenced_fingerprints(records.values(), now)
+        suppressed = suppressions(records.values(), now, self.silences, self.inhibit_rules)
         with self.engine.connect() as conn:
             logged = {(r.receiver, r.fingerprint): r for r in conn.execute(select(notification_log))}
-        written, waiting = [], set()
+        written: list[str] = []
+        waiting: set[str] = set()
         for receiver in self.receivers:
-            due, later = [], []
-            group_wait = self.defaults.group_wait if receiver.group_wait is None else receiver.group_wait
-            known_since = self._known_since.setdefault(receiver.name, now)
-            for record in records.values():
-                if record.fingerprint in silenced or not receiver.accepts(record.labels):
+            grouping = receiver.grouping(self.defaults)
+            groups = self._groups(receiver, grouping, records, suppressed, logged, now, waiting)
+            for group in groups:
+                due_at = group.due_at(grouping)
+                if due_at is None:
                     continue
-                entry = logged.get((receiver.name, record.fingerprint))
-                # an earlier episode's resolution, or a whole episode the receiver never heard of, goes out
-                # first; what follows it goes out in the next pass, so the receiver hears the changes in order
-                if (first := self._ended_episode(receiver, record, entry)
-                        or self._unseen_episode(receiver, record, entry, group_wait, known_since)) is not None:
-                    due.append(first)
-                    later.append(record.fingerprint)
-                elif d := self._due(receiver, record, entry, now):
-                    due.append(d)
-            due.extend(self._gone(receiver, records, logged))
-            waiting.update(later)
-            if not due:
-                continue
-            if now < min(d.since for d in due) + timedelta(seconds=group_wait):
-                waiting.update(d.record.fingerprint for d in due)
-                continue
-            written.append(self._flush(receiver, due, now))
+                if now < due_at:
+                    waiting.update(d.record.fingerprint for d in group.changes)
+                    continue
+                written.append(self._flush(receiver, grouping, group, now))
         self.waiting = len(waiting)
         finished = [fp for fp, r in records.items()
                     if r.state == AlertState.INACTIVE and r.resolved_at is not None and fp not in waiting]
@@ -109,6 +142,41 @@ class Dispatcher:
             with self.engine.begin() as conn:
                 conn.execute(delete(notification_log).where(notification_log.c.fingerprint.in_(finished)))
         return written
+
+    def _groups(self, receiver: Receiver, grouping: Grouping, records: dict[str, AlertRecord],
+                suppressed: dict, logged: dict, now: datetime, waiting: set[str]) -> list[_Group]:
+        """The receiver's groups in this pass, each with what it owes and what still fires. An alert whose
+        earlier episode is owed first is added to ``waiting`` (its current episode goes out in a later pass)."""
+        groups: dict[tuple, _Group] = {}
+
+        def group_of(labels: dict[str, str]) -> _Group:
+            key = grouping.key(labels)
+            return groups.setdefault(tuple(key.items()), _Group(key))
+
+        known_since = self._known_since.setdefault(receiver.name, now)
+        for record in records.values():
+            if record.fingerprint in suppressed or not receiver.accepts(record.labels):
+                continue
+            entry = logged.get((receiver.name, record.fingerprint))
+            group = group_of(record.labels)
+            group.saw(entry)
+            # an earlier episode's resolution, or a whole episode the receiver never heard of, goes out first;
+            # what follows it goes out in a later pass, so the receiver hears the changes in order
+            if (first := self._ended_episode(receiver, record, entry)
+                    or self._unseen_episode(receiver, record, entry, grouping.wait, known_since)) is not None:
+                group.changes.append(first)
+                waiting.add(record.fingerprint)
+            elif record.state == AlertState.FIRING:
+                told = entry is not None and entry.firing_sent_at is not None and record.active_at is not None \
+                    and entry.starts_at == to_ms(record.active_at)
+                (group.firing if told else group.changes).append(_Due(record, "firing", record.fired_at or now))
+            elif d := self._resolution(receiver, record, entry):
+                group.changes.append(d)
+        for d, entry in self._gone(receiver, records, logged):
+            group = group_of(d.record.labels)
+            group.saw(entry)
+            group.changes.append(d)
+        return list(groups.values())
 
     def _ended_episode(self, receiver: Receiver, record: AlertRecord, logged) -> _Due | None:
         """The resolution of an episode notified firing that ended unseen: the alert resolved and a new
@@ -141,10 +209,10 @@ class Dispatcher:
             return None
         return _Due(replace(record, state=AlertState.FIRING, resolved_at=None), "firing", record.fired_at)
 
-    def _gone(self, receiver: Receiver, records: dict[str, AlertRecord], logged: dict) -> list[_Due]:
+    def _gone(self, receiver: Receiver, records: dict[str, AlertRecord], logged: dict) -> list[tuple[_Due, Any]]:
         """Resolutions owed for alerts no longer stored: notified firing, then resolved and reset (a new
-        pending episode that ended) before the resolution went out."""
-        due: list[_Due] = []
+        pending episode that ended) before the resolution went out; each with its notification log entry."""
+        due: list[tuple[_Due, Any]] = []
         if not receiver.send_resolved:
             return due
         for (name, fp), entry in logged.items():
@@ -158,7 +226,7 @@ class Dispatcher:
                 resolved_at = from_ms(event.at)
                 record = AlertRecord(fingerprint=fp, rule=event.rule, labels=labels, value=event.value,
                                      active_at=from_ms(entry.starts_at), resolved_at=resolved_at)
-                due.append(_Due(record, "resolved", resolved_at))
+                due.append((_Due(record, "resolved", resolved_at), entry))
         return due
 
     def _resolved_event(self, fingerprint: str, since_ms: int):
@@ -171,25 +239,25 @@ class Dispatcher:
         event = self._resolved_event(fingerprint, since_ms)
         return None if event is None else from_ms(event.at)
 
-    def _due(self, receiver: Receiver, record: AlertRecord, logged, now: datetime) -> _Due | None:
+    @staticmethod
+    def _resolution(receiver: Receiver, record: AlertRecord, logged) -> _Due | None:
+        """The resolution of the episode the receiver was told fires, when not yet sent (and it sends them)."""
         episode = to_ms(record.active_at) if record.active_at else None
-        same_episode = logged is not None and logged.starts_at == episode
-        if record.state == AlertState.FIRING:
-            if not same_episode or logged.firing_sent_at is None:
-                return _Due(record, "firing", record.fired_at or now)
-            repeat = self.defaults.repeat_interval if receiver.repeat_interval is None else receiver.repeat_interval
-            repeat_at = from_ms(logged.firing_sent_at) + timedelta(seconds=repeat)
-            return _Due(record, "firing", repeat_at) if now >= repeat_at else None
         if (record.state == AlertState.INACTIVE and record.resolved_at is not None and receiver.send_resolved
-                and same_episode and logged.firing_sent_at and not logged.resolved_sent_at):
+                and logged is not None and logged.starts_at == episode and logged.firing_sent_at
+                and not logged.resolved_sent_at):
             return _Due(record, "resolved", record.resolved_at)
         return None
 
-    def _flush(self, receiver: Receiver, due: list[_Due], now: datetime) -> str:
+    def _flush(self, receiver: Receiver, grouping: Grouping, group: _Group, now: datetime) -> str:
+        """Write the group's notification (its changes and its other firing alerts) and the log, in one
+        transaction; returns the notification id."""
+        changed = {d.record.fingerprint for d in group.changes}
+        due = group.changes + [d for d in group.firing if d.record.fingerprint not in changed]
         due.sort(key=lambda d: (d.status != "firing", d.record.alertname, sorted(d.record.labels.items())))
         notification = Notification(
             id=f"msg_{uuid.uuid4().hex}", receiver=receiver.name, created_at=now,
-            external_url=self.external_url,
+            external_url=self.external_url, group_labels=group.labels,
             alerts=[AlertNotice(status=d.status, labels=d.record.labels, annotations=d.record.annotations,
                                 starts_at=d.record.active_at or now,
                                 ends_at=d.record.resolved_at if d.status == "resolved" else None,
@@ -206,8 +274,8 @@ class Dispatcher:
                 alert_count=len(due), attempts=0, next_attempt_at=wall_ms))
             for d in due:
                 self._log(conn, receiver.name, d, now_ms)
-        log.info("notification %s to %s queued: %d alert(s) (%s)", notification.id, receiver.name, len(due),
-                 ", ".join(sorted({f"{d.record.alertname} {d.status}" for d in due})))
+        log.info("notification %s to %s queued: group %s, %d alert(s) (%s)", notification.id, receiver.name,
+                 _pairs(group.labels), len(due), ", ".join(sorted({f"{d.record.alertname} {d.status}" for d in due})))
         return notification.id
 
     @staticmethod
@@ -222,6 +290,10 @@ class Dispatcher:
         if not conn.execute(update(notification_log).where(key).values(**values)).rowcount:
             conn.execute(insert(notification_log).values(receiver=receiver, fingerprint=due.record.fingerprint,
                                                          **values))
+
+
+def _pairs(labels: dict[str, str]) -> str:
+    return "{" + ",".join(f"{k}={v}" for k, v in labels.items()) + "}"
 
 
 def notice_json(notification: Notification) -> str:

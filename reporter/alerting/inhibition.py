@@ -6,19 +6,22 @@ target; a label absent on both counts as equal). A *firing* alert matching the s
 other alert matching the target matchers; an alert matching both never inhibits itself. Built-in defaults:
 :data:`DEFAULT_RULES` (Ollama/Redis/database down, host down inhibiting that host's other alerts).
 
-Not yet wired into the pipeline/daemon: this module only parses rules and computes which alerts are inhibited.
+The alerting configuration (``reporter.alerting.config``) holds the defaults followed by the file's rules;
+:mod:`reporter.alerting.suppression` applies them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reporter.alerting.matchers import Matcher
 
 KEYS = ("source_matchers", "target_matchers", "equal")
-AI_RULES = 'alertname=~"model_unavailable|ai_latency_high|ai_success_low|ai_error_spike"'
-AI_COUNTER_RULES = 'alertname=~"ai_latency_high|ai_success_low|ai_error_spike"'  # read the AI counters
+# the rules that read the AI counters (Redis) and what Ollama serves
+AI_COUNTER_RULE_NAMES = "ai_latency_high|ai_success_low|ai_feature_success_low|ai_error_spike|ai_traffic_anomaly"
+AI_RULES = 'alertname=~"model_unavailable|ai_latency_high|ai_success_low|ai_error_spike|ai_traffic_anomaly"'
+AI_COUNTER_RULES = 'alertname=~"ai_latency_high|ai_success_low|ai_error_spike|ai_traffic_anomaly"'
 
 
 @dataclass(frozen=True)
@@ -82,25 +85,13 @@ DEFAULT_RULES: tuple[InhibitRule, ...] = tuple(
                          "target_matchers": [AI_RULES]}),
         ("redis_down", {"source_matchers": ["alertname=service_down", "service=redis"],
                         "target_matchers": [AI_COUNTER_RULES]}),
+        ("redis_down_no_data", {"source_matchers": ["alertname=service_down", "service=redis"],
+                                "target_matchers": ["alertname=no_data", f'rule=~"{AI_COUNTER_RULE_NAMES}"']}),
         ("database_down", {"source_matchers": ["alertname=service_down", "service=database"],
                            "target_matchers": ["alertname=no_active_users"]}),
+        ("database_down_no_data", {"source_matchers": ["alertname=service_down", "service=database"],
+                                   "target_matchers": ["alertname=no_data", "rule=no_active_users"]}),
         ("host_down", {"source_matchers": ["alertname=host_down"], "target_matchers": ["alertname!=host_down"],
                        "equal": ["host"]}),
     )
 )
-
-
-def inhibited(
-    firing: Iterable[Mapping[str, str]], candidates: Iterable[Mapping[str, str]], rules: Iterable[InhibitRule]
-) -> dict[int, str]:
-    """Index in ``candidates`` → reason (``inhibited by <rule> (source: <labels>)``) for each inhibited alert."""
-    sources, rules = list(firing), list(rules)
-    reasons: dict[int, str] = {}
-    for i, target in enumerate(candidates):
-        for rule in rules:
-            hit = next((s for s in sources if rule.inhibits(s, target)), None)
-            if hit is not None:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(hit.items()))
-                reasons[i] = f"inhibited by {rule.name} (source: {labels})"
-                break
-    return reasons

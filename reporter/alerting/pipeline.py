@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.dispatch import Dispatcher
 from reporter.alerting.evaluator import Evaluator
+from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.alerting.model import AlertState
 from reporter.alerting.silences import SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.alerting.suppression import Suppression, suppressions
 from reporter.base.errors import one_line
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
@@ -37,7 +40,7 @@ class Alerting:
         self.evaluator = Evaluator(config.rules, config.defaults, store, history, settings.tz, settings.ai_features,
                                    settings.sample_interval)
         self.dispatcher = Dispatcher(history.engine, config.receivers, config.defaults, renderer(settings.tz),
-                                     external_url(settings, port))
+                                     external_url(settings, port), config.inhibit_rules)
         self.outbox = Outbox(history.engine, config.receivers, config.defaults)
         self.notifier = NotifierThread(self.dispatcher, self.outbox, health=history.health)
         self.silences = SilenceStore(history.engine)
@@ -69,8 +72,8 @@ class Alerting:
             active = self.evaluator.active()
         if changed:
             self.notifier.wake()
-        silenced = self._silenced_by(active, snapshot)
-        return snapshot.model_copy(update={"alerts": [active_alert(r, silenced.get(r.fingerprint, []))
+        suppressed = self._suppressed(active, snapshot)
+        return snapshot.model_copy(update={"alerts": [active_alert(r, suppressed.get(r.fingerprint))
                                                       for r in active]})
 
     def reload(self, config: AlertingConfig) -> str:
@@ -82,7 +85,7 @@ class Alerting:
         old = self.config
         with self._lock:
             self.evaluator.configure(config.rules, config.defaults)
-            self.dispatcher.configure(config.receivers, config.defaults)
+            self.dispatcher.configure(config.receivers, config.defaults, config.inhibit_rules)
             self.outbox.configure(config.receivers, config.defaults)
             self.config = config
         self.notifier.wake()
@@ -92,43 +95,50 @@ class Alerting:
         return (f"{len(config.rules)} rules ({rules}), {len(config.receivers)} receiver(s) ({receivers}), "
                 f"{defaults}")
 
-    def _silenced_by(self, active: list[AlertRecord], snapshot: Snapshot) -> dict[str, list[str]]:
-        """Silence ids by fingerprint; empty (logged once, and once when it works again) if unreadable."""
+    def _suppressed(self, active: list[AlertRecord], snapshot: Snapshot) -> dict[str, Suppression]:
+        """Suppressions by fingerprint (:mod:`reporter.alerting.suppression`); without the silences (logged once,
+        and once when they can be read again) when the store cannot be read."""
         if not active:
             return {}
+        rules = self.config.inhibit_rules
         try:
-            silenced = self.silences.silenced_by(active, snapshot.timestamp)
+            suppressed = suppressions(active, snapshot.timestamp, self.silences, rules)
         except Exception as exc:
             if not self._silences_failing:
                 log.warning("alerting: cannot read the silences (%s); alerts are listed without them",
                             one_line(exc))
                 self._silences_failing = True
-            return {}
+            return suppressions(active, snapshot.timestamp, None, rules)
         if self._silences_failing:
             log.info("alerting: silences readable again")
             self._silences_failing = False
-        return silenced
+        return suppressed
 
 
-def stored_alerts(history: History, now: datetime) -> list[ActiveAlert]:
+def stored_alerts(history: History, now: datetime,
+                  inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> list[ActiveAlert]:
     """The fleet's pending and firing alerts as the leader stored them (``alerts``), firing first, each marked
-    suppressed by the active silences matching it: what a node that does not lead lists at ``/alerts`` and in
-    its snapshot. Raises SQLAlchemy errors when the store cannot be read."""
+    suppressed when silenced or inhibited (by ``inhibit_rules``, this node's configuration): what a node that
+    does not lead lists at ``/alerts`` and in its snapshot. Raises SQLAlchemy errors when the store cannot be
+    read."""
     records = [r for r in AlertStore(history.engine).load().values()
                if r.state in (AlertState.FIRING, AlertState.PENDING)]
     records.sort(key=lambda r: (r.state != AlertState.FIRING, r.alertname, r.fingerprint))
-    silenced = SilenceStore(history.engine).silenced_by(records, now) if records else {}
-    return [active_alert(r, silenced.get(r.fingerprint, [])) for r in records]
+    suppressed = suppressions(records, now, SilenceStore(history.engine), inhibit_rules)
+    return [active_alert(r, suppressed.get(r.fingerprint)) for r in records]
 
 
-def active_alert(record: AlertRecord, silenced_by: list[str] | None = None) -> ActiveAlert:
-    """An alert record as listed in the snapshot and by ``GET /alerts``; ``silenced_by``: the ids of the
-    active silences that match it (the alert is then marked suppressed)."""
+def active_alert(record: AlertRecord, suppression: Suppression | None = None) -> ActiveAlert:
+    """An alert record as listed in the snapshot and by ``GET /alerts``; ``suppression``: why it sends nothing
+    (silences matching it, alerts inhibiting it), None when it is not suppressed."""
     return ActiveAlert(
         alertname=record.alertname, state=str(record.state), severity=record.labels.get("severity"),
         host=record.labels.get("host"), labels=record.labels, summary=record.annotations.get("summary"), value=record.value,
         active_at=record.active_at, fired_at=record.fired_at, fingerprint=record.fingerprint,
-        suppressed=bool(silenced_by), silenced_by=list(silenced_by or []),
+        suppressed=suppression is not None,
+        silenced_by=list(suppression.silenced_by) if suppression else [],
+        inhibited_by=list(suppression.inhibited_by) if suppression else [],
+        suppressed_reason=suppression.reason if suppression else None,
     )
 
 

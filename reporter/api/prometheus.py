@@ -71,7 +71,8 @@ class SnapshotCollector:
         snapshot = self.source()
         if snapshot is None:
             return
-        for family in (*catalog_families(snapshot), *self._meta(snapshot), self._alerts(snapshot)):
+        for family in (*catalog_families(snapshot), *self._meta(snapshot), self._alerts(snapshot),
+                       self._suppressed(snapshot)):
             if family is not None:
                 yield family
 
@@ -103,6 +104,19 @@ class SnapshotCollector:
             if alert.severity and "severity" not in labels:
                 labels["severity"] = alert.severity
             family.add_sample("ALERTS", labels, 1.0)
+        return family
+
+    def _suppressed(self, s: Snapshot) -> Metric:
+        """``reporter_alert_suppressed{alertname, <alert labels>, reason="silenced"|"inhibited"} 1`` for each
+        suppressed alert and reason (an alert both silenced and inhibited has two series)."""
+        family = GaugeMetricFamily("reporter_alert_suppressed", "pending and firing alerts whose notifications are "
+                                   "suppressed, by reason (silenced, inhibited)")
+        for alert in s.alerts:
+            reasons = ["silenced"] * bool(alert.silenced_by) + ["inhibited"] * bool(alert.inhibited_by)
+            for reason in reasons:
+                labels = {label_name(k): str(v) for k, v in alert.labels.items()}
+                labels.update(alertname=alert.alertname, alertstate=alert.state, reason=reason)
+                family.add_sample("reporter_alert_suppressed", labels, 1.0)
         return family
 
 

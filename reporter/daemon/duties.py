@@ -126,7 +126,7 @@ class LeaderDuties:
         from reporter.alerting.pipeline import stored_alerts
 
         try:
-            alerts = stored_alerts(self.history, now)
+            alerts = stored_alerts(self.history, now, self.config.inhibit_rules)
         except Exception as exc:
             self._listing.failed("alerts", f"cannot list the fleet's alerts from the store ({one_line(exc)}); "
                                  "this node's /alerts is empty meanwhile (the leader's lists them)")

@@ -105,6 +105,7 @@ def test_test_alert_waits_for_a_receiver_slower_than_5s(tmp_path, history_env):
 RULES = """
 [defaults]
 group_wait = "0s"
+group_interval = "0s"
 
 [rules.demo_requests_high]
 metric = "ai.total_requests"
@@ -243,3 +244,66 @@ def test_silence_add_list_expire_on_a_real_history(tmp_path, history_env):
     again = run("expire", silence_id)
     assert again.returncode == 1 and f"no active silence {silence_id}" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+INHIBITED = RULES.split("[[receivers]]")[0] + """
+[[receivers]]
+name = "all"
+type = "webhook"
+url = "{url}"
+
+[[inhibit_rules]]
+source_matchers = ['alertname="demo_requests_high"']
+target_matchers = ['alertname="demo_latency_high"']
+"""
+
+
+@pytest.mark.slow
+def test_inhibited_alert_is_shown_suppressed_everywhere_and_sent_when_its_source_resolves(tmp_path, redis_url,
+                                                                                          redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    receiver = HTTPReceiver()
+    port = free_port()
+    (tmp_path / "alerting.toml").write_text(INHIBITED.replace("{url}", receiver.url))
+    settings = fast_settings(tmp_path, redis_url, redis_prefix, tmp_path / "alerting.toml")
+    checked = reporter("check-config", cwd=tmp_path, env=settings)
+    assert checked.returncode == 0, checked.stderr
+    assert "inhibit_rules[0]: alertname=demo_requests_high mutes alertname=demo_latency_high" in checked.stderr
+    assert "receiver all (webhook): group_by [alertname], group_wait 0s, group_interval 0s" in checked.stderr
+    client.set(redis_prefix + "total_requests", 150)
+    client.set(redis_prefix + "total_time", 150 * 3)  # 3 s a request: demo_latency_high fires too
+    proc = start_daemon(tmp_path, settings, port)
+    try:
+        def alerts():
+            found = httpx.get(f"http://127.0.0.1:{port}/alerts").json()["alerts"]
+            names = {a["alertname"]: a for a in found if a["state"] == "firing"}
+            return names if {"demo_requests_high", "demo_latency_high"} <= set(names) else None
+
+        both = wait_for(alerts)
+        source, target = both["demo_requests_high"], both["demo_latency_high"]
+        assert target["suppressed"] and target["inhibited_by"] == [source["fingerprint"]]
+        assert target["suppressed_reason"] == "inhibited by inhibit_rules[0] (source: alertname=demo_requests_high)"
+        assert not source["suppressed"] and target["silenced_by"] == []
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert re.search(r'reporter_alert_suppressed\{[^}]*alertname="demo_latency_high"[^}]*reason="inhibited"',
+                         metrics)
+        assert 'reporter_alert_suppressed{alertname="demo_requests_high"' not in metrics
+        block = text_blocks(cli(tmp_path, settings, "alerts"))["demo_latency_high"]
+        assert "[suppressed]" in block and "suppressed: inhibited by inhibit_rules[0]" in block
+        assert "last notification: none (suppressed)" in block
+        wait_for(lambda: receiver.received)
+        assert {a["labels"]["alertname"] for r in receiver.received for a in r.json()["alerts"]} \
+            == {"demo_requests_high"}
+
+        client.set(redis_prefix + "total_requests", 90)  # the source resolves; still 3 s a request
+        client.set(redis_prefix + "total_time", 90 * 3)
+
+        def heard():
+            return {(a["labels"]["alertname"], a["status"]) for r in receiver.received for a in r.json()["alerts"]}
+
+        wait_for(lambda: {("demo_latency_high", "firing"), ("demo_requests_high", "resolved")} <= heard())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+        receiver.stop()
+        client.close()

@@ -1,28 +1,21 @@
 """Dispatch and delivery to real HTTP receivers on loopback, with alert states driven by injected snapshots."""
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from reporter.alerting.config import Defaults, Receiver
-from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.config import Receiver
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.rules import build_rules
 from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertStore
-from reporter.notify.outbox import Outbox
-from reporter.notify.render import renderer
 from reporter.store.alert_schema import delivery_attempts, notification_log, outbox
+from tests.alerting.helpers import TZ, Pipeline, webhook
 from tests.receiver import Receiver as HTTPReceiver
-from tests.snapshots import FEATURES, at, snapshot
-
-TZ = ZoneInfo("Europe/Berlin")
+from tests.snapshots import FEATURES, at
 
 
 @pytest.fixture
@@ -30,44 +23,6 @@ def receiver():
     r = HTTPReceiver()
     yield r
     r.stop()
-
-
-class Pipeline:
-    def __init__(self, history, receivers, **defaults):
-        defaults.setdefault("group_wait", 0)
-        defaults.setdefault("backoff_initial", 0.05)
-        defaults.setdefault("backoff_max", 0.2)
-        self.defaults = Defaults(**defaults)
-        self.history = history
-        self.receivers = receivers
-        self.evaluator = Evaluator(build_rules({}, FEATURES), self.defaults, AlertStore(history.engine), history,
-                                   TZ, FEATURES)
-        self.dispatcher = Dispatcher(history.engine, receivers, self.defaults, renderer(TZ), "http://reporter.example.com")
-        self.outbox = Outbox(history.engine, receivers, self.defaults)
-
-    def feed(self, seconds, **values):
-        for t in seconds:
-            self.evaluator.evaluate(snapshot(t, **values))
-
-    def dispatch(self, t):
-        return self.dispatcher.dispatch(at(t))
-
-    def deliver(self, rounds=1):
-        async def go():
-            async with httpx.AsyncClient() as client:
-                for _ in range(rounds):
-                    await self.outbox.deliver_due(client)
-        asyncio.run(go())
-
-    def deliver_until(self, done, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not done():
-            self.deliver()
-            time.sleep(0.05)
-
-
-def webhook(r, **kw):
-    return Receiver(name=kw.pop("name", "ops"), type="webhook", url=r.url, **kw)
 
 
 def test_one_firing_and_one_resolved_notification(history, receiver):
@@ -298,16 +253,16 @@ def cpu_notices(receiver, count):
 def test_resolution_not_yet_sent_when_a_new_episode_starts_goes_out_first(history, receiver):
     """Notified firing; the alert resolves and fires again before the resolution went out (a group wait, or a
     store that could not be written): the receiver hears resolved (old episode), then firing (new one)."""
-    p = Pipeline(history, [webhook(receiver)], group_wait=60)
+    p = Pipeline(history, [webhook(receiver)], group_wait=60, group_interval=60)
     p.feed(range(0, 310, 10), cpu=95)
     assert len(p.dispatch(360)) == 1
     p.deliver()
-    p.feed([370], cpu=80)  # resolved at 370: held by the group wait until 430
+    p.feed([370], cpu=80)  # resolved at 370: held by the group interval until 420
     p.feed(range(380, 700, 10), cpu=95)  # a new episode from 380, firing from 680
     assert len(p.dispatch(690)) == 1
     p.deliver()
-    assert len(p.dispatch(691)) == 0  # the new episode's group wait (from 680) is not over
-    assert len(p.dispatch(741)) == 1
+    assert len(p.dispatch(691)) == 0  # the group interval (from the notification at 690) is not over
+    assert len(p.dispatch(750)) == 1
     p.deliver()
     assert p.dispatch(800) == []
     assert cpu_notices(receiver, 3) == [("firing", "2026-11-02T08:00:00Z", ZERO),
@@ -335,14 +290,14 @@ def test_resolution_is_sent_when_the_next_episode_reset_before_it_went_out(histo
 def test_episode_that_fired_and_resolved_unseen_is_notified_firing_then_resolved(history, receiver):
     """Fired and resolved while nothing reached the dispatcher (the store could not be written): the receiver
     hears both, in order, as it would have; an episode shorter than the group wait is not sent."""
-    p = Pipeline(history, [webhook(receiver)], group_wait=60)
+    p = Pipeline(history, [webhook(receiver)], group_wait=60, group_interval=60)
     assert p.dispatch(0) == []  # the notifier runs from the start
     p.feed(range(0, 310, 10), cpu=95)  # firing from 300
     p.feed([400], cpu=80)  # resolved 100 s later, before any dispatch could write
     assert len(p.dispatch(410)) == 1
     p.deliver()
-    assert p.dispatch(411) == []  # the resolution's group wait runs from 400
-    assert len(p.dispatch(460)) == 1
+    assert p.dispatch(411) == []  # the resolution waits the group interval from the notification at 410
+    assert len(p.dispatch(470)) == 1
     p.deliver()
     assert p.dispatch(500) == []
     assert cpu_notices(receiver, 2) == [("firing", "2026-11-02T08:00:00Z", ZERO),

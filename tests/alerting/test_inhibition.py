@@ -2,7 +2,19 @@
 
 import pytest
 
-from reporter.alerting.inhibition import DEFAULT_RULES, inhibited, parse_rules
+from reporter.alerting.inhibition import DEFAULT_RULES, parse_rules
+from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.state import AlertRecord
+from reporter.alerting.suppression import inhibitions
+
+
+def inhibited(firing, candidates, rules):
+    """Index in ``candidates`` -> reason, for the candidates that the ``firing`` label sets inhibit."""
+    sources = [AlertRecord(fingerprint(labels), "x", labels, state=AlertState.FIRING) for labels in firing]
+    targets = [AlertRecord(fingerprint(labels), "x", labels, state=AlertState.PENDING) for labels in candidates]
+    known = {r.fingerprint: r for r in targets + sources}  # a firing source listed as a candidate is the source
+    found = inhibitions(known.values(), rules)
+    return {i: found[t.fingerprint][1] for i, t in enumerate(targets) if t.fingerprint in found}
 
 HOST_RULE = [{"source_matchers": ["alertname=host_down"], "target_matchers": ['severity=~"warning|critical"'],
               "equal": ["host"]}]

@@ -24,7 +24,8 @@ def env(tmp_path):
     history = History(settings.history_url, FEATURES)
 
     def config(*names, cpu_threshold=90, cpu_enabled=True):
-        text = f'[defaults]\ngroup_wait = "0s"\n[rules.cpu_high]\nthreshold = {cpu_threshold}\nclear = 80\n'
+        text = '[defaults]\ngroup_wait = "0s"\ngroup_interval = "0s"\n'
+        text += f"[rules.cpu_high]\nthreshold = {cpu_threshold}\nclear = 80\n"
         text += f"enabled = {'true' if cpu_enabled else 'false'}\n"
         for name in names:
             text += (f'[[receivers]]\nname = "{name}"\ntype = "webhook"\nurl = "{receivers[name].url}"\n'

@@ -86,6 +86,7 @@ def demo_rules(for_: str = "1s", threshold: int = 100) -> str:
     return f"""
 [defaults]
 group_wait = "0s"
+group_interval = "0s"
 backoff_initial = "0.2s"
 backoff_max = "1s"
 

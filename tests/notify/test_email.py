@@ -35,7 +35,7 @@ def smtp():
 def env(tmp_path, smtp):
     path = tmp_path / "alerting.toml"
     path.write_text(
-        '[defaults]\ngroup_wait = "0s"\nbackoff_max = "1s"\n'
+        '[defaults]\ngroup_wait = "0s"\ngroup_interval = "0s"\nbackoff_max = "1s"\n'
         f"[rules.cpu_high]\nlabels = {{ team = '{HOSTILE}' }}\n"
         '[[receivers]]\nname = "mail"\ntype = "email"\nto = ["oncall@example.com", "second@example.com"]\n'
         "matchers = ['alertname=cpu_high']\n")

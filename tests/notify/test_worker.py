@@ -57,8 +57,9 @@ def services(receiver: HTTPReceiver) -> list[str]:
 
 @pytest.mark.parametrize("slow_receivers", [1, 30])
 def test_slow_receiver_does_not_delay_a_healthy_one(history, healthy, slow, slow_receivers):
-    """One slow receiver (or 30, more than a shared connection pool would hold) and a healthy one."""
-    defaults = Defaults(group_wait=0)
+    """One slow receiver (or 30, more than a shared connection pool would hold) and a healthy one; one alert
+    per group, so that each alert is one notification."""
+    defaults = Defaults(group_wait=0, group_interval=0, group_by=["..."])
     receivers = [Receiver(name="slow" if i == 0 else f"slow{i}", type="webhook", url=slow.url, timeout=60)
                  for i in range(slow_receivers)] + [Receiver(name="healthy", type="webhook", url=healthy.url)]
     dispatcher = Dispatcher(history.engine, receivers, defaults, renderer(ZoneInfo("UTC")), "http://r.example")
@@ -99,7 +100,7 @@ def test_notifier_on_a_full_disk_logs_once_and_delivers_when_writable(tmpfs, cap
     caplog.set_level(logging.INFO, "reporter")
     history = History(f"sqlite:///{tmpfs / 'h.db'}", FEATURES)
     receiver = HTTPReceiver()
-    defaults = Defaults(group_wait=0)
+    defaults = Defaults(group_wait=0, group_interval=0)
     receivers = [Receiver(name="ops", type="webhook", url=receiver.url)]
     # rule times are the snapshots' (2026-11-02): the alert is firing and due, not yet notified
     evaluator = Evaluator(build_rules({}, FEATURES), defaults, AlertStore(history.engine), history, TZ, FEATURES)
@@ -130,7 +131,7 @@ def test_receiver_slower_than_5s_within_its_timeout_gets_one_delivery(history):
     """httpx's default 5 s timeout must not cut an answer that the receiver's own timeout (10 s) allows."""
     slow = HTTPReceiver(delay=6.0)
     receivers = [Receiver(name="slow", type="webhook", url=slow.url, timeout="10s")]
-    defaults = Defaults(group_wait=0)
+    defaults = Defaults(group_wait=0, group_interval=0)
     dispatcher = Dispatcher(history.engine, receivers, defaults, renderer(ZoneInfo("UTC")), "http://r.example")
     notifier = NotifierThread(dispatcher, Outbox(history.engine, receivers, defaults))
     notifier.start()

@@ -1,0 +1,38 @@
+"""What ``reporter check-config`` says about the alerting configuration: each receiver's routing and grouping,
+and the inhibition rules in force. One line each, for people (secrets are never part of it)."""
+
+from __future__ import annotations
+
+from reporter.alerting.config import AlertingConfig, Receiver
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
+
+
+def receiver_line(receiver: Receiver, config: AlertingConfig) -> str:
+    """``receiver ops (webhook): group_by [alertname], group_wait 10s, group_interval 1m, repeat_interval 4h``
+    followed by its routing (matchers, least severity) when it has any."""
+    g = receiver.grouping(config.defaults)
+    routing = [str(m) for m in receiver.route]
+    if receiver.min_severity:
+        routing.append(f"severity >= {receiver.min_severity}")
+    return (f"receiver {receiver.name} ({receiver.type}): group_by [{', '.join(g.by)}], group_wait "
+            f"{_seconds(g.wait)}, group_interval {_seconds(g.interval)}, repeat_interval {_seconds(g.repeat)}"
+            + (f"; only {', '.join(routing)}" if routing else "")
+            + ("" if receiver.send_resolved else "; send_resolved false"))
+
+
+def describe(config: AlertingConfig) -> list[str]:
+    """The lines: one per receiver, then one per inhibition rule (``name: source ... -> target ...``)."""
+    lines = [receiver_line(r, config) for r in config.receivers] or ["no receivers: alerts are evaluated, not sent"]
+    lines.append(f"{len(config.inhibit_rules)} inhibition rule(s)"
+                 + ("" if config.defaults.default_inhibit_rules else " (built-in ones turned off)"))
+    for rule in config.inhibit_rules:
+        equal = f" with equal [{', '.join(rule.equal)}]" if rule.equal else ""
+        lines.append(f"  {rule.name}: {', '.join(map(str, rule.source))} mutes "
+                     f"{', '.join(map(str, rule.target))}{equal}")
+    return lines
