@@ -33,26 +33,36 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
     """``{fingerprint: ([source fingerprints], reason)}`` for each alert inhibited by a *firing* alert (the
     sources are the firing records; a source never inhibits itself). ``reason`` names the first rule that
     applies and its first source, e.g. ``inhibited by default:ollama_down (source: alertname=service_down,
-    service=ollama)``."""
+    service=ollama)``. As in Alertmanager, an alert matching both a rule's source and target matchers is not
+    inhibited by other alerts that match both. Linear in the alerts per rule: each rule's sources are indexed by their ``equal`` labels."""
     records = list(records)
     sources = [r for r in records if r.state == AlertState.FIRING]
     if not rules or not sources:
         return {}
-    result: dict[str, tuple[list[str], str]] = {}
-    for target in records:
-        hits, reason = [], ""
-        for rule in rules:
-            for source in sources:
-                if source.fingerprint != target.fingerprint and rule.inhibits(source.labels, target.labels):
-                    if not reason:
-                        pairs = ",".join(f"{k}={v}" for k, v in sorted(source.labels.items())
-                                         if k not in ("severity",))
-                        reason = f"inhibited by {rule.name} (source: {pairs})"
-                    if source.fingerprint not in hits:
-                        hits.append(source.fingerprint)
-        if hits:
-            result[target.fingerprint] = (hits, reason)
-    return result
+    found: dict[str, tuple[list[str], str]] = {}
+    for rule in rules:
+        by_equal: dict[tuple[str, ...], list[AlertRecord]] = {}
+        for source in sources:
+            if all(m.matches(source.labels) for m in rule.source):
+                by_equal.setdefault(tuple(source.labels.get(n, "") for n in rule.equal), []).append(source)
+        if not by_equal:
+            continue
+        for target in records:
+            if not all(m.matches(target.labels) for m in rule.target):
+                continue
+            both = all(m.matches(target.labels) for m in rule.source)
+            # Alertmanager: an alert matching both sides is not inhibited by alerts matching both sides
+            hits = [s for s in by_equal.get(tuple(target.labels.get(n, "") for n in rule.equal), ())
+                    if s.fingerprint != target.fingerprint
+                    and not (both and all(m.matches(s.labels) for m in rule.target))]
+            if not hits:
+                continue
+            ids, reason = found.setdefault(target.fingerprint, ([], ""))
+            if not reason:
+                pairs = ",".join(f"{k}={v}" for k, v in sorted(hits[0].labels.items()) if k != "severity")
+                found[target.fingerprint] = (ids, f"inhibited by {rule.name} (source: {pairs})")
+            ids.extend(s.fingerprint for s in hits if s.fingerprint not in ids)
+    return found
 
 
 def suppressions(records: Iterable[AlertRecord], now: datetime, silences: SilenceStore | None,

@@ -106,7 +106,8 @@ def _flush(history: History, rows: list[dict], lists: list[dict]) -> None:
     if not rows:
         return
     names = list(history.metrics)
-    rows = [{"ts": r["ts"], **{n: r.get(n) for n in names}} for r in rows]
+    own = {"host": history.host, "app": True} if history.fleet else {}  # a fleet: the leader's rows, app-wide
+    rows = [{**own, "ts": r["ts"], **{n: r.get(n) for n in names}} for r in rows]
     with history.engine.begin() as conn:
         conn.execute(history.samples.insert(), rows)
         if lists:

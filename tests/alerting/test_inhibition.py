@@ -63,3 +63,12 @@ def test_parse_errors_name_the_field(tables, field):
     with pytest.raises(ValueError) as info:
         parse_rules(tables)
     assert str(info.value).startswith(field + ":") and "\n" not in str(info.value)
+
+
+def test_alerts_matching_both_sides_do_not_inhibit_each_other():
+    """Alertmanager: an alert matching source and target is not inhibited by another matching both."""
+    rules = parse_rules([{"source_matchers": ['severity="critical"'], "target_matchers": ['team="ops"']}])
+    a = {"alertname": "a", "severity": "critical", "team": "ops"}
+    b = {"alertname": "b", "severity": "critical", "team": "ops"}
+    warning = {"alertname": "c", "severity": "warning", "team": "ops"}
+    assert inhibited([a, b], [a, b, warning], rules) == {2: "inhibited by inhibit_rules[0] (source: alertname=a,team=ops)"}
