@@ -34,7 +34,8 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
     sources are the firing records; a source never inhibits itself). ``reason`` names the first rule that
     applies and its first source, e.g. ``inhibited by default:ollama_down (source: alertname=service_down,
     service=ollama)``. As in Alertmanager, an alert matching both a rule's source and target matchers is not
-    inhibited by other alerts that match both. Linear in the alerts per rule: each rule's sources are indexed by their ``equal`` labels."""
+    inhibited by other alerts that match both. Linear in the alerts per rule: each rule's sources are indexed
+    by their ``equal`` labels."""
     records = list(records)
     sources = [r for r in records if r.state == AlertState.FIRING]
     if not rules or not sources:
