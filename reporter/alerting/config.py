@@ -37,6 +37,13 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     target_matchers = ['alertname=~"model_unavailable|ai_.*"']
     equal = ["host"]            # labels whose values must be equal on source and target
 
+    [templates]
+    dir = "templates"           # Jinja2 templates replacing built-in texts (relative: to this file's folder):
+                                # slack.txt.j2, email_subject.txt.j2, email_body.txt.j2, email_body.html.j2,
+                                # webhook_summary.txt.j2, webhook_description.txt.j2, apprise_title.txt.j2,
+                                # apprise_body.txt.j2 (see reporter.notify.templates for their context);
+                                # each is rendered against a sample notification when the file is loaded
+
 ``REPORTER_SLACK_WEBHOOK_URL`` and ``REPORTER_WEBHOOK_URL`` (+ ``REPORTER_WEBHOOK_SECRET``) add receivers
 named ``slack`` and ``webhook`` without a file.
 
@@ -49,7 +56,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -73,10 +80,13 @@ from reporter.notify.receivers.base import Attempt, ReceiverType
 from reporter.notify.receivers.registry import known_types, receiver_type
 from reporter.settings import Settings
 
+if TYPE_CHECKING:
+    from reporter.notify.templates import TemplateSet
+
 MIN_TOLERANCE_INTERVALS = 2  # for_outage_tolerance must span this many sample intervals
 ALL_LABELS = "..."  # group_by = ["..."]: group by every label (one alert per group)
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TABLES = ("defaults", "rules", "receivers", "inhibit_rules")
+TABLES = ("defaults", "rules", "receivers", "inhibit_rules", "templates")
 
 
 class AlertingConfigError(ValueError):
@@ -151,7 +161,9 @@ class Receiver(BaseModel):
         settings = (info.context or {}).get("settings")
         # pydantic runs this again when a validated receiver is put in a model (AlertingConfig): keep its binding
         if self._kind is None or settings is not None:
-            self._kind = receiver_type(self.type)(self.options, settings)  # ValueError: a needed setting is missing
+            templates = (info.context or {}).get("templates")
+            # ValueError: a needed setting is missing
+            self._kind = receiver_type(self.type)(self.options, settings, templates)
         return self
 
     @property
@@ -304,7 +316,9 @@ class Defaults(BaseModel):
 
 class AlertingConfig(BaseModel):
     """Everything the alerting path needs, validated. ``inhibit_rules``: the built-in ones (unless
-    ``defaults.default_inhibit_rules`` is false) followed by the file's ``[[inhibit_rules]]``."""
+    ``defaults.default_inhibit_rules`` is false) followed by the file's ``[[inhibit_rules]]``. ``templates``: the
+    notification templates of ``[templates] dir`` (a ``reporter.notify.templates.TemplateSet``; None: every text
+    is built in), already handed to each receiver's type."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -312,6 +326,7 @@ class AlertingConfig(BaseModel):
     rules: list[Rule]
     receivers: list[Receiver]
     inhibit_rules: list[InhibitRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+    templates: Any = None  # TemplateSet | None; Jinja2 is loaded only when the file has a [templates] table
 
 
 def _first_error(exc: ValidationError, prefix: str) -> str:
@@ -353,7 +368,7 @@ class _FieldError(Exception):
         self.field, self.reason = field, reason
 
 
-def _receiver(item: dict[str, Any], settings: Settings) -> Receiver:
+def _receiver(item: dict[str, Any], settings: Settings, templates: TemplateSet | None = None) -> Receiver:
     """One ``[[receivers]]`` table as a Receiver: its type from the registry (unknown: the known types are
     named), the type's own fields validated by the type's ``Options``, then the common fields; the type gets the
     settings (and refuses what it cannot work without). Raises _FieldError."""
@@ -370,7 +385,8 @@ def _receiver(item: dict[str, Any], settings: Settings) -> Receiver:
         raise _FieldError(*_first_error(exc, "").removeprefix(".").split(": ", 1)) from None
     common = {k: v for k, v in item.items() if k in Receiver.model_fields and k != "options"}
     try:
-        return Receiver.model_validate({**common, "options": options}, context={"settings": settings})
+        return Receiver.model_validate({**common, "options": options},
+                                       context={"settings": settings, "templates": templates})
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -400,6 +416,7 @@ def _load(settings: Settings) -> AlertingConfig:
     unknown = sorted(set(data) - set(TABLES))
     if unknown:
         raise AlertingConfigError(f"{where}: unknown table(s) {unknown}; expected {', '.join(TABLES)}")
+    templates = _templates(data.get("templates"), where, settings)
     defaults_data = data.get("defaults", {})
     if not isinstance(defaults_data, dict):
         raise AlertingConfigError(f"{where}: defaults: must be a table ([defaults] with group_wait = \"10s\", ...), "
@@ -446,7 +463,7 @@ def _load(settings: Settings) -> AlertingConfig:
                                       f"type and the type's fields), not {_kind(item)}")
         label = f"receivers[{index}]" + (f" ({item.get('name')})" if item.get("name") else "")
         try:
-            receivers.append(_receiver(item, settings))
+            receivers.append(_receiver(item, settings, templates))
         except _FieldError as exc:
             setting = env.get(index, {}).get(exc.field)
             raise AlertingConfigError(f"{setting}: {exc.reason}" if setting else
@@ -466,4 +483,31 @@ def _load(settings: Settings) -> AlertingConfig:
     for receiver in receivers:
         register_secrets(receiver.secret_values())
     return AlertingConfig(defaults=defaults, rules=rules, receivers=receivers,
-                          inhibit_rules=[*(DEFAULT_RULES if defaults.default_inhibit_rules else ()), *inhibit_rules])
+                          inhibit_rules=[*(DEFAULT_RULES if defaults.default_inhibit_rules else ()), *inhibit_rules],
+                          templates=templates)
+
+
+def _templates(table: Any, where: str, settings: Settings) -> TemplateSet | None:
+    """The ``[templates]`` table's folder loaded and checked (None without the table); ``dir`` relative to the
+    alerting file's folder. Raises AlertingConfigError naming the field, or the template file and line."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise AlertingConfigError(f"{where}: templates: must be a table ([templates] with dir = \"...\"), "
+                                  f"not {_kind(table)}")
+    unknown = sorted(set(table) - {"dir"})
+    if unknown:
+        raise AlertingConfigError(f"{where}: templates: unknown field(s) {unknown}; expected dir")
+    folder = table.get("dir")
+    if not isinstance(folder, str) or not folder.strip():
+        shown = "missing" if folder is None else f"must be a folder's path, not {_kind(folder)}"
+        raise AlertingConfigError(f"{where}: templates.dir: {shown}")
+    from reporter.notify.templates import TemplateError, TemplateSet  # loads Jinja2: only with templates
+
+    path = Path(folder).expanduser()
+    if not path.is_absolute() and settings.alerting_file:
+        path = Path(settings.alerting_file).resolve().parent / path
+    try:
+        return TemplateSet.load(path, settings.tz)
+    except TemplateError as exc:
+        raise AlertingConfigError(f"{where}: templates.dir: {exc}") from None

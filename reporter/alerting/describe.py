@@ -27,7 +27,8 @@ def receiver_line(receiver: Receiver, config: AlertingConfig) -> str:
 
 
 def describe(config: AlertingConfig) -> list[str]:
-    """The lines: one per receiver, then one per inhibition rule (``name: source ... -> target ...``)."""
+    """The lines: one per receiver, then one per inhibition rule (``name: source ... -> target ...``), then the
+    notification templates in use (with a ``[templates]`` table)."""
     lines = [receiver_line(r, config) for r in config.receivers] or ["no receivers: alerts are evaluated, not sent"]
     lines.append(f"{len(config.inhibit_rules)} inhibition rule(s)"
                  + ("" if config.defaults.default_inhibit_rules else " (built-in ones turned off)"))
@@ -35,4 +36,7 @@ def describe(config: AlertingConfig) -> list[str]:
         equal = f" with equal [{', '.join(rule.equal)}]" if rule.equal else ""
         lines.append(f"  {rule.name}: {', '.join(map(str, rule.source))} mutes "
                      f"{', '.join(map(str, rule.target))}{equal}")
+    if config.templates is not None:
+        lines.append(f"templates: {config.templates.folder}: {', '.join(config.templates.names()) or 'none'} "
+                     "overridden, the other texts built in")
     return lines

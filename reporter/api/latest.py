@@ -23,10 +23,12 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the clas
 class Delivery:
     """The notifier's health for ``/metrics`` (the leader's outbox): ``outcomes``, attempts of this process by
     (receiver, outcome: delivered, retry, failed, expired); ``backlog``, undelivered notifications by receiver:
-    (count, age of the oldest in seconds)."""
+    (count, age of the oldest in seconds); ``template_errors``, notification templates that failed to render
+    (the built-in text went out instead) by template file name, since this process started."""
 
     outcomes: dict[tuple[str, str], int]
     backlog: dict[str, tuple[int, float]]
+    template_errors: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

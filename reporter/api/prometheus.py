@@ -123,7 +123,8 @@ class SnapshotCollector:
 def delivery_families(delivery: Delivery) -> list[Metric]:
     """The notifier's families: ``reporter_notifications_total{receiver, outcome}`` (attempts of this process:
     delivered, retry, failed, expired), ``reporter_outbox_backlog{receiver}`` (undelivered notifications) and
-    ``reporter_outbox_oldest_age_seconds{receiver}`` (age of the oldest undelivered one)."""
+    ``reporter_outbox_oldest_age_seconds{receiver}`` (age of the oldest undelivered one) and
+    ``reporter_template_errors_total{template}`` (templates that failed to render; the built-in text went out)."""
     outcomes = CounterMetricFamily("reporter_notifications", "notification attempts by receiver and outcome "
                                    "(delivered, retry, failed, expired) since this process started",
                                    labels=["receiver", "outcome"])
@@ -136,7 +137,12 @@ def delivery_families(delivery: Delivery) -> list[Metric]:
     for receiver, (count, age) in sorted(delivery.backlog.items()):
         backlog.add_metric([receiver], float(count))
         oldest.add_metric([receiver], age)
-    return [outcomes, backlog, oldest]
+    templates = CounterMetricFamily("reporter_template_errors", "notification templates that failed to render "
+                                    "(the built-in text was sent instead) since this process started",
+                                    labels=["template"])
+    for template, count in sorted(delivery.template_errors.items()):
+        templates.add_metric([template], float(count))
+    return [outcomes, backlog, oldest, templates]
 
 
 class _Families:

@@ -196,8 +196,10 @@ class LeaderDuties:
         alerting = self.alerting
         if alerting is None:
             return None
+        from reporter.notify.template_errors import error_counts as template_error_counts
+
         try:
-            return Delivery(dict(alerting.outbox.outcomes), alerting.outbox.backlog())
+            return Delivery(dict(alerting.outbox.outcomes), alerting.outbox.backlog(), template_error_counts())
         except Exception:
             return None
 

@@ -24,6 +24,9 @@ value can neither inject a mention (``<!channel>``) nor a link. Alerts are shown
 severity (critical, warning, info), so that the ones cut off by the block limit are the least urgent.
 An alert's ``host`` label (every per-host alert of a fleet has one) is named in the title and its section
 (``cpu_high on web2``) rather than among the other labels.
+
+A message of one's own (the ``slack.txt.j2`` template, ``reporter.notify.templates``) goes out as
+:func:`text_payload`: ``{"text": <the text>, "blocks": [<one mrkdwn section per 3,000 characters>]}``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_HEADER_CHARS = 150
 MAX_FALLBACK_CHARS = 300
+MAX_TEXT_CHARS = 4000  # the "text" of a templated message (Slack advises at most 4,000 characters)
 # Per-field budgets inside a section, so that the start/end lines survive a very long description.
 MAX_NAME_CHARS = 200
 MAX_SUMMARY_CHARS = 500
@@ -101,6 +105,23 @@ def slack_payload(notification: Notification, tz: ZoneInfo) -> dict:
 
     attachment = {"color": _color(status, alerts), "fallback": fallback, "blocks": blocks}
     return {"text": fallback, "attachments": [attachment]}
+
+
+def text_payload(text: str) -> dict:
+    """The body of a message whose mrkdwn ``text`` is already written (and escaped): ``text`` (cut to
+    ``MAX_TEXT_CHARS``; notifications and the plain-text retry show it) and the whole text as mrkdwn sections of
+    at most ``MAX_SECTION_CHARS`` characters each, cut at line ends where possible, at most ``MAX_BLOCKS``."""
+    text = text.strip("\n")
+    chunks: list[str] = []
+    for line in text.split("\n"):
+        if chunks and len(chunks[-1]) + 1 + len(line) <= MAX_SECTION_CHARS:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(chunk, MAX_SECTION_CHARS),
+                                           "verbatim": True}}
+              for chunk in chunks[:MAX_BLOCKS] if chunk.strip()]
+    return {"text": truncate(text, MAX_TEXT_CHARS), "blocks": blocks}
 
 
 def _urgency(alert: AlertNotice) -> tuple[int, int]:

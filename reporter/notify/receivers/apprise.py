@@ -7,7 +7,8 @@ start, exit 2, without showing the URL). ``apprise`` is imported only when a rec
 
 The message: title ``[FIRING:2] cpu_high, disk_high`` (``[RESOLVED:1] ...``), a plain-text body (Apprise's
 TEXT format: each service escapes it for its own markup) listing each alert's status, name, host, severity,
-summary. An attempt where Apprise reports a failure for any URL is retried with backoff (Apprise gives False,
+summary (or the ``apprise_title.txt.j2`` and ``apprise_body.txt.j2`` templates, ``reporter.notify.templates``).
+An attempt where Apprise reports a failure for any URL is retried with backoff (Apprise gives False,
 not the reason; the error says how many URLs failed).
 """
 
@@ -62,7 +63,8 @@ class AppriseReceiver(ReceiverType):
     secret_fields = ("urls",)
 
     def render(self, notification: Notification, tz: ZoneInfo, max_alerts: int = 0) -> bytes:
-        """JSON ``{"title": str, "body": str}`` (plain text, firing alerts first)."""
+        """JSON ``{"title": str, "body": str}`` (plain text, firing alerts first), or the text of the
+        ``apprise_title.txt.j2`` and ``apprise_body.txt.j2`` templates."""
         alerts = sorted(notification.alerts, key=lambda a: a.status != "firing")
         if max_alerts > 0:
             alerts = alerts[:max_alerts]
@@ -78,7 +80,10 @@ class AppriseReceiver(ReceiverType):
             lines.append(f"and {left_out} more alert(s)")
         if notification.external_url:
             lines.append(f"Sent by reporter at {notification.external_url}")
-        return json.dumps({"title": subject(notification), "body": "\n".join(lines)}).encode()
+        title = self.text("apprise_title.txt.j2", notification)
+        body = self.text("apprise_body.txt.j2", notification)
+        return json.dumps({"title": " ".join((title or subject(notification)).split()),
+                           "body": "\n".join(lines) if body is None else body.strip("\n")}).encode()
 
     async def send(self, client: Any, notification_id: str, body: bytes, timeout: float) -> Attempt:
         """Notify every URL within ``timeout`` seconds (in a thread); a False from Apprise or a timeout is

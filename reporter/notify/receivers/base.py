@@ -22,6 +22,7 @@ from reporter.notify.notification import Notification
 from reporter.notify.retry import DELIVERED, FAILED, RETRY
 
 if TYPE_CHECKING:
+    from reporter.notify.templates import TemplateSet
     from reporter.settings import Settings
 
 __all__ = ["DELIVERED", "FAILED", "RETRY", "Attempt", "ReceiverOptions", "ReceiverType", "elapsed_ms"]
@@ -61,17 +62,24 @@ class ReceiverType(ABC):
       ``<file>: receivers[i] (name).<field>: <reason>``);
     - ``secret_fields``: the names of those fields whose values are secrets (masked everywhere once configured).
 
-    An instance is made per configured receiver with its validated options and the process settings (None in
-    tests that build receivers directly); the constructor raises ValueError (one line) when a setting the type
-    needs is missing, so that the daemon refuses to start (exit 2).
+    An instance is made per configured receiver with its validated options, the process settings (None in
+    tests that build receivers directly) and the notification templates of the alerting file (``templates``,
+    ``reporter.notify.templates``; None: every text is built in); the constructor raises ValueError (one line)
+    when a setting the type needs is missing, so that the daemon refuses to start (exit 2).
     """
 
     type: ClassVar[str]
     Options: ClassVar[builtins.type[ReceiverOptions]] = ReceiverOptions
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, options: ReceiverOptions, settings: Settings | None = None) -> None:
-        self.options, self.settings = options, settings
+    def __init__(self, options: ReceiverOptions, settings: Settings | None = None,
+                 templates: TemplateSet | None = None) -> None:
+        self.options, self.settings, self.templates = options, settings, templates
+
+    def text(self, template: str, notification: Notification) -> str | None:
+        """The text of ``template`` (a file name of ``reporter.notify.templates.KNOWN``) for ``notification``, or
+        None when it is not overridden or fails to render (then the type sends its built-in text)."""
+        return None if self.templates is None else self.templates.render(template, notification)
 
     def secrets(self) -> list[str]:
         """The values never to show: every field named in ``secret_fields`` (each item of a list field), and the
@@ -96,6 +104,6 @@ class ReceiverType(ABC):
         retries."""
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.options == self.options
+        return type(other) is type(self) and (other.options, other.templates) == (self.options, self.templates)
 
     __hash__ = None  # type: ignore[assignment]  # equal by options, which may hold lists

@@ -7,6 +7,9 @@ The message: subject ``[FIRING:2] cpu_high, disk_high`` (``[RESOLVED:1] ...`` wh
 plain-text part and an HTML part (every value escaped) listing, firing first, each alert's name, severity,
 summary, description, labels, other annotations, start (and end) time in the configured timezone, its link;
 then the reporter's external URL. ``Message-ID`` is made from the notification id, the same on every retry.
+The ``email_subject.txt.j2``, ``email_body.txt.j2`` and ``email_body.html.j2`` templates
+(``reporter.notify.templates``) replace the subject (made one line) and the parts; a text template alone makes a
+plain-text email (no built-in HTML part beside a text of one's own).
 
 Answers: accepted → delivered; a 4xx reply, a refused or dropped connection, a timeout → retried with backoff;
 a 5xx reply (or a server without STARTTLS when it is required) → permanent failure, with the server's answer.
@@ -22,7 +25,7 @@ from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
@@ -39,6 +42,9 @@ from reporter.notify.receivers.base import (
     ReceiverType,
 )
 from reporter.settings import Settings
+
+if TYPE_CHECKING:
+    from reporter.notify.templates import TemplateSet
 from reporter.smtp import SMTPSendError, SMTPServer, send_message
 
 _ADDRESS = re.compile(r"^[^@\s<>,]+@[^@\s<>,]+$")
@@ -69,8 +75,9 @@ class EmailReceiver(ReceiverType):
     Options = EmailOptions
     options: EmailOptions
 
-    def __init__(self, options: EmailOptions, settings: Settings | None = None) -> None:
-        super().__init__(options, settings)
+    def __init__(self, options: EmailOptions, settings: Settings | None = None,
+                 templates: TemplateSet | None = None) -> None:
+        super().__init__(options, settings, templates)
         self.server: SMTPServer | None = None
         self.sender = "reporter@localhost"
         if settings is not None:
@@ -87,13 +94,17 @@ class EmailReceiver(ReceiverType):
             alerts = alerts[:max_alerts]
         left_out = len(notification.alerts) - len(alerts) + notification.truncated
         message = EmailMessage()
-        message["Subject"] = subject(notification)
+        custom_subject = self.text("email_subject.txt.j2", notification)
+        message["Subject"] = " ".join((custom_subject or subject(notification)).split())
         message["From"] = self.sender
         message["To"] = ", ".join(self.options.to)
         message["Date"] = format_datetime(notification.created_at)
         message["Message-ID"] = f"<{notification.id}@reporter>"
-        message.set_content(_text(notification, alerts, left_out, tz))
-        message.add_alternative(_html(notification, alerts, left_out, tz), subtype="html")
+        text = self.text("email_body.txt.j2", notification)
+        page = self.text("email_body.html.j2", notification)
+        message.set_content(text or _text(notification, alerts, left_out, tz))
+        if page is not None or text is None:  # a plain-text template of its own alone: no built-in HTML part
+            message.add_alternative(page or _html(notification, alerts, left_out, tz), subtype="html")
         return message.as_bytes(policy=SMTP)  # CRLF line ends: the bytes go to the server as they are
 
     async def send(self, client: Any, notification_id: str, body: bytes, timeout: float) -> Attempt:

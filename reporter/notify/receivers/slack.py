@@ -1,6 +1,7 @@
 """``type = "slack"``: a Slack incoming webhook, Block Kit body (``reporter.notify.slack``).
 
 Fields: ``url`` (the webhook URL). The whole URL is a secret (its path is the key), so are its path and password.
+A ``slack.txt.j2`` template replaces the message (``reporter.notify.templates``).
 
 Slack answers ``400 invalid_blocks`` when it rejects the Block Kit body; the same notification is then sent once
 more, at once, as plain text (its ``text`` only), and that second answer is the attempt's outcome.
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 from reporter.notify.notification import Notification
 from reporter.notify.receivers.base import Attempt
 from reporter.notify.receivers.http import HTTPReceiverType
-from reporter.notify.slack import slack_payload
+from reporter.notify.slack import slack_payload, text_payload
 
 if TYPE_CHECKING:
     import httpx
@@ -60,4 +61,7 @@ class SlackReceiver(HTTPReceiverType):
         return dataclasses.replace(retried, error=f"{retried.error} (plain-text retry after {INVALID_BLOCKS})")
 
     def render(self, notification: Notification, tz: ZoneInfo, max_alerts: int = 0) -> bytes:
-        return json.dumps(slack_payload(notification, tz), ensure_ascii=False, separators=(",", ":")).encode()
+        """The Block Kit body; with a ``slack.txt.j2`` template that renders, that text as mrkdwn sections."""
+        text = self.text("slack.txt.j2", notification)
+        payload = slack_payload(notification, tz) if text is None else text_payload(text)
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
