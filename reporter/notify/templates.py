@@ -15,7 +15,7 @@ not be silently ignored); files not ending in ``.j2`` are ignored::
     apprise_body.txt.j2          the Apprise body (plain text)
 
 Context (the names of the Alertmanager webhook payload): ``status`` (``firing`` when any alert fires, else
-``resolved``), ``receiver``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``, ``externalURL``,
+``resolved``), ``receiver``, ``groupKey``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``, ``externalURL``,
 ``truncatedAlerts``, ``alerts`` (each: ``status``, ``labels``, ``annotations``, ``startsAt``, ``endsAt`` (None
 while firing), ``generatorURL``, ``fingerprint``; times are aware UTC datetimes), ``firing`` and ``resolved`` (the
 alerts of that status); ``alert``: the alert being rendered (webhook templates only). Filters: ``localtime``
@@ -49,6 +49,7 @@ from reporter.masking import mask
 from reporter.notify.notification import AlertNotice, Notification
 from reporter.notify.slack import escape_mrkdwn
 from reporter.notify.template_errors import failed
+from reporter.notify.webhook import group_key
 
 KNOWN = (
     "slack.txt.j2",
@@ -173,6 +174,7 @@ def context(notification: Notification, alert: AlertNotice | None = None) -> dic
     values = {
         "status": notification.status,
         "receiver": notification.receiver,
+        "groupKey": group_key(notification.receiver, notification.group_labels),
         "groupLabels": dict(sorted(notification.group_labels.items())),
         "commonLabels": _common([a.labels for a in notification.alerts]),
         "commonAnnotations": _common([a.annotations for a in notification.alerts]),
