@@ -31,6 +31,8 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     timeout = "10s"             # overall deadline of one attempt (at most 120 s)
     backoff_max = "30s"         # this receiver's own cap on the wait between attempts
     group_by = ["alertname", "host"]   # also group_wait, group_interval, repeat_interval, send_resolved
+    mute_time_intervals = ["weekend-maintenance"]   # no notification while one of these is active
+    # active_time_intervals = ["business-hours"]    # notifications only while one of these is active
 
     [[inhibit_rules]]           # Alertmanager's inhibition: a firing source mutes matching targets
     source_matchers = ['alertname="service_down"', 'service="ollama"']
@@ -43,6 +45,14 @@ File (``REPORTER_ALERTING_FILE``, optional)::
                                 # webhook_summary.txt.j2, webhook_description.txt.j2, apprise_title.txt.j2,
                                 # apprise_body.txt.j2 (see reporter.notify.templates for their context);
                                 # each is rendered against a sample notification when the file is loaded
+    [[time_intervals]]          # named recurring windows, Alertmanager's time_interval (reporter.alerting.intervals)
+    name = "weekend-maintenance"
+    [[time_intervals.time_intervals]]   # active when ANY entry matches; an entry when ALL its fields match
+    weekdays = ["saturday", "sunday"]   # also ranges "monday:friday"; days_of_month, months, years alike
+    times = [{ start_time = "02:00", end_time = "04:00" }]   # end exclusive, 24:00 allowed
+    location = "Europe/Berlin"          # IANA zone (default UTC)
+
+A muted receiver is sent nothing; its alerts stay due, so what still fires when the window ends is sent then.
 
 ``REPORTER_SLACK_WEBHOOK_URL`` and ``REPORTER_WEBHOOK_URL`` (+ ``REPORTER_WEBHOOK_SECRET``) add receivers
 named ``slack`` and ``webhook`` without a file.
@@ -55,6 +65,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -71,6 +82,7 @@ from pydantic import (
 )
 
 from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule, parse_rules
+from reporter.alerting.intervals import IntervalError, TimeInterval, muted_reason, parse_time_intervals
 from reporter.alerting.matchers import REGEX_LOOKING, Matcher, compile_regex
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.rules import Rule, build_rules, parse_duration
@@ -86,7 +98,7 @@ if TYPE_CHECKING:
 MIN_TOLERANCE_INTERVALS = 2  # for_outage_tolerance must span this many sample intervals
 ALL_LABELS = "..."  # group_by = ["..."]: group by every label (one alert per group)
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TABLES = ("defaults", "rules", "receivers", "inhibit_rules", "templates")
+TABLES = ("defaults", "rules", "receivers", "inhibit_rules", "templates", "time_intervals")
 
 
 class AlertingConfigError(ValueError):
@@ -125,7 +137,10 @@ class Receiver(BaseModel):
     max_alerts: int = Field(0, ge=0)
     timeout: float = Field(10.0, gt=0, le=120)
     backoff_max: float | None = Field(None, gt=0)
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
 
+    _intervals: dict[str, TimeInterval] = PrivateAttr(default_factory=dict)
     _kind: ReceiverType | None = PrivateAttr(None)
 
     @model_validator(mode="before")
@@ -171,6 +186,20 @@ class Receiver(BaseModel):
         """The receiver type's instance (``reporter.notify.receivers``) that renders and sends."""
         assert self._kind is not None
         return self._kind
+
+    def bind_intervals(self, intervals: dict[str, TimeInterval]) -> None:
+        """Resolve the receiver's interval names; ValueError naming the field and an unknown name."""
+        for field in ("mute_time_intervals", "active_time_intervals"):
+            for name in getattr(self, field):
+                if name not in intervals:
+                    raise ValueError(f"{field}: unknown time interval {name!r}; defined: "
+                                     f"{', '.join(intervals) or 'none ([[time_intervals]])'}")
+        self._intervals = intervals
+
+    def muted(self, now: datetime) -> str | None:
+        """Why no notification may go to this receiver at ``now`` (aware), e.g. ``"mute_time_intervals
+        weekend-maintenance"`` or ``"outside active_time_intervals business-hours"``; None when it may."""
+        return muted_reason(self.mute_time_intervals, self.active_time_intervals, self._intervals, now)
 
     def secret_values(self) -> list[str]:
         """What must never be shown: the secrets its type declares (``secret_fields``, a URL's password)."""
@@ -318,7 +347,7 @@ class AlertingConfig(BaseModel):
     """Everything the alerting path needs, validated. ``inhibit_rules``: the built-in ones (unless
     ``defaults.default_inhibit_rules`` is false) followed by the file's ``[[inhibit_rules]]``. ``templates``: the
     notification templates of ``[templates] dir`` (a ``reporter.notify.templates.TemplateSet``; None: every text
-    is built in), already handed to each receiver's type."""
+    is built in), already handed to each receiver's type. ``time_intervals``: the named time intervals, by name."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -327,6 +356,7 @@ class AlertingConfig(BaseModel):
     receivers: list[Receiver]
     inhibit_rules: list[InhibitRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
     templates: Any = None  # TemplateSet | None; Jinja2 is loaded only when the file has a [templates] table
+    time_intervals: dict[str, TimeInterval] = Field(default_factory=dict)
 
 
 def _first_error(exc: ValidationError, prefix: str) -> str:
@@ -417,6 +447,10 @@ def _load(settings: Settings) -> AlertingConfig:
     if unknown:
         raise AlertingConfigError(f"{where}: unknown table(s) {unknown}; expected {', '.join(TABLES)}")
     templates = _templates(data.get("templates"), where, settings)
+    try:
+        intervals = parse_time_intervals(data.get("time_intervals", []))
+    except IntervalError as exc:
+        raise AlertingConfigError(f"{where}: {exc}") from None
     defaults_data = data.get("defaults", {})
     if not isinstance(defaults_data, dict):
         raise AlertingConfigError(f"{where}: defaults: must be a table ([defaults] with group_wait = \"10s\", ...), "
@@ -469,6 +503,10 @@ def _load(settings: Settings) -> AlertingConfig:
             raise AlertingConfigError(f"{setting}: {exc.reason}" if setting else
                                       f"{where}: {label}{'.' + exc.field if exc.field else ''}: {exc.reason}") \
                 from None
+        try:
+            receivers[-1].bind_intervals(intervals)
+        except ValueError as exc:
+            raise AlertingConfigError(f"{where}: {label}.{exc}") from None
         backoff_max = receivers[-1].backoff_max
         if backoff_max is not None and backoff_max > defaults.max_age:
             raise AlertingConfigError(f"{where}: {label}.backoff_max: {backoff_max:g} s must not exceed "
@@ -484,7 +522,7 @@ def _load(settings: Settings) -> AlertingConfig:
         register_secrets(receiver.secret_values())
     return AlertingConfig(defaults=defaults, rules=rules, receivers=receivers,
                           inhibit_rules=[*(DEFAULT_RULES if defaults.default_inhibit_rules else ()), *inhibit_rules],
-                          templates=templates)
+                          templates=templates, time_intervals=intervals)
 
 
 def _templates(table: Any, where: str, settings: Settings) -> TemplateSet | None:

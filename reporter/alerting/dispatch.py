@@ -10,8 +10,10 @@ unchanged group whose alerts still fire is sent again every ``repeat_interval``.
 Per receiver and alert, the notification log remembers which episode (the alert's ``startsAt``) was notified
 firing and resolved, and when; a group's last notification is the latest of its alerts'. Suppressed alerts
 (silenced or inhibited, :mod:`reporter.alerting.suppression`) keep their state and are not sent; an inhibited
-alert still firing when its source resolves is notified then. The outbox row and the log update are written in
-one transaction, before any sending: a crash after it sends the notification on restart.
+alert still firing when its source resolves is notified then. A receiver muted by its time intervals
+(``Receiver.muted``) is sent nothing: what is due for it stays owed and goes out when the window ends. The
+outbox row and the log update are written in one transaction, before any sending: a crash after it sends the
+notification on restart.
 """
 
 from __future__ import annotations
@@ -123,11 +125,12 @@ class Dispatcher:
         for receiver in self.receivers:
             grouping = receiver.grouping(self.defaults)
             groups = self._groups(receiver, grouping, records, suppressed, logged, now, waiting)
+            muted = receiver.muted(now)  # a time interval: what is owed waits for the window's end
             for group in groups:
                 due_at = group.due_at(grouping)
                 if due_at is None:
                     continue
-                if now < due_at:
+                if muted or now < due_at:
                     waiting.update(d.record.fingerprint for d in group.changes)
                     continue
                 written.append(self._flush(receiver, grouping, group, now))
@@ -205,6 +208,8 @@ class Dispatcher:
             return None
         if logged is not None and logged.starts_at == to_ms(record.active_at):
             return None  # this episode was notified (or is being)
+        if receiver.muted(record.fired_at):
+            return None  # it fired (and resolved) while a time interval muted the receiver
         if (record.resolved_at - record.fired_at).total_seconds() < group_wait:
             return None
         return _Due(replace(record, state=AlertState.FIRING, resolved_at=None), "firing", record.fired_at)
