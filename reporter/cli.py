@@ -267,30 +267,48 @@ def silence() -> None:
     """Mute notifications of matching alerts for a while (alerts keep their state)."""
 
 
-@silence.command("add", short_help="Add a silence.")
+@silence.command("add", short_help="Add a silence (now, or a maintenance window ahead).")
 @click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
               help="Label matcher as in Alertmanager: name=value, name!=value, name=~regex or name!~regex "
                    "(a regex matches the whole value); repeat to AND them.")
-@click.option("--duration", default="2h", show_default=True, help="How long: 30m, 2h, 1d...")
+@click.option("--start", default=None, metavar="TIME",
+              help="When it starts (default: now): ISO 8601 (2026-12-05T02:00, local unless it has an offset) or "
+                   "HH:MM (the next such local time). A later start is listed as pending until then.")
+@click.option("--end", default=None, metavar="TIME", help="When it ends (instead of --duration): ISO 8601 or HH:MM "
+                                                          "(the next such local time after the start).")
+@click.option("--duration", default=None, help="How long from the start: 30m, 2h, 1d...  [default: 2h]")
 @click.option("--comment", required=True, help="Why (shown in `silence list`).")
 @click.option("--author", default=None, help="Who (default: the current user).")
 @click.pass_context
-def silence_add_command(ctx: click.Context, matchers, duration: str, comment: str, author: str | None) -> None:
+def silence_add_command(ctx: click.Context, matchers, start: str | None, end: str | None, duration: str | None,
+                        comment: str, author: str | None) -> None:
     """Add a silence: alerts matching every --match keep their state but send nothing until it ends.
 
     \b
     Example:
       reporter silence add --match alertname=cpu_high --match service=redis \\
         --duration 2h --comment "redis upgrade"
+      reporter silence add --match host=db1 --start 02:00 --end 04:00 --comment "db1 kernel update"
     """
+    from datetime import UTC, datetime
+
     from reporter.alerting.cli import silence_add
     from reporter.alerting.rules import parse_duration
-    from reporter.alerting.silences import Matcher
+    from reporter.alerting.silences import Matcher, parse_when
 
+    settings = _settings(ctx)
+    now = datetime.now(UTC)
+    when: dict[str, datetime] = {}
+    if duration is not None and end is not None:
+        click.echo("reporter: silence add --end: give --end or --duration, not both", err=True)
+        ctx.exit(EXIT_CONFIG)
     # bad input: one line naming the option, exit 2 (never a traceback, e.g. for a duration too large)
     checks: list[tuple[str, Callable[[], object]]] = [
-        ("--duration", lambda: parse_duration(duration)),
-        *(("--match", lambda m=m: Matcher.parse(m)) for m in matchers)]
+        ("--duration", lambda: parse_duration(duration or "2h")),
+        *(("--match", lambda m=m: Matcher.parse(m)) for m in matchers),
+        ("--start", lambda: start is None or when.setdefault("start", parse_when(start, settings.tz, now))),
+        ("--end", lambda: end is None or when.setdefault("end", parse_when(end, settings.tz, now,
+                                                                             when.get("start", now))))]
     for option, check in checks:
         try:
             check()
@@ -298,17 +316,18 @@ def silence_add_command(ctx: click.Context, matchers, duration: str, comment: st
             click.echo(f"reporter: silence add {option}: {exc}", err=True)
             ctx.exit(EXIT_CONFIG)
     try:
-        silence_add(_settings(ctx), matchers, duration, comment, author)
+        silence_add(settings, matchers, parse_duration(duration or "2h"), comment, author, now,
+                    when.get("start"), when.get("end"))
     except ValueError as exc:
         click.echo(f"reporter: silence add: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
 
 
-@silence.command("list", short_help="List active silences (--all: expired ones too).")
+@silence.command("list", short_help="List pending and active silences (--all: expired ones too).")
 @click.option("--all", "include_expired", is_flag=True, help="Include expired silences.")
 @click.pass_context
 def silence_list_command(ctx: click.Context, include_expired: bool) -> None:
-    """List active silences (with --all, expired ones too)."""
+    """List silences with their state: pending (starts later), active (with --all, expired ones too)."""
     from reporter.alerting.cli import silence_list
 
     silence_list(_settings(ctx), include_expired)
@@ -318,11 +337,11 @@ def silence_list_command(ctx: click.Context, include_expired: bool) -> None:
 @click.argument("silence_id")
 @click.pass_context
 def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
-    """End a silence now. Exits 1 when no active silence has that id."""
+    """End a silence now (a pending one never starts). Exits 1 when no pending or active silence has that id."""
     from reporter.alerting.cli import silence_expire
 
     if not silence_expire(_settings(ctx), silence_id):
-        click.echo(f"reporter: no active silence {silence_id}", err=True)
+        click.echo(f"reporter: no active or pending silence {silence_id}", err=True)
         ctx.exit(EXIT_RUNTIME)
     click.echo(f"{silence_id} expired")
 

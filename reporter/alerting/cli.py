@@ -17,7 +17,6 @@ from reporter.alerting.config import AlertingConfig, Receiver
 from reporter.alerting.inhibition import DEFAULT_RULES
 from reporter.alerting.model import AlertNotice, Notification, fingerprint
 from reporter.alerting.pipeline import external_url
-from reporter.alerting.rules import parse_duration
 from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.suppression import Suppression, suppressions
@@ -165,29 +164,35 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
     return 0 if failures == 0 else 1
 
 
-def silence_add(settings: Settings, matchers: tuple[str, ...], duration: str, comment: str, author: str | None) -> None:
+def silence_add(settings: Settings, matchers: tuple[str, ...], seconds: float, comment: str, author: str | None,
+                now: datetime, start: datetime | None = None, end: datetime | None = None) -> None:
+    """Store a silence from ``start`` (None: now) until ``end`` (None: for ``seconds``) and print its id and
+    times; ValueError (one line) when the times are wrong."""
     parsed = [Matcher.parse(m) for m in matchers]
-    seconds = parse_duration(duration)
     history = open_history(settings)
     try:
-        silence = SilenceStore(history.engine).add(parsed, seconds, comment, author or getpass.getuser(),
-                                                   datetime.now(UTC))
+        silence = SilenceStore(history.engine).add(parsed, seconds, comment, author or getpass.getuser(), now,
+                                                   starts_at=start, ends_at=end)
     finally:
         history.close()
-    click.echo(f"{silence.id} until {_when(silence.ends_at, settings.tz)}: {' '.join(map(str, parsed))}")
+    since = f" from {_when(silence.starts_at, settings.tz)}" if silence.state(now) == "pending" else ""
+    click.echo(f"{silence.id}{since} until {_when(silence.ends_at, settings.tz)}"
+               f"{' (pending)' if since else ''}: {' '.join(map(str, parsed))}")
 
 
 def silence_list(settings: Settings, include_expired: bool) -> None:
+    """Print the silences, one a line: id, state (pending, active, expired), start -> end, matchers, author."""
+    now = datetime.now(UTC)
     history = open_history(settings)
     try:
-        silences = SilenceStore(history.engine).list(datetime.now(UTC), include_expired)
+        silences = SilenceStore(history.engine).list(now, include_expired)
     finally:
         history.close()
     if not silences:
         click.echo("no silences")
     for s in silences:
-        click.echo(f"{s.id}  {_when(s.starts_at, settings.tz)} -> {_when(s.ends_at, settings.tz)}  "
-                   f"{' '.join(map(str, s.matchers))}  by {s.created_by}: {s.comment}")
+        click.echo(f"{s.id}  {s.state(now):7}  {_when(s.starts_at, settings.tz)} -> {_when(s.ends_at, settings.tz)}"
+                   f"  {' '.join(map(str, s.matchers))}  by {s.created_by}: {s.comment}")
 
 
 def silence_expire(settings: Settings, silence_id: str) -> bool:

@@ -1,15 +1,20 @@
-"""Silences: label matchers that mute notifications for a time (the alert keeps its state, marked suppressed)."""
+"""Silences: label matchers that mute notifications for a time (the alert keeps its state, marked suppressed).
+
+A silence is ``pending`` before its start (a one-off maintenance window planned ahead), ``active`` from its
+start until its end, then ``expired`` (Alertmanager's states).
+"""
 
 from __future__ import annotations
 
 import builtins  # the method SilenceStore.list shadows the type in its class
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.matchers import Matcher
@@ -17,7 +22,32 @@ from reporter.alerting.state import AlertRecord
 from reporter.base.ms import from_ms, to_ms
 from reporter.store.alert_schema import silences
 
-__all__ = ["Matcher", "Silence", "SilenceStore"]
+__all__ = ["Matcher", "Silence", "SilenceStore", "parse_when"]
+_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def parse_when(text: str, tz: tzinfo, now: datetime, after: datetime | None = None) -> datetime:
+    """A silence's start or end as given on the command line, as an aware datetime.
+
+    ISO 8601 (``2026-12-05T02:00``; local to ``tz`` unless it has an offset or ``Z``), or ``HH:MM`` local: the
+    next such time from ``now`` (this minute counts) or, given ``after`` (the end after the start), the next
+    one after ``after``. Raises ValueError with a one-line reason.
+    """
+    raw = text.strip()
+    clock = _CLOCK.match(raw)
+    if clock:
+        base = (after or now).astimezone(tz)
+        candidate = base.replace(hour=int(clock[1]), minute=int(clock[2]), second=0, microsecond=0)
+        if candidate < base.replace(second=0, microsecond=0) or (after is not None and candidate <= after):
+            candidate = (base + timedelta(days=1)).replace(hour=int(clock[1]), minute=int(clock[2]), second=0,
+                                                           microsecond=0)
+        return candidate  # zoneinfo: a wall time, its offset as on that day
+    try:
+        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1:] in "zZ" and raw else raw)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not a time: write ISO 8601 (2026-12-05T02:00, local unless it has an "
+                         f"offset) or HH:MM (the next such local time)") from None
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -37,6 +67,10 @@ class Silence:
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
 
+    def state(self, now: datetime) -> str:
+        """``pending`` (starts later), ``active`` or ``expired`` at ``now``."""
+        return "expired" if now >= self.ends_at else "active" if now >= self.starts_at else "pending"
+
 
 class SilenceStore:
     """Adds, lists and expires silences in the history database."""
@@ -44,23 +78,31 @@ class SilenceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, matchers: list[Matcher], duration_seconds: float, comment: str, created_by: str,
-            now: datetime) -> Silence:
-        """Create a silence from now for ``duration_seconds``; raises ValueError without matchers."""
+    def add(self, matchers: list[Matcher], duration_seconds: float | None, comment: str, created_by: str,
+            now: datetime, *, starts_at: datetime | None = None, ends_at: datetime | None = None) -> Silence:
+        """Create a silence from ``starts_at`` (default ``now``) until ``ends_at`` or for ``duration_seconds``
+        (one of the two); a silence starting later is pending until then. Raises ValueError without matchers,
+        with a non-positive duration, or an end not after the start and now."""
         if not matchers:
-            raise ValueError("a silence needs at least one --match")
-        if duration_seconds <= 0:
-            raise ValueError("the duration must be positive")
-        silence = Silence(f"sil_{uuid.uuid4().hex[:12]}", matchers, now, now + timedelta(seconds=duration_seconds),
-                          comment, created_by)
+            raise ValueError("a silence needs at least one matcher")
+        start = now if starts_at is None else starts_at
+        if ends_at is None:
+            if duration_seconds is None or duration_seconds <= 0:
+                raise ValueError("the duration must be positive")
+            ends_at = start + timedelta(seconds=duration_seconds)
+        if ends_at <= start:
+            raise ValueError(f"the end ({ends_at.isoformat()}) must be after the start ({start.isoformat()})")
+        if ends_at <= now:
+            raise ValueError(f"the end ({ends_at.isoformat()}) is in the past")
+        silence = Silence(f"sil_{uuid.uuid4().hex[:12]}", matchers, start, ends_at, comment, created_by)
         with self.engine.begin() as conn:
             conn.execute(insert(silences).values(
-                id=silence.id, matchers=json.dumps([str(m) for m in matchers]), starts_at=to_ms(now),
-                ends_at=to_ms(silence.ends_at), comment=comment, created_by=created_by, created_at=to_ms(now)))
+                id=silence.id, matchers=json.dumps([str(m) for m in matchers]), starts_at=to_ms(start),
+                ends_at=to_ms(ends_at), comment=comment, created_by=created_by, created_at=to_ms(now)))
         return silence
 
     def list(self, now: datetime, include_expired: bool = False) -> list[Silence]:
-        """Silences ordered by end time; expired ones only when asked."""
+        """Silences (pending and active) ordered by end time; expired ones only when asked."""
         query = select(silences).order_by(silences.c.ends_at)
         if not include_expired:
             query = query.where(silences.c.ends_at > to_ms(now))
@@ -70,11 +112,13 @@ class SilenceStore:
                         from_ms(r["ends_at"]), r["comment"], r["created_by"]) for r in rows]
 
     def expire(self, silence_id: str, now: datetime) -> bool:
-        """End a silence now; False when no active silence has that id."""
+        """End a silence now (a pending one then starts and ends now); False when no pending or active silence
+        has that id."""
+        now_ms = to_ms(now)
         with self.engine.begin() as conn:
-            result = conn.execute(update(silences).where(silences.c.id == silence_id,
-                                                         silences.c.ends_at > to_ms(now))
-                                  .values(ends_at=to_ms(now)))
+            result = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now_ms)
+                                  .values(ends_at=now_ms, starts_at=case((silences.c.starts_at > now_ms, now_ms),
+                                                                         else_=silences.c.starts_at)))
         return bool(result.rowcount)
 
     def silenced_by(self, records: Iterable[AlertRecord], now: datetime) -> dict[str, builtins.list[str]]:

@@ -242,7 +242,7 @@ def test_silence_add_list_expire_on_a_real_history(tmp_path, history_env):
     assert run("list").stdout.strip() == "no silences"
     assert silence_id in run("list", "--all").stdout  # kept, shown with --all
     again = run("expire", silence_id)
-    assert again.returncode == 1 and f"no active silence {silence_id}" in again.stderr
+    assert again.returncode == 1 and f"no active or pending silence {silence_id}" in again.stderr
     assert "Traceback" not in again.stderr
 
 
@@ -307,3 +307,43 @@ def test_inhibited_alert_is_shown_suppressed_everywhere_and_sent_when_its_source
         proc.communicate(timeout=10)
         receiver.stop()
         client.close()
+
+
+def test_silence_add_with_start_and_end_is_pending_until_it_starts(tmp_path, history_env):
+    def run(*args):
+        return reporter("silence", *args, cwd=tmp_path, env={**history_env, "REPORTER_TIMEZONE": "Europe/Berlin"})
+
+    added = run("add", "--match", "host=db1", "--start", "2099-03-01T02:00", "--end", "2099-03-01T04:00+01:00",
+                "--comment", "kernel update")
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.split()[0]
+    assert added.stdout.strip() == (f"{silence_id} from 2099-03-01 02:00:00 CET until 2099-03-01 04:00:00 CET "
+                                    f"(pending): host=db1")
+    clock = run("add", "--match", "host=db2", "--start", "02:00", "--end", "01:00", "--comment", "overnight")
+    assert clock.returncode == 0, clock.stderr  # HH:MM: the next 02:00, then the next 01:00 after it
+    assert re.search(r"from \S+ 02:00:00 CE[S]?T until \S+ 01:00:00 CE[S]?T", clock.stdout)
+    now = run("add", "--match", "host=db3", "--end", "23:59", "--comment", "today")
+    assert now.returncode == 0 and " from " not in now.stdout and "(pending)" not in now.stdout
+    lines = {line.split()[0]: line for line in run("list").stdout.splitlines()}
+    assert lines[silence_id].split()[1] == "pending" and "by " in lines[silence_id]
+    assert lines[now.stdout.split()[0]].split()[1] == "active"
+    expired = run("expire", silence_id)  # a pending silence can be cancelled: it never starts
+    assert expired.returncode == 0
+    assert silence_id not in run("list").stdout and "expired" in run("list", "--all").stdout
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--start", "2099-03-01T04:00Z", "--end", "2099-03-01T02:00Z"], "silence add: the end (2099-03-01T02:00:00"
+                                                                     "+00:00) must be after the start"),
+    (["--start", "2020-01-01T00:00Z", "--end", "2020-01-01T02:00Z"], "silence add: the end (2020-01-01T02:00:00"
+                                                                     "+00:00) is in the past"),
+    (["--start", "25:00"], "silence add --start: '25:00' is not a time"),
+    (["--end", "tomorrow"], "silence add --end: 'tomorrow' is not a time"),
+    (["--end", "04:00", "--duration", "2h"], "silence add --end: give --end or --duration, not both"),
+    (["--duration", "0s"], "silence add: the duration must be positive"),
+])
+def test_silence_add_bad_start_or_end_is_one_line_exit_2(tmp_path, history_env, args, expected):
+    result = reporter("silence", "add", "--match", "host=db1", "--comment", "c", *args, cwd=tmp_path,
+                      env=history_env)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
