@@ -90,10 +90,10 @@ class SilenceStore:
             if duration_seconds is None or duration_seconds <= 0:
                 raise ValueError("the duration must be positive")
             ends_at = start + timedelta(seconds=duration_seconds)
-        if ends_at <= start:
-            raise ValueError(f"the end ({ends_at.isoformat()}) must be after the start ({start.isoformat()})")
         if ends_at <= now:
             raise ValueError(f"the end ({ends_at.isoformat()}) is in the past")
+        if ends_at <= start:
+            raise ValueError(f"the end ({ends_at.isoformat()}) must be after the start ({start.isoformat()})")
         silence = Silence(f"sil_{uuid.uuid4().hex[:12]}", matchers, start, ends_at, comment, created_by)
         with self.engine.begin() as conn:
             conn.execute(insert(silences).values(

@@ -2,7 +2,8 @@
 
 :class:`reporter.api.fastpath.FastPath` answers ``/snapshot``, ``/alerts``, ``/healthz``, ``/metrics`` and the
 seed's ``/api/v1/analytics/*`` GETs from messages pre-built once per sample. Everything else goes to the Starlette
-app built here: ``POST /api/v1/analytics/log-ai-usage``, ``GET /api/v1/history``, ``GET /api/v1/hosts`` and
+app built here: ``POST /api/v1/analytics/log-ai-usage``, ``/api/v1/silences`` (:mod:`reporter.api.silences`),
+``GET /api/v1/history``, ``GET /api/v1/hosts`` and
 another host's answers (``?host=``, :mod:`reporter.api.fleet`), ``GET /openapi.json``, CORS preflights (when
 origins are configured) and JSON 404/405 answers.
 """
@@ -28,6 +29,7 @@ from reporter.api.history import history_endpoint
 from reporter.api.hosts import HostPolicy
 from reporter.api.latest import Latest
 from reporter.api.openapi import document
+from reporter.api.silences import silence_routes
 from reporter.api.usage_log import log_usage_endpoint
 
 __all__ = ["FastPath", "create_app", "etag_matches"]
@@ -35,7 +37,7 @@ DEFAULT_FEATURES = ("grammar", "quiz", "voice", "scenario")
 ENDPOINTS = ["/snapshot", "/healthz", "/alerts", "/metrics", "/openapi.json", "/api/v1/history", "/api/v1/hosts",
              "/api/v1/analytics/metrics", "/api/v1/analytics/health", "/api/v1/analytics/ai-features",
              "/api/v1/analytics/top-users", "/api/v1/analytics/popular-scenarios",
-             "/api/v1/analytics/log-ai-usage"]
+             "/api/v1/analytics/log-ai-usage", "/api/v1/silences", "/api/v1/silences/{silence_id}"]
 
 
 def _json(payload: dict, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -49,7 +51,7 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     """The ASGI app.
 
     ``token`` (REPORTER_API_TOKEN): every path but ``/healthz`` needs ``Authorization: Bearer <token>``
-    (constant-time compare), else 401; without a token the POST endpoint answers 403. ``redis``: a
+    (constant-time compare), else 401; without a token the write endpoints (POST, DELETE) answer 403. ``redis``: a
     ``redis.asyncio`` client for the POST endpoint (closed when the app shuts down), counters under
     ``ai_prefix`` for ``ai_features``. ``history``: a :class:`reporter.store.history.History` for
     ``/api/v1/history``, ``/api/v1/hosts`` and ``?host=`` (503 without; its ``host`` is this node's host name).
@@ -83,7 +85,7 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     middleware = []
     if cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(cors_origins),
-                                     allow_methods=["GET", "HEAD", "POST"],
+                                     allow_methods=["GET", "HEAD", "POST", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type", "If-None-Match"],
                                      expose_headers=["ETag"], max_age=600))
     # GET and HEAD of the fast paths never reach Starlette; their routes make it answer other methods with a
@@ -95,7 +97,8 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
                 Route("/api/v1/history", history_endpoint(history, fleet.known), methods=["GET", "HEAD"]),
                 Route("/api/v1/hosts", fleet.hosts, methods=["GET", "HEAD"]),
                 Route("/api/v1/analytics/log-ai-usage", log_usage_endpoint(redis, ai_prefix, features, bool(token)),
-                      methods=["POST"])],
+                      methods=["POST"]),
+                *silence_routes(history, bool(token))],
         middleware=middleware,
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

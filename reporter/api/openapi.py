@@ -143,7 +143,39 @@ def _schemas(features: list[str]) -> dict:
                     "type": "array", "minItems": 2, "maxItems": 2, "items": number,
                     "description": "[Unix ms (UTC) of the sample or bucket start, value or null]"}}}},
     })
+    schemas.update(_silence_schemas())
     return schemas
+
+
+def _silence_schemas() -> dict:
+    """Alertmanager v2's silence shapes (a matcher may also be a matcher string, ``service=~"redis|db"``)."""
+    text = {"type": "string", "minLength": 1, "maxLength": 1000}
+    matcher = {"type": "object", "required": ["name", "value", "isRegex"], "additionalProperties": False,
+               "properties": {"name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                              "value": {"type": "string", "maxLength": 1000}, "isRegex": {"type": "boolean"},
+                              "isEqual": {"type": "boolean", "default": True}}}
+    time = {"type": "string", "format": "date-time"}
+    return {
+        "Matcher": matcher,
+        "PostableSilence": {
+            "type": "object", "required": ["matchers", "endsAt", "comment", "createdBy"],
+            "additionalProperties": False,
+            "properties": {"matchers": {"type": "array", "minItems": 1, "maxItems": 64,
+                                        "items": {"anyOf": [matcher, {"type": "string"}]}},
+                           "startsAt": {**time, "description": "default: now"}, "endsAt": time,
+                           "comment": text, "createdBy": text}},
+        "Silence": {
+            "type": "object", "required": ["id", "matchers", "startsAt", "endsAt", "createdBy", "comment", "status"],
+            "properties": {"id": {"type": "string"}, "matchers": {"type": "array", "items": matcher},
+                           "startsAt": time, "endsAt": time, "createdBy": {"type": "string"},
+                           "comment": {"type": "string"},
+                           "status": {"type": "object", "required": ["state"], "properties": {
+                               "state": {"type": "string", "enum": ["pending", "active", "expired"]}}}}},
+        "SilenceCreated": {"type": "object", "required": ["silenceID"], "properties": {
+            "silenceID": {"type": "string"}, "status": {"type": "object"}}},
+        "FieldError": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "string"}, "field": {"type": "string", "description": "the body field at fault"}}},
+    }
 
 
 def document(features: list[str], metrics: list[str] | None, token: bool) -> dict:
@@ -182,6 +214,28 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
                 "415": _json(ERROR, "the body is not JSON"),
                 "422": _json(_ref("ValidationError"), "invalid body: error says what, detail each field"),
                 "503": _json(ERROR, "Redis unavailable: nothing was counted")}}},
+        "/api/v1/silences": {
+            "get": {"summary": "every silence (pending, active, expired), as Alertmanager's GET /api/v2/silences",
+                    "responses": {"200": _json({"type": "array", "items": _ref("Silence")}, "soonest end first"),
+                                  "503": _json(ERROR, "no history configured, or the history database is "
+                                                      "unavailable")}},
+            "post": {"summary": "create a silence (a later startsAt: a pending one-off maintenance window); needs "
+                                "REPORTER_API_TOKEN",
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": _ref("PostableSilence")}}},
+                     "responses": {"200": _json(_ref("SilenceCreated"), "stored"),
+                                   "400": _json(_ref("FieldError"), "invalid body: error and field say what"),
+                                   "403": _json(ERROR, "disabled: REPORTER_API_TOKEN is not set"),
+                                   "408": _json(ERROR, "the body was not received in time"),
+                                   "413": _json(ERROR, "the body is larger than 16 KB"),
+                                   "503": _json(ERROR, "no history configured")}}},
+        "/api/v1/silences/{silence_id}": {"delete": {
+            "summary": "expire a pending or active silence now; needs REPORTER_API_TOKEN",
+            "parameters": [{"name": "silence_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("SilenceCreated"), "expired"),
+                          "403": _json(ERROR, "disabled: REPORTER_API_TOKEN is not set"),
+                          "404": _json(ERROR, "no pending or active silence has that id"),
+                          "503": _json(ERROR, "no history configured")}}},
         "/api/v1/history": {"get": {
             "summary": "one stored series, bucket means, at most 2,000 points (queried in a worker thread)",
             "parameters": [
@@ -214,7 +268,7 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
         "openapi": "3.1.0",
         "info": {"title": "reporter", "version": "1",
                  "description": "Monitoring daemon: the latest snapshot, the seed's analytics endpoints, "
-                                "Prometheus exposition, AI usage logging and history. Answers come from memory "
+                                "Prometheus exposition, AI usage logging, silences and history. Answers come from memory "
                                 "(serialised once per sample) except /api/v1/history."},
         "paths": paths,
         "components": {"schemas": _schemas(features)},

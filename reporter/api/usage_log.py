@@ -30,8 +30,8 @@ FIELDS = ("feature", "response_time_seconds", "success", "cache_hit")
 REQUIRED = ("feature", "response_time_seconds", "success")
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """The request body is larger than the limit given to :func:`read_body`."""
 
 
 def async_redis_client(url: str, timeout: float):
@@ -42,14 +42,14 @@ def async_redis_client(url: str, timeout: float):
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES, seconds: float | None = None) -> bytes:
-    """The request body; _TooLarge past ``limit`` bytes, TimeoutError when not complete within ``seconds``
+    """The request body; BodyTooLarge past ``limit`` bytes, TimeoutError when not complete within ``seconds``
     (default BODY_SECONDS)."""
     chunks, size = [], 0
     async with asyncio.timeout(BODY_SECONDS if seconds is None else seconds):
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise _TooLarge
+                raise BodyTooLarge
             chunks.append(chunk)
     return b"".join(chunks)
 
@@ -99,7 +99,7 @@ def log_usage_endpoint(client, prefix: str, features: list[str], token_set: bool
             return _too_large()
         try:
             raw = await read_body(request)
-        except _TooLarge:
+        except BodyTooLarge:
             return _too_large()
         except TimeoutError:
             return _json({"error": f"the body was not received within {BODY_SECONDS:g} s"}, 408,
