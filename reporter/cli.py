@@ -167,7 +167,8 @@ def sample(ctx: click.Context, pretty: bool) -> None:
 @main.command("check-config", short_help="Validate the settings and print them, secrets masked.")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
-    """Validate the settings and the alerting file, and print the effective values (secrets masked).
+    """Validate the settings and the alerting file, and print the effective values (secrets masked), then
+    (on stderr) the receivers, inhibition rules and time intervals (with the receivers they mute or activate).
 
     Exits 2 with one line per bad setting (or the first bad rule or receiver).
     """

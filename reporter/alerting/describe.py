@@ -1,9 +1,11 @@
 """What ``reporter check-config`` says about the alerting configuration: each receiver's routing and grouping,
-and the inhibition rules in force. One line each, for people (secrets are never part of it)."""
+the inhibition rules in force and the time intervals (:func:`reporter.alerting.intervals.check_lines`). One
+line each, for people (secrets are never part of it)."""
 
 from __future__ import annotations
 
 from reporter.alerting.config import AlertingConfig, Receiver
+from reporter.alerting.intervals import check_lines
 
 
 def _seconds(value: float) -> str:
@@ -28,7 +30,8 @@ def receiver_line(receiver: Receiver, config: AlertingConfig) -> str:
 
 def describe(config: AlertingConfig) -> list[str]:
     """The lines: one per receiver, then one per inhibition rule (``name: source ... -> target ...``), then the
-    notification templates in use (with a ``[templates]`` table)."""
+    notification templates in use (with a ``[templates]`` table), then one per time interval with the receivers
+    it mutes or activates."""
     lines = [receiver_line(r, config) for r in config.receivers] or ["no receivers: alerts are evaluated, not sent"]
     lines.append(f"{len(config.inhibit_rules)} inhibition rule(s)"
                  + ("" if config.defaults.default_inhibit_rules else " (built-in ones turned off)"))
@@ -39,4 +42,5 @@ def describe(config: AlertingConfig) -> list[str]:
     if config.templates is not None:
         lines.append(f"templates: {config.templates.folder}: {', '.join(config.templates.names()) or 'none'} "
                      "overridden, the other texts built in")
-    return lines
+    return lines + check_lines(config.time_intervals, [(r.name, r.mute_time_intervals, r.active_time_intervals)
+                                                       for r in config.receivers])

@@ -262,3 +262,17 @@ def muted_reason(mute: list[str], active: list[str], intervals: dict[str, TimeIn
     if active and not any(intervals[name].active(now) for name in active):
         return f"outside active_time_intervals {', '.join(active)}"
     return None
+
+
+def check_lines(intervals: dict[str, TimeInterval], receivers: Iterable[tuple[str, list[str], list[str]]]) -> list[str]:
+    """For ``reporter check-config``: one line per interval, its entries and the receivers it mutes (their
+    ``mute_time_intervals``) or activates (``active_time_intervals``); ``receivers`` as (name, mute, active)."""
+    receivers = list(receivers)
+    lines = []
+    for name, interval in intervals.items():
+        mutes = [r for r, mute, _ in receivers if name in mute]
+        activates = [r for r, _, active in receivers if name in active]
+        use = "; ".join([*([f"mutes {', '.join(mutes)}"] if mutes else []),
+                         *([f"activates {', '.join(activates)}"] if activates else [])]) or "used by no receiver"
+        lines.append(f"time interval {describe(interval)} ({use})")
+    return lines

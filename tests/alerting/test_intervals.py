@@ -181,3 +181,30 @@ def test_file_errors_name_the_file_table_and_field(tmp_path):
                                                   r"none"):
         _load(tmp_path, '[[receivers]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
                         'active_time_intervals = ["x"]\n')
+
+
+def test_check_config_lists_the_intervals_and_the_receivers_they_mute_or_activate(tmp_path):
+    from tests.alerting.test_config import reporter
+
+    result = reporter(tmp_path, "check-config",
+                      '[[receivers]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
+                      'mute_time_intervals = ["weekend-maintenance"]\nactive_time_intervals = ["business-hours"]\n'
+                      '[[receivers]]\nname = "audit"\ntype = "webhook"\nurl = "http://127.0.0.1:9/audit"\n'
+                      'mute_time_intervals = ["weekend-maintenance"]\n'
+                      '[[time_intervals]]\nname = "weekend-maintenance"\n[[time_intervals.time_intervals]]\n'
+                      'weekdays = ["saturday"]\ntimes = [{ start_time = "02:00", end_time = "04:00" }]\n'
+                      'location = "Europe/Berlin"\n'
+                      '[[time_intervals]]\nname = "business-hours"\n[[time_intervals.time_intervals]]\n'
+                      'weekdays = ["monday:friday"]\ntimes = [{ start_time = "09:00", end_time = "17:00" }]\n'
+                      '[[time_intervals]]\nname = "spare"\n[[time_intervals.time_intervals]]\n')
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("# time interval")]
+    assert lines == [
+        "# time interval weekend-maintenance: weekdays saturday times 02:00-04:00 in Europe/Berlin (mutes ops, audit)",
+        "# time interval business-hours: weekdays monday:friday times 09:00-17:00 (activates ops)",
+        "# time interval spare: always (used by no receiver)"]
+    bad = reporter(tmp_path, "check-config", '[[time_intervals]]\nname = "weekend"\n'
+                                             '[[time_intervals.time_intervals]]\nweekdays = ["funday"]\n')
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith('alerting.toml: time_intervals[0] (weekend).time_intervals[0].weekdays: '
+                                       '"funday" is not a weekday (sunday ... saturday)')
