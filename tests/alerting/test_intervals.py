@@ -208,3 +208,15 @@ def test_check_config_lists_the_intervals_and_the_receivers_they_mute_or_activat
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith('alerting.toml: time_intervals[0] (weekend).time_intervals[0].weekdays: '
                                        '"funday" is not a weekday (sunday ... saturday)')
+
+
+def test_readme_maintenance_window_example_loads_and_mutes_saturday_night_in_berlin(tmp_path):
+    import re
+
+    from tests.test_readme import section
+
+    text = section("Alerting").split("**Maintenance windows**", 1)[1]
+    toml = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    receiver = _load(tmp_path, toml).receivers[0]
+    assert receiver.muted(utc(2026, 12, 5, 1, 30)) == "mute_time_intervals weekend-maintenance"  # 02:30 CET
+    assert receiver.muted(utc(2026, 12, 5, 3, 0)) is None  # 04:00 CET
