@@ -43,7 +43,8 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
 
     A silenced or inhibited alert is marked suppressed with the reason (silence ids, inhibiting rule and alert);
     ``config`` (None when it cannot be read: the built-in inhibition rules apply) gives the inhibition rules and
-    the receivers, to tell an alert that no receiver accepts ("no receiver matches") from one not notified yet.
+    the receivers, to tell an alert that no receiver accepts ("no receiver matches") from one not notified yet,
+    and the receivers muted now by their time intervals (``muted_receivers`` in JSON: name -> reason).
     """
     receivers = config.receivers if config is not None else None
     history = open_history(settings)
@@ -58,6 +59,8 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         history.close()
     routes = {fp: [r.name for r in receivers if r.accepts(rec.labels)] for fp, rec in records.items()} \
         if receivers is not None else {}
+    now = datetime.now(UTC)
+    muted = {r.name: reason for r in receivers or [] if (reason := r.muted(now))}  # by their time intervals
     sent: dict[str, list[str]] = {}
     for row in log_rows:
         last = max(v for v in (row.firing_sent_at, row.resolved_sent_at) if v is not None) \
@@ -74,6 +77,7 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
             "suppressed": r.fingerprint in suppressed, "silenced_by": _of(suppressed, r).silenced_by,
             "inhibited_by": _of(suppressed, r).inhibited_by, "suppressed_reason": _of(suppressed, r).reason or None,
             "receivers": routes.get(r.fingerprint),
+            "muted_receivers": {n: muted[n] for n in routes.get(r.fingerprint) or [] if n in muted},
         } for r in records.values()], indent=2))
         return
     if not records:
@@ -94,6 +98,9 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         unsent = _not_notified(routes.get(r.fingerprint), receivers, r.fingerprint in suppressed)
         for line in sent.get(r.fingerprint, [unsent]):
             click.echo(f"         last notification: {line}")
+        for name in routes.get(r.fingerprint) or []:
+            if name in muted:
+                click.echo(f"         receiver {name} muted now: {muted[name]} (told when the window ends)")
 
 
 def _not_notified(routes: list[str] | None, receivers: list[Receiver] | None, silenced: bool) -> str:

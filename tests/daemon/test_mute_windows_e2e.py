@@ -4,9 +4,10 @@ daemon's wall clock; its monotonic clock is left alone).
 The window is Sundays 02:00-04:00 Europe/Berlin. On 29 March 2026, 02:00-03:00 local never happens, so the
 window runs 01:00-02:00 UTC. The daemon starts at 01:59:25 UTC (03:59:25 CEST): inside the window. A rule
 fires at once: the unmuted receiver hears of it right away, the muted one nothing until 02:00:00 UTC (04:00
-CEST), and then the still-firing alert. Reading the window in UTC (not muted at all) or in a fixed UTC+1 (muted
-until 03:00 UTC) would fail."""
+CEST), and then the still-firing alert; meanwhile `reporter alerts` says the receiver is muted. Reading the
+window in UTC (not muted at all) or in a fixed UTC+1 (muted until 03:00 UTC) would fail."""
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from tests.conftest import free_port
 from tests.daemon.helpers import demo_rules, fast_settings, start_daemon, stop_daemon
 from tests.daemon.test_clock_e2e import LIBFAKETIME, _libfaketime  # noqa: F401 (the fixture requires libfaketime)
 from tests.receiver import Receiver
+from tests.test_cli import reporter
 
 pytestmark = pytest.mark.slow
 START = datetime(2026, 3, 29, 1, 59, 25, tzinfo=UTC)
@@ -65,16 +67,22 @@ def test_muted_receiver_is_told_when_the_window_ends_at_local_time_on_the_dst_da
         """What this test's daemon sent (another test's daemon may retry towards a port reused here)."""
         return [r.json() for r in list(receiver.received) if f"127.0.0.1:{port}/" in r.body.decode()]
 
-    proc = start_daemon(tmp_path, fast_settings(tmp_path, redis_url, redis_prefix, tmp_path / "alerting.toml", {
+    settings = fast_settings(tmp_path, redis_url, redis_prefix, tmp_path / "alerting.toml", {
         "LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(tmp_path / "faketime"), "FAKETIME_NO_CACHE": "1",
         "FAKETIME_DONT_FAKE_MONOTONIC": "1", "REPORTER_TIMEZONE": "Europe/Berlin",
-        "REPORTER_EXTERNAL_URL": f"http://127.0.0.1:{port}"}), port)
+        "REPORTER_EXTERNAL_URL": f"http://127.0.0.1:{port}"})
+    proc = start_daemon(tmp_path, settings, port)
     try:
         deadline = time.monotonic() + 20
         while not ours(audit) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert ours(audit), "the unmuted receiver was not told"
         assert daemon_now() < WINDOW_END - timedelta(seconds=3), "the machine was too slow to test the window"
+        shown = reporter("alerts", "--json", cwd=tmp_path, env=settings)  # on the same (faked) clock
+        assert shown.returncode == 0, shown.stderr
+        demo = next(a for a in json.loads(shown.stdout) if a["alertname"] == "demo_requests_high")
+        if daemon_now() < WINDOW_END:
+            assert demo["muted_receivers"] == {"oncall": "mute_time_intervals sunday-night"}
         while daemon_now() < WINDOW_END - timedelta(seconds=1):
             assert ours(muted) == [], f"sent inside the window at {daemon_now()}"
             time.sleep(0.05)
