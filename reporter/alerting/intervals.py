@@ -54,6 +54,15 @@ class IntervalEntry:
         self.times, self.weekdays, self.days_of_month = times, weekdays, days_of_month
         self.months, self.years, self.location = months, years, location or ZoneInfo("UTC")
 
+    def _key(self) -> tuple:
+        return self.times, self.weekdays, self.days_of_month, self.months, self.years, str(self.location)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields: a reload that leaves an entry as it was does not count it as changed."""
+        return isinstance(other, IntervalEntry) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
     def matches(self, now: datetime) -> bool:
         """True when every given field matches ``now`` (aware) read in the entry's location."""
         local = now.astimezone(self.location)
@@ -84,6 +93,12 @@ class TimeInterval:
 
     def __repr__(self) -> str:
         return f"TimeInterval({self.name!r}, {len(self.entries)} entries)"
+
+    def __eq__(self, other: object) -> bool:
+        """The same name and entries (so a reloaded receiver using it is unchanged unless it changed)."""
+        return isinstance(other, TimeInterval) and (self.name, self.entries) == (other.name, other.entries)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _within(ranges: Iterable[Range], value: int) -> bool:

@@ -92,8 +92,9 @@ class Alerting:
         rules = _changes({r.name: r for r in old.rules}, {r.name: r for r in config.rules})
         receivers = _changes({r.name: r for r in old.receivers}, {r.name: r for r in config.receivers})
         defaults = "defaults changed" if old.defaults != config.defaults else "defaults unchanged"
+        intervals = _changes(old.time_intervals, config.time_intervals)
         return (f"{len(config.rules)} rules ({rules}), {len(config.receivers)} receiver(s) ({receivers}), "
-                f"{defaults}")
+                f"{defaults}, {len(config.time_intervals)} time interval(s) ({intervals})")
 
     def _suppressed(self, active: list[AlertRecord], snapshot: Snapshot) -> dict[str, Suppression]:
         """Suppressions by fingerprint (:mod:`reporter.alerting.suppression`); without the silences (logged once,

@@ -76,3 +76,30 @@ def test_a_resolution_during_the_window_goes_out_when_it_ends(history, hooks):
     p.deliver()
     assert alertnames(hooks[0], 2)[1] == [("cpu_high", "resolved")]
     assert alertnames(hooks[1], 2)[1] == [("cpu_high", "resolved")]
+
+
+def test_reload_counts_changed_time_intervals_and_the_dispatcher_uses_the_new_ones(tmp_path, history):
+    from reporter.alerting.config import load_alerting
+    from reporter.alerting.pipeline import Alerting
+    from reporter.settings import load_settings
+    from tests.snapshots import FEATURES, at
+
+    path = tmp_path / "alerting.toml"
+    settings = load_settings(None, history_url=f"sqlite:///{tmp_path / 'h.db'}", ai_features=FEATURES,
+                             alerting_file=str(path))
+
+    def config(day):
+        path.write_text('[[receivers]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
+                        'mute_time_intervals = ["w"]\n[[time_intervals]]\nname = "w"\n'
+                        f'[[time_intervals.time_intervals]]\nweekdays = ["{day}"]\n')
+        return load_alerting(settings)
+
+    alerting = Alerting(settings, config("monday"), history)
+    same = alerting.reload(config("monday"))
+    assert same.endswith("1 receiver(s) (0 added, 0 removed, 0 changed), defaults unchanged, "
+                         "1 time interval(s) (0 added, 0 removed, 0 changed)")
+    assert alerting.dispatcher.receivers[0].muted(at(0)) == "mute_time_intervals w"  # 2 November 2026: a Monday
+    moved = alerting.reload(config("tuesday"))
+    assert moved.endswith("1 receiver(s) (0 added, 0 removed, 1 changed), defaults unchanged, "
+                          "1 time interval(s) (0 added, 0 removed, 1 changed)")
+    assert alerting.dispatcher.receivers[0].muted(at(0)) is None
