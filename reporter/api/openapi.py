@@ -228,14 +228,16 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
                                    "403": _json(ERROR, "disabled: REPORTER_API_TOKEN is not set"),
                                    "408": _json(ERROR, "the body was not received in time"),
                                    "413": _json(ERROR, "the body is larger than 16 KB"),
-                                   "503": _json(ERROR, "no history configured")}}},
+                                   "503": _json(ERROR, "no history configured, or the history database is "
+                                                      "unavailable")}}},
         "/api/v1/silences/{silence_id}": {"delete": {
             "summary": "expire a pending or active silence now; needs REPORTER_API_TOKEN",
             "parameters": [{"name": "silence_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": _json(_ref("SilenceCreated"), "expired"),
                           "403": _json(ERROR, "disabled: REPORTER_API_TOKEN is not set"),
                           "404": _json(ERROR, "no pending or active silence has that id"),
-                          "503": _json(ERROR, "no history configured")}}},
+                          "503": _json(ERROR, "no history configured, or the history database is "
+                                                      "unavailable")}}},
         "/api/v1/history": {"get": {
             "summary": "one stored series, bucket means, at most 2,000 points (queried in a worker thread)",
             "parameters": [

@@ -12,7 +12,7 @@
 
 Writes need REPORTER_API_TOKEN (403 without one configured; a missing or wrong bearer is a 401 before this,
 :mod:`reporter.api.fastpath`). Bad input is a 400 ``{"error": "<field>: <reason>", "field": "<field>"}``; no
-history is a 503. Database work runs in a worker thread.
+history, or one that cannot be read or written, is a 503. Database work runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -33,6 +34,7 @@ from reporter.api.usage_log import BodyTooLarge, read_body
 from reporter.api.views import dumps
 from reporter.base.errors import one_line
 from reporter.base.timefmt import format_utc
+from reporter.masking import mask
 
 PATH = "/api/v1/silences"
 FIELDS = ("matchers", "startsAt", "endsAt", "comment", "createdBy")
@@ -134,8 +136,8 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
         now = datetime.now(UTC)
         try:
             found = await run_in_threadpool(silences.list, now, True)
-        except Exception as exc:  # the database is unavailable
-            return _json({"error": f"the history database is unavailable ({one_line(exc)[:160]})"}, 503)
+        except SQLAlchemyError as exc:
+            return _unavailable(exc)
         return _json([to_json(s, now) for s in found])
 
     async def create(request: Request) -> Response:
@@ -162,6 +164,8 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
             return _json({"error": str(exc), "field": exc.field}, 400)
         except ValueError as exc:  # the store's own checks: the end is not after the start, or in the past
             return _json({"error": f"endsAt: {' '.join(str(exc).split())}", "field": "endsAt"}, 400)
+        except SQLAlchemyError as exc:
+            return _unavailable(exc)
         return _json({"silenceID": silence.id})
 
     async def expire(request: Request) -> Response:
@@ -169,7 +173,10 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
         if refused is not None:
             return refused
         silence_id = request.path_params["silence_id"]
-        done = await run_in_threadpool(SilenceStore(history.engine).expire, silence_id, datetime.now(UTC))
+        try:
+            done = await run_in_threadpool(SilenceStore(history.engine).expire, silence_id, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            return _unavailable(exc)
         if not done:
             return _json({"error": f"no pending or active silence {silence_id[:60]!r}"}, 404)
         return _json({"silenceID": silence_id, "status": {"state": "expired"}})
@@ -189,6 +196,11 @@ def _refuse_write(token_set: bool, store: SilenceStore | None) -> Response | Non
     if store is None:
         return _json({"error": "no history is configured for this server"}, 503)
     return None
+
+
+def _unavailable(exc: Exception) -> Response:
+    return _json({"error": f"the history database is unavailable ({mask(one_line(exc))[:160]})"}, 503,
+                 {"Retry-After": "1"})
 
 
 def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Response:

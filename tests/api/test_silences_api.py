@@ -119,3 +119,15 @@ def test_a_silence_created_over_http_mutes_the_alert_until_it_is_deleted(history
         assert [a["labels"]["alertname"] for a in hook.wait_for(1)[0].json()["alerts"]] == ["cpu_high"]
     finally:
         hook.stop()
+
+
+def test_a_history_that_cannot_be_read_is_503_not_500(history):
+    from sqlalchemy import text
+
+    with serve(history=history, token=TOKEN) as (_, base):
+        with history.engine.begin() as conn:
+            conn.execute(text("DROP TABLE silences"))  # what a broken or foreign database looks like
+        for answer in (httpx.get(base + URL, headers=AUTH), httpx.post(base + URL, json=body(), headers=AUTH),
+                       httpx.delete(base + URL + "/sil_x", headers=AUTH)):
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"].startswith("the history database is unavailable (")
