@@ -85,6 +85,7 @@ from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule, parse_rules
 from reporter.alerting.intervals import IntervalError, TimeInterval, muted_reason, parse_time_intervals
 from reporter.alerting.matchers import REGEX_LOOKING, Matcher, compile_regex
 from reporter.alerting.model import SEVERITIES
+from reporter.alerting.receiver_failing import about_itself
 from reporter.alerting.rules import Rule, build_rules, parse_duration
 from reporter.masking import register_secrets
 from reporter.notify.notification import Notification
@@ -112,7 +113,9 @@ class Receiver(BaseModel):
     An alert goes to a receiver when all of these hold: ``match`` (labels equal to these values; a value that
     looks like a regular expression is refused), ``match_re`` (labels fully matching these regular expressions),
     ``matchers`` (Alertmanager matcher strings: ``name=value``, ``name!=value``, ``name=~regex``,
-    ``name!~regex``), ``min_severity`` (the least severe level delivered: critical > warning > info).
+    ``name!~regex``), ``min_severity`` (the least severe level delivered: critical > warning > info); and the
+    alert is not about the receiver itself (a ``receiver`` label naming it, as ``receiver_failing`` has: a
+    failing receiver is never told that it fails).
     ``backoff_max``: this receiver's cap on the wait between retries (None = the default's). Durations in seconds.
 
     Built from one table: ``Receiver(name="ops", type="webhook", url="https://...")`` puts the keys that are not
@@ -265,6 +268,8 @@ class Receiver(BaseModel):
 
     def accepts(self, labels: dict[str, str]) -> bool:
         """True when an alert with ``labels`` goes to this receiver."""
+        if about_itself(self.name, labels):
+            return False
         if not all(m.matches(labels) for m in self._matchers):
             return False
         if self.min_severity is not None:

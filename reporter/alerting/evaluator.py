@@ -17,7 +17,8 @@ on every other host's latest stored snapshot (:mod:`reporter.alerting.fleet`; on
 intervals is not evaluated), each alert labelled ``host=<name>``; the app-wide rules
 (:mod:`reporter.alerting.scope`) once, on this node's snapshot, with no ``host`` label. ``no_data`` is per rule
 and host likewise. ``host_down{host}`` fires for another host whose last sample is too old, never for this one.
-A single host (SQLite) labels its alerts ``host=REPORTER_HOST_NAME``.
+A single host (SQLite) labels its alerts ``host=REPORTER_HOST_NAME``. ``receiver_failing`` is evaluated once per
+configured receiver (``receivers``, :mod:`reporter.alerting.receiver_failing`), labelled ``receiver``.
 
 Alerts stored before hosts existed (a per-host rule's alert without a ``host`` label) are adopted, not resolved:
 while such an alert is pending or firing it stays the alert of the history's original host (``meta``
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 from reporter.alerting.config import Defaults
 from reporter.alerting.fleet import FleetSnapshots, HostView
 from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.receiver_failing import RECEIVER_LABEL, ReceiverWatch, failing_instances
 from reporter.alerting.rules import TEMPLATE, Rule, compare
 from reporter.alerting.scope import HOST_LABEL, app_wide_rule, without_host
 from reporter.alerting.state import AlertRecord, AlertStore
@@ -77,7 +79,8 @@ class Evaluator:
     ``evaluate(snapshot)`` returns the records that changed state (already persisted). ``sample_interval``
     (seconds) sets the default ``for_outage_tolerance``: three intervals, at least 10 s. ``host``: this node's
     host name (default ``history.host``); in a fleet (``history.fleet``) the other hosts' snapshots are read from
-    the store's ``hosts`` rows at each evaluation.
+    the store's ``hosts`` rows at each evaluation. ``receivers``: the configured receivers' health, the value of
+    ``receiver_failing`` (None: that rule raises nothing).
 
     When the store cannot be written (a full disk), evaluation goes on in memory: the state changes are kept,
     in order and with their own timestamps, and saved before newer ones by the next evaluation that can write
@@ -87,8 +90,10 @@ class Evaluator:
     MAX_UNSAVED = 100_000
 
     def __init__(self, rules: list[Rule], defaults: Defaults, store: AlertStore, history, tz: ZoneInfo,
-                 features: list[str], sample_interval: float = 10.0, host: str | None = None) -> None:
+                 features: list[str], sample_interval: float = 10.0, host: str | None = None,
+                 receivers: ReceiverWatch | None = None) -> None:
         self.store, self.tz, self.features, self.history = store, tz, features, history
+        self.receivers = receivers
         self.sample_interval = sample_interval
         self.host: str = host or getattr(history, "host", None) or "localhost"
         self.fleet = (FleetSnapshots(HostRegistry(store.engine), self.host, sample_interval)
@@ -175,7 +180,12 @@ class Evaluator:
         rule = self._rules_by_name.get(record.rule)
         if rule is None or (HOST_LABEL in record.labels and self._app_wide[rule.name]):
             return False
-        return fingerprint(without_host(record.labels)) in self._known
+        labels = without_host(record.labels)
+        watched = self.receivers.names if self.receivers is not None else set()
+        if rule.kind == "receiver_failing" and record.alertname != "no_data" \
+                and labels.pop(RECEIVER_LABEL, None) not in watched:  # its receiver is no longer configured
+            return False
+        return fingerprint(labels) in self._known
 
     @staticmethod
     def _no_data_labels(rule: Rule, host: str | None = None) -> dict[str, str]:
@@ -319,6 +329,9 @@ class Evaluator:
             if rule.kind == "host_down":
                 self._host_down(index, instance, others, now, changes)
                 continue
+            if rule.kind == "receiver_failing":
+                self._receiver_failing(instance, now, changes)
+                continue
             if instance.app_wide:
                 self._instance(instance, instance.labels, instance.fingerprint, data, None, now, missing, changes)
                 continue
@@ -393,6 +406,16 @@ class Evaluator:
             self._step(rule, labels, fp, value, condition, condition, now, rule.for_seconds, changes,
                        since=view.last_sample)
 
+    def _receiver_failing(self, instance: Instance, now: datetime,
+                          changes: list[tuple[AlertRecord, str | None]]) -> None:
+        """``receiver_failing`` of every configured receiver (its value: permanent failures since its last
+        delivery); nothing starts or resolves while the outbox cannot be read."""
+        rule = instance.rule
+        for name, value, condition, fields in failing_instances(rule, self.receivers) or []:
+            labels = {**instance.labels, RECEIVER_LABEL: name}
+            self._step(rule, labels, fingerprint(labels), value, condition, condition, now, rule.for_seconds,
+                       changes, extra=fields)
+
     def _keep(self, changes: list[tuple[AlertRecord, str | None]], now: datetime,
               exc: BaseException | None = None) -> None:
         """Hold ``changes`` (copies: the live records change on) until the store can be written."""
@@ -439,7 +462,7 @@ class Evaluator:
 
     def _step(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
               still: bool | None, now: datetime, for_seconds: float, changes: list[tuple[AlertRecord, str | None]],
-              no_data: bool = False, since: datetime | None = None) -> None:
+              no_data: bool = False, since: datetime | None = None, extra: dict[str, str] | None = None) -> None:
         record = self.records.get(fp)
         if record is None:
             if not condition:
@@ -462,7 +485,7 @@ class Evaluator:
         elif condition:  # inactive (possibly resolved earlier) -> a new episode
             record.state, record.active_at, record.fired_at, record.resolved_at = \
                 AlertState.PENDING, now, None, None
-            record.annotations = self._annotations(rule, labels, value, since or now, no_data)
+            record.annotations = self._annotations(rule, labels, value, since or now, no_data, extra)
             if for_seconds > 0:
                 changes.append((record, "pending"))
                 return
@@ -472,11 +495,11 @@ class Evaluator:
         # samples start a few ms after their scheduled time: allow that jitter (Prometheus evaluates on schedule)
         if (now - record.active_at).total_seconds() >= for_seconds - FOR_JITTER_SECONDS:
             record.state, record.fired_at = AlertState.FIRING, now
-            record.annotations = self._annotations(rule, labels, value, since or record.active_at, no_data)
+            record.annotations = self._annotations(rule, labels, value, since or record.active_at, no_data, extra)
             changes.append((record, "firing"))
 
     def _annotations(self, rule: Rule, labels: dict[str, str], value: float | None, since: datetime,
-                     no_data: bool) -> dict[str, str]:
+                     no_data: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
         local = format_local(since, self.tz)
         host = labels.get(HOST_LABEL)
         if no_data:
@@ -484,9 +507,10 @@ class Evaluator:
             return {"summary": f"No data for rule {rule.name}{on}",
                     "description": f"The value of {rule.name} ({rule.metric}){on} has been missing since {local}; "
                                    "check the collector errors in the snapshot."}
-        fields = {"host": "", "since": local, **labels, "alertname": rule.alert_name, "value": _fmt(value), "op": rule.op,
-                  "threshold": _fmt(rule.threshold), "clear": _fmt(rule.clear), "metric": rule.metric,
-                  "for": _fmt(rule.for_seconds), "severity": rule.severity}
+        blank = {"status_code": "-", "error": "-", "response": "-"} if rule.kind == "receiver_failing" else {}
+        fields = {"host": "", "since": local, **blank, **(extra or {}), **labels, "alertname": rule.alert_name,
+                  "value": _fmt(value), "op": rule.op, "threshold": _fmt(rule.threshold), "clear": _fmt(rule.clear),
+                  "metric": rule.metric, "for": _fmt(rule.for_seconds), "severity": rule.severity}
         return {"summary": TEMPLATE.format(rule.summary, **fields),
                 "description": TEMPLATE.format(rule.description, **fields) + f" Since {local}."}
 

@@ -12,6 +12,7 @@ from reporter.alerting.dispatch import Dispatcher
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.alerting.model import AlertState
+from reporter.alerting.receiver_failing import ReceiverWatch
 from reporter.alerting.silences import SilenceStore
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.suppression import Suppression, suppressions
@@ -37,11 +38,12 @@ class Alerting:
     def __init__(self, settings: Settings, config: AlertingConfig, history: History, port: int | None = None):
         self.config = config
         store = AlertStore(history.engine)
+        self.outbox = Outbox(history.engine, config.receivers, config.defaults)
+        self.receivers = ReceiverWatch(history.engine, config.receivers, lambda: self.outbox.recorded)
         self.evaluator = Evaluator(config.rules, config.defaults, store, history, settings.tz, settings.ai_features,
-                                   settings.sample_interval)
+                                   settings.sample_interval, receivers=self.receivers)
         self.dispatcher = Dispatcher(history.engine, config.receivers, config.defaults, renderer(settings.tz),
                                      external_url(settings, port), config.inhibit_rules)
-        self.outbox = Outbox(history.engine, config.receivers, config.defaults)
         self.notifier = NotifierThread(self.dispatcher, self.outbox, health=history.health)
         self.silences = SilenceStore(history.engine)
         self._silences_failing = False
@@ -84,6 +86,7 @@ class Alerting:
         of what changed."""
         old = self.config
         with self._lock:
+            self.receivers.configure(config.receivers)  # before the rules: a removed receiver's alert resolves
             self.evaluator.configure(config.rules, config.defaults)
             self.dispatcher.configure(config.receivers, config.defaults, config.inhibit_rules)
             self.outbox.configure(config.receivers, config.defaults)

@@ -13,6 +13,10 @@ Every alert of a per-host rule carries the label ``host`` (the host whose snapsh
 :mod:`reporter.alerting.scope`); templates may use ``{host}`` (empty for an app-wide rule). ``host_down``
 (kind ``host_down``) is built in: its value is the age of a host's last sample in sample intervals
 (``host.missed_samples``); its templates may use ``{since}`` (the last sample's local time).
+``receiver_failing`` (kind ``receiver_failing``) is built in too: one alert per configured receiver, labelled
+``receiver``, whose value is the receiver's permanent failures since its last delivery
+(``receiver.failures``, :mod:`reporter.alerting.receiver_failing`); its templates may use ``{receiver}``,
+``{status_code}``, ``{error}`` and ``{response}`` (the last answer, masked).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # a Prometheus label name
 RESERVED_LABELS = {"alertname": "alertname", "severity": "severity"}  # label -> the rule field that sets it
 HOST_DOWN_METRIC = "host.missed_samples"  # host_down's value: the age of a host's last sample, in sample intervals
+RECEIVER_FAILING_METRIC = "receiver.failures"  # receiver_failing's value: permanent failures since the last delivery
+BUILT_IN_METRICS = {"host_down": HOST_DOWN_METRIC, "receiver_failing": RECEIVER_FAILING_METRIC}  # kind -> its value
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
@@ -84,7 +90,8 @@ class Rule(BaseModel):
 
     name: str
     alertname: str | None = None
-    kind: Literal["threshold", "predict_linear", "error_spike", "host_down", "anomaly"] = "threshold"
+    kind: Literal["threshold", "predict_linear", "error_spike", "host_down", "anomaly", "receiver_failing"] = \
+        "threshold"
     metric: str
     op: Op = ">"
     threshold: float
@@ -167,7 +174,8 @@ class Rule(BaseModel):
 
     def template_names(self) -> set[str]:
         """Names a summary/description template may use."""
-        extra = {"since"} if self.kind == "host_down" else set()
+        extra = {"host_down": {"since"}, "receiver_failing": {"receiver", "status_code", "error", "response"}}.get(
+            self.kind, set())
         return {"alertname", "value", "op", "threshold", "clear", "metric", "for", "severity", "host",
                 *extra, *self.each, *self.labels}
 
@@ -252,6 +260,13 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
                           summary="{host} is down: no sample since {since}",
                           description="Host {host} has stored no sample for {value} sample intervals (fires "
                                       "above {threshold}); check that its reporter runs and reaches the store."),
+        "receiver_failing": dict(kind="receiver_failing", metric=RECEIVER_FAILING_METRIC, op=">=", threshold=3,
+                                 severity="warning",
+                                 summary="Receiver {receiver} is failing: {error}",
+                                 description="Notifications to receiver {receiver} fail permanently ({value} since "
+                                             "its last delivery; last answer {status_code}: {response}). They are "
+                                             "not retried: check its webhook URL or token, then run `reporter "
+                                             "test-alert --receiver {receiver}`."),
     }
 
 
@@ -305,11 +320,12 @@ def check_paths(rule: Rule, features: list[str]) -> None:
     error_spike rules, after expanding ``each``) or a history metric (predict_linear)."""
     from reporter.alerting.paths import snapshot_paths, unknown_path_message
 
-    if rule.kind == "host_down" or rule.metric == HOST_DOWN_METRIC:
-        if rule.kind != "host_down" or rule.metric != HOST_DOWN_METRIC:
-            raise ValueError(f"rules.{rule.name}.metric: {HOST_DOWN_METRIC!r} is the value of kind = \"host_down\" "
-                             f"rules only (and they read no other)")
-        return
+    for kind, metric in BUILT_IN_METRICS.items():
+        if rule.kind == kind or rule.metric == metric:
+            if rule.kind != kind or rule.metric != metric:
+                raise ValueError(f"rules.{rule.name}.metric: {metric!r} is the value of kind = \"{kind}\" rules "
+                                 f"only (and they read no other)")
+            return
     if rule.kind == "predict_linear":
         from reporter.catalog import catalog
 

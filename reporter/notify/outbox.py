@@ -91,6 +91,7 @@ class Outbox:
         self._asked_longer: set[str] = set()  # receivers told that their Retry-After was cut (until delivered)
         # attempts of this process by (receiver, outcome: delivered, retry, failed, expired), for /metrics
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.recorded = 0  # attempts recorded by this process: receiver health is read again when it grows
 
     def backoff_max(self, receiver: Destination) -> float:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
@@ -238,6 +239,7 @@ class Outbox:
                 status_code=attempt.status_code, outcome=attempt.outcome, error=attempt.error))
         attempts = recorded.attempts
         self.outcomes[(receiver.name, attempt.outcome)] += 1
+        self.recorded += 1
         if attempt.outcome == DELIVERED:
             log.info("notification %s delivered to %s (attempt %d)", row["id"], receiver.name, attempts)
             self.failures.ok(f"receiver {receiver.name}")

@@ -60,7 +60,9 @@ class ReceiverType(ABC):
     - ``type``: the name written in ``type = "..."``;
     - ``Options``: a pydantic model of its own fields (validated with ``extra="forbid"``; a bad field is reported as
       ``<file>: receivers[i] (name).<field>: <reason>``);
-    - ``secret_fields``: the names of those fields whose values are secrets (masked everywhere once configured).
+    - ``secret_fields``: the names of those fields whose values are secrets (masked everywhere once configured);
+    - ``revoked_statuses``: the answer codes of a permanent failure that say the receiver itself is unusable (its
+      URL or token invalid or revoked), so that one such answer makes it failing (:mod:`reporter.notify.health`).
 
     An instance is made per configured receiver with its validated options, the process settings (None in
     tests that build receivers directly) and the notification templates of the alerting file (``templates``,
@@ -71,6 +73,7 @@ class ReceiverType(ABC):
     type: ClassVar[str]
     Options: ClassVar[builtins.type[ReceiverOptions]] = ReceiverOptions
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    revoked_statuses: ClassVar[frozenset[int]] = frozenset()
 
     def __init__(self, options: ReceiverOptions, settings: Settings | None = None,
                  templates: TemplateSet | None = None) -> None:

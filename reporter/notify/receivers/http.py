@@ -3,7 +3,9 @@ the classification of the answer.
 
 2xx delivered; 429 retried no sooner than ``Retry-After`` (capped by the outbox at the receiver's
 ``backoff_max``); 408, 425, 5xx, timeouts and connection errors retried with backoff; any other status is a
-permanent failure (kept with the response).
+permanent failure (kept with the response). 401, 403, 404 and 410 say the URL or its token is invalid or revoked
+(Slack: ``403 invalid_token``, ``404 no_service``, ``410 channel_is_archived``): one such answer makes the receiver
+failing (:mod:`reporter.notify.health`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class HTTPReceiverType(ReceiverType):
 
     Options = HTTPOptions
     options: HTTPOptions
+    revoked_statuses = frozenset({401, 403, 404, 410})
 
     def headers(self, notification_id: str, body: bytes) -> dict[str, str]:
         """The headers of one attempt (computed per attempt: a signature carries the attempt's time)."""
