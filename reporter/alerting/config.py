@@ -20,6 +20,9 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     [rules.memory_high]
     enabled = false
 
+    [rules.receiver_failing]    # a receiver failing permanently alerts the others (threshold: failures in a row)
+    severity = "critical"       # (default warning; enabled = false turns it off)
+
     [[receivers]]
     name = "oncall"
     type = "slack"              # a type of reporter.notify.receivers.registry: slack, webhook, email

@@ -28,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reporter.base.ms import from_ms
+from reporter.base.ms import from_ms, to_ms
 from reporter.masking import mask
 from reporter.store.alert_schema import outbox
 
@@ -89,3 +89,17 @@ def _shown(text: str | None) -> str | None:
         return None
     line = " ".join(mask(text).split())
     return line if len(line) <= RESPONSE_SHOWN else line[:RESPONSE_SHOWN - 1] + "…"
+
+
+def outcomes_between(engine: Engine, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    """Notifications queued in [``start``, ``end``) by receiver and their outcome now (``delivered``, ``failed``:
+    permanently, ``expired``: given up after ``max_age``, ``pending``: still being tried); one grouped query on
+    the outbox. Raises SQLAlchemy errors when the history cannot be read."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.receiver, outbox.c.status, func.count())
+                            .where(outbox.c.created_at >= to_ms(start), outbox.c.created_at < to_ms(end))
+                            .group_by(outbox.c.receiver, outbox.c.status)).all()
+    result: dict[str, dict[str, int]] = {}
+    for receiver, status, count in rows:
+        result.setdefault(receiver, {})[status] = count
+    return result

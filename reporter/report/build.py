@@ -15,12 +15,14 @@ from sqlalchemy import select
 from reporter.alerting.state import AlertStore
 from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
+from reporter.notify.health import outcomes_between
 from reporter.report.fleet import HostSummary, detailed_hosts, summaries
 from reporter.report.model import (
     AIDay,
     AlertEpisode,
     FeatureDay,
     HostDay,
+    ReceiverDay,
     Report,
     ServiceDay,
     Span,
@@ -290,6 +292,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         uptime_seconds=own.uptime_seconds, series=own.series, services=own.services, ai=ai, usage=usage,
         top_users=_list(history, "top_users", end), popular_scenarios=_list(history, "popular_scenarios", end),
         alerts=episodes, top_n=top_n, hosts=hosts, fleet_alerts=fleet_alerts,
+        receivers=receiver_days(history, start, end),
     )
 
 
@@ -299,6 +302,14 @@ def _list(history: History, kind: str, end: datetime) -> list[dict]:
         body = conn.execute(select(lists.c.body).where(lists.c.kind == kind, lists.c.ts < to_ms(end))
                             .order_by(lists.c.ts.desc()).limit(1)).scalar()
     return json.loads(body) if body else []
+
+
+def receiver_days(history: History, start: datetime, end: datetime) -> list[ReceiverDay]:
+    """The notifications queued in [start, end) per receiver, by outcome, by receiver name."""
+    counts = outcomes_between(history.engine, start, end)
+    return [ReceiverDay(name, **{k: v for k, v in counts[name].items() if k in ("delivered", "failed", "expired",
+                                                                              "pending")})
+            for name in sorted(counts)]
 
 
 def alert_episodes(history: History, start: datetime, end: datetime, lookback_days: int = 30) -> list[AlertEpisode]:

@@ -113,6 +113,19 @@ class AlertEpisode:
         return {k: v for k, v in self.labels.items() if k not in ("alertname", "severity")}
 
 
+@dataclass(frozen=True)
+class ReceiverDay:
+    """One receiver's notifications queued during the report's period, by their outcome now: ``delivered``,
+    ``failed`` (permanently: refused by the receiver), ``expired`` (given up after ``max_age``) and ``pending``
+    (still being tried)."""
+
+    name: str
+    delivered: int = 0
+    failed: int = 0
+    expired: int = 0
+    pending: int = 0
+
+
 @dataclass
 class HostDay:
     """The figures of one host over the report's period: samples against expected (coverage), gaps, the system
@@ -156,7 +169,8 @@ class Report:
     report's own host (``host``); ``alerts`` holds every episode of the period. ``hosts``: every host of the
     period (those with samples in it, and those named by an alert episode's ``host`` label), by name, each with
     its own figures and episodes; ``fleet_alerts``: the episodes without a ``host`` label (app-wide rules) when
-    the report covers a fleet. A single-host history gives one host, the top-level figures.
+    the report covers a fleet. A single-host history gives one host, the top-level figures. ``receivers``: the
+    notifications queued during the period per receiver, by outcome (none without alerting).
     """
 
     period: Period
@@ -180,6 +194,7 @@ class Report:
     top_n: int = 10
     hosts: list[HostDay] = field(default_factory=list)
     fleet_alerts: list[AlertEpisode] = field(default_factory=list)
+    receivers: list[ReceiverDay] = field(default_factory=list)
 
     @property
     def day(self) -> date:

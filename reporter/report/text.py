@@ -85,10 +85,22 @@ def render_text(report: Report) -> str:
                      f"{fmt_duration(a.seconds)}")
     if count > MAX_EPISODES:
         lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")
+    if report.receivers:
+        lines.append(f"Receivers:     {receivers_line(report)}")
     if not report.fleet:
         lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
                      f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")
     return "\n".join(lines) + "\n"
+
+
+def receivers_line(report: Report) -> str:
+    """Per receiver, its notifications of the period by outcome: ``oncall 12 delivered, 2 failed; ...``."""
+    parts = []
+    for r in report.receivers:
+        counts = [f"{n} {what}" for n, what in ((r.delivered, "delivered"), (r.failed, "failed"),
+                                                (r.expired, "expired"), (r.pending, "waiting")) if n or what == "delivered"]
+        parts.append(f"{_line(r.name, 64)} {', '.join(counts)}")
+    return "; ".join(parts)
 
 
 FLEET_COLUMNS = (("cpu_percent", "CPU"), ("memory_percent", "memory"), ("disk_percent", "disk"))

@@ -250,3 +250,36 @@ def test_more_successes_than_requests_leaves_the_success_rates_out(history, capl
     assert report.ai.success_rate is None and report.ai.cache_hit_rate is None
     assert "ai_quiz_success > ai_quiz_requests" in caplog.text and "grammar" not in caplog.text
     assert "ai_cache_hits > ai_total_requests" in caplog.text
+
+
+def test_a_receiver_failing_episode_and_each_receivers_notifications_are_in_the_report(history):
+    """A ``receiver_failing`` episode is listed among the alerts as any other; a Receivers line counts each
+    receiver's notifications queued during the day by outcome (from the outbox)."""
+    from reporter.report.html import render_html
+    from reporter.report.text import render_text
+    from reporter.store.alert_schema import outbox
+    from tests.report.test_render import section, text
+
+    day = date(2026, 11, 12)
+    start, end = day_bounds(day, BERLIN)
+    insert(history, steady_rows(start, end))
+    h = timedelta(hours=1)
+    failing = {"alertname": "receiver_failing", "severity": "warning", "receiver": "chat"}
+    insert_events(history, [(start + 2 * h, "firing", "rf", failing), (start + 5 * h, "resolved", "rf", failing)])
+    rows = [("chat", "failed", 2), ("chat", "failed", 3), ("chat", "delivered", 6), ("ops", "delivered", 1),
+            ("ops", "delivered", 2), ("ops", "pending", 23), ("ops", "delivered", -2), ("ops", "expired", 25)]
+    with history.engine.begin() as conn:
+        conn.execute(outbox.insert(), [
+            {"id": f"msg_{i}", "receiver": r, "created_at": to_ms(start + hours * h), "status": status, "body": b"{}",
+             "alert_count": 1, "attempts": 1, "next_attempt_at": to_ms(start + hours * h)}
+            for i, (r, status, hours) in enumerate(rows)])  # -2 h: the day before; 25 h: the day after
+    report = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h")
+    [episode] = report.alerts
+    assert (episode.alertname, episode.distinguishing_labels, episode.seconds) == ("receiver_failing",
+                                                                                  {"receiver": "chat"}, 3 * 3600)
+    summary = render_text(report)
+    assert "WARNING receiver_failing receiver=chat: 02:00 to 05:00, 3 h 00 min" in summary
+    assert "Receivers:     chat 1 delivered, 2 failed; ops 2 delivered, 1 waiting" in summary
+    alerts = text(section(render_html(report), "alerts"))
+    assert "receiver_failing" in alerts and "receiver=chat" in alerts
+    assert "Notifications by receiver: chat 1 delivered, 2 failed ; ops 2 delivered, 1 waiting ." in alerts
