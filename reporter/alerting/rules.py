@@ -263,10 +263,10 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
         "receiver_failing": dict(kind="receiver_failing", metric=RECEIVER_FAILING_METRIC, op=">=", threshold=3,
                                  severity="warning",
                                  summary="Receiver {receiver} is failing: {error}",
-                                 description="Notifications to receiver {receiver} fail permanently ({value} since "
-                                             "its last delivery; last answer {status_code}: {response}). They are "
-                                             "not retried: check its webhook URL or token, then run `reporter "
-                                             "test-alert --receiver {receiver}`."),
+                                 description="Notifications to receiver {receiver} fail permanently: {value} in a "
+                                             "row since its last delivery, the last answered {status_code} "
+                                             "({response}). They are not retried: check its webhook URL or token, "
+                                             "then run `reporter test-alert --receiver {receiver}`."),
     }
 
 

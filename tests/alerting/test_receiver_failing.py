@@ -86,7 +86,8 @@ def test_revoked_slack_webhook_alerts_the_other_receiver_and_resolves_when_it_de
     assert notice["labels"] == {"alertname": "receiver_failing", "severity": "warning", "receiver": "a"}
     summary, description = notice["annotations"]["summary"], notice["annotations"]["description"]
     assert summary == f"Receiver a is failing: HTTP {status} (permanent: not retried)"
-    assert f"last answer {status}: {answer.decode()} (/***)" in description and "webhook URL or token" in description
+    assert f"1 in a row since its last delivery, the last answered {status} ({answer.decode()} (/***))" \
+        in description and "check its webhook URL or token" in description
     everything = json.dumps([r.json() for r in b.received]) + json.dumps(failing.model_dump(mode="json"))
     assert "xoxbSecretPathToken42" not in everything and "B0EXAMPLE" not in everything
     assert all(b"receiver_failing" not in body for body in a.refused) and len(a.refused) == 1  # never told itself
@@ -162,3 +163,20 @@ def test_the_rule_can_be_disabled(env):
     deliver(alerting)
     assert ("receiver_failing", "a") not in step(alerting, 0, cpu=10)
     assert not failing_notices(b)
+
+
+def test_threshold_one_fires_on_any_permanent_failure(env):
+    settings, history, a, _b, config = env
+    a.script = [(400, {}, b"bad")]
+    alerting = Alerting(settings, config("a", "b", rule="[rules.receiver_failing]\nthreshold = 1"), history)
+    alerting.outbox.enqueue("msg_test", "a", b'{"text": "test"}', 1, datetime.now(UTC))
+    deliver(alerting)
+    assert ("receiver_failing", "a") in step(alerting, 0, cpu=10)
+
+
+def test_only_a_receiver_failing_rule_reads_receiver_failures():
+    from reporter.alerting.rules import build_rules
+
+    with pytest.raises(ValueError, match=r'rules.mine.metric: .receiver.failures. is the value of kind = '
+                                         r'"receiver_failing" rules only'):
+        build_rules({"mine": {"metric": "receiver.failures", "threshold": 1}}, FEATURES)
