@@ -1,6 +1,6 @@
 """What ``reporter check-config`` says about the alerting configuration: each receiver's routing and grouping,
-the inhibition rules in force and the time intervals (:func:`reporter.alerting.intervals.check_lines`). One
-line each, for people (secrets are never part of it)."""
+the inhibition rules in force, the time intervals (:func:`reporter.alerting.intervals.check_lines`) and
+whether a failing receiver is reported. One line each, for people (secrets are never part of it)."""
 
 from __future__ import annotations
 
@@ -42,5 +42,18 @@ def describe(config: AlertingConfig) -> list[str]:
     if config.templates is not None:
         lines.append(f"templates: {config.templates.folder}: {', '.join(config.templates.names()) or 'none'} "
                      "overridden, the other texts built in")
+    lines.append(failing_line(config))
     return lines + check_lines(config.time_intervals, [(r.name, r.mute_time_intervals, r.active_time_intervals)
                                                        for r in config.receivers])
+
+
+def failing_line(config: AlertingConfig) -> str:
+    """Whether a receiver that fails permanently is reported (``receiver_failing``), and to whom."""
+    rules = [r for r in config.rules if r.kind == "receiver_failing"]
+    if not rules:
+        return "receiver_failing off: a receiver that fails permanently is only logged"
+    rule, count = rules[0], len(config.receivers)
+    who = ("to the other receivers" if count > 1
+           else f"to the other receivers, but with {count} receiver(s) there is none (only logged)")
+    return (f"{rule.name}: a receiver answering 401/403/404/410, or {rule.op} {rule.threshold:g} permanent failures "
+            f"in a row, is reported {who}")

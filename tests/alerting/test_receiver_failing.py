@@ -180,3 +180,16 @@ def test_only_a_receiver_failing_rule_reads_receiver_failures():
     with pytest.raises(ValueError, match=r'rules.mine.metric: .receiver.failures. is the value of kind = '
                                          r'"receiver_failing" rules only'):
         build_rules({"mine": {"metric": "receiver.failures", "threshold": 1}}, FEATURES)
+
+
+def test_check_config_says_whether_a_failing_receiver_is_reported(tmp_path):
+    from tests.notify.helpers import check_config
+
+    two = ('[[receivers]]\nname = "a"\ntype = "webhook"\nurl = "http://127.0.0.1:9/a"\n'
+           '[[receivers]]\nname = "b"\ntype = "webhook"\nurl = "http://127.0.0.1:9/b"\n')
+    result = check_config(tmp_path, two)
+    assert result.returncode == 0, result.stderr
+    assert ("receiver_failing: a receiver answering 401/403/404/410, or >= 3 permanent failures in a row, "
+            "is reported to the other receivers\n") in result.stdout + result.stderr
+    result = check_config(tmp_path, two + "[rules.receiver_failing]\nenabled = false\n")
+    assert "receiver_failing off" in result.stdout + result.stderr
