@@ -193,3 +193,37 @@ def test_check_config_says_whether_a_failing_receiver_is_reported(tmp_path):
             "is reported to the other receivers\n") in result.stdout + result.stderr
     result = check_config(tmp_path, two + "[rules.receiver_failing]\nenabled = false\n")
     assert "receiver_failing off" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_health_and_period_counts_from_the_outbox(backend, tmp_path, request):
+    """Read on both history back-ends: failures since the last delivery, newest first, expired and pending rows
+    left out; the period's notifications by receiver and outcome."""
+    from datetime import timedelta
+
+    from reporter.base.ms import to_ms
+    from reporter.notify.health import outcomes_between
+    from reporter.store.alert_schema import outbox
+
+    url = request.getfixturevalue("pg_schema_url") if backend == "postgresql" else f"sqlite:///{tmp_path / 'h.db'}"
+    history = History(url, FEATURES)
+    try:
+        t0 = datetime(2026, 11, 2, 8, tzinfo=UTC)
+        rows = [("a", "failed", 0, 400), ("a", "delivered", 1, 200), ("a", "failed", 2, 400), ("a", "expired", 3, 503),
+                ("a", "failed", 4, 410), ("a", "pending", 5, 503), ("b", "delivered", 0, 200)]
+        with history.engine.begin() as conn:
+            conn.execute(outbox.insert(), [
+                {"id": f"msg_{i}", "receiver": r, "created_at": to_ms(t0 + timedelta(minutes=m)), "status": status,
+                 "body": b"{}", "alert_count": 1, "attempts": 1, "next_attempt_at": 0, "last_status_code": code,
+                 "last_error": f"HTTP {code}", "last_response": "channel_is_archived\n  (see https://example.com)"}
+                for i, (r, status, m, code) in enumerate(rows)])
+        health = read_health(history.engine, {"a": frozenset({410}), "b": frozenset({410}), "c": frozenset()}, 3)
+        a = health["a"]
+        assert (a.failures, a.status_code, a.error, a.revoked, a.since) == (2, 410, "HTTP 410", True,
+                                                                            t0 + timedelta(minutes=2))
+        assert a.response == "channel_is_archived (see https://example.com)" and a.failing(3)
+        assert health["b"].failures == health["c"].failures == 0 and not health["b"].failing(1)
+        counts = outcomes_between(history.engine, t0 + timedelta(minutes=1), t0 + timedelta(minutes=5))
+        assert counts == {"a": {"delivered": 1, "failed": 2, "expired": 1}}
+    finally:
+        history.close()
