@@ -5,6 +5,9 @@
 ``notification_log``: per receiver and alert, which episode (``starts_at``) was notified firing/resolved, when.
 ``outbox``: notifications written before they are sent; ``delivery_attempts``: one row per attempt.
 ``silences``: label matchers that mute notifications for a time.
+``acks``: who acknowledged which episode of an alert (``starts_at``: the episode's ``active_at``), kept for the
+reports (pruned by age).
+``escalations``: the episodes of an alert escalated to a receiver (once each, across restarts).
 """
 
 from __future__ import annotations
@@ -88,4 +91,21 @@ silences = Table(
     Column("comment", Text, nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("created_at", TimestampMs, nullable=False),
+)
+
+acks = Table(
+    "acks", metadata,
+    Column("fingerprint", String(32), primary_key=True),
+    Column("starts_at", TimestampMs, primary_key=True),  # the acknowledged episode (the alert's active_at)
+    Column("acked_by", String(64), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", TimestampMs, nullable=False),
+)
+
+escalations = Table(
+    "escalations", metadata,
+    Column("fingerprint", String(32), primary_key=True),
+    Column("starts_at", TimestampMs, primary_key=True),  # the escalated episode (the alert's active_at)
+    Column("receiver", String(64), primary_key=True),  # the escalation receiver (escalate_to)
+    Column("at", TimestampMs, nullable=False),
 )

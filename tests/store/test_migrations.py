@@ -63,6 +63,8 @@ CHANGES: dict[str, dict[str, set[str]]] = {
         "leadership": {"id", "epoch", "host", "node_id", "since"},
     },
     "0008": {},
+    "0009": {"acks": {"fingerprint", "starts_at", "acked_by", "comment", "at"},
+             "escalations": {"fingerprint", "starts_at", "receiver", "at"}},
 }
 # what a revision adds on PostgreSQL only (a fleet's samples carry their host, and mark the app-wide rows)
 PG_CHANGES: dict[str, dict[str, set[str]]] = {"0007": {"samples": {"host"}}, "0008": {"samples": {"app"}}}
@@ -88,6 +90,8 @@ ROWS: dict[str, dict[str, object]] = {
                       "created_at": 3_000},
     "hosts": {"name": "web-1", "node_id": "n1", "role": "node", "version": "1.0", "pid": 7, "started_at": 1_000,
               "seen_at": 2_000, "last_sample": 1_000, "status": "healthy", "snapshot": "{}"},
+    "acks": {"fingerprint": "f" * 16, "starts_at": 2_000, "acked_by": "ops", "comment": "", "at": 2_500},
+    "escalations": {"fingerprint": "f" * 16, "starts_at": 2_000, "receiver": "pager", "at": 3_000},
 }
 
 
@@ -182,6 +186,8 @@ def test_a_database_made_by_an_older_revision_upgrades_to_head(engine, revision)
             if name in ROWS:
                 table = Table(name, MetaData(), autoload_with=conn)
                 row = {**ROWS[name], "host": "web-1"} if name == "samples" and fleet_samples else ROWS[name]
+                if name == "samples" and "app" in table.c:  # from 0008 on, the writer marks app-wide rows
+                    row = {**row, "app": True}
                 conn.execute(table.insert(), row)
                 stored[name] = row
     upgrade(engine, ["grammar", "voice"], host="old-box")
