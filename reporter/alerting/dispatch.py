@@ -5,7 +5,8 @@ a group (``["..."]``: every label). A group is notified as a whole: every alert 
 resolved since the last notification (when the receiver sends resolved), so ``status`` is ``firing`` while any
 of them fires. A new group waits ``group_wait`` (from its oldest change) for more alerts; a change to a group
 already notified (an alert fires or resolves) waits ``group_interval`` after the group's last notification; an
-unchanged group whose alerts still fire is sent again every ``repeat_interval``.
+unchanged group whose alerts still fire is sent again every ``repeat_interval`` (acknowledged alerts,
+:mod:`reporter.alerting.acks`, do not make it repeat; they go out with the group's changes).
 
 Per receiver and alert, the notification log remembers which episode (the alert's ``startsAt``) was notified
 firing and resolved, and when; a group's last notification is the latest of its alerts'. Suppressed alerts
@@ -30,6 +31,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from reporter.alerting.acks import AckStore, notice_fields
 from reporter.alerting.config import Defaults, Grouping, Receiver
 from reporter.alerting.inhibition import InhibitRule
 from reporter.alerting.model import AlertNotice, AlertState, Notification
@@ -60,6 +62,7 @@ class _Group:
     labels: dict[str, str]
     changes: list[_Due] = field(default_factory=list)
     firing: list[_Due] = field(default_factory=list)
+    acked: list[_Due] = field(default_factory=list)  # told, still firing, acknowledged: sent with a change only
     last_sent: int | None = None
 
     def saw(self, entry) -> None:
@@ -96,6 +99,8 @@ class Dispatcher:
         self.inhibit_rules = list(inhibit_rules)
         self.alerts = AlertStore(engine)
         self.silences = SilenceStore(engine)
+        self.acks = AckStore(engine)
+        self._acked: dict = {}  # fingerprint -> Ack, of the pass in progress (acked alerts do not repeat)
         self.waiting = 0  # alerts due but held by a group wait or interval after the last pass
         self._lock = threading.Lock()  # a pass and a reconfiguration (SIGHUP) never overlap
         self._known_since: dict[str, datetime] = {}  # receiver -> its first pass (it is owed what fired after)
@@ -118,6 +123,7 @@ class Dispatcher:
     def _dispatch(self, now: datetime) -> list[str]:
         records = self.alerts.load()
         suppressed = suppressions(records.values(), now, self.silences, self.inhibit_rules)
+        self._acked = self.acks.acked(records.values(), now)
         with self.engine.connect() as conn:
             logged = {(r.receiver, r.fingerprint): r for r in conn.execute(select(notification_log))}
         written: list[str] = []
@@ -172,7 +178,8 @@ class Dispatcher:
             elif record.state == AlertState.FIRING:
                 told = entry is not None and entry.firing_sent_at is not None and record.active_at is not None \
                     and entry.starts_at == to_ms(record.active_at)
-                (group.firing if told else group.changes).append(_Due(record, "firing", record.fired_at or now))
+                told_to = group.acked if record.fingerprint in self._acked else group.firing
+                (told_to if told else group.changes).append(_Due(record, "firing", record.fired_at or now))
             elif d := self._resolution(receiver, record, entry):
                 group.changes.append(d)
         for d, entry in self._gone(receiver, records, logged):
@@ -258,7 +265,7 @@ class Dispatcher:
         """Write the group's notification (its changes and its other firing alerts) and the log, in one
         transaction; returns the notification id."""
         changed = {d.record.fingerprint for d in group.changes}
-        due = group.changes + [d for d in group.firing if d.record.fingerprint not in changed]
+        due = group.changes + [d for d in group.firing + group.acked if d.record.fingerprint not in changed]
         due.sort(key=lambda d: (d.status != "firing", d.record.alertname, sorted(d.record.labels.items())))
         notification = Notification(
             id=f"msg_{uuid.uuid4().hex}", receiver=receiver.name, created_at=now,
@@ -267,7 +274,8 @@ class Dispatcher:
                                 starts_at=d.record.active_at or now,
                                 ends_at=d.record.resolved_at if d.status == "resolved" else None,
                                 fingerprint=d.record.fingerprint,
-                                generator_url=f"{self.external_url}/alerts" if self.external_url else "")
+                                generator_url=f"{self.external_url}/alerts" if self.external_url else "",
+                                **notice_fields(self._acked.get(d.record.fingerprint)))
                     for d in due],
         )
         body = self.render(receiver, notification)

@@ -20,7 +20,9 @@ class AlertNotice:
     ``status`` is ``firing`` or ``resolved``; ``starts_at`` is when the condition became true (the start of
     pending, as Prometheus' ``activeAt``); ``ends_at`` is when it resolved (None while firing). Datetimes are
     timezone-aware UTC. ``labels`` always hold ``alertname`` and ``severity``; ``annotations`` hold ``summary``
-    and ``description`` (times in them are in the configured timezone, for people).
+    and ``description`` (times in them are in the configured timezone, for people). ``acknowledged_by`` (a name,
+    "" when not acknowledged), ``acknowledged_at`` (UTC) and ``ack_comment``: who acknowledged the alert's
+    current episode, when, and what they said (``reporter ack``, ``POST /api/v1/alerts/{fingerprint}/ack``).
     """
 
     status: str
@@ -30,6 +32,9 @@ class AlertNotice:
     ends_at: datetime | None
     fingerprint: str
     generator_url: str = ""
+    acknowledged_by: str = ""
+    acknowledged_at: datetime | None = None
+    ack_comment: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ Shape of the body (``POST`` it as JSON to the webhook URL)::
           {"type": "header", ...},                            # ":rotating_light: [FIRING:3] cpu_high, ..."
           {"type": "context", ...},                           # counts, receiver, group labels, link
           {"type": "section", ...},                           # one per alert (name on host, severity, summary,
-          ...                                                 #   description, labels, start/end time)
+          ...                                                 #   description, labels, start/end time, who
+                                                              #   acknowledged it and when)
           {"type": "context", ...}                            # "and N more", only when alerts are left out
         ]
       }]
@@ -201,8 +202,20 @@ def _section(alert: AlertNotice, tz: ZoneInfo) -> dict:
     if link := _link(alert.generator_url, "source"):
         times += f" · {link}"
     lines.append(times)
+    if alert.acknowledged_by:
+        lines.append(truncate(_acknowledged(alert, tz), MAX_SUMMARY_CHARS))
     text = truncate("\n".join(lines), MAX_SECTION_CHARS)
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+
+
+def _acknowledged(alert: AlertNotice, tz: ZoneInfo) -> str:
+    """``:eyes: *Acknowledged* by ann at 2026-11-02 09:05 CET: on it`` (escaped)."""
+    text = f":eyes: *Acknowledged* by {escape_mrkdwn(alert.acknowledged_by)}"
+    if alert.acknowledged_at is not None:
+        text += f" at {format_local(alert.acknowledged_at, tz)}"
+    if alert.ack_comment:
+        text += f": {escape_mrkdwn(alert.ack_comment)}"
+    return text
 
 
 def _pairs(labels: dict[str, str]) -> str:

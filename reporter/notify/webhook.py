@@ -17,8 +17,9 @@ Payload, as Alertmanager's webhook integration sends it (so any Alertmanager web
         "labels": {...}, "annotations": {...},
         "startsAt": "2024-05-01T12:00:00Z",    # RFC 3339, UTC, "Z"; fractions of a second when non-zero
         "endsAt": "0001-01-01T00:00:00Z",      # Go's zero time while firing, as Alertmanager sends it
-        "generatorURL": "...", "fingerprint": "0123456789abcdef"
-      }]
+        "generatorURL": "...", "fingerprint": "0123456789abcdef",
+        "acknowledged": {"by": "ann", "at": "2024-05-01T12:05:00Z", "comment": "on it"}   # only when acknowledged
+      }]                                       #   (reporter's addition; Alertmanager has no acknowledgement)
     }
 
 Signing (https://www.standardwebhooks.com): ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
@@ -149,7 +150,7 @@ def secret_key(secret: str) -> bytes:
 
 def _alert(alert: AlertNotice) -> dict:
     ends_at = alert.ends_at if alert.status == "resolved" else None
-    return {
+    item: dict = {
         "status": alert.status,
         "labels": dict(sorted(alert.labels.items())),
         "annotations": dict(sorted(alert.annotations.items())),
@@ -158,6 +159,10 @@ def _alert(alert: AlertNotice) -> dict:
         "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
     }
+    if alert.acknowledged_by:
+        at = rfc3339(alert.acknowledged_at) if alert.acknowledged_at is not None else None
+        item["acknowledged"] = {"by": alert.acknowledged_by, "at": at, "comment": alert.ack_comment}
+    return item
 
 
 def _common(pairs: list[dict[str, str]]) -> dict[str, str]:

@@ -148,6 +148,10 @@ def _rows(alert, tz: ZoneInfo) -> list[tuple[str, str]]:
     rows.append(("started", _when(alert.starts_at, tz)))
     if alert.status == "resolved" and alert.ends_at is not None:
         rows.append(("ended", _when(alert.ends_at, tz)))
+    if alert.acknowledged_by:
+        at = f" at {_when(alert.acknowledged_at, tz)}" if alert.acknowledged_at is not None else ""
+        rows.append(("acknowledged", f"by {alert.acknowledged_by}{at}"
+                                     + (f": {alert.ack_comment}" if alert.ack_comment else "")))
     if alert.generator_url:
         rows.append(("link", alert.generator_url))
     return rows
