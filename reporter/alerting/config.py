@@ -145,6 +145,8 @@ class Receiver(BaseModel):
     backoff_max: float | None = Field(None, gt=0)
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
+    escalate_after: float | None = Field(None, gt=0)
+    escalate_to: str | None = None
 
     _intervals: dict[str, TimeInterval] = PrivateAttr(default_factory=dict)
     _kind: ReceiverType | None = PrivateAttr(None)
@@ -219,7 +221,8 @@ class Receiver(BaseModel):
         """One delivery attempt of ``body`` within ``timeout`` (see ``ReceiverType.send``)."""
         return await self.kind.send(client, notification_id, body, self.timeout)
 
-    @field_validator("group_wait", "group_interval", "repeat_interval", "timeout", "backoff_max", mode="before")
+    @field_validator("group_wait", "group_interval", "repeat_interval", "timeout", "backoff_max", "escalate_after",
+                     mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
@@ -247,6 +250,18 @@ class Receiver(BaseModel):
                 raise ValueError(f"{name} = {expected!r} looks like a regular expression, but match compares "
                                  f"exactly; write matchers = ['{name}=~\"{expected}\"'] (or match_re)")
         return value
+
+    @model_validator(mode="after")
+    def _escalation(self) -> Receiver:
+        """``escalate_to`` and ``escalate_after`` go together, and name another receiver."""
+        if (self.escalate_to is None) != (self.escalate_after is None):
+            missing, given = ("escalate_after", "escalate_to") if self.escalate_after is None else \
+                ("escalate_to", "escalate_after")
+            raise ValueError(f"{missing}: needed with {given} (escalate_after = \"30m\", escalate_to = "
+                             f"\"<receiver>\")")
+        if self.escalate_to is not None and self.escalate_to == self.name:
+            raise ValueError("escalate_to: names this receiver itself; name the receiver that takes over")
+        return self
 
     @model_validator(mode="after")
     def _compile(self) -> Receiver:
@@ -433,6 +448,20 @@ def _receiver(item: dict[str, Any], settings: Settings, templates: TemplateSet |
         raise _FieldError("", str(exc)) from None
 
 
+def _check_escalations(where: str, rules: list[Rule], receivers: list[Receiver]) -> None:
+    """Every ``escalate_to`` names a configured receiver; raises AlertingConfigError naming the table."""
+    names = [r.name for r in receivers]
+    known = ", ".join(names) or "none configured"
+    for index, receiver in enumerate(receivers):
+        if receiver.escalate_to is not None and receiver.escalate_to not in names:
+            raise AlertingConfigError(f"{where}: receivers[{index}] ({receiver.name}).escalate_to: no receiver "
+                                      f"{receiver.escalate_to!r} (receivers: {known})")
+    for rule in rules:
+        if rule.escalate_to is not None and rule.escalate_to not in names:
+            raise AlertingConfigError(f"{where}: rules.{rule.name}.escalate_to: no receiver {rule.escalate_to!r} "
+                                      f"(receivers: {known})")
+
+
 def load_alerting(settings: Settings) -> AlertingConfig:
     """Read ``settings.alerting_file`` (if set) and the receiver settings; raise AlertingConfigError."""
     try:
@@ -526,6 +555,7 @@ def _load(settings: Settings) -> AlertingConfig:
         inhibit_rules = parse_rules(data.get("inhibit_rules", []))
     except ValueError as exc:
         raise AlertingConfigError(f"{where}: {exc}") from None
+    _check_escalations(where, rules, receivers)
     for receiver in receivers:
         register_secrets(receiver.secret_values())
     return AlertingConfig(defaults=defaults, rules=rules, receivers=receivers,

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reporter.alerting.acks import AckStore, notice_fields
 from reporter.alerting.config import Defaults, Grouping, Receiver
+from reporter.alerting.escalation import Escalation
 from reporter.alerting.inhibition import InhibitRule
 from reporter.alerting.model import AlertNotice, AlertState, Notification
 from reporter.alerting.silences import SilenceStore
@@ -100,6 +101,7 @@ class Dispatcher:
         self.alerts = AlertStore(engine)
         self.silences = SilenceStore(engine)
         self.acks = AckStore(engine)
+        self.escalation: Escalation | None = None  # set by the pipeline (reporter.alerting.escalation)
         self._acked: dict = {}  # fingerprint -> Ack, of the pass in progress (acked alerts do not repeat)
         self.waiting = 0  # alerts due but held by a group wait or interval after the last pass
         self._lock = threading.Lock()  # a pass and a reconfiguration (SIGHUP) never overlap
@@ -140,6 +142,8 @@ class Dispatcher:
                     waiting.update(d.record.fingerprint for d in group.changes)
                     continue
                 written.append(self._flush(receiver, grouping, group, now))
+        if self.escalation is not None:
+            written += self.escalation.run(records, set(suppressed), self._acked, now)
         self.waiting = len(waiting)
         finished = [fp for fp, r in records.items()
                     if r.state == AlertState.INACTIVE and r.resolved_at is not None and fp not in waiting]

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.escalation import Escalation
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.alerting.model import AlertState
@@ -44,6 +45,8 @@ class Alerting:
                                    settings.sample_interval, receivers=self.receivers)
         self.dispatcher = Dispatcher(history.engine, config.receivers, config.defaults, renderer(settings.tz),
                                      external_url(settings, port), config.inhibit_rules)
+        self.dispatcher.escalation = Escalation(history.engine, config.rules, config.receivers,
+                                                renderer(settings.tz), external_url(settings, port))
         self.notifier = NotifierThread(self.dispatcher, self.outbox, health=history.health)
         self.silences = SilenceStore(history.engine)
         self._silences_failing = False
@@ -89,6 +92,8 @@ class Alerting:
             self.receivers.configure(config.receivers)  # before the rules: a removed receiver's alert resolves
             self.evaluator.configure(config.rules, config.defaults)
             self.dispatcher.configure(config.receivers, config.defaults, config.inhibit_rules)
+            if self.dispatcher.escalation is not None:
+                self.dispatcher.escalation.configure(config.rules, config.receivers)
             self.outbox.configure(config.receivers, config.defaults)
             self.config = config
         self.notifier.wake()

@@ -116,12 +116,23 @@ class Rule(BaseModel):
     # anomaly: median and MAD of the same hour of the week over the last `weeks` weeks, at least `min_weeks`
     weeks: int = Field(4, ge=1, le=52)
     min_weeks: int = Field(3, ge=1, le=52)
+    # escalation (reporter.alerting.escalation): wins over the receivers' settings
+    escalate_after: float | None = Field(None, gt=0)
+    escalate_to: str | None = None
 
     @field_validator("for_seconds", "no_data_for", "range_seconds", "horizon_seconds", "min_range_seconds",
-                     "baseline_seconds", mode="before")
+                     "baseline_seconds", "escalate_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _escalation(self) -> Rule:
+        """A rule's ``escalate_to`` needs its ``escalate_after`` (an ``escalate_after`` alone changes the delay of
+        the receivers' escalations)."""
+        if self.escalate_to is not None and self.escalate_after is None:
+            raise ValueError('escalate_after: needed with escalate_to (escalate_after = "30m")')
+        return self
 
     @field_validator("name", "alertname")
     @classmethod
