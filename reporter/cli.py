@@ -351,6 +351,27 @@ def silence_expire_command(ctx: click.Context, silence_id: str) -> None:
     click.echo(f"{silence_id} expired")
 
 
+@main.command("ack", short_help="Acknowledge an alert: it stops repeating until it resolves.")
+@click.argument("target", metavar="FINGERPRINT|ALERTNAME")
+@click.option("--comment", default="", help="What is being done (shown in notifications and the report).")
+@click.option("--by", "by", default=None, help="Who acknowledges (default: the current user).")
+@click.pass_context
+def ack_command(ctx: click.Context, target: str, comment: str, by: str | None) -> None:
+    """Acknowledge a pending or firing alert, by fingerprint (see `reporter alerts`) or by alert name (every
+    active alert of that rule): it is not sent again on repeat_interval nor escalated, and its notifications,
+    `reporter alerts`, /alerts and the report say who and when. The acknowledgement ends when the alert resolves.
+
+    Exits 1 when no pending or firing alert matches.
+
+    \b
+    Example:
+      reporter ack cpu_high --comment "restarting the workers"
+    """
+    from reporter.alerting.cli import ack_alerts
+
+    ctx.exit(ack_alerts(_settings(ctx), target, comment, by))
+
+
 @main.command(short_help="Render a day's report (or a range of days) on demand.")
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="The day to render (local to REPORTER_TIMEZONE).")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a range (with --to).")

@@ -183,6 +183,8 @@ class ActiveAlert(_Section):
     notifications are muted; the state goes on), with the ids of those silences in ``silenced_by`` and the
     fingerprints of the inhibiting alerts in ``inhibited_by``, as Alertmanager's ``status.state =
     "suppressed"``, ``status.silencedBy`` and ``status.inhibitedBy``; ``suppressed_reason`` says why in words.
+    An acknowledged alert (it no longer repeats nor escalates) says who acknowledged it, when and their comment,
+    until it resolves.
     """
 
     alertname: str
@@ -202,6 +204,10 @@ class ActiveAlert(_Section):
                                                                       "inhibiting it")
     suppressed_reason: str | None = Field(None, description="why it is suppressed, e.g. \"inhibited by "
                                                             "default:ollama_down (source: ...)\"")
+    acknowledged_by: str | None = Field(None, description="who acknowledged this episode (`reporter ack`, POST "
+                                                          "/api/v1/alerts/{fingerprint}/ack); none: not acknowledged")
+    acknowledged_at: UTCDateTime | None = None
+    ack_comment: str | None = None
 
 
 class Snapshot(_Section):

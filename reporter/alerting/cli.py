@@ -13,6 +13,7 @@ import click
 import httpx
 from sqlalchemy import select
 
+from reporter.alerting.acks import AckError, AckStore
 from reporter.alerting.config import AlertingConfig, Receiver
 from reporter.alerting.inhibition import DEFAULT_RULES
 from reporter.alerting.model import AlertNotice, Notification, fingerprint
@@ -42,9 +43,10 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
     """Print every stored alert with its state, pending-since and last notification per receiver.
 
     A silenced or inhibited alert is marked suppressed with the reason (silence ids, inhibiting rule and alert);
-    ``config`` (None when it cannot be read: the built-in inhibition rules apply) gives the inhibition rules and
-    the receivers, to tell an alert that no receiver accepts ("no receiver matches") from one not notified yet,
-    and the receivers muted now by their time intervals (``muted_receivers`` in JSON: name -> reason).
+    an acknowledged one says who and when. ``config`` (None when it cannot be read: the built-in inhibition rules
+    apply) gives the inhibition rules and the receivers, to tell an alert that no receiver accepts ("no receiver
+    matches") from one not notified yet, and the receivers muted now by their time intervals
+    (``muted_receivers`` in JSON: name -> reason).
     """
     receivers = config.receivers if config is not None else None
     history = open_history(settings)
@@ -55,6 +57,7 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         live = [r for r in records.values() if r.resolved_at is None]
         suppressed = suppressions(live, datetime.now(UTC), SilenceStore(history.engine),
                                   config.inhibit_rules if config is not None else DEFAULT_RULES)
+        acked = AckStore(history.engine).acked(records.values())
     finally:
         history.close()
     routes = {fp: [r.name for r in receivers if r.accepts(rec.labels)] for fp, rec in records.items()} \
@@ -78,6 +81,7 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
             "inhibited_by": _of(suppressed, r).inhibited_by, "suppressed_reason": _of(suppressed, r).reason or None,
             "receivers": routes.get(r.fingerprint),
             "muted_receivers": {n: muted[n] for n in routes.get(r.fingerprint) or [] if n in muted},
+            "acknowledged": _ack_json(acked.get(r.fingerprint)),
         } for r in records.values()], indent=2))
         return
     if not records:
@@ -95,12 +99,19 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         click.echo(f"         {r.annotations.get('summary', '')}")
         if r.fingerprint in suppressed:
             click.echo(f"         suppressed: {suppressed[r.fingerprint].reason} (notifications muted)")
+        if ack := acked.get(r.fingerprint):
+            click.echo(f"         acknowledged by {ack.by} at {_when(ack.at, settings.tz)}"
+                       + (f": {ack.comment}" if ack.comment else "") + " (no repeats, no escalation)")
         unsent = _not_notified(routes.get(r.fingerprint), receivers, r.fingerprint in suppressed)
         for line in sent.get(r.fingerprint, [unsent]):
             click.echo(f"         last notification: {line}")
         for name in routes.get(r.fingerprint) or []:
             if name in muted:
                 click.echo(f"         receiver {name} muted now: {muted[name]} (told when the window ends)")
+
+
+def _ack_json(ack) -> dict | None:
+    return None if ack is None else {"by": ack.by, "at": _utc(ack.at), "comment": ack.comment}
 
 
 def _not_notified(routes: list[str] | None, receivers: list[Receiver] | None, silenced: bool) -> str:
@@ -208,6 +219,30 @@ def silence_expire(settings: Settings, silence_id: str) -> bool:
         return SilenceStore(history.engine).expire(silence_id, datetime.now(UTC))
     finally:
         history.close()
+
+
+def ack_alerts(settings: Settings, target: str, comment: str, by: str | None) -> int:
+    """``reporter ack``: acknowledge the pending or firing alert with fingerprint ``target``, or every one of the
+    alert name ``target``, as ``by`` (default: the OS user); prints one line per alert acknowledged. Returns 0, or
+    1 with one line on stderr when no active alert matches or the acknowledgement is refused."""
+    history = open_history(settings)
+    now = datetime.now(UTC)
+    try:
+        store = AckStore(history.engine)
+        try:
+            found = store.matching(target, AlertStore(history.engine).load().values())
+            acked = [(record, store.ack(record.fingerprint, by or getpass.getuser(), comment, now))
+                     for record in found]
+        except AckError as exc:
+            click.echo(f"reporter: ack: {exc}", err=True)
+            return 1
+    finally:
+        history.close()
+    for record, ack in acked:
+        extra = " ".join(f"{k}={v}" for k, v in sorted(record.labels.items()) if k not in ("alertname", "severity"))
+        click.echo(f"acknowledged {record.fingerprint} {record.alertname} {extra}".rstrip()
+                   + f" ({record.state}) by {ack.by} at {_when(ack.at, settings.tz)}")
+    return 0
 
 
 def _status(outbox: Outbox, notification_id: str) -> dict:

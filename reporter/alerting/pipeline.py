@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
+from reporter.alerting.acks import Ack, AckStore
 from reporter.alerting.config import AlertingConfig
 from reporter.alerting.dispatch import Dispatcher
 from reporter.alerting.escalation import Escalation
@@ -49,6 +50,7 @@ class Alerting:
                                                 renderer(settings.tz), external_url(settings, port))
         self.notifier = NotifierThread(self.dispatcher, self.outbox, health=history.health)
         self.silences = SilenceStore(history.engine)
+        self.acks = AckStore(history.engine)
         self._silences_failing = False
         self._lock = threading.Lock()  # an evaluation (sampling thread) and a reload (SIGHUP) never overlap
 
@@ -78,8 +80,9 @@ class Alerting:
         if changed:
             self.notifier.wake()
         suppressed = self._suppressed(active, snapshot)
-        return snapshot.model_copy(update={"alerts": [active_alert(r, suppressed.get(r.fingerprint))
-                                                      for r in active]})
+        acked = self._acked(active)
+        return snapshot.model_copy(update={"alerts": [active_alert(r, suppressed.get(r.fingerprint),
+                                                                   acked.get(r.fingerprint)) for r in active]})
 
     def reload(self, config: AlertingConfig) -> str:
         """Use a new configuration (SIGHUP), as Prometheus and Alertmanager reload theirs: alert states and
@@ -124,6 +127,16 @@ class Alerting:
         return suppressed
 
 
+    def _acked(self, active: list[AlertRecord]) -> dict[str, Ack]:
+        """Acknowledgements by fingerprint; empty when unreadable (the silences' warning says the store fails)."""
+        if not active:
+            return {}
+        try:
+            return self.acks.acked(active)
+        except Exception:
+            return {}
+
+
 def stored_alerts(history: History, now: datetime,
                   inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> list[ActiveAlert]:
     """The fleet's pending and firing alerts as the leader stored them (``alerts``), firing first, each marked
@@ -134,12 +147,14 @@ def stored_alerts(history: History, now: datetime,
                if r.state in (AlertState.FIRING, AlertState.PENDING)]
     records.sort(key=lambda r: (r.state != AlertState.FIRING, r.alertname, r.fingerprint))
     suppressed = suppressions(records, now, SilenceStore(history.engine), inhibit_rules)
-    return [active_alert(r, suppressed.get(r.fingerprint)) for r in records]
+    acked = AckStore(history.engine).acked(records) if records else {}
+    return [active_alert(r, suppressed.get(r.fingerprint), acked.get(r.fingerprint)) for r in records]
 
 
-def active_alert(record: AlertRecord, suppression: Suppression | None = None) -> ActiveAlert:
+def active_alert(record: AlertRecord, suppression: Suppression | None = None, ack: Ack | None = None) -> ActiveAlert:
     """An alert record as listed in the snapshot and by ``GET /alerts``; ``suppression``: why it sends nothing
-    (silences matching it, alerts inhibiting it), None when it is not suppressed."""
+    (silences matching it, alerts inhibiting it), None when it is not suppressed; ``ack``: its episode's
+    acknowledgement (None: not acknowledged)."""
     return ActiveAlert(
         alertname=record.alertname, state=str(record.state), severity=record.labels.get("severity"),
         host=record.labels.get("host"), labels=record.labels, summary=record.annotations.get("summary"), value=record.value,
@@ -148,6 +163,8 @@ def active_alert(record: AlertRecord, suppression: Suppression | None = None) ->
         silenced_by=list(suppression.silenced_by) if suppression else [],
         inhibited_by=list(suppression.inhibited_by) if suppression else [],
         suppressed_reason=suppression.reason if suppression else None,
+        acknowledged_by=ack.by if ack else None, acknowledged_at=ack.at if ack else None,
+        ack_comment=ack.comment if ack else None,
     )
 
 

@@ -133,3 +133,15 @@ def test_old_acks_are_pruned_and_recent_ones_kept_for_the_report(history, receiv
     assert store.prune(at(316) + timedelta(days=KEEP_DAYS)) == 1
     with history.engine.connect() as conn:
         assert conn.execute(select(acks)).all() == []
+
+
+def test_stored_alerts_and_the_snapshot_list_say_who_acknowledged(history, receiver):
+    from reporter.alerting.pipeline import stored_alerts
+
+    _, fp = firing_cpu(history, [webhook(receiver)])
+    [before] = stored_alerts(history, at(320))
+    assert before.acknowledged_by is None and before.acknowledged_at is None
+    AckStore(history.engine).ack(fp, "ann", "on it", at(330))
+    [alert] = stored_alerts(history, at(340))
+    assert (alert.acknowledged_by, alert.acknowledged_at, alert.ack_comment) == ("ann", at(330), "on it")
+    assert '"acknowledged_at":"2026-11-02T08:05:30.000Z"' in alert.model_dump_json()
