@@ -3,9 +3,9 @@
 :class:`reporter.api.fastpath.FastPath` answers ``/snapshot``, ``/alerts``, ``/healthz``, ``/metrics`` and the
 seed's ``/api/v1/analytics/*`` GETs from messages pre-built once per sample. Everything else goes to the Starlette
 app built here: ``POST /api/v1/analytics/log-ai-usage``, ``/api/v1/silences`` (:mod:`reporter.api.silences`),
-``GET /api/v1/history``, ``GET /api/v1/hosts`` and
-another host's answers (``?host=``, :mod:`reporter.api.fleet`), ``GET /openapi.json``, CORS preflights (when
-origins are configured) and JSON 404/405 answers.
+``POST /api/v1/alerts/{fingerprint}/ack``, ``GET /api/v1/history``, ``GET /api/v1/hosts`` and another host's
+answers (``?host=``, :mod:`reporter.api.fleet`), ``GET /openapi.json``, CORS preflights (when origins are
+configured) and JSON 404/405 answers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reporter import __version__
+from reporter.api.acks import ack_endpoint
 from reporter.api.fastpath import FAST_PATHS, HOST_PATHS, JSON, FastPath, etag_matches
 from reporter.api.fleet import Fleet
 from reporter.api.history import history_endpoint
@@ -37,7 +38,8 @@ DEFAULT_FEATURES = ("grammar", "quiz", "voice", "scenario")
 ENDPOINTS = ["/snapshot", "/healthz", "/alerts", "/metrics", "/openapi.json", "/api/v1/history", "/api/v1/hosts",
              "/api/v1/analytics/metrics", "/api/v1/analytics/health", "/api/v1/analytics/ai-features",
              "/api/v1/analytics/top-users", "/api/v1/analytics/popular-scenarios",
-             "/api/v1/analytics/log-ai-usage", "/api/v1/silences", "/api/v1/silences/{silence_id}"]
+             "/api/v1/analytics/log-ai-usage", "/api/v1/silences", "/api/v1/silences/{silence_id}",
+             "/api/v1/alerts/{fingerprint}/ack"]
 
 
 def _json(payload: dict, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -98,6 +100,7 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
                 Route("/api/v1/hosts", fleet.hosts, methods=["GET", "HEAD"]),
                 Route("/api/v1/analytics/log-ai-usage", log_usage_endpoint(redis, ai_prefix, features, bool(token)),
                       methods=["POST"]),
+                Route("/api/v1/alerts/{fingerprint}/ack", ack_endpoint(history, bool(token)), methods=["POST"]),
                 *silence_routes(history, bool(token))],
         middleware=middleware,
         exception_handlers={HTTPException: http_error},

@@ -117,6 +117,17 @@ def _schemas(features: list[str]) -> dict:
                 "feature": {"type": "string", "enum": list(features)},
                 "response_time_seconds": {"type": "number", "minimum": 0, "maximum": MAX_RESPONSE_TIME_SECONDS},
                 "success": {"type": "boolean"}, "cache_hit": {"type": "boolean", "default": False}}},
+        "AckRequest": {
+            "type": "object", "required": ["by"], "additionalProperties": False,
+            "properties": {"by": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S",
+                                  "description": "who (not blank)"},
+                           "comment": {"type": "string", "maxLength": 1000, "default": ""}}},
+        "Ack": {"type": "object", "required": ["status", "fingerprint", "by", "comment", "at", "starts_at"],
+                "properties": {"status": {"const": "acknowledged"}, "fingerprint": {"type": "string"},
+                               "by": {"type": "string"}, "comment": {"type": "string"},
+                               "at": {"type": "string", "format": "date-time"},
+                               "starts_at": {"type": "string", "format": "date-time",
+                                             "description": "the acknowledged episode (the alert's active_at)"}}},
         "Logged": {"type": "object", "required": ["status"],
                    "properties": {"status": {"const": "logged"}, "feature": {"type": "string"}}},
         "Hosts": {
@@ -238,6 +249,21 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
                           "404": _json(ERROR, "no pending or active silence has that id"),
                           "503": _json(ERROR, "no history configured, or the history database is "
                                                       "unavailable")}}},
+        "/api/v1/alerts/{fingerprint}/ack": {"post": {
+            "summary": "acknowledge a pending or firing alert's current episode: no repeats, no escalation, its "
+                       "notifications say who and when, until it resolves; needs REPORTER_API_TOKEN",
+            "parameters": [{"name": "fingerprint", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 32},
+                            "description": "the alert's fingerprint (`reporter alerts`, /alerts)"}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AckRequest")}}},
+            "responses": {
+                "200": _json(_ref("Ack"), "acknowledged"),
+                "400": _json(ERROR, "the body is not a JSON object, or a field is bad (error names it)"),
+                "403": _json(ERROR, "disabled: REPORTER_API_TOKEN is not set"),
+                "404": _json(ERROR, "no alert has this fingerprint"),
+                "409": _json(ERROR, "the alert is resolved: nothing to acknowledge"),
+                "413": _json(ERROR, "the body is larger than 16 KB"),
+                "503": _json(ERROR, "no history configured, or the history database is unavailable")}}},
         "/api/v1/history": {"get": {
             "summary": "one stored series, bucket means, at most 2,000 points (queried in a worker thread)",
             "parameters": [
