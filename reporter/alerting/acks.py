@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.model import AlertState
@@ -112,14 +112,18 @@ class AckStore:
             rows = conn.execute(select(acks).where(acks.c.fingerprint.in_({fp for fp, _ in episodes}))).all()
         return {row.fingerprint: _ack(row) for row in rows if (row.fingerprint, row.starts_at) in episodes}
 
-    def episodes(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Ack]:
-        """The acks of these episodes ``(fingerprint, starts_at ms)`` (for the reports), by key."""
-        keys = list(keys)
-        if not keys:
+    def of_alerts(self, fingerprints: Iterable[str]) -> dict[str, list[Ack]]:
+        """Every stored ack of these alerts (for the reports), by fingerprint, latest episode first."""
+        fingerprints = set(fingerprints)
+        if not fingerprints:
             return {}
+        result: dict[str, list[Ack]] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(select(acks).where(tuple_(acks.c.fingerprint, acks.c.starts_at).in_(keys))).all()
-        return {(row.fingerprint, row.starts_at): _ack(row) for row in rows}
+            rows = conn.execute(select(acks).where(acks.c.fingerprint.in_(fingerprints))
+                                .order_by(acks.c.starts_at.desc())).all()
+        for row in rows:
+            result.setdefault(row.fingerprint, []).append(_ack(row))
+        return result
 
     def prune(self, now: datetime) -> int:
         """Delete acknowledgements given more than :data:`KEEP_DAYS` ago; returns how many."""

@@ -7,11 +7,13 @@ import itertools
 import json
 import logging
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from reporter.alerting.acks import AckStore
 from reporter.alerting.state import AlertStore
 from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
@@ -315,19 +317,30 @@ def receiver_days(history: History, start: datetime, end: datetime) -> list[Rece
 def alert_episodes(history: History, start: datetime, end: datetime, lookback_days: int = 30) -> list[AlertEpisode]:
     """Every episode (one fingerprint, from firing to resolved) that was firing at some point of [start, end),
     each with the part of it inside the period in ``seconds``, most severe first, then the longest, then the
-    earliest. An episode still open at ``end`` has ``end`` None."""
+    earliest. An episode still open at ``end`` has ``end`` None. An acknowledged episode names who acknowledged it
+    and when (``acks``: the ack of that fingerprint whose episode began after its previous resolution, at the
+    latest when it fired)."""
     events = AlertStore(history.engine).events(start - timedelta(days=lookback_days), end)
     open_: dict[str, dict] = {}
-    episodes: list[AlertEpisode] = []
+    resolved: dict[str, datetime] = {}  # fingerprint -> its latest resolution (an episode begins after it)
+    found: list[tuple[AlertEpisode, str, datetime | None, datetime]] = []  # + fingerprint, (after, fired at]
     for event in events:
         fp = event["fingerprint"]
         if event["state"] == "firing":
-            open_[fp] = event
-        elif event["state"] == "resolved" and fp in open_:
-            fired = open_.pop(fp)
-            if event["at"] >= start:
-                episodes.append(_episode(fired, event["at"], start, end))
-    episodes += [_episode(e, None, start, end) for e in open_.values()]
+            open_[fp] = {**event, "after": resolved.get(fp)}
+        elif event["state"] == "resolved":
+            resolved[fp] = event["at"]
+            if fp in open_:
+                fired = open_.pop(fp)
+                if event["at"] >= start:
+                    found.append((_episode(fired, event["at"], start, end), fp, fired["after"], fired["at"]))
+    found += [(_episode(e, None, start, end), fp, e["after"], e["at"]) for fp, e in open_.items()]
+    acks = AckStore(history.engine).of_alerts({fp for _, fp, _, _ in found})
+    episodes = []
+    for episode, fp, after, fired_at in found:
+        ack = next((a for a in acks.get(fp, []) if (after is None or a.starts_at > after) and a.starts_at <= fired_at),
+                   None)
+        episodes.append(replace(episode, acknowledged_by=ack.by, acknowledged_at=ack.at) if ack else episode)
     return sorted(episodes, key=lambda e: (severity_rank(e.severity), -e.seconds, e.start, e.alertname))
 
 

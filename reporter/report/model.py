@@ -101,6 +101,8 @@ class AlertEpisode:
     end: datetime | None
     summary: str = ""
     seconds: float = 0.0
+    acknowledged_by: str = ""  # who acknowledged the episode ("" when nobody did), and when
+    acknowledged_at: datetime | None = None
 
     @property
     def firing(self) -> bool:

@@ -33,6 +33,14 @@ def _time(value: datetime, report: Report, tz: ZoneInfo) -> str:
     return local.strftime("%H:%M" if local.date() == report.day else "%Y-%m-%d %H:%M")
 
 
+def _acknowledged(episode, report: Report, tz: ZoneInfo) -> str:
+    """``, acknowledged by ann at 10:05`` (or "" when nobody acknowledged the episode)."""
+    if not episode.acknowledged_by:
+        return ""
+    at = f" at {_time(episode.acknowledged_at, report, tz)}" if episode.acknowledged_at is not None else ""
+    return f", acknowledged by {_line(episode.acknowledged_by, 64)}{at}"
+
+
 def render_text(report: Report) -> str:
     """The key figures of ``report`` as plain text (a few lines, ``\\n`` line ends): availability per service,
     AI requests / success rate / latency (response time), CPU and memory averages and peaks, alerts, data
@@ -82,7 +90,7 @@ def render_text(report: Report) -> str:
         end = "still firing" if a.end is None else _time(a.end, report, tz)
         lines.append(f"  {_line(a.severity or '-', 12).upper()} {_line(a.alertname, 60)}"
                      f"{' ' + _line(labels) if labels else ''}: {_time(a.start, report, tz)} to {end}, "
-                     f"{fmt_duration(a.seconds)}")
+                     f"{fmt_duration(a.seconds)}" + _acknowledged(a, report, tz))
     if count > MAX_EPISODES:
         lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")
     if report.receivers:

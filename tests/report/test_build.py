@@ -283,3 +283,36 @@ def test_a_receiver_failing_episode_and_each_receivers_notifications_are_in_the_
     alerts = text(section(render_html(report), "alerts"))
     assert "receiver_failing" in alerts and "receiver=chat" in alerts
     assert "Notifications by receiver: chat 1 delivered, 2 failed ; ops 2 delivered, 1 waiting ." in alerts
+
+
+def test_alert_episodes_say_who_acknowledged_them(history):
+    from reporter.report.html import csv_attachments, render_html
+    from reporter.report.text import render_text
+    from reporter.store.alert_schema import acks
+    from tests.report.test_render import section
+
+    day = date(2026, 3, 30)
+    start, end = day_bounds(day, BERLIN)
+    insert(history, steady_rows(start, end))
+    h, m = timedelta(hours=1), timedelta(minutes=1)
+    cpu = {"alertname": "cpu_high", "severity": "critical"}
+    insert_events(history, [
+        (start + 1 * h - 5 * m, "pending", "cpu", cpu), (start + 1 * h, "firing", "cpu", cpu),
+        (start + 2 * h, "resolved", "cpu", cpu),
+        (start + 5 * h - 5 * m, "pending", "cpu", cpu), (start + 5 * h, "firing", "cpu", cpu),  # again, not acked
+        (start + 6 * h, "resolved", "cpu", cpu),
+    ])
+    with history.engine.begin() as conn:
+        conn.execute(acks.insert(), [
+            {"fingerprint": "cpu", "starts_at": to_ms(start - 20 * h), "acked_by": "old", "comment": "",
+             "at": to_ms(start - 19 * h)},  # an earlier episode's
+            {"fingerprint": "cpu", "starts_at": to_ms(start + 1 * h - 5 * m), "acked_by": "ann <ops>",
+             "comment": "on it", "at": to_ms(start + 1 * h + 10 * m)}])
+    report = build_report(history, Period.day(day, BERLIN), sample_interval=60, host="h")
+    got = sorted((a.start, a.acknowledged_by, a.acknowledged_at) for a in report.alerts)
+    assert got == [(start + 1 * h, "ann <ops>", start + 1 * h + 10 * m), (start + 5 * h, "", None)]
+    assert re.search(r"acknowledged by <bdi[^>]*>ann &lt;ops&gt;</bdi> at 01:10", section(render_html(report), "alerts"))
+    assert "01:00 to 02:00, 1 h 00 min, acknowledged by ann <ops> at 01:10" in render_text(report)
+    csv_rows = csv_attachments(report)["alerts"].splitlines()
+    assert csv_rows[0].endswith(",summary,acknowledged_by,acknowledged_at")
+    assert ",ann <ops>,2026-03-30T01:10:00+02:00" in "\n".join(csv_rows)
