@@ -36,6 +36,8 @@ File (``REPORTER_ALERTING_FILE``, optional)::
     group_by = ["alertname", "host"]   # also group_wait, group_interval, repeat_interval, send_resolved
     mute_time_intervals = ["weekend-maintenance"]   # no notification while one of these is active
     # active_time_intervals = ["business-hours"]    # notifications only while one of these is active
+    escalate_after = "30m"      # an alert still firing and not acknowledged this long after it fired ...
+    escalate_to = "pager"       # ... goes once per episode to this receiver (both or neither; another receiver)
 
     [[inhibit_rules]]           # Alertmanager's inhibition: a firing source mutes matching targets
     source_matchers = ['alertname="service_down"', 'service="ollama"']
@@ -48,12 +50,17 @@ File (``REPORTER_ALERTING_FILE``, optional)::
                                 # webhook_summary.txt.j2, webhook_description.txt.j2, apprise_title.txt.j2,
                                 # apprise_body.txt.j2 (see reporter.notify.templates for their context);
                                 # each is rendered against a sample notification when the file is loaded
+
     [[time_intervals]]          # named recurring windows, Alertmanager's time_interval (reporter.alerting.intervals)
     name = "weekend-maintenance"
     [[time_intervals.time_intervals]]   # active when ANY entry matches; an entry when ALL its fields match
     weekdays = ["saturday", "sunday"]   # also ranges "monday:friday"; days_of_month, months, years alike
     times = [{ start_time = "02:00", end_time = "04:00" }]   # end exclusive, 24:00 allowed
     location = "Europe/Berlin"          # IANA zone (default UTC)
+
+    [rules.disk_full_soon]      # a rule may escalate too; its settings win (escalate_after alone: a new delay)
+    escalate_after = "2h"
+    escalate_to = "pager"
 
 A muted receiver is sent nothing; its alerts stay due, so what still fires when the window ends is sent then.
 
@@ -119,7 +126,9 @@ class Receiver(BaseModel):
     ``name!~regex``), ``min_severity`` (the least severe level delivered: critical > warning > info); and the
     alert is not about the receiver itself (a ``receiver`` label naming it, as ``receiver_failing`` has: a
     failing receiver is never told that it fails).
-    ``backoff_max``: this receiver's cap on the wait between retries (None = the default's). Durations in seconds.
+    ``backoff_max``: this receiver's cap on the wait between retries (None = the default's). ``escalate_after``
+    and ``escalate_to`` (together): its alerts still firing and not acknowledged that long after they fired go
+    once per episode to that receiver (:mod:`reporter.alerting.escalation`). Durations in seconds.
 
     Built from one table: ``Receiver(name="ops", type="webhook", url="https://...")`` puts the keys that are not
     common fields into the type's options. Validated with ``context={"settings": settings}``, the type gets the

@@ -174,3 +174,25 @@ def test_bad_to_names_the_field(env, to, expected):
     with pytest.raises(AlertingConfigError) as info:
         load_alerting(settings)
     assert expected in str(info.value)
+
+
+def test_an_acknowledged_alert_says_who_and_when_escaped(env, smtp):
+    from reporter.alerting.acks import AckStore
+
+    settings, history = env
+    alerting = Alerting(settings, load_alerting(settings), history)
+    for t in range(0, 310, 10):
+        alerting.evaluate(snapshot(t, cpu=95))
+    alerting.dispatcher.dispatch(snapshot(310).timestamp)
+    [fp] = alerting.evaluator.records
+    AckStore(history.engine).ack(fp, "ann <b>", "on it & more", snapshot(315).timestamp)
+    [listed] = alerting.evaluate(snapshot(320, cpu=95)).alerts  # the leader's snapshot and /alerts list it
+    assert (listed.acknowledged_by, listed.ack_comment) == ("ann <b>", "on it & more")
+    alerting.evaluate(snapshot(330, cpu=70))
+    alerting.dispatcher.dispatch(snapshot(340).timestamp)
+    assert deliver(alerting.outbox) == 2
+    firing, resolved = smtp.wait_for(2)
+    assert "acknowledged" not in firing.get_body(("plain",)).get_content()
+    text = resolved.get_body(("plain",)).get_content()
+    assert "acknowledged: by ann <b> at 2026-11-02 09:05:15 CET: on it & more" in text
+    assert "by ann &lt;b&gt; at 2026-11-02 09:05:15 CET: on it &amp; more" in resolved.get_body(("html",)).get_content()
