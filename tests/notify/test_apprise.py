@@ -143,3 +143,18 @@ def test_a_hung_endpoint_is_bounded_by_the_timeout(tmp_path, history):
         assert outbox.status("ntf_hung")["attempts"] == 1
     finally:
         peer.stop()
+
+
+def test_an_acknowledged_alert_says_who_through_apprise(tmp_path, history):
+    from dataclasses import replace
+
+    receiver = Receiver()
+    try:
+        config = _config(tmp_path, f'["json://127.0.0.1:{receiver.port}/hook"]')
+        plain = _notification("resolved")
+        acked = replace(plain.alerts[0], acknowledged_by="ann", acknowledged_at=START, ack_comment="on it")
+        _deliver(history, config, replace(plain, alerts=[acked]))
+        [got] = receiver.wait_for(1)
+        assert "acknowledged by ann at 2024-05-01 12:00:00 UTC" in got.json()["message"]
+    finally:
+        receiver.stop()

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from reporter.base.ms import elapsed_ms
+from reporter.base.timefmt import format_local
 from reporter.notify.notification import Notification
 from reporter.notify.receivers.base import DELIVERED, RETRY, Attempt, ReceiverOptions, ReceiverType
 from reporter.notify.receivers.email import subject
@@ -75,6 +76,9 @@ class AppriseReceiver(ReceiverType):
                          f" ({alert.labels.get('severity', 'unknown')})")
             if alert.annotations.get("summary"):
                 lines.append(f"  {alert.annotations['summary']}")
+            if alert.acknowledged_by:
+                at = f" at {format_local(alert.acknowledged_at, tz)}" if alert.acknowledged_at is not None else ""
+                lines.append(f"  acknowledged by {alert.acknowledged_by}{at}")
         left_out = len(notification.alerts) - len(alerts) + notification.truncated
         if left_out:
             lines.append(f"and {left_out} more alert(s)")
