@@ -176,14 +176,11 @@ def check_config(ctx: click.Context) -> None:
     config = _alerting(ctx, settings)
     for name, value in masked_items(settings):
         click.echo(f"{name}={'' if value is None else value}")
-    from reporter.alerting.escalation import describe as describe_escalations
-
-    for line in describe_escalations(config.rules, config.receivers):
-        click.echo(f"# {line}")
     click.echo(f"# settings are valid; {len(config.rules)} alert rules, {len(config.receivers)} receiver(s)", err=True)
     from reporter.alerting.describe import describe
+    from reporter.alerting.escalation import describe as describe_escalations
 
-    for line in describe(config):
+    for line in [*describe(config), *describe_escalations(config.rules, config.receivers)]:
         click.echo(f"# {line}", err=True)
 
 

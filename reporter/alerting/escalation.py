@@ -6,7 +6,7 @@ rule's settings win: its ``escalate_to`` applies whatever receivers take the ale
 changes the receivers' delay). The escalation receiver gets a notification through the outbox like any other
 (no ``group_wait``, no repeats, no resolution), whatever its own matchers; each alert in it carries the label
 ``escalated_from`` (the receivers that were notified, or ``rule <name>``) and its summary starts with
-"Escalated". An acknowledged or silenced alert is not escalated. Escalated episodes are recorded in
+"Escalated". An acknowledged or suppressed (silenced, inhibited) alert is not escalated. Escalated episodes are recorded in
 ``escalations`` in the same transaction as the outbox row, so a restart does not escalate them again; rows of
 episodes no longer stored are deleted.
 """
@@ -77,9 +77,10 @@ class Escalation:
         return list(found.values())
 
     def run(self, records: dict[str, AlertRecord], silenced: set[str], acked: dict, now: datetime) -> list[str]:
-        """Escalate what is due at ``now``: firing, not silenced, not in ``acked`` (fingerprint -> Ack), fired at
-        least its ``escalate_after`` ago, not escalated to that receiver in this episode. Returns the ids of the
-        notifications written to the outbox (one per escalation receiver). Raises SQLAlchemy errors."""
+        """Escalate what is due at ``now``: firing, not in ``silenced`` (the suppressed ones), not in ``acked``
+        (fingerprint -> Ack), fired at least its ``escalate_after`` ago, not escalated to that receiver in this
+        episode. Returns the ids of the notifications written to the outbox (one per escalation receiver). Raises
+        SQLAlchemy errors."""
         done = self._done(records)
         due: dict[str, list[tuple[AlertRecord, Target]]] = {}
         for record in records.values():

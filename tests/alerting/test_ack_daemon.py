@@ -20,6 +20,7 @@ RULES = """
 [defaults]
 group_wait = "0s"
 repeat_interval = "2s"
+group_interval = "1s"
 
 [rules.demo_requests_high]
 metric = "ai.total_requests"

@@ -145,3 +145,25 @@ def test_stored_alerts_and_the_snapshot_list_say_who_acknowledged(history, recei
     [alert] = stored_alerts(history, at(340))
     assert (alert.acknowledged_by, alert.acknowledged_at, alert.ack_comment) == ("ann", at(330), "on it")
     assert '"acknowledged_at":"2026-11-02T08:05:30.000Z"' in alert.model_dump_json()
+
+
+def test_a_group_repeats_only_for_its_unacknowledged_alerts(history, receiver):
+    from reporter.alerting.model import AlertState, fingerprint
+    from reporter.alerting.state import AlertRecord
+
+    p = Pipeline(history, [webhook(receiver)], repeat_interval=60)
+    labels = [{"alertname": "service_down", "severity": "critical", "service": s} for s in ("database", "redis")]
+    fps = [fingerprint(ls) for ls in labels]
+    AlertStore(history.engine).save([(AlertRecord(fingerprint(ls), "service_down", ls, {"summary": "down"},
+                                                  AlertState.FIRING, at(0), at(30)), "firing") for ls in labels],
+                                    at(30))
+    assert len(p.dispatch(40)) == 1  # one group (group_by alertname) with both
+    store = AckStore(history.engine)
+    store.ack(fps[0], "ann", "", at(50))
+    assert len(p.dispatch(100)) == 1  # redis is not acknowledged: the group repeats, database with it
+    store.ack(fps[1], "bob", "", at(110))
+    assert [p.dispatch(t) for t in range(160, 400, 20)] == [[]] * 12  # every alert acknowledged: no repeats
+    p.deliver()
+    first, repeat = receiver.wait_for(2)
+    assert [a.get("acknowledged", {}).get("by") for a in repeat.json()["alerts"]] == ["ann", None]
+    assert len(first.json()["alerts"]) == 2 and len(receiver.received) == 2

@@ -153,5 +153,5 @@ def test_check_config_shows_escalations(tmp_path):
     text = ESCALATING + PAGER + '[rules.disk_high]\nescalate_after = "10m"\nescalate_to = "pager"\n'
     result = reporter(tmp_path, "check-config", text)
     assert result.returncode == 0, result.stderr
-    assert "# escalation: receiver ops -> pager after 30m" in result.stdout
-    assert "# escalation: rule disk_high -> pager after 10m" in result.stdout
+    assert "# escalation: receiver ops -> pager after 30m" in result.stderr
+    assert "# escalation: rule disk_high -> pager after 10m" in result.stderr
