@@ -155,3 +155,30 @@ def test_check_config_shows_escalations(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "# escalation: receiver ops -> pager after 30m" in result.stderr
     assert "# escalation: rule disk_high -> pager after 10m" in result.stderr
+
+
+def test_escalated_once_on_a_postgresql_history(pg_schema_url, ops, pager):
+    from reporter.store.history import History
+
+    history = History(pg_schema_url, FEATURES)
+    try:
+        p = escalating(history, ops, pager)
+        p.feed(range(0, 430, 10), cpu=95)
+        p.dispatch(310)
+        assert len(p.dispatch(420)) == 1
+        again = Dispatcher(history.engine, p.receivers, p.defaults, renderer(TZ))
+        again.escalation = Escalation(history.engine, build_rules({}, FEATURES), p.receivers, renderer(TZ))
+        p.feed(range(430, 500, 10), cpu=95)
+        written = [i for t in range(430, 500, 10) for i in again.dispatch(at(t))]  # ops repeats, if due
+        assert all(row.receiver == "ops" for row in _outbox(history, written))  # never a second escalation
+        with history.engine.connect() as conn:
+            assert len(conn.execute(select(escalations)).all()) == 1
+    finally:
+        history.close()
+
+
+def _outbox(history, ids):
+    from reporter.store.alert_schema import outbox
+
+    with history.engine.connect() as conn:
+        return conn.execute(select(outbox).where(outbox.c.id.in_(ids))).all()
