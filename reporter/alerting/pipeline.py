@@ -126,7 +126,6 @@ class Alerting:
             self._silences_failing = False
         return suppressed
 
-
     def _acked(self, active: list[AlertRecord]) -> dict[str, Ack]:
         """Acknowledgements by fingerprint; empty when unreadable (the silences' warning says the store fails)."""
         if not active:
