@@ -126,13 +126,14 @@ class Rule(BaseModel):
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
 
-    @model_validator(mode="after")
-    def _escalation(self) -> Rule:
+    @field_validator("escalate_to")
+    @classmethod
+    def _escalation(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A rule's ``escalate_to`` needs its ``escalate_after`` (an ``escalate_after`` alone changes the delay of
         the receivers' escalations)."""
-        if self.escalate_to is not None and self.escalate_after is None:
-            raise ValueError('escalate_after: needed with escalate_to (escalate_after = "30m")')
-        return self
+        if value is not None and info.data.get("escalate_after") is None and "escalate_after" in info.data:
+            raise ValueError('needs escalate_after on the rule too (escalate_after = "30m")')
+        return value
 
     @field_validator("name", "alertname")
     @classmethod

@@ -140,7 +140,8 @@ PAGER = '[[receivers]]\nname = "pager"\ntype = "webhook"\nurl = "http://127.0.0.
     (RECEIVER + 'escalate_after = "soon"\nescalate_to = "x"\n', "receivers[0] (ops).escalate_after: 'soon' is not"),
     (RECEIVER + '[rules.cpu_high]\nescalate_after = "5m"\nescalate_to = "boss"\n',
      "rules.cpu_high.escalate_to: no receiver 'boss' (receivers: ops)"),
-    (RECEIVER + '[rules.cpu_high]\nescalate_to = "ops"\n', "rules.cpu_high.(rule): escalate_after: needed"),
+    (RECEIVER + '[rules.cpu_high]\nescalate_to = "ops"\n',
+     "rules.cpu_high.escalate_to: needs escalate_after on the rule too"),
 ], ids=["unknown", "no-after", "no-to", "itself", "bad-duration", "rule-unknown", "rule-no-after"])
 def test_bad_escalation_settings_stop_start_up_with_one_line(tmp_path, text, expected):
     result = reporter(tmp_path, "check-config", text)
