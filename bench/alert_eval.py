@@ -44,13 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import table
 from sqlalchemy import create_engine, text
 
-from reporter.alerting.config import Defaults
+from reporter.alerting.config import Defaults, load_alerting
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.inhibition import DEFAULT_RULES, parse_rules
 from reporter.alerting.rules import build_rules, default_rules
 from reporter.alerting.state import AlertStore
 from reporter.alerting.suppression import suppressions
 from reporter.base.ms import to_ms
+from reporter.settings import Settings
 from reporter.snapshot import (
     AISection,
     FeatureStats,
@@ -286,9 +287,55 @@ def run(rules_overrides: dict[str, dict], snapshots: int, seed: int, profile: cP
         return times, changes, len(rules), len(evaluator.instances)
 
 
+INTERVALS = """
+[[receivers]]
+name = "oncall"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+mute_time_intervals = ["weekend-maintenance", "nightly-backup"]
+
+[[receivers]]
+name = "business"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+active_time_intervals = ["business-hours"]
+
+[[receivers]]
+name = "always"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[time_intervals]]
+name = "weekend-maintenance"
+[[time_intervals.time_intervals]]
+weekdays = ["saturday", "sunday"]
+times = [{ start_time = "02:00", end_time = "04:00" }]
+location = "Europe/Berlin"
+
+[[time_intervals]]
+name = "nightly-backup"
+[[time_intervals.time_intervals]]
+times = [{ start_time = "01:00", end_time = "01:30" }]
+location = "America/New_York"
+
+[[time_intervals]]
+name = "business-hours"
+[[time_intervals.time_intervals]]
+weekdays = ["monday:friday"]
+times = [{ start_time = "08:00", end_time = "18:00" }]
+days_of_month = ["1:-1"]
+months = ["january:december"]
+location = "Europe/Berlin"
+"""
+
+
 def bench_receivers() -> list:
-    """Receivers whose time intervals are checked on each pass (none until time intervals exist)."""
-    return []
+    """Three receivers, two with time intervals (mute, active; three zones), as an alerting file gives them:
+    each pass asks each receiver whether it is muted now."""
+    with tempfile.TemporaryDirectory(prefix="bench-alert-eval-") as tmp:
+        path = Path(tmp) / "alerting.toml"
+        path.write_text(INTERVALS)
+        return load_alerting(Settings(_env_file=None, alerting_file=str(path))).receivers
 
 
 def calm(snapshot: Snapshot, k: int, i: int) -> Snapshot:
