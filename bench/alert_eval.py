@@ -44,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import table
 from sqlalchemy import create_engine, text
 
-from reporter.alerting.config import Defaults, load_alerting
+from reporter.alerting.config import Defaults
 from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.inhibition import DEFAULT_RULES, parse_rules
+from reporter.alerting.loading import load_alerting
 from reporter.alerting.rules import build_rules, default_rules
 from reporter.alerting.state import AlertStore
 from reporter.alerting.suppression import suppressions

@@ -51,7 +51,7 @@ def alerting_rows(settings, history, snapshot, runs: int) -> list[tuple]:
     """CPU of the alert rule evaluation the daemon runs after each sample (default rules, no receivers);
     not part of the issue's "full cycle" figure, shown for completeness. Skipped when alerting is absent."""
     try:
-        from reporter.alerting.config import load_alerting
+        from reporter.alerting.loading import load_alerting
         from reporter.alerting.pipeline import Alerting
     except ImportError:
         return []

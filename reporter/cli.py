@@ -73,7 +73,7 @@ def exit_now(code: int) -> None:
 
 
 def _alerting(ctx: click.Context, settings: Settings):
-    from reporter.alerting.config import AlertingConfigError, load_alerting
+    from reporter.alerting.loading import AlertingConfigError, load_alerting
 
     try:
         return load_alerting(settings)
@@ -192,7 +192,7 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
     pending-since, firing-since and the last notification per receiver. A silenced or inhibited alert is
     marked suppressed, with the reason; an alert no configured receiver accepts says "no receiver matches"."""
     from reporter.alerting.cli import show_alerts
-    from reporter.alerting.config import AlertingConfigError, load_alerting
+    from reporter.alerting.loading import AlertingConfigError, load_alerting
 
     settings = _settings(ctx)
     try:

@@ -211,7 +211,7 @@ def reloader(settings: Settings, alerting: Any) -> Callable[[], None]:
     source = settings.alerting_file or "the REPORTER_* receiver settings"
 
     def reload() -> None:
-        from reporter.alerting.config import AlertingConfigError, load_alerting
+        from reporter.alerting.loading import AlertingConfigError, load_alerting
 
         try:
             config = load_alerting(settings)

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reporter.alerting.config import AlertingConfigError, load_alerting
 from reporter.alerting.intervals import IntervalError, describe, parse_time_intervals
+from reporter.alerting.loading import AlertingConfigError, load_alerting
 from reporter.settings import Settings
 
 BERLIN = ZoneInfo("Europe/Berlin")

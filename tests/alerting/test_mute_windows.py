@@ -79,7 +79,7 @@ def test_a_resolution_during_the_window_goes_out_when_it_ends(history, hooks):
 
 
 def test_reload_counts_changed_time_intervals_and_the_dispatcher_uses_the_new_ones(tmp_path, history):
-    from reporter.alerting.config import load_alerting
+    from reporter.alerting.loading import load_alerting
     from reporter.alerting.pipeline import Alerting
     from reporter.settings import load_settings
     from tests.snapshots import FEATURES, at

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from reporter.alerting.config import load_alerting
+from reporter.alerting.loading import load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.settings import load_settings
 from reporter.store.history import History

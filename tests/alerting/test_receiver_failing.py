@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from reporter.alerting.config import load_alerting
+from reporter.alerting.loading import load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.notify.health import read_health
 from reporter.settings import load_settings

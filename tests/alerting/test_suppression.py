@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from reporter.alerting.config import AlertingConfigError, load_alerting
 from reporter.alerting.inhibition import DEFAULT_RULES, parse_rules
+from reporter.alerting.loading import AlertingConfigError, load_alerting
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertRecord

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from reporter.alerting.config import load_alerting
+from reporter.alerting.loading import load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.api.latest import Latest
 from reporter.base.ms import to_ms

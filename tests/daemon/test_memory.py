@@ -43,7 +43,7 @@ def stop_after_first_sample():
 
 threading.Thread(target=stop_after_first_sample, daemon=True).start()
 if settings.role == "node":  # as `reporter run`: an agent reads no alerting file
-    from reporter.alerting.config import load_alerting
+    from reporter.alerting.loading import load_alerting
     config = load_alerting(settings)
 else:
     config = None

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reporter.alerting.config import AlertingConfigError, load_alerting
+from reporter.alerting.loading import AlertingConfigError, load_alerting
 from reporter.alerting.model import AlertNotice, fingerprint
 from reporter.logs import _UTCFormatter
 from reporter.masking import mask

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reporter.alerting.config import AlertingConfigError, load_alerting
+from reporter.alerting.loading import AlertingConfigError, load_alerting
 from reporter.alerting.pipeline import Alerting
 from reporter.notify.notification import AlertNotice, Notification
 from reporter.notify.outbox import Outbox

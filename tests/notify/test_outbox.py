@@ -133,7 +133,7 @@ def test_bad_backoff_max_exits_2_with_one_line(tmp_path, toml, message):
 
 
 def test_backoff_max_from_the_file(tmp_path):
-    from reporter.alerting.config import load_alerting
+    from reporter.alerting.loading import load_alerting
     from reporter.settings import Settings
 
     (tmp_path / "a.toml").write_text('[defaults]\nbackoff_max = "2m"\n[[receivers]]\nname = "x"\ntype = "webhook"\n'

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reporter.alerting.config import AlertingConfigError, load_alerting
 from reporter.alerting.dispatch import Dispatcher
+from reporter.alerting.loading import AlertingConfigError, load_alerting
 from reporter.logs import _UTCFormatter
 from reporter.masking import mask
 from reporter.notify.notification import Notification

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from reporter.alerting.config import AlertingConfigError, load_alerting
+from reporter.alerting.loading import AlertingConfigError, load_alerting
 from reporter.alerting.model import fingerprint
 from reporter.notify import template_errors
 from reporter.notify import templates as templates_module
