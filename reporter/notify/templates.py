@@ -49,7 +49,7 @@ from reporter.masking import mask
 from reporter.notify.notification import AlertNotice, Notification
 from reporter.notify.slack import escape_mrkdwn
 from reporter.notify.template_errors import failed
-from reporter.notify.webhook import group_key
+from reporter.notify.webhook import common_pairs, group_key
 
 KNOWN = (
     "slack.txt.j2",
@@ -176,8 +176,8 @@ def context(notification: Notification, alert: AlertNotice | None = None) -> dic
         "receiver": notification.receiver,
         "groupKey": group_key(notification.receiver, notification.group_labels),
         "groupLabels": dict(sorted(notification.group_labels.items())),
-        "commonLabels": _common([a.labels for a in notification.alerts]),
-        "commonAnnotations": _common([a.annotations for a in notification.alerts]),
+        "commonLabels": common_pairs([a.labels for a in notification.alerts]),
+        "commonAnnotations": common_pairs([a.annotations for a in notification.alerts]),
         "externalURL": notification.external_url,
         "truncatedAlerts": notification.truncated,
         "alerts": alerts,
@@ -216,15 +216,6 @@ def _alert(alert: AlertNotice) -> dict[str, Any]:
         "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
     }
-
-
-def _common(pairs: list[dict[str, str]]) -> dict[str, str]:
-    if not pairs:
-        return {}
-    common = dict(pairs[0])
-    for other in pairs[1:]:
-        common = {k: v for k, v in common.items() if other.get(k) == v}
-    return dict(sorted(common.items()))
 
 
 def _environment(name: str, tz: tzinfo) -> SandboxedEnvironment:

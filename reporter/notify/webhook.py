@@ -65,8 +65,8 @@ def alertmanager_payload(notification: Notification, max_alerts: int = 0) -> dic
         "status": notification.status,
         "receiver": notification.receiver,
         "groupLabels": dict(sorted(notification.group_labels.items())),
-        "commonLabels": _common([a.labels for a in alerts]),
-        "commonAnnotations": _common([a.annotations for a in alerts]),
+        "commonLabels": common_pairs([a.labels for a in alerts]),
+        "commonAnnotations": common_pairs([a.annotations for a in alerts]),
         "externalURL": notification.external_url,
         "alerts": [_alert(a) for a in alerts],
     }
@@ -165,7 +165,7 @@ def _alert(alert: AlertNotice) -> dict:
     return item
 
 
-def _common(pairs: list[dict[str, str]]) -> dict[str, str]:
+def common_pairs(pairs: list[dict[str, str]]) -> dict[str, str]:
     """The name/value pairs present, with the same value, in every mapping (empty for no mappings)."""
     if not pairs:
         return {}

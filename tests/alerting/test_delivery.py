@@ -4,7 +4,6 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from reporter.alerting.config import Receiver
@@ -16,13 +15,6 @@ from reporter.store.alert_schema import delivery_attempts, notification_log, out
 from tests.alerting.helpers import TZ, Pipeline, webhook
 from tests.receiver import Receiver as HTTPReceiver
 from tests.snapshots import FEATURES, at
-
-
-@pytest.fixture
-def receiver():
-    r = HTTPReceiver()
-    yield r
-    r.stop()
 
 
 def test_one_firing_and_one_resolved_notification(history, receiver):

@@ -10,12 +10,6 @@ from tests.receiver import Receiver as HTTPReceiver
 HOST = "localhost"  # the evaluator's host label (Evaluator's default host name)
 
 
-@pytest.fixture
-def receiver():
-    r = HTTPReceiver()
-    yield r
-    r.stop()
-
 
 def payloads(receiver, count):
     return [r.json() for r in receiver.wait_for(count, 5)]

@@ -13,15 +13,7 @@ from reporter.alerting.state import AlertRecord
 from reporter.alerting.suppression import suppressions
 from reporter.settings import Settings
 from tests.alerting.helpers import Pipeline, webhook
-from tests.receiver import Receiver as HTTPReceiver
 from tests.snapshots import at
-
-
-@pytest.fixture
-def receiver():
-    r = HTTPReceiver()
-    yield r
-    r.stop()
 
 
 def sent(receiver, count):
