@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reporter.alerting.acks import AckError, AckStore, UnknownAlert
 from reporter.api.usage_log import MAX_BODY_BYTES, BodyTooLarge, read_body
 from reporter.api.views import dumps
 from reporter.base.errors import one_line
@@ -72,6 +71,8 @@ def ack_endpoint(history, token_set: bool):
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
         fingerprint = request.path_params["fingerprint"]
+        from reporter.alerting.acks import AckError, AckStore, UnknownAlert  # an agent loads it only when used
+
         try:
             ack = await run_in_threadpool(AckStore(history.engine).ack, fingerprint, by, comment, datetime.now(UTC))
         except UnknownAlert as exc:

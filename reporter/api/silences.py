@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -28,13 +28,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reporter.alerting.matchers import Matcher
-from reporter.alerting.silences import Silence, SilenceStore
 from reporter.api.usage_log import BodyTooLarge, read_body
 from reporter.api.views import dumps
 from reporter.base.errors import one_line
 from reporter.base.timefmt import format_utc
 from reporter.masking import mask
+
+if TYPE_CHECKING:  # the alerting modules are imported when a request needs them: an agent never loads them idle
+    from reporter.alerting.matchers import Matcher
+    from reporter.alerting.silences import Silence, SilenceStore
 
 PATH = "/api/v1/silences"
 FIELDS = ("matchers", "startsAt", "endsAt", "comment", "createdBy")
@@ -83,6 +85,8 @@ def parse_body(payload: Any) -> tuple[list[Matcher], datetime | None, datetime, 
 
 
 def _matcher(item: Any, where: str) -> Matcher:
+    from reporter.alerting.matchers import Matcher
+
     try:
         if isinstance(item, str):
             return Matcher.parse(item)
@@ -127,6 +131,8 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
     """The Starlette routes of the three endpoints, on ``history`` (a History; None: 503)."""
 
     def store() -> SilenceStore | None:
+        from reporter.alerting.silences import SilenceStore
+
         return None if history is None else SilenceStore(history.engine)
 
     async def listing(request: Request) -> Response:
@@ -141,9 +147,10 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
         return _json([to_json(s, now) for s in found])
 
     async def create(request: Request) -> Response:
-        refused = _refuse_write(token_set, store())
-        if refused is not None:
-            return refused
+        silences = store()
+        refused = _refuse_write(token_set, silences)
+        if refused is not None or silences is None:
+            return refused or _json({}, 503)
         try:
             raw = await read_body(request)
             payload = json.loads(raw)
@@ -158,7 +165,7 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
         try:
             matchers, starts_at, ends_at, comment, created_by = parse_body(payload)
             now = datetime.now(UTC)
-            silence = await run_in_threadpool(SilenceStore(history.engine).add, matchers, None, comment, created_by,
+            silence = await run_in_threadpool(silences.add, matchers, None, comment, created_by,
                                               now, starts_at=starts_at, ends_at=ends_at)
         except BadField as exc:
             return _json({"error": str(exc), "field": exc.field}, 400)
@@ -169,12 +176,13 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
         return _json({"silenceID": silence.id})
 
     async def expire(request: Request) -> Response:
-        refused = _refuse_write(token_set, store())
-        if refused is not None:
-            return refused
+        silences = store()
+        refused = _refuse_write(token_set, silences)
+        if refused is not None or silences is None:
+            return refused or _json({}, 503)
         silence_id = request.path_params["silence_id"]
         try:
-            done = await run_in_threadpool(SilenceStore(history.engine).expire, silence_id, datetime.now(UTC))
+            done = await run_in_threadpool(silences.expire, silence_id, datetime.now(UTC))
         except SQLAlchemyError as exc:
             return _unavailable(exc)
         if not done:
