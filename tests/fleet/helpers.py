@@ -36,7 +36,9 @@ WATCHED = ("demo_requests_high", "host_marker", "host_down")
 def fleet_rules(receiver_url: str) -> str:
     """The alerting file of every node: fast delivery, the app-wide ``demo_requests_high`` (> 100 for 1 s), the
     per-host ``host_marker`` (cpu >= 0, always true) and one webhook receiver at ``receiver_url`` hearing only
-    the :data:`WATCHED` alerts."""
+    the :data:`WATCHED` alerts, one alert per group (``group_by = ["..."]``), so that an alert heard in two
+    notifications was sent twice (with grouping by alertname, a group's later notification repeats the alerts
+    still firing)."""
     watched = "|".join(WATCHED)
     return demo_rules() + f"""
 [rules.host_marker]
@@ -52,6 +54,7 @@ name = "count"
 type = "webhook"
 url = "{receiver_url}"
 matchers = ['alertname=~"{watched}"']
+group_by = ["..."]
 """
 
 

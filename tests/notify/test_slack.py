@@ -256,3 +256,16 @@ def test_host_is_named_in_the_title_and_each_section_not_among_the_labels():
     assert sections[0].splitlines()[0].endswith("*service_down* on *web-2* · critical · *FIRING*")
     assert "*Labels:* service=redis" in sections[0] and "host=" not in sections[0]
     assert sections[2].splitlines()[0].endswith("*no_active_users* · warning · *FIRING*")
+
+
+def test_a_slack_urls_token_path_is_a_secret_but_a_short_path_is_not():
+    """The path of Slack's webhook URL is its token; a short path (a local test hook) would mask that word in
+    every log line and answer if it were registered."""
+    from reporter.alerting.config import Receiver
+    from reporter.masking import mask, register_secrets
+
+    real = Receiver(name="slack", type="slack", url="https://hooks.slack.com/services/T0EXAMPLE/B0EXAMPLE/zq81Kx")
+    local = Receiver(name="local", type="slack", url="http://127.0.0.1:9/hook")
+    register_secrets(real.secret_values() + local.secret_values())
+    assert mask("posted to services/T0EXAMPLE/B0EXAMPLE/zq81Kx") == "posted to ***"
+    assert mask("https://x/hook?a=1") == "https://x/hook?a=1"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
 INVALID_BLOCKS = "invalid_blocks"
+MIN_SECRET_PATH = 16  # a shorter URL path is not masked on its own (the whole URL always is)
 
 
 def plain_text(body: bytes) -> bytes | None:
@@ -40,11 +41,11 @@ class SlackReceiver(HTTPReceiverType):
     not used)."""
 
     type = "slack"
-    secret_fields = ("url",)
+    secret_fields = ("url",)  # and the path, when long enough to be a token (a short /hook would mask every "hook")
 
     def secrets(self) -> list[str]:
-        path = urlsplit(self.options.url).path.strip("/")
-        return [*super().secrets(), *([path] if path else [])]
+        path = urlsplit(self.options.url).path.strip("/")  # Slack's services/T.../B.../token is the secret
+        return [*super().secrets(), *([path] if len(path) >= MIN_SECRET_PATH else [])]
 
     async def send(self, client: httpx.AsyncClient, notification_id: str, body: bytes, timeout: float) -> Attempt:
         """POST the Block Kit body; on Slack's ``400 invalid_blocks``, POST the same notification once more as
