@@ -233,9 +233,9 @@ def test_the_sample_notification_has_what_the_docs_promise():
     assert json.dumps(templates_module.context(sample), default=str)  # every value is plain data
 
 
-def test_the_readme_example_template_renders(tmp_path):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    example = readme.split("\n## Alerting\n", 1)[1].split("```jinja\n", 1)[1].split("```", 1)[0]
+def test_the_documented_example_template_renders(tmp_path):
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "alerting.md").read_text(encoding="utf-8")
+    example = reference.split("```jinja\n", 1)[1].split("```", 1)[0]
     (tmp_path / "slack.txt.j2").write_text(example)
     loaded = templates_module.TemplateSet.load(tmp_path, ZoneInfo("Europe/Berlin"))
     text = loaded.render("slack.txt.j2", templates_module.sample_notification())
