@@ -74,6 +74,7 @@ the file, table and field (:class:`AlertingConfigError`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -95,6 +96,7 @@ from reporter.alerting.matchers import REGEX_LOOKING, Matcher, compile_regex
 from reporter.alerting.model import SEVERITIES
 from reporter.alerting.receiver_failing import about_itself
 from reporter.alerting.rules import Rule, parse_duration
+from reporter.base.validation import field_error
 from reporter.notify.notification import Notification
 from reporter.notify.receivers.base import Attempt, ReceiverType
 from reporter.notify.receivers.registry import receiver_type
@@ -182,7 +184,7 @@ class Receiver(BaseModel):
         try:
             return kind.Options.model_validate(value or {})
         except ValidationError as exc:
-            raise ValueError(first_error(exc, "").removeprefix(".")) from None
+            raise ValueError(first_error(exc, "", kind.Options.model_fields).removeprefix(".")) from None
 
     @model_validator(mode="after")
     def _bind(self, info: ValidationInfo) -> Receiver:
@@ -387,8 +389,8 @@ class AlertingConfig(BaseModel):
     time_intervals: dict[str, TimeInterval] = Field(default_factory=dict)
 
 
-def first_error(exc: ValidationError, prefix: str) -> str:
-    """The first error of ``exc`` as one line: ``<prefix>.<field>: <message>``."""
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"])
-    return f"{prefix}{'.' + field if field else ''}: {err['msg'].removeprefix('Value error, ')}"
+def first_error(exc: ValidationError, prefix: str, known: Iterable[str] = ()) -> str:
+    """The error of ``exc`` to show, as one line: ``<prefix>.<field>: <message>`` (an unknown key first, with
+    the closest of the ``known`` field names; :func:`reporter.base.validation.field_error`)."""
+    field, reason = field_error(exc, known)
+    return f"{prefix}{'.' + field if field else ''}: {reason}"

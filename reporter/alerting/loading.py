@@ -81,7 +81,8 @@ def _receiver(item: dict[str, Any], settings: Settings, templates: TemplateSet |
     try:
         options = kind.Options.model_validate(own)
     except ValidationError as exc:
-        raise _FieldError(*first_error(exc, "").removeprefix(".").split(": ", 1)) from None
+        raise _FieldError(*first_error(exc, "", [*kind.Options.model_fields, *Receiver.model_fields])
+                          .removeprefix(".").split(": ", 1)) from None
     common = {k: v for k, v in item.items() if k in Receiver.model_fields and k != "options"}
     try:
         return Receiver.model_validate({**common, "options": options},
@@ -141,7 +142,8 @@ def _load(settings: Settings) -> AlertingConfig:
     try:
         defaults = Defaults(**defaults_data)
     except (ValidationError, ValueError) as exc:
-        message = first_error(exc, "defaults") if isinstance(exc, ValidationError) else f"defaults: {exc}"
+        message = first_error(exc, "defaults", Defaults.model_fields) if isinstance(exc, ValidationError) \
+            else f"defaults: {exc}"
         raise AlertingConfigError(f"{where}: {message}") from None
     tolerance, least = defaults.for_outage_tolerance, MIN_TOLERANCE_INTERVALS * settings.sample_interval
     if tolerance is not None and tolerance < least:

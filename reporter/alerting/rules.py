@@ -290,6 +290,8 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
     """
     from pydantic import ValidationError
 
+    from reporter.base.validation import field_error
+
     merged = default_rules(features)
     for name, override in overrides.items():
         if not isinstance(override, dict):
@@ -303,9 +305,8 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
         try:
             rule = Rule(name=name, **definition)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "(rule)"
-            raise ValueError(f"rules.{name}.{field}: {err['msg'].removeprefix('Value error, ')}") from None
+            field, reason = field_error(exc, Rule.model_fields)
+            raise ValueError(f"rules.{name}.{field or '(rule)'}: {reason}") from None
         except TypeError as exc:
             raise ValueError(f"rules.{name}: {exc}") from None
         if rule.enabled:

@@ -58,6 +58,12 @@ BAD = [
     (b"\xff\xfe[\x00d\x00", ["not UTF-8"]),
     # valid but huge durations: refused at load (they crashed the notifier every second with OverflowError)
     ('[defaults]\ngroup_wait = "9999999999d"\n', ["defaults.group_wait", "too large (at most 3650d"]),
+    # a misspelled key is named, with the field it probably meant (not "Field required" for the one it hides)
+    ('[defaults]\ngroup_wiat = "5s"\n', ["defaults.group_wiat: unknown field; did you mean 'group_wait'?"]),
+    ('[rules.big]\nmetric = "ai.total_requests"\nop = ">"\nthresold = 200\n',
+     ["rules.big.thresold: unknown field; did you mean 'threshold'?"]),
+    (RECEIVER + 'send_resolvd = false\n', ["receivers[0] (ops).send_resolvd: unknown field; did you mean "
+                                            "'send_resolved'?"]),
     ('[defaults]\nrepeat_interval = "99999999999999999999999s"\n', ["defaults.repeat_interval", "too large"]),
     ('[defaults]\nmax_age = 1e300\n', ["defaults.max_age", "too large"]),
     ('[defaults]\nno_data_for = "%ss"\n' % ("9" * 400), ["defaults.no_data_for", "too large"]),

@@ -210,12 +210,12 @@ def test_check_config_lists_the_intervals_and_the_receivers_they_mute_or_activat
                                        '"funday" is not a weekday (sunday ... saturday)')
 
 
-def test_readme_maintenance_window_example_loads_and_mutes_saturday_night_in_berlin(tmp_path):
+def test_documented_maintenance_window_example_loads_and_mutes_saturday_night_in_berlin(tmp_path):
     import re
+    from pathlib import Path
 
-    from tests.test_readme import section
-
-    text = section("Alerting").split("**Maintenance windows**", 1)[1]
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "alerting.md").read_text(encoding="utf-8")
+    text = reference.split("**Maintenance windows**", 1)[1]
     toml = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
     receiver = _load(tmp_path, toml).receivers[0]
     assert receiver.muted(utc(2026, 12, 5, 1, 30)) == "mute_time_intervals weekend-maintenance"  # 02:30 CET
