@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import click
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from reporter.alerting.acks import AckError, AckStore
 from reporter.alerting.config import AlertingConfig, Receiver
@@ -24,10 +24,11 @@ from reporter.alerting.suppression import Suppression, suppressions
 from reporter.base.ms import from_ms
 from reporter.base.timefmt import format_local, format_utc
 from reporter.cli_history import open_history
+from reporter.masking import mask
 from reporter.notify.outbox import Outbox
 from reporter.notify.render import renderer
 from reporter.settings import Settings
-from reporter.store.alert_schema import notification_log
+from reporter.store.alert_schema import notification_log, outbox
 
 
 def _when(value: datetime | None, tz) -> str:
@@ -54,6 +55,7 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         records = AlertStore(history.engine).load()
         with history.engine.connect() as conn:
             log_rows = conn.execute(select(notification_log)).all()
+            deliveries = _latest_deliveries(conn)
         live = [r for r in records.values() if r.resolved_at is None]
         suppressed = suppressions(live, datetime.now(UTC), SilenceStore(history.engine),
                                   config.inhibit_rules if config is not None else DEFAULT_RULES)
@@ -77,6 +79,7 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
             "annotations": r.annotations, "value": r.value,
             "active_at": _utc(r.active_at), "fired_at": _utc(r.fired_at),
             "resolved_at": _utc(r.resolved_at), "notified": sent.get(r.fingerprint, []),
+            "deliveries": {n: deliveries[n] for n in routes.get(r.fingerprint) or [] if n in deliveries},
             "suppressed": r.fingerprint in suppressed, "silenced_by": _of(suppressed, r).silenced_by,
             "inhibited_by": _of(suppressed, r).inhibited_by, "suppressed_reason": _of(suppressed, r).reason or None,
             "receivers": routes.get(r.fingerprint),
@@ -106,8 +109,27 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         for line in sent.get(r.fingerprint, [unsent]):
             click.echo(f"         last notification: {line}")
         for name in routes.get(r.fingerprint) or []:
+            if (latest := deliveries.get(name)) and latest["status"] != "delivered":
+                code = f", last answer {latest['status_code']}" if latest["status_code"] else ""
+                error = f": {latest['error']}" if latest["error"] else ""
+                click.echo(f"         delivery to {name}: its latest notification is {latest['status']} after "
+                           f"{latest['attempts']} attempt(s){code}{error}")
+        for name in routes.get(r.fingerprint) or []:
             if name in muted:
                 click.echo(f"         receiver {name} muted now: {muted[name]} (told when the window ends)")
+
+
+def _latest_deliveries(conn) -> dict[str, dict]:
+    """Per receiver, how its most recent notification in the outbox fares: ``status`` (pending, delivered,
+    failed, expired), ``attempts``, the last answer's ``status_code`` and ``error`` (masked, one line); a
+    notification queued is not one delivered."""
+    newest = select(outbox.c.receiver, func.max(outbox.c.created_at).label("at")).group_by(outbox.c.receiver) \
+        .subquery()
+    rows = conn.execute(select(outbox.c.receiver, outbox.c.status, outbox.c.attempts, outbox.c.last_status_code,
+                               outbox.c.last_error)
+                        .join(newest, (outbox.c.receiver == newest.c.receiver) & (outbox.c.created_at == newest.c.at)))
+    return {row.receiver: {"status": row.status, "attempts": row.attempts, "status_code": row.last_status_code,
+                           "error": mask(row.last_error)[:200] if row.last_error else None} for row in rows}
 
 
 def _ack_json(ack) -> dict | None:

@@ -48,6 +48,28 @@ def test_alerts_json_writes_times_as_the_snapshot_does(tmp_path, history_env):
     assert not re.search(r"\+00:00|\.\d{6}", result.stdout)
 
 
+def test_alerts_say_when_a_receivers_latest_notification_was_not_delivered(tmp_path, history_env):
+    """A notification queued is not one delivered: `reporter alerts` says how the receiver's latest fares."""
+    from reporter.store.alert_schema import outbox
+
+    env = {**history_env, "REPORTER_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+    history = History(history_env["REPORTER_HISTORY_URL"], FEATURES)
+    with history.engine.begin() as conn:
+        conn.execute(outbox.insert().values(id="msg_1", receiver="webhook", created_at=1, status="delivered",
+                                            body=b"{}", alert_count=1, attempts=1, next_attempt_at=1))
+        conn.execute(outbox.insert().values(id="msg_2", receiver="webhook", created_at=2, status="failed",
+                                            body=b"{}", alert_count=1, attempts=1, next_attempt_at=2,
+                                            last_status_code=404, last_error="HTTP 404: no_service"))
+    history.close()
+    result = reporter("alerts", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("delivery to webhook: its latest notification is failed after 1 attempt(s), last answer 404: "
+            "HTTP 404: no_service") in result.stdout
+    [alert] = json.loads(reporter("alerts", "--json", cwd=tmp_path, env=env).stdout)
+    assert alert["deliveries"] == {"webhook": {"status": "failed", "attempts": 1, "status_code": 404,
+                                               "error": "HTTP 404: no_service"}}
+
+
 def test_alerts_show_the_host_column(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
     history = History(url, FEATURES, host="web-2")
