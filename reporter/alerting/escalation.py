@@ -6,7 +6,9 @@ rule's settings win: its ``escalate_to`` applies whatever receivers take the ale
 changes the receivers' delay). The escalation receiver gets a notification through the outbox like any other
 (no ``group_wait``, no repeats, no resolution), whatever its own matchers; each alert in it carries the label
 ``escalated_from`` (the receivers that were notified, or ``rule <name>``) and its summary starts with
-"Escalated". An acknowledged or suppressed (silenced, inhibited) alert is not escalated. Escalated episodes are recorded in
+"Escalated". An acknowledged or suppressed (silenced, inhibited) alert is not escalated, and the delay of one
+that was suppressed counts from the end of its suppression as this process saw it (after a restart, from when
+it fired), so that people hear of it ``escalate_after`` before its escalation. Escalated episodes are recorded in
 ``escalations`` in the same transaction as the outbox row, so a restart does not escalate them again; rows of
 episodes no longer stored are deleted.
 """
@@ -52,6 +54,7 @@ class Escalation:
     def __init__(self, engine: Engine, rules: list[Rule], receivers: list[Receiver], render: Renderer,
                  external_url: str = "") -> None:
         self.engine, self.render, self.external_url = engine, render, external_url
+        self._suppressed_at: dict[tuple[str, int], datetime] = {}  # (fingerprint, episode) -> last seen suppressed
         self.configure(rules, receivers)
 
     def configure(self, rules: list[Rule], receivers: list[Receiver]) -> None:
@@ -83,13 +86,21 @@ class Escalation:
         SQLAlchemy errors."""
         done = self._done(records)
         due: dict[str, list[tuple[AlertRecord, Target]]] = {}
+        episodes = {(fp, to_ms(r.active_at)) for fp, r in records.items() if r.active_at is not None}
+        self._suppressed_at = {k: v for k, v in self._suppressed_at.items() if k in episodes}
         for record in records.values():
-            if record.state != AlertState.FIRING or record.fingerprint in silenced or record.fingerprint in acked \
-                    or record.fired_at is None or record.active_at is None:
+            if record.state != AlertState.FIRING or record.fired_at is None or record.active_at is None:
                 continue
+            episode = (record.fingerprint, to_ms(record.active_at))
+            if record.fingerprint in silenced:
+                self._suppressed_at[episode] = now
+                continue
+            if record.fingerprint in acked:
+                continue
+            since = max(record.fired_at, self._suppressed_at.get(episode, record.fired_at))
             for target in self.targets(record):
-                key = (record.fingerprint, to_ms(record.active_at), target.to)
-                if key not in done and now >= record.fired_at + timedelta(seconds=target.after):
+                key = (*episode, target.to)
+                if key not in done and now >= since + timedelta(seconds=target.after):
                     due.setdefault(target.to, []).append((record, target))
         receivers = {r.name: r for r in self._config[1]}
         return [self._flush(receivers[to], items, now) for to, items in sorted(due.items()) if to in receivers]

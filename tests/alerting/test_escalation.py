@@ -12,8 +12,8 @@ from reporter.alerting.silences import Matcher, SilenceStore
 from reporter.alerting.state import AlertStore
 from reporter.notify.render import renderer
 from reporter.store.alert_schema import escalations
+from tests.alerting.helpers import TZ, Pipeline, webhook
 from tests.alerting.test_config import RECEIVER, reporter
-from tests.alerting.test_delivery import TZ, Pipeline, webhook
 from tests.receiver import Receiver as HTTPReceiver
 from tests.snapshots import FEATURES, at
 
@@ -93,6 +93,22 @@ def test_a_silenced_alert_is_not_escalated(history, ops, pager):
     for t in range(0, 700, 10):
         p.feed([t], cpu=95)
         assert p.dispatch(t) == [], t
+
+
+def test_time_spent_suppressed_does_not_count_towards_escalate_after(history, ops, pager):
+    """Silenced for longer than escalate_after: when the silence ends, ops hears of the alert first, and the
+    escalation follows escalate_after later (not with the first notification)."""
+    p = escalating(history, ops, pager)
+    silence = SilenceStore(history.engine).add([Matcher.parse("alertname=cpu_high")], 600, "deploy", "ann", at(0))
+    sent = {}
+    for t in range(0, 900, 10):
+        p.feed([t], cpu=95)
+        if t == 600:
+            assert silence.ends_at == at(600)
+        sent[t] = len(p.dispatch(t))
+    notified = [t for t, n in sent.items() if n]
+    # ops at the silence's end (600); pager 2 minutes after the last pass that saw it silenced (590)
+    assert notified == [600, 710] and sent[600] == 1, sent
 
 
 def test_a_restart_does_not_escalate_again(history, ops, pager):
