@@ -100,6 +100,7 @@ class Evaluator:
                       if getattr(history, "fleet", False) else None)
         self.legacy_host = self._legacy_host()
         self._labelled: dict[tuple[int, str], tuple[dict[str, str], str]] = {}  # (instance, host) -> labels, fp
+        self._labelled_no_data: dict[tuple[str, str | None], tuple[dict[str, str], str]] = {}  # (rule, host) -> ...
         self.health = getattr(history, "health", None) or HistoryHealth(store.engine.url.render_as_string())
         self.unsaved: list[tuple[list[tuple[AlertRecord, str | None]], datetime]] = []  # (changes, at), oldest first
         self._unsaved_count = self._dropped = 0
@@ -130,7 +131,7 @@ class Evaluator:
         self._rules_by_name = {rule.name: rule for rule in rules}
         self._app_wide = {rule.name: app_wide_rule(rule, self.features) for rule in rules}
         self._known = {i.fingerprint for i in instances} | {fingerprint(self._no_data_labels(r)) for r in rules}
-        self._labelled = {}
+        self._labelled, self._labelled_no_data = {}, {}
         self.gap_tolerance = (defaults.for_outage_tolerance if defaults.for_outage_tolerance is not None
                               else max(GAP_INTERVALS * self.sample_interval, GAP_MIN_SECONDS))
         self.values = HistoryValues(self.history)  # cached history values belong to the old rules
@@ -224,8 +225,12 @@ class Evaluator:
             if legacy is not None and legacy.state in (AlertState.PENDING, AlertState.FIRING) \
                     and HOST_LABEL not in legacy.labels:
                 return plain, legacy.fingerprint
-        labels = self._no_data_labels(rule, host)
-        return labels, fingerprint(labels)
+        key = (rule.name, host)
+        labelled = self._labelled_no_data.get(key)
+        if labelled is None:
+            labels = self._no_data_labels(rule, host)
+            labelled = self._labelled_no_data[key] = (labels, fingerprint(labels))
+        return labelled
 
     def reload(self) -> None:
         """Re-read the alert records from the store, as at start (a takeover: the previous leader's records):
@@ -322,7 +327,8 @@ class Evaluator:
         self._last_at = now
         self.values.start_cycle()
         others = self.fleet.views(now) if self.fleet is not None else []
-        targets = [(self.host, data), *((view.name, view.data) for view in others if view.data is not None)]
+        targets: list[tuple[str, dict, dict]] = [  # (host, its snapshot's data, the values read from it)
+            (self.host, data, {}), *((view.name, view.data, {}) for view in others if view.data is not None)]
         missing: dict[tuple[str, str | None], bool] = {}  # (rule, host or None) -> some value missing
         for index, instance in enumerate(self.instances):
             rule = instance.rule
@@ -333,14 +339,17 @@ class Evaluator:
                 self._receiver_failing(instance, now, changes)
                 continue
             if instance.app_wide:
-                self._instance(instance, instance.labels, instance.fingerprint, data, None, now, missing, changes)
+                self._instance(instance, instance.labels, instance.fingerprint, data, None, now, missing, changes,
+                               targets[0][2])
                 continue
-            for host, host_data in targets:
+            for host, host_data, memo in targets:
                 labels, fp = self._for_host(index, instance, host)
-                self._instance(instance, labels, fp, host_data, host, now, missing, changes)
+                self._instance(instance, labels, fp, host_data, host, now, missing, changes, memo)
         for (name, of_host), is_missing in missing.items():
             rule = self._rules_by_name[name]
             labels, fp = self._no_data_for_host(rule, of_host)
+            if not is_missing and fp not in self.records:  # nothing to start or resolve
+                continue
             no_data_for = rule.no_data_for if rule.no_data_for is not None else self.defaults.no_data_for
             self._step(rule, labels, fp, None, is_missing, is_missing, now, no_data_for, changes, no_data=True)
         changed = {record.fingerprint for record, _ in changes}
@@ -370,8 +379,9 @@ class Evaluator:
 
     def _instance(self, instance: Instance, labels: dict[str, str], fp: str, data: dict, host: str | None,
                   now: datetime, missing: dict[tuple[str, str | None], bool],
-                  changes: list[tuple[AlertRecord, str | None]]) -> None:
-        """Evaluate one rule instance on one snapshot's ``data`` (of ``host``; None: app-wide)."""
+                  changes: list[tuple[AlertRecord, str | None]], memo: dict | None = None) -> None:
+        """Evaluate one rule instance on one snapshot's ``data`` (of ``host``; None: app-wide); ``memo``: the
+        values read from ``data`` so far (:func:`reporter.alerting.values.threshold_value`)."""
         rule = instance.rule
         if rule.kind == "predict_linear":
             value, condition = self.values.predicted(rule, now, host)
@@ -382,9 +392,14 @@ class Evaluator:
         elif rule.kind == "anomaly":
             value, condition = self.values.anomaly(rule, data, instance.guard, now)
         else:
-            value, condition = threshold_value(rule, data, instance.path, instance.guard)
+            value, condition = threshold_value(rule, data, instance.path, instance.guard, memo)
         key = (rule.name, host)
-        missing[key] = missing.get(key, False) or condition is None
+        if condition is None:
+            missing[key] = True
+        else:
+            missing.setdefault(key, False)
+            if not condition and fp not in self.records:  # inactive and staying so: nothing to step
+                return
         # a firing alert stays firing while the value has not crossed its clear threshold (hysteresis)
         still = condition
         if condition is False and rule.clear is not None and value is not None:

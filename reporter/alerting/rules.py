@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 import string
 from typing import Any, Literal
@@ -63,12 +64,13 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
+               "!=": operator.ne}
+
+
 def compare(op: str, value: float, threshold: float) -> bool:
-    """``value <op> threshold``."""
-    return {
-        ">": value > threshold, ">=": value >= threshold, "<": value < threshold,
-        "<=": value <= threshold, "==": value == threshold, "!=": value != threshold,
-    }[op]
+    """``value <op> threshold``; KeyError for an unknown ``op``."""
+    return COMPARISONS[op](value, threshold)
 
 
 class _Template(string.Formatter):

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.alerting.model import AlertState
@@ -70,24 +70,39 @@ class AlertStore:
 
     @staticmethod
     def _save(conn, changes: list[tuple[AlertRecord, str | None]], now_ms: int) -> None:
+        """One evaluation's changes in a few statements (each sent once, with many rows): the alerts deleted,
+        updated and inserted (the last change of a fingerprint wins), then the events in order."""
+        rows: dict[str, dict | None] = {}  # fingerprint -> its row's values; None: delete the row
+        events = []
         for record, event in changes:
+            rows.pop(record.fingerprint, None)  # a later change replaces an earlier one (and goes last)
             if record.state == AlertState.INACTIVE and record.resolved_at is None:
-                conn.execute(delete(alerts).where(alerts.c.fingerprint == record.fingerprint))
+                rows[record.fingerprint] = None
             else:
-                values = {
+                rows[record.fingerprint] = {
                     "rule": record.rule, "labels": json.dumps(record.labels, sort_keys=True),
                     "annotations": json.dumps(record.annotations, sort_keys=True), "state": str(record.state),
                     "active_at": to_ms(record.active_at), "fired_at": to_ms(record.fired_at),
                     "resolved_at": to_ms(record.resolved_at), "value": record.value, "updated_at": now_ms,
                 }
-                updated = conn.execute(update(alerts).where(alerts.c.fingerprint == record.fingerprint)
-                                       .values(**values))
-                if not updated.rowcount:
-                    conn.execute(insert(alerts).values(fingerprint=record.fingerprint, **values))
             if event:
-                conn.execute(insert(alert_events).values(
-                    at=now_ms, fingerprint=record.fingerprint, rule=record.rule, state=event,
-                    value=record.value, labels=json.dumps(record.labels, sort_keys=True)))
+                events.append({"at": now_ms, "fingerprint": record.fingerprint, "rule": record.rule, "state": event,
+                               "value": record.value, "labels": json.dumps(record.labels, sort_keys=True)})
+        gone = [fp for fp, values in rows.items() if values is None]
+        kept = [fp for fp, values in rows.items() if values is not None]
+        for chunk in _chunks(gone):
+            conn.execute(delete(alerts).where(alerts.c.fingerprint.in_(chunk)))
+        stored: set[str] = set()
+        for chunk in _chunks(kept):
+            stored.update(conn.execute(select(alerts.c.fingerprint).where(alerts.c.fingerprint.in_(chunk))).scalars())
+        updates = [{"b_fingerprint": fp, **rows[fp]} for fp in kept if fp in stored]  # type: ignore[dict-item]
+        inserts = [{"fingerprint": fp, **rows[fp]} for fp in kept if fp not in stored]  # type: ignore[dict-item]
+        if updates:
+            conn.execute(update(alerts).where(alerts.c.fingerprint == bindparam("b_fingerprint")), updates)
+        if inserts:
+            conn.execute(insert(alerts), inserts)
+        if events:
+            conn.execute(insert(alert_events), events)
 
     def forget(self, fingerprints: list[str]) -> None:
         """Delete finished alerts (resolved and notified)."""
@@ -109,3 +124,8 @@ class AlertStore:
                                                            alert_events.c.at < to_ms(end))
                                 .order_by(alert_events.c.at, alert_events.c.id)).mappings().all()
         return [{**r, "at": from_ms(r["at"]), "labels": json.loads(r["labels"])} for r in rows]
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """``items`` in lists of at most ``size`` (bound parameters per statement stay well under SQLite's limit)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -34,16 +34,31 @@ def lookup(data: dict, path: str) -> float | None:
     return None
 
 
-def threshold_value(rule: Rule, data: dict, path: str, guard: str | None) -> tuple[float | None, bool | None]:
+def reading(data: dict, path: str, guard: str | None) -> tuple[bool, float | None, float | None]:
+    """What a threshold reads from one snapshot's ``data``: (``path`` is of a service not probed, the value at
+    ``path``, the count at ``guard``); the same for every rule reading those paths."""
+    if not_probed(data, path):
+        return True, None, None
+    return False, lookup(data, path), None if guard is None else lookup(data, guard)
+
+
+def threshold_value(rule: Rule, data: dict, path: str, guard: str | None,
+                    memo: dict | None = None) -> tuple[float | None, bool | None]:
     """Value at ``path`` compared with the threshold. With a ``guard`` (a count such as requests in the
     window), the condition is false while the count is below ``rule.min_count`` (no traffic is not "no data"),
     and missing when the count itself is missing. A value of a service this host does not probe
-    (REPORTER_PROBES) gives a false condition: no alert, and not missing (no ``no_data``)."""
-    if not_probed(data, path):
+    (REPORTER_PROBES) gives a false condition: no alert, and not missing (no ``no_data``). ``memo``: a dict
+    kept for one ``data`` (one snapshot), so rules reading the same paths read them once."""
+    if memo is None:
+        unprobed, value, count = reading(data, path, guard)
+    else:
+        hit = memo.get((path, guard))
+        if hit is None:
+            hit = memo[(path, guard)] = reading(data, path, guard)
+        unprobed, value, count = hit
+    if unprobed:
         return None, False
-    value = lookup(data, path)
     if guard is not None:
-        count = lookup(data, guard)
         if count is None:
             return value, None
         if count < rule.min_count:
