@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reporter.alerting.inhibit_index import rule_matches
 from reporter.alerting.inhibition import InhibitRule
 from reporter.alerting.model import AlertState
 from reporter.alerting.silences import SilenceStore
@@ -34,36 +35,49 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
     sources are the firing records; a source never inhibits itself). ``reason`` names the first rule that
     applies and its first source, e.g. ``inhibited by default:ollama_down (source: alertname=service_down,
     service=ollama)``. As in Alertmanager, an alert matching both a rule's source and target matchers is not
-    inhibited by other alerts that match both. Linear in the alerts per rule: each rule's sources are indexed
-    by their ``equal`` labels."""
+    inhibited by other alerts that match both. Each alert's matching rules are computed once
+    (:mod:`reporter.alerting.inhibit_index`); each rule's sources are indexed by their ``equal`` labels."""
     records = list(records)
-    sources = [r for r in records if r.state == AlertState.FIRING]
-    if not rules or not sources:
+    if not rules or not any(r.state == AlertState.FIRING for r in records):
         return {}
-    found: dict[str, tuple[list[str], str]] = {}
-    for rule in rules:
-        by_equal: dict[tuple[str, ...], list[AlertRecord]] = {}
-        for source in sources:
-            if all(m.matches(source.labels) for m in rule.source):
-                by_equal.setdefault(tuple(source.labels.get(n, "") for n in rule.equal), []).append(source)
-        if not by_equal:
+    index = rule_matches(rules)
+    rules = index.rules
+    matched = [index.of(r) for r in records]
+    # each rule's firing sources, by their ``equal`` labels (in the order of ``records``)
+    by_equal: list[dict[tuple[str, ...], list[tuple[AlertRecord, frozenset[int]]]] | None] = [None] * len(rules)
+    for source, (source_of, _, target_of) in zip(records, matched, strict=True):
+        if source.state != AlertState.FIRING:
             continue
-        for target in records:
-            if not all(m.matches(target.labels) for m in rule.target):
+        for i in source_of:
+            groups = by_equal[i]
+            if groups is None:
+                groups = by_equal[i] = {}
+            groups.setdefault(tuple(source.labels.get(n, "") for n in rules[i].equal), []).append(
+                (source, target_of))
+    found: dict[str, tuple[list[str], str]] = {}
+    first: dict[str, tuple[int, int]] = {}  # fingerprint -> (its first rule, its place): the order of ``found``
+    for place, (target, (as_source, as_target, _)) in enumerate(zip(records, matched, strict=True)):
+        for i in as_target:
+            groups = by_equal[i]
+            if groups is None:
                 continue
-            both = all(m.matches(target.labels) for m in rule.source)
+            rule, both = rules[i], i in as_source
             # Alertmanager: an alert matching both sides is not inhibited by alerts matching both sides
-            hits = [s for s in by_equal.get(tuple(target.labels.get(n, "") for n in rule.equal), ())
-                    if s.fingerprint != target.fingerprint
-                    and not (both and all(m.matches(s.labels) for m in rule.target))]
+            hits = [s for s, s_target in groups.get(tuple(target.labels.get(n, "") for n in rule.equal), ())
+                    if s.fingerprint != target.fingerprint and not (both and i in s_target)]
             if not hits:
                 continue
-            ids, reason = found.setdefault(target.fingerprint, ([], ""))
-            if not reason:
+            entry = found.get(target.fingerprint)
+            if entry is None:
                 pairs = ",".join(f"{k}={v}" for k, v in sorted(hits[0].labels.items()) if k != "severity")
-                found[target.fingerprint] = (ids, f"inhibited by {rule.name} (source: {pairs})")
-            ids.extend(s.fingerprint for s in hits if s.fingerprint not in ids)
-    return found
+                entry = found[target.fingerprint] = ([], f"inhibited by {rule.name} (source: {pairs})")
+                first[target.fingerprint] = (i, place)
+            ids, known = entry[0], set(entry[0])
+            for s in hits:
+                if s.fingerprint not in known:
+                    known.add(s.fingerprint)
+                    ids.append(s.fingerprint)
+    return {fp: found[fp] for fp in sorted(found, key=first.__getitem__)}
 
 
 def suppressions(records: Iterable[AlertRecord], now: datetime, silences: SilenceStore | None,

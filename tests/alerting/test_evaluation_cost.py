@@ -1,5 +1,5 @@
-"""What one evaluation costs the store: its state changes are written in a few statements, whatever their
-number, with the same rows and events as one statement per change."""
+"""What one evaluation costs: its state changes are written in a few statements, whatever their number, with the
+same rows and events as one statement per change; each alert is matched against the inhibition rules once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import contextlib
 
 from sqlalchemy import event, select
 
+from reporter.alerting.inhibition import DEFAULT_RULES, parse_rules
+from reporter.alerting.matchers import Matcher
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.state import AlertRecord, AlertStore
+from reporter.alerting.suppression import inhibitions
 from reporter.store.alert_schema import alerts
 from tests.snapshots import at
 
@@ -73,3 +76,24 @@ def test_the_last_change_of_an_alert_in_held_batches_wins(history):
     assert store.load() == {}
     with history.engine.connect() as conn:
         assert conn.execute(select(alerts)).all() == []
+
+
+def test_an_alert_is_matched_against_the_inhibition_rules_once_across_passes(monkeypatch):
+    rules = [*DEFAULT_RULES, *parse_rules([{"source_matchers": ['team="t1"', 'severity="critical"'],
+                                            "target_matchers": ['severity=~"warning|info"'], "equal": ["host"]}])]
+    records = [AlertRecord(fingerprint(labels), "r", labels, state=AlertState.FIRING) for labels in (
+        {"alertname": "cpu_high", "team": "t1", "severity": "critical", "host": f"web{n}.example.com"} if n % 2 else
+        {"alertname": "disk_high", "team": "t2", "severity": "warning", "host": f"web{n + 1}.example.com"}
+        for n in range(200))]
+    calls = []
+    real = Matcher.matches
+    monkeypatch.setattr(Matcher, "matches", lambda self, labels: calls.append(1) or real(self, labels))
+    first = inhibitions(records, rules)
+    assert len(first) == 100 and calls
+    calls.clear()
+    assert inhibitions(records, rules) == first
+    assert calls == []  # the second pass matched nothing again
+    # an alert whose labels changed under the same fingerprint is matched again
+    records[0].labels = {**records[0].labels, "severity": "critical"}
+    assert records[0].fingerprint not in inhibitions(records, rules)
+    assert calls
