@@ -342,6 +342,11 @@ class Evaluator:
                 self._instance(instance, instance.labels, instance.fingerprint, data, None, now, missing, changes,
                                targets[0][2])
                 continue
+            if rule.kind == "threshold":
+                self._on_hosts(index, instance, targets, now, missing, changes)
+                continue
+            if rule.kind == "predict_linear":
+                self.values.prefetch_predicted(rule, now, [host for host, _, _ in targets])
             for host, host_data, memo in targets:
                 labels, fp = self._for_host(index, instance, host)
                 self._instance(instance, labels, fp, host_data, host, now, missing, changes, memo)
@@ -398,8 +403,33 @@ class Evaluator:
             missing[key] = True
         else:
             missing.setdefault(key, False)
-            if not condition and fp not in self.records:  # inactive and staying so: nothing to step
-                return
+        self._decide(rule, labels, fp, value, condition, now, changes)
+
+    def _on_hosts(self, index: int, instance: Instance, targets: list[tuple[str, dict, dict]], now: datetime,
+                  missing: dict[tuple[str, str | None], bool], changes: list[tuple[AlertRecord, str | None]]) -> None:
+        """A per-host threshold ``instance`` on every host's snapshot (``targets``: host, data, values read), as
+        :meth:`_instance` on each: the bulk of a fleet's evaluation, so an alert inactive and staying so costs
+        its value and one look-up."""
+        rule, path, guard, name = instance.rule, instance.path, instance.guard, instance.rule.name
+        records, labelled, legacy = self.records, self._labelled, self.legacy_host
+        for host, data, memo in targets:
+            value, condition = threshold_value(rule, data, path, guard, memo)
+            if condition is None:
+                missing[(name, host)] = True
+            else:
+                missing.setdefault((name, host), False)
+                if not condition and host != legacy:
+                    known = labelled.get((index, host))
+                    if known is not None and known[1] not in records:
+                        continue
+            labels, fp = self._for_host(index, instance, host)
+            self._decide(rule, labels, fp, value, condition, now, changes)
+
+    def _decide(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
+                now: datetime, changes: list[tuple[AlertRecord, str | None]]) -> None:
+        """Step the alert ``fp`` with an instance's ``value`` and ``condition`` (hysteresis applied)."""
+        if not condition and fp not in self.records:  # inactive and staying so: nothing to step
+            return
         # a firing alert stays firing while the value has not crossed its clear threshold (hysteresis)
         still = condition
         if condition is False and rule.clear is not None and value is not None:

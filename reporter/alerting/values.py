@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reporter.alerting.anomaly import hour_of_week_start, is_anomalous, weekly_baseline
-from reporter.alerting.rules import Rule, compare
+from reporter.alerting.rules import COMPARISONS, Rule, compare
 from reporter.counters import increase
 from reporter.snapshot import NOT_PROBED
 
@@ -65,7 +65,7 @@ def threshold_value(rule: Rule, data: dict, path: str, guard: str | None,
             return value, False
     if value is None:
         return None, None
-    return value, compare(rule.op, value, rule.threshold)
+    return value, COMPARISONS[rule.op](value, rule.threshold)
 
 
 def not_probed(data: dict, path: str) -> bool:
@@ -91,6 +91,14 @@ def predict_linear(points: list[tuple[float, float]], at: float) -> float | None
     return mean_v + slope * (at - mean_t)
 
 
+def _fit(rule: Rule, series: list[tuple[int, float | None]], now: datetime) -> float | None:
+    """``rule``'s predicted value from ``series`` (``[(ts_ms, value)]``); None with too little history."""
+    points = [(ts / 1000.0, v) for ts, v in series if v is not None]
+    if len(points) < 2 or points[-1][0] - points[0][0] < rule.min_range_seconds:
+        return None
+    return predict_linear(points, now.timestamp() + rule.horizon_seconds)
+
+
 class HistoryValues:
     """History-based values, cached for ``refresh_seconds`` (they change slowly and cost a range read). Each
     entry lives between one and two ``refresh_seconds`` (a fixed spread per key), so the range reads of many
@@ -99,11 +107,12 @@ class HistoryValues:
     Per-host reads (``predict_linear`` of every host of a fleet) are bounded per evaluation: once
     ``budget_seconds`` have passed since :meth:`start_cycle` (and one was read), an expired entry keeps its old
     value and an entry never computed is missing (neither starts nor resolves an alert) until a later evaluation
-    computes it."""
+    computes it. One read covers up to ``batch_hosts`` hosts' series of a rule (:meth:`prefetch_predicted`)."""
 
-    def __init__(self, history, refresh_seconds: float = 60.0, budget_seconds: float = 0.25) -> None:
+    def __init__(self, history, refresh_seconds: float = 60.0, budget_seconds: float = 0.25,
+                 batch_hosts: int = 10) -> None:
         self.history = history
-        self.refresh_seconds, self.budget_seconds = refresh_seconds, budget_seconds
+        self.refresh_seconds, self.budget_seconds, self.batch_hosts = refresh_seconds, budget_seconds, batch_hosts
         self._cache: dict[str, tuple[datetime, Any]] = {}
         self._deadline, self._read = math.inf, False
         self._anomaly: dict[str, tuple[datetime, list[float]]] = {}
@@ -129,16 +138,33 @@ class HistoryValues:
         self._cache[key] = (now, value)
         return value
 
+    def _due(self, key: str, now: datetime) -> bool:
+        hit = self._cache.get(key)
+        lifetime = self.refresh_seconds * (1 + (zlib.crc32(key.encode()) % 1000) / 1000)
+        return hit is None or not 0 <= (now - hit[0]).total_seconds() < lifetime
+
+    def prefetch_predicted(self, rule: Rule, now: datetime, hosts: list[str]) -> None:
+        """Read the series of the hosts whose :meth:`predicted` value of ``rule`` is due at ``now`` together
+        (one query per ``batch_hosts`` hosts instead of one per host), within this evaluation's read budget;
+        what is left is read (or deferred) by :meth:`predicted` as before."""
+        chunk = self.batch_hosts
+        due = [host for host in hosts if self._due(f"predict:{rule.name}:{host}", now)]
+        if len(due) < 2:
+            return
+        start, end = now - timedelta(seconds=rule.range_seconds), now + timedelta(milliseconds=1)
+        for i in range(0, len(due), chunk):
+            if self._read and time.monotonic() > self._deadline:
+                return
+            for host, series in self.history.series_of_hosts(rule.metric, start, end, due[i:i + chunk]).items():
+                self._cache[f"predict:{rule.name}:{host}"] = (now, _fit(rule, series, now))
+            self._read = True
+
     def predicted(self, rule: Rule, now: datetime, host: str | None = None) -> tuple[float | None, bool | None]:
         """Predicted value ``horizon`` seconds ahead from a fit over ``range`` of ``host``'s series (None: the
         history's own host; an app-wide metric is the fleet's series); false with too little history."""
         def compute():
-            series = self.history.series(rule.metric, now - timedelta(seconds=rule.range_seconds),
-                                         now + timedelta(milliseconds=1), host=host)
-            points = [(ts / 1000.0, v) for ts, v in series if v is not None]
-            if len(points) < 2 or points[-1][0] - points[0][0] < rule.min_range_seconds:
-                return None
-            return predict_linear(points, now.timestamp() + rule.horizon_seconds)
+            return _fit(rule, self.history.series(rule.metric, now - timedelta(seconds=rule.range_seconds),
+                                                  now + timedelta(milliseconds=1), host=host), now)
 
         predicted = self._cached(f"predict:{rule.name}:{host or ''}", now, compute, deferrable=True)
         if predicted is DEFERRED:

@@ -228,6 +228,22 @@ class History:
             return self.app_rows([metric], start, end)
         return self.rows([metric], start, end, host)
 
+    def series_of_hosts(self, metric: str, start: datetime, end: datetime,
+                        hosts: list[str]) -> dict[str, list[tuple[int, float | None]]]:
+        """:meth:`series` of a host metric for each of ``hosts`` (``{host: [(ts_ms, value), ...]}``, every host
+        a key), in one query. Raises KeyError for a metric not in the catalog."""
+        self._check([metric])
+        if app_wide(self.metrics[metric]) or not self.fleet:
+            return {host: self.series(metric, start, end, host) for host in hosts}
+        ts, host_c = self.samples.c.ts, self.samples.c.host
+        query = (select(host_c, ts, self.samples.c[metric]).where(ts >= to_ms(start), ts < to_ms(end),
+                                                                  host_c.in_(hosts)).order_by(host_c, ts))
+        found: dict[str, list[tuple[int, float | None]]] = {host: [] for host in hosts}
+        with self.engine.connect() as conn:
+            for host, at, value in conn.execute(query):
+                found[host].append((at, value))
+        return found
+
     def _check(self, metrics: list[str]) -> None:
         unknown = [m for m in metrics if m not in self.metrics]
         if unknown:

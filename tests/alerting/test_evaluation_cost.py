@@ -7,22 +7,29 @@ import contextlib
 
 from sqlalchemy import event, select
 
+from reporter.alerting.config import Defaults
+from reporter.alerting.evaluator import Evaluator
 from reporter.alerting.inhibition import DEFAULT_RULES, parse_rules
 from reporter.alerting.matchers import Matcher
 from reporter.alerting.model import AlertState, fingerprint
+from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.suppression import inhibitions
 from reporter.store.alert_schema import alerts
-from tests.snapshots import at
+from reporter.store.history import History
+from tests.alerting.test_hosts import TZ, follower
+from tests.snapshots import FEATURES, at, snapshot
 
 
 @contextlib.contextmanager
-def statements(engine):
-    """The SQL statements the engine sends while the block runs (one per round trip: an executemany is one)."""
+def statements(engine, containing: str = ""):
+    """The SQL statements the engine sends while the block runs (one per round trip: an executemany is one): their
+    first word, of those ``containing`` the text (upper case) only."""
     sent: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
-        sent.append(statement.split(None, 1)[0].upper())
+        if containing in " ".join(statement.upper().split()):
+            sent.append(statement.split(None, 1)[0].upper())
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -97,3 +104,28 @@ def test_an_alert_is_matched_against_the_inhibition_rules_once_across_passes(mon
     records[0].labels = {**records[0].labels, "severity": "critical"}
     assert records[0].fingerprint not in inhibitions(records, rules)
     assert calls
+
+
+def test_a_fleets_predict_linear_series_are_read_together_with_the_same_predictions(pg_schema_url):
+    names = ["lead", "web2", "web3", "web4"]
+    histories = {name: History(pg_schema_url, FEATURES, host=name) for name in names}
+    try:
+        for i, t in enumerate(range(0, 7200 + 1, 300)):
+            for k, name in enumerate(names):
+                values = {"disk": 50 + i * k / 2, "memory": 40 + i * k / 3}
+                histories[name].write(snapshot(t, **values) if name == "lead" else follower(t, **values))
+        predictions = []
+        for batch in (1, 10):
+            ev = Evaluator(build_rules({}, FEATURES), Defaults(), AlertStore(histories["lead"].engine),
+                           histories["lead"], TZ, FEATURES)
+            ev.values.batch_hosts = batch
+            with statements(histories["lead"].engine, "_PERCENT FROM SAMPLES") as reads:  # the series
+                ev.evaluate(snapshot(7200, disk=50, memory=40))
+            predictions.append(sorted((r.alertname, r.labels["host"], r.value, str(r.state)) for r in ev.active()))
+            assert len(reads) == (8 if batch == 1 else 2)  # disk_full_soon, memory_full_soon: 4 hosts each
+        assert predictions[0] == predictions[1]
+        assert {(name, host) for name, host, _, _ in predictions[1]} == {
+            (rule, host) for rule in ("disk_full_soon", "memory_full_soon") for host in ("web2", "web3", "web4")}
+    finally:
+        for h in histories.values():
+            h.close()

@@ -236,6 +236,7 @@ def test_per_host_history_reads_are_bounded_per_evaluation_and_deferred_ones_cha
         lead.write(snapshot(t, disk=30))
     ev = evaluator(lead)
     ev.values.budget_seconds = 0.0  # one history read per evaluation
+    ev.values.batch_hosts = 1  # of one host's series
     ev.evaluate(snapshot(7200, disk=30))
     assert len(ev.values._cache) == 1  # the leader's own; the others deferred: no alert, no no_data
     assert ev.active() == []
