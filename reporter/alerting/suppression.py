@@ -44,7 +44,7 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
     rules = index.rules
     matched = [index.of(r) for r in records]
     # each rule's firing sources, by their ``equal`` labels (in the order of ``records``)
-    by_equal: list[dict[tuple[str, ...], list[tuple[AlertRecord, frozenset[int]]]] | None] = [None] * len(rules)
+    by_equal: list[dict[tuple[str, ...], _Sources] | None] = [None] * len(rules)
     for source, (source_of, _, target_of) in zip(records, matched, strict=True):
         if source.state != AlertState.FIRING:
             continue
@@ -52,8 +52,11 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
             groups = by_equal[i]
             if groups is None:
                 groups = by_equal[i] = {}
-            groups.setdefault(tuple(source.labels.get(n, "") for n in rules[i].equal), []).append(
-                (source, target_of))
+            key = tuple(source.labels.get(n, "") for n in rules[i].equal)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Sources()
+            group.add(source, target_of)
     found: dict[str, tuple[list[str], str]] = {}
     first: dict[str, tuple[int, int]] = {}  # fingerprint -> (its first rule, its place): the order of ``found``
     for place, (target, (as_source, as_target, _)) in enumerate(zip(records, matched, strict=True)):
@@ -61,23 +64,46 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
             groups = by_equal[i]
             if groups is None:
                 continue
-            rule, both = rules[i], i in as_source
-            # Alertmanager: an alert matching both sides is not inhibited by alerts matching both sides
-            hits = [s for s, s_target in groups.get(tuple(target.labels.get(n, "") for n in rule.equal), ())
-                    if s.fingerprint != target.fingerprint and not (both and i in s_target)]
-            if not hits:
+            rule = rules[i]
+            group = groups.get(tuple(target.labels.get(n, "") for n in rule.equal))
+            if group is None:
                 continue
+            both = i in as_source
+            if not both and target.fingerprint not in group.fingerprints:  # every source of the group
+                source, fingerprints = group.records[0], list(group.fingerprints)
+            else:  # Alertmanager: an alert matching both sides is not inhibited by alerts matching both sides
+                hits = [s for s, s_target in zip(group.records, group.target_of, strict=True)
+                        if s.fingerprint != target.fingerprint and not (both and i in s_target)]
+                if not hits:
+                    continue
+                source, fingerprints = hits[0], list(dict.fromkeys(s.fingerprint for s in hits))
             entry = found.get(target.fingerprint)
             if entry is None:
-                pairs = ",".join(f"{k}={v}" for k, v in sorted(hits[0].labels.items()) if k != "severity")
-                entry = found[target.fingerprint] = ([], f"inhibited by {rule.name} (source: {pairs})")
+                pairs = ",".join(f"{k}={v}" for k, v in sorted(source.labels.items()) if k != "severity")
+                found[target.fingerprint] = (fingerprints, f"inhibited by {rule.name} (source: {pairs})")
                 first[target.fingerprint] = (i, place)
-            ids, known = entry[0], set(entry[0])
-            for s in hits:
-                if s.fingerprint not in known:
-                    known.add(s.fingerprint)
-                    ids.append(s.fingerprint)
+                continue
+            ids = entry[0]
+            known = set(ids)
+            ids.extend(fp for fp in fingerprints if fp not in known)
     return {fp: found[fp] for fp in sorted(found, key=first.__getitem__)}
+
+
+class _Sources:
+    """The firing sources of one inhibition rule with the same ``equal`` label values, in order: the records,
+    the rules each matches as a target, and their fingerprints (each once)."""
+
+    __slots__ = ("fingerprints", "records", "target_of")
+
+    def __init__(self) -> None:
+        self.records: list[AlertRecord] = []
+        self.target_of: list[frozenset[int]] = []
+        self.fingerprints: dict[str, None] = {}
+
+    def add(self, record: AlertRecord, target_of: frozenset[int]) -> None:
+        self.records.append(record)
+        self.target_of.append(target_of)
+        self.fingerprints[record.fingerprint] = None
 
 
 def suppressions(records: Iterable[AlertRecord], now: datetime, silences: SilenceStore | None,
