@@ -33,15 +33,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from reporter.alerting.annotate import annotate, fmt
 from reporter.alerting.config import Defaults
 from reporter.alerting.fleet import FleetSnapshots, HostView
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.receiver_failing import RECEIVER_LABEL, ReceiverWatch, failing_instances
-from reporter.alerting.rules import TEMPLATE, Rule, compare
+from reporter.alerting.rules import COMPARISONS, Rule, compare
 from reporter.alerting.scope import HOST_LABEL, app_wide_rule, without_host
 from reporter.alerting.state import AlertRecord, AlertStore
-from reporter.alerting.values import HistoryValues, threshold_value
-from reporter.base.timefmt import format_local
+from reporter.alerting.values import HistoryValues, reading, threshold_value
 from reporter.snapshot import Snapshot
 from reporter.store.health import HistoryHealth
 from reporter.store.hosts import HostRegistry
@@ -65,12 +65,6 @@ class Instance:
     path: str
     guard: str | None
     app_wide: bool = False
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 class Evaluator:
@@ -286,8 +280,8 @@ class Evaluator:
             if record.state != AlertState.PENDING or rule is None:
                 continue
             record.active_at = now
-            record.annotations = self._annotations(rule, record.labels, record.value, now,
-                                                   record.alertname == "no_data")
+            record.annotations = annotate(self.tz, rule, record.labels, record.value, now,
+                                              record.alertname == "no_data")
             self._moved[record.fingerprint] = record
             restarted.append(record.alertname)
         if restarted:
@@ -304,8 +298,8 @@ class Evaluator:
                 what, was, record.active_at = "pending since", record.active_at, now
                 rule = self._rules_by_name.get(record.rule)
                 if rule is not None:
-                    record.annotations = self._annotations(rule, record.labels, record.value, now,
-                                                           record.alertname == "no_data")
+                    record.annotations = annotate(self.tz, rule, record.labels, record.value, now,
+                                                      record.alertname == "no_data")
                 outcome = "its `for` window starts again now"
             elif record.state == AlertState.FIRING and record.fired_at is not None and record.fired_at > now:
                 what, was, record.fired_at = "firing since", record.fired_at, now
@@ -364,7 +358,7 @@ class Evaluator:
         for record, event in changes:
             if event:  # pending is routine (often reset by the next sample): debug only
                 log.log(logging.DEBUG if event == "pending" else logging.INFO, "alert %s %s: %s (value %s)",
-                        record.alertname, event, record.annotations.get("summary", ""), _fmt(record.value))
+                        record.alertname, event, record.annotations.get("summary", ""), fmt(record.value))
         if self.unsaved:  # earlier changes wait for the store: these go after them
             if changes or moved:
                 self._keep(changes + moved, now)
@@ -412,8 +406,19 @@ class Evaluator:
         its value and one look-up."""
         rule, path, guard, name = instance.rule, instance.path, instance.guard, instance.rule.name
         records, labelled, legacy = self.records, self._labelled, self.legacy_host
+        test, threshold, read = COMPARISONS[rule.op], rule.threshold, (path, guard)
         for host, data, memo in targets:
-            value, condition = threshold_value(rule, data, path, guard, memo)
+            hit = memo.get(read)
+            if hit is None:
+                hit = memo[read] = reading(data, path, guard)
+            unprobed, value, count = hit  # as threshold_value, without a call per host
+            condition: bool | None
+            if unprobed:
+                value, condition = None, False
+            elif guard is not None and (count is None or count < rule.min_count):
+                condition = None if count is None else False
+            else:
+                condition = None if value is None else test(value, threshold)
             if condition is None:
                 missing[(name, host)] = True
             else:
@@ -530,7 +535,7 @@ class Evaluator:
         elif condition:  # inactive (possibly resolved earlier) -> a new episode
             record.state, record.active_at, record.fired_at, record.resolved_at = \
                 AlertState.PENDING, now, None, None
-            record.annotations = self._annotations(rule, labels, value, since or now, no_data, extra)
+            record.annotations = annotate(self.tz, rule, labels, value, since or now, no_data, extra)
             if for_seconds > 0:
                 changes.append((record, "pending"))
                 return
@@ -540,24 +545,8 @@ class Evaluator:
         # samples start a few ms after their scheduled time: allow that jitter (Prometheus evaluates on schedule)
         if (now - record.active_at).total_seconds() >= for_seconds - FOR_JITTER_SECONDS:
             record.state, record.fired_at = AlertState.FIRING, now
-            record.annotations = self._annotations(rule, labels, value, since or record.active_at, no_data, extra)
+            record.annotations = annotate(self.tz, rule, labels, value, since or record.active_at, no_data, extra)
             changes.append((record, "firing"))
-
-    def _annotations(self, rule: Rule, labels: dict[str, str], value: float | None, since: datetime,
-                     no_data: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
-        local = format_local(since, self.tz)
-        host = labels.get(HOST_LABEL)
-        if no_data:
-            on = f" on {host}" if host else ""
-            return {"summary": f"No data for rule {rule.name}{on}",
-                    "description": f"The value of {rule.name} ({rule.metric}){on} has been missing since {local}; "
-                                   "check the collector errors in the snapshot."}
-        blank = {"status_code": "-", "error": "-", "response": "-"} if rule.kind == "receiver_failing" else {}
-        fields = {"host": "", "since": local, **blank, **(extra or {}), **labels, "alertname": rule.alert_name,
-                  "value": _fmt(value), "op": rule.op, "threshold": _fmt(rule.threshold), "clear": _fmt(rule.clear),
-                  "metric": rule.metric, "for": _fmt(rule.for_seconds), "severity": rule.severity}
-        return {"summary": TEMPLATE.format(rule.summary, **fields),
-                "description": TEMPLATE.format(rule.description, **fields) + f" Since {local}."}
 
     def active(self) -> list[AlertRecord]:
         """Pending and firing alerts, firing first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from sqlalchemy import event, select
 
 from reporter.alerting.config import Defaults
@@ -15,6 +16,7 @@ from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.rules import build_rules
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.suppression import inhibitions
+from reporter.alerting.values import threshold_value
 from reporter.store.alert_schema import alerts
 from reporter.store.history import History
 from tests.alerting.test_hosts import TZ, follower
@@ -129,3 +131,31 @@ def test_a_fleets_predict_linear_series_are_read_together_with_the_same_predicti
     finally:
         for h in histories.values():
             h.close()
+
+
+OPS = [">", ">=", "<", "<=", "==", "!="]
+
+
+@pytest.mark.parametrize("cpu, load", [(95.0, 2.0), (95.0, 0.5), (95.0, None), (None, 2.0), (90.0, 1.0), (10.0, 3.0)])
+def test_per_host_thresholds_decide_as_threshold_value_guard_and_missing_included(history, cpu, load):
+    """The per-host loop reads each path once per host and decides without a call per rule: the same alerts as
+    :func:`threshold_value` gives, for every operator, with and without a guard (``min_count``)."""
+    overrides = {f"cpu_{n}_{guarded}": {"metric": "system.cpu_percent", "op": op, "threshold": 90, "for": 0,
+                                        **({"min_count_metric": "system.load_1m", "min_count": 1} if guarded else {})}
+                 for n, op in enumerate(OPS) for guarded in (0, 1)}
+    ev = Evaluator(build_rules(overrides, FEATURES), Defaults(no_data_for=0), AlertStore(history.engine), history,
+                   TZ, FEATURES)
+    snap = snapshot(0, cpu=cpu, system=snapshot(0).system.model_copy(update={"cpu_percent": cpu, "load_1m": load}))
+    ev.evaluate(snap)
+    data = snap.model_dump(mode="python", include={"system", "services", "ai", "usage"})
+    expected = set()
+    for rule in ev.rules:
+        if rule.name in overrides:
+            _, condition = threshold_value(rule, data, rule.metric, rule.min_count_metric)
+            if condition is None:
+                expected.add(("no_data", rule.name))
+            elif condition:
+                expected.add((rule.name, ""))
+    assert {(r.alertname, r.labels.get("rule", "")) for r in ev.active()
+            if r.rule in overrides or r.labels.get("rule") in overrides} == expected
+    assert expected  # each case raises something
