@@ -29,13 +29,14 @@ fired hear it resolved); the next episode of that rule is labelled with the host
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reporter.alerting.annotate import annotate, fmt
 from reporter.alerting.config import Defaults
 from reporter.alerting.fleet import FleetSnapshots, HostView
+from reporter.alerting.held import HeldChanges
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.receiver_failing import RECEIVER_LABEL, ReceiverWatch, failing_instances
 from reporter.alerting.rules import COMPARISONS, Rule, compare
@@ -96,8 +97,7 @@ class Evaluator:
         self._labelled: dict[tuple[int, str], tuple[dict[str, str], str]] = {}  # (instance, host) -> labels, fp
         self._labelled_no_data: dict[tuple[str, str | None], tuple[dict[str, str], str]] = {}  # (rule, host) -> ...
         self.health = getattr(history, "health", None) or HistoryHealth(store.engine.url.render_as_string())
-        self.unsaved: list[tuple[list[tuple[AlertRecord, str | None]], datetime]] = []  # (changes, at), oldest first
-        self._unsaved_count = self._dropped = 0
+        self.unsaved = HeldChanges(store, self.health, self.MAX_UNSAVED)  # for an unwritable store
         self.records = store.load()
         self._stored_latest: datetime | None = None  # the last time the previous run is known to have run
         self._last_at = self._stored_last_evaluation()
@@ -148,19 +148,15 @@ class Evaluator:
             else:
                 dropped.append(fp)
                 log.info("alert %s: its rule is no longer configured; dropping it", record.alertname)
-        if self.unsaved:  # held changes of those alerts would bring them back
-            gone = set(stale)
-            self.unsaved = [([(r, e) for r, e in changes if r.fingerprint not in gone], at)
-                            for changes, at in self.unsaved]
-            self._unsaved_count = sum(len(changes) for changes, _ in self.unsaved)
+        self.unsaved.without(set(stale))  # held changes of those alerts would bring them back
         if resolved:
             if self.unsaved:
-                self._keep(resolved, now)
+                self.unsaved.keep(resolved, now)
             else:
                 try:
                     self.store.save(resolved, now)
                 except Exception as exc:  # saved (and so notified) once the history is writable
-                    self._keep(resolved, now, exc)
+                    self.unsaved.keep(resolved, now, exc)
         try:
             self.store.drop(dropped)
         except Exception as exc:  # the history is not writable: they are gone from memory, dropped next start
@@ -233,7 +229,8 @@ class Evaluator:
         unwritable store are dropped (the store's records are the truth now). Not concurrently with
         :meth:`evaluate`."""
         self.records = self.store.load()
-        self.unsaved, self._unsaved_count, self._dropped, self._moved = [], 0, 0, {}
+        self.unsaved.clear()
+        self._moved = {}
         self.legacy_host = self._legacy_host()
         self._last_at = self._stored_last_evaluation()
         self.configure(self.rules, self.defaults, now=self._stored_latest)
@@ -361,18 +358,18 @@ class Evaluator:
                         record.alertname, event, record.annotations.get("summary", ""), fmt(record.value))
         if self.unsaved:  # earlier changes wait for the store: these go after them
             if changes or moved:
-                self._keep(changes + moved, now)
-            result = self._save_unsaved()
+                self.unsaved.keep(changes + moved, now)
+            result = self.unsaved.save()
         else:
             result = [record for record, _ in changes]
             if changes or moved:
                 try:
                     self.store.save(changes + moved, now)
                 except Exception as exc:
-                    self._keep(changes + moved, now, exc)
+                    self.unsaved.keep(changes + moved, now, exc)
                     result = []
                 else:
-                    self._saved()
+                    self.health.ok()
         self._mark_evaluated(now)
         return result
 
@@ -465,41 +462,6 @@ class Evaluator:
             labels = {**instance.labels, RECEIVER_LABEL: name}
             self._step(rule, labels, fingerprint(labels), value, condition, condition, now, rule.for_seconds,
                        changes, extra=fields)
-
-    def _keep(self, changes: list[tuple[AlertRecord, str | None]], now: datetime,
-              exc: BaseException | None = None) -> None:
-        """Hold ``changes`` (copies: the live records change on) until the store can be written."""
-        if exc is not None:
-            self.health.failed("alert state", exc)
-        self.unsaved.append(([(replace(r, labels=dict(r.labels), annotations=dict(r.annotations)), e)
-                              for r, e in changes], now))
-        self._unsaved_count += len(changes)
-        while self._unsaved_count > self.MAX_UNSAVED and len(self.unsaved) > 1:
-            dropped, at = self.unsaved.pop(0)
-            self._unsaved_count -= len(dropped)
-            if not self._dropped:  # said once per outage
-                log.warning("alerting: more than %d alert state changes wait for the store; dropping the oldest "
-                            "(from %s on)", self.MAX_UNSAVED, at.isoformat(timespec="seconds"))
-            self._dropped += len(dropped)
-
-    def _save_unsaved(self) -> list[AlertRecord]:
-        """Save every held batch, oldest first, in one transaction; returns their records ([] if it failed)."""
-        try:
-            self.store.save_batches(self.unsaved)
-        except Exception as exc:
-            self.health.failed("alert state", exc)
-            return []
-        batches, self.unsaved, self._unsaved_count = self.unsaved, [], 0
-        count = sum(len(changes) for changes, _ in batches)
-        log.info("alerting: saved %d alert state change(s) held in memory since %s%s", count,
-                 batches[0][1].isoformat(timespec="seconds"),
-                 f" ({self._dropped} older ones were dropped)" if self._dropped else "")
-        self._dropped = 0
-        self._saved()
-        return [record for changes, _ in batches for record, _ in changes]
-
-    def _saved(self) -> None:
-        self.health.ok()
 
     def _mark_evaluated(self, now: datetime) -> None:
         """Store the evaluation time while an alert is pending (the only time a restart needs it)."""
