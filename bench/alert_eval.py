@@ -13,8 +13,9 @@ cross thresholds so alerts go pending, fire, reset and resolve (CPU bursts, memo
 down, AI latency and success rate moving, disk growing). The 200-rule set is the defaults plus generated
 threshold rules on ``system.*``, ``services.{service}.*`` and ``ai.windows.*`` paths (some with ``each``
 expansions, ``clear`` hysteresis, ``min_count`` guards and ``for`` durations). The fleet set runs on a private
-schema of the local PostgreSQL: 49 other hosts leave their latest snapshot in ``hosts`` each cycle (not timed)
-and the leader evaluates the per-host rules on each of them.
+schema of the local PostgreSQL: 49 other hosts leave their latest snapshot in ``hosts`` each cycle (not timed;
+shaped as a follower's: the app-wide ``ai`` and ``usage`` sections are the leader's to sample) and the leader
+evaluates the per-host rules on each of them.
 
 Reported: ms per snapshot (median, p95, max), split into snapshots with and without a state change, then a
 short cProfile pass (a separate run) grouping the time by component. Targets (issue 11, medians): default rules
@@ -52,8 +53,11 @@ from reporter.alerting.rules import build_rules, default_rules
 from reporter.alerting.state import AlertStore
 from reporter.alerting.suppression import suppressions
 from reporter.base.ms import to_ms
+from reporter.collect.ai import ai_section
+from reporter.counters import CounterWindow
 from reporter.settings import Settings
 from reporter.snapshot import (
+    SAMPLED_BY_LEADER,
     AISection,
     FeatureStats,
     FeatureWindow,
@@ -340,16 +344,20 @@ def bench_receivers() -> list:
 
 
 def calm(snapshot: Snapshot, k: int, i: int) -> Snapshot:
-    """Another host's snapshot at the same time: mostly healthy (as most of a fleet is), every tenth host with a
-    CPU burst for 40 samples out of 90 and every 25th with Redis down for 6 samples out of 70, so its per-host
-    rules go pending, fire and resolve too."""
+    """Another host's snapshot at the same time, as a follower writes it (its ``ai`` section all null with the
+    error "sampled by the leader", no ``usage``: the leader samples the app-wide sections): mostly healthy (as
+    most of a fleet is), every tenth host with a CPU burst for 40 samples out of 90 and every 25th with Redis
+    down for 6 samples out of 70, so its per-host rules go pending, fire and resolve too."""
     burst = k % 10 == 0 and (i + k) % 90 >= 50
     system = snapshot.system.model_copy(update={"cpu_percent": 96.0 if burst else 22.0 + k % 7,
                                                 "memory_percent": 45.0 + k % 11, "disk_percent": 41.0 + k % 5,
                                                 "load_1m": 0.4, "load_5m": 0.3})
     down = k % 25 == 0 and 20 <= (i + k) % 70 < 26
     services = snapshot.services.model_copy(update={"redis": ServiceHealth(up=not down, latency_ms=0.4)})
-    return snapshot.model_copy(update={"system": system, "services": services})
+    return snapshot.model_copy(update={"system": system, "services": services, "ai": FOLLOWER_AI, "usage": None})
+
+
+FOLLOWER_AI = ai_section(None, CounterWindow(300.0), 0.0, FEATURES, "mistral:7b", SAMPLED_BY_LEADER)
 
 
 def generated_inhibitions(count: int, seed: int) -> list[dict]:
