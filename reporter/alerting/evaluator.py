@@ -363,13 +363,14 @@ class Evaluator:
         else:
             result = [record for record, _ in changes]
             if changes or moved:
-                try:
-                    self.store.save(changes + moved, now)
+                try:  # the evaluation time goes in the same transaction
+                    self.store.save(changes + moved, now, also=lambda conn: self._mark_evaluated(now, conn))
                 except Exception as exc:
                     self.unsaved.keep(changes + moved, now, exc)
                     result = []
                 else:
                     self.health.ok()
+                    return result
         self._mark_evaluated(now)
         return result
 
@@ -463,9 +464,13 @@ class Evaluator:
             self._step(rule, labels, fingerprint(labels), value, condition, condition, now, rule.for_seconds,
                        changes, extra=fields)
 
-    def _mark_evaluated(self, now: datetime) -> None:
-        """Store the evaluation time while an alert is pending (the only time a restart needs it)."""
+    def _mark_evaluated(self, now: datetime, conn=None) -> None:
+        """Store the evaluation time while an alert is pending (the only time a restart needs it); in the
+        transaction of ``conn`` when given (its failure then fails that transaction)."""
         if not any(r.state == AlertState.PENDING for r in self.records.values()):
+            return
+        if conn is not None:
+            self.history.set_meta(EVALUATED_AT_META, now.isoformat(), conn)
             return
         try:
             self.history.set_meta(EVALUATED_AT_META, now.isoformat())

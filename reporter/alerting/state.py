@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reporter.alerting.model import AlertState
 from reporter.base.ms import from_ms, to_ms
@@ -55,18 +56,24 @@ class AlertStore:
             for r in rows
         }
 
-    def save(self, changes: list[tuple[AlertRecord, str | None]], now: datetime) -> None:
+    def save(self, changes: list[tuple[AlertRecord, str | None]], now: datetime,
+             also: Callable[[Connection], None] | None = None) -> None:
         """Persist changed records in one transaction; ``event`` (pending/firing/resolved) adds an event row.
-        An inactive record without ``resolved_at`` (a pending alert that reset) is deleted."""
+        An inactive record without ``resolved_at`` (a pending alert that reset) is deleted. ``also``: more
+        writes for the same transaction (given its connection)."""
         if changes:
-            self.save_batches([(changes, now)])
+            self.save_batches([(changes, now)], also)
 
-    def save_batches(self, batches: list[tuple[list[tuple[AlertRecord, str | None]], datetime]]) -> None:
+    def save_batches(self, batches: list[tuple[list[tuple[AlertRecord, str | None]], datetime]],
+                     also: Callable[[Connection], None] | None = None) -> None:
         """Persist several evaluations' changes ``[(changes, at), ...]`` (oldest first) in one transaction, each
-        with its own time. Raises SQLAlchemy's ``OperationalError`` when the database cannot be written."""
+        with its own time, then ``also`` in it. Raises SQLAlchemy's ``OperationalError`` when the database cannot
+        be written."""
         with self.engine.begin() as conn:
             for changes, now in batches:
                 self._save(conn, changes, to_ms(now))
+            if also is not None:
+                also(conn)
 
     @staticmethod
     def _save(conn, changes: list[tuple[AlertRecord, str | None]], now_ms: int) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, or_, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
 from reporter.base.ms import from_ms, to_ms
@@ -308,11 +308,14 @@ class History:
         with self.engine.connect() as conn:
             return conn.execute(select(self.meta.c.value).where(self.meta.c.key == key)).scalar()
 
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a fact, replacing any earlier value."""
-        with self.engine.begin() as conn:
-            conn.execute(delete(self.meta).where(self.meta.c.key == key))
-            conn.execute(self.meta.insert(), {"key": key, "value": value})
+    def set_meta(self, key: str, value: str, conn: Connection | None = None) -> None:
+        """Store a fact, replacing any earlier value; in the transaction of ``conn`` when given."""
+        if conn is None:
+            with self.engine.begin() as conn:
+                self.set_meta(key, value, conn)
+            return
+        conn.execute(delete(self.meta).where(self.meta.c.key == key))
+        conn.execute(self.meta.insert(), {"key": key, "value": value})
 
     def first_time(self) -> datetime | None:
         """Time of the oldest stored sample of any host (UTC), None when empty. PostgreSQL: the oldest of each

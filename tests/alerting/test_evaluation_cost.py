@@ -159,3 +159,23 @@ def test_per_host_thresholds_decide_as_threshold_value_guard_and_missing_include
     assert {(r.alertname, r.labels.get("rule", "")) for r in ev.active()
             if r.rule in overrides or r.labels.get("rule") in overrides} == expected
     assert expected  # each case raises something
+
+
+def test_the_evaluation_time_is_stored_in_the_transaction_of_the_state_changes(history):
+    ev = Evaluator(build_rules({}, FEATURES), Defaults(), AlertStore(history.engine), history, TZ, FEATURES)
+    commits: list[int] = []
+
+    def count(conn):
+        commits.append(1)
+
+    event.listen(history.engine, "commit", count)
+    try:
+        assert [r.alertname for r in ev.evaluate(snapshot(0, cpu=95))] == ["cpu_high"]  # pending
+        assert len(commits) == 1
+        assert history.get_meta("alerts_evaluated_at") == at(0).isoformat()
+        commits.clear()
+        assert ev.evaluate(snapshot(10, cpu=95)) == []  # still pending: no change, the time alone
+        assert len(commits) == 1
+        assert history.get_meta("alerts_evaluated_at") == at(10).isoformat()
+    finally:
+        event.remove(history.engine, "commit", count)
