@@ -210,8 +210,8 @@ class Evaluator:
         """Labels and fingerprint of ``rule``'s ``no_data`` alert on ``host`` (None: app-wide), adopting an
         active one stored before hosts existed as :meth:`_for_host` does."""
         if host is not None and host == self.legacy_host:
-            plain = self._no_data_labels(rule)
-            legacy = self.records.get(fingerprint(plain))
+            plain, plain_fp = self._no_data_for_host(rule, None)
+            legacy = self.records.get(plain_fp)
             if legacy is not None and legacy.state in (AlertState.PENDING, AlertState.FIRING) \
                     and HOST_LABEL not in legacy.labels:
                 return plain, legacy.fingerprint
@@ -341,10 +341,14 @@ class Evaluator:
             for host, host_data, memo in targets:
                 labels, fp = self._for_host(index, instance, host)
                 self._instance(instance, labels, fp, host_data, host, now, missing, changes, memo)
-        for (name, of_host), is_missing in missing.items():
-            rule = self._rules_by_name[name]
-            labels, fp = self._no_data_for_host(rule, of_host)
-            if not is_missing and fp not in self.records:  # nothing to start or resolve
+        no_data, legacy = self._labelled_no_data, self.legacy_host
+        for key, is_missing in missing.items():
+            if not is_missing and key[1] != legacy and (known := no_data.get(key)) is not None \
+                    and known[1] not in self.records:  # nothing to start or resolve
+                continue
+            rule = self._rules_by_name[key[0]]
+            labels, fp = self._no_data_for_host(rule, key[1])
+            if not is_missing and fp not in self.records:
                 continue
             no_data_for = rule.no_data_for if rule.no_data_for is not None else self.defaults.no_data_for
             self._step(rule, labels, fp, None, is_missing, is_missing, now, no_data_for, changes, no_data=True)

@@ -83,18 +83,19 @@ class AlertStore:
         events = []
         for record, event in changes:
             rows.pop(record.fingerprint, None)  # a later change replaces an earlier one (and goes last)
+            labels = json.dumps(record.labels, sort_keys=True)
             if record.state == AlertState.INACTIVE and record.resolved_at is None:
                 rows[record.fingerprint] = None
             else:
                 rows[record.fingerprint] = {
-                    "rule": record.rule, "labels": json.dumps(record.labels, sort_keys=True),
+                    "rule": record.rule, "labels": labels,
                     "annotations": json.dumps(record.annotations, sort_keys=True), "state": str(record.state),
                     "active_at": to_ms(record.active_at), "fired_at": to_ms(record.fired_at),
                     "resolved_at": to_ms(record.resolved_at), "value": record.value, "updated_at": now_ms,
                 }
             if event:
                 events.append({"at": now_ms, "fingerprint": record.fingerprint, "rule": record.rule, "state": event,
-                               "value": record.value, "labels": json.dumps(record.labels, sort_keys=True)})
+                               "value": record.value, "labels": labels})
         gone = [fp for fp, values in rows.items() if values is None]
         kept = [fp for fp, values in rows.items() if values is not None]
         for chunk in _chunks(gone):
