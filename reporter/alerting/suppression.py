@@ -52,12 +52,14 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
             groups = by_equal[i]
             if groups is None:
                 groups = by_equal[i] = {}
-            key = tuple(source.labels.get(n, "") for n in rules[i].equal)
+            equal = rules[i].equal
+            key = tuple(source.labels.get(n, "") for n in equal) if equal else ()
             group = groups.get(key)
             if group is None:
                 group = groups[key] = _Sources()
             group.add(source, target_of)
-    found: dict[str, tuple[list[str], str]] = {}
+    found: dict[str, tuple[dict[str, None], str]] = {}  # fingerprint -> (source fingerprints in order, reason)
+    reasons: dict[tuple[int, str], str] = {}  # (rule, first source) -> reason
     first: dict[str, tuple[int, int]] = {}  # fingerprint -> (its first rule, its place): the order of ``found``
     for place, (target, (as_source, as_target, _)) in enumerate(zip(records, matched, strict=True)):
         for i in as_target:
@@ -65,28 +67,29 @@ def inhibitions(records: Iterable[AlertRecord], rules: Sequence[InhibitRule]) ->
             if groups is None:
                 continue
             rule = rules[i]
-            group = groups.get(tuple(target.labels.get(n, "") for n in rule.equal))
+            group = groups.get(tuple(target.labels.get(n, "") for n in rule.equal) if rule.equal else ())
             if group is None:
                 continue
             both = i in as_source
             if not both and target.fingerprint not in group.fingerprints:  # every source of the group
-                source, fingerprints = group.records[0], list(group.fingerprints)
+                source, fingerprints = group.records[0], group.fingerprints
             else:  # Alertmanager: an alert matching both sides is not inhibited by alerts matching both sides
                 hits = [s for s, s_target in zip(group.records, group.target_of, strict=True)
                         if s.fingerprint != target.fingerprint and not (both and i in s_target)]
                 if not hits:
                     continue
-                source, fingerprints = hits[0], list(dict.fromkeys(s.fingerprint for s in hits))
+                source, fingerprints = hits[0], dict.fromkeys(s.fingerprint for s in hits)
             entry = found.get(target.fingerprint)
             if entry is None:
-                pairs = ",".join(f"{k}={v}" for k, v in sorted(source.labels.items()) if k != "severity")
-                found[target.fingerprint] = (fingerprints, f"inhibited by {rule.name} (source: {pairs})")
+                reason = reasons.get((i, source.fingerprint))
+                if reason is None:
+                    pairs = ",".join(f"{k}={v}" for k, v in sorted(source.labels.items()) if k != "severity")
+                    reason = reasons[(i, source.fingerprint)] = f"inhibited by {rule.name} (source: {pairs})"
+                found[target.fingerprint] = (dict(fingerprints), reason)
                 first[target.fingerprint] = (i, place)
-                continue
-            ids = entry[0]
-            known = set(ids)
-            ids.extend(fp for fp in fingerprints if fp not in known)
-    return {fp: found[fp] for fp in sorted(found, key=first.__getitem__)}
+            else:
+                entry[0].update(fingerprints)  # new ones after, in their order
+    return {fp: (list(found[fp][0]), found[fp][1]) for fp in sorted(found, key=first.__getitem__)}
 
 
 class _Sources:
@@ -119,5 +122,5 @@ def suppressions(records: Iterable[AlertRecord], now: datetime, silences: Silenc
         ids = silenced.get(fp, [])
         sources, why = inhibited.get(fp, ([], ""))
         reasons = ([f"silenced by {', '.join(ids)}"] if ids else []) + ([why] if why else [])
-        result[fp] = Suppression(list(ids), list(sources), "; ".join(reasons))
+        result[fp] = Suppression(list(ids), sources, "; ".join(reasons))  # inhibitions() made ``sources`` anew
     return result
