@@ -29,7 +29,6 @@ fired hear it resolved); the next episode of that rule is labelled with the host
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,7 +39,7 @@ from reporter.alerting.held import HeldChanges
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.receiver_failing import RECEIVER_LABEL, ReceiverWatch, failing_instances
 from reporter.alerting.rules import COMPARISONS, Rule, compare
-from reporter.alerting.scope import HOST_LABEL, app_wide_rule, without_host
+from reporter.alerting.scope import HOST_LABEL, Instance, app_wide_rule, without_host
 from reporter.alerting.state import AlertRecord, AlertStore
 from reporter.alerting.values import HistoryValues, reading, threshold_value
 from reporter.snapshot import Snapshot
@@ -53,19 +52,6 @@ EVALUATED_AT_META = "alerts_evaluated_at"  # history meta key: the last evaluati
 GAP_INTERVALS = 3  # default for_outage_tolerance: three sample intervals ...
 GAP_MIN_SECONDS = 10.0  # ... and at least this long, so that a plain restart keeps pending windows
 LEGACY_HOST_META = "history_host"  # history meta key: the host whose samples (and alerts) predate hosts
-
-
-@dataclass(frozen=True)
-class Instance:
-    """One labelled instance of a rule: its labels and fingerprint (without ``host``), the snapshot paths it
-    reads, and whether it is app-wide (evaluated once, on the leader's snapshot, with no ``host`` label)."""
-
-    rule: Rule
-    labels: dict[str, str]
-    fingerprint: str
-    path: str
-    guard: str | None
-    app_wide: bool = False
 
 
 class Evaluator:

@@ -10,6 +10,8 @@ host's: an ``error_spike``, ``anomaly`` or ``receiver_failing`` rule; a threshol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from reporter.alerting.rules import Rule
 
 APP_SECTIONS = ("ai", "usage")  # snapshot sections (and catalog sections) sampled once for the whole fleet
@@ -34,3 +36,16 @@ def app_wide_rule(rule: Rule, features: list[str]) -> bool:
 def without_host(labels: dict[str, str]) -> dict[str, str]:
     """``labels`` less the ``host`` label (an alert's labels as its rule instance makes them)."""
     return {k: v for k, v in labels.items() if k != HOST_LABEL}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One labelled instance of a rule: its labels and fingerprint (without ``host``), the snapshot paths it
+    reads, and whether it is app-wide (evaluated once, on the leader's snapshot, with no ``host`` label)."""
+
+    rule: Rule
+    labels: dict[str, str]
+    fingerprint: str
+    path: str
+    guard: str | None
+    app_wide: bool = False
