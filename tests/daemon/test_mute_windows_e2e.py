@@ -2,7 +2,7 @@
 daemon's wall clock; its monotonic clock is left alone).
 
 The window is Sundays 02:00-04:00 Europe/Berlin. On 29 March 2026, 02:00-03:00 local never happens, so the
-window runs 01:00-02:00 UTC. The daemon starts at 01:59:25 UTC (03:59:25 CEST): inside the window. A rule
+window runs 01:00-02:00 UTC. The daemon starts at 01:59:38 UTC (03:59:38 CEST): inside the window. A rule
 fires at once: the unmuted receiver hears of it right away, the muted one nothing until 02:00:00 UTC (04:00
 CEST), and then the still-firing alert; meanwhile `reporter alerts` says the receiver is muted. Reading the
 window in UTC (not muted at all) or in a fixed UTC+1 (muted until 03:00 UTC) would fail."""
@@ -21,7 +21,7 @@ from tests.receiver import Receiver
 from tests.test_cli import reporter
 
 pytestmark = pytest.mark.slow
-START = datetime(2026, 3, 29, 1, 59, 25, tzinfo=UTC)
+START = datetime(2026, 3, 29, 1, 59, 38, tzinfo=UTC)
 WINDOW_END = datetime(2026, 3, 29, 2, 0, tzinfo=UTC)
 
 
