@@ -6,13 +6,7 @@ from __future__ import annotations
 
 from reporter.alerting.config import AlertingConfig, Receiver
 from reporter.alerting.intervals import check_lines
-
-
-def _seconds(value: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if value >= size and value % size == 0:
-            return f"{value / size:g}{unit}"
-    return f"{value:g}s"
+from reporter.alerting.rules import duration_text
 
 
 def receiver_line(receiver: Receiver, config: AlertingConfig) -> str:
@@ -23,7 +17,7 @@ def receiver_line(receiver: Receiver, config: AlertingConfig) -> str:
     if receiver.min_severity:
         routing.append(f"severity >= {receiver.min_severity}")
     return (f"receiver {receiver.name} ({receiver.type}): group_by [{', '.join(g.by)}], group_wait "
-            f"{_seconds(g.wait)}, group_interval {_seconds(g.interval)}, repeat_interval {_seconds(g.repeat)}"
+            f"{duration_text(g.wait)}, group_interval {duration_text(g.interval)}, repeat_interval {duration_text(g.repeat)}"
             + (f"; only {', '.join(routing)}" if routing else "")
             + ("" if receiver.send_resolved else "; send_resolved false"))
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from reporter.alerting.config import Receiver
 from reporter.alerting.model import AlertNotice, AlertState, Notification
-from reporter.alerting.rules import Rule
+from reporter.alerting.rules import Rule, duration_text
 from reporter.alerting.state import AlertRecord
 from reporter.base.ms import to_ms
 from reporter.store.alert_schema import escalations, outbox
@@ -146,7 +146,7 @@ def _notice(record: AlertRecord, target: Target, external_url: str) -> AlertNoti
     escalated = replace(record, labels={**record.labels, ESCALATED_FROM: ", ".join(target.sources)})
     summary = record.annotations.get("summary", "")
     annotations = {**record.annotations,
-                   "summary": f"Escalated: not acknowledged {_span(target.after)} after it fired"
+                   "summary": f"Escalated: not acknowledged {duration_text(target.after)} after it fired"
                               + (f". {summary}" if summary else "")}
     assert record.active_at is not None
     return AlertNotice(status="firing", labels=escalated.labels, annotations=annotations, starts_at=record.active_at,
@@ -157,21 +157,13 @@ def _notice(record: AlertRecord, target: Target, external_url: str) -> AlertNoti
 def describe(rules: list[Rule], receivers: list[Receiver]) -> list[str]:
     """One line per configured escalation, for ``reporter check-config``: ``escalation: receiver oncall -> pager
     after 30m (unacknowledged firing alerts)``, ``escalation: rule disk_full -> pager after 10m``."""
-    lines = [f"escalation: receiver {r.name} -> {r.escalate_to} after {_span(r.escalate_after)} (its firing "
+    lines = [f"escalation: receiver {r.name} -> {r.escalate_to} after {duration_text(r.escalate_after)} (its firing "
              f"alerts not acknowledged by then)"
              for r in receivers if r.escalate_to is not None and r.escalate_after is not None]
     for rule in rules:
         if rule.escalate_to is not None and rule.escalate_after is not None:
-            lines.append(f"escalation: rule {rule.name} -> {rule.escalate_to} after {_span(rule.escalate_after)}")
+            lines.append(f"escalation: rule {rule.name} -> {rule.escalate_to} after {duration_text(rule.escalate_after)}")
         elif rule.escalate_after is not None:
-            lines.append(f"escalation: rule {rule.name} escalates after {_span(rule.escalate_after)} "
+            lines.append(f"escalation: rule {rule.name} escalates after {duration_text(rule.escalate_after)} "
                          f"(to its receivers' escalate_to)")
     return lines
-
-
-def _span(seconds: float) -> str:
-    """``1800`` -> ``30m``, ``90`` -> ``90s``, ``7200`` -> ``2h`` (as the file writes durations)."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -12,7 +12,6 @@ The alerting configuration (``reporter.alerting.config``) holds the defaults fol
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reporter.alerting.matchers import Matcher
@@ -26,23 +25,13 @@ AI_COUNTER_RULES = 'alertname=~"ai_latency_high|ai_success_low|ai_error_spike|ai
 
 @dataclass(frozen=True)
 class InhibitRule:
-    """One inhibition rule; ``name`` is how it is shown in a suppression reason (``inhibit_rules[0]``)."""
+    """One inhibition rule; ``name`` is how it is shown in a suppression reason (``inhibit_rules[0]``). Applied
+    by :func:`reporter.alerting.suppression.inhibitions`."""
 
     name: str
     source: tuple[Matcher, ...]
     target: tuple[Matcher, ...]
     equal: tuple[str, ...] = ()
-
-    def inhibits(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
-        """True when ``source`` (firing) inhibits ``target``; both are label dicts. Never itself."""
-        if dict(source) == dict(target):
-            return False
-        src, tgt = dict(source), dict(target)
-        return (
-            all(m.matches(src) for m in self.source)
-            and all(m.matches(tgt) for m in self.target)
-            and all(src.get(label, "") == tgt.get(label, "") for label in self.equal)
-        )
 
 
 def parse_rule(table: object, where: str) -> InhibitRule:

@@ -68,6 +68,15 @@ COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": oper
                "!=": operator.ne}
 
 
+
+def duration_text(seconds: float) -> str:
+    """A duration as the alerting file writes it (the inverse of :func:`parse_duration` for whole units):
+    ``1800`` -> ``30m``, ``7200`` -> ``2h``, ``90`` -> ``90s``, ``0`` -> ``0s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
 def compare(op: str, value: float, threshold: float) -> bool:
     """``value <op> threshold``; KeyError for an unknown ``op``."""
     return COMPARISONS[op](value, threshold)
