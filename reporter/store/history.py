@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import MetaData, create_engine, delete, event, func, inspect, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -309,10 +310,17 @@ class History:
             return conn.execute(select(self.meta.c.value).where(self.meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str, conn: Connection | None = None) -> None:
-        """Store a fact, replacing any earlier value; in the transaction of ``conn`` when given."""
+        """Store a fact, replacing any earlier value; in the transaction of ``conn`` when given. On PostgreSQL
+        and SQLite one upsert, so that nodes starting at once never collide on the key (a delete and an insert
+        in two concurrent transactions both insert); elsewhere a delete and an insert."""
         if conn is None:
             with self.engine.begin() as conn:
                 self.set_meta(key, value, conn)
+            return
+        if conn.dialect.name in ("postgresql", "sqlite"):
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(self.meta)
+            conn.execute(insert.values(key=key, value=value)
+                         .on_conflict_do_update(index_elements=[self.meta.c.key], set_={"value": value}))
             return
         conn.execute(delete(self.meta).where(self.meta.c.key == key))
         conn.execute(self.meta.insert(), {"key": key, "value": value})
