@@ -369,8 +369,10 @@ def ack_command(ctx: click.Context, target: str, comment: str, by: str | None) -
     ctx.exit(ack_alerts(_settings(ctx), target, comment, by))
 
 
-@main.command(short_help="Render a day's report (or a range of days) on demand.")
+@main.command(short_help="Render a day's, week's or month's report on demand.")
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="The day to render (local to REPORTER_TIMEZONE).")
+@click.option("--week", metavar="YYYY-Www", help="The ISO week to render (2026-W48: Monday to Sunday).")
+@click.option("--month", metavar="YYYY-MM", help="The calendar month to render (2026-11).")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a range (with --to).")
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day of a range, included.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -379,16 +381,24 @@ def ack_command(ctx: click.Context, target: str, comment: str, by: str | None) -
               help="Files to write: html, pdf, or both (also html,pdf).")
 @click.option("--email", is_flag=True, help="Also email each report now (REPORTER_SMTP_*, REPORTER_EMAIL_*).")
 @click.pass_context
-def report(ctx: click.Context, day, first, last, out, formats: str, email: bool) -> None:
-    """Render the daily report of a day (or of each day of a range, with a progress bar) from the history.
+def report(ctx: click.Context, day, week, month, first, last, out, formats: str, email: bool) -> None:
+    """Render the report of a day, an ISO week or a calendar month (or of each day of a range, with a progress
+    bar) from the history.
 
-    Writes YYYY-MM-DD.html and .pdf (and the full long lists as YYYY-MM-DD.<list>.csv). The daemon renders
-    every finished day on its own; this command renders on demand and does not change that schedule.
-    Exits 1 when a day failed to render or to send.
+    Writes <period>.html and .pdf (and the full long lists as <period>.<list>.csv), <period> being 2026-12-03,
+    2026-W48 or 2026-11. The daemon renders every finished period of REPORTER_REPORTS on its own; this command
+    renders on demand and does not change that schedule. A period not over yet is covered until now.
+    Exits 1 when a report failed to render or to send.
+
+    \b
+    Examples:
+      reporter report --date 2026-12-03
+      reporter report --week 2026-W48 --email
+      reporter report --month 2026-11 --format pdf
     """
     from reporter.report.cli import run_report
 
-    ctx.exit(run_report(_settings(ctx), day, first, last, out, formats, email))
+    ctx.exit(run_report(_settings(ctx), day, first, last, out, formats, email, week=week, month=month))
 
 
 @main.command(short_help="Give a SQLite history's free space back.")

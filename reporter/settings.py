@@ -115,10 +115,18 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(None, description="Standard Webhooks signing secret (whsec_...)")
     external_url: str | None = Field(None, description="URL of this reporter in notifications")
 
-    # daily report
-    report_dir: str = Field("reports", description="folder of the daily YYYY-MM-DD.html/.pdf files")
+    # reports
+    report_dir: str = Field("reports", description="folder of the report files (<period>.html/.pdf)")
+    reports: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["daily", "weekly", "monthly"],
+                                                    description="reports produced: daily, weekly, monthly")
     report_time: str = Field("00:10", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              description="local time (HH:MM) at which yesterday's report is rendered")
+    weekly_report_time: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                                           description="local time (HH:MM) on Monday for last week's report "
+                                                       "(empty = REPORTER_REPORT_TIME)")
+    monthly_report_time: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                                            description="local time (HH:MM) on the 1st for last month's report "
+                                                        "(empty = REPORTER_REPORT_TIME)")
     report_templates: str | None = Field(None, description="folder of template overrides (report.html.j2, report.css)")
     report_top_n: int = Field(10, ge=1, le=1000, description="rows of long lists in the report (the rest in CSV)")
     report_timeout: float = Field(120.0, gt=0, le=3600, description="seconds a report rendering may take")
@@ -130,7 +138,9 @@ class Settings(BaseSettings):
     email_from: str = Field("reporter@localhost", description="From: address of the report email")
     email_to: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                                      description="report recipients, comma-separated")
-    email_subject: str = Field("Daily report {date} - {host}", description="subject; {date} and {host} are filled in")
+    email_subject: str = Field("{title} {date} - {host}",
+                               description="subject; {title} (Daily/Weekly/Monthly report), {date} (the period: "
+                                           "2026-12-03, 2026-W48, 2026-11) and {host} are filled in")
 
     # people
     timezone: str = Field("UTC", description="IANA timezone for reports and messages")
@@ -313,6 +323,37 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from exc
         return value
+
+    @field_validator("reports", mode="before")
+    @classmethod
+    def _reports(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip().lower() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            known = ("daily", "weekly", "monthly")
+            unknown = [v for v in value if v not in known]
+            if unknown:
+                raise ValueError(f"unknown report(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)} "
+                                 "(empty = none)")
+            return list(dict.fromkeys(value))
+        return value
+
+    @field_validator("weekly_report_time", "monthly_report_time", mode="before")
+    @classmethod
+    def _empty_time_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    def report_time_of(self, kind: str) -> str:
+        """``HH:MM``, local, at which a finished period of ``kind`` (day, week, month) becomes due on the day
+        after it: the weekly or monthly time when set, else ``report_time``."""
+        return {"week": self.weekly_report_time, "month": self.monthly_report_time}.get(kind) or self.report_time
+
+    @property
+    def report_kinds(self) -> list[str]:
+        """The period kinds of the reports produced (``reports``): ``day``, ``week``, ``month``."""
+        from reporter.report.period import REPORTS
+
+        return [REPORTS[name] for name in self.reports]
 
     @field_validator("email_to", mode="before")
     @classmethod

@@ -49,18 +49,42 @@ def parse_formats(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(wanted)
 
 
+def parse_period(value: str, kind: str, option: str, tz) -> Period:
+    """``--week 2026-W48`` / ``--month 2026-11`` as a :class:`Period` in ``tz``; BadParameter otherwise."""
+    from reporter.report.period import Period
+
+    try:
+        return Period.parse(value.strip(), tz, kind)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
 def run_report(settings: Settings, day: str | None, first: str | None, last: str | None, out: Path | None,
-               formats: str, email: bool) -> int:
-    """Render one day or a range, each in one render child (:func:`reporter.report.render.render_in_child`);
-    returns the exit code (0 all rendered and sent, 1 otherwise)."""
+               formats: str, email: bool, week: str | None = None, month: str | None = None) -> int:
+    """Render one day, week or month, or a range of days, each in one render child
+    (:func:`reporter.report.render.render_in_child`); returns the exit code (0 all rendered and sent, 1
+    otherwise)."""
     from reporter.report.period import Period
     from reporter.report.render import FORMATS
 
     wanted = parse_formats(formats, FORMATS)
     if email and "html" not in wanted:
         raise click.BadParameter("--email needs the html format (it is the email body)", param_hint="--email")
-    if day and (first or last):
-        raise click.UsageError("give --date, or --from and --to, not both")
+    chosen = [name for name, given in (("--date", day), ("--week", week), ("--month", month),
+                                       ("--from/--to", first or last)) if given]
+    if len(chosen) > 1:
+        raise click.UsageError(f"give one of --date, --week, --month or --from and --to, not {' and '.join(chosen)}")
+    now = datetime.now(settings.tz)
+    if week or month:
+        single = parse_period(week or month or "", "week" if week else "month", "--week" if week else "--month",
+                              settings.tz)
+        if single.start > now:
+            raise click.BadParameter(f"{single.key} is in the future (today is {now.date()} in {settings.timezone})",
+                                     param_hint="--week" if week else "--month")
+        if now < single.end:
+            click.echo(f"reporter: note: {single.key} is not over yet; its report covers the {single.noun} until now",
+                       err=True)
+        return _render_all(settings, [single], out, wanted, email)
     if day:
         days = [parse_day(day, "--date")]
     elif first and last:
@@ -69,19 +93,23 @@ def run_report(settings: Settings, day: str | None, first: str | None, last: str
             raise click.BadParameter("--to is before --from", param_hint="--to")
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     else:
-        raise click.UsageError("give --date YYYY-MM-DD, or --from and --to")
-    today = datetime.now(settings.tz).date()
+        raise click.UsageError("give --date YYYY-MM-DD, --week YYYY-Www, --month YYYY-MM, or --from and --to")
+    today = now.date()
     future = [d for d in days if d > today]
     if future:
         raise click.BadParameter(f"{future[0]} is in the future (today is {today} in {settings.timezone})",
                                  param_hint="--date" if day else "--to")
     if today in days:
         click.echo(f"reporter: note: {today} is not over yet; its report covers the day until now", err=True)
+    return _render_all(settings, [Period.day(d, settings.tz) for d in days], out, wanted, email)
+
+
+def _render_all(settings: Settings, periods: list[Period], out: Path | None, wanted: tuple[str, ...],
+                email: bool) -> int:
     out_dir = out or Path(settings.report_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise click.BadParameter(f"{out_dir} is a file, not a folder", param_hint="--out")
     open_history(settings).close()  # a missing SQLite history is a one-line error here, not in each child
-    periods = [Period.day(d, settings.tz) for d in days]
     failures, lines = 0, list[str]()
     with click.progressbar(periods, label="rendering", file=sys.stderr,
                            item_show_func=lambda p: p and p.key, hidden=len(periods) == 1) as bar:
@@ -110,7 +138,7 @@ def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, emai
         click.echo(produced.stderr.rstrip(), err=True)
     for warning in produced.warnings:
         logging.getLogger("reporter.report.produce").warning("report %s: PDF renderer: %s", period, warning)
-    note = " (no data for this day)" if produced.empty else ""
+    note = f" (no data for this {period.noun})" if produced.empty else ""
     lines.append(f"{period}: " + ", ".join(str(p) for p in produced.files) + note)
     if email:
         try:

@@ -38,7 +38,10 @@ class ReportJob:
 
     def __init__(self, settings: Settings, history: History, env_file: Path | None = None) -> None:
         self.settings, self.history, self.env_file = settings, history, env_file
-        self.schedule = ReportSchedule(history.engine, settings.tz, settings.report_time, settings.retention_days)
+        # one schedule per report produced (REPORTER_REPORTS): daily, weekly, monthly; all in the ``reports`` table,
+        # whose keys (2026-12-03, 2026-W48, 2026-11) never collide
+        self.schedules = [ReportSchedule(history.engine, settings.tz, settings.report_time_of(kind),
+                                         settings.retention_days, kind=kind) for kind in settings.report_kinds]
         self.host = settings.host_name  # REPORTER_HOST_NAME: the name alerts and samples carry
         self.email = bool(settings.smtp_host and settings.email_to)
         self.mailer: ReportMailer | None = None
@@ -52,7 +55,8 @@ class ReportJob:
     def fence(self, fence: FenceCheck | None) -> None:
         """Check ``fence`` (the leader's, set at each election) with every claim and recorded outcome of the
         report claims and the email queue."""
-        self.schedule.fence = fence
+        for schedule in self.schedules:
+            schedule.fence = fence
         if self.mailer is not None:
             self.mailer.fence = fence
 
@@ -60,8 +64,10 @@ class ReportJob:
         """One run; a failure is logged once (not every minute) and once when the job works again."""
         try:
             self.remove_stale_temps(time.time())
-            for period in self.schedule.due_periods(datetime.now(UTC), self.history.first_time()):
-                self.render(period)
+            first = self.history.first_time()
+            for schedule in self.schedules:
+                for period in schedule.due_periods(datetime.now(UTC), first):
+                    self.render(period, schedule)
             if self.mailer is not None:  # email configured
                 self.mailer.deliver_due()
         except Fenced as exc:
@@ -85,10 +91,19 @@ class ReportJob:
                      ", ".join(p.name for p in removed[:5]))
         return removed
 
-    def render(self, period: Period) -> bool:
+    def schedule_of(self, period: Period) -> ReportSchedule:
+        """The schedule of ``period``'s kind (a kind not produced gets an unscheduled one: ``reporter report``)."""
+        for schedule in self.schedules:
+            if schedule.kind == period.kind:
+                return schedule
+        return ReportSchedule(self.history.engine, self.settings.tz, self.settings.report_time_of(period.kind),
+                              self.settings.retention_days, kind=period.kind)
+
+    def render(self, period: Period, schedule: ReportSchedule | None = None) -> bool:
         """Claim and render one period (in one render child); False when another process has it or the
         rendering failed."""
-        if not self.schedule.claim(period, datetime.now(UTC), self.limit + 30):
+        schedule = schedule or self.schedule_of(period)
+        if not schedule.claim(period, datetime.now(UTC), self.limit + 30):
             return False
         log.info("report %s: rendering", period)
         self.remove_stale_temps()
@@ -102,10 +117,10 @@ class ReportJob:
         now = datetime.now(UTC)
         if ok:
             files = sorted(str(p) for p in folder.glob(f"{period.key}.*"))
-            self.schedule.done(period, files, now, email=self.email)
+            schedule.done(period, files, now, email=self.email)
             log.info("report %s: done (%s)%s", period, ", ".join(Path(f).name for f in files),
                      "; email queued" if self.email else "")
             return True
-        delay = self.schedule.failed(period, detail, now)
+        delay = schedule.failed(period, detail, now)
         log.error("report %s: rendering failed (%s); trying again in %.0f min", period, reason, delay / 60)
         return False

@@ -35,14 +35,22 @@ class MailError(RuntimeError):
 
 
 def build_message(settings: Settings, day: str, host: str, files: dict[str, Path]) -> EmailMessage:
-    """The email of ``day``: plain-text part (the key figures the HTML report carries, else a pointer to it),
-    HTML alternative, PDF and CSV attachments."""
+    """The email of the period named ``day`` (a key: ``2026-12-03``, ``2026-W48``, ``2026-11``): plain-text
+    part (the key figures the HTML report carries, else a pointer to it), HTML alternative, PDF and CSV
+    attachments. The subject is ``REPORTER_EMAIL_SUBJECT`` with ``{title}``, ``{date}`` and ``{host}`` filled in."""
+    from reporter.report.period import Period
+
+    try:
+        title = Period.parse(day, settings.tz).title
+    except ValueError:
+        title = "Report"
     if not files["html"].is_file():
         raise MailError(f"{files['html']} is missing; render the report first")
     message = EmailMessage()
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(idstring=f"report-{day}", domain=host or None)
-    message["Subject"] = settings.email_subject.replace("{date}", day).replace("{host}", host)
+    message["Subject"] = (settings.email_subject.replace("{title}", title).replace("{date}", day)
+                          .replace("{host}", host))
     message["From"] = settings.email_from
     message["To"] = ", ".join(settings.email_to)
     has_pdf = files.get("pdf") is not None and files["pdf"].is_file()
@@ -51,7 +59,7 @@ def build_message(settings: Settings, day: str, host: str, files: dict[str, Path
     html = files["html"].read_text(encoding="utf-8")
     figures = summary_of(html)
     message.set_content(f"{figures}\nThe full report{where}.\n" if figures
-                        else f"The daily report of {host} for {day}{where}.\n")
+                        else f"The {title.lower()} of {host} for {day}{where}.\n")
     message.add_alternative(html, subtype="html")
     if has_pdf:
         message.add_attachment(files["pdf"].read_bytes(), maintype="application", subtype="pdf",

@@ -1,6 +1,6 @@
 """The period a report covers: a ``Period`` is a span of local calendar time (start inclusive, end exclusive)
-of one kind. The daily report's period is one local day, midnight to midnight in the report timezone (23 h or
-25 h on DST change days).
+of one kind, in the report timezone: a local day (midnight to midnight, 23 h or 25 h on DST change days), an ISO
+week (Monday to Monday, key ``2026-W48``) or a calendar month (key ``2026-11``).
 
 A period's ``key`` names it in file names (``<key>.html``), in the ``reports`` and ``report_emails`` tables and
 in the email subject's ``{date}``; its ``label`` is what people read in the report's heading. Both are made by
@@ -53,7 +53,66 @@ DAY = Kind(
     label=lambda d: f"{d.strftime('%A')} {d.day} {d.strftime('%B %Y')}",  # Thursday 3 December 2026
 )
 
-KINDS: dict[str, Kind] = {k.name: k for k in (DAY,)}
+
+def _parse_week(key: str) -> date:
+    match = re.fullmatch(r"(\d{4})-W(\d{2})", key)
+    if not match:
+        raise ValueError(f"{key!r} is not an ISO week (YYYY-Www)")
+    try:
+        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise ValueError(f"{key!r} is not an ISO week: year {match[1]} has no week {match[2]}") from None
+
+
+def _week_key(first: date) -> str:
+    year, week, _ = first.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+DASH = "\u2013"  # an en dash, between the days of a span
+
+
+def _day_month(d: date, year: bool) -> str:
+    return f"{d.day} {d.strftime('%B')}" + (f" {d.year}" if year else "")
+
+
+def _week_label(first: date) -> str:
+    """``Week 48 · 23-29 November 2026`` (an en dash); across months ``30 November - 6 December 2026``; across
+    years with both years."""
+    last = first + timedelta(days=6)
+    if first.month == last.month:
+        span = f"{first.day}{DASH}{last.day} {last.strftime('%B %Y')}"
+    else:
+        span = f"{_day_month(first, first.year != last.year)} {DASH} {_day_month(last, True)}"
+    return f"Week {first.isocalendar()[1]} · {span}"
+
+
+WEEK = Kind(
+    name="week", title="Weekly report", noun="week", key_pattern=r"\d{4}-W\d{2}",
+    first=lambda d: d - timedelta(days=d.weekday()), after=lambda d: d + timedelta(days=7), key=_week_key,
+    parse=_parse_week, label=_week_label,
+)
+
+
+def _parse_month(key: str) -> date:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", key)
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise ValueError(f"{key!r} is not a month (YYYY-MM)")
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def _next_month(d: date) -> date:
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+
+MONTH = Kind(
+    name="month", title="Monthly report", noun="month", key_pattern=r"\d{4}-\d{2}",
+    first=lambda d: d.replace(day=1), after=_next_month, key=lambda d: f"{d.year}-{d.month:02d}",
+    parse=_parse_month, label=lambda d: d.strftime("%B %Y"),  # November 2026
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (DAY, WEEK, MONTH)}
+REPORTS = {"daily": "day", "weekly": "week", "monthly": "month"}  # REPORTER_REPORTS names -> kinds
 
 
 def key_pattern() -> str:
@@ -85,6 +144,11 @@ class Period:
     key: str
     label: str
     timezone: str
+
+    @property
+    def local_days(self) -> list[date]:
+        """Every local day of the period, in order."""
+        return [self.first_day + timedelta(days=i) for i in range(self.days)]
 
     @classmethod
     def of(cls, kind: str, day: date, tz: tzinfo | str) -> Period:
@@ -139,8 +203,13 @@ class Period:
         return self.spec.noun
 
     @property
+    def days(self) -> int:
+        """Local calendar days in the period: 1, 7, or 28 to 31."""
+        return (self.spec.after(self.first_day) - self.first_day).days
+
+    @property
     def hours(self) -> float:
-        """Length in hours: 24 for a day, 23 or 25 on DST change days."""
+        """Length in hours: 24 for a day, 23 or 25 on DST change days (167 or 169 for such a week)."""
         return (self.end - self.start).total_seconds() / 3600.0
 
     def previous(self) -> Period:

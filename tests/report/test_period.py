@@ -34,9 +34,40 @@ def test_key_round_trip_and_bad_keys():
         period = Period.day(day, PARIS)
         assert Period.parse(period.key, PARIS) == period
         assert Period.parse(period.key, "Europe/Paris", "day") == period
-    for bad in ("2026-13-01", "2026-12", "x", "2026-12-03.pdf", ""):
+    for bad in ("2026-13-01", "2026-13", "2026-00", "2026-W00", "2026-W54", "2025-W53", "x", "2026-12-03.pdf", ""):
         with pytest.raises(ValueError):
             Period.parse(bad, PARIS)
+
+
+def test_an_iso_week_runs_monday_to_monday_in_local_time():
+    week = Period.of("week", date(2026, 11, 26), PARIS)  # a Thursday
+    assert (week.kind, week.key, week.title, week.noun) == ("week", "2026-W48", "Weekly report", "week")
+    assert week.label == "Week 48 · 23\u201329 November 2026"
+    assert (week.start, week.end) == (datetime(2026, 11, 22, 23, tzinfo=UTC), datetime(2026, 11, 29, 23, tzinfo=UTC))
+    assert week.first_day == date(2026, 11, 23) and week.last_day == date(2026, 11, 29) and week.days == 7
+    assert Period.parse("2026-W48", PARIS) == week == Period.parse("2026-W48", PARIS, "week")
+    assert week.previous().key == "2026-W47" and week.next().key == "2026-W49"
+    # ISO years: 2026 has 53 weeks, and its week 1 starts on Monday 29 December 2025
+    first = Period.parse("2026-W01", PARIS)
+    assert first.first_day == date(2025, 12, 29) and first.previous().key == "2025-W52"
+    assert first.label == "Week 1 · 29 December 2025 \u2013 4 January 2026"
+    assert Period.parse("2026-W53", PARIS).next().key == "2027-W01"
+    assert Period.of("week", date(2026, 12, 1), PARIS).label == "Week 49 · 30 November \u2013 6 December 2026"
+    # the week holding the end of summer time is 169 h long, the one holding its start 167 h
+    assert Period.of("week", date(2026, 10, 25), PARIS).hours == 169
+    assert Period.of("week", date(2026, 3, 29), PARIS).hours == 167
+
+
+def test_a_month_is_a_calendar_month_in_local_time():
+    month = Period.of("month", date(2026, 11, 17), PARIS)
+    assert (month.key, month.label, month.title, month.days) == ("2026-11", "November 2026", "Monthly report", 30)
+    assert month.start == datetime(2026, 10, 31, 23, tzinfo=UTC) and month.end == datetime(2026, 11, 30, 23, tzinfo=UTC)
+    assert month.previous().key == "2026-10" and month.next().key == "2026-12"
+    assert Period.parse("2026-12", PARIS).next().key == "2027-01"
+    assert Period.parse("2026-01", PARIS).previous().key == "2025-12"
+    assert Period.parse("2028-02", PARIS).days == 29
+    assert Period.parse("2026-10", PARIS).hours == 31 * 24 + 1  # holds the end of summer time
+    assert Period.containing(datetime(2026, 11, 30, 23, 30, tzinfo=UTC), PARIS, "month").key == "2026-12"
 
 
 def test_previous_and_next_cross_months_years_and_dst():
