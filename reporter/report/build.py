@@ -33,6 +33,7 @@ from reporter.report.model import (
     severity_rank,
 )
 from reporter.report.period import Period
+from reporter.settings import Settings
 from reporter.store.history import History
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def _with_probes(result: tuple[HostDay, list[float | None]]) -> tuple[HostDay, t
 
 
 def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
-                 now: datetime | None = None) -> Report:
+                 now: datetime | None = None, settings: Settings | None = None, compare: bool = True) -> Report:
     """The report of ``period`` (a :class:`Period`, e.g. ``Period.day(date, tz)``) from ``history``. Never
     raises for missing data: an empty period gives a report whose figures are None.
 
@@ -189,6 +190,10 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     ``host`` is the name the report shows for its own host (the history's ``host``). On a fleet history
     (PostgreSQL) every host with samples in the period, or named by an alert episode's ``host`` label, gets
     its figures (``Report.hosts``); the AI and usage figures are app-wide (``History.app_rows``), once.
+
+    ``settings``: the objectives and other report settings (None: the defaults). With ``compare``,
+    ``Report.previous`` is the report of the period before (built without its own previous), or None when the
+    history holds nothing before this period.
     """
     day = period.key  # in log lines
     start, end = covered(period, now)
@@ -288,7 +293,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         prev = next((r[i + 1] for r in reversed(previous) if r[i + 1] is not None), None)
         usage.append(UsageFigure(name, value, None if value is None or prev is None else value - prev))
 
-    return Report(
+    report = Report(
         period=period, timezone=period.timezone, host=host, start=start, end=end, sample_interval=sample_interval,
         samples=own.samples, expected_samples=own.expected_samples, gaps=own.gaps, system=own.system,
         uptime_seconds=own.uptime_seconds, series=own.series, services=own.services, ai=ai, usage=usage,
@@ -296,6 +301,21 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         alerts=episodes, top_n=top_n, hosts=hosts, fleet_alerts=fleet_alerts,
         receivers=receiver_days(history, start, end),
     )
+    if compare:
+        report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
+                                          settings=settings)
+    return report
+
+
+def previous_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
+                    settings: Settings | None = None) -> Report | None:
+    """The report of the period before ``period`` (same kind), without its own previous; None when the history's
+    oldest sample is not before ``period`` (nothing to compare with)."""
+    first = history.first_time()
+    if first is None or first >= period.start:
+        return None
+    return build_report(history, period.previous(), sample_interval=sample_interval, host=host, top_n=top_n,
+                        settings=settings, compare=False)
 
 
 def _list(history: History, kind: str, end: datetime) -> list[dict]:

@@ -8,6 +8,7 @@ the data (service, scenario, user, host names...) is escaped; only the charts, w
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -23,6 +24,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    TemplateNotFound,
     pass_context,
     select_autoescape,
 )
@@ -35,6 +37,9 @@ from reporter.rounding import format_percent
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
+# each section of the report with its own template and stylesheet (``report_<name>.html.j2``, ``report_<name>.css``,
+# both optional), included by report.html.j2
+SECTIONS = ("summary", "objectives", "incidents", "capacity", "ai_trends", "usage_trends")
 NA = "n/a"
 
 
@@ -340,6 +345,9 @@ def render_html(report: Report, *, templates_dir: str | None = None,
     env = environment(templates_dir)
     assert env.loader is not None  # environment() gives it one
     css, _, _ = env.loader.get_source(env, STYLESHEET)
+    for section in SECTIONS:
+        with contextlib.suppress(TemplateNotFound):
+            css += "\n" + env.loader.get_source(env, f"report_{section}.css")[0]
     from reporter.report.text import render_text  # text.py formats with this module's filters
 
     values = context(report, generated_at)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from reporter.report.period import Period
 
@@ -197,6 +198,14 @@ class Report:
     hosts: list[HostDay] = field(default_factory=list)
     fleet_alerts: list[AlertEpisode] = field(default_factory=list)
     receivers: list[ReceiverDay] = field(default_factory=list)
+    # the same figures of the period before (same kind), for the changes the report shows; None when the history
+    # does not reach back that far, or for the previous report itself (no chain)
+    previous: Report | None = None
+    # the sections of the weekly/monthly work (issue 12), each filled by its own module of reporter.report:
+    objectives: list[Any] = field(default_factory=list)  # slo.py: one attainment per objective
+    incidents: Any = None  # incidents.py: count, MTTR, longest, noisiest rules
+    trends: Any = None  # trends.py: AI and usage over the period
+    capacity: list[Any] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
 
     @property
     def day(self) -> date:

@@ -31,7 +31,8 @@ def produce(settings: Settings, history: History, period: Period, out_dir: Path,
     from reporter.report.html import csv_attachments, render_html
 
     report = build_report(history, period, sample_interval=settings.sample_interval,
-                          host=host or settings.host_name, top_n=settings.report_top_n, now=now)
+                          host=host or settings.host_name, top_n=settings.report_top_n, now=now,
+                          settings=settings)
     html = render_html(report, templates_dir=settings.report_templates)
     for stale in remove_stale_temps(out_dir, render_time_limit(settings.report_timeout)):
         log.info("report %s: removed %s, left by a stopped rendering", period, stale.name)
