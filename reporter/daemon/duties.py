@@ -110,7 +110,8 @@ class LeaderDuties:
                 self.scheduler = scheduler_for(self.settings.sample_interval)
                 self.scheduler.start()
             now = datetime.now(UTC)
-            prune = PruneJob(self.history, self.settings.retention_days, self.settings.sample_interval)
+            prune = PruneJob(self.history, self.settings.retention_days, self.settings.sample_interval,
+                             hold=self.report_job.needed_since)
             self.scheduler.add_job(prune, "interval", days=1, id="prune", replace_existing=True,
                                    next_run_time=now + timedelta(seconds=30))
             self.scheduler.add_job(self.report_job, "interval", minutes=1, id="reports", executor="reports",

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from reporter.api.latest import Latest
+from reporter.base.timefmt import format_utc
 from reporter.clock import SYSTEM_CLOCK, Clock, StepDetector, describe_step, step_tolerance
 from reporter.collect.ai import WINDOWS
 from reporter.collect.sampler import Sampler
@@ -170,15 +171,31 @@ def with_history_error(snapshot: Snapshot, error: str | None) -> Snapshot:
 
 class PruneJob:
     """Deletes samples older than ``retention_days``, then gives the freed space back to the filesystem in
-    steps short against the sample interval (``interval`` seconds): a sample write waits one step at most."""
+    steps short against the sample interval (``interval`` seconds): a sample write waits one step at most.
 
-    def __init__(self, history: History, retention_days: int, interval: float = 10.0) -> None:
-        self.history, self.retention_days = history, retention_days
+    ``hold``: given "now", the oldest time a report still needs (the start of the current month while monthly
+    reports are on, or of a finished period whose report is not rendered yet; None: nothing), from
+    :meth:`reporter.report.job.ReportJob.needed_since`: samples from then on are kept even past the retention,
+    so a 31-day month is whole in its report with a 30-day retention."""
+
+    def __init__(self, history: History, retention_days: int, interval: float = 10.0,
+                 hold: Callable[[datetime], datetime | None] | None = None) -> None:
+        self.history, self.retention_days, self.hold = history, retention_days, hold
         self.step_seconds = min(0.05, interval / 20)
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Samples before this time are deleted: the retention's limit, or earlier when a report needs them."""
+        limit = now - timedelta(days=self.retention_days)
+        needed = self.hold(now) if self.hold is not None else None
+        if needed is not None and needed < limit:
+            log.info("history: keeping samples from %s, %.1f days beyond the %d-day retention, for a report not "
+                     "rendered yet", format_utc(needed), (limit - needed).total_seconds() / 86400, self.retention_days)
+            return needed
+        return limit
 
     def __call__(self) -> None:
         try:
-            self.history.prune(datetime.now(UTC) - timedelta(days=self.retention_days))
+            self.history.prune(self.cutoff(datetime.now(UTC)))
         except Exception as exc:
             log.error("history: pruning failed (%s); will try again in a day", exc)
             return

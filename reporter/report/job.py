@@ -91,6 +91,11 @@ class ReportJob:
                      ", ".join(p.name for p in removed[:5]))
         return removed
 
+    def needed_since(self, now: datetime) -> datetime | None:
+        """The oldest time whose samples the reports produced still need (:meth:`ReportSchedule.needed_since` of
+        each; None when no report is produced): the prune job keeps them past the retention."""
+        return min((schedule.needed_since(now) for schedule in self.schedules), default=None)
+
     def schedule_of(self, period: Period) -> ReportSchedule:
         """The schedule of ``period``'s kind (a kind not produced gets an unscheduled one: ``reporter report``)."""
         for schedule in self.schedules:

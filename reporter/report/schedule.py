@@ -75,6 +75,15 @@ class ReportSchedule:
             period = period.next()
         return due
 
+    def needed_since(self, now: datetime) -> datetime:
+        """The oldest time whose samples this schedule's reports still need (UTC): the start of the period
+        before ``now``'s while its report is not done, else the start of ``now``'s period (its report comes)."""
+        current = Period.containing(now, self.tz, self.kind)
+        before = current.previous()
+        with self.engine.connect() as conn:
+            status = conn.execute(select(reports.c.status).where(reports.c.day == before.key)).scalar()
+        return before.start if status != "done" else current.start
+
     def claim(self, period: Period, now: datetime, lease_seconds: float) -> bool:
         """Claim ``period`` for rendering; False when another live process holds it or it is done.
 

@@ -142,3 +142,38 @@ def test_daily_prune_deletes_samples_older_than_retention_and_keeps_newer_ones(t
         assert kept == [3.0, 4.0]  # older than 30 days gone, a day younger kept
     finally:
         history.close()
+
+
+def test_prune_keeps_the_month_a_monthly_report_still_needs_then_lets_it_go(tmp_path):
+    """A 31-day month under a 30-day retention: its first day is kept until the month's report is rendered; once it
+    is done, the retention applies again (the current month's start is still kept)."""
+    from reporter.report.job import ReportJob
+    from reporter.report.period import Period
+    from reporter.settings import Settings
+
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", FEATURES)
+    try:
+        settings = Settings(history_url=f"sqlite:///{tmp_path / 'history.db'}", timezone="UTC", reports="monthly",
+                            report_dir=str(tmp_path / "reports"))
+        job = ReportJob(settings, history)
+        now = datetime(2026, 11, 1, 0, 5, tzinfo=UTC)  # October (31 days) is over; its report is not rendered yet
+        october = Period.parse("2026-10", UTC)
+        with history.engine.begin() as conn:
+            for day in range(1, 32):
+                conn.execute(history._insert, {"ts": to_ms(datetime(2026, 10, day, 12, tzinfo=UTC)), "cpu_percent": day})
+        prune = PruneJob(history, retention_days=30, interval=1.0, hold=job.needed_since)
+        assert prune.cutoff(now) == october.start
+        history.prune(prune.cutoff(now))
+        assert len(history.series("cpu_percent", october.start, october.end)) == 31  # 1 October kept
+        schedule = job.schedule_of(october)
+        assert schedule.claim(october, now, 60)
+        schedule.done(october, [], now, email=False)
+        assert prune.cutoff(now) == now - timedelta(days=30)
+        history.prune(prune.cutoff(now))
+        assert next(v for _, v in history.series("cpu_percent", october.start, october.end)) == 2.0
+        # the current month's start is kept too: on 31 December, 1 December is 30 days and 1 hour back
+        late = datetime(2026, 12, 31, 1, tzinfo=UTC)
+        assert job.needed_since(late) == datetime(2026, 11, 1, tzinfo=UTC)  # November not rendered
+        assert PruneJob(history, 30, hold=lambda now: None).cutoff(late) == late - timedelta(days=30)
+    finally:
+        history.close()
