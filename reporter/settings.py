@@ -142,6 +142,14 @@ class Settings(BaseSettings):
                                description="subject; {title} (Daily/Weekly/Monthly report), {date} (the period: "
                                            "2026-12-03, 2026-W48, 2026-11) and {host} are filled in")
 
+    # objectives (SLOs) of the reports: percentages 0-100 (exclusive), seconds
+    slo_availability: str = Field("99.5", description="percent of up probes per service, e.g. 99.5 or "
+                                                      "99.5,database=99.9 (a default and per-service overrides)")
+    slo_ai_success_rate: float = Field(90.0, gt=0, lt=100, description="percent of AI requests that succeed")
+    slo_ai_p95_seconds: float = Field(10.0, gt=0, le=3600, description="seconds the p95 AI response time stays "
+                                                                       "under (95 % of requests)")
+    slo_coverage: float = Field(99.0, gt=0, lt=100, description="percent of expected samples stored")
+
     # people
     timezone: str = Field("UTC", description="IANA timezone for reports and messages")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
@@ -338,6 +346,18 @@ class Settings(BaseSettings):
             return list(dict.fromkeys(value))
         return value
 
+    @field_validator("slo_availability")
+    @classmethod
+    def _availability_objectives(cls, value: str) -> str:
+        parse_availability(value)
+        return value.strip()
+
+    @property
+    def availability_objectives(self) -> dict[str, float]:
+        """The availability objective (percent) of each service (``database``, ``redis``, ``ollama``), from
+        ``slo_availability``."""
+        return parse_availability(self.slo_availability)
+
     @field_validator("weekly_report_time", "monthly_report_time", mode="before")
     @classmethod
     def _empty_time_is_none(cls, value: Any) -> Any:
@@ -431,6 +451,40 @@ class Settings(BaseSettings):
         """True when the history is a PostgreSQL database: hosts share it and one elected node leads (a SQLite
         history stays single-host)."""
         return make_url(self.history_url).get_backend_name() == "postgresql"
+
+
+DEFAULT_AVAILABILITY = 99.5
+
+
+def parse_availability(value: str) -> dict[str, float]:
+    """``99.5`` or ``99.5,database=99.9`` or ``database=99.9`` (the others 99.5): the availability objective
+    in percent of each service of ``PROBES``. Raises ValueError (one line) for a number outside (0, 100), an
+    unknown service, a repeated one or two defaults."""
+    default: float | None = None
+    overrides: dict[str, float] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        name, _, number = part.rpartition("=")
+        name = name.strip().lower()
+        try:
+            target = float(number)
+        except ValueError:
+            raise ValueError(f"{number.strip()[:20]!r} is not a number") from None
+        if not math.isfinite(target) or not 0 < target < 100:
+            raise ValueError(f"{number.strip()[:20]} is not a percentage above 0 and below 100 (100 % leaves no "
+                             "error budget)")
+        if not name:
+            if default is not None:
+                raise ValueError("two default objectives; give one number and service=number overrides")
+            default = target
+        elif name not in PROBES:
+            raise ValueError(f"unknown service {name[:20]!r}; known: {', '.join(PROBES)}")
+        elif name in overrides:
+            raise ValueError(f"{name} is given twice")
+        else:
+            overrides[name] = target
+    return {name: overrides.get(name, DEFAULT_AVAILABILITY if default is None else default) for name in PROBES}
 
 
 def default_host_name() -> str:

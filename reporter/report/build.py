@@ -33,6 +33,7 @@ from reporter.report.model import (
     severity_rank,
 )
 from reporter.report.period import Period
+from reporter.report.slo import objectives
 from reporter.settings import Settings
 from reporter.store.history import History
 
@@ -301,7 +302,8 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         alerts=episodes, top_n=top_n, hosts=hosts, fleet_alerts=fleet_alerts,
         receivers=receiver_days(history, start, end),
     )
-    if compare:
+    if compare:  # the previous period's report is for comparisons: it has no objectives
+        report.objectives = objectives(history, start, end, sample_interval=sample_interval, settings=settings)
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
                                           settings=settings)
     return report

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reporter.report.period import Period
+
+if TYPE_CHECKING:
+    from reporter.report.slo import Objective
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ class Report:
     # does not reach back that far, or for the previous report itself (no chain)
     previous: Report | None = None
     # the sections of the weekly/monthly work (issue 12), each filled by its own module of reporter.report:
-    objectives: list[Any] = field(default_factory=list)  # slo.py: one attainment per objective
+    objectives: list[Objective] = field(default_factory=list)  # slo.py: one per objective (the previous: none)
     incidents: Any = None  # incidents.py: count, MTTR, longest, noisiest rules
     trends: Any = None  # trends.py: AI and usage over the period
     capacity: list[Any] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
