@@ -78,10 +78,11 @@ class Objective:
 
     @property
     def target_text(self) -> str:
-        """The objective in words: ``≥ 99.5 %`` or ``≤ 10 s for 95 % of requests``."""
+        """The objective in words: ``≥ 99.5 %`` or ``≤ 10 s for 95 % of requests`` (no-break spaces around the
+        numbers)."""
         if self.unit == "s":
-            return f"≤ {self.target:g} s for {self.goal:g} % of requests"
-        return f"≥ {self.target:g} %"
+            return f"≤\u00a0{self.target:g}\u00a0s for {self.goal:g}\u00a0% of requests"
+        return f"≥\u00a0{self.target:g}\u00a0%"
 
 
 def burn(attainment: float | None, goal: float) -> float | None:
