@@ -28,6 +28,7 @@ The rolling 30 days are read with SQL aggregates (SUM/COUNT of the probe columns
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,27 +195,31 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
     steps = {name: _step(type_coerce(s[name], Float), type_coerce(s[f"{name}__prev"], Float)) for name in counters}
     req, spent = steps["ai_total_requests"], steps["ai_total_time_seconds"]
     limit = p95_seconds * scale["ai_total_time_seconds"] / scale["ai_total_requests"]
-    columns: list[Any] = []
-    for start, end in windows:
-        inside = and_(s.ts >= to_ms(start), s.ts < to_ms(end), s.prev_ts >= to_ms(start - COUNTER_BASE))
-        timed = and_(inside, req > 0, spent.is_not(None))
-        columns += [func.sum(case((timed, req))), func.sum(case((and_(timed, spent <= req * limit), req)))]
-        for f in features:
-            columns += [func.sum(case((inside, steps[f"ai_{f}_requests"]))),
-                        func.sum(case((inside, steps[f"ai_{f}_success"])))]
+    # one flag per window, and the sums once per group of flags (each row's increases are summed once)
+    flags = [case((and_(s.ts >= to_ms(start), s.ts < to_ms(end), s.prev_ts >= to_ms(start - COUNTER_BASE)), 1),
+                  else_=0) for start, end in windows]
+    timed = and_(req > 0, spent.is_not(None))
+    sums: list[Any] = [func.sum(case((timed, req))), func.sum(case((and_(timed, spent <= req * limit), req)))]
+    for f in features:
+        sums += [func.sum(steps[f"ai_{f}_requests"]), func.sum(steps[f"ai_{f}_success"])]
     with history.engine.connect() as conn:
-        row = [None if v is None else float(v) for v in conn.execute(select(*columns)).one()]
-    out, i = [], 0
-    for _ in windows:
+        groups = [[None if v is None else float(v) for v in row]
+                  for row in conn.execute(select(*flags, *sums).group_by(*flags))]
+    out = []
+    for w in range(len(windows)):
+        chosen = [g[len(windows):] for g in groups if g[w]]
+
+        def total(i: int, chosen: list[list[float | None]] = chosen) -> float | None:
+            values = [v for r in chosen if (v := r[i]) is not None]
+            return sum(values) if values else None
+
         r_scale = scale["ai_total_requests"]
-        found = {"timed": (row[i] or 0.0) / r_scale, "fast": (row[i + 1] or 0.0) / r_scale, "requests": 0.0,
+        found = {"timed": (total(0) or 0.0) / r_scale, "fast": (total(1) or 0.0) / r_scale, "requests": 0.0,
                  "success": 0.0, "inconsistent": False}
-        i += 2
-        for f in features:
-            f_req, f_ok = row[i], row[i + 1]
+        for n, f in enumerate(features):
+            f_req, f_ok = total(2 + 2 * n), total(3 + 2 * n)
             f_req = None if f_req is None else f_req / scale[f"ai_{f}_requests"]
             f_ok = None if f_ok is None else f_ok / scale[f"ai_{f}_success"]
-            i += 2
             if f_ok is not None and f_ok > (f_req or 0.0):
                 found["inconsistent"] = True
             if f_req:
@@ -243,8 +248,10 @@ def objectives(history: History, start: datetime, end: datetime, *, sample_inter
     p95 = settings.slo_ai_p95_seconds if settings is not None else DEFAULTS["ai_p95_seconds"]
     cover = settings.slo_coverage if settings is not None else DEFAULTS["coverage"]
     windows = [(start, end), (end - ROLLING, end)]
-    (period_up, period_samples), (rolling_up, rolling_samples) = probe_totals(history, windows)
-    period_ai, rolling_ai = ai_totals(history, windows, p95)
+    with ThreadPoolExecutor(1) as pool:  # the two scans at once (the database works without the GIL)
+        probes = pool.submit(probe_totals, history, windows)
+        period_ai, rolling_ai = ai_totals(history, windows, p95)
+        (period_up, period_samples), (rolling_up, rolling_samples) = probes.result()
     out = []
     probed = [s for s in PROBES if period_up[s][1] or rolling_up[s][1]] or list(PROBES)
     for name in probed:
