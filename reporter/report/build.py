@@ -19,6 +19,7 @@ from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
 from reporter.notify.health import outcomes_between
 from reporter.report.fleet import HostSummary, detailed_hosts, summaries
+from reporter.report.incidents import incidents
 from reporter.report.model import (
     AIDay,
     AlertEpisode,
@@ -306,6 +307,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         report.objectives = objectives(history, start, end, sample_interval=sample_interval, settings=settings)
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
                                           settings=settings)
+    report.incidents = incidents(report)
     return report
 
 

@@ -155,10 +155,24 @@ def _datetime(value: Any) -> datetime | None:
     return None
 
 
+def local_time(value: datetime, report: Report, tz: ZoneInfo) -> str:
+    """A time of ``report`` for people, in ``tz``: in a daily report ``HH:MM`` within its day (``24:00`` for
+    its end) and ``YYYY-MM-DD HH:MM`` outside it; in a weekly or monthly report the weekday and date, ``Tue 24
+    Nov 14:05`` (with the year when it is not the period's year)."""
+    local = value.astimezone(tz)
+    if report.period.kind == "day":
+        if value == report.midnight:
+            return "24:00"
+        return local.strftime("%H:%M" if local.date() == report.day else "%Y-%m-%d %H:%M")
+    year = f" {local.year}" if local.year != report.day.year else ""
+    return f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M}"
+
+
 @pass_context
 def _hm(ctx, value: datetime | str | None) -> str:
-    """A time of the report's day as ``HH:MM`` in the report's timezone (``24:00`` for the day's end); outside
-    the day with its date; on a DST change day with the zone abbreviation, since a wall time can repeat."""
+    """A time of the report's period for people (:func:`local_time`: ``HH:MM`` in a daily report, ``Tue 24 Nov
+    14:05`` in a weekly or monthly one); in a period with a DST change with the zone abbreviation, since a wall
+    time can repeat."""
     if value is None:
         return NA
     if not isinstance(value, datetime):
@@ -167,15 +181,9 @@ def _hm(ctx, value: datetime | str | None) -> str:
             return str(value)
         value = parsed
     report: Report = ctx["report"]
-    local = _local(ctx, value)
-    if value == report.midnight:
-        text = "24:00"
-    elif local.date() == report.day:
-        text = local.strftime("%H:%M")
-    else:
-        text = local.strftime("%Y-%m-%d %H:%M")
+    text = local_time(value, report, ctx["tz"])
     if ctx["dst_day"] and value != report.midnight:
-        text += local.strftime(" %Z")
+        text += _local(ctx, value).strftime(" %Z")
     return text
 
 
@@ -289,6 +297,20 @@ def fleet_row(host: HostDay) -> dict[str, Any]:
 FLEET_METRICS = ("cpu_percent", "memory_percent", "disk_percent")
 
 
+def summary_view(report: Report, top_n: int) -> dict[str, Any]:
+    """The summary's and the incidents section's values: ``verdict``, ``key_figures`` and ``compared``
+    (``last week``...) from :mod:`reporter.report.summary`; ``incidents`` (:mod:`reporter.report.incidents`),
+    ``incident_figures`` and ``incidents_shown`` (the first ``top_n`` episodes, most severe first)."""
+    from reporter.report.incidents import incidents  # summary.py formats with this module's filters
+    from reporter.report.summary import compared_with, incident_figures, key_figures, verdict
+
+    figures = key_figures(report)
+    found = report.incidents if report.incidents is not None else incidents(report)
+    return {"verdict": verdict(report, figures), "key_figures": figures, "compared": compared_with(report),
+            "incidents": found, "incident_figures": incident_figures(report),
+            "incidents_shown": found.episodes[:top_n]}
+
+
 def context(report: Report, generated_at: datetime | None = None) -> dict[str, Any]:
     """Everything the template uses besides the report itself. The top-level host values (``outages``,
     ``gaps_shown``, ``alerts_shown``...) are those of the report's own host (and every alert episode); a fleet
@@ -300,8 +322,9 @@ def context(report: Report, generated_at: datetime | None = None) -> dict[str, A
     values = {
         "report": report,
         "tz": tz,
-        "dst_day": abs(report.hours - 24) > 0.01,
-        "dst_note": ("the clocks went back one hour" if report.hours > 24 else "the clocks went forward one hour"),
+        "dst_day": abs(report.hours - 24 * report.period.days) > 0.01,  # a period with a DST change
+        "dst_note": ("the clocks went back one hour" if report.hours > 24 * report.period.days
+                     else "the clocks went forward one hour"),
         "zone": _zone_line(report, tz),
         "generated_at": (generated_at or datetime.now(UTC)),
         "top_n": top_n,
@@ -318,6 +341,7 @@ def context(report: Report, generated_at: datetime | None = None) -> dict[str, A
         "host_views": [],
         "anchors": {},
         "hosts_hidden": 0,
+        **summary_view(report, top_n),
     }
     if report.fleet:
         shown = {h.name for h in report.hosts if h.detailed}

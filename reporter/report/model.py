@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from reporter.report.period import Period
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # slo.py and incidents.py read this module's classes
+    from reporter.report.incidents import Incidents
     from reporter.report.slo import Objective
 
 
@@ -206,7 +207,7 @@ class Report:
     previous: Report | None = None
     # the sections of the weekly/monthly work (issue 12), each filled by its own module of reporter.report:
     objectives: list[Objective] = field(default_factory=list)  # slo.py: one per objective (the previous: none)
-    incidents: Any = None  # incidents.py: count, MTTR, longest, noisiest rules
+    incidents: Incidents | None = None  # incidents.py: count, MTTR, longest, noisiest rules (None: not computed)
     trends: Any = None  # trends.py: AI and usage over the period
     capacity: list[Any] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
 

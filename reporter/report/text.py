@@ -8,14 +8,16 @@ the email's two parts agree. Values from the data are reduced to one printable l
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import datetime
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
-from reporter.report.html import fmt_duration, fmt_number, fmt_percent, fmt_seconds
+from reporter.report.html import fmt_duration, fmt_number, fmt_percent, fmt_seconds, local_time
 from reporter.report.model import Report
 
 MAX_EPISODES = 5
+WIDTH = 76  # the verdict's lines
 SUMMARY_META = "reporter-text-summary"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -27,10 +29,7 @@ def _line(value: object, limit: int = 80) -> str:
 
 
 def _time(value: datetime, report: Report, tz: ZoneInfo) -> str:
-    if value == report.midnight:
-        return "24:00"
-    local = value.astimezone(tz)
-    return local.strftime("%H:%M" if local.date() == report.day else "%Y-%m-%d %H:%M")
+    return local_time(value, report, tz)
 
 
 def _acknowledged(episode, report: Report, tz: ZoneInfo) -> str:
@@ -50,8 +49,8 @@ def render_text(report: Report) -> str:
     who = f"fleet of {len(report.hosts)} hosts" if report.fleet else _line(report.host)
     lines = [f"{report.period.title} {report.period.key} · {who} · {report.timezone} ({period}"
              f"{f', the {report.period.noun} so far' if report.partial else ''})", ""]
+    lines += summary_lines(report)
     if report.empty:
-        lines.append(f"No data for this {report.period.noun}: the history holds no samples for it.")
         return "\n".join(lines) + "\n"
     if report.fleet:
         lines.append(f"Availability:  {_fleet_availability(report)}")
@@ -99,6 +98,21 @@ def render_text(report: Report) -> str:
         lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
                      f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")
     return "\n".join(lines) + "\n"
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The verdict (wrapped at :data:`WIDTH` characters) and the key figures, one short line each with its change
+    against the previous period (:mod:`reporter.report.summary`), then a blank line."""
+    from reporter.report.summary import compared_with, key_figures, verdict
+
+    figures = key_figures(report)
+    lines = [*textwrap.wrap(_line(verdict(report, figures), 400), WIDTH), ""]
+    lines.append(f"Key figures (change vs {compared_with(report)}; pts = percentage points):")
+    for f in figures:
+        value = f.value_text + (f" ({_line(f.note, 24)})" if f.note else "")
+        change = f.change_text + (f", {f.verdict_word}" if f.verdict_word else "")
+        lines.append(f"  {f.label:<22} {value:<16} {change}")
+    return [*lines, ""]
 
 
 def receivers_line(report: Report) -> str:

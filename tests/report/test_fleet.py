@@ -178,11 +178,11 @@ def test_the_html_has_the_summary_a_section_per_host_and_ai_and_usage_once(html,
     for i, host in enumerate(["db-9", "gpu-1", "web-1", "web-2"], 1):
         assert html.count(f'<section id="host-{i}" class="host">') == 1
         assert f"<h2>Host <bdi class=\"long\">{host}</bdi></h2>" in html
-    for section in ("ai", "usage", "alerts"):
+    for section in ("ai", "usage", "incidents"):
         assert html.count(f'<section id="{section}">') == 1
     assert html.count("<h2>AI</h2>") == 1 and html.count("<h2>Usage</h2>") == 1
     assert '<section id="system">' not in html and '<section id="coverage">' not in html
-    assert "ErrorSpike" in re.search(r'<section id="alerts">(.*?)</section>', html, re.S).group(1)
+    assert "ErrorSpike" in re.search(r'<section id="incidents">(.*?)</section>', html, re.S).group(1)
     assert html.count("<svg") == 3  # one chart (CPU, memory, disk) for each host with samples; one feature: no bars
 
 
@@ -256,7 +256,7 @@ def test_the_pdf_of_a_three_host_day(html, tmp_path):
     whole = "\n".join(pages)
     for host in ("db-9", "gpu-1", "web-1", "web-2"):
         assert f"Host {host}" in whole
-    assert whole.count("Fleet-wide alerts") == 1 and "fleet of 4 hosts" in pages[-1]
+    assert "Incidents" in whole and "Fleet-wide alerts" not in whole and "fleet of 4 hosts" in pages[-1]
     assert 2 <= len(reader.pages) <= 1 + 4, len(reader.pages)  # about a page per host and one for the fleet (3 here)
 
 
@@ -305,6 +305,6 @@ def test_a_single_host_reads_as_before_on_sqlite_and_on_postgresql(tmp_path, pg_
     assert sqlite.ai.requests == 10 * SLOTS
     html = render_html(sqlite)
     assert '<section id="fleet">' not in html and "Fleet-wide" not in html and '<section id="host-' not in html
-    for section in ("system", "services", "ai", "usage", "alerts", "coverage"):
+    for section in ("system", "services", "ai", "usage", "incidents", "coverage"):
         assert html.count(f'<section id="{section}">') == 1
     assert "Fleet:" not in render_text(sqlite) and "hosts" not in csv_attachments(sqlite)

@@ -101,7 +101,7 @@ def text(fragment: str) -> str:
 
 def test_html_has_every_section_with_its_heading(html, report):
     for name, heading in [("system", "System"), ("services", "Services"), ("ai", "AI"), ("usage", "Usage"),
-                          ("alerts", "Alerts"), ("coverage", "Data coverage")]:
+                          ("incidents", "Incidents"), ("coverage", "Data coverage")]:
         assert f"<h2>{heading}</h2>" in section(html, name)
     header = text(html[html.index("<header"):html.index("</header>")])
     assert "Tuesday 10 March 2026" in header and HOST in header and "Europe/Berlin (CET, UTC+01:00)" in header
@@ -123,7 +123,7 @@ def test_html_has_every_section_with_its_heading(html, report):
 def test_scenario_name_is_escaped_never_raw(html):
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert XSS not in html and "<img" not in html and "onerror=alert(1)>" not in html
-    assert "&lt;b&gt;bold&lt;/b&gt;" in section(html, "alerts") and "<b>bold" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in section(html, "incidents") and "<b>bold" not in html
 
 
 class Resources(HTMLParser):
@@ -171,7 +171,7 @@ def test_long_lists_capped_with_the_rest_in_csv(html, report):
 
 
 def test_alerts_every_episode_with_start_end_duration(html):
-    alerts = text(section(html, "alerts"))
+    alerts = text(section(html, "incidents"))
     assert "HighCPU" in alerts and "02:00 02:25 25 min" in alerts
     assert "DiskFilling" in alerts and "22:00 still firing 2 h 00 min" in alerts
 
@@ -207,11 +207,10 @@ def test_empty_day_says_no_data_in_each_section(history):
     empty = build_report(history, Period.day(date(2026, 3, 1), TZ), sample_interval=60, host=HOST)
     assert empty.empty
     html = render_html(empty)
-    for name in ("system", "services", "ai", "usage", "coverage"):
+    for name in ("system", "services", "ai", "usage", "coverage", "incidents"):
         body = section(html, name)
         assert "No data for this day" in body, name
         assert "<table" not in body and "n/a" not in body, name
-    assert "No alert fired." in section(html, "alerts")
 
 
 def test_dst_day_is_labelled(history):
