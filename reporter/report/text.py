@@ -111,7 +111,7 @@ def summary_lines(report: Report) -> list[str]:
     for f in figures:
         value = f.value_text + (f" ({_line(f.note, 24)})" if f.note else "")
         change = f.change_text + (f", {f.verdict_word}" if f.verdict_word else "")
-        lines.append(f"  {f.label:<22} {value:<16} {change}")
+        lines.append(f"  {f.label:<22} {value:<20} {change}")
     return [*lines, ""]
 
 
