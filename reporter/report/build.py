@@ -34,7 +34,7 @@ from reporter.report.model import (
     severity_rank,
 )
 from reporter.report.period import Period
-from reporter.report.slo import objectives
+from reporter.report.trends import trends_of
 from reporter.settings import Settings
 from reporter.store.history import History
 
@@ -136,9 +136,10 @@ def covered(period: Period, now: datetime | None = None) -> tuple[datetime, date
 
 
 def host_day(history: History, host: str | None, start: datetime, end: datetime, sample_interval: float,
-             shown: str | None = None) -> tuple[HostDay, list[float | None]]:
+             shown: str | None = None) -> tuple[HostDay, list[tuple[int, float | None]]]:
     """The figures of ``host`` (None: the history's own) for start <= t < end, named ``shown`` (default
-    the host), and its model-available probes (``ollama_model_available`` per sample, for the AI section)."""
+    the host), and its model-available probes (``(ts_ms, ollama_model_available)`` per sample, for the AI
+    section)."""
     system_names = list(report_metrics("system"))
     ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
     columns = [*system_names, "uptime_seconds", *ups]
@@ -163,7 +164,7 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
         series={name: downsample(list(zip(times, values(name), strict=True))) for name in system_names},
         services=services,
     )
-    return day, values("ollama_model_available")
+    return day, [(r[0], r[col["ollama_model_available"]]) for r in rows]
 
 
 def _brief(name: str, summary: HostSummary | None, alerts: list[AlertEpisode], start: datetime, end: datetime,
@@ -176,9 +177,9 @@ def _brief(name: str, summary: HostSummary | None, alerts: list[AlertEpisode], s
     return HostDay(name, summary.samples, expected, [], summary.system, None, {}, services, alerts, detailed=False)
 
 
-def _with_probes(result: tuple[HostDay, list[float | None]]) -> tuple[HostDay, tuple[float, int]]:
+def _with_probes(result: tuple[HostDay, list[tuple[int, float | None]]]) -> tuple[HostDay, tuple[float, int]]:
     figures, probes = result
-    return figures, (sum(v for v in probes if v is not None), sum(1 for v in probes if v is not None))
+    return figures, (sum(v for _, v in probes if v is not None), sum(1 for _, v in probes if v is not None))
 
 
 def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
@@ -217,7 +218,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     episodes = alert_episodes(history, start, end)
     own, model = host_day(history, None, start, end, sample_interval,
                           shown=history.host if history.fleet else host)
-    model_up, model_probes = sum(v for v in model if v is not None), sum(1 for v in model if v is not None)
+    model_up, model_probes = sum(v for _, v in model if v is not None), sum(1 for _, v in model if v is not None)
     hosts: list[HostDay] = [own]
     fleet_alerts: list[AlertEpisode] = []
     if history.fleet:
@@ -307,6 +308,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         report.objectives = objectives(history, start, end, sample_interval=sample_interval, settings=settings)
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
                                           settings=settings)
+        report.trends = trends_of(report, app_columns, [*before[-1:], *app], model, features, settings)
     report.incidents = incidents(report)
     return report
 

@@ -146,14 +146,19 @@ def line_chart(points: Sequence[tuple[datetime, float | None]], *, start: dateti
 
 
 def _time_axes(ax, start: datetime, end: datetime, tz: ZoneInfo, unit: str, ymax: float | None) -> None:
-    """The x axis from ``start`` to ``end`` with hour ticks in ``tz``, the y axis 0..``ymax`` in ``unit``, the
-    grid and the spines of a day chart."""
+    """The x axis from ``start`` to ``end`` with hour ticks in ``tz`` (local day ticks beyond 48 h), the y axis
+    0..``ymax`` in ``unit``, the grid and the spines of a time chart."""
     ax.set_xlim(mdates.date2num(start), mdates.date2num(end))  # what the date axis makes of datetimes
     ax.set_ylim(0, ymax if ymax is not None else None)
     hours = (end - start).total_seconds() / 3600
-    ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3 if hours > 12 else 1), tz=tz))
-    ax.xaxis.set_minor_locator(mdates.HourLocator(tz=tz))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    if hours > 48:  # a week or a month: local days
+        ax.xaxis.set_major_locator(mdates.DayLocator(interval=1 if hours <= 8 * 25 else 3, tz=tz))
+        ax.xaxis.set_minor_locator(mdates.DayLocator(tz=tz))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d" if hours <= 8 * 25 else "%d %b", tz=tz))
+    else:
+        ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3 if hours > 12 else 1), tz=tz))
+        ax.xaxis.set_minor_locator(mdates.HourLocator(tz=tz))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
     if ymax == 100.0:
         ax.yaxis.set_major_locator(MultipleLocator(25))
     else:
@@ -172,10 +177,11 @@ SERIES_COLORS = (LINE, "#d9822b", "#5b8c5a", "#8e6c8a")
 
 def lines_chart(series: Sequence[tuple[str, Sequence[tuple[datetime, float | None]]]], *, start: datetime,
                 end: datetime, tz: ZoneInfo, label: str, unit: str = "%", ymax: float | None = 100.0,
-                interval: float | None = None, height_in: float = 1.35) -> str:
+                interval: float | None = None, height_in: float = 1.35, title_left: bool = False) -> str:
     """Several time series of one day in one line chart (e.g. a host's CPU, memory and disk), each with its
     name in the legend, as an inline SVG string. Axes as :func:`line_chart`; missing values and pauses in the
-    data are breaks."""
+    data are breaks. The legend is above the plot at the left and the title at the right, or the other way round
+    with ``title_left`` (every text then starts at a left edge: no right-anchored text)."""
     with _lock, matplotlib.rc_context(RC):
         fig = Figure(figsize=(WIDTH_IN, height_in), dpi=72)
         ax = fig.add_axes((0.07, 0.19, 0.91, 0.69))
@@ -188,10 +194,11 @@ def lines_chart(series: Sequence[tuple[str, Sequence[tuple[datetime, float | Non
         if not drawn:
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=MUTED)
         else:
-            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(series), frameon=False, fontsize=6.5,
-                      borderaxespad=0.2, handlelength=1.4, columnspacing=1.2)
+            ax.legend(loc="lower right" if title_left else "lower left", bbox_to_anchor=(1.0 if title_left else 0.0, 1.0),
+                      ncol=len(series), frameon=False, fontsize=6.5, borderaxespad=0.2, handlelength=1.4,
+                      columnspacing=1.2)
         _time_axes(ax, start, end, tz, unit, ymax)
-        ax.set_title(label, loc="right", fontsize=8, color=INK, pad=4, fontweight="bold")
+        ax.set_title(label, loc="left" if title_left else "right", fontsize=8, color=INK, pad=4, fontweight="bold")
         return _svg(fig, f"c{next(_counter)}")
 
 
@@ -220,5 +227,28 @@ def bar_chart(items: Sequence[tuple[str, float | None]], *, label: str, unit: st
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         ax.tick_params(length=2, width=0.6, pad=2)
+        ax.set_title(label, loc="left", fontsize=8, color=INK, pad=4, fontweight="bold")
+        return _svg(fig, f"c{next(_counter)}")
+
+
+def bucket_chart(buckets: Sequence[tuple[datetime, datetime, float | None]], *, start: datetime, end: datetime,
+                 tz: ZoneInfo, label: str, unit: str = "", height_in: float = 1.35) -> str:
+    """One value per bucket of time (e.g. AI requests per hour or per local day) as vertical bars over the period,
+    as an inline SVG string. ``buckets`` are (start, end, value or None) with aware datetimes, each bar as wide as
+    its bucket (a 25 h day is wider); a None bucket has no bar. Axes as :func:`line_chart` (y from 0, ``unit``)."""
+    with _lock, matplotlib.rc_context(RC):
+        fig = Figure(figsize=(WIDTH_IN, height_in), dpi=72)
+        ax = fig.add_axes((0.07, 0.19, 0.91, 0.69))
+        shown = [(a, b, float(v)) for a, b, v in buckets if v is not None and math.isfinite(v)]
+        if shown:
+            lefts = [mdates.date2num(a) for a, _, _ in shown]
+            widths = [(mdates.date2num(b) - mdates.date2num(a)) * 0.82 for a, b, _ in shown]
+            ax.bar(lefts, [v for _, _, v in shown], width=widths, align="edge", color=LINE, linewidth=0)
+        else:
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=MUTED)
+        _time_axes(ax, start, end, tz, unit, None)
+        if not any(v for _, _, v in shown):
+            ax.set_ylim(0, 1)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}{unit}" if v == int(v) else ""))
         ax.set_title(label, loc="left", fontsize=8, color=INK, pad=4, fontweight="bold")
         return _svg(fig, f"c{next(_counter)}")

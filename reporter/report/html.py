@@ -230,6 +230,11 @@ def _charts(report: Report, tz: ZoneInfo) -> dict[str, Markup]:
         return charts
     if not report.fleet:
         charts.update(_host_charts(report, report, tz))
+    if report.trends is not None:  # AI and usage over the period, instead of one bar per AI feature
+        from reporter.report.trend_charts import trend_charts
+
+        charts.update(trend_charts(report, tz))
+        return charts
     features = [(f.name, f.requests) for f in report.ai.features]
     if len(features) > 1 and any(_finite(v) for _, v in features):
         charts["features"] = Markup(bar_chart(features, label="AI requests per feature"))

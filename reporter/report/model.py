@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from reporter.report.period import Period
 
-if TYPE_CHECKING:  # slo.py and incidents.py read this module's classes
+if TYPE_CHECKING:  # slo.py, incidents.py and trends.py read this module's classes
     from reporter.report.incidents import Incidents
     from reporter.report.slo import Objective
+    from reporter.report.trends import Trends
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class Report:
     # the sections of the weekly/monthly work (issue 12), each filled by its own module of reporter.report:
     objectives: list[Objective] = field(default_factory=list)  # slo.py: one per objective (the previous: none)
     incidents: Incidents | None = None  # incidents.py: count, MTTR, longest, noisiest rules (None: not computed)
-    trends: Any = None  # trends.py: AI and usage over the period
+    trends: Trends | None = None  # trends.py: AI and usage over the period (None for the previous period's report)
     capacity: list[Any] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
 
     @property
