@@ -1,5 +1,9 @@
 """Vector charts of the daily report: matplotlib's SVG backend, labels kept as text, inlined into the HTML.
 
+Every chart goes through :func:`_svg`. Inside :func:`collecting_images` it also draws the same figure as a PNG
+(Agg canvas, :data:`PNG_DPI`) and collects it with its SVG (:class:`reporter.report.email_body.ChartImage`): the
+render child makes the email's HTML body from them (mail clients such as Gmail and Outlook show no inline SVG).
+
 No pyplot and no global backend: each chart is a ``matplotlib.figure.Figure`` drawn by ``FigureCanvasSVG``, so
 rendering works in any thread and in a child process without a display. The SVG prologue, the metadata block
 and matplotlib's ids are adjusted so several charts can be inlined in one HTML document.
@@ -12,17 +16,21 @@ import itertools
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import matplotlib
 import matplotlib.dates as mdates
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
+from reporter.report.email_body import ChartImage
 from reporter.rounding import PERCENT_DECIMALS, round_percent
 
 if TYPE_CHECKING:
@@ -57,6 +65,31 @@ _REF = re.compile(r'(\bid="|url\(#|href="#)')
 _STYLE = re.compile(r' style="([^"]*)"')
 _PATH = re.compile(r'(\bd=")([^"]*)"')
 _DECIMALS = re.compile(r"(\d\.\d\d)\d+")
+PNG_DPI = 144  # the email's PNG charts: twice the figures' 72 dpi, sharp on high-density screens
+_images: ContextVar[list[ChartImage] | None] = ContextVar("chart_images", default=None)
+
+
+@contextmanager
+def collecting_images() -> Iterator[list[ChartImage]]:
+    """Within the block, every chart drawn (in this thread or context) is also drawn as a PNG and appended, with
+    its SVG, to the list yielded (in drawing order). The charts still return their SVG."""
+    images: list[ChartImage] = []
+    token = _images.set(images)
+    try:
+        yield images
+    finally:
+        _images.reset(token)
+
+
+def _png(fig: Figure, svg: str) -> ChartImage:
+    """The figure as a PNG at :data:`PNG_DPI` (no timestamp or software metadata: the same figure gives the same
+    bytes), with its display size in CSS pixels (72 per inch, as the SVG's viewBox) and its titles as alt text."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_figure(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    titles = [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")]
+    alt = " · ".join(t.replace(r"\$", "$") for t in titles if t) or "chart"
+    return ChartImage(svg=svg, png=buffer.getvalue(), alt=alt, width=round(fig.get_figwidth() * 72),
+                      height=round(fig.get_figheight() * 72))
 
 
 def _attributes(match: re.Match) -> str:
@@ -94,7 +127,11 @@ def _svg(fig: Figure, prefix: str) -> str:
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
                   r'<svg\1 class="chart" preserveAspectRatio="xMidYMid meet" stroke-linejoin="round" '
                   r'stroke-linecap="butt"', text, count=1)
-    return text.strip()
+    text = text.strip()
+    images = _images.get()
+    if images is not None:
+        images.append(_png(fig, text))
+    return text
 
 
 def _with_breaks(points: Sequence[tuple[datetime, float | None]], interval: float | None):

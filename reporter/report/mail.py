@@ -1,4 +1,6 @@
-"""Email the daily report: HTML as the body, the PDF (and the full lists as CSV) attached.
+"""Email a report: HTML as the body, its charts as PNG images attached inline (``cid:``, the render child's email
+variant, :mod:`reporter.report.email_body`), the key figures as the plain-text part, the PDF (and the full lists
+as CSV) attached. Every line of the message stays within SMTP's 998 octets: the HTML goes quoted-printable.
 
 Sends go through the ``report_emails`` queue: a row is written when the day is rendered, a send is retried with
 backoff (1 min doubling to 1 h, jittered: the leased queues' one policy, :mod:`reporter.store.leases`; for up
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from reporter.base.ms import from_ms, to_ms
 from reporter.failures import FailureLog
+from reporter.report.email_body import read_email_variant
 from reporter.report.files import report_files
 from reporter.report.text import summary_of
 from reporter.settings import Settings
@@ -37,7 +40,12 @@ class MailError(RuntimeError):
 def build_message(settings: Settings, day: str, host: str, files: dict[str, Path]) -> EmailMessage:
     """The email of the period named ``day`` (a key: ``2026-12-03``, ``2026-W48``, ``2026-11``): plain-text
     part (the key figures the HTML report carries, else a pointer to it), HTML alternative, PDF and CSV
-    attachments. The subject is ``REPORTER_EMAIL_SUBJECT`` with ``{title}``, ``{date}`` and ``{host}`` filled in."""
+    attachments. The subject is ``REPORTER_EMAIL_SUBJECT`` with ``{title}``, ``{date}`` and ``{host}`` filled in.
+
+    The HTML alternative is the report's email variant next to ``files["html"]`` when there is one
+    (``multipart/related``: the HTML and each chart as an inline ``image/png`` part named by its Content-ID,
+    fresh for each message), else the HTML file itself (a report rendered before the email variant existed).
+    Raises MailError when the HTML file is missing."""
     from reporter.report.period import Period
 
     try:
@@ -60,7 +68,21 @@ def build_message(settings: Settings, day: str, host: str, files: dict[str, Path
     figures = summary_of(html)
     message.set_content(f"{figures}\nThe full report{where}.\n" if figures
                         else f"The {title.lower()} of {host} for {day}{where}.\n")
-    message.add_alternative(html, subtype="html")
+    variant = read_email_variant(files["html"], day)
+    if variant is None:
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
+    else:
+        cids = {name: make_msgid(idstring=f"chart{n}", domain="report.invalid")[1:-1]
+                for n, (name, _) in enumerate(variant.images, 1)}
+        body = variant.html
+        for name, cid in cids.items():
+            body = body.replace(f'src="cid:{name}"', f'src="cid:{cid}"')
+        message.add_alternative(body, subtype="html", cte="quoted-printable")
+        part = message.get_body(("html",))
+        assert part is not None  # just added
+        for name, png in variant.images:
+            part.add_related(png, maintype="image", subtype="png", cid=f"<{cids[name]}>", filename=name,
+                             disposition="inline")
     if has_pdf:
         message.add_attachment(files["pdf"].read_bytes(), maintype="application", subtype="pdf",
                                filename=files["pdf"].name)

@@ -1,6 +1,7 @@
 """Produce one period's report files in this process: build the model, render the HTML and the PDF, write the
 full long lists as CSV. Files: ``<key>.html``, ``<key>.pdf`` and ``<key>.<list>.csv`` (``<key>`` the period's
-key, ``YYYY-MM-DD`` for a day), written atomically.
+key, ``YYYY-MM-DD`` for a day), written atomically; with the HTML, its email variant (charts as PNG images:
+``<key>.email.html`` and ``<key>.email.<n>.png``, :mod:`reporter.report.email_body`).
 
 Run in the render child (:mod:`reporter.report.render_child`); the daemon and the CLI call
 :func:`reporter.report.render.render_in_child`, which runs it there.
@@ -8,6 +9,7 @@ Run in the render child (:mod:`reporter.report.render_child`); the daemon and th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -28,17 +30,24 @@ def produce(settings: Settings, history: History, period: Period, out_dir: Path,
     in this process. Raises ``reporter.report.pdf.PdfError`` when WeasyPrint fails, ``jinja2.TemplateError``
     for a broken override template, OSError when ``out_dir`` cannot be written. Temporary files that a killed
     rendering left in ``out_dir`` (older than the render time limit) are removed first."""
+    from reporter.report.charts import collecting_images
+    from reporter.report.email_body import ChartImage, write_email_variant
     from reporter.report.html import csv_attachments, render_html
 
     report = build_report(history, period, sample_interval=settings.sample_interval,
                           host=host or settings.host_name, top_n=settings.report_top_n, now=now,
                           settings=settings)
-    html = render_html(report, templates_dir=settings.report_templates)
+    # with the HTML file, the email variant: each chart also drawn as a PNG (from the same figure)
+    collect: contextlib.AbstractContextManager[list[ChartImage]] = (collecting_images() if "html" in formats
+                                                                    else contextlib.nullcontext([]))
+    with collect as images:
+        html = render_html(report, templates_dir=settings.report_templates)
     for stale in remove_stale_temps(out_dir, render_time_limit(settings.report_timeout)):
         log.info("report %s: removed %s, left by a stopped rendering", period, stale.name)
     files: list[Path] = []
     if "html" in formats:
         files.append(write_atomic(report_path(out_dir, period, "html"), html))
+        files += write_email_variant(out_dir, period, html, images)
     pdf_seconds = peak = None
     warnings: list[str] = []
     if "pdf" in formats:
