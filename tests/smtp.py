@@ -12,6 +12,7 @@ from aiosmtpd.controller import Controller
 class _Handler:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []  # each kept message as received (DATA), for line-length checks
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each message kept
         self.reply: str | None = None  # an answer to DATA instead of accepting (e.g. "451 4.3.0 try later")
         self.refused = 0  # messages answered with ``reply``
@@ -21,6 +22,7 @@ class _Handler:
             self.refused += 1
             return self.reply
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.raw.append(envelope.content)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
@@ -37,6 +39,11 @@ class SMTPServer:
     @property
     def messages(self):
         return self.handler.messages
+
+    @property
+    def raw(self) -> list[bytes]:
+        """The bytes of each kept message as received."""
+        return self.handler.raw
 
     def answer(self, reply: str | None) -> None:
         """Answer every following message with ``reply`` (an SMTP reply line); None accepts them again."""

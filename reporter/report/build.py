@@ -18,6 +18,7 @@ from reporter.alerting.state import AlertStore
 from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
 from reporter.notify.health import outcomes_between
+from reporter.report.capacity import capacity_of
 from reporter.report.fleet import HostSummary, detailed_hosts, summaries
 from reporter.report.incidents import incidents
 from reporter.report.model import (
@@ -304,6 +305,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         alerts=episodes, top_n=top_n, hosts=hosts, fleet_alerts=fleet_alerts,
         receivers=receiver_days(history, start, end),
     )
+    report.capacity = capacity_of(report)
     if compare:  # the previous period's report is for comparisons: it has no objectives
         report.objectives = objectives(history, start, end, sample_interval=sample_interval, settings=settings)
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,

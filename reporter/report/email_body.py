@@ -74,11 +74,14 @@ def email_variant(html: str, images: list[ChartImage], period: Period | str) -> 
 def write_email_variant(folder: Path, period: Period, html: str, images: list[ChartImage]) -> list[Path]:
     """Write the email variant of ``period``'s report into ``folder`` (atomically, file by file): the PNGs, then
     ``<key>.email.html`` (after the report's HTML file, so it is never older than it), and remove the PNGs of an
-    earlier rendering that this one does not name. Returns the written paths, the HTML last. Raises OSError
-    when ``folder`` cannot be written."""
+    earlier rendering that this one does not name. A report without charts gets no variant (an earlier one is
+    removed). Returns the written paths, the HTML last. Raises OSError when ``folder`` cannot be written."""
     variant, pngs = email_variant(html, images, period)
     written = [write_atomic(folder / name, data) for name, data in pngs.items()]
-    written.append(write_atomic(report_path(folder, period, EMAIL_HTML), variant))
+    if pngs:
+        written.append(write_atomic(report_path(folder, period, EMAIL_HTML), variant))
+    else:  # no chart (a period without data): the HTML file is the email's body
+        report_path(folder, period, EMAIL_HTML).unlink(missing_ok=True)
     for old in folder.glob(f"{period.key}.email.*.png"):
         if old.name not in pngs:
             old.unlink(missing_ok=True)

@@ -383,6 +383,10 @@ def render_html(report: Report, *, templates_dir: str | None = None,
     values["text_summary"] = render_text(report)
     values["css"] = Markup(css.replace("</", "<\\/"))  # a stylesheet cannot close its <style> element
     values["charts"] = _charts(report, values["tz"])
+    if report.capacity:  # the capacity section's charts (matplotlib only when rendering)
+        from reporter.report.capacity_chart import capacity_charts
+
+        values["capacity_charts"] = capacity_charts(report)
     values["own"] = {**host_view(report, max(1, report.top_n)), "charts": values["charts"]}
     for view in values["host_views"]:
         view["charts"] = _host_chart(report, view["h"], values["tz"])

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from reporter.report.period import Period
 
-if TYPE_CHECKING:  # slo.py, incidents.py and trends.py read this module's classes
+if TYPE_CHECKING:  # capacity.py, slo.py, incidents.py and trends.py read this module's classes
+    from reporter.report.capacity import CapacityTrend
     from reporter.report.incidents import Incidents
     from reporter.report.slo import Objective
     from reporter.report.trends import Trends
@@ -210,7 +211,7 @@ class Report:
     objectives: list[Objective] = field(default_factory=list)  # slo.py: one per objective (the previous: none)
     incidents: Incidents | None = None  # incidents.py: count, MTTR, longest, noisiest rules (None: not computed)
     trends: Trends | None = None  # trends.py: AI and usage over the period (None for the previous period's report)
-    capacity: list[Any] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
+    capacity: list[CapacityTrend] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
 
     @property
     def day(self) -> date:
