@@ -170,3 +170,37 @@ def test_a_daily_cycle_projects_no_date_and_a_day_report_has_no_projection(histo
     assert {c.outlook for c in day.capacity} == {SHORT}
     text = section(render_html(day))
     assert re.search(r"Disk 50\.00% 50\.00% n/a needs 3 days of samples Memory [\d.]+% 67\.50% n/a needs 3 days", text)
+
+
+def test_each_host_of_a_fleet_has_its_trend_the_filling_one_first_and_charted():
+    from reporter.store.history import History, SampleRow
+    from tests.conftest import private_schema
+
+    schema = private_schema()
+    url = next(schema)
+    h = History(url, ["quiz"], host="web-1")
+    try:
+        t = WEEK.start
+        rows = []
+        while t < WEEK.end:
+            days = (t - WEEK.start).total_seconds() / 86400
+            rows += [SampleRow(ts=to_ms(t), host="web-1", values={"disk_percent": 30.0, "memory_percent": 50.0}),
+                     SampleRow(ts=to_ms(t), host="db-<1>", values={"disk_percent": 71 + 2 * days,
+                                                                  "memory_percent": 40.0})]
+            t += timedelta(minutes=10)
+        h.write_rows(rows)
+        report = build_report(h, WEEK, sample_interval=600, host="web-1")
+        assert report.fleet
+        assert [(c.host, c.resource, c.outlook) for c in report.capacity] == [
+            ("db-<1>", "Disk", FILLING), ("db-<1>", "Memory", FLAT), ("web-1", "Disk", FLAT), ("web-1", "Memory", FLAT)]
+        # 71 % at the week's start, +2 %/day: 100 % after 14.5 days, on 2026-11-30 at noon
+        assert abs(report.capacity[0].full_at - datetime(2026, 11, 30, 12, tzinfo=BERLIN)) < timedelta(minutes=1)
+        html = render_html(report)
+        text = section(html)
+        assert "Host Resource" in text and "db-&lt;1&gt; Disk" in text and "2026-11-30 (in 8 d)" in text
+        charts = html.split('<section id="capacity">')[1].split("</section>")[0].count("<svg")
+        assert charts == 1  # the host filling up only
+    finally:
+        h.close()
+        for _ in schema:
+            pass
