@@ -156,3 +156,142 @@ def test_due_periods_across_dst_changes_are_whole_local_days(history):
     assert schedule.claim(due[1], datetime(2026, 10, 25, 23, 11, tzinfo=UTC), 60)
     with history.engine.connect() as conn:  # the claim's row is keyed by the period key, as before
         assert conn.exec_driver_sql("SELECT day, status FROM reports").all() == [("2026-10-25", "claimed")]
+
+
+# ------------------------------------------------------------------------------------------- weeks and months
+
+def weeks(*keys: str, tz=BERLIN) -> list[Period]:
+    return [Period.parse(key, tz, "week") for key in keys]
+
+
+def months(*keys: str, tz=BERLIN) -> list[Period]:
+    return [Period.parse(key, tz, "month") for key in keys]
+
+
+def render(schedule: ReportSchedule, periods: list[Period], now: datetime) -> None:
+    for period in periods:
+        assert schedule.claim(period, now, 60)
+        schedule.done(period, [], now, email=False)
+
+
+def test_finished_weeks_are_due_oldest_first_with_missed_ones_caught_up(history):
+    schedule = ReportSchedule(history.engine, BERLIN, "07:00", kind="week")
+    first = datetime(2026, 11, 4, 8, tzinfo=UTC)  # a Wednesday of 2026-W45: its week is reported too
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)  # a Wednesday of 2026-W49, the current week (never due)
+    render(schedule, weeks("2026-W45"), now)  # reported before the daemon went down for three weeks
+    due = schedule.due_periods(now, first)
+    assert due == weeks("2026-W46", "2026-W47", "2026-W48")
+    assert [(p.start, p.end) for p in due[-1:]] == [(datetime(2026, 11, 22, 23, tzinfo=UTC),
+                                                     datetime(2026, 11, 29, 23, tzinfo=UTC))]
+    render(schedule, due[:1], now)  # caught up one by one, oldest first
+    assert schedule.due_periods(now, first) == weeks("2026-W47", "2026-W48")
+    render(schedule, due[1:], now)
+    assert schedule.due_periods(now, first) == []
+
+
+def test_finished_months_are_due_oldest_first_with_missed_ones_caught_up(history):
+    schedule = ReportSchedule(history.engine, BERLIN, "08:00", retention_days=400, kind="month")
+    first = datetime(2026, 7, 20, 8, tzinfo=UTC)
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    render(schedule, months("2026-07", "2026-09"), now)
+    due = schedule.due_periods(now, first)
+    assert due == months("2026-08", "2026-10", "2026-11")
+    assert (due[-1].start, due[-1].end) == (datetime(2026, 10, 31, 23, tzinfo=UTC), datetime(2026, 11, 30, 23, tzinfo=UTC))
+    render(schedule, due, now)
+    assert schedule.due_periods(now, first) == []
+    # the first month of a short retention is the one holding its oldest day
+    short = ReportSchedule(history.engine, BERLIN, "08:00", retention_days=30, kind="month")
+    assert short.due_periods(datetime(2027, 1, 5, 12, tzinfo=UTC), first) == months("2026-12")
+
+
+def test_a_week_is_due_at_the_weekly_report_time_of_the_monday_after_it(history):
+    schedule = ReportSchedule(history.engine, BERLIN, "07:30", kind="week")
+    first = datetime(2026, 11, 20, tzinfo=UTC)
+    w47 = weeks("2026-W47")
+    # Monday 30 November 07:30 in Berlin (CET, UTC+1) = 06:30 UTC: 2026-W48 is due then, not a minute before
+    assert schedule.due_at(weeks("2026-W48")[0]) == datetime(2026, 11, 30, 6, 30, tzinfo=UTC)
+    assert schedule.due_periods(datetime(2026, 11, 30, 6, 29, tzinfo=UTC), first) == w47
+    assert schedule.due_periods(datetime(2026, 11, 30, 6, 30, tzinfo=UTC), first) == weeks("2026-W47", "2026-W48")
+
+
+def test_a_month_is_due_at_the_monthly_report_time_of_its_next_first_day(history):
+    schedule = ReportSchedule(history.engine, BERLIN, "06:00", retention_days=60, kind="month")
+    first = datetime(2026, 10, 20, tzinfo=UTC)
+    # 1 December 06:00 in Berlin = 05:00 UTC
+    assert schedule.due_periods(datetime(2026, 12, 1, 4, 59, tzinfo=UTC), first) == months("2026-10")
+    assert schedule.due_periods(datetime(2026, 12, 1, 5, 0, tzinfo=UTC), first) == months("2026-10", "2026-11")
+
+
+def test_weeks_and_months_holding_a_dst_change_are_due_at_local_report_time(history):
+    """The week and the month holding the end of summer time (25 October 2026 in Berlin: 169 h, 745 h) are due at
+    the report time of the next local day in winter time; those holding its start (29 March: 167 h, 743 h) in
+    summer time."""
+    week = ReportSchedule(history.engine, BERLIN, "07:00", kind="week")
+    month = ReportSchedule(history.engine, BERLIN, "07:00", retention_days=400, kind="month")
+    autumn_week, autumn_month = weeks("2026-W43")[0], months("2026-10")[0]
+    assert (autumn_week.hours, autumn_month.hours) == (169, 745)
+    assert week.due_at(autumn_week) == datetime(2026, 10, 26, 6, tzinfo=UTC)  # 07:00 CET, Monday 26 October
+    assert month.due_at(autumn_month) == datetime(2026, 11, 1, 6, tzinfo=UTC)  # 07:00 CET, 1 November
+    spring_week, spring_month = weeks("2026-W13")[0], months("2026-03")[0]
+    assert (spring_week.hours, spring_month.hours) == (167, 743)
+    assert week.due_at(spring_week) == datetime(2026, 3, 30, 5, tzinfo=UTC)  # 07:00 CEST, Monday 30 March
+    assert month.due_at(spring_month) == datetime(2026, 4, 1, 5, tzinfo=UTC)  # 07:00 CEST, 1 April
+    first = datetime(2026, 10, 14, tzinfo=UTC)
+    assert week.due_periods(datetime(2026, 10, 26, 5, 59, tzinfo=UTC), first) == weeks("2026-W42")
+    due = week.due_periods(datetime(2026, 10, 26, 6, 0, tzinfo=UTC), first)
+    assert [(p.key, p.hours) for p in due] == [("2026-W42", 168), ("2026-W43", 169)]
+    assert month.due_periods(datetime(2026, 11, 1, 5, 59, tzinfo=UTC), first) == []
+    assert [(p.key, p.hours) for p in month.due_periods(datetime(2026, 11, 1, 6, tzinfo=UTC), first)] \
+        == [("2026-10", 745)]
+
+
+def test_schedules_of_different_kinds_on_one_table_never_claim_the_same_period_twice(history):
+    """A daily, a weekly and a monthly schedule share the ``reports`` table: each claims its own keys, a claim or a
+    done row of one kind neither blocks nor satisfies another kind, and a second schedule of a kind (another
+    process) gets no period claimed twice."""
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    first = datetime(2026, 11, 29, tzinfo=UTC)  # Sunday 29 November: in 2026-W48 and 2026-11
+    schedules = {kind: ReportSchedule(history.engine, BERLIN, "00:10", kind=kind) for kind in ("day", "week", "month")}
+    others = {kind: ReportSchedule(history.engine, BERLIN, "00:10", kind=kind) for kind in ("day", "week", "month")}
+    due = {kind: s.due_periods(now, first) for kind, s in schedules.items()}
+    assert {k: [p.key for p in v] for k, v in due.items()} == {
+        "day": ["2026-11-29", "2026-11-30", "2026-12-01"], "week": ["2026-W48"], "month": ["2026-11"]}
+    claimed = []
+    for kind, periods in due.items():
+        for period in periods:
+            assert schedules[kind].claim(period, now, 60), period
+            assert not others[kind].claim(period, now, 60), period  # the same kind in another process: held
+            claimed.append(period.key)
+    for kind, schedule in others.items():  # nothing of any kind left to claim
+        assert schedule.due_periods(now, first) == [], kind
+    for kind, periods in due.items():
+        for period in periods:
+            schedules[kind].done(period, [], now, email=True)
+    with history.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT day, status, attempts FROM reports ORDER BY day").all()
+        emails = [r[0] for r in conn.exec_driver_sql("SELECT day FROM report_emails ORDER BY day").all()]
+    assert rows == [(key, "done", 1) for key in sorted(claimed)]
+    assert emails == sorted(claimed)
+    for kind, schedule in {**schedules, **others}.items():
+        assert schedule.due_periods(now + timedelta(days=1), first) == (
+            [Period.day(date(2026, 12, 2), BERLIN)] if kind == "day" else []), kind
+
+
+def test_the_report_job_has_one_schedule_per_report_at_its_time(tmp_path):
+    from reporter.report.job import ReportJob
+    from reporter.settings import load_settings
+    from reporter.store.history import History
+
+    settings = load_settings(None, history_url=f"sqlite:///{tmp_path / 'h.db'}", timezone="Europe/Berlin",
+                             report_time="00:10", weekly_report_time="07:00", monthly_report_time="",
+                             reports="daily,weekly,monthly")
+    history = History(settings.history_url, ["quiz"])
+    try:
+        job = ReportJob(settings, history)
+        assert [(s.kind, s.report_time.isoformat("minutes")) for s in job.schedules] == [
+            ("day", "00:10"), ("week", "07:00"), ("month", "00:10")]  # no monthly time: the daily one
+        job = ReportJob(settings.model_copy(update={"reports": ["weekly"]}), history)
+        assert [s.kind for s in job.schedules] == ["week"]
+        assert job.schedule_of(Period.parse("2026-11", BERLIN)).kind == "month"  # `reporter report --month`
+    finally:
+        history.close()
