@@ -172,11 +172,14 @@ class Period:
     @classmethod
     def parse(cls, key: str, tz: tzinfo | str, kind: str | None = None) -> Period:
         """The period named ``key`` (as in file names and the ``reports`` table), of ``kind`` or of whichever
-        kind's keys it matches. Raises ValueError when it names none."""
+        kind's keys it matches. Raises ValueError when it names none, with the form expected in words (``'2026-48'
+        is not an ISO week (YYYY-Www)``), never a regular expression."""
         for spec in [KINDS[kind]] if kind else KINDS.values():
             if re.fullmatch(spec.key_pattern, key):
                 return cls.of(spec.name, spec.parse(key), tz)
-        raise ValueError(f"{key!r} is not a report period ({', '.join(k.key_pattern for k in KINDS.values())})")
+        if kind:
+            KINDS[kind].parse(key)  # raises the kind's own message
+        raise ValueError(f"{key!r} is not a report period (YYYY-MM-DD, YYYY-Www or YYYY-MM)")
 
     @property
     def spec(self) -> Kind:

@@ -122,3 +122,99 @@ def test_a_killed_report_command_leaves_temporary_files_that_the_next_run_remove
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob(".*")) == [fresh.name]
     assert (out / f"{DAY}.html").is_file()
+
+
+# ------------------------------------------------------------------------------------------- --week and --month
+
+def week_history(tmp_path, first: date, last: date) -> dict[str, str]:
+    """A history with a sample every 5 min from ``first`` to the end of ``last`` (UTC days); the settings to
+    report on it."""
+    history = History(f"sqlite:///{tmp_path / 'h.db'}", ["grammar", "quiz"])
+    generate(history, day_bounds(first, ZoneInfo("UTC"))[0], day_bounds(last, ZoneInfo("UTC"))[1], interval=300)
+    history.close()
+    return {"REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'h.db'}", "REPORTER_TIMEZONE": "UTC",
+            "REPORTER_SAMPLE_INTERVAL": "300", "REPORTER_AI_FEATURES": "grammar,quiz",
+            "REPORTER_REPORT_DIR": str(tmp_path / "reports")}
+
+
+def test_week_renders_its_html_and_pdf_named_by_the_iso_week(tmp_path):
+    import io
+
+    from pypdf import PdfReader
+
+    env = week_history(tmp_path, date(2026, 11, 21), date(2026, 11, 29))  # 2026-W48 and the end of W47
+    result = reporter("report", "--week", "2026-W48", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "reports"
+    assert {p.name for p in out.iterdir() if not p.name.endswith(".csv")} == {"2026-W48.html", "2026-W48.pdf"}
+    assert "2026-W48: " in result.stdout and "not over yet" not in result.stderr
+    html = (out / "2026-W48.html").read_text()
+    assert "Weekly report" in html and "Week 48 · 23\u201329 November 2026" in html
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO((out / "2026-W48.pdf").read_bytes())).pages)
+    assert "Weekly report" in text
+
+
+def test_month_renders_its_html_named_by_the_month(tmp_path):
+    env = week_history(tmp_path, date(2026, 10, 28), date(2026, 11, 3))
+    result = reporter("report", "--month", "2026-11", "--format", "html", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "reports" / "2026-11.html").read_text()
+    assert "Monthly report" in html and "November 2026" in html
+    assert not (tmp_path / "reports" / "2026-11.pdf").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--week", "2026-48", "is not an ISO week (YYYY-Www)"),
+    ("--week", "2025-W53", "year 2025 has no week 53"),
+    ("--week", "2026-W00", "has no week 00"),
+    ("--week", "2026-11", "is not an ISO week"),
+    ("--week", "", "give --date YYYY-MM-DD, --week YYYY-Www"),  # empty: as if not given
+    ("--month", "2026-13", "is not a month (YYYY-MM)"),
+    ("--month", "2026-W48", "is not a month"),
+    ("--month", "2026-11-01", "is not a month"),
+    ("--month", "Nov", "is not a month"),
+])
+def test_a_bad_week_or_month_is_one_line_with_exit_2(tmp_path, option, value, says):
+    result = reporter("report", option, value, cwd=tmp_path, env={"REPORTER_TIMEZONE": "UTC"})
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and option in lines[0] and says in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(("option", "ahead"), [("--week", timedelta(days=7)), ("--month", timedelta(days=32))])
+def test_a_future_week_or_month_is_refused(tmp_path, option, ahead):
+    from datetime import UTC, datetime
+
+    later = datetime.now(UTC).date() + ahead
+    value = f"{later.isocalendar()[0]}-W{later.isocalendar()[1]:02d}" if option == "--week" else later.strftime("%Y-%m")
+    result = reporter("report", option, value, cwd=tmp_path, env={"REPORTER_TIMEZONE": "UTC"})
+    assert result.returncode == 2, result.stderr
+    assert f"{value} is in the future" in result.stderr and option in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("option", ["--week", "--month"])
+def test_the_current_week_or_month_is_noted_as_not_over(tmp_path, option):
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date()
+    value = f"{today.isocalendar()[0]}-W{today.isocalendar()[1]:02d}" if option == "--week" else today.strftime("%Y-%m")
+    env = week_history(tmp_path, today - timedelta(days=1), today - timedelta(days=1))
+    result = reporter("report", option, value, "--format", "html", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    noun = option.removeprefix("--")
+    assert f"note: {value} is not over yet; its report covers the {noun} until now" in result.stderr
+    assert (tmp_path / "reports" / f"{value}.html").is_file()
+
+
+@pytest.mark.parametrize("options", [
+    ("--week", "2026-W48", "--month", "2026-11"),
+    ("--week", "2026-W48", "--date", "2026-11-24"),
+    ("--month", "2026-11", "--from", "2026-11-01", "--to", "2026-11-03"),
+])
+def test_week_month_date_and_range_are_mutually_exclusive(tmp_path, options):
+    result = reporter("report", *options, cwd=tmp_path, env={"REPORTER_TIMEZONE": "UTC"})
+    assert result.returncode == 2, result.stderr
+    assert "give one of --date, --week, --month or --from and --to" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "reports").exists()
