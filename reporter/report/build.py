@@ -35,6 +35,7 @@ from reporter.report.model import (
     severity_rank,
 )
 from reporter.report.period import Period
+from reporter.report.slo import objectives
 from reporter.report.trends import trends_of
 from reporter.settings import Settings
 from reporter.store.history import History

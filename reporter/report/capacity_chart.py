@@ -60,8 +60,8 @@ def _period_axis(ax, start: datetime, end: datetime, tz: ZoneInfo) -> None:
 def trend_chart(trends: list[CapacityTrend], *, start: datetime, end: datetime, tz: ZoneInfo, label: str,
                 interval: float | None = None, height_in: float = 1.2) -> str:
     """One host's resources (``trends``: disk, memory) as lines over ``start``..``end`` with each one's
-    least-squares line (through the daily means) dashed across the period, y 0..100 %, as an inline SVG string (a PNG too while
-    :func:`reporter.report.charts.collecting_images` collects)."""
+    least-squares line (through the daily means) dashed across the period, y 0..100 %, as an inline SVG string (a
+    PNG too while :func:`reporter.report.charts.collecting_images` collects)."""
     with _lock, matplotlib.rc_context(RC):
         fig = Figure(figsize=(WIDTH_IN, height_in), dpi=72)
         ax = fig.add_axes((0.07, 0.2, 0.89, 0.66))

@@ -183,7 +183,10 @@ def test_the_html_has_the_summary_a_section_per_host_and_ai_and_usage_once(html,
     assert html.count("<h2>AI</h2>") == 1 and html.count("<h2>Usage</h2>") == 1
     assert '<section id="system">' not in html and '<section id="coverage">' not in html
     assert "ErrorSpike" in re.search(r'<section id="incidents">(.*?)</section>', html, re.S).group(1)
-    assert html.count("<svg") == 3  # one chart (CPU, memory, disk) for each host with samples; one feature: no bars
+    # one chart (CPU, memory, disk) for each host with samples, and the AI section's two charts over the day (requests,
+    # response time); no capacity chart (nothing fills up in a day)
+    ai = re.search(r'<section id="ai">(.*?)</section>', html, re.S).group(1)
+    assert html.count("<svg") == 5 and ai.count("<svg") == 2
 
 
 def check_summary(report) -> None:
