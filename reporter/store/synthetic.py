@@ -41,7 +41,7 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
         row["memory_percent"] = memory = min(99.0, 55 + 15 * daily + rng.gauss(0, 1.5))
         row["memory_total_gb"] = 23.5
         row["memory_used_gb"] = memory / 100 * 23.5
-        disk += 0.00002 * interval * (1 + rng.random())
+        disk = min(97.0, disk + 0.0000035 * interval * (1 + rng.random()))  # about 0.45 % a day, never full
         row["disk_percent"], row["disk_total_gb"] = disk, 250.0
         row["disk_used_gb"] = disk / 100 * 250.0
         row["uptime_seconds"] = (t - start).total_seconds() + 86400 * 12
