@@ -169,10 +169,10 @@ def local_time(value: datetime, report: Report, tz: ZoneInfo) -> str:
 
 
 @pass_context
-def _hm(ctx, value: datetime | str | None) -> str:
+def _hm(ctx, value: datetime | str | None, since: datetime | None = None) -> str:
     """A time of the report's period for people (:func:`local_time`: ``HH:MM`` in a daily report, ``Tue 24 Nov
-    14:05`` in a weekly or monthly one); in a period with a DST change with the zone abbreviation, since a wall
-    time can repeat."""
+    14:05`` in a weekly or monthly one, only ``14:19`` on the local day of ``since``, e.g. an end after its start);
+    in a period with a DST change with the zone abbreviation, since a wall time can repeat."""
     if value is None:
         return NA
     if not isinstance(value, datetime):
@@ -181,7 +181,11 @@ def _hm(ctx, value: datetime | str | None) -> str:
             return str(value)
         value = parsed
     report: Report = ctx["report"]
-    text = local_time(value, report, ctx["tz"])
+    tz = ctx["tz"]
+    if since is not None and report.period.kind != "day" and value.astimezone(tz).date() == since.astimezone(tz).date():
+        text = value.astimezone(tz).strftime("%H:%M")
+    else:
+        text = local_time(value, report, tz)
     if ctx["dst_day"] and value != report.midnight:
         text += _local(ctx, value).strftime(" %Z")
     return text

@@ -114,15 +114,17 @@ class Figure:
 
     @property
     def change_text(self) -> str:
-        """``▲ +12 %``, ``▼ -0.40 pts``, ``±0 %``, ``▲ +3`` (from 0), or ``n/a``."""
+        """``▲ +12 %``, ``▼ -0.40 pts``, ``±0 %``, ``▲ +3`` or ``▲ +1 h 05 min`` (from 0), or ``n/a``."""
         shown = self.rounded_change
         if shown is None:
             return "n/a"
-        unit = f" {self.change_unit}" if self.change_unit else (" s" if self.unit in ("seconds", "duration") else "")
+        unit = f" {self.change_unit}" if self.change_unit else ""
         if shown == 0:
             return f"±0{unit}"
-        digits = 2 if self.unit == "percent" or (self.change_unit == "" and self.unit != "count") else (
-            1 if self.change_unit == "%" and abs(shown) < 10 else 0)
+        if self.change_unit == "" and self.unit != "count":  # a time from 0: the difference as a time
+            arrow, sign = (UP, "+") if shown > 0 else (DOWN, "-")
+            return f"{arrow} {sign}{format_value(abs(shown), self.unit)}"
+        digits = 2 if self.unit == "percent" else (1 if self.change_unit == "%" and abs(shown) < 10 else 0)
         return f"{UP if shown > 0 else DOWN} {shown:+,.{digits}f}{unit}"
 
     @property
