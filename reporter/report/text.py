@@ -86,9 +86,10 @@ def render_text(report: Report) -> str:
                  + (f", {firing} still firing" if firing else "") + (" (most severe first):" if count else ""))
     for a in report.alerts[:MAX_EPISODES]:
         labels = " ".join(f"{k}={v}" for k, v in a.distinguishing_labels.items())
-        end = "still firing" if a.end is None else _time(a.end, report, tz)
+        span = f"{_time(a.start, report, tz)}, still firing" if a.end is None else \
+            f"{_time(a.start, report, tz)} to {_time(a.end, report, tz)}"
         lines.append(f"  {_line(a.severity or '-', 12).upper()} {_line(a.alertname, 60)}"
-                     f"{' ' + _line(labels) if labels else ''}: {_time(a.start, report, tz)} to {end}, "
+                     f"{' ' + _line(labels) if labels else ''}: {span}, "
                      f"{fmt_duration(a.seconds)}" + _acknowledged(a, report, tz))
     if count > MAX_EPISODES:
         lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")

@@ -149,7 +149,7 @@ def test_the_incidents_section_lists_the_week_s_episodes_with_dates_hosts_and_ac
     assert "the mean whole duration, firing to resolved, of the 4 episodes resolved during it" in noisiest
     summary = render_text(week_report)
     assert "5 alerts (2 critical, 5 h 49 min, 1 still firing)" in " ".join(summary.split())
-    assert "CRITICAL disk_full host=web-1: Sun 29 Nov 22:00 to still firing, 2 h 00 min" in summary
+    assert "CRITICAL disk_full host=web-1: Sun 29 Nov 22:00, still firing, 2 h 00 min" in summary
 
 
 def test_a_month_s_incidents_across_the_dst_change_count_real_time(history):

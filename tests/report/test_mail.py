@@ -173,7 +173,7 @@ def test_text_part_carries_the_key_figures(tmp_path):
         assert f"peak {fmt_percent(report.system['cpu_percent'].max)}" in plain
         assert f"peak {fmt_percent(report.system['memory_percent'].max)}" in plain
         assert "Alerts:        1 episode, 1 still firing" in plain
-        assert "CRITICAL redis_down service=redis INJECTED: line: 03:00 to still firing" in plain
+        assert "CRITICAL redis_down service=redis INJECTED: line: 03:00, still firing" in plain
         assert not any(line.startswith("INJECTED") for line in plain.splitlines())
         assert message.get_body(("html",)) is not None  # the HTML version stays
     finally:
