@@ -19,8 +19,10 @@ from reporter.store.history import History
 
 
 def generate(history: History, start: datetime, end: datetime, interval: float = 10.0, seed: int = 7,
-             batch: int = 5000, progress: Callable[[int], None] | None = None) -> int:
-    """Insert samples from ``start`` to ``end`` (aware datetimes) every ``interval`` seconds; returns the count."""
+             batch: int = 5000, progress: Callable[[int], None] | None = None, outages: float = 0.0004) -> int:
+    """Insert samples from ``start`` to ``end`` (aware datetimes) every ``interval`` seconds; returns the count.
+    ``outages``: the chance that a service goes down at a sample (0.0004 at 10 s: about 3 outages of a few minutes
+    a day per service; 0.00003 gives availabilities around 99.8 %)."""
     rng = random.Random(seed)
     start, end = start.astimezone(UTC), end.astimezone(UTC)  # step in real time (DST days are 23 h / 25 h)
     features = history.features
@@ -47,7 +49,7 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
         row["uptime_seconds"] = (t - start).total_seconds() + 86400 * 12
         row["load_1m"] = row["load_5m"] = row["load_15m"] = 2 * cpu / 100
         for service in outage_until:
-            if outage_until[service] is None and rng.random() < 0.0004:
+            if outage_until[service] is None and rng.random() < outages:
                 outage_until[service] = t + timedelta(seconds=rng.uniform(30, 900))
             until = outage_until[service]
             down = until is not None and t < until
