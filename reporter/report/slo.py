@@ -22,8 +22,8 @@ Status: ``no_data`` without a figure for the period; ``missed`` when the period'
 ``at_risk`` when met but less than :data:`AT_RISK_BUDGET` percent of the period's budget is left, or the rolling
 30 days' budget is spent (burn rate over 30 days >= 1); ``met`` otherwise.
 
-The rolling 30 days are read with SQL aggregates (SUM/COUNT of the probe columns; counter increases with the
-``LAG`` window function), never row by row.
+The rolling 30 days are read with SQL aggregates (SUM/COUNT of the probe columns; counter increases of each row
+against the one before, found with the ``LAG`` window function), never row by row.
 """
 
 from __future__ import annotations
@@ -195,8 +195,8 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
     report), ``inconsistent`` (a feature's successes grew more than its requests: no success rate),
     ``timed`` (requests in intervals with a time increase) and ``fast`` (those in intervals whose average
     response time is at most ``p95_seconds``). Counter increases with resets handled (:func:`_step`); the first
-    increase of a window starts at the last sample at most an hour before it (as ``build_report``). One query:
-    each row beside the one before (:func:`_pairs`), sums per window."""
+    increase of a window starts at the last sample at most an hour before it (as ``build_report``). One query
+    per window over its own rows: each row beside the one before (:func:`_pairs`), summed."""
     features = history.features
     counters = ["ai_total_requests", "ai_total_time_seconds",
                 *(f"ai_{f}_{what}" for f in features for what in ("requests", "success"))]
@@ -215,14 +215,11 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
         with history.engine.connect() as conn:
             row = [None if v is None else float(v) for v in conn.execute(query).one()]
 
-        def total(i: int, row: list[float | None] = row) -> float | None:
-            return row[i]
-
         r_scale = scale["ai_total_requests"]
-        found = {"timed": (total(0) or 0.0) / r_scale, "fast": (total(1) or 0.0) / r_scale, "requests": 0.0,
+        found = {"timed": (row[0] or 0.0) / r_scale, "fast": (row[1] or 0.0) / r_scale, "requests": 0.0,
                  "success": 0.0, "inconsistent": False}
         for n, f in enumerate(features):
-            f_req, f_ok = total(2 + 2 * n), total(3 + 2 * n)
+            f_req, f_ok = row[2 + 2 * n], row[3 + 2 * n]
             f_req = None if f_req is None else f_req / scale[f"ai_{f}_requests"]
             f_ok = None if f_ok is None else f_ok / scale[f"ai_{f}_success"]
             if f_ok is not None and f_ok > (f_req or 0.0):
