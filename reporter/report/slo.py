@@ -37,7 +37,7 @@ from sqlalchemy import Float, and_, case, func, literal, or_, select, type_coerc
 
 from reporter.base.ms import to_ms
 from reporter.catalog import catalog, report_metrics
-from reporter.settings import DEFAULT_AVAILABILITY, PROBES
+from reporter.settings import DEFAULT_AVAILABILITY, PROBES, Settings
 from reporter.store.history import History
 
 ROLLING = timedelta(days=30)
@@ -239,7 +239,7 @@ def _coverage(samples: dict[str, int], start: datetime, end: datetime, interval:
 
 
 def objectives(history: History, start: datetime, end: datetime, *, sample_interval: float,
-               settings: Any = None) -> list[Objective]:
+               settings: Settings | None = None) -> list[Objective]:
     """The objectives of the report covering start <= t < end (UTC; ``end`` is "now" for a partial period),
     in this order: availability of each service probed in the period or the 30 days (every service when
     nothing was probed), AI success rate, AI p95 response time, sampling coverage. The rolling window is the
