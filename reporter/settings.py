@@ -25,6 +25,7 @@ from reporter.masking import mask, register_secrets, url_secrets, userinfo_probl
 from reporter.sqlite_file import SQLiteFileError, sqlite_file
 
 ENV_PREFIX = "REPORTER_"
+REPORT_KINDS = {"daily": "day", "weekly": "week", "monthly": "month"}  # REPORTER_REPORTS names -> period kinds
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PROBES = ("database", "redis", "ollama")
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -338,7 +339,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [v.strip().lower() for v in value.split(",") if v.strip()]
         if isinstance(value, list):
-            known = ("daily", "weekly", "monthly")
+            known = tuple(REPORT_KINDS)
             unknown = [v for v in value if v not in known]
             if unknown:
                 raise ValueError(f"unknown report(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)} "
@@ -370,10 +371,9 @@ class Settings(BaseSettings):
 
     @property
     def report_kinds(self) -> list[str]:
-        """The period kinds of the reports produced (``reports``): ``day``, ``week``, ``month``."""
-        from reporter.report.period import REPORTS
-
-        return [REPORTS[name] for name in self.reports]
+        """The period kinds of the reports produced (``reports``): ``day``, ``week``, ``month`` (the names of
+        :data:`reporter.report.period.KINDS`)."""
+        return [REPORT_KINDS[name] for name in self.reports]
 
     @field_validator("email_to", mode="before")
     @classmethod

@@ -112,7 +112,6 @@ MONTH = Kind(
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in (DAY, WEEK, MONTH)}
-REPORTS = {"daily": "day", "weekly": "week", "monthly": "month"}  # REPORTER_REPORTS names -> kinds
 
 
 def key_pattern() -> str:
