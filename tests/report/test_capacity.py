@@ -204,3 +204,15 @@ def test_each_host_of_a_fleet_has_its_trend_the_filling_one_first_and_charted():
         h.close()
         for _ in schema:
             pass
+
+
+def test_a_disk_that_crossed_100_percent_reads_full_at_the_end(history):
+    rows, t = [], WEEK.start
+    while t < WEEK.end:
+        days = (t - WEEK.start).total_seconds() / 86400
+        rows.append({"ts": to_ms(t), "disk_percent": min(100.0, 97 + days), "memory_percent": 40.0})
+        t += timedelta(minutes=10)
+    insert(history, rows)
+    report = build_report(history, WEEK, sample_interval=600, host="web01")
+    assert report.capacity[0].full_at == WEEK.end
+    assert re.search(r"Disk 100\.00% 100\.00% \+0\.\d\d pp full at the end Memory", section(render_html(report)))
