@@ -164,3 +164,24 @@ def test_an_email_variant_older_than_the_html_file_is_not_used(history_url, tmp_
     os.utime(variant, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     html = build_message(settings, DAY.key, "web01", report_files(folder, DAY)).get_body(("html",)).get_content()
     assert "<svg" in html and "cid:" not in html  # a PNG missing: the HTML file, never a broken image
+
+
+def test_reporter_report_email_sends_the_png_charts_too(history_url, tmp_path):
+    from tests.test_cli import reporter
+
+    smtp = SMTPServer()
+    try:
+        result = reporter("report", "--date", DAY.key, "--format", "html", "--email", cwd=tmp_path, env={
+            "REPORTER_HISTORY_URL": history_url, "REPORTER_TIMEZONE": "Europe/Berlin", "REPORTER_SAMPLE_INTERVAL": "120",
+            "REPORTER_AI_FEATURES": "grammar,quiz", "REPORTER_REPORT_DIR": str(tmp_path / "reports"),
+            "REPORTER_SMTP_HOST": "127.0.0.1", "REPORTER_SMTP_PORT": str(smtp.port), "REPORTER_SMTP_SECURITY": "none",
+            "REPORTER_EMAIL_TO": "team@example.com"})
+        assert result.returncode == 0, result.stderr
+        [message] = smtp.wait_for(1)
+        html = message.get_body(("html",)).get_content()
+        pngs = {p["Content-ID"].strip("<>") for p in message.walk() if p.get_content_type() == "image/png"}
+        sources = html_images(html)
+        assert sources and {s.removeprefix("cid:") for s in sources} == pngs and "<svg" not in html
+        assert max(len(line.rstrip(b"\r")) for line in smtp.raw[0].split(b"\n")) <= 998
+    finally:
+        smtp.stop()
