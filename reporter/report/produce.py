@@ -1,7 +1,7 @@
 """Produce one period's report files in this process: build the model, render the HTML and the PDF, write the
 full long lists as CSV. Files: ``<key>.html``, ``<key>.pdf`` and ``<key>.<list>.csv`` (``<key>`` the period's
 key, ``YYYY-MM-DD`` for a day), written atomically; with the HTML, its email variant (charts as PNG images:
-``<key>.email.html`` and ``<key>.email.<n>.png``, :mod:`reporter.report.email_body`).
+``<key>.email.html``, :mod:`reporter.report.email_body`) when email is configured.
 
 Run in the render child (:mod:`reporter.report.render_child`); the daemon and the CLI call
 :func:`reporter.report.render.render_in_child`, which runs it there.
@@ -37,8 +37,10 @@ def produce(settings: Settings, history: History, period: Period, out_dir: Path,
     report = build_report(history, period, sample_interval=settings.sample_interval,
                           host=host or settings.host_name, top_n=settings.report_top_n, now=now,
                           settings=settings)
-    # with the HTML file, the email variant: each chart also drawn as a PNG (from the same figure)
-    collect: contextlib.AbstractContextManager[list[ChartImage]] = (collecting_images() if "html" in formats
+    # with the HTML file, when email is configured, the email variant: each chart also drawn as a PNG (from the same
+    # figure)
+    email = "html" in formats and bool(settings.smtp_host and settings.email_to)
+    collect: contextlib.AbstractContextManager[list[ChartImage]] = (collecting_images() if email
                                                                     else contextlib.nullcontext([]))
     with collect as images:
         html = render_html(report, templates_dir=settings.report_templates)
@@ -47,7 +49,8 @@ def produce(settings: Settings, history: History, period: Period, out_dir: Path,
     files: list[Path] = []
     if "html" in formats:
         files.append(write_atomic(report_path(out_dir, period, "html"), html))
-        files += write_email_variant(out_dir, period, html, images)
+        if email:
+            files += write_email_variant(out_dir, period, html, images)
     pdf_seconds = peak = None
     warnings: list[str] = []
     if "pdf" in formats:

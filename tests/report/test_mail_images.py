@@ -78,8 +78,10 @@ def test_the_email_body_shows_png_charts_by_content_id_and_the_files_keep_svg(hi
         settings = settings_for(history_url, folder, smtp.port)
         produced = render_in_child(settings, WEEK, folder, ("html", "pdf"), timeout=300, host="web01")
         names = sorted(p.name for p in produced.files)
-        assert "2026-W47.email.html" in names and "2026-W47.email.1.png" in names
+        assert "2026-W47.email.html" in names and not [n for n in names if n.endswith(".png")]  # one file
         assert sorted(p.name for p in folder.glob("2026-W47.*")) == names  # the job's glob lists just these
+        variant = (folder / "2026-W47.email.html").read_text(encoding="utf-8")
+        assert "<svg" not in variant and variant.count('src="data:image/png;base64,') >= 5  # opens in a browser
         queue(history_url, WEEK)
         assert deliver(history_url, settings) == 1
         [message] = smtp.wait_for(1)
@@ -160,10 +162,20 @@ def test_an_email_variant_older_than_the_html_file_is_not_used(history_url, tmp_
     os.utime(variant, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))  # the HTML rendered again without it
     html = build_message(settings, DAY.key, "web01", report_files(folder, DAY)).get_body(("html",)).get_content()
     assert "<svg" in html and "cid:" not in html
-    (folder / f"{DAY.key}.email.2.png").unlink()
+    text = variant.read_text(encoding="utf-8")
+    variant.write_text(text.replace('src="data:image/png;base64,', 'src="data:image/png;base64,!', 1))
     os.utime(variant, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     html = build_message(settings, DAY.key, "web01", report_files(folder, DAY)).get_body(("html",)).get_content()
-    assert "<svg" in html and "cid:" not in html  # a PNG missing: the HTML file, never a broken image
+    assert "<svg" in html and "cid:" not in html  # a broken image: the HTML file, never a broken image
+
+
+def test_no_email_variant_without_email_configured(history_url, tmp_path):
+    folder = tmp_path / "reports"
+    settings = load_settings(None, history_url=history_url, report_dir=str(folder), timezone="Europe/Berlin",
+                             ai_features="grammar,quiz", sample_interval=120)
+    produced = render_in_child(settings, DAY, folder, ("html",), timeout=300, host="web01")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in produced.files)
+    assert not list(folder.glob("*.email.*")) and (folder / f"{DAY.key}.html").is_file()
 
 
 def test_reporter_report_email_sends_the_png_charts_too(history_url, tmp_path):
