@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import select
 
 from reporter.alerting.acks import AckStore
@@ -138,10 +139,10 @@ def covered(period: Period, now: datetime | None = None) -> tuple[datetime, date
 
 
 def host_day(history: History, host: str | None, start: datetime, end: datetime, sample_interval: float,
-             shown: str | None = None) -> tuple[HostDay, list[tuple[int, float | None]]]:
+             shown: str | None = None) -> tuple[HostDay, np.ndarray]:
     """The figures of ``host`` (None: the history's own) for start <= t < end, named ``shown`` (default
-    the host), and its model-available probes (``(ts_ms, ollama_model_available)`` per sample, for the AI
-    section)."""
+    the host), and its model-available probes (an (n, 2) float array: ts_ms, ``ollama_model_available`` 0/1 or
+    NaN per sample, for the AI section and its trends)."""
     system_names = list(report_metrics("system"))
     ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
     columns = [*system_names, "uptime_seconds", *ups]
@@ -166,7 +167,8 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
         series={name: downsample(list(zip(times, values(name), strict=True))) for name in system_names},
         services=services,
     )
-    return day, [(r[0], r[col["ollama_model_available"]]) for r in rows]
+    model = col["ollama_model_available"]
+    return day, np.array([(r[0], r[model]) for r in rows], dtype=float).reshape(len(rows), 2)
 
 
 def _brief(name: str, summary: HostSummary | None, alerts: list[AlertEpisode], start: datetime, end: datetime,
@@ -179,9 +181,15 @@ def _brief(name: str, summary: HostSummary | None, alerts: list[AlertEpisode], s
     return HostDay(name, summary.samples, expected, [], summary.system, None, {}, services, alerts, detailed=False)
 
 
-def _with_probes(result: tuple[HostDay, list[tuple[int, float | None]]]) -> tuple[HostDay, tuple[float, int]]:
+def _probes(model: np.ndarray) -> tuple[float, int]:
+    """(model-available probes that answered 1, probes) of :func:`host_day`'s array."""
+    values = model[:, 1]
+    return float(np.nansum(values)), int(np.count_nonzero(~np.isnan(values)))
+
+
+def _with_probes(result: tuple[HostDay, np.ndarray]) -> tuple[HostDay, tuple[float, int]]:
     figures, probes = result
-    return figures, (sum(v for _, v in probes if v is not None), sum(1 for _, v in probes if v is not None))
+    return figures, _probes(probes)
 
 
 def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
@@ -220,7 +228,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     episodes = alert_episodes(history, start, end)
     own, model = host_day(history, None, start, end, sample_interval,
                           shown=history.host if history.fleet else host)
-    model_up, model_probes = sum(v for _, v in model if v is not None), sum(1 for _, v in model if v is not None)
+    model_up, model_probes = _probes(model)
     hosts: list[HostDay] = [own]
     fleet_alerts: list[AlertEpisode] = []
     if history.fleet:

@@ -191,7 +191,9 @@ def _time_axes(ax, start: datetime, end: datetime, tz: ZoneInfo, unit: str, ymax
     if hours > 48:  # a week or a month: local days
         ax.xaxis.set_major_locator(mdates.DayLocator(interval=1 if hours <= 8 * 25 else 3, tz=tz))
         ax.xaxis.set_minor_locator(mdates.DayLocator(tz=tz))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d" if hours <= 8 * 25 else "%d %b", tz=tz))
+        dates = mdates.DateFormatter("%a %d" if hours <= 8 * 25 else "%d %b", tz=tz)
+        last = mdates.date2num(end) - 1e-6  # no label at the right edge: it would be cut in half
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, pos: "" if x >= last else dates(x, pos)))
     else:
         ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3 if hours > 12 else 1), tz=tz))
         ax.xaxis.set_minor_locator(mdates.HourLocator(tz=tz))

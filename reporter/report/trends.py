@@ -110,7 +110,8 @@ class Samples:
         return len(self._rows)
 
     def column(self, name: str) -> np.ndarray:
-        """The values of ``name`` (all NaN for a column not read)."""
+        """The values of ``name`` (NaN where missing; all NaN for a column not read), converted once, column by
+        column: a month's table at once would add its own size (50 MB) to the render child's peak."""
         if name not in self._cache:
             i = self._index.get(name)
             self._cache[name] = (np.full(len(self._rows), np.nan) if i is None
@@ -133,11 +134,10 @@ def _sums(where: np.ndarray, values: np.ndarray, count: int) -> list[float | Non
     return [float(s) if n else None for s, n in zip(sums, seen, strict=True)]
 
 
-def ai_buckets(period: Period, samples: Samples, features: list[str],
-               model: list[tuple[int, float | None]]) -> list[AIBucket]:
+def ai_buckets(period: Period, samples: Samples, features: list[str], model: np.ndarray) -> list[AIBucket]:
     """The :class:`AIBucket` list of ``period`` from the app ``samples`` (oldest first; a row before the period
-    may come first as the base of the first increase) and the own host's model probes ``model``
-    (``(ts_ms, 0/1 or None)``)."""
+    may come first as the base of the first increase) and the own host's model probes ``model`` (an (n, 2) array
+    of ts_ms, 0/1 or NaN)."""
     edges = np.array([to_ms(e) for e in bucket_edges(period)], dtype=np.int64)
     count = len(edges) - 1
     where = np.searchsorted(edges, samples.ts[1:], side="right") - 1  # each increase in the bucket of its end
@@ -161,8 +161,8 @@ def ai_buckets(period: Period, samples: Samples, features: list[str],
             if f_req[b]:
                 ok[b] += f_ok[b] or 0.0
                 asked[b] += f_req[b] or 0.0
-    probes = np.array([up for _, up in model], dtype=float)
-    probe_where = np.searchsorted(edges, np.array([t for t, _ in model], dtype=np.int64), side="right") - 1
+    probes = model[:, 1]
+    probe_where = np.searchsorted(edges, model[:, 0].astype(np.int64), side="right") - 1
     probe_in = (probe_where >= 0) & (probe_where < count)
     up = _sums(probe_where[probe_in], probes[probe_in], count)
     probed = np.bincount(probe_where[probe_in][~np.isnan(probes[probe_in])], minlength=count)
@@ -209,13 +209,13 @@ def feature_trends(current: list[FeatureDay], previous: list[FeatureDay] | None)
     return out
 
 
-def trends_of(report: Report, columns: list[str], rows: list[tuple], model: list[tuple[int, float | None]],
+def trends_of(report: Report, columns: list[str], rows: list[tuple], model: np.ndarray,
               features: list[str], settings: Settings | None = None) -> Trends:
     """``Report.trends`` of ``report`` (built, with its ``previous``): the AI buckets from the app ``rows`` it
     read (``(ts_ms, *values)`` in ``columns`` order, the base row before the period first when there is one), the
-    own host's model probes ``model``, the per-feature changes, and the usage over time
-    (:func:`reporter.report.usage_trends.usage_trend`: period lists from the application's database when
-    ``settings`` is given and it answers, else the stored lifetime lists)."""
+    own host's model probes ``model`` (:func:`reporter.report.build.host_day`: an (n, 2) array of ts_ms, 0/1), the
+    per-feature changes, and the usage over time (:func:`reporter.report.usage_trends.usage_trend`: period lists
+    from the application's database when ``settings`` is given and it answers, else the stored lifetime lists)."""
     from reporter.report.usage_trends import usage_trend
 
     samples = Samples(columns, rows)
