@@ -202,6 +202,9 @@ def usage_trend(report: Report, samples: Samples, settings: Settings | None) -> 
     totals = samples.column("usage_total_users")
     known = np.flatnonzero(~np.isnan(totals) & (samples.ts < to_ms(period.start)))
     base = float(totals[known[-1]]) if len(known) else None
+    count = next((u for u in report.usage if u.name == "total_users"), None)
+    if base is None and count is not None and count.value is not None and count.change is not None:
+        base = count.value - count.change  # the previous period's last reading (build_report read it)
     net: list[float | None] = []
     for end_of_day in _last_per_day(days, samples.ts, totals):
         net.append(None if end_of_day is None or base is None else end_of_day - base)
@@ -232,7 +235,7 @@ def usage_trend(report: Report, samples: Samples, settings: Settings | None) -> 
             scenarios=_scenarios(fetched["scenarios"]), lists="period")
     users, scenarios = _lifetime(report)
     # the period's net change: its last user count against the previous period's last (as the usage table shows)
-    change = next((u.change for u in report.usage if u.name == "total_users"), None)
+    change = count.change if count is not None else None
     return UsageTrend(days=[UsageDay(d.first_day, a, n) for d, a, n in zip(days, active, net, strict=True)],
                       new_users=change, new_users_source="net", top_users=users,
                       scenarios=scenarios, lists="lifetime", error=error)

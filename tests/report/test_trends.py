@@ -317,7 +317,8 @@ def test_the_period_lists_come_from_the_application_database(history, tmp_path, 
 
 def test_without_the_application_database_the_lifetime_lists_are_labelled(history, tmp_path):
     period = Period.parse(WEEK, BERLIN)
-    insert(history, samples(period.start, period.end, 600, seed=7))
+    rows = samples(period.previous().start, period.end, 600, seed=7)
+    insert(history, rows)
     with history.engine.begin() as conn:
         conn.execute(history.usage_lists.insert(), {
             "kind": "top_users", "ts": to_ms(period.end - timedelta(hours=1)),
@@ -334,6 +335,12 @@ def test_without_the_application_database_the_lifetime_lists_are_labelled(histor
     assert "&lt;script&gt;x&lt;/script&gt;" in part and "<script>" not in part
     # new users: the net change of the user count (the last reading against the previous week's last)
     assert usage.new_users_source == "net" and "net change of the user count" in part
+    readings = [(datetime.fromtimestamp(r["ts"] / 1000, BERLIN), r["usage_total_users"]) for r in rows
+                if r.get("usage_total_users") is not None]
+    ends = [[v for t, v in readings if t < local_midnight(d + timedelta(days=1))][-1]
+            for d in [period.first_day - timedelta(days=1), *period.local_days]]
+    assert [d.new_users for d in usage.days] == [b - a for a, b in itertools.pairwise(ends)]
+    assert usage.new_users == ends[-1] - ends[0] == sum(d.new_users for d in usage.days)
 
 
 def test_the_monthly_pdf(history, tmp_path):
