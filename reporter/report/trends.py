@@ -97,26 +97,32 @@ def bucket_edges(period: Period) -> list[datetime]:
 
 
 class Samples:
-    """The app rows of a report as arrays: ``ts`` (ms, int64) and one float array per column (NaN where missing),
-    made once for the AI and the usage trends. ``rows`` are ``(ts_ms, *values)`` in ``columns`` order."""
+    """The app rows of a report as arrays: ``ts`` (ms, int64) and one float array per column of ``wanted`` (NaN
+    where missing; all NaN for a column not read), made once for the AI and the usage trends. ``rows`` are
+    ``(ts_ms, *values)`` in ``columns`` order. Converted :data:`CHUNK` rows at a time: only the wanted columns are
+    kept (a month's whole table at once would add 50 MB to the render child's peak)."""
 
-    def __init__(self, columns: list[str], rows: list[tuple]) -> None:
-        self.ts = np.array([r[0] for r in rows], dtype=np.int64)
-        self._index = {name: i + 1 for i, name in enumerate(columns)}
-        self._rows = rows
-        self._cache: dict[str, np.ndarray] = {}
+    CHUNK = 16_384
+
+    def __init__(self, columns: list[str], rows: list[tuple], wanted: list[str]) -> None:
+        index = {name: i + 1 for i, name in enumerate(columns)}
+        kept = [name for name in dict.fromkeys(wanted) if name in index]
+        table = np.full((len(rows), len(kept) + 1), np.nan)
+        picks = [0, *(index[name] for name in kept)]
+        for at in range(0, len(rows), self.CHUNK):
+            chunk = np.array(rows[at:at + self.CHUNK], dtype=float).reshape(-1, len(columns) + 1)
+            table[at:at + len(chunk)] = chunk[:, picks]
+        self.ts = table[:, 0].astype(np.int64)  # ms timestamps are exact in a float64
+        self._columns = {name: table[:, i + 1] for i, name in enumerate(kept)}
+        self._rows = len(rows)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._rows
 
     def column(self, name: str) -> np.ndarray:
-        """The values of ``name`` (NaN where missing; all NaN for a column not read), converted once, column by
-        column: a month's table at once would add its own size (50 MB) to the render child's peak."""
-        if name not in self._cache:
-            i = self._index.get(name)
-            self._cache[name] = (np.full(len(self._rows), np.nan) if i is None
-                                 else np.array([r[i] for r in self._rows], dtype=float))
-        return self._cache[name]
+        """The values of ``name`` (NaN where missing; all NaN for a column not wanted or not read)."""
+        found = self._columns.get(name)
+        return np.full(self._rows, np.nan) if found is None else found
 
     def increases(self, name: str) -> np.ndarray:
         """Per-step increases of a counter (``len - 1`` of them), as :func:`reporter.report.build.steps`: a decrease
@@ -218,7 +224,9 @@ def trends_of(report: Report, columns: list[str], rows: list[tuple], model: np.n
     from the application's database when ``settings`` is given and it answers, else the stored lifetime lists)."""
     from reporter.report.usage_trends import usage_trend
 
-    samples = Samples(columns, rows)
+    wanted = ["ai_total_requests", "ai_total_time_seconds", "ai_cache_hits", "usage_active_users_24h",
+              "usage_total_users", *(f"ai_{f}_{k}" for f in features for k in ("requests", "success"))]
+    samples = Samples(columns, rows, wanted)
     previous = report.previous.ai.features if report.previous is not None else None
     ai = AITrend(bucket="hour" if report.period.kind == "day" else "day",
                  buckets=ai_buckets(report.period, samples, features, model),
