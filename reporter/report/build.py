@@ -3,6 +3,7 @@ events)."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import logging
@@ -36,6 +37,7 @@ from reporter.report.model import (
     severity_rank,
 )
 from reporter.report.period import Period
+from reporter.report.samples import Samples, last, last_readings, total
 from reporter.report.slo import objectives
 from reporter.report.trends import trends_of
 from reporter.settings import Settings
@@ -82,11 +84,6 @@ def steps(values: list[float | None]) -> list[float | None]:
         else:
             out.append(cur - prev if cur >= prev else cur)
     return out
-
-
-def _sum(values: list[float | None]) -> float | None:
-    clean = [v for v in values if v is not None]
-    return sum(clean) if clean else None
 
 
 def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:
@@ -215,15 +212,12 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     counters = [m.name for m in catalog(features).values() if m.counter]  # the AI table's (and per feature)
     usage_cols = [f"usage_{u}" for u in usage_names]
     app_columns = [*counters, *usage_cols]
-    # one sample before the day is the base of the day's counter increases
+    # one sample before the day is the base of the day's counter increases; the rows as arrays (Samples), at once:
+    # the list of rows is gone before the host's rows are read (a month's is 200 MB of Python objects)
     app = history.app_rows(app_columns, start - timedelta(hours=1), end)
-    before = [r for r in app if r[0] < to_ms(start)]
-    app = [r for r in app if r[0] >= to_ms(start)]
-    col = {name: i + 1 for i, name in enumerate(app_columns)}
-
-    def values(name: str, with_base: bool = False) -> list[float | None]:
-        base = [before[-1][col[name]]] if with_base and before else []
-        return base + [r[col[name]] for r in app]
+    base = bisect.bisect_left(app, to_ms(start), key=lambda r: r[0])
+    samples = Samples(app_columns, app[max(0, base - 1):], app_columns)
+    del app
 
     episodes = alert_episodes(history, start, end)
     own, model = host_day(history, None, start, end, sample_interval,
@@ -264,15 +258,15 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     else:
         own.alerts.extend(episodes)  # a single host: every alert is this host's, labelled or not
 
-    req_steps = steps(values("ai_total_requests", True))
-    time_steps = steps(values("ai_total_time_seconds", True))
-    per_interval = [t / r for r, t in zip(req_steps, time_steps, strict=True) if r and t is not None and r > 0]
-    requests = _sum(req_steps)
+    req_steps, time_steps = samples.increases("ai_total_requests"), samples.increases("ai_total_time_seconds")
+    timed = (req_steps > 0) & ~np.isnan(time_steps)
+    per_interval = (time_steps[timed] / req_steps[timed]).tolist()
+    requests = total(req_steps)
     feature_days, f_req_total, f_ok_total, inconsistent = [], 0.0, 0.0, []
     for f in features:
-        f_req = _sum(steps(values(f"ai_{f}_requests", True)))
-        f_ok = _sum(steps(values(f"ai_{f}_success", True)))
-        f_time = _sum(steps(values(f"ai_{f}_time_seconds", True)))
+        f_req = total(samples.increases(f"ai_{f}_requests"))
+        f_ok = total(samples.increases(f"ai_{f}_success"))
+        f_time = total(samples.increases(f"ai_{f}_time_seconds"))
         if f_ok is not None and f_ok > (f_req or 0.0):  # more successes than requests: no rate, never > 100 %
             inconsistent.append(f)
         feature_days.append(FeatureDay(f, f_req, None if f in inconsistent else _ratio(f_ok, f_req, 100.0),
@@ -283,14 +277,13 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     if inconsistent:
         log.warning("report %s: AI success counters grew more than their request counters for %s; their success "
                     "rates are left out", day, ", ".join(f"ai_{f}_success > ai_{f}_requests" for f in inconsistent))
-    cache_hits = _sum(steps(values("ai_cache_hits", True)))
+    cache_hits = total(samples.increases("ai_cache_hits"))
     if cache_hits is not None and cache_hits > (requests or 0.0):
         log.warning("report %s: ai_cache_hits > ai_total_requests (the cache hits grew more than the requests); "
                     "the cache hit rate is left out", day)
     ai = AIDay(
         requests=requests,
-        avg_response_time=_ratio(_sum([t for r, t in zip(req_steps, time_steps, strict=True) if r is not None]),
-                                 requests),
+        avg_response_time=_ratio(total(time_steps[~np.isnan(req_steps)]), requests),
         p95_response_time=percentile(per_interval, 95),
         success_rate=None if inconsistent else _ratio(f_ok_total, f_req_total, 100.0),
         cache_hit_rate=None if cache_hits is not None and cache_hits > (requests or 0.0)
@@ -299,11 +292,12 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         features=feature_days,
     )
 
-    previous = history.app_rows(usage_cols, period.previous().start, start)  # the previous period's end
+    previous = last_readings(history, usage_cols, period.previous().start, start)  # the previous period's end
     usage = []
-    for i, name in enumerate(usage_names):
-        value = next((v for v in reversed(values(f"usage_{name}")) if v is not None), None)
-        prev = next((r[i + 1] for r in reversed(previous) if r[i + 1] is not None), None)
+    inside = samples.ts >= to_ms(start)
+    for name in usage_names:
+        value = last(samples.column(f"usage_{name}")[inside])
+        prev = previous[f"usage_{name}"]
         usage.append(UsageFigure(name, value, None if value is None or prev is None else value - prev))
 
     report = Report(
@@ -319,7 +313,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         report.objectives = objectives(history, start, end, sample_interval=sample_interval, settings=settings)
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
                                           settings=settings)
-        report.trends = trends_of(report, app_columns, [*before[-1:], *app], model, features, settings)
+        report.trends = trends_of(report, samples, model, features, settings)
     report.incidents = incidents(report)
     return report
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from reporter.base.ms import from_ms, to_ms
 from reporter.report.period import Period
+from reporter.report.samples import Samples
 
 if TYPE_CHECKING:
     from reporter.report.model import FeatureDay, Report
@@ -94,42 +95,6 @@ def bucket_edges(period: Period) -> list[datetime]:
         hours = round(period.hours)
         return [period.start + timedelta(hours=h) for h in range(hours)] + [period.end]
     return [Period.day(d, period.timezone).start for d in period.local_days] + [period.end]
-
-
-class Samples:
-    """The app rows of a report as arrays: ``ts`` (ms, int64) and one float array per column of ``wanted`` (NaN
-    where missing; all NaN for a column not read), made once for the AI and the usage trends. ``rows`` are
-    ``(ts_ms, *values)`` in ``columns`` order. Converted :data:`CHUNK` rows at a time: only the wanted columns are
-    kept (a month's whole table at once would add 50 MB to the render child's peak)."""
-
-    CHUNK = 16_384
-
-    def __init__(self, columns: list[str], rows: list[tuple], wanted: list[str]) -> None:
-        index = {name: i + 1 for i, name in enumerate(columns)}
-        kept = [name for name in dict.fromkeys(wanted) if name in index]
-        table = np.full((len(rows), len(kept) + 1), np.nan)
-        picks = [0, *(index[name] for name in kept)]
-        for at in range(0, len(rows), self.CHUNK):
-            chunk = np.array(rows[at:at + self.CHUNK], dtype=float).reshape(-1, len(columns) + 1)
-            table[at:at + len(chunk)] = chunk[:, picks]
-        self.ts = table[:, 0].astype(np.int64)  # ms timestamps are exact in a float64
-        self._columns = {name: table[:, i + 1] for i, name in enumerate(kept)}
-        self._rows = len(rows)
-
-    def __len__(self) -> int:
-        return self._rows
-
-    def column(self, name: str) -> np.ndarray:
-        """The values of ``name`` (NaN where missing; all NaN for a column not wanted or not read)."""
-        found = self._columns.get(name)
-        return np.full(self._rows, np.nan) if found is None else found
-
-    def increases(self, name: str) -> np.ndarray:
-        """Per-step increases of a counter (``len - 1`` of them), as :func:`reporter.report.build.steps`: a decrease
-        is a reset (the step is the new value), NaN where either side is missing."""
-        values = self.column(name)
-        step = values[1:] - values[:-1]
-        return np.where(step < 0, values[1:], step)
 
 
 def _sums(where: np.ndarray, values: np.ndarray, count: int) -> list[float | None]:
@@ -215,18 +180,15 @@ def feature_trends(current: list[FeatureDay], previous: list[FeatureDay] | None)
     return out
 
 
-def trends_of(report: Report, columns: list[str], rows: list[tuple], model: np.ndarray,
-              features: list[str], settings: Settings | None = None) -> Trends:
-    """``Report.trends`` of ``report`` (built, with its ``previous``): the AI buckets from the app ``rows`` it
-    read (``(ts_ms, *values)`` in ``columns`` order, the base row before the period first when there is one), the
-    own host's model probes ``model`` (:func:`reporter.report.build.host_day`: an (n, 2) array of ts_ms, 0/1), the
-    per-feature changes, and the usage over time (:func:`reporter.report.usage_trends.usage_trend`: period lists
-    from the application's database when ``settings`` is given and it answers, else the stored lifetime lists)."""
+def trends_of(report: Report, samples: Samples, model: np.ndarray, features: list[str],
+              settings: Settings | None = None) -> Trends:
+    """``Report.trends`` of ``report`` (built, with its ``previous``): the AI buckets from the app ``samples`` it
+    read (the base row before the period first when there is one), the own host's model probes ``model``
+    (:func:`reporter.report.build.host_day`: an (n, 2) array of ts_ms, 0/1), the per-feature changes, and the
+    usage over time (:func:`reporter.report.usage_trends.usage_trend`: period lists from the application's database
+    when ``settings`` is given and it answers, else the stored lifetime lists)."""
     from reporter.report.usage_trends import usage_trend
 
-    wanted = ["ai_total_requests", "ai_total_time_seconds", "ai_cache_hits", "usage_active_users_24h",
-              "usage_total_users", *(f"ai_{f}_{k}" for f in features for k in ("requests", "success"))]
-    samples = Samples(columns, rows, wanted)
     previous = report.previous.ai.features if report.previous is not None else None
     ai = AITrend(bucket="hour" if report.period.kind == "day" else "day",
                  buckets=ai_buckets(report.period, samples, features, model),

@@ -354,3 +354,20 @@ def test_the_monthly_pdf(history, tmp_path):
 
     pages = "".join(p.extract_text() for p in PdfReader(str(result.path)).pages)
     assert "AI requests per day" in pages and "Sun 29 Mar (23 h)" in pages and math.isfinite(report.ai.requests)
+
+
+def test_the_change_of_a_usage_figure_finds_the_previous_period_s_last_reading_days_back(history):
+    """build.last_readings reads back from the period's start in growing windows (1 h, 1 day, the rest)."""
+    period = Period.parse(WEEK, BERLIN)
+    previous = period.previous()
+    rows = [{"ts": to_ms(previous.start + timedelta(hours=h)), "cpu_percent": 1.0, "usage_total_users": 100.0 + h}
+            for h in (1, 2)]  # the previous week's last readings: on its Monday
+    rows += [{"ts": to_ms(previous.end - timedelta(minutes=30)), "cpu_percent": 1.0, "usage_total_users": None,
+              "usage_active_users_24h": 7.0}]  # its last half hour: another figure only
+    rows += [{"ts": to_ms(period.start + timedelta(hours=5)), "cpu_percent": 1.0, "usage_total_users": 130.0,
+              "usage_active_users_24h": 9.0}]
+    insert(history, rows)
+    report = build_report(history, period, sample_interval=600, host="h")
+    figures = {u.name: (u.value, u.change) for u in report.usage}
+    assert figures["total_users"] == (130.0, 28.0) and figures["active_users_24h"] == (9.0, 2.0)
+    assert figures["total_scenarios"] == (None, None)
