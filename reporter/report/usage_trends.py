@@ -34,7 +34,7 @@ from reporter.report.period import Period
 
 if TYPE_CHECKING:
     from reporter.report.model import Report
-    from reporter.report.trends import Samples
+    from reporter.report.samples import Samples
     from reporter.settings import Settings
 
 log = logging.getLogger(__name__)
