@@ -68,3 +68,25 @@ def test_trying_it_works_from_a_second_shell(tmp_path):
         assert receiver.wait_for(1)[0].json()["receiver"] == "demo"
     finally:
         receiver.stop()
+
+
+def test_trying_the_reports_renders_last_week_with_its_verdict(tmp_path):
+    """The two commands of the Reports section's "Trying it", run by bash in a fresh folder with this install's
+    `.venv/bin/` and no REPORTER_* variable: last week's report is rendered, with a verdict and incidents."""
+    import os
+    import subprocess
+    import sys
+
+    text = section("Reports").split("**Trying it**", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", text, re.S).group(1)
+    assert "reporter report --week" in script
+    (tmp_path / "data").mkdir()
+    bin_dir = str(Path(sys.executable).parent) + "/"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace(".venv/bin/", bin_dir)], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    [html] = (tmp_path / "reports").glob("*-W*.html")
+    page = html.read_text(encoding="utf-8")
+    assert "Weekly report" in page and 'class="verdict' in page and "<h2>Incidents</h2>" in page
+    assert (tmp_path / "reports" / html.name.replace(".html", ".pdf")).is_file()
