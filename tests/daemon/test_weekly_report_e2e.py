@@ -74,7 +74,8 @@ def test_weekly_report_rendered_and_emailed_once_across_a_sigkill_and_restarts(t
         assert rows(tmp_path) == [(week.key, "done")]
         assert len(smtp.messages) == 1 and week.key in smtp.messages[0]["Subject"]
         assert "Weekly report" in smtp.messages[0]["Subject"]
-        names = sorted(p.name for p in (tmp_path / "reports").iterdir() if not p.name.endswith(".csv"))
+        names = sorted(p.name for p in (tmp_path / "reports").iterdir()
+                       if p.suffix in (".html", ".pdf") and ".email." not in p.name)  # not the CSVs, the email variant
         assert names == [f"{week.key}.html", f"{week.key}.pdf"]
     finally:
         smtp.stop()

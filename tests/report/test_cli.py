@@ -146,7 +146,8 @@ def test_week_renders_its_html_and_pdf_named_by_the_iso_week(tmp_path):
     result = reporter("report", "--week", "2026-W48", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "reports"
-    assert {p.name for p in out.iterdir() if not p.name.endswith(".csv")} == {"2026-W48.html", "2026-W48.pdf"}
+    written = {p.name for p in out.iterdir() if p.suffix in (".html", ".pdf") and ".email." not in p.name}
+    assert written == {"2026-W48.html", "2026-W48.pdf"}  # (beside the CSV lists and the email variant)
     assert "2026-W48: " in result.stdout and "not over yet" not in result.stderr
     html = (out / "2026-W48.html").read_text()
     assert "Weekly report" in html and "Week 48 · 23\u201329 November 2026" in html
