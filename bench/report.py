@@ -42,7 +42,14 @@ RSS_TARGET = 300  # MiB, the render child's peak
 
 
 def history_file(days: int) -> Path:
-    path = Path(__file__).resolve().parent / "out" / f"report-history-{days}d.db"
+    """The cached synthetic history of ``days`` days, keyed by the generator's source (a change to it makes a new
+    one: a month of an older generator's disk went past 100 %)."""
+    import hashlib
+
+    from reporter.store import synthetic
+
+    version = hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:8]
+    path = Path(__file__).resolve().parent / "out" / f"report-history-{days}d-{version}.db"
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp")
