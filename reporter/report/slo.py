@@ -196,25 +196,34 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
     ``timed`` (requests in intervals with a time increase) and ``fast`` (those in intervals whose average
     response time is at most ``p95_seconds``). Counter increases with resets handled (:func:`_step`); the first
     increase of a window starts at the last sample at most an hour before it (as ``build_report``). One query
-    per window over its own rows: each row beside the one before (:func:`_pairs`), summed."""
+    over the rows of every window: each row beside the one before (:func:`_pairs`), summed per window."""
     features = history.features
     counters = ["ai_total_requests", "ai_total_time_seconds",
                 *(f"ai_{f}_{what}" for f in features for what in ("requests", "success"))]
     scale = {name: history.metrics[name].scale for name in counters}
     limit = p95_seconds * scale["ai_total_time_seconds"] / scale["ai_total_requests"]
-    out = []
-    for start, end in windows:  # one query per window, each reading only its rows (a day's: 1/30 of the 30 days')
-        s = _pairs(history, counters, start - COUNTER_BASE, end).subquery().c
-        steps = {n: _step(type_coerce(s[n], Float), type_coerce(s[f"{n}__prev"], Float)) for n in counters}
-        req, spent = steps["ai_total_requests"], steps["ai_total_time_seconds"]
-        timed = and_(req > 0, spent.is_not(None))
-        sums: list[Any] = [func.sum(case((timed, req))), func.sum(case((and_(timed, spent <= req * limit), req)))]
+    if not windows:
+        return []
+    # one scan for every window (the period and the rolling 30 days ending with it overlap): each sum counts the
+    # rows of its own window, whose first increase starts at most COUNTER_BASE before it
+    s = _pairs(history, counters, min(w[0] for w in windows) - COUNTER_BASE, max(w[1] for w in windows)).subquery().c
+    steps = {n: _step(type_coerce(s[n], Float), type_coerce(s[f"{n}__prev"], Float)) for n in counters}
+    req, spent = steps["ai_total_requests"], steps["ai_total_time_seconds"]
+    timed = and_(req > 0, spent.is_not(None))
+    sums: list[Any] = []
+    for start, end in windows:
+        inside = and_(s.ts >= to_ms(start), s.ts < to_ms(end), s.prev_ts >= to_ms(start - COUNTER_BASE))
+        sums += [func.sum(case((and_(inside, timed), req))),
+                 func.sum(case((and_(inside, timed, spent <= req * limit), req)))]
         for f in features:
-            sums += [func.sum(steps[f"ai_{f}_requests"]), func.sum(steps[f"ai_{f}_success"])]
-        query = select(*sums).where(s.ts >= to_ms(start), s.prev_ts >= to_ms(start - COUNTER_BASE))
-        with history.engine.connect() as conn:
-            row = [None if v is None else float(v) for v in conn.execute(query).one()]
-
+            sums += [func.sum(case((inside, steps[f"ai_{f}_requests"]))),
+                     func.sum(case((inside, steps[f"ai_{f}_success"])))]
+    with history.engine.connect() as conn:
+        values = [None if v is None else float(v) for v in conn.execute(select(*sums)).one()]
+    width = 2 + 2 * len(features)
+    out = []
+    for i in range(len(windows)):
+        row = values[i * width:(i + 1) * width]
         r_scale = scale["ai_total_requests"]
         found = {"timed": (row[0] or 0.0) / r_scale, "fast": (row[1] or 0.0) / r_scale, "requests": 0.0,
                  "success": 0.0, "inconsistent": False}
