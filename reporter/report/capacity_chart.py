@@ -47,6 +47,9 @@ def _period_axis(ax, start: datetime, end: datetime, tz: ZoneInfo) -> None:
     else:
         ax.xaxis.set_major_locator(mdates.DayLocator(bymonthday=(1, 8, 15, 22, 29), tz=tz))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=tz))
+    if days > 1.5:  # the end's tick is the next period's first day: unlabelled (it crowded "29 Nov 01 Dec")
+        dates, last = ax.xaxis.get_major_formatter(), mdates.date2num(end) - 1 / 24
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: "" if v > last else dates(v, pos)))
     ax.set_ylim(0, 100)
     ax.yaxis.set_major_locator(MultipleLocator(25))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}%"))
@@ -67,7 +70,7 @@ def trend_chart(trends: list[CapacityTrend], *, start: datetime, end: datetime, 
         ax = fig.add_axes((0.07, 0.2, 0.89, 0.66))
         drawn = False
         for t, color in zip(trends, itertools.cycle(SERIES_COLORS)):
-            xs, ys = _with_breaks(t.series, interval)
+            xs, ys = _with_breaks(t.series, interval, 100.0)
             if xs:
                 ax.plot(xs, ys, color=color, linewidth=0.8, solid_joinstyle="round", label=t.resource)
                 drawn = drawn or not all(math.isnan(y) for y in ys)

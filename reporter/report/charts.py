@@ -134,8 +134,10 @@ def _svg(fig: Figure, prefix: str) -> str:
     return text
 
 
-def _with_breaks(points: Sequence[tuple[datetime, float | None]], interval: float | None):
-    """x and y lists with NaN in missing values and across pauses in the data, so no line bridges a gap."""
+def _with_breaks(points: Sequence[tuple[datetime, float | None]], interval: float | None, ymax: float | None = None):
+    """x and y lists with NaN in missing values and across pauses in the data, so no line bridges a gap. With
+    ``ymax`` (a fixed axis), values are held within -ymax..2 x ymax: they leave the plot as before, and a
+    garbage value (1e16 %) cannot overflow the PNG rasteriser."""
     xs, ys = [], []
     step = None
     if len(points) > 1:
@@ -148,7 +150,10 @@ def _with_breaks(points: Sequence[tuple[datetime, float | None]], interval: floa
             xs.append(previous + timedelta(seconds=1))
             ys.append(math.nan)
         xs.append(at)
-        ys.append(math.nan if value is None or not math.isfinite(value) else float(value))
+        y = math.nan if value is None or not math.isfinite(value) else float(value)
+        if ymax is not None and ymax > 0 and not math.isnan(y):
+            y = min(max(y, -ymax), 2 * ymax)
+        ys.append(y)
         previous = at
     return xs, ys
 
@@ -165,11 +170,12 @@ def line_chart(points: Sequence[tuple[datetime, float | None]], *, start: dateti
     with _lock, matplotlib.rc_context(RC):
         fig = Figure(figsize=(WIDTH_IN, height_in), dpi=72)
         ax = fig.add_axes((0.07, 0.19, 0.91, 0.69))
-        xs, ys = _with_breaks(points, interval)
+        xs, ys = _with_breaks(points, interval, ymax)
         if xs:
             ax.plot(xs, ys, color=LINE, linewidth=0.9, solid_joinstyle="round")
             ax.fill_between(xs, ys, 0, color=FILL, linewidth=0, alpha=0.8)
-        if average is not None and math.isfinite(average):
+        # an average far off a fixed axis (garbage samples) is not drawn: its label would overflow the rasteriser
+        if average is not None and math.isfinite(average) and (ymax is None or -ymax <= average <= 2 * ymax):
             ax.axhline(average, color=AVG, linewidth=0.7, linestyle=(0, (3, 2)))
             shown = f"{round_percent(average):.{PERCENT_DECIMALS}f}" if unit == "%" else f"{average:.1f}"
             ax.annotate(f"avg {shown}{unit}", xy=(1.0, average), xycoords=("axes fraction", "data"),
@@ -226,7 +232,7 @@ def lines_chart(series: Sequence[tuple[str, Sequence[tuple[datetime, float | Non
         ax = fig.add_axes((0.07, 0.19, 0.91, 0.69))
         drawn = False
         for (name, points), color in zip(series, itertools.cycle(SERIES_COLORS)):
-            xs, ys = _with_breaks(points, interval)
+            xs, ys = _with_breaks(points, interval, ymax)
             if xs:
                 ax.plot(xs, ys, color=color, linewidth=0.8, solid_joinstyle="round", label=name.replace("$", r"\$"))
                 drawn = drawn or not all(math.isnan(y) for y in ys)

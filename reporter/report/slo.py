@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, type_coerce
 
 from reporter.base.ms import to_ms
 from reporter.catalog import catalog, report_metrics
@@ -207,7 +207,8 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
     # one scan for every window (the period and the rolling 30 days ending with it overlap): each sum counts the
     # rows of its own window, whose first increase starts at most COUNTER_BASE before it
     s = _pairs(history, counters, min(w[0] for w in windows) - COUNTER_BASE, max(w[1] for w in windows)).subquery().c
-    steps = {n: _step(type_coerce(s[n], Float), type_coerce(s[f"{n}__prev"], Float)) for n in counters}
+    # CAST, not only typed: SQLite sums integers in 64 bits and fails ("integer overflow") on counters near 2^63
+    steps = {n: _step(cast(s[n], Float), cast(s[f"{n}__prev"], Float)) for n in counters}
     req, spent = steps["ai_total_requests"], steps["ai_total_time_seconds"]
     timed = and_(req > 0, spent.is_not(None))
     sums: list[Any] = []
