@@ -5,19 +5,27 @@ from __future__ import annotations
 import click
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
+from reporter.base.errors import one_line
 from reporter.settings import Settings
 from reporter.store.history import History, history_engine
 
 
 def open_history(settings: Settings) -> History:
     """Open the configured history; a SQLite file that does not exist is a one-line error (exit 1), never a new
-    empty history."""
+    empty history; so is a history that cannot be opened (a SQLite file another process keeps locked beyond the
+    busy timeout, a database that refuses the connection), naming the driver's error (secrets masked)."""
     path = settings.history_path()
     if path is not None and not path.exists():
         raise click.ClickException(f"no history at {path.resolve()}; run in the daemon's working folder or set "
                                    "REPORTER_HISTORY_URL")
-    return History(settings.history_url, settings.ai_features, host=settings.host_name)
+    try:
+        return History(settings.history_url, settings.ai_features, host=settings.host_name)
+    except OperationalError as exc:
+        where = path.resolve() if path is not None else "REPORTER_HISTORY_URL"
+        hint = "; another process holds a write lock on it: retry when it is done" if "locked" in str(exc.orig) else ""
+        raise click.ClickException(f"cannot open the history at {where}: {one_line(exc.orig or exc)}{hint}") from None
 
 
 def read_only_engine(settings: Settings, table: str) -> Engine:

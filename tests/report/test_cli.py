@@ -219,3 +219,24 @@ def test_week_month_date_and_range_are_mutually_exclusive(tmp_path, options):
     assert result.returncode == 2, result.stderr
     assert "give one of --date, --week, --month or --from and --to" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "reports").exists()
+
+
+def test_a_history_locked_by_another_writer_is_one_line_exit_1(tmp_path):
+    """Another process holding an exclusive lock on a SQLite history beyond the busy timeout: `reporter report`
+    says so in one line (exit 1), no traceback."""
+    import sqlite3
+
+    path = tmp_path / "h.db"
+    History(f"sqlite:///{path}", ["grammar"]).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = reporter("report", "--week", "2026-W48", "--out", str(tmp_path / "out"), cwd=tmp_path,
+                          env={"REPORTER_HISTORY_URL": f"sqlite:///{path}", "REPORTER_AI_FEATURES": "grammar"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "cannot open the history" in result.stderr and "locked" in result.stderr
