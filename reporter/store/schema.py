@@ -51,18 +51,7 @@ class Fixed(TypeDecorator):
         return round(scaled)
 
     def process_result_value(self, value, dialect):
-        """The stored integer unscaled; None for NULL and for a value that is no number (SQLite keeps whatever a
-        writer other than reporter put in a column, e.g. text: it reads as missing, never as an error)."""
-        if value is None:
-            return None
-        try:
-            return value / self.scale
-        except TypeError:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                return None
-            return number / self.scale if math.isfinite(number) else None
+        return None if value is None else value / self.scale
 
 
 def samples_table(metadata: MetaData, metrics: list[Metric], fleet: bool = False) -> Table:
