@@ -529,6 +529,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else ""
             message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "string_pattern_mismatch":  # pydantic quotes the regular expression: say it plainly
+                message = "not in the form expected"
             got = err.get("input")
             shown = ""
             if field and isinstance(got, str | int | float) and err["type"] != _UNSHOWN:
