@@ -3,7 +3,6 @@ events)."""
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 import logging
@@ -143,12 +142,12 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
     system_names = list(report_metrics("system"))
     ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
     columns = [*system_names, "uptime_seconds", *ups]
-    rows = history.rows(columns, start, end, host=host)
-    col = {name: i + 1 for i, name in enumerate(columns)}
-    times = [from_ms(r[0]) for r in rows]
+    # read a chunk at a time into arrays (a month of a host's rows as tuples is ~90 MB of Python objects)
+    table = Samples.from_chunks(columns, history.row_chunks(columns, start, end, host=host), columns, to_ms(start))
+    times = [from_ms(int(t)) for t in table.ts]
 
     def values(name: str) -> list[float | None]:
-        return [r[col[name]] for r in rows]
+        return [None if v != v else v for v in table.column(name).tolist()]  # NaN (missing) -> None
 
     services = []
     for name in SERVICES:
@@ -156,7 +155,7 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
         services.append(ServiceDay(name, _ratio(sum(probes), len(probes), 100.0), len(probes),
                                    outages(times, values(f"{name}_up"), end)))
     day = HostDay(
-        name=shown or (history.host if host is None else host), samples=len(rows),
+        name=shown or (history.host if host is None else host), samples=len(table),
         expected_samples=round((end - start).total_seconds() / sample_interval),
         gaps=gaps(times, start, end, sample_interval),
         system={name: stats(values(name)) for name in system_names},
@@ -164,8 +163,7 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
         series={name: downsample(list(zip(times, values(name), strict=True))) for name in system_names},
         services=services,
     )
-    model = col["ollama_model_available"]
-    return day, np.array([(r[0], r[model]) for r in rows], dtype=float).reshape(len(rows), 2)
+    return day, np.column_stack((table.ts.astype(float), table.column("ollama_model_available")))
 
 
 def _brief(name: str, summary: HostSummary | None, alerts: list[AlertEpisode], start: datetime, end: datetime,
@@ -214,10 +212,8 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     app_columns = [*counters, *usage_cols]
     # one sample before the day is the base of the day's counter increases; the rows as arrays (Samples), at once:
     # the list of rows is gone before the host's rows are read (a month's is 200 MB of Python objects)
-    app = history.app_rows(app_columns, start - timedelta(hours=1), end)
-    base = bisect.bisect_left(app, to_ms(start), key=lambda r: r[0])
-    samples = Samples(app_columns, app[max(0, base - 1):], app_columns)
-    del app
+    samples = Samples.from_chunks(app_columns, history.app_row_chunks(app_columns, start - timedelta(hours=1), end),
+                                  app_columns, to_ms(start))
 
     episodes = alert_episodes(history, start, end)
     own, model = host_day(history, None, start, end, sample_interval,

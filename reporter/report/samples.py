@@ -9,6 +9,7 @@ A month of 10 s samples is 268,000 rows: as arrays (8 bytes a value) rather than
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,23 @@ class Samples:
         self.ts = table[:, 0].astype(np.int64)  # ms timestamps are exact in a float64
         self._columns = {name: table[:, i + 1] for i, name in enumerate(kept)}
         self._rows = len(rows)
+
+    @classmethod
+    def from_chunks(cls, columns: list[str], chunks: Iterable[list[tuple]], wanted: list[str],
+                    start_ms: int) -> Samples:
+        """The rows of ``chunks`` (lists of ``(ts_ms, *values)`` in ``columns`` order, oldest first, as
+        :meth:`reporter.store.history.History.app_row_chunks` yields them) from the last one before ``start_ms``
+        (the base of the first counter increase) on, converted a list at a time: a month's rows are never all
+        Python objects at once."""
+        parts = [cls(columns, chunk, wanted) for chunk in chunks]
+        merged = cls(columns, [], wanted)
+        if parts:
+            base = max(0, int(np.searchsorted(np.concatenate([p.ts for p in parts]), start_ms, side="left")) - 1)
+            ts = np.concatenate([p.ts for p in parts])[base:]
+            merged.ts, merged._rows = ts, len(ts)
+            merged._columns = {name: np.concatenate([p._columns[name] for p in parts])[base:]
+                               for name in merged._columns}
+        return merged
 
     def __len__(self) -> int:
         return self._rows

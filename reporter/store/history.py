@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -285,6 +286,46 @@ class History:
             finally:
                 result.close()
         return rows if not rows or type(rows[0]) is tuple else [tuple(row) for row in rows]  # psycopg: tuples
+
+    def _fetch_chunks(self, query, size: int) -> Iterator[list[tuple]]:
+        """The rows of ``query`` as lists of at most ``size`` plain tuples, fetched from the driver's cursor a
+        list at a time (the connection stays open until the last is taken or the generator is closed)."""
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            try:
+                while rows := result.cursor.fetchmany(size):
+                    yield [tuple(row) for row in rows] if type(rows[0]) is not tuple else list(rows)
+            finally:
+                result.close()
+
+    def row_chunks(self, metrics: list[str], start: datetime, end: datetime, host: str | None = None,
+                   size: int = 16_384) -> Iterator[list[tuple]]:
+        """The rows of :meth:`rows` in lists of at most ``size`` rows, oldest first (a month of them never all in
+        memory as Python objects at once). Raises KeyError for a metric not in the catalog."""
+        self._check(metrics)
+        host = self.host if host is None else host
+        ts = self.samples.c.ts
+        query = select(ts, *self._floats(metrics)).where(ts >= to_ms(start), ts < to_ms(end))
+        if self.fleet:
+            query = query.where(self.samples.c.host == host)
+        elif host != self.host:
+            return iter(())
+        return self._fetch_chunks(query.order_by(ts), size)
+
+    def app_row_chunks(self, metrics: list[str], start: datetime, end: datetime,
+                       size: int = 16_384) -> Iterator[list[tuple]]:
+        """The rows of :meth:`app_rows` in lists of at most ``size`` rows, oldest first: a month of them never
+        all in memory as Python objects at once. Raises KeyError for a metric not in the catalog."""
+        self._check(metrics)
+        ts = self.samples.c.ts
+        query = select(ts, *self._floats(metrics)).where(ts >= to_ms(start), ts < to_ms(end))
+        if self.fleet:
+            columns = [self.samples.c[m] for m in metrics]
+            query = (query.where(self.samples.c.app).where(or_(*(c.is_not(None) for c in columns)))
+                     .order_by(ts, self.samples.c.host))
+        else:
+            query = query.order_by(ts)
+        return self._fetch_chunks(query, size)
 
     def app_rows(self, metrics: list[str], start: datetime, end: datetime) -> list[tuple]:
         """Rows ``(ts_ms, value1, ...)`` of app-wide metrics (``ai_*``, ``usage_*``: sampled by the leader
