@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -206,6 +207,11 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     day = period.key  # in log lines
     start, end = covered(period, now)
     features = history.features
+    # the objectives are mostly SQL over the rolling 30 days, during which the database releases the GIL: they run
+    # in a thread beside the rest of the build (the previous period's report has none)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="objectives") if compare else None
+    goals = (pool.submit(objectives, history, start, end, sample_interval=sample_interval, settings=settings)
+             if pool is not None else None)
     usage_names = [name.removeprefix("usage_") for name in report_metrics("usage")]
     counters = [m.name for m in catalog(features).values() if m.counter]  # the AI table's (and per feature)
     usage_cols = [f"usage_{u}" for u in usage_names]
@@ -306,10 +312,12 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     )
     report.capacity = capacity_of(report)
     if compare:  # the previous period's report is for comparisons: it has no objectives
-        report.objectives = objectives(history, start, end, sample_interval=sample_interval, settings=settings)
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
                                           settings=settings)
         report.trends = trends_of(report, samples, model, features, settings)
+    if goals is not None and pool is not None:
+        report.objectives = goals.result()
+        pool.shutdown()
     report.incidents = incidents(report)
     return report
 
