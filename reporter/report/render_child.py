@@ -55,6 +55,23 @@ def run(request: dict) -> dict:
             "warnings": produced.warnings}
 
 
+def _preload(formats: list[str]) -> None:
+    """Import WeasyPrint (for a PDF) and matplotlib (the charts) in a thread while the model is built: the build
+    waits on the database much of the time, which releases the GIL; about a second of imports overlaps it. An
+    import that fails here fails again, with its error, where the rendering needs it."""
+    import importlib
+    import threading
+
+    names = ["reporter.report.charts"] + (["reporter.report.pdf", "weasyprint"] if "pdf" in formats else [])
+
+    def load() -> None:
+        for name in names:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
+
+
 def main() -> int:
     from reporter.report.lifeline import watch_parent
 
@@ -63,6 +80,7 @@ def main() -> int:
     if request.get("nice"):
         with contextlib.suppress(OSError):
             os.nice(int(request["nice"]))
+    _preload(list(request.get("formats") or []))
     try:
         answer = run(request)
     except Exception as exc:
