@@ -28,20 +28,13 @@ from reporter.settings import Settings
 from reporter.store.history import History
 from reporter.store.synthetic import generate
 from reporter.store.synthetic_alerts import generate_alerts
+from reporter.usage_queries import REFERENCE_SCHEMA
 
 FEATURES = ["grammar", "quiz", "voice", "scenario"]
 TZ = "Europe/Berlin"
 
 
 SCENARIOS = ["Restaurant Reservation", "Hotel Check-in", "Airport small talk", "Job interview", "Doctor's visit"]
-APP_SCHEMA = [
-    "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, created_at TIMESTAMP, last_active_at TIMESTAMP)",
-    "CREATE TABLE scenarios (id TEXT PRIMARY KEY, name TEXT)",
-    "CREATE TABLE conversations (id INTEGER PRIMARY KEY, user_id TEXT, scenario_id TEXT, started_at TIMESTAMP,"
-    " ended_at TIMESTAMP NULL, completed BOOLEAN)",
-    "CREATE TABLE quiz_attempts (id INTEGER PRIMARY KEY, user_id TEXT, created_at TIMESTAMP, score REAL)",
-    "CREATE TABLE grammar_checks (id INTEGER PRIMARY KEY, user_id TEXT, created_at TIMESTAMP)",
-]
 
 
 def app_database(url: str, start: datetime, end: datetime, seed: int = 7) -> None:
@@ -56,7 +49,7 @@ def app_database(url: str, start: datetime, end: datetime, seed: int = 7) -> Non
     users = [(f"user_{i:03d}", f"learner{i:03d}@example.com", at(rng.uniform(0, span * 0.8))) for i in range(60)]
     engine = create_engine(url)
     with engine.begin() as conn:
-        for ddl in APP_SCHEMA:
+        for ddl in REFERENCE_SCHEMA:
             conn.execute(text(ddl))
         conn.execute(text("INSERT INTO scenarios VALUES (:id, :name)"),
                      [{"id": f"scn_{i}", "name": name} for i, name in enumerate(SCENARIOS)])

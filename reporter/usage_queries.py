@@ -9,6 +9,17 @@ as active today never shows an older date; the latest activity row only when tha
 SQLite, PostgreSQL and MySQL.
 """
 
+# the reference schema (README.md, "The application's database"): what the default queries are written for; the
+# tests' application database and docs/example_report.py create it
+REFERENCE_SCHEMA = [
+    "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, created_at TIMESTAMP, last_active_at TIMESTAMP)",
+    "CREATE TABLE scenarios (id TEXT PRIMARY KEY, name TEXT)",
+    "CREATE TABLE conversations (id INTEGER PRIMARY KEY, user_id TEXT, scenario_id TEXT, started_at TIMESTAMP,"
+    " ended_at TIMESTAMP NULL, completed BOOLEAN)",
+    "CREATE TABLE quiz_attempts (id INTEGER PRIMARY KEY, user_id TEXT, created_at TIMESTAMP, score REAL)",
+    "CREATE TABLE grammar_checks (id INTEGER PRIMARY KEY, user_id TEXT, created_at TIMESTAMP)",
+]
+
 SCALAR_QUERIES = {
     "total_users": "SELECT COUNT(*) FROM users",
     "active_users_24h": "SELECT COUNT(*) FROM users WHERE last_active_at >= :since",

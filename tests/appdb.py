@@ -7,14 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, text
 
-DDL = [
-    "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, created_at TIMESTAMP, last_active_at TIMESTAMP)",
-    "CREATE TABLE scenarios (id TEXT PRIMARY KEY, name TEXT)",
-    "CREATE TABLE conversations (id INTEGER PRIMARY KEY, user_id TEXT, scenario_id TEXT, started_at TIMESTAMP,"
-    " ended_at TIMESTAMP NULL, completed BOOLEAN)",
-    "CREATE TABLE quiz_attempts (id INTEGER PRIMARY KEY, user_id TEXT, created_at TIMESTAMP, score REAL)",
-    "CREATE TABLE grammar_checks (id INTEGER PRIMARY KEY, user_id TEXT, created_at TIMESTAMP)",
-]
+from reporter.usage_queries import REFERENCE_SCHEMA as DDL
 
 
 def create_reference_db(url: str, now: datetime | None = None) -> dict:

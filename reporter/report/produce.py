@@ -30,9 +30,10 @@ def produce(settings: Settings, history: History, period: Period, out_dir: Path,
     in this process. Raises ``reporter.report.pdf.PdfError`` when WeasyPrint fails, ``jinja2.TemplateError``
     for a broken override template, OSError when ``out_dir`` cannot be written. Temporary files that a killed
     rendering left in ``out_dir`` (older than the render time limit) are removed first."""
+    from reporter.report.attachments import csv_attachments
     from reporter.report.charts import collecting_images
     from reporter.report.email_body import ChartImage, write_email_variant
-    from reporter.report.html import csv_attachments, render_html
+    from reporter.report.html import render_html
 
     report = build_report(history, period, sample_interval=settings.sample_interval,
                           host=host or settings.host_name, top_n=settings.report_top_n, now=now,

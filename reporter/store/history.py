@@ -257,15 +257,7 @@ class History:
         is an index range scan of the (host, ts) key in the partitions of the days in range.
 
         Raises KeyError for a metric not in the catalog."""
-        self._check(metrics)
-        host = self.host if host is None else host
-        ts = self.samples.c.ts
-        query = select(ts, *self._floats(metrics)).where(ts >= to_ms(start), ts < to_ms(end))
-        if self.fleet:
-            query = query.where(self.samples.c.host == host)
-        elif host != self.host:
-            return []
-        return self._fetch(query.order_by(ts))
+        return [row for chunk in self.row_chunks(metrics, start, end, host, size=65_536) for row in chunk]
 
     def _floats(self, metrics: list[str]) -> list:
         """The columns of ``metrics`` read as floats, their scale divided out by the database
@@ -275,17 +267,6 @@ class History:
 
     def _scale(self, metric: str) -> int:
         return self.samples.c[metric].type.scale  # type: ignore[attr-defined]  # a Fixed column
-
-    def _fetch(self, query) -> list[tuple]:
-        """Every row of ``query`` as plain tuples, fetched at once from the driver's cursor (no processing per
-        value: the columns are plain integers and floats; statement events fire as for any query)."""
-        with self.engine.connect() as conn:
-            result = conn.execute(query)
-            try:
-                rows = list(result.cursor.fetchall())
-            finally:
-                result.close()
-        return rows if not rows or type(rows[0]) is tuple else [tuple(row) for row in rows]  # psycopg: tuples
 
     def _fetch_chunks(self, query, size: int) -> Iterator[list[tuple]]:
         """The rows of ``query`` as lists of at most ``size`` plain tuples, fetched from the driver's cursor a
@@ -334,13 +315,7 @@ class History:
         through the partial index of the rows marked ``app``; on SQLite this node's rows, as :meth:`rows`.
 
         Raises KeyError for a metric not in the catalog."""
-        self._check(metrics)
-        if not self.fleet:
-            return self.rows(metrics, start, end)
-        ts, columns = self.samples.c.ts, [self.samples.c[m] for m in metrics]
-        query = (select(ts, *self._floats(metrics)).where(self.samples.c.app, ts >= to_ms(start), ts < to_ms(end))
-                 .where(or_(*(c.is_not(None) for c in columns))).order_by(ts, self.samples.c.host))
-        return self._fetch(query)
+        return [row for chunk in self.app_row_chunks(metrics, start, end, size=65_536) for row in chunk]
 
     def hosts_between(self, start: datetime, end: datetime) -> list[str]:
         """The hosts with at least one sample in start <= t < end, sorted by name (SQLite: this node's, if it

@@ -177,7 +177,8 @@ def test_the_current_day_ends_at_now(history):
 
 
 def test_alert_episodes_one_row_each_clipped_to_the_day_most_severe_first(history):
-    from reporter.report.html import csv_attachments, render_html
+    from reporter.report.attachments import csv_attachments
+    from reporter.report.html import render_html
     from tests.report.test_render import section, text
 
     day = date(2026, 3, 29)  # a 23 h day in Berlin
@@ -287,7 +288,8 @@ def test_a_receiver_failing_episode_and_each_receivers_notifications_are_in_the_
 
 
 def test_alert_episodes_say_who_acknowledged_them(history):
-    from reporter.report.html import csv_attachments, render_html
+    from reporter.report.attachments import csv_attachments
+    from reporter.report.html import render_html
     from reporter.report.text import render_text
     from reporter.store.alert_schema import acks
     from tests.report.test_render import section

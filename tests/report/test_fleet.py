@@ -16,8 +16,9 @@ import pytest
 from pypdf import PdfReader
 
 from reporter.base.ms import to_ms
+from reporter.report.attachments import csv_attachments
 from reporter.report.build import build_report
-from reporter.report.html import csv_attachments, render_html
+from reporter.report.html import render_html
 from reporter.report.pdf import write_pdf
 from reporter.report.period import Period
 from reporter.report.text import render_text

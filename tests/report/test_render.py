@@ -17,9 +17,9 @@ from pypdf import PdfReader
 
 from reporter.alerting.state import AlertStore
 from reporter.base.ms import to_ms
+from reporter.report.attachments import csv_attachments
 from reporter.report.build import build_report, day_bounds
 from reporter.report.html import (
-    csv_attachments,
     fmt_duration,
     fmt_number,
     fmt_percent,
