@@ -35,6 +35,9 @@ def test_env_and_env_file(tmp_path, monkeypatch):
     ("REPORTER_HISTORY_URL", "sqlite:///file::memory:?uri=true", "in-memory SQLite history"),
     ("REPORTER_HISTORY_URL", "sqlite:///file:?uri=true", "in-memory SQLite history"),
     ("REPORTER_HISTORY_URL", "sqlite:///file://evil.example/h.db?uri=true", "URI authority"),
+    ("REPORTER_REPORTS", "daily,hourly", "unknown report(s) 'hourly'; known: daily, weekly, monthly"),
+    ("REPORTER_WEEKLY_REPORT_TIME", "Mon 07:00", "HH:MM"),
+    ("REPORTER_MONTHLY_REPORT_TIME", "24:00", "HH:MM"),
 ])
 def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
@@ -42,6 +45,15 @@ def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expe
         load_settings(None)
     message = str(info.value)
     assert message.startswith(f"{name}: ") and expected in message and "\n" not in message
+
+
+def test_reports_and_their_times():
+    settings = load_settings(None, reports=" Weekly, monthly,weekly ", weekly_report_time="07:30", monthly_report_time="")
+    assert settings.reports == ["weekly", "monthly"] and settings.report_kinds == ["week", "month"]
+    assert (settings.report_time_of("day"), settings.report_time_of("week"), settings.report_time_of("month")) == \
+        ("00:10", "07:30", "00:10")
+    assert load_settings(None, reports="").report_kinds == []  # no report at all
+    assert load_settings(None).report_kinds == ["day", "week", "month"]  # all three by default
 
 
 def test_secrets_masked():
