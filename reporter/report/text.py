@@ -95,6 +95,12 @@ def render_text(report: Report) -> str:
         lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")
     if report.receivers:
         lines.append(f"Receivers:     {receivers_line(report)}")
+    filling = [c for c in report.capacity if c.filling and c.full_at is not None]
+    if filling:  # only what fills up within a year: the rest is in the report's Capacity section
+        lines.append("Capacity:      " + "; ".join(
+            f"{_line(c.host, 24) + ' ' if report.fleet else ''}{c.resource} {fmt_percent(c.last)}, "
+            f"full {c.full_at.astimezone(tz):%Y-%m-%d} at {c.slope or 0:+.2f} pts a day"
+            for c in filling[:MAX_EPISODES] if c.full_at is not None))
     if not report.fleet:
         lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
                      f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")

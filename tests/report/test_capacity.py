@@ -15,9 +15,10 @@ import pytest
 from reporter.base.ms import from_ms, to_ms
 from reporter.report.build import build_report, downsample
 from reporter.report.capacity import BEYOND, FILLING, FLAT, NO_DATA, SHORT, trend
-from reporter.report.html import render_html
+from reporter.report.html import fmt_percent, render_html
 from reporter.report.model import HostDay, Stats
 from reporter.report.period import Period
+from reporter.report.text import render_text
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = Period.parse("2026-W47", BERLIN)  # Monday 2026-11-16 00:00 CET to 2026-11-23 00:00
@@ -84,6 +85,9 @@ def test_a_disk_growing_one_percent_a_day_is_full_on_the_recomputed_date(history
     assert "Memory" in text and "not filling up" in text
     assert "least-squares straight line through the daily means of the week's samples" in text
     assert '<figure class="chart-box"><svg' in render_html(report).split('<section id="capacity">')[1]
+    # the email's text part names what fills up within a year, and only that
+    assert f"Capacity:      Disk {fmt_percent(disk.last)}, full 2027-01-14 at {slope:+.2f} pts a day" in render_text(report)
+    assert "Memory" not in render_text(report).split("Capacity:", 1)[1].split("\n", 1)[0]
 
 
 def host(values: list[float | None], start: datetime = WEEK.start, step: float = 600.0,
