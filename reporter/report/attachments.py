@@ -51,7 +51,8 @@ def _span_row(span: Span) -> list[Any]:
 
 def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, str]:
     """The full long lists as CSV texts, by list name: ``outages``, ``alerts``, ``top_users``,
-    ``popular_scenarios``, ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). ``alerts``
+    ``popular_scenarios`` (the period's, as the HTML shows them, when the application database was read; else
+    the stored lifetime lists), ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). ``alerts``
     has every episode in the report's order (most severe, longest, earliest first), an empty ``end`` while still
     firing and ``duration_seconds`` within the report's period. Written as
     ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way. A fleet report adds
@@ -65,6 +66,13 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
     outages = outage_rows(report)
     users_header, users = _dict_rows(report.top_users)
     scenarios_header, scenarios = _dict_rows(report.popular_scenarios)
+    usage = report.trends.usage if report.trends is not None else None
+    if usage is not None and usage.lists == "period":  # the HTML shows the period's lists: so do the files
+        users_header = ["user_id_short", "email", "activity_in_period", "last_activity_in_period"]
+        users = [[u.short, u.email, u.activity, u.last_active] for u in usage.top_users]
+        scenarios_header = ["scenario_id", "name", "starts_in_period", "completion_percent"]
+        scenarios = [[c.scenario_id, c.name, c.starts, None if c.completion is None else round(c.completion, 2)]
+                     for c in usage.scenarios]
     tables = {
         "outages": (len(outages), ["service", "start", "end", "duration_seconds"],
                         [[o["service"], o["start"], o["end"], round(o["seconds"])] for o in outages]),

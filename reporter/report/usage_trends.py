@@ -86,6 +86,9 @@ class UsageDay:
     new_users: float | None
 
 
+PERIOD_LIST_ROWS = 500  # rows of the period's top users and scenarios read: the report shows top_n, the CSV all
+
+
 @dataclass(frozen=True)
 class PeriodUser:
     """A user of the top users list: ``short`` its :func:`short_id`, ``email`` masked (unless
@@ -212,7 +215,7 @@ def usage_trend(report: Report, samples: Samples, settings: Settings | None) -> 
     fetched, error = None, None
     if settings is not None:
         try:
-            fetched = _period_rows(settings, report.start, report.end, max(1, report.top_n))
+            fetched = _period_rows(settings, report.start, report.end, max(report.top_n, PERIOD_LIST_ROWS))
         except Exception as exc:  # unreachable, timed out, another schema: the stored lists instead
             error = mask(one_line(getattr(exc, "orig", None) or exc))
             log.warning("report %s: the period's usage lists could not be read from the application's database "

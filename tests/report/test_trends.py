@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from reporter.base.ms import to_ms
+from reporter.report.attachments import csv_attachments
 from reporter.report.build import build_report
 from reporter.report.html import render_html
 from reporter.report.period import Period
@@ -313,6 +314,15 @@ def test_the_period_lists_come_from_the_application_database(history, tmp_path, 
     assert "<script" not in html  # every name from the data stays text
     assert "&lt;script&gt;alert(&#39;scenario&#39;)&lt;/script&gt;" in part
     assert "&lt;***@example.com" in part and short_id("user_c") in part
+    # the CSV files hold the same lists as the HTML (the period's), every row of them
+    files = csv_attachments(report)
+    assert files["top_users"].splitlines()[0] == "user_id_short,email,activity_in_period,last_activity_in_period"
+    assert [line.split(",")[0] for line in files["top_users"].splitlines()[1:]] == [u.short for u in usage.top_users]
+    assert files["popular_scenarios"].splitlines()[0].startswith("scenario_id,name,starts_in_period")
+    report.top_n = 1  # cut in the HTML: the note names the file, which has them all
+    cut = section(render_html(report), "usage")
+    assert "more in 2026-W" in cut and "top_users.csv" in cut
+    assert set(csv_attachments(report, capped_only=True)) >= {"top_users", "popular_scenarios"}
 
 
 def test_without_the_application_database_the_lifetime_lists_are_labelled(history, tmp_path):
