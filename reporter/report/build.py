@@ -74,18 +74,6 @@ def stats(values: list[float | None]) -> Stats:
     return Stats(min(clean), sum(clean) / len(clean), percentile(clean, 95), max(clean), len(clean))
 
 
-def steps(values: list[float | None]) -> list[float | None]:
-    """Per-step increases of a counter (a decrease is a reset: the step is the new value); None where either
-    side is missing. ``len(result) == len(values) - 1``."""
-    out: list[float | None] = []
-    for prev, cur in itertools.pairwise(values):
-        if prev is None or cur is None:
-            out.append(None)
-        else:
-            out.append(cur - prev if cur >= prev else cur)
-    return out
-
-
 def _ratio(part: float | None, whole: float | None, scale: float = 1.0) -> float | None:
     if part is None or not whole:
         return None

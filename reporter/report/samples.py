@@ -49,8 +49,9 @@ class Samples:
         parts = [cls(columns, chunk, wanted) for chunk in chunks]
         merged = cls(columns, [], wanted)
         if parts:
-            base = max(0, int(np.searchsorted(np.concatenate([p.ts for p in parts]), start_ms, side="left")) - 1)
-            ts = np.concatenate([p.ts for p in parts])[base:]
+            ts = np.concatenate([p.ts for p in parts])
+            base = max(0, int(np.searchsorted(ts, start_ms, side="left")) - 1)
+            ts = ts[base:]
             merged.ts, merged._rows = ts, len(ts)
             merged._columns = {name: np.concatenate([p._columns[name] for p in parts])[base:]
                                for name in merged._columns}
@@ -65,8 +66,8 @@ class Samples:
         return np.full(self._rows, np.nan) if found is None else found
 
     def increases(self, name: str) -> np.ndarray:
-        """Per-step increases of a counter (``len - 1`` of them), as :func:`reporter.report.build.steps`: a decrease
-        is a reset (the step is the new value), NaN where either side is missing."""
+        """Per-step increases of a counter (``len - 1`` of them): a decrease is a reset (the step is the new
+        value), NaN where either side is missing."""
         values = self.column(name)
         step = values[1:] - values[:-1]
         return np.where(step < 0, values[1:], step)
