@@ -264,11 +264,44 @@ FIXED: tuple[Metric, ...] = (
                                                            "previous sample")),
     _system("process_count", "processes", 1, "processes on the host",
             Family("reporter_processes", "processes on the host")),
+    # the configured model as Ollama holds it (GET /api/ps) and the optional synthetic probe (issue 13)
+    Metric("services.ollama.model_loaded", "ollama_model_loaded", "bool", 1,
+           "configured model in memory (Ollama /api/ps)",
+           Family("reporter_ollama_model_loaded", "1 when the configured model is in Ollama's memory (/api/ps)",
+                  labels=(("model", _model),), value=_up("services.ollama.model_loaded"))),
+    Metric("services.ollama.model_cpu_offload_ratio", "ollama_model_cpu_offload_ratio", "ratio", 10000,
+           "share of the loaded configured model outside GPU memory, 1 - size_vram / size",
+           Family("reporter_ollama_model_cpu_offload_ratio", "share of the loaded configured model outside GPU "
+                                                             "memory (0-1; > 0: running partly on the CPU)",
+                  labels=(("model", _model),))),
+    Metric("services.ollama.model_size_bytes", "ollama_model_size_bytes", "bytes", 1,
+           "memory the loaded configured model takes",
+           Family("reporter_ollama_model_size_bytes", "memory the loaded configured model takes",
+                  labels=(("model", _model),))),
+    Metric("services.ollama.model_vram_bytes", "ollama_model_vram_bytes", "bytes", 1,
+           "GPU memory the loaded configured model takes",
+           Family("reporter_ollama_model_vram_bytes", "GPU memory the loaded configured model takes",
+                  labels=(("model", _model),))),
+    Metric("services.ollama.model_loads", "ollama_model_loads", "loads", 1,
+           "times this reporter saw the configured model become loaded (a counter, from 0 at start)",
+           Family("reporter_ollama_model_loads", "times the configured model became loaded, as seen in "
+                                                 "/api/ps since this reporter started", "counter",
+                  labels=(("model", _model),))),
+    Metric("services.ollama.probe.time_to_first_token_seconds", "ollama_probe_first_token_seconds", "seconds",
+           1000, "synthetic generation: time to first token",
+           Family("reporter_gen_ai_server_time_to_first_token_seconds", "synthetic generation: request sent to "
+                                                                        "first token", labels=(("model", _model),))),
+    Metric("services.ollama.probe.tokens_per_second", "ollama_probe_tokens_per_second", "tokens/s", 100,
+           "synthetic generation: eval_count / eval_duration",
+           Family("reporter_gen_ai_probe_output_tokens_per_second", "synthetic generation: output tokens per "
+                                                                    "second (eval_count / eval_duration)",
+                  labels=(("model", _model),))),
 )
 
 
 def feature_metrics(feature: str) -> tuple[Metric, ...]:
-    """The three counter metrics of one AI feature: ``ai_{feature}_requests|success|time_seconds``."""
+    """The counter metrics of one AI feature: ``ai_{feature}_requests|success|time_seconds`` and the optional
+    token counters ``ai_{feature}_prompt_tokens|completion_tokens|generation_seconds|cold_loads``."""
     labels: tuple[tuple[str, LabelValue], ...] = (("feature", feature),)
     return (
         Metric(f"ai.features.{feature}.requests", f"ai_{feature}_requests", "requests", 1,
@@ -283,6 +316,28 @@ def feature_metrics(feature: str) -> tuple[Metric, ...]:
                f"ai:{feature}:time counter",
                Family("reporter_ai_response_time_seconds", "summed response time of one feature (ai:{feature}:time)",
                       "counter", labels), counter_key=f"{feature}:time"),
+        # the optional token counters (issue 13): null, never 0, while the application does not write them
+        Metric(f"ai.features.{feature}.prompt_tokens", f"ai_{feature}_prompt_tokens", "tokens", 1,
+               f"ai:{feature}:prompt_tokens counter",
+               Family("reporter_gen_ai_client_token_usage", "tokens of one feature's requests, by type: input "
+                                                            "(ai:{feature}:prompt_tokens), output (completion_tokens)",
+                      "counter", (*labels, ("gen_ai_token_type", "input"))), counter_key=f"{feature}:prompt_tokens"),
+        Metric(f"ai.features.{feature}.completion_tokens", f"ai_{feature}_completion_tokens", "tokens", 1,
+               f"ai:{feature}:completion_tokens counter",
+               Family("reporter_gen_ai_client_token_usage", "tokens of one feature's requests, by type: input "
+                                                            "(ai:{feature}:prompt_tokens), output (completion_tokens)",
+                      "counter", (*labels, ("gen_ai_token_type", "output"))),
+               counter_key=f"{feature}:completion_tokens"),
+        Metric(f"ai.features.{feature}.generation_seconds", f"ai_{feature}_generation_seconds", "seconds", 1000000,
+               f"ai:{feature}:generation_ns counter, in seconds",
+               Family("reporter_gen_ai_generation_seconds", "time Ollama spent generating one feature's output "
+                                                            "tokens (ai:{feature}:generation_ns)", "counter", labels),
+               counter_key=f"{feature}:generation_ns"),
+        Metric(f"ai.features.{feature}.cold_loads", f"ai_{feature}_cold_loads", "loads", 1,
+               f"ai:{feature}:cold_loads counter",
+               Family("reporter_gen_ai_cold_loads", "requests of one feature that waited for the model to load "
+                                                    "(ai:{feature}:cold_loads)", "counter", labels),
+               counter_key=f"{feature}:cold_loads"),
     )
 
 

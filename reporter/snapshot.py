@@ -72,12 +72,50 @@ class ServiceHealth(_Section):
     error: str | None = None
 
 
+class LoadedModel(_Section):
+    """One model Ollama holds in memory, from ``GET /api/ps`` (``size``, ``size_vram``, ``expires_at``,
+    ``details.parameter_size``, ``details.quantization_level``); a field missing or malformed in the answer is
+    None."""
+
+    name: str
+    size_bytes: int | None = Field(None, description="memory the loaded model takes (Ollama's size), bytes")
+    vram_bytes: int | None = Field(None, description="of which in GPU memory (size_vram), bytes")
+    cpu_offload_ratio: float | None = Field(None, description="share of the model outside GPU memory, "
+                                                              "1 - size_vram / size (0-1, 4 decimals)")
+    expires_in_seconds: float | None = Field(None, description="seconds until Ollama unloads it (expires_at - now)")
+    parameter_size: str | None = Field(None, description='e.g. "7.2B"')
+    quantization: str | None = Field(None, description='e.g. "Q4_0"')
+
+
+class GenerationProbe(_Section):
+    """The last synthetic generation (REPORTER_OLLAMA_PROBE_INTERVAL; off by default): a tiny fixed prompt
+    through ``POST /api/generate`` (streamed), timed by reporter and by the server's own fields."""
+
+    at: UTCDateTime
+    time_to_first_token_seconds: float | None = Field(None, description="request sent to first token received")
+    tokens_per_second: float | None = Field(None, description="eval_count / eval_duration of the answer")
+    load_seconds: float | None = Field(None, description="load_duration: time Ollama spent loading the model")
+    total_seconds: float | None = Field(None, description="request sent to the last chunk received")
+    error: str | None = None
+
+
 class OllamaHealth(ServiceHealth):
-    """Ollama probe (``GET /api/tags``); ``is_available`` is true when the configured model is listed."""
+    """Ollama probe (``GET /api/tags``, ``/api/ps``, ``/api/version``); ``is_available`` is true when the
+    configured model is listed. The ``model_*`` fields describe the configured model in ``/api/ps`` (None
+    when it could not be read; ``model_loaded`` false and the rest None when the model is not loaded)."""
 
     model: str
     is_available: bool | None = None
     models: list[str] = Field(default_factory=list)
+    version: str | None = Field(None, description="Ollama's version (GET /api/version)")
+    model_loaded: bool | None = Field(None, description="the configured model is in memory (GET /api/ps)")
+    model_cpu_offload_ratio: float | None = Field(None, description="share of the configured model outside GPU "
+                                                                    "memory (0-1); > 0 is a (partial) CPU fallback")
+    model_size_bytes: int | None = Field(None, description="memory the loaded configured model takes, bytes")
+    model_vram_bytes: int | None = Field(None, description="of which in GPU memory, bytes")
+    model_loads: int | None = Field(None, description="times this reporter saw the configured model become loaded "
+                                                      "since it started (a counter)")
+    probe: GenerationProbe | None = Field(None, description="the last synthetic generation, when enabled")
 
 
 class Services(_Section):
@@ -96,6 +134,12 @@ class FeatureStats(_Section):
     success_rate: float | None = Field(None, description="success / requests, percent")
     total_time_seconds: float | None = Field(None, description="summed response time, seconds")
     avg_time: float | None = Field(None, description="summed time / requests, seconds")
+    # the optional token counters: None (never 0) while the application does not write them
+    prompt_tokens: int | None = Field(None, description="ai:{feature}:prompt_tokens (Ollama's prompt_eval_count)")
+    completion_tokens: int | None = Field(None, description="ai:{feature}:completion_tokens (eval_count)")
+    generation_seconds: float | None = Field(None, description="ai:{feature}:generation_ns / 1e9 (eval_duration)")
+    cold_loads: int | None = Field(None, description="ai:{feature}:cold_loads: requests that loaded the model")
+    tokens_per_second: float | None = Field(None, description="completion_tokens / generation_seconds")
 
 
 class FeatureWindow(_Section):
@@ -104,6 +148,10 @@ class FeatureWindow(_Section):
     requests: float | None = None
     success_rate: float | None = None
     avg_time: float | None = None
+    tokens_per_second: float | None = Field(None, description="completion tokens / generation seconds")
+    prompt_tokens_per_request: float | None = None
+    completion_tokens_per_request: float | None = None
+    cold_loads: float | None = None
 
 
 class WindowStats(_Section):
@@ -120,6 +168,11 @@ class WindowStats(_Section):
     success_rate: float | None = None
     error_rate: float | None = None
     cache_hit_rate: float | None = None
+    tokens_per_second: float | None = Field(None, description="every feature's completion tokens / generation "
+                                                              "seconds")
+    completion_tokens: float | None = None
+    prompt_tokens: float | None = None
+    cold_loads: float | None = None
     features: dict[str, FeatureWindow] = Field(default_factory=dict)
 
 
@@ -139,6 +192,8 @@ class AISection(_Section):
     cache_hit_rate: float | None = Field(None, description="lifetime cache_hits / total_requests, percent")
     features: dict[str, FeatureStats] = Field(default_factory=dict)
     windows: dict[str, WindowStats | None] = Field(default_factory=dict)
+    models: list[LoadedModel] = Field(default_factory=list, description="models Ollama holds in memory "
+                                                                        "(GET /api/ps on this host)")
     error: str | None = None
 
 

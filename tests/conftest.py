@@ -7,7 +7,6 @@ a missing service is a failure.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 import subprocess
@@ -15,11 +14,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from tests.fake_ollama import FakeOllama
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -140,42 +140,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class FakeOllama:
-    """A loopback HTTP server speaking the part of Ollama's API that reporter uses (``GET /api/tags``)."""
-
-    def __init__(self, models: list[str]) -> None:
-        self.models = models
-        self.status = 200
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path == "/api/tags":
-                    body = json.dumps({"models": [{"name": m, "model": m, "size": 4109865159} for m in outer.models]})
-                elif self.path == "/api/version":
-                    body = json.dumps({"version": "0.12.0"})
-                else:
-                    body = json.dumps({"error": "not found"})
-                payload = body.encode()
-                self.send_response(outer.status if self.path == "/api/tags" else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from reporter.catalog import Family, Metric, catalog
 from reporter.report.build import build_report
 from reporter.report.html import label
 from reporter.report.period import Period
+from reporter.snapshot import GenerationProbe
 from reporter.store.export import export_csv
 from reporter.store.history import History
 from tests.api.helpers import serve
@@ -33,10 +34,21 @@ HOST = {"swap_percent": 12.5, "network_receive_bytes_per_second": 2048.0,
         "disk_write_bytes_per_second": 8192.0, "process_count": 211}
 
 
+OLLAMA = {"model_loaded": True, "model_cpu_offload_ratio": 0.25, "model_size_bytes": 5_000_000_000,
+          "model_vram_bytes": 3_750_000_000, "model_loads": 2}
+TOKENS = {"prompt_tokens": 900, "completion_tokens": 4000, "generation_seconds": 80.0, "cold_loads": 1}
+
+
 def full_snapshot(when=WHEN):
-    """The API tests' rich snapshot with the host metrics filled in too (every catalog metric has a value)."""
+    """The API tests' rich snapshot with the host metrics, the model's residency, the probe and the token
+    counters filled in too (every catalog metric has a value)."""
     snap = rich_snapshot(when)
+    probe = GenerationProbe(at=when, time_to_first_token_seconds=0.42, tokens_per_second=38.5)
+    ollama = snap.services.ollama.model_copy(update={**OLLAMA, "probe": probe})
+    features = {f: stats.model_copy(update=TOKENS) for f, stats in snap.ai.features.items()}
     return snap.model_copy(update={"system": snap.system.model_copy(update=HOST),
+                                   "services": snap.services.model_copy(update={"ollama": ollama}),
+                                   "ai": snap.ai.model_copy(update={"features": features}),
                                    "usage": snap.usage.model_copy(update={"collected_at": when})})
 
 

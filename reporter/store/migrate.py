@@ -17,7 +17,7 @@ from reporter.store.migrations.feature_columns import add_feature_columns
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0009"  # the newest revision in migrations/versions (a test checks it against Alembic's head)
+HEAD = "0010"  # the newest revision in migrations/versions (a test checks it against Alembic's head)
 # one bigint advisory key per database and schema (the leadership's locks use the two-int keyspace)
 MIGRATION_LOCK = "hashtextextended(current_database() || '.' || current_schema() || '.migration', 0)"
 

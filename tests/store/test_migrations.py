@@ -65,6 +65,9 @@ CHANGES: dict[str, dict[str, set[str]]] = {
     "0008": {},
     "0009": {"acks": {"fingerprint", "starts_at", "acked_by", "comment", "at"},
              "escalations": {"fingerprint", "starts_at", "receiver", "at"}},
+    "0010": {"samples": {"ollama_model_loaded", "ollama_model_cpu_offload_ratio", "ollama_model_size_bytes",
+                         "ollama_model_vram_bytes", "ollama_model_loads", "ollama_probe_first_token_seconds",
+                         "ollama_probe_tokens_per_second"}},
 }
 # what a revision adds on PostgreSQL only (a fleet's samples carry their host, and mark the app-wide rows)
 PG_CHANGES: dict[str, dict[str, set[str]]] = {"0007": {"samples": {"host"}}, "0008": {"samples": {"app"}}}
@@ -104,8 +107,9 @@ def expected(revision: str, features: list[str] = (), dialect: str = "sqlite") -
         for change in changes:
             for table, columns in change.items():
                 tables.setdefault(table, set()).update(columns)
-    for feature in features:
-        tables["samples"].update(feature_columns(feature))
+    for feature in features:  # before 0010, a feature had its first three columns only
+        columns = feature_columns(feature)
+        tables["samples"].update(columns if REVISIONS.index(revision) >= REVISIONS.index("0010") else columns[:3])
     return tables
 
 

@@ -1,16 +1,18 @@
 """The settings-driven step of the history schema: the per-feature AI columns of ``samples``.
 
-Each configured AI feature (``REPORTER_AI_FEATURES``, e.g. ``grammar``) has three nullable BIGINT columns in
-``samples``: ``ai_<feature>_requests``, ``ai_<feature>_success`` (requests) and ``ai_<feature>_time_seconds``
-(seconds x 1000); the counters the sampler reads from Redis, as fixed-point integers. Which features exist is a
-setting, so the columns cannot be a fixed Alembic revision: :func:`add_feature_columns` runs after the
-revisions, at every start, and adds the columns of features that do not have them yet (idempotent; a feature
-removed from the settings keeps its columns and its history).
+Each configured AI feature (``REPORTER_AI_FEATURES``, e.g. ``grammar``) has seven nullable BIGINT columns in
+``samples``: ``ai_<feature>_requests``, ``ai_<feature>_success`` (requests), ``ai_<feature>_time_seconds``
+(seconds x 1000) and, since revision 0010, the optional token counters ``ai_<feature>_prompt_tokens``,
+``_completion_tokens``, ``_generation_seconds`` (seconds x 10^6) and ``_cold_loads``: the counters the sampler
+reads from Redis, as fixed-point integers. Which features exist is a setting, so the columns cannot be a fixed
+Alembic revision: :func:`add_feature_columns` runs after the revisions, at every start, and adds the columns of
+features that do not have them yet (idempotent; a feature removed from the settings keeps its columns and its
+history).
 
-Versioned with the revisions, frozen like them: the column set below is the head set (unchanged since
-revision 0001) and is not read from the live catalog (:func:`reporter.catalog.feature_metrics`; a test
-checks that the two agree). Changing it takes a revision that changes the columns of the features already
-stored (:func:`stored_features` finds them) and then this set, so new and old features end alike.
+Versioned with the revisions, frozen like them: the column set below is the head set (as of revision 0010) and
+is not read from the live catalog (:func:`reporter.catalog.feature_metrics`; a test checks that the two agree).
+Changing it takes a revision that changes the columns of the features already stored (:func:`stored_features`
+finds them, as revision 0010 did) and then this set, so new and old features end alike.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import re
 from sqlalchemy import BigInteger, Column, inspect
 from sqlalchemy.engine import Connection
 
-# the per-feature columns as of revision 0001 (unchanged since): name suffix -> stored as BIGINT, nullable
-SUFFIXES = ("requests", "success", "time_seconds")
+# the per-feature columns as of revision 0010 (0001's three, and 0010's optional token counters): name suffix ->
+# stored as BIGINT, nullable
+SUFFIXES = ("requests", "success", "time_seconds", "prompt_tokens", "completion_tokens", "generation_seconds",
+            "cold_loads")
 FEATURE_REQUESTS = re.compile(r"^ai_([a-z][a-z0-9_]*)_requests$")
 NOT_A_FEATURE = {"total"}  # ai_total_requests is a fixed column of revision 0001
 

@@ -1,0 +1,117 @@
+"""A loopback HTTP server speaking the part of Ollama's API that reporter uses, with knobs for the tests.
+
+``GET /api/tags`` (the models in :attr:`FakeOllama.models`), ``GET /api/version`` (:attr:`version`),
+``GET /api/ps`` (the models in :attr:`loaded`: name -> dict of Ollama's ``/api/ps`` fields, made with
+:func:`ps_entry`) and ``POST /api/generate`` (streamed NDJSON: after :attr:`first_token_delay` seconds one
+chunk per word of :attr:`answer`, then the final chunk with the server's own fields in :attr:`final`).
+:attr:`status` is the status of ``/api/tags``; :attr:`raw` maps a path to a body sent as is (malformed answers);
+:attr:`requests` lists ``(method, path, body)`` of every request received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GIB = 2**30
+
+
+def ps_entry(name: str, size: int = 5 * GIB, size_vram: int | None = None, expires_in: float = 240.0,
+             parameter_size: str = "7.2B", quantization: str = "Q4_0") -> dict:
+    """One model of Ollama's ``/api/ps`` answer (``size_vram`` defaults to ``size``: all on the GPU)."""
+    expires = datetime.now(UTC) + timedelta(seconds=expires_in)
+    return {"name": name, "model": name, "size": size, "size_vram": size if size_vram is None else size_vram,
+            "digest": "f974a74358d6", "expires_at": expires.isoformat().replace("+00:00", "Z"),
+            "details": {"family": "llama", "format": "gguf", "parameter_size": parameter_size,
+                        "quantization_level": quantization}}
+
+
+class FakeOllama:
+    """The server on a free loopback port (:attr:`url`), serving from a thread until :meth:`close`."""
+
+    def __init__(self, models: list[str]) -> None:
+        self.models = models
+        self.status = 200
+        self.version = "0.12.0"
+        self.loaded: dict[str, dict] = {}
+        self.raw: dict[str, bytes] = {}
+        self.answer = "Bonjour, comment allez-vous ?"
+        self.first_token_delay = 0.0
+        self.final = {"total_duration": 1_500_000_000, "load_duration": 20_000_000, "prompt_eval_count": 12,
+                      "prompt_eval_duration": 80_000_000, "eval_count": 40, "eval_duration": 1_000_000_000}
+        self.requests: list[tuple[str, str, bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                outer.requests.append(("GET", path, b""))
+                if path in outer.raw:
+                    return self._send(200, outer.raw[path])
+                if path == "/api/tags":
+                    body = {"models": [{"name": m, "model": m, "size": 4109865159} for m in outer.models]}
+                    return self._send(outer.status, json.dumps(body).encode())
+                if path == "/api/version":
+                    return self._send(200, json.dumps({"version": outer.version}).encode())
+                if path == "/api/ps":
+                    return self._send(200, json.dumps({"models": list(outer.loaded.values())}).encode())
+                return self._send(404, b'{"error":"not found"}')
+
+            def do_POST(self):
+                path = self.path.split("?")[0]
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.requests.append(("POST", path, body))
+                if path in outer.raw:
+                    return self._send(200, outer.raw[path])
+                if path != "/api/generate":
+                    return self._send(404, b'{"error":"not found"}')
+                model = json.loads(body or b"{}").get("model", "")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                time.sleep(outer.first_token_delay)
+                words = outer.answer.split(" ")
+                for i, word in enumerate(words):
+                    self._chunk({"model": model, "response": word + ("" if i == len(words) - 1 else " "),
+                                 "done": False})
+                self._chunk({"model": model, "response": "", "done": True, "done_reason": "stop", **outer.final})
+                self.wfile.write(b"0\r\n\r\n")
+
+            def _chunk(self, obj: dict) -> None:
+                line = json.dumps(obj).encode() + b"\n"
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                self.wfile.flush()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def load(self, name: str, **fields) -> None:
+        """Put ``name`` in ``/api/ps`` (fields as :func:`ps_entry` takes them)."""
+        self.loaded[name] = ps_entry(name, **fields)
+
+    def unload(self, name: str) -> None:
+        """Take ``name`` out of ``/api/ps``."""
+        self.loaded.pop(name, None)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
