@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from reporter.ai_usage import MAX_RESPONSE_TIME_SECONDS
+from reporter.api.views import SEED_FEATURE_FIELDS
 from reporter.snapshot import ActiveAlert, Snapshot
 
 REF = "#/components/schemas/{model}"
@@ -97,7 +98,10 @@ def _schemas(features: list[str]) -> dict:
                                         "description": "up or down; null: not probed on this host (REPORTER_PROBES)",
                                         "required": ["database", "redis", "ollama"]},
                            "timestamp": {"type": "string", "format": "date-time"}}},
-        "AIFeatures": {"type": "object", "additionalProperties": _ref("FeatureStats")},
+        "AIFeatures": {"type": "object", "additionalProperties": {
+            "type": "object", "required": list(SEED_FEATURE_FIELDS),
+            "properties": {"requests": integer, "success": integer, "success_rate": number,
+                           "total_time_seconds": number, "avg_time": number}}},
         "Alerts": {"type": "object", "required": ["timestamp", "alerts"],
                    "properties": {"timestamp": {"type": "string"},
                                   "alerts": {"type": "array", "items": _ref("ActiveAlert")}}},

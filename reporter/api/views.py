@@ -43,10 +43,15 @@ def health(snapshot: Snapshot) -> dict:
     }
 
 
+SEED_FEATURE_FIELDS = ("requests", "success", "success_rate", "total_time_seconds", "avg_time")
+
+
 def ai_features(snapshot: Snapshot) -> dict:
     """``GET /api/v1/analytics/ai-features``: ``{feature: {requests, success, success_rate, total_time_seconds,
-    avg_time}}``, lifetime figures from the Redis counters (the seed's per-feature keys)."""
-    return {name: stats.model_dump(mode="json") for name, stats in snapshot.ai.features.items()}
+    avg_time}}``, lifetime figures from the Redis counters (the seed's per-feature keys; the seed's shape, so the
+    token counters are left out: they are in ``/api/v1/snapshot``)."""
+    return {name: stats.model_dump(mode="json", include=set(SEED_FEATURE_FIELDS))
+            for name, stats in snapshot.ai.features.items()}
 
 
 def top_user_items(snapshot: Snapshot) -> tuple[bytes, ...]:
