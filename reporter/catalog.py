@@ -147,6 +147,17 @@ def _fresh_usage(path: str) -> Reader:
     return read
 
 
+def _fresh_probe(path: str) -> Reader:
+    """The synthetic probe's figures are stored only in the first sample carrying its result (its ``at`` is that
+    sample's time), once per probe run, not repeated in every sample until the next run."""
+    def read(s: Snapshot) -> float | None:
+        probe = s.services.ollama.probe
+        if probe is None or probe.at != s.timestamp:
+            return None
+        return read_path(s, path)
+    return read
+
+
 def _disk_path(s: Snapshot) -> str:
     return s.system.disk_path or ""
 
@@ -290,12 +301,14 @@ FIXED: tuple[Metric, ...] = (
     Metric("services.ollama.probe.time_to_first_token_seconds", "ollama_probe_first_token_seconds", "seconds",
            1000, "synthetic generation: time to first token",
            Family("reporter_gen_ai_server_time_to_first_token_seconds", "synthetic generation: request sent to "
-                                                                        "first token", labels=(("model", _model),))),
+                                                                        "first token", labels=(("model", _model),)),
+           stored=_fresh_probe("services.ollama.probe.time_to_first_token_seconds")),
     Metric("services.ollama.probe.tokens_per_second", "ollama_probe_tokens_per_second", "tokens/s", 100,
            "synthetic generation: eval_count / eval_duration",
            Family("reporter_gen_ai_probe_output_tokens_per_second", "synthetic generation: output tokens per "
                                                                     "second (eval_count / eval_duration)",
-                  labels=(("model", _model),))),
+                  labels=(("model", _model),)),
+           stored=_fresh_probe("services.ollama.probe.tokens_per_second")),
 )
 
 

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     )
     ollama_url: str = Field("http://127.0.0.1:11434", description="base URL of the Ollama HTTP API")
     ollama_model: str = Field("mistral:7b", min_length=1, description="model that must be listed by Ollama")
+    ollama_probe_interval: float = Field(0.0, ge=0.0, le=86400.0,
+                                         description="seconds between synthetic generations through Ollama's "
+                                                     "/api/generate (0 or empty = off, the default)")
+    ollama_probe_timeout: float = Field(60.0, ge=0.1, le=600.0,
+                                        description="seconds one synthetic generation may take (a cold load "
+                                                    "included)")
     usage_queries: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, description="JSON object overriding usage SQL queries by name"
     )
@@ -359,6 +365,18 @@ class Settings(BaseSettings):
         ``slo_availability``."""
         return parse_availability(self.slo_availability)
 
+    @field_validator("ollama_probe_interval", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        return 0.0 if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ollama_probe_interval")
+    @classmethod
+    def _off_or_a_second(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (off) or at least 1 second")
+        return value
+
     @field_validator("weekly_report_time", "monthly_report_time", mode="before")
     @classmethod
     def _empty_time_is_none(cls, value: Any) -> Any:
@@ -419,6 +437,13 @@ class Settings(BaseSettings):
         if self.probe_timeout >= self.sample_interval:
             raise ValueError(f"{ENV_PREFIX}PROBE_TIMEOUT: {self.probe_timeout:g} s must be shorter than "
                              f"{ENV_PREFIX}SAMPLE_INTERVAL ({self.sample_interval:g} s)")
+        return self
+
+    @model_validator(mode="after")
+    def _probe_timeout_fits_interval(self) -> Settings:
+        if self.ollama_probe_interval and self.ollama_probe_timeout > self.ollama_probe_interval:
+            raise ValueError(f"{ENV_PREFIX}OLLAMA_PROBE_TIMEOUT: {self.ollama_probe_timeout:g} s must not be longer "
+                             f"than {ENV_PREFIX}OLLAMA_PROBE_INTERVAL ({self.ollama_probe_interval:g} s)")
         return self
 
     @model_validator(mode="after")

@@ -91,7 +91,8 @@ class GenerationProbe(_Section):
     """The last synthetic generation (REPORTER_OLLAMA_PROBE_INTERVAL; off by default): a tiny fixed prompt
     through ``POST /api/generate`` (streamed), timed by reporter and by the server's own fields."""
 
-    at: UTCDateTime
+    at: UTCDateTime = Field(description="time of the first sample carrying this result (the run ended within "
+                                        "the sample interval before; its figures are stored in that sample only)")
     time_to_first_token_seconds: float | None = Field(None, description="request sent to first token received")
     tokens_per_second: float | None = Field(None, description="eval_count / eval_duration of the answer")
     load_seconds: float | None = Field(None, description="load_duration: time Ollama spent loading the model")

@@ -20,10 +20,12 @@ from reporter.settings import Settings
 from reporter.snapshot import (
     SAMPLED_BY_LEADER,
     AISection,
+    GenerationProbe,
     Services,
     Snapshot,
     collector_places,
     overall_status,
+    probed,
 )
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,14 @@ class Sampler:
     (``ai``, ``usage``) do not run: ``ai`` is all null with the error :data:`reporter.snapshot.SAMPLED_BY_LEADER`,
     ``usage`` is None, neither is in ``errors``, and the AI counter window is not fed; when it turns true they
     run at once. The snapshot's ``host`` is ``settings.host_name`` (REPORTER_HOST_NAME).
+
+    ``generation`` (the synthetic probe, run on its own thread: :mod:`reporter.collect.generation_probe`): called
+    with the sample's time, its latest result becomes ``services.ollama.probe`` when Ollama is probed here.
     """
 
     def __init__(self, settings: Settings, collectors: Sequence[Collector],
-                 app_wide: Callable[[], bool] | None = None) -> None:
+                 app_wide: Callable[[], bool] | None = None,
+                 generation: Callable[[datetime], GenerationProbe | None] | None = None) -> None:
         names = [c.name for c in collectors]
         known = collector_places()
         problems = [f"two collectors named {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
@@ -67,13 +73,16 @@ class Sampler:
         self.next_run = {c.name: 0.0 for c in self.collectors}  # monotonic time each collector is due next
         self._last: dict[str, Section[Any]] = {}
         self.failures = FailureLog(log)
+        self.generation = generation  # the synthetic probe's latest result (GenerationProber.result), when on
 
     @classmethod
-    def from_settings(cls, settings: Settings, app_wide: Callable[[], bool] | None = None) -> Sampler:
-        """A sampler running :func:`reporter.collect.defaults.default_collectors` (nothing is connected yet)."""
+    def from_settings(cls, settings: Settings, app_wide: Callable[[], bool] | None = None,
+                      generation: Callable[[datetime], GenerationProbe | None] | None = None) -> Sampler:
+        """A sampler running :func:`reporter.collect.defaults.default_collectors` (nothing is connected yet);
+        ``generation``: see the class."""
         from reporter.collect.defaults import default_collectors
 
-        return cls(settings, default_collectors(settings), app_wide)
+        return cls(settings, default_collectors(settings), app_wide, generation)
 
     def collector(self, name: str) -> Collector:
         """The collector named ``name`` (``KeyError`` if none)."""
@@ -128,6 +137,8 @@ class Sampler:
             values[collector.name] = (section.value if section.value is not None
                                       else collector.missing(section.error or "no value"))
         services = Services(**{name: values.pop(name) for name in Services.model_fields})
+        if self.generation is not None and probed(services.ollama):
+            services.ollama = services.ollama.model_copy(update={"probe": self.generation(now)})
         if app_wide and isinstance(values.get("ai"), AISection):  # the model's availability is Ollama's answer
             values["ai"].is_available = services.ollama.is_available
         self._log_changes(errors, skipped={c.name for c in self.collectors if c not in running})

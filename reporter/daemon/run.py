@@ -28,6 +28,7 @@ from reporter.api.latest import Latest
 from reporter.api.protocol import HeaderDeadlineProtocol
 from reporter.api.usage_log import async_redis_client
 from reporter.base.errors import one_line
+from reporter.collect.generation_probe import GenerationProber
 from reporter.collect.sampler import Sampler
 from reporter.daemon.control import RELOAD, STATUS, Control, status_line
 from reporter.daemon.duties import LeaderDuties
@@ -239,7 +240,9 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     duties_holder: list[LeaderDuties] = []
     leadership = node_leadership(settings, on_elected=lambda epoch: duties_holder[0].elected(epoch),
                                  on_deposed=lambda reason: duties_holder[0].deposed(reason))
-    sampler = Sampler.from_settings(settings, app_wide=lambda: leadership.leader)
+    prober = GenerationProber.from_settings(settings)  # the synthetic probe: None when off (the default)
+    sampler = Sampler.from_settings(settings, app_wide=lambda: leadership.leader,
+                                    generation=prober.result if prober is not None else None)
     spooler = Spooler(spool, history, settings.sample_interval) if spool is not None else None
     sample_job = SampleJob(sampler, history, latest, leadership=leadership, spooler=spooler)
     duties = LeaderDuties(settings, alerting_config, history, port, env_file, sample_job, fenced=leadership.fleet)
@@ -279,6 +282,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     server = holder["server"] = _Server(config)
     path = settings.history_path()
     sampling.start()
+    if prober is not None:
+        prober.start()
 
     def status() -> None:
         role = ("leader" + (f" (epoch {leadership.epoch})" if leadership.fleet else "") if leadership.leader
@@ -301,6 +306,9 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
         sock.close()
         control.stop()
         control.join(SHUTDOWN_WAIT_SECONDS if control.is_alive() else 0)
+        if prober is not None:
+            prober.stop(timeout=0.5)  # its run in flight is cut short; the thread is a daemon one
+
         def stop_jobs() -> None:
             sampling.stop()
             duties.stop()
