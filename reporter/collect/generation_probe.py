@@ -119,7 +119,11 @@ class GenerationProber:
         next_at = time.monotonic()
         while not self._stopping.wait(max(0.0, next_at - time.monotonic())):
             next_at = time.monotonic() + self.interval
-            result = self.probe()
+            try:
+                result = self.probe()
+            except Exception:  # a bug, not Ollama: said with its traceback, and the next run is on time
+                log.exception("ollama probe: a run failed")
+                continue
             if self._stopping.is_set():
                 return
             with self._lock:
@@ -216,7 +220,12 @@ class GenerationProber:
                 if first is None and (chunk.get("response") or chunk.get("thinking")):
                     first = time.monotonic()
                 if chunk.get("done") is True:
-                    return first, chunk, time.monotonic()
+                    ended = time.monotonic()
+                    with contextlib.suppress(OSError, http.client.HTTPException):  # the end of the stream, so
+                        if conn.sock is not None:  # the connection closes cleanly (best effort, 1 s at most)
+                            conn.sock.settimeout(min(1.0, max(0.01, self.timeout - (ended - started))))
+                        response.read(MAX_ANSWER_BYTES - read)
+                    return first, chunk, ended
         finally:
             self._conn = None
             conn.close()
