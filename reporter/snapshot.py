@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 
 from reporter.base.timefmt import format_utc
 
@@ -117,6 +117,17 @@ class OllamaHealth(ServiceHealth):
     model_loads: int | None = Field(None, description="times this reporter saw the configured model become loaded "
                                                       "since it started (a counter)")
     probe: GenerationProbe | None = Field(None, description="the last synthetic generation, when enabled")
+    _loaded: list[LoadedModel] = PrivateAttr(default_factory=list)
+
+    @property
+    def loaded(self) -> list[LoadedModel]:
+        """Every model in the probe's ``/api/ps`` answer (empty when none or unread); not part of this section's
+        JSON: the sampler puts it in ``Snapshot.ai.models``."""
+        return self._loaded
+
+    @loaded.setter
+    def loaded(self, models: list[LoadedModel]) -> None:
+        self._loaded = list(models)
 
 
 class Services(_Section):

@@ -5,7 +5,9 @@
 :func:`ps_entry`) and ``POST /api/generate`` (streamed NDJSON: after :attr:`first_token_delay` seconds one
 chunk per word of :attr:`answer`, then the final chunk with the server's own fields in :attr:`final`).
 :attr:`status` is the status of ``/api/tags``; :attr:`raw` maps a path to a body sent as is (malformed answers);
-:attr:`requests` lists ``(method, path, body)`` of every request received.
+:attr:`requests` lists ``(method, path, body)`` of every request received; :attr:`delays` maps a path to
+seconds to wait before answering a GET (a slow or hung endpoint); a GET of a path in :attr:`not_found` is a 404
+(an older Ollama).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class FakeOllama:
         self.final = {"total_duration": 1_500_000_000, "load_duration": 20_000_000, "prompt_eval_count": 12,
                       "prompt_eval_duration": 80_000_000, "eval_count": 40, "eval_duration": 1_000_000_000}
         self.requests: list[tuple[str, str, bytes]] = []
+        self.delays: dict[str, float] = {}
+        self.not_found: set[str] = set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +62,9 @@ class FakeOllama:
             def do_GET(self):
                 path = self.path.split("?")[0]
                 outer.requests.append(("GET", path, b""))
+                time.sleep(outer.delays.get(path, 0.0))
+                if path in outer.not_found:
+                    return self._send(404, b'{"error":"not found"}')
                 if path in outer.raw:
                     return self._send(200, outer.raw[path])
                 if path == "/api/tags":

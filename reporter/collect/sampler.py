@@ -141,6 +141,7 @@ class Sampler:
             services.ollama = services.ollama.model_copy(update={"probe": self.generation(now)})
         if app_wide and isinstance(values.get("ai"), AISection):  # the model's availability is Ollama's answer
             values["ai"].is_available = services.ollama.is_available
+            values["ai"].models = list(services.ollama.loaded)  # and so are the loaded models (GET /api/ps)
         self._log_changes(errors, skipped={c.name for c in self.collectors if c not in running})
         snapshot = Snapshot(
             timestamp=now, host=self.host, status=overall_status(services), services=services, errors=errors,

@@ -1,5 +1,5 @@
-"""Service probes: the app database (``SELECT 1``), Redis (``PING``) and Ollama (``GET /api/tags``), and
-:class:`NotProbed` for a service this host leaves to others (REPORTER_PROBES).
+"""Service probes: the app database (``SELECT 1``), Redis (``PING``) and Ollama (``GET /api/tags``, ``/api/ps``,
+``/api/version``), and :class:`NotProbed` for a service this host leaves to others (REPORTER_PROBES).
 
 Each probe is a :class:`reporter.collect.collector.Collector` filling ``Snapshot.services.<name>``: ``read()``
 returns a health record within its timeout and never raises (a down service is ``up=False`` with the error text,
@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import time
 from abc import abstractmethod
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from reporter.base.errors import one_line
 from reporter.base.ms import elapsed_ms
 from reporter.collect.collector import Collector, Section
+from reporter.collect.ollama_ps import Problem, ProblemLog, find, parse_ps, parse_version
 from reporter.collect.sources import LazyClient, lazy
 from reporter.masking import mask
 from reporter.snapshot import NOT_PROBED, OllamaHealth, ServiceHealth
@@ -29,7 +31,11 @@ if TYPE_CHECKING:
 
     from reporter.collect.redis_ping import RedisPing
 
-MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags answer is a few KiB
+MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags or /api/ps answer is a few KiB
+MAX_VERSION_BYTES = 64 * 1024  # {"version":"0.5.7"}
+VERSION_SECONDS = 300.0  # /api/version is read again after this long (and when Ollama comes back)
+
+log = logging.getLogger(__name__)
 
 
 class _ServiceProbe(Collector):
@@ -121,42 +127,77 @@ def model_listed(model: str, names: list[str]) -> bool:
 
 
 class OllamaProbe(_ServiceProbe):
-    """``GET {base_url}/api/tags``; up when it answers 200 with JSON, model available when listed.
+    """``GET {base_url}/api/tags``, then ``/api/ps`` and (now and then) ``/api/version``, all within ``deadline``.
 
-    A plain ``http.client`` request on a fresh connection (a probe every 10 s needs no pool, and this costs a
-    fifth of the CPU of a general client); every socket operation has a timeout, the whole probe a deadline, and
-    the answer is capped at 1 MiB.
+    Up when ``/api/tags`` answers 200 with JSON, the model available when listed. ``/api/ps`` gives the loaded
+    models (:attr:`OllamaHealth.loaded`, which the sampler puts in ``ai.models``) and the configured model's
+    ``model_*`` fields; ``model_loads`` counts the answers where the configured model is loaded after one where
+    it was not (the first answer does not count, a failed read is no unload; None before the first answer).
+    ``/api/version`` is read on the first read, then every ``version_seconds`` (:data:`VERSION_SECONDS`) and when
+    Ollama comes back.
+    A failed or malformed ``/api/ps`` or ``/api/version`` answer leaves its figures None and logs one warning
+    (:class:`reporter.collect.ollama_ps.ProblemLog`); up and available still come from ``/api/tags``. A 404 on
+    ``/api/ps`` (an Ollama older than 0.1.38) is asked again only when the version is.
+
+    Plain ``http.client`` requests on one connection, kept open between the requests of one read (a probe every
+    10 s needs no pool, and this costs a fifth of the CPU of a general client); every socket operation has a
+    timeout, the whole read ends within 0.9 x ``deadline`` (a request with no time left is not made), and each
+    answer is capped at 1 MiB.
     """
 
     name = "ollama"
 
-    def __init__(self, base_url: str, model: str, deadline: float = 2.0) -> None:
+    def __init__(self, base_url: str, model: str, deadline: float = 2.0,
+                 version_seconds: float = VERSION_SECONDS) -> None:
         parsed = urlsplit(base_url)
         self.https = parsed.scheme == "https"
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or (443 if self.https else 80)
-        self.path = (parsed.path.rstrip("/") or "") + "/api/tags"
+        self.base = parsed.path.rstrip("/") or ""
+        self.path = self.base + "/api/tags"
         self.model = model
         self.deadline = deadline
+        self.version_seconds = version_seconds
+        self.version: str | None = None
+        self._version_due = 0.0  # monotonic time the version is read again
+        self._ps_gone = False  # /api/ps answered 404: asked again with the version
+        self._was_loaded: bool | None = None  # the configured model in the last /api/ps answer read
+        self.loads: int | None = None
+        self.problems = ProblemLog(log, "the figures concerned are missing (null) until Ollama answers correctly")
 
-    def _fetch(self, started: float) -> bytes:
-        connection_class = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        conn = connection_class(self.host, self.port, timeout=self.deadline * 0.9)
+    def _fetch(self, started: float, conn: http.client.HTTPConnection, path: str = "/api/tags",
+               limit: int = MAX_TAGS_BYTES) -> bytes:
+        """The body of ``GET path`` on ``conn`` (reconnected if the server closed it) within what is left of
+        0.9 x ``deadline`` since ``started``; ``ValueError`` for a status other than 200 (:class:`HTTPStatusError`)
+        or an answer over ``limit`` bytes, ``TimeoutError`` past the deadline, ``OSError`` for the connection."""
+        left = started + self.deadline * 0.9 - time.perf_counter()
+        if left < 0.01:
+            raise TimeoutError(f"no time left for {path} within {self.deadline:g} s")
+        conn.timeout = left
+        if conn.sock is not None:
+            conn.sock.settimeout(left)
         try:
-            conn.request("GET", self.path, headers={"Accept": "application/json", "User-Agent": "reporter"})
+            conn.request("GET", self.base + path,
+                         headers={"Accept": "application/json", "User-Agent": "reporter"})
             response = conn.getresponse()
-            if response.status != 200:
-                raise ValueError(f"HTTP {response.status} {response.reason} from /api/tags")
             body = bytearray()
-            while chunk := response.read(65536):
+            while chunk := response.read1(65536):
                 body += chunk
-                if len(body) > MAX_TAGS_BYTES:
-                    raise ValueError(f"/api/tags answer is larger than {MAX_TAGS_BYTES // 1024} KiB")
+                if len(body) > limit:
+                    raise ValueError(f"{path} answer is larger than {limit // 1024} KiB")
                 if time.perf_counter() - started > self.deadline:
-                    raise TimeoutError(f"/api/tags took longer than {self.deadline:g} s")
+                    raise TimeoutError(f"{path} took longer than {self.deadline:g} s")
+            response.read()  # at the end: marks the answer complete, so the connection takes the next request
+            if response.status != 200:
+                raise HTTPStatusError(response.status, f"HTTP {response.status} {response.reason} from {path}")
             return bytes(body)
-        finally:
-            conn.close()
+        except BaseException:
+            conn.close()  # a request cut short leaves the connection unusable
+            raise
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        connection_class = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        return connection_class(self.host, self.port, timeout=timeout)
 
     def missing(self, error: str) -> OllamaHealth:
         return OllamaHealth(model=self.model, up=False, is_available=False, error=error)
@@ -164,20 +205,77 @@ class OllamaProbe(_ServiceProbe):
     def read(self) -> OllamaHealth:
         started = time.perf_counter()
         health = OllamaHealth(model=self.model)
+        conn = self._connection(self.deadline * 0.9)
         try:
-            payload = json.loads(self._fetch(started))
-            models = payload.get("models") if isinstance(payload, dict) else None
-            if not isinstance(models, list):
-                raise ValueError("response has no 'models' list")
-            names = [str(m.get("name") or m.get("model")) for m in models
-                     if isinstance(m, dict) and (m.get("name") or m.get("model"))]
-        except Exception as exc:
-            health.up, health.is_available = False, False
-            health.error = mask(one_line(exc))
-            health.latency_ms = elapsed_ms(started)
+            try:
+                payload = json.loads(self._fetch(started, conn))
+                models = payload.get("models") if isinstance(payload, dict) else None
+                if not isinstance(models, list):
+                    raise ValueError("response has no 'models' list")
+                names = [str(m.get("name") or m.get("model")) for m in models
+                         if isinstance(m, dict) and (m.get("name") or m.get("model"))]
+            except Exception as exc:
+                health.up, health.is_available = False, False
+                health.error = mask(one_line(exc))
+                health.latency_ms = elapsed_ms(started)
+                self.version, self._version_due = None, 0.0  # read again when Ollama is back
+                health.model_loads = self.loads
+                return health
+            health.up, health.latency_ms, health.models = True, elapsed_ms(started), names
+            health.is_available = model_listed(self.model, names)
+            if not health.is_available:
+                health.error = f"model {self.model} is not listed by Ollama"
+            version_due = time.monotonic() >= self._version_due
+            if version_due:  # first: a hung /api/ps cannot keep the version from being read
+                self._read_version(started, conn)
+            if version_due or not self._ps_gone:
+                self._read_ps(health, started, conn)
+            health.version, health.model_loads = self.version, self.loads
             return health
-        health.up, health.latency_ms, health.models = True, elapsed_ms(started), names
-        health.is_available = model_listed(self.model, names)
-        if not health.is_available:
-            health.error = f"model {self.model} is not listed by Ollama"
-        return health
+        finally:
+            conn.close()
+
+    def _read_ps(self, health: OllamaHealth, started: float, conn: http.client.HTTPConnection) -> None:
+        """Fill the ``model_*`` fields and :attr:`OllamaHealth.loaded` from ``/api/ps``; count a load."""
+        try:
+            loaded, problems = parse_ps(json.loads(self._fetch(started, conn, "/api/ps")), datetime.now(UTC))
+        except Exception as exc:
+            self._ps_gone = isinstance(exc, HTTPStatusError) and exc.status == 404
+            hint = " (an Ollama older than 0.1.38 has no /api/ps)" if self._ps_gone else ""
+            self.problems.report("ps", [Problem("read", f"Ollama /api/ps: {mask(one_line(exc))}{hint}")])
+            return
+        self._ps_gone = False
+        self.problems.report("ps", problems)
+        entry = find(self.model, loaded)
+        if entry is not None and self._was_loaded is False:
+            self.loads = (self.loads or 0) + 1
+        self._was_loaded, self.loads = entry is not None, self.loads or 0
+        health.loaded, health.model_loaded = loaded, entry is not None
+        if entry is not None:
+            health.model_size_bytes, health.model_vram_bytes = entry.size_bytes, entry.vram_bytes
+            health.model_cpu_offload_ratio = entry.cpu_offload_ratio
+
+    def _read_version(self, started: float, conn: http.client.HTTPConnection) -> None:
+        """Read ``/api/version`` into :attr:`version` (None when malformed); due again ``version_seconds`` after an
+        answer, at the next read after a failed request."""
+        try:
+            body = self._fetch(started, conn, "/api/version", MAX_VERSION_BYTES)
+        except Exception as exc:
+            self.problems.report("version", [Problem("read", f"Ollama /api/version: {mask(one_line(exc))}")])
+            return
+        self._version_due = time.monotonic() + self.version_seconds
+        try:
+            self.version = parse_version(json.loads(body))
+        except Exception as exc:
+            self.version = None
+            self.problems.report("version", [Problem("answer", f"Ollama /api/version: {one_line(exc)}")])
+            return
+        self.problems.report("version", [])
+
+
+class HTTPStatusError(ValueError):
+    """An HTTP answer whose status is not 200 (``status``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
