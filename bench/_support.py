@@ -2,7 +2,7 @@
 and table printing. Everything here talks to 127.0.0.1 only.
 
 - :func:`fake_ollama` runs ``bench/fake_ollama.py`` in a *separate process* (so its CPU is not counted as the
-  reporter's) answering ``GET /api/tags`` and ``/api/version``;
+  reporter's) answering ``GET /api/tags``, ``/api/version`` and ``/api/ps``;
 - :func:`ai_counters` writes the AI counters of README.md to the local Redis under a unique prefix (deleted after);
 - :func:`app_database` creates the reference schema with a few rows in the local PostgreSQL ``test`` database,
   in a private schema owned by a private role of the same name (PostgreSQL's default ``search_path`` is

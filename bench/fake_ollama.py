@@ -1,4 +1,5 @@
-"""A tiny fake Ollama for the benchmarks: ``GET /api/tags`` and ``GET /api/version`` on a loopback port.
+"""A tiny fake Ollama for the benchmarks: ``GET /api/tags``, ``/api/version`` and ``/api/ps`` (the model loaded,
+expiring in 4 minutes) on a loopback port.
 
 Prints its base URL on the first line of stdout, then serves until terminated. Run as its own process so
 its CPU time is not counted as the reporter's.
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -27,12 +29,22 @@ def main() -> int:
     ]}).encode()
     version = b'{"version":"0.5.7"}'
 
+    def ps() -> bytes:  # as Ollama answers: expires_at moves with the clock (keep_alive 5 minutes)
+        expires = (datetime.now(UTC) + timedelta(minutes=4)).isoformat().replace("+00:00", "Z")
+        return json.dumps({"models": [
+            {"name": args.model, "model": args.model, "size": 5137025024, "size_vram": 5137025024,
+             "digest": "f974a74358d6", "expires_at": expires,
+             "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+                         "parameter_size": "7.2B", "quantization_level": "Q4_0"}},
+        ]}).encode()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out in separate writes
 
         def do_GET(self) -> None:
-            body = {"/api/tags": tags, "/api/version": version}.get(self.path.split("?")[0])
+            path = self.path.split("?")[0]
+            body = ps() if path == "/api/ps" else {"/api/tags": tags, "/api/version": version}.get(path)
             self.send_response(200 if body else 404)
             body = body or b'{"error":"not found"}'
             self.send_header("Content-Type", "application/json")
