@@ -166,13 +166,15 @@ class OllamaProbe(_ServiceProbe):
         self.problems = ProblemLog(log, "the figures concerned are missing (null) until Ollama answers correctly")
 
     def _fetch(self, started: float, conn: http.client.HTTPConnection, path: str = "/api/tags",
-               limit: int = MAX_TAGS_BYTES) -> bytes:
-        """The body of ``GET path`` on ``conn`` (reconnected if the server closed it) within what is left of
-        0.9 x ``deadline`` since ``started``; ``ValueError`` for a status other than 200 (:class:`HTTPStatusError`)
-        or an answer over ``limit`` bytes, ``TimeoutError`` past the deadline, ``OSError`` for the connection."""
-        left = started + self.deadline * 0.9 - time.perf_counter()
+               limit: int = MAX_TAGS_BYTES, share: float = 1.0) -> bytes:
+        """The body of ``GET path`` on ``conn`` (reconnected if the server closed it) within ``share`` of what is
+        left of 0.9 x ``deadline`` since ``started``; ``ValueError`` for a status other than 200
+        (:class:`HTTPStatusError`) or an answer over ``limit`` bytes, ``TimeoutError`` past that time or when
+        under 10 ms are left, ``OSError`` for the connection."""
+        left = (started + self.deadline * 0.9 - time.perf_counter()) * share
         if left < 0.01:
             raise TimeoutError(f"no time left for {path} within {self.deadline:g} s")
+        ends = time.perf_counter() + left
         conn.timeout = left
         if conn.sock is not None:
             conn.sock.settimeout(left)
@@ -185,8 +187,8 @@ class OllamaProbe(_ServiceProbe):
                 body += chunk
                 if len(body) > limit:
                     raise ValueError(f"{path} answer is larger than {limit // 1024} KiB")
-                if time.perf_counter() - started > self.deadline:
-                    raise TimeoutError(f"{path} took longer than {self.deadline:g} s")
+                if time.perf_counter() > ends:
+                    raise TimeoutError(f"{path} took longer than {left:.2g} s")
             response.read()  # at the end: marks the answer complete, so the connection takes the next request
             if response.status != 200:
                 raise HTTPStatusError(response.status, f"HTTP {response.status} {response.reason} from {path}")
@@ -256,11 +258,13 @@ class OllamaProbe(_ServiceProbe):
             health.model_cpu_offload_ratio = entry.cpu_offload_ratio
 
     def _read_version(self, started: float, conn: http.client.HTTPConnection) -> None:
-        """Read ``/api/version`` into :attr:`version` (None when malformed); due again ``version_seconds`` after an
-        answer, at the next read after a failed request."""
+        """Read ``/api/version`` into :attr:`version` (None when malformed or not 200); due again
+        ``version_seconds`` after an answer, at the next read after a failed request (timeout, connection)."""
         try:
-            body = self._fetch(started, conn, "/api/version", MAX_VERSION_BYTES)
+            body = self._fetch(started, conn, "/api/version", MAX_VERSION_BYTES, share=0.5)  # half: /api/ps next
         except Exception as exc:
+            if isinstance(exc, HTTPStatusError):  # an answer all the same: not asked again at once
+                self.version, self._version_due = None, time.monotonic() + self.version_seconds
             self.problems.report("version", [Problem("read", f"Ollama /api/version: {mask(one_line(exc))}")])
             return
         self._version_due = time.monotonic() + self.version_seconds
