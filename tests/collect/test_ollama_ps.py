@@ -396,3 +396,53 @@ def test_a_server_closing_each_connection_is_asked_on_a_new_one():
         server.server_close()
     assert health.up is True and health.version == "0.12.0"
     assert health.model_loaded is True and health.model_cpu_offload_ratio == 0.5
+
+
+@pytest.mark.slow
+def test_a_daemon_counts_a_reload_in_metrics_and_history(tmp_path, redis_url, redis_prefix, pg_schema_url,
+                                                         fake_ollama):
+    """`reporter run` against the fake: the model loaded, unloaded, loaded again -> one load in /metrics and in
+    the history API, the offload ratio labelled with the model."""
+    import signal
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.conftest import free_port, wait_for
+    from tests.daemon.helpers import start_daemon
+
+    port = free_port()
+    fake_ollama.load(MODEL, size=4 * GIB, size_vram=GIB)
+    proc = start_daemon(tmp_path, {
+        "REPORTER_SAMPLE_INTERVAL": "1", "REPORTER_PROBE_TIMEOUT": "0.8", "REPORTER_REDIS_URL": redis_url,
+        "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_APP_DATABASE_URL": pg_schema_url,
+        "REPORTER_OLLAMA_URL": fake_ollama.url, "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}",
+        "REPORTER_REPORT_DIR": str(tmp_path / "reports")}, port)
+    base = f"http://127.0.0.1:{port}"
+
+    def snapshot() -> dict:
+        return httpx.get(base + "/snapshot", timeout=5).json()
+
+    try:
+        wait_for(lambda: snapshot()["services"]["ollama"]["model_loaded"] is True, what="the model loaded")
+        fake_ollama.unload(MODEL)
+        wait_for(lambda: snapshot()["services"]["ollama"]["model_loaded"] is False, what="the model unloaded")
+        fake_ollama.load(MODEL, size=4 * GIB, size_vram=GIB)
+        body = wait_for(lambda: (s := snapshot())["services"]["ollama"]["model_loads"] == 1 and s,
+                        what="one load counted")
+        assert body["services"]["ollama"]["model_cpu_offload_ratio"] == 0.75
+        assert [m["name"] for m in body["ai"]["models"]] == [MODEL]
+        families = {f.name: f for f in text_string_to_metric_families(httpx.get(base + "/metrics", timeout=5).text)}
+        assert [(s.labels, s.value) for s in families["reporter_ollama_model_loads"].samples] == [
+            ({"model": MODEL}, 1.0)]
+        assert [(s.labels, s.value) for s in families["reporter_ollama_model_cpu_offload_ratio"].samples] == [
+            ({"model": MODEL}, 0.75)]
+        points = wait_for(lambda: (p := httpx.get(base + "/api/v1/history?metric=ollama_model_loads",
+                                                  timeout=5).json()["points"]) and p[-1][1] == 1.0 and p,
+                          what="the load in the history")
+        assert {v for _, v in points} == {0.0, 1.0}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
