@@ -3,7 +3,9 @@
 Keys (prefix configurable, default ``ai:``): ``total_requests``, ``total_time`` (seconds), ``cache_hits`` and per
 feature ``{feature}:requests``, ``{feature}:success``, ``{feature}:time``. An absent key is 0 (never written
 yet); a value that is not a number, negative, or too large to count exactly (2^53 and more) is missing (None)
-and logged as a warning saying which.
+and logged as a warning saying which. The optional token counters (``{feature}:prompt_tokens``,
+``completion_tokens``, ``generation_ns``, ``cold_loads``; absent = None) are read in the same ``MGET`` and
+described in :mod:`reporter.collect.ai_tokens`.
 
 A part larger than its whole (``{feature}:success`` > ``{feature}:requests``, ``cache_hits`` >
 ``total_requests``, over the lifetime or as increases over a window) is inconsistent: the rates computed from
@@ -21,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reporter.base.errors import one_line
+from reporter.collect.ai_tokens import add_lifetime, add_window, mark_resets, mark_seeded_resets, token_names, token_value
 from reporter.collect.collector import Collector, Section
 from reporter.collect.sources import LazyClient, lazy
 from reporter.counters import CounterSample, CounterWindow, window_increase
@@ -37,11 +40,12 @@ MAX_COUNTER = 2**53  # floats count exactly below this (9,007,199,254,740,992)
 
 
 def counter_names(features: list[str]) -> list[str]:
-    """Counter names without prefix, in a fixed order: totals first, then three per feature."""
+    """Counter names without prefix, in a fixed order: totals first, then three per feature, then the four
+    optional token counters per feature (:func:`reporter.collect.ai_tokens.token_names`)."""
     names = ["total_requests", "total_time", "cache_hits"]
     for feature in features:
         names += [f"{feature}:requests", f"{feature}:success", f"{feature}:time"]
-    return names
+    return names + token_names(features)
 
 
 class AICollector(Collector):
@@ -65,10 +69,12 @@ class AICollector(Collector):
         self.model = model
         self.deadline = deadline
         self.names = counter_names(features)
+        self.optional = frozenset(token_names(features))
         self.window = CounterWindow(keep_seconds=max(WINDOWS.values()) + 3 * sample_interval)
         self._window_lock = threading.Lock()
         self._warned: dict[str, bytes] = {}
         self.invalid: dict[str, str] = {}  # key -> why its last value was unusable (read after read())
+        self.absent: frozenset[str] = frozenset()  # the optional token counters absent at the last read()
 
     def collect(self, now: datetime) -> Section[AISection]:
         """The AI section at ``now``: lifetime figures and windows; never raises for Redis being down."""
@@ -81,7 +87,8 @@ class AICollector(Collector):
         if self.deadline is not None and time.monotonic() - started > self.deadline:
             return Section(None, f"timed out after {self.deadline:g} s")  # late: the sampler has moved on
         with self._window_lock:
-            section = ai_section(counters, self.window, now.timestamp(), self.features, self.model, None)
+            section = ai_section(counters, self.window, now.timestamp(), self.features, self.model, None,
+                                 self.absent)
             spans = [self.window.last(2), *(self.window.span(seconds) for seconds in WINDOWS.values())]
         problems = [describe_invalid(self.invalid)] if self.invalid else []
         pairs = inconsistent_counters(counters, spans, self.features)
@@ -96,9 +103,10 @@ class AICollector(Collector):
         return ai_section(None, self.window, 0.0, self.features, self.model, error)
 
     def seed(self, samples: list[CounterSample]) -> None:
-        """Add counter samples read from history (oldest first), so windows survive restarts."""
+        """Add counter samples read from history (oldest first), so windows survive restarts (the token counters'
+        deletions marked as resets, :func:`reporter.collect.ai_tokens.mark_seeded_resets`)."""
         with self._window_lock:
-            self.window.extend(samples)
+            self.window.extend(mark_seeded_resets(samples, self.features))
 
     def shift_clock(self, seconds: float) -> None:
         """Move the window's samples with a wall-clock step, so windowed rates use the real elapsed time."""
@@ -109,7 +117,9 @@ class AICollector(Collector):
         self.client.close()
 
     def read(self) -> dict[str, float | None]:
-        """Every counter, by name without prefix: 0.0 when absent, None when unusable (see :attr:`invalid`)."""
+        """Every counter, by name without prefix: 0.0 when absent, None when unusable (see :attr:`invalid`);
+        the optional token counters None when absent too (listed in :attr:`absent`), whole numbers, and
+        ``{feature}:generation_ns`` in seconds (:mod:`reporter.collect.ai_tokens`)."""
         client = self.client.get()
         keys = [self.prefix + n for n in self.names]
         pipe = client.pipeline(transaction=False)
@@ -122,16 +132,32 @@ class AICollector(Collector):
                           if v is None and client.type(k) not in (b"none", "none")}
         invalid: dict[str, str] = {}
         counters: dict[str, float | None] = {}
+        absent = []
+        optional = self.optional
         for name, value in zip(self.names, raw, strict=True):
-            problem = "not a string key" if name in wrong_type else counter_problem(value)
+            number: float | None = None
+            if name in wrong_type:
+                problem: str | None = "not a string key"
+            elif name in optional:
+                if value is None:
+                    absent.append(name)
+                    problem = None
+                else:
+                    number, problem = token_value(name, value)
+            else:
+                problem = counter_problem(value)
+                if problem is None:
+                    number = 0.0 if value is None else float(value)
             if problem is None:
-                self._warned.pop(name, None)
-                counters[name] = 0.0 if value is None else float(value)
+                if self._warned:
+                    self._warned.pop(name, None)
+                counters[name] = number
             else:
                 self._warn(name, b"<a list, hash or set>" if name in wrong_type else value, problem)
                 invalid[self.prefix + name] = problem
                 counters[name] = None
         self.invalid = invalid
+        self.absent = frozenset(absent)
         return counters
 
     def _warn(self, name: str, value: bytes, problem: str) -> None:
@@ -225,6 +251,7 @@ def lifetime_section(counters: dict[str, float | None], features: list[str], mod
             total_time_seconds=counters.get(f"{feature}:time"),
             avg_time=_ratio(counters.get(f"{feature}:time"), requests),
         )
+        add_lifetime(section.features[feature], counters, feature)
     return section
 
 
@@ -260,6 +287,7 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
     if complete and (rate := percent(sum_success, sum_requests)) is not None:  # None: no request
         stats.success_rate = rate
         stats.error_rate = round_percent(100.0 - rate)
+    add_window(stats, samples, features)
     return stats
 
 
@@ -270,13 +298,18 @@ def ai_section(
     features: list[str],
     model: str,
     error: str | None,
+    absent: frozenset[str] = frozenset(),
 ) -> AISection:
     """Build the AI section: lifetime figures from ``counters`` (None when Redis could not be read) and
-    windows ``last_interval`` and ``5m`` after adding this sample (taken at Unix time ``at``) to ``window``."""
+    windows ``last_interval`` and ``5m`` after adding this sample (taken at Unix time ``at``) to ``window``;
+    ``absent``: the optional token counters absent from Redis (a deletion is a reset in the window,
+    :func:`reporter.collect.ai_tokens.mark_resets`)."""
     if counters is None:
         section = AISection(model=model, error=error, features={f: FeatureStats() for f in features})
     else:
-        window.add(CounterSample(at=at, values=counters))
+        previous = window.last(1)
+        values = mark_resets(counters, absent, previous[0] if previous else None)
+        window.add(CounterSample(at=at, values=values))
         section = lifetime_section(counters, features, model)
     fresh = counters is not None
     section.windows["last_interval"] = window_stats(window.last(2), features) if fresh else None
