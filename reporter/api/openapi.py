@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.ai_usage import MAX_RESPONSE_TIME_SECONDS
+from reporter.ai_usage import MAX_GENERATION_NS, MAX_RESPONSE_TIME_SECONDS, MAX_TOKENS
 from reporter.api.views import SEED_FEATURE_FIELDS
 from reporter.snapshot import ActiveAlert, Snapshot
 
@@ -120,7 +120,16 @@ def _schemas(features: list[str]) -> dict:
             "properties": {
                 "feature": {"type": "string", "enum": list(features)},
                 "response_time_seconds": {"type": "number", "minimum": 0, "maximum": MAX_RESPONSE_TIME_SECONDS},
-                "success": {"type": "boolean"}, "cache_hit": {"type": "boolean", "default": False}}},
+                "success": {"type": "boolean"}, "cache_hit": {"type": "boolean", "default": False},
+                "prompt_tokens": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TOKENS,
+                                  "description": "tokens of the prompt (Ollama's prompt_eval_count); INCRBY "
+                                                 "ai:{feature}:prompt_tokens"},
+                "completion_tokens": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TOKENS,
+                                      "description": "tokens generated (eval_count)"},
+                "generation_ns": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_GENERATION_NS,
+                                  "description": "nanoseconds generating them (eval_duration), a whole number"},
+                "cold_load": {"type": ["boolean", "null"],
+                              "description": "the model was loaded for this request (load_duration above 1 s)"}}},
         "AckRequest": {
             "type": "object", "required": ["by"], "additionalProperties": False,
             "properties": {"by": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S",

@@ -2,8 +2,11 @@
 
 Body (JSON, at most 16 KB, sent within 10 s): ``{"feature": "grammar", "response_time_seconds": 2.3,
 "success": true, "cache_hit": false}`` (``cache_hit`` optional, default false; ``feature`` one of
-REPORTER_AI_FEATURES; the time a finite number from 0 to 3600; booleans real JSON booleans). The counters are
-written with :func:`reporter.ai_usage.record_async` in one MULTI/EXEC.
+REPORTER_AI_FEATURES; the time a finite number from 0 to 3600; booleans real JSON booleans), plus the optional
+token counters of :func:`reporter.ai_usage.record`: ``prompt_tokens``, ``completion_tokens`` (whole numbers 0 to
+10^7), ``generation_ns`` (whole nanoseconds up to an hour) and ``cold_load`` (boolean); as in JSON Schema, a
+number without a fraction (``2.5e9``, ``12.0``) is a whole number, ``12.5`` is refused; a null one is as if
+absent. The counters are written with :func:`reporter.ai_usage.record_async` in one MULTI/EXEC.
 
 Refused with 403 unless REPORTER_API_TOKEN is set (a write endpoint is never open to anyone who can reach the
 port); the bearer token itself is checked before this (401). Answers: 200 ``{"status": "logged"}``; 413 body
@@ -19,14 +22,16 @@ import json
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reporter.ai_usage import check_feature, check_flag, check_seconds, client_options, record_async
+from reporter.ai_usage import check_count, check_feature, check_flag, check_seconds, client_options, record_async
 from reporter.api.views import dumps
 from reporter.base.errors import one_line
 from reporter.masking import mask
 
 MAX_BODY_BYTES = 16 * 1024
 BODY_SECONDS = 10.0
-FIELDS = ("feature", "response_time_seconds", "success", "cache_hit")
+FIELDS = ("feature", "response_time_seconds", "success", "cache_hit", "prompt_tokens", "completion_tokens",
+          "generation_ns", "cold_load")
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "generation_ns", "cold_load")
 REQUIRED = ("feature", "response_time_seconds", "success")
 
 
@@ -55,7 +60,9 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES, seconds: floa
 
 
 def validate(payload: object, features: list[str]) -> tuple[tuple | None, list[dict]]:
-    """``((feature, seconds, success, cache_hit), [])`` or ``(None, errors)`` with one error per bad field."""
+    """``((feature, seconds, success, cache_hit, tokens), [])`` or ``(None, errors)`` with one error per bad
+    field; ``tokens``: the keyword arguments of :func:`reporter.ai_usage.record` among the optional token fields
+    given (a null one is as if not given)."""
     if not isinstance(payload, dict):
         return None, [_error([], "the body must be a JSON object with feature, response_time_seconds, success")]
     errors = [_error([name], f"unknown field {name!r:.40}; expected: {', '.join(FIELDS)}", "extra_forbidden")
@@ -65,7 +72,13 @@ def validate(payload: object, features: list[str]) -> tuple[tuple | None, list[d
     for name, checker in (("feature", lambda v: check_feature(v, features)),
                           ("response_time_seconds", check_seconds),
                           ("success", lambda v: check_flag("success", v)),
-                          ("cache_hit", lambda v: check_flag("cache_hit", v))):
+                          ("cache_hit", lambda v: check_flag("cache_hit", v)),
+                          ("prompt_tokens", lambda v: check_count("prompt_tokens", _whole(v))),
+                          ("completion_tokens", lambda v: check_count("completion_tokens", _whole(v))),
+                          ("generation_ns", lambda v: check_count("generation_ns", _whole(v))),
+                          ("cold_load", lambda v: check_flag("cold_load", v))):
+        if name in TOKEN_FIELDS and payload.get(name) is None:
+            continue
         if name in payload:
             try:
                 values[name] = checker(payload[name])
@@ -73,8 +86,14 @@ def validate(payload: object, features: list[str]) -> tuple[tuple | None, list[d
                 errors.append(_error([name], str(exc)))
     if errors:
         return None, errors
+    tokens = {name: values[name] for name in TOKEN_FIELDS if name in values}
     return (values["feature"], values["response_time_seconds"], values["success"],
-            values.get("cache_hit", False)), []
+            values.get("cache_hit", False), tokens), []
+
+
+def _whole(value: object) -> object:
+    """A JSON number without a fraction (``2.5e9``) as an int, as JSON Schema's ``integer``; else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _error(loc: list, message: str, kind: str = "value_error") -> dict:
@@ -117,7 +136,8 @@ def log_usage_endpoint(client, prefix: str, features: list[str], token_set: bool
         import redis  # loaded with the client (only with REPORTER_API_TOKEN): never in a node without one
 
         try:
-            await record_async(*values, client=client, prefix=prefix)
+            *fields, tokens = values
+            await record_async(*fields, client=client, prefix=prefix, **tokens)
         except redis.ResponseError as exc:  # e.g. WRONGTYPE: a counter key holds a list or hash
             return _json({"error": f"Redis refused the write ({mask(str(exc))[:160]}); check the counter "
                                    f"keys under {prefix!r}"}, 503)
