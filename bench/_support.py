@@ -131,7 +131,8 @@ def ai_counters(features: list[str] = FEATURES) -> Iterator[tuple[str, object]]:
 
 
 def bump_counters(client, prefix: str, features: list[str], requests: int, rng: random.Random | None = None) -> None:
-    """Add ``requests`` AI requests to the counters, as the application would (INCRBY / INCRBYFLOAT)."""
+    """Add ``requests`` AI requests to the counters, the token counters included, as the application would
+    (INCRBY / INCRBYFLOAT)."""
     rng = rng or random.Random(7)
     pipe = client.pipeline(transaction=False)
     total_time = 0.0
@@ -142,6 +143,11 @@ def bump_counters(client, prefix: str, features: list[str], requests: int, rng: 
         pipe.incrby(f"{prefix}{feature}:requests", share)
         pipe.incrby(f"{prefix}{feature}:success", int(share * rng.uniform(0.95, 1.0)))
         pipe.incrbyfloat(f"{prefix}{feature}:time", round(seconds, 3))
+        # the optional token counters (integers, INCRBY), as reporter.ai_usage.record() writes them
+        pipe.incrby(f"{prefix}{feature}:prompt_tokens", share * rng.randint(50, 400))
+        pipe.incrby(f"{prefix}{feature}:completion_tokens", share * rng.randint(20, 300))
+        pipe.incrby(f"{prefix}{feature}:generation_ns", int(seconds * 0.8 * 1e9))
+        pipe.incrby(f"{prefix}{feature}:cold_loads", share // 100)
     pipe.incrby(f"{prefix}total_requests", requests)
     pipe.incrbyfloat(f"{prefix}total_time", round(total_time, 3))
     pipe.incrby(f"{prefix}cache_hits", requests // 5)
