@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from reporter.ai_usage import from_ollama
 from reporter.api.latest import Latest
 from reporter.api.usage_log import async_redis_client
 from reporter.collect.ai_tokens import TOKEN_COUNTERS
+from reporter.collect.sampler import Sampler
+from reporter.settings import load_settings
 from tests.api.helpers import serve
 from tests.fake_ollama import FakeOllama
 from tests.snapshots import FEATURES, rich_snapshot
@@ -140,3 +143,29 @@ def test_endpoint_refuses_bad_token_fields_with_a_detail_each(logging_app, clien
     big = httpx.post(logging_app + PATH, json={**BASE, "completion_tokens": 10**7 + 1}, headers=AUTH)
     assert big.status_code == 422 and big.json()["detail"][0]["loc"] == ["body", "completion_tokens"]
     assert raw_values(client, redis_prefix) == {}
+
+
+def test_logged_tokens_show_in_the_sampler_snapshot(logging_app, redis_url, redis_prefix, refused_port):
+    settings = load_settings(None, redis_url=redis_url, ai_key_prefix=redis_prefix, probe_timeout=1.0,
+                             app_database_url=f"postgresql+psycopg://u@127.0.0.1:{refused_port}/x",
+                             ollama_url=f"http://127.0.0.1:{refused_port}")
+    sampler = Sampler.from_settings(settings)
+    try:
+        body = {**BASE, "prompt_tokens": 30, "completion_tokens": 100, "generation_ns": 2_000_000_000,
+                "cold_load": False}
+        assert httpx.post(logging_app + PATH, json=body, headers=AUTH).status_code == 200
+        before = sampler.sample(datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC))
+        body = {**BASE, "prompt_tokens": 50, "completion_tokens": 300, "generation_ns": 4_000_000_000,
+                "cold_load": True}
+        assert httpx.post(logging_app + PATH, json=body, headers=AUTH).status_code == 200
+        after = sampler.sample(datetime(2026, 12, 1, 12, 0, 10, tzinfo=UTC))
+    finally:
+        sampler.close()
+    assert before.ai.features["grammar"].tokens_per_second == 50.0
+    grammar = after.ai.features["grammar"]
+    assert (grammar.prompt_tokens, grammar.completion_tokens, grammar.generation_seconds, grammar.cold_loads,
+            grammar.tokens_per_second) == (80, 400, 6.0, 1, round(400 / 6.0, 6))
+    window = after.ai.windows["last_interval"].features["grammar"]
+    assert (window.tokens_per_second, window.prompt_tokens_per_request, window.completion_tokens_per_request,
+            window.cold_loads) == (75.0, 50.0, 300.0, 1.0)
+    assert after.ai.features["quiz"].prompt_tokens is None  # never written: null
