@@ -56,6 +56,7 @@ def test_record_writes_exact_incrby_deltas(client, redis_url, redis_prefix):
     ai_usage.record("grammar", 1.0, success=True, client=client, prefix=redis_prefix, completion_tokens=0,
                     cold_load=False)
     ai_usage.record("quiz", 1.0, success=True, client=client, prefix=redis_prefix)  # no tokens: no token key
+    ai_usage.record("scenario", 1.0, success=True, client=client, prefix=redis_prefix, cold_load=False)  # +0
 
     async def log_async() -> None:
         import redis.asyncio
@@ -72,8 +73,9 @@ def test_record_writes_exact_incrby_deltas(client, redis_url, redis_prefix):
     tokens = {k: v for k, v in values.items() if k.split(":")[-1] in TOKEN_COUNTERS}
     assert tokens == {"grammar:prompt_tokens": b"17", "grammar:completion_tokens": b"40",
                       "grammar:generation_ns": str(2**53 - 1 + 1_000_000_001).encode(),  # exact: integers
-                      "grammar:cold_loads": b"1", "voice:prompt_tokens": b"3", "voice:generation_ns": b"7"}
-    assert values["total_requests"] == b"4" and values["grammar:requests"] == b"2"
+                      "grammar:cold_loads": b"1", "voice:prompt_tokens": b"3", "voice:generation_ns": b"7",
+                      "scenario:cold_loads": b"0"}  # known: no cold load (shown as 0, not null)
+    assert values["total_requests"] == b"5" and values["grammar:requests"] == b"2"
 
 
 @pytest.mark.parametrize(("kwargs", "error"), [
