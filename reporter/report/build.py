@@ -20,6 +20,7 @@ from reporter.alerting.state import AlertStore
 from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
 from reporter.notify.health import outcomes_between
+from reporter.report.ai_service import HOST_COLUMNS, ai_service, compared, loads_before, residency
 from reporter.report.capacity import capacity_of
 from reporter.report.fleet import HostSummary, detailed_hosts, summaries
 from reporter.report.incidents import incidents
@@ -127,10 +128,10 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
              shown: str | None = None) -> tuple[HostDay, np.ndarray]:
     """The figures of ``host`` (None: the history's own) for start <= t < end, named ``shown`` (default
     the host), and its model-available probes (an (n, 2) float array: ts_ms, ``ollama_model_available`` 0/1 or
-    NaN per sample, for the AI section and its trends)."""
+    NaN per sample, for the AI section and its trends). Its ``residency`` is read from the same rows."""
     system_names = list(report_metrics("system"))
     ups = [f"{s}_up" for s in SERVICES] + ["ollama_model_available"]
-    columns = [*system_names, "uptime_seconds", *ups]
+    columns = [*system_names, "uptime_seconds", *ups, *HOST_COLUMNS]
     # read a chunk at a time into arrays (a month of a host's rows as tuples is ~90 MB of Python objects)
     table = Samples.from_chunks(columns, history.row_chunks(columns, start, end, host=host), columns, to_ms(start))
     times = [from_ms(int(t)) for t in table.ts]
@@ -152,6 +153,8 @@ def host_day(history: History, host: str | None, start: datetime, end: datetime,
         series={name: downsample(list(zip(times, values(name), strict=True))) for name in system_names},
         services=services,
     )
+    read_loads = not np.isnan(table.column("ollama_model_loads")).all()  # then its reading before is the base
+    day.residency = residency(day.name, table, loads_before(history, host, start) if read_loads else None)
     return day, np.column_stack((table.ts.astype(float), table.column("ollama_model_available")))
 
 
@@ -299,9 +302,11 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
         receivers=receiver_days(history, start, end),
     )
     report.capacity = capacity_of(report)
+    report.ai_service = ai_service([h.residency for h in hosts], samples, features)
     if compare:  # the previous period's report is for comparisons: it has no objectives
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
                                           settings=settings)
+        report.ai_service = compared(report.ai_service, report.previous.ai_service if report.previous else None)
         report.trends = trends_of(report, samples, model, features, settings)
     if goals is not None and pool is not None:
         report.objectives = goals.result()

@@ -37,7 +37,7 @@ TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
 # each section of the report with its own template and stylesheet (``report_<name>.html.j2``, ``report_<name>.css``,
 # both optional), included by report.html.j2
-SECTIONS = ("summary", "objectives", "incidents", "capacity", "ai_trends", "usage_trends")
+SECTIONS = ("summary", "objectives", "incidents", "capacity", "ai_trends", "ai_service", "usage_trends")
 NA = "n/a"
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from reporter.report.period import Period
 
-if TYPE_CHECKING:  # capacity.py, slo.py, incidents.py and trends.py read this module's classes
+if TYPE_CHECKING:  # capacity.py, slo.py, incidents.py, trends.py and ai_service.py read this module's classes
+    from reporter.report.ai_service import AIService, Residency
     from reporter.report.capacity import CapacityTrend
     from reporter.report.incidents import Incidents
     from reporter.report.slo import Objective
@@ -153,6 +154,7 @@ class HostDay:
     services: list[ServiceDay]
     alerts: list[AlertEpisode] = field(default_factory=list)
     detailed: bool = True
+    residency: Residency | None = None  # ai_service.py: the model in Ollama's memory (None: not read, not detailed)
 
     @property
     def coverage(self) -> float | None:
@@ -212,6 +214,7 @@ class Report:
     incidents: Incidents | None = None  # incidents.py: count, MTTR, longest, noisiest rules (None: not computed)
     trends: Trends | None = None  # trends.py: AI and usage over the period (None for the previous period's report)
     capacity: list[CapacityTrend] = field(default_factory=list)  # capacity.py: disk and memory trend, projected full
+    ai_service: AIService | None = None  # ai_service.py: model residency, tokens per second, cold loads
 
     @property
     def day(self) -> date:

@@ -65,6 +65,8 @@ def render_text(report: Report) -> str:
     lines.append(f"AI requests:   {fmt_number(ai.requests)}, success rate {fmt_percent(ai.success_rate)}, "
                  f"latency avg {fmt_seconds(ai.avg_response_time)} / p95 {fmt_seconds(ai.p95_response_time)}, "
                  f"model available {fmt_percent(ai.model_availability)}")
+    if (service := ai_service_line(report, tz)) is not None:
+        lines.append(f"AI service:    {service}")
     if report.fleet:
         lines.append(f"Fleet:         {len(report.hosts)} hosts (coverage; CPU, memory, disk average / p95; alerts)")
         width = min(24, max(len(_line(h.name, 24)) for h in report.hosts))
@@ -105,6 +107,34 @@ def render_text(report: Report) -> str:
         lines.append(f"Data coverage: {report.samples:,} of {report.expected_samples:,} samples "
                      f"({fmt_percent(report.coverage)}), {len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}")
     return "\n".join(lines) + "\n"
+
+
+def ai_service_line(report: Report, tz: ZoneInfo) -> str | None:
+    """The AI service section in one line (None when it has nothing): per host the model's loaded share and its
+    share partly on the CPU with the worst offload, the tokens per second of every feature and its change, the
+    cold loads: ``model loaded 95.00% (on GPU), 41.2 tokens/s (-8.0 % vs yesterday), 3 cold loads``."""
+    from reporter.report.summary import compared_with
+
+    s = report.ai_service
+    if s is None or not s.known or report.empty:
+        return None
+    parts = []
+    for h in [h for h in s.residency if h.read][:MAX_EPISODES]:
+        where = ""
+        if h.on_cpu and h.worst_ratio is not None and h.worst_at is not None:
+            where = (f" (partly on CPU {fmt_percent(h.cpu_share)} of it, worst offload "
+                     f"{fmt_percent(h.worst_ratio * 100)} at {_time(h.worst_at, report, tz)})")
+        elif h.loaded and h.on_gpu == h.loaded:
+            where = " (on GPU)"
+        parts.append(f"{_line(h.host, 24) + ' ' if report.fleet else ''}model loaded {fmt_percent(h.loaded_share)}"
+                     + where)
+    if s.overall is not None and s.overall.tokens_per_second is not None:
+        change = (f" ({s.overall.change:+.1f} % vs {compared_with(report)})" if s.overall.change is not None
+                  else "")
+        parts.append(f"{fmt_number(s.overall.tokens_per_second, 1)} tokens/s{change}")
+    if s.cold_loads is not None:
+        parts.append(f"{fmt_number(s.cold_loads)} cold load{'s' if s.cold_loads != 1 else ''}")
+    return ", ".join(parts) or None
 
 
 def summary_lines(report: Report) -> list[str]:
