@@ -25,7 +25,7 @@ from reporter.report.pdf import write_pdf
 from reporter.report.period import Period
 from reporter.report.text import render_text
 from reporter.store.history import History, SampleRow
-from tests.conftest import private_schema, unavailable
+from tests.conftest import unavailable
 
 DAY = date(2026, 3, 10)
 UTC_ZONE = ZoneInfo("UTC")
@@ -281,37 +281,36 @@ def test_names_stay_text(day_history):
 # ---- a fleet (PostgreSQL) -----------------------------------------------------------------------------------
 
 
-def test_a_fleet_shows_each_host_that_reads_ollama():
-    for url in private_schema():
-        history = History(url, ["quiz"], host="web-1")
-        try:
-            end = START + timedelta(days=1)
-            host_rows = {"gpu-1": ollama_rows(START, end, seed=7, offset=1),
-                         "gpu-2": ollama_rows(START, end, seed=8, offset=2),
-                         "web-1": [{"ts": to_ms(START + timedelta(seconds=i * INTERVAL)), "cpu_percent": 5.0}
-                                   for i in range(144)]}
-            app = app_rows(START, end, seed=9, speed=30.0)
-            for row in app:  # the leader writes the app-wide counters
-                host_rows["web-1"].append(dict(row))
-            for host, rows in host_rows.items():
-                for row in merged(rows):
-                    history.write_row(SampleRow(ts=row["ts"], host=host,
-                                                values={k: v for k, v in row.items() if k != "ts"}))
-            report = build_report(history, PERIOD, sample_interval=INTERVAL, host="web-1")
-            service = report.ai_service
-            assert [h.host for h in service.residency] == ["gpu-1", "gpu-2"]  # web-1 never read /api/ps
-            for h in service.residency:
-                want = residency_of(host_rows[h.host], START, end)
-                assert h.loaded_share == pytest.approx(want["loaded_share"])
-                assert h.cpu_share == pytest.approx(want["cpu_share"])
-                assert h.worst_ratio == pytest.approx(want["worst"]) and h.worst_at == want["worst_at"]
-                assert h.loads == want["loads"]
-                assert h.probe_tps == pytest.approx(want["probe_tps"])
-            quiz = quiz_of(merged(app), START, end)
-            assert service.throughput[0].tokens_per_second == pytest.approx(quiz["tps"])
-            text = section(render_html(report))
-            assert "gpu-1" in text and "gpu-2" in text and "web-1" not in text
-            line = next(x for x in render_text(report).splitlines() if x.startswith("AI service:"))
-            assert line.count("model loaded") == 2 and "gpu-1 model loaded" in line
-        finally:
-            history.close()
+def test_a_fleet_shows_each_host_that_reads_ollama(pg_schema_url):
+    history = History(pg_schema_url, ["quiz"], host="web-1")
+    try:
+        end = START + timedelta(days=1)
+        host_rows = {"gpu-1": ollama_rows(START, end, seed=7, offset=1),
+                     "gpu-2": ollama_rows(START, end, seed=8, offset=2),
+                     "web-1": [{"ts": to_ms(START + timedelta(seconds=i * INTERVAL)), "cpu_percent": 5.0}
+                               for i in range(144)]}
+        app = app_rows(START, end, seed=9, speed=30.0)
+        for row in app:  # the leader writes the app-wide counters
+            host_rows["web-1"].append(dict(row))
+        for host, rows in host_rows.items():
+            for row in merged(rows):
+                history.write_row(SampleRow(ts=row["ts"], host=host,
+                                            values={k: v for k, v in row.items() if k != "ts"}))
+        report = build_report(history, PERIOD, sample_interval=INTERVAL, host="web-1")
+        service = report.ai_service
+        assert [h.host for h in service.residency] == ["gpu-1", "gpu-2"]  # web-1 never read /api/ps
+        for h in service.residency:
+            want = residency_of(host_rows[h.host], START, end)
+            assert h.loaded_share == pytest.approx(want["loaded_share"])
+            assert h.cpu_share == pytest.approx(want["cpu_share"])
+            assert h.worst_ratio == pytest.approx(want["worst"]) and h.worst_at == want["worst_at"]
+            assert h.loads == want["loads"]
+            assert h.probe_tps == pytest.approx(want["probe_tps"])
+        quiz = quiz_of(merged(app), START, end)
+        assert service.throughput[0].tokens_per_second == pytest.approx(quiz["tps"])
+        text = section(render_html(report))
+        assert "gpu-1" in text and "gpu-2" in text and "web-1" not in text
+        line = next(x for x in render_text(report).splitlines() if x.startswith("AI service:"))
+        assert line.count("model loaded") == 2 and "gpu-1 model loaded" in line
+    finally:
+        history.close()
