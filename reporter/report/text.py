@@ -112,7 +112,7 @@ def render_text(report: Report) -> str:
 def ai_service_line(report: Report, tz: ZoneInfo) -> str | None:
     """The AI service section in one line (None when it has nothing): per host the model's loaded share and its
     share partly on the CPU with the worst offload, the tokens per second of every feature and its change, the
-    cold loads: ``model loaded 95.00% (on GPU), 41.2 tokens/s (-8.0 % vs yesterday), 3 cold loads``."""
+    cold loads: ``model loaded 95.00% (on GPU); 41.2 tokens/s (-8.0 % vs yesterday); 3 cold loads``."""
     from reporter.report.summary import compared_with
 
     s = report.ai_service
@@ -134,7 +134,7 @@ def ai_service_line(report: Report, tz: ZoneInfo) -> str | None:
         parts.append(f"{fmt_number(s.overall.tokens_per_second, 1)} tokens/s{change}")
     if s.cold_loads is not None:
         parts.append(f"{fmt_number(s.cold_loads)} cold load{'s' if s.cold_loads != 1 else ''}")
-    return ", ".join(parts) or None
+    return "; ".join(parts) or None
 
 
 def summary_lines(report: Report) -> list[str]:
