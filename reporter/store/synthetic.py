@@ -2,7 +2,11 @@
 
 Deterministic for a given seed. CPU and memory follow a daily cycle with noise, disk grows slowly, services
 have occasional outages, AI counters grow with traffic that peaks in the afternoon (with a Redis flush now
-and then), usage figures are stored every 60 s with top-user and scenario lists.
+and then), usage figures are stored every 60 s with top-user and scenario lists. The model (Ollama's ``/api/ps``)
+stays loaded while requests come and unloads after 5 idle minutes (each reload is a cold load); about once in
+three days it runs partly on the CPU for an hour at a third of its usual tokens per second; the token counters
+grow with the requests (from their own random sequence, so the other series are those of a given seed before
+they existed).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
     features = history.features
     counters = {"ai_total_requests": 0.0, "ai_total_time_seconds": 0.0, "ai_cache_hits": 0.0}
     counters.update({f"ai_{f}_{k}": 0.0 for f in features for k in ("requests", "success", "time_seconds")})
+    counters.update({f"ai_{f}_{k}": 0.0 for f in features
+                     for k in ("prompt_tokens", "completion_tokens", "generation_seconds", "cold_loads")})
+    model = _Model(random.Random(seed + 1), interval)
     outage_until: dict[str, datetime | None] = {"database": None, "redis": None, "ollama": None}
     disk = 40.0
     users = 120
@@ -61,11 +68,14 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
         if rng.random() < 0.00005:  # a Redis flush: every counter starts again from zero
             counters = dict.fromkeys(counters, 0.0)
         traffic = rng.random() < 0.9
+        served = 0
         if traffic and row["redis_up"]:
             for f in features:
                 n = rng.randint(0, int(1 + 4 * daily))
                 ok = sum(1 for _ in range(n) if rng.random() < 0.96)
                 spent = sum(rng.uniform(0.8, 4.5) for _ in range(n))
+                model.count(counters, f, n, bool(row["ollama_up"]))
+                served += n
                 counters[f"ai_{f}_requests"] += n
                 counters[f"ai_{f}_success"] += ok
                 counters[f"ai_{f}_time_seconds"] += spent
@@ -73,6 +83,7 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
                 counters["ai_total_time_seconds"] += spent
                 counters["ai_cache_hits"] += sum(1 for _ in range(n) if rng.random() < 0.15)
         row.update(counters)
+        row.update(model.step(t, served, bool(row["ollama_up"])))
         row["status_code"] = 0.0 if all(row[f"{s}_up"] for s in outage_until) else 1.0
         row["sample_duration_ms"] = rng.uniform(2, 9)
         if int(t.timestamp()) % 60 < interval:
@@ -102,6 +113,59 @@ def generate(history: History, start: datetime, end: datetime, interval: float =
     if progress and rows:
         progress(len(rows))
     return count
+
+
+class _Model:
+    """The configured model in Ollama's memory and the token counters of its requests (its own ``rng``)."""
+
+    SIZE = 5_400_000_000  # bytes of a 7B Q4_0 model with its context
+    IDLE_UNLOAD = 300.0  # Ollama's default keep_alive
+
+    def __init__(self, rng: random.Random, interval: float) -> None:
+        self.rng = rng
+        self.interval = interval
+        self.loaded = False
+        self.idle = 0.0
+        self.loads = 0
+        self.cpu_until: datetime | None = None
+
+    def count(self, counters: dict[str, float], feature: str, requests: int, up: bool) -> None:
+        """Add ``requests`` requests of ``feature`` to its token counters; the first one while the model is not
+        loaded loads it (a cold load)."""
+        if requests == 0 or not up:
+            return
+        if not self.loaded:
+            self.loaded = True
+            self.loads += 1
+            counters[f"ai_{feature}_cold_loads"] += 1
+        slow = self.cpu_until is not None
+        for _ in range(requests):
+            prompt, completion = self.rng.randint(120, 420), self.rng.randint(60, 320)
+            speed = self.rng.gauss(13.0 if slow else 38.0, 1.5)
+            counters[f"ai_{feature}_prompt_tokens"] += prompt
+            counters[f"ai_{feature}_completion_tokens"] += completion
+            counters[f"ai_{feature}_generation_seconds"] += round(completion / max(speed, 1.0), 6)
+
+    def step(self, t: datetime, requests: int, up: bool) -> dict[str, float | None]:
+        """The ``ollama_model_*`` columns at ``t`` after ``requests`` requests in the interval (None while down)."""
+        if not up:
+            return {}
+        if self.cpu_until is not None and t >= self.cpu_until:
+            self.cpu_until = None
+        elif self.cpu_until is None and self.rng.random() < self.interval / (3 * 86400):
+            self.cpu_until = t + timedelta(hours=1)
+        if requests:
+            self.idle = 0.0
+        elif self.loaded:
+            self.idle += self.interval
+            if self.idle >= self.IDLE_UNLOAD:
+                self.loaded = False
+        ratio = 0.62 if self.cpu_until is not None else 0.0
+        return {"ollama_model_loaded": 1.0 if self.loaded else 0.0,
+                "ollama_model_cpu_offload_ratio": ratio if self.loaded else None,
+                "ollama_model_size_bytes": float(self.SIZE) if self.loaded else None,
+                "ollama_model_vram_bytes": round(self.SIZE * (1 - ratio)) if self.loaded else None,
+                "ollama_model_loads": float(self.loads)}
 
 
 def _flush(history: History, rows: list[dict], lists: list[dict]) -> None:

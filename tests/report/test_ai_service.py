@@ -314,3 +314,22 @@ def test_a_fleet_shows_each_host_that_reads_ollama(pg_schema_url):
         assert line.count("model loaded") == 2 and "gpu-1 model loaded" in line
     finally:
         history.close()
+
+
+def test_the_synthetic_history_fills_the_section(history):
+    """The bench's and the docs' history (reporter.store.synthetic) has the model's residency, its reloads and
+    the token counters, so bench/report.py measures the section and the example report shows it."""
+    from reporter.store.synthetic import generate
+
+    day = date(2026, 11, 28)
+    start = datetime(2026, 11, 27, tzinfo=UTC)
+    generate(history, start, start + timedelta(days=2))
+    report = build_report(history, Period.day(day, ZoneInfo("UTC")), sample_interval=10.0, host="web-1")
+    service = report.ai_service
+    assert service.known and service.residency and service.overall is not None
+    residency = service.residency[0]
+    assert 0.5 < residency.loaded / residency.read <= 1.0 and residency.loads is not None
+    overall = service.overall
+    assert overall.completion_tokens and overall.generation_seconds
+    assert 10 < overall.completion_tokens / overall.generation_seconds < 45  # 38 tokens/s, 13 on the CPU
+    assert 'id="ai-service"' in render_html(report)
