@@ -4,7 +4,8 @@
 seed's ``/api/v1/analytics/*`` GETs from messages pre-built once per sample. Everything else goes to the Starlette
 app built here: ``POST /api/v1/analytics/log-ai-usage``, ``/api/v1/silences`` (:mod:`reporter.api.silences`),
 ``POST /api/v1/alerts/{fingerprint}/ack``, ``GET /api/v1/history``, ``GET /api/v1/hosts`` and another host's
-answers (``?host=``, :mod:`reporter.api.fleet`), ``GET /openapi.json``, CORS preflights (when origins are
+answers (``?host=``, :mod:`reporter.api.fleet`), ``GET /api/v1/reports`` (:mod:`reporter.api.reports`),
+``GET /openapi.json``, CORS preflights (when origins are
 configured) and JSON 404/405 answers.
 """
 
@@ -30,6 +31,7 @@ from reporter.api.history import history_endpoint
 from reporter.api.hosts import HostPolicy
 from reporter.api.latest import Latest
 from reporter.api.openapi import document
+from reporter.api.reports import report_endpoints
 from reporter.api.silences import silence_routes
 from reporter.api.usage_log import log_usage_endpoint
 
@@ -39,7 +41,7 @@ ENDPOINTS = ["/snapshot", "/healthz", "/alerts", "/metrics", "/openapi.json", "/
              "/api/v1/analytics/metrics", "/api/v1/analytics/health", "/api/v1/analytics/ai-features",
              "/api/v1/analytics/top-users", "/api/v1/analytics/popular-scenarios",
              "/api/v1/analytics/log-ai-usage", "/api/v1/silences", "/api/v1/silences/{silence_id}",
-             "/api/v1/alerts/{fingerprint}/ack"]
+             "/api/v1/alerts/{fingerprint}/ack", "/api/v1/reports", "/api/v1/reports/{name}"]
 
 
 def _json(payload: dict, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -49,7 +51,7 @@ def _json(payload: dict, status: int = 200, headers: Mapping[str, str] | None = 
 def create_app(latest: Latest, sample_interval: float, token: str | None = None, *, redis=None,
                ai_prefix: str = "ai:", ai_features: list[str] | tuple[str, ...] = DEFAULT_FEATURES,
                history=None, cors_origins: list[str] | tuple[str, ...] = (), bind_host: str = "127.0.0.1",
-               allowed_hosts: list[str] | tuple[str, ...] = ()) -> FastPath:
+               allowed_hosts: list[str] | tuple[str, ...] = (), report_dir: str | None = None) -> FastPath:
     """The ASGI app.
 
     ``token`` (REPORTER_API_TOKEN): every path but ``/healthz`` needs ``Authorization: Bearer <token>``
@@ -59,9 +61,11 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
     ``/api/v1/history``, ``/api/v1/hosts`` and ``?host=`` (503 without; its ``host`` is this node's host name).
     ``cors_origins``: allowed browser origins (``*`` = any); empty = no CORS.
     ``bind_host`` (REPORTER_HTTP_HOST) and ``allowed_hosts`` (REPORTER_ALLOWED_HOSTS): the ``Host`` header values
-    answered, others get 421 (:mod:`reporter.api.hosts`).
+    answered, others get 421 (:mod:`reporter.api.hosts`). ``report_dir`` (REPORTER_REPORT_DIR): the folder
+    ``/api/v1/reports`` lists (503 without). ``GET /`` is the status page (:mod:`reporter.api.statuspage`).
     """
     features = list(ai_features)
+    report_list, report_file = report_endpoints(report_dir)
     fleet = Fleet(history, sample_interval, __version__)
     openapi_body = json.dumps(document(features, list(history.metrics) if history is not None else None,
                                        bool(token))).encode()
@@ -101,6 +105,8 @@ def create_app(latest: Latest, sample_interval: float, token: str | None = None,
                 Route("/api/v1/analytics/log-ai-usage", log_usage_endpoint(redis, ai_prefix, features, bool(token)),
                       methods=["POST"]),
                 Route("/api/v1/alerts/{fingerprint}/ack", ack_endpoint(history, bool(token)), methods=["POST"]),
+                Route("/api/v1/reports", report_list, methods=["GET", "HEAD"]),
+                Route("/api/v1/reports/{name}", report_file, methods=["GET", "HEAD"]),
                 *silence_routes(history, bool(token))],
         middleware=middleware,
         exception_handlers={HTTPException: http_error},

@@ -14,6 +14,8 @@ Answers:
 - ``/snapshot``, ``/api/v1/analytics/{health,metrics}`` with ``?host=`` naming another host go to the fallback
   (:mod:`reporter.api.fleet`: that host's latest snapshot from the history); ``?host=`` naming this one is
   answered here as without it;
+- ``/``, ``/static/status.css``, ``/static/status.js``: the status page (:mod:`reporter.api.statuspage`), which
+  holds no data, so answered without a token;
 - ``/healthz``: 200 while the latest sample is younger than 3 sample intervals and the history can be written,
   else 503 (JSON either way; ``status`` ``stale`` or ``history_failing`` with the history ``error``; ``spool``:
   ``spooling N samples`` while the spool of a fleet node holds samples);
@@ -44,6 +46,7 @@ from reporter.api.latest import (
     Latest,
     Published,
 )
+from reporter.api.statuspage import PAGE_PATHS, StatusPage
 from reporter.api.views import json_list
 
 JSON = "application/json"
@@ -152,6 +155,7 @@ class FastPath:
         self._vary = [(b"vary", b"Origin")] if self._cors else []
         self._prepared_for: Published | None = None
         self._prepared: dict[tuple[str, int], _Prepared] = {}
+        self.page = StatusPage()
 
     def _authorized(self, scope) -> bool:
         """``Authorization: Bearer <token>``; the scheme is case-insensitive (RFC 7235), the token is not."""
@@ -188,6 +192,9 @@ class FastPath:
         if host_status != 200:
             refusal = HostPolicy.refusal_body(hosts[0]) if host_status == 421 else HostPolicy.bad_request_body(hosts)
             start, body = _json_messages(host_status, refusal, [(b"cache-control", b"no-store")])
+        elif path in PAGE_PATHS and method in _READ_METHODS:  # the status page holds no data: no token needed
+            start, page_body = self.page.messages(path, self._header(scope, b"if-none-match"), etag_matches)
+            body = page_body or _EMPTY_BODY
         elif path != "/healthz" and not self._authorized(scope):
             if method == "OPTIONS" and self._cors and self._header(scope, b"access-control-request-method"):
                 await self.fallback(scope, receive, send)  # a CORS preflight carries no credentials

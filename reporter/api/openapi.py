@@ -45,6 +45,15 @@ LIMIT = {"name": "limit", "in": "query", "required": False,
 HOST = {"name": "host", "in": "query", "required": False, "schema": {"type": "string"},
         "description": "a host of the fleet (GET /api/v1/hosts lists them; default: this node's host); another "
                        "host's answer comes from its latest snapshot stored in the history"}
+REPORT_MEDIA = ("text/html", "application/pdf", "text/csv")
+REPORTS = {"type": "object", "required": ["reports"], "properties": {"reports": {"type": "array", "items": {
+    "type": "object", "required": ["period", "kind", "files"],
+    "properties": {"period": {"type": "string"}, "kind": {"enum": ["day", "week", "month"]},
+                   "files": {"type": "array", "items": {
+                       "type": "object", "required": ["name", "url", "bytes", "modified"],
+                       "properties": {"name": {"type": "string"}, "url": {"type": "string"},
+                                      "bytes": {"type": "integer"},
+                                      "modified": {"type": "string", "format": "date-time"}}}}}}}}}
 UNKNOWN_HOST = _json(ERROR, "host names no host of this history (on SQLite: any host but this one)")
 
 
@@ -299,6 +308,17 @@ def document(features: list[str], metrics: list[str] | None, token: bool) -> dic
             "summary": "the hosts writing into this history, with their status and the leader (SQLite: this host)",
             "responses": {"200": _json(_ref("Hosts"), "every host, by name"),
                           "503": _json(ERROR, "no history configured, or the history database is unavailable")}}},
+        "/api/v1/reports": {"get": {
+            "summary": "the latest report files (REPORTER_REPORT_DIR), grouped by period, newest first",
+            "responses": {"200": _json(REPORTS, "the newest periods of each kind"),
+                          "503": _json(ERROR, "no report folder configured")}}},
+        "/api/v1/reports/{name}": {"get": {
+            "summary": "one report file (a name listed by GET /api/v1/reports)",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file (HTML, PDF or CSV)",
+                                  "content": {m: {"schema": {"type": "string"}} for m in REPORT_MEDIA}},
+                          "404": _json(ERROR, "no report file of this name"),
+                          "503": _json(ERROR, "no report folder configured")}}},
         "/healthz": {"get": {"summary": "liveness for supervisors (no token needed)", "security": [],
                              "responses": {"200": _json(_ref("Healthz"), "the last sample is recent"),
                                            "503": _json(_ref("Healthz"), "no sample yet, or stale")}}},

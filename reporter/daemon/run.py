@@ -271,7 +271,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     app = create_app(latest, settings.sample_interval, settings.api_token, redis=usage_redis,
                      ai_prefix=settings.ai_key_prefix, ai_features=settings.ai_features, history=history,
                      cors_origins=settings.cors_origins, bind_host=settings.http_host,
-                     allowed_hosts=[*settings.allowed_hosts, *external_host(settings.external_url)])
+                     allowed_hosts=[*settings.allowed_hosts, *external_host(settings.external_url)],
+                     report_dir=settings.report_dir)
     # proxy_headers off: nothing uses the client address, and uvicorn's X-Forwarded-* middleware costs ~10 % of
     # the CPU of a /snapshot request; ws off: no endpoint is a WebSocket (the websockets package stays unloaded)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1,

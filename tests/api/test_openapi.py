@@ -29,21 +29,24 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def full_app(tmp_path_factory):
-    """Every endpoint live: a snapshot, a short history, the real Redis under a private prefix, a token."""
+    """Every endpoint live: a snapshot, a short history, a report, the real Redis under a private prefix, a
+    token."""
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()
     except Exception as exc:
         require("Redis at 127.0.0.1:6379", exc)
     prefix = f"test:{uuid.uuid4().hex[:12]}:ai:"
-    history = History(f"sqlite:///{tmp_path_factory.mktemp('openapi') / 'history.db'}", FEATURES)
+    folder = tmp_path_factory.mktemp("openapi")
+    history = History(f"sqlite:///{folder / 'history.db'}", FEATURES)
+    (folder / "2026-12-03.html").write_text("<p>a report</p>")
     now = datetime.now(UTC)
     generate(history, now - timedelta(hours=2), now, interval=10.0)
     latest = Latest()
     latest.publish(rich_snapshot(now))
     try:
         with serve(latest, token=TOKEN, redis=async_redis_client(REDIS_URL, 2.0), ai_prefix=prefix,
-                   ai_features=FEATURES, history=history) as (_, base):
+                   ai_features=FEATURES, history=history, report_dir=str(folder)) as (_, base):
             yield base
     finally:
         history.close()
