@@ -13,23 +13,25 @@ import shutil
 import signal
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 
 from reporter.api.latest import Latest
 from reporter.api.statuspage import CONTENT_SECURITY_POLICY
+from reporter.store.fleet_schema import leadership
+from reporter.store.history import History
 from tests.api.helpers import serve
 from tests.appdb import create_reference_db
 from tests.conftest import REDIS_URL, free_port, private_schema, require, unavailable
 from tests.daemon.helpers import demo_rules, fast_settings, start_daemon, stop_daemon
 from tests.fake_ollama import FakeOllama
-from tests.snapshots import rich_snapshot
+from tests.snapshots import FEATURES, rich_snapshot, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +79,11 @@ class Page:
                        "  if (d.querySelector('dt').textContent === arguments[1])"
                        "    return d.querySelector('dd').textContent; }"
                        "return null;", list_id, label)
+
+    def cells(self, tbody_id: str) -> list[list[str]]:
+        """The text of every cell of the rows of a table body, row by row."""
+        return self.js("return [...document.querySelectorAll('#' + arguments[0] + ' tr')]"
+                       ".map(r => [...r.cells].map(c => c.textContent))", tbody_id)
 
     def errors(self) -> list[dict]:
         return [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -187,8 +194,7 @@ def test_it_shows_this_machines_real_figures(page):
     memory_total = psutil.virtual_memory().total / 2**30
     assert f"of {memory_total:.1f} GiB" in page.figure("system", "Memory")
     assert f"of {psutil.disk_usage('/').total / 2**30:.1f} GiB" in page.figure("system", "Disk /")
-    services = page.js("return [...document.querySelectorAll('#services tr')]"
-                       ".map(r => [...r.cells].map(c => c.textContent))")
+    services = page.cells("services")
     assert [row[0] for row in services] == ["database", "redis", "ollama"]
     for name, state, latency, _ in services:
         assert state.endswith("up"), (name, state)  # a mark and the word
@@ -266,8 +272,7 @@ def test_an_alert_fired_by_a_custom_rule_appears_and_shows_suppressed_after_a_si
 
 
 def test_a_script_in_a_scenario_name_stays_text(page):
-    cells = page.wait(lambda: page.js("return [...document.querySelectorAll('#scenarios tr')]"
-                                      ".map(r => r.cells[0].textContent)"), 10, "the scenarios")
+    cells = [row[0] for row in page.wait(lambda: page.cells("scenarios"), 10, "the scenarios")]
     assert EVIL in cells
     assert page.js("return window.__pwned === undefined")
     assert page.js("return document.querySelectorAll('#scenarios script, #scenarios img').length") == 0
@@ -336,3 +341,43 @@ def test_the_reports_endpoint_lists_and_serves_report_files_only(page):
     assert "sandbox" in html.headers["content-security-policy"]
     for name in ("notes.txt", "..%2Fhistory.db", "2026-12-04.html"):
         assert httpx.get(f"{page.base}/api/v1/reports/{name}", headers=AUTH).status_code == 404
+
+
+def test_the_fleets_hosts_show_when_there_are_several(page, pg_schema_url):
+    now = datetime.now(UTC).replace(microsecond=0)
+    web = History(pg_schema_url, FEATURES, host="web-1")
+    gpu = History(pg_schema_url, FEATURES, host="gpu-1")
+    old = History(pg_schema_url, FEATURES, host="old-1")
+    try:
+        for i in range(3):
+            when = now - timedelta(seconds=20 - 10 * i)
+            web.write(snapshot(when=when, host="web-1"))
+            gpu.write(snapshot(when=when, host="gpu-1", down=("redis",), status="degraded"))
+        old.write(snapshot(when=now - timedelta(hours=1), host="old-1"))
+        with web.engine.begin() as conn:
+            conn.execute(update(leadership).where(leadership.c.id == 1).values(epoch=3, host="web-1", node_id="n1"))
+        latest = Latest()
+        latest.publish(snapshot(when=now, host="web-1"))
+        with serve(latest, history=web) as (_, base):
+            page.driver.get(base + "/")
+            page.wait(lambda: page.visible("fleet-card"), 10, "the hosts")
+            rows = page.cells("fleet")
+            assert [(r[0], r[1]) for r in rows] == [("gpu-1", "▲Degraded"), ("old-1", "✖down"),
+                                                    ("web-1 (leader)", "✔Healthy")]
+            page.js("document.getElementById('fleet-card').scrollIntoView()")
+            page.shot("11-fleet")
+    finally:
+        for h in (web, gpu, old):
+            h.close()
+    page.driver.get(page.base + "/")
+    page.wait(lambda: page.visible("main") and page.text("host-name") == "web01.example.com", 10, "the daemon again")
+    assert not page.visible("fleet-card")  # one host (SQLite): no fleet table
+
+
+def test_a_report_link_sends_the_token(page):
+    page.wait(lambda: page.js("return document.querySelectorAll('#reports a').length") >= 2, 15, "the reports")
+    network(page.driver, "2026-12-03.pdf")
+    page.driver.find_element("css selector", "#reports a[href$='.pdf']").click()
+    sent = page.wait(lambda: [h for kind, h in network(page.driver, "2026-12-03.pdf") if kind == "sent"], 10,
+                     "the report request")
+    assert sent[0].get("Authorization") == f"Bearer {TOKEN}"
