@@ -60,7 +60,8 @@ def example_snapshot(now: datetime) -> Snapshot:
     return Snapshot(
         timestamp=now, host=HOST, status="degraded", duration_ms=42.0,
         system=SystemSection(cpu_percent=37.5, memory_percent=68.2, memory_used_gb=10.9, memory_total_gb=16.0,
-                             disk_path="/", disk_percent=86.4, disk_used_gb=207.4, disk_total_gb=240.0),
+                             disk_path="/", disk_percent=86.4, disk_used_gb=207.4, disk_total_gb=240.0,
+                             load_1m=1.42, uptime_seconds=1_234_567),
         services=Services(
             database=ServiceHealth(up=True, latency_ms=3.2), redis=ServiceHealth(up=True, latency_ms=180.4),
             ollama=OllamaHealth(up=True, latency_ms=12.7, model="mistral:7b", is_available=True,

@@ -3,6 +3,8 @@
 import tomllib
 from pathlib import Path
 
+from reporter.api.statuspage import PAGE_PATHS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -16,7 +18,8 @@ def test_every_package_folder_is_listed():
 
 
 def test_a_wheel_ships_settings_example_for_config_example(tmp_path):
-    """`pip install .` (not editable) installs settings.example.env, and `reporter config example` prints it."""
+    """`pip install .` (not editable) installs settings.example.env, and `reporter config example` prints it;
+    and the status page's files."""
     import os
     import shutil
     import subprocess
@@ -38,6 +41,8 @@ def test_a_wheel_ships_settings_example_for_config_example(tmp_path):
     assert install.returncode == 0, install.stderr[-2000:]
     installed = tmp_path / "site" / "reporter" / "settings.example.env"
     assert installed.is_file() and not installed.is_symlink()
+    static = tmp_path / "site" / "reporter" / "api" / "static"  # the status page's files (GET /, /static/*)
+    assert sorted(p.name for p in static.iterdir()) == sorted(name for name, _ in PAGE_PATHS.values())
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
     env["PYTHONPATH"] = str(tmp_path / "site")
     run = subprocess.run([sys.executable, "-c", "import reporter, sys; print(reporter.__file__, file=sys.stderr); "

@@ -3,10 +3,10 @@
 The report job writes ``<key>.html``, ``<key>.pdf`` and ``<key>.<list>.csv`` into REPORTER_REPORT_DIR, ``key``
 naming the period (``2026-12-03`` a day, ``2026-W49`` an ISO week, ``2026-11`` a month; see
 :mod:`reporter.report.files`). The list answers ``{"reports": [{"period", "kind": "day|week|month",
-"files": [{"name", "url", "bytes", "modified"}]}]}``, the :data:`LATEST` newest periods of each kind, newest
-first (a missing folder is an empty list). A file answers its bytes, only when its name is a report file's
-(no other file of the folder, no path): a report HTML carries a Content-Security-Policy ``sandbox`` (no
-script, no request anywhere, an opaque origin).
+"files": [{"name", "url", "bytes", "modified"}]}]}``, the :data:`LATEST` newest periods of each kind (days,
+weeks, months), newest first (a missing folder is an empty list). A file answers its bytes, only when its
+name is a report file's (no other file of the folder, no path): a report HTML carries a
+Content-Security-Policy ``sandbox`` (no script, no request anywhere, an opaque origin).
 
 Token-protected like every endpoint (:mod:`reporter.api.fastpath`). The folder is read in a worker thread.
 No report folder configured (``report_dir`` None) is a 503.
@@ -44,8 +44,9 @@ def kind_of(name: str) -> tuple[str, str] | None:
 
 
 def list_reports(folder: Path, latest: int = LATEST) -> list[dict]:
-    """The report files in ``folder`` grouped by period, the ``latest`` newest periods of each kind, newest
-    first (by key: keys of one kind sort by time). Blocking; a missing or unreadable folder is []."""
+    """The report files in ``folder`` grouped by period, the ``latest`` newest periods of each kind: days, then
+    weeks, then months, each newest first (by key: keys of one kind sort by time); in a period, HTML, PDF, then the
+    CSV files by name. Blocking; a missing or unreadable folder is []."""
     periods: dict[str, dict] = {}
     try:
         entries = list(folder.iterdir()) if folder.is_dir() else []
@@ -69,7 +70,7 @@ def list_reports(folder: Path, latest: int = LATEST) -> list[dict]:
         chosen += of_kind[:latest]
     for period in chosen:
         period["files"].sort(key=lambda f: (_ORDER.get(f["name"].rsplit(".", 1)[-1], 2), f["name"]))
-    return sorted(chosen, key=lambda p: max(f["modified"] for f in p["files"]), reverse=True)
+    return chosen
 
 
 def report_endpoints(report_dir: str | None):

@@ -23,6 +23,7 @@
     up: ["✔", "up"], down: ["✖", "down"], unknown: ["?", "unknown"], "not probed": ["–", "not probed"],
     firing: ["✖", "firing"], pending: ["▲", "pending"],
   };
+  const ALERT_LABELS = ["State", "Alert", "Severity", "Host", "Since", "Marks"];
   const $ = id => document.getElementById(id);
   let token = sessionStorage.getItem(TOKEN_KEY);
   let etag = null, snapshot = null, skewMs = 0, staleAfterS = null;
@@ -44,10 +45,12 @@
     return span;
   }
 
-  function row(cells) {
+  function row(cells, wrap, labels) {  // wrap: indexes of cells whose text may wrap; labels: for the phone layout
     const tr = document.createElement("tr");
-    for (const cell of cells) {
+    for (const [i, cell] of cells.entries()) {
       const td = document.createElement("td");
+      if (wrap && wrap.includes(i)) td.className = "wrap";
+      if (labels) td.dataset.label = labels[i];
       if (cell instanceof Node) td.append(cell); else td.textContent = cell === null || cell === undefined ? "–" : String(cell);
       tr.append(td);
     }
@@ -156,7 +159,7 @@
         detail = parts.join(", ") + (detail ? "; " + detail : "");
       }
       const latency = el("span", num(h.latency_ms, 1, " ms"), "number");
-      rows.push(row([name, serviceState(h), latency, detail]));
+      rows.push(row([name, serviceState(h), latency, detail], [3]));
     }
     $("services").replaceChildren(...rows);
   }
@@ -188,7 +191,7 @@
       const since = el("time", ago(a.fired_at || a.active_at));
       since.dateTime = a.fired_at || a.active_at || "";
       since.title = since.dateTime;
-      const tr = row([state(a.state), name, a.severity, a.host || "app-wide", since, marks(a)]);
+      const tr = row([state(a.state), name, a.severity, a.host || "app-wide", since, marks(a)], [1, 5], ALERT_LABELS);
       tr.className = "alert-" + a.state + (a.suppressed ? " is-suppressed" : "");
       return tr;
     }));
@@ -234,7 +237,7 @@
                       ["Conversations open", u.active_conversations ?? "–"], ["Quizzes", u.total_quizzes_taken ?? "–"],
                       ["Grammar checks", u.total_grammar_checks ?? "–"]]);
     $("scenarios").replaceChildren(...(u.popular_scenarios || []).map(p => row(
-      [p.name || p.scenario_id, p.start_count, num(p.completion_rate, 1, " %")])));
+      [p.name || p.scenario_id, p.start_count, num(p.completion_rate, 1, " %")], [0])));
   }
 
   function renderAge() {
@@ -286,7 +289,7 @@
     const hosts = (await r.json()).hosts || [];
     $("fleet-card").hidden = hosts.length < 2;
     $("fleet").replaceChildren(...hosts.map(h => row([h.name + (h.leader ? " (leader)" : ""),
-      state(h.status === "down" ? "down" : h.status), ago(h.last_sample), h.role, h.version])));
+      state(h.status === "down" ? "down" : h.status), ago(h.last_sample), h.role, h.version], [0])));
   }
 
   async function openReport(event, file) {
@@ -331,6 +334,10 @@
         etag = r.headers.get("ETag");
         renderOverall(snapshot); renderSystem(snapshot); renderServices(snapshot); renderAlerts(snapshot); renderAI(snapshot);
         renderUsage(snapshot);
+      } else if (r.status === 503 && !snapshot) {  // answering, but no sample yet
+        $("connection").textContent = "Starting: the daemon has not taken its first sample yet…";
+        failingSince = null;
+        return true;
       } else if (r.status !== 304) {
         const body = await r.json().catch(() => ({}));
         throw new Error(body.error || "HTTP " + r.status);
