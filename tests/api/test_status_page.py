@@ -38,6 +38,7 @@ pytestmark = pytest.mark.slow
 TOKEN = "status-page-token-3c9e"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EVIL = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+SUMMARY = "Too many AI requests: {value} <img src=x onerror=\"window.__pwned = 3\">"  # markup in a rule's text
 REFRESH = 5.0  # status.js REFRESH_MS
 ONE_REFRESH = 1.0 + REFRESH + 3.0  # a sample (1 s) + one refresh + slack for this shared 2-core machine
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -130,7 +131,9 @@ def page(tmp_path_factory):
     (reports / "2026-12-03.html").write_text("<p>report</p>")
     (reports / "2026-12-03.pdf").write_bytes(b"%PDF-1.4 example")
     (reports / "notes.txt").write_text("not a report")
-    (folder / "alerting.toml").write_text(demo_rules(for_="1s"))
+    rules = demo_rules(for_="1s").replace('summary = "Too many AI requests: {value}"', f"summary = '{SUMMARY}'")
+    assert SUMMARY in rules
+    (folder / "alerting.toml").write_text(rules)
     ollama = FakeOllama(["mistral:7b"])
     settings = fast_settings(folder, REDIS_URL, prefix, folder / "alerting.toml", {
         "REPORTER_API_TOKEN": TOKEN, "REPORTER_APP_DATABASE_URL": app_db, "REPORTER_USAGE_INTERVAL": "1",
@@ -258,7 +261,9 @@ def test_an_alert_fired_by_a_custom_rule_appears_and_shows_suppressed_after_a_si
 
     page.client.set(page.prefix + "total_requests", 150)
     row = page.wait(lambda: (r := demo_row()) and r[0].endswith("firing") and r, 2 + ONE_REFRESH, "the firing alert")
-    assert "Too many AI requests" in row[1] and row[3] == "app-wide" and row[5] == "\N{EN DASH}"
+    assert row[1] == "demo_requests_high" + SUMMARY.replace("{value}", "150")  # the markup stays text
+    assert row[3] == "app-wide" and row[5] == "\N{EN DASH}"
+    assert page.js("return window.__pwned === undefined && document.querySelectorAll('#alerts img').length === 0")
     assert page.text("alerts-count").startswith("(") and not page.visible("alerts-empty")
     page.shot("6-alert-firing")
 
