@@ -371,6 +371,14 @@ def test_the_fleets_hosts_show_when_there_are_several(page, pg_schema_url):
                                                     ("web-1 (leader)", "✔Healthy")]
             page.js("document.getElementById('fleet-card').scrollIntoView()")
             page.shot("11-fleet")
+            page.driver.find_element("xpath", "//button[text()='gpu-1']").click()  # that host's stored snapshot
+            page.wait(lambda: page.text("host-name") == "gpu-1 (its latest stored sample)", 10, "gpu-1's figures")
+            page.wait(lambda: page.cells("services")[1][1] == "✖down", 10, "gpu-1's redis down")
+            page.wait(lambda: page.js("return document.querySelector('#fleet button[aria-pressed=true]').textContent")
+                      == "gpu-1", 40, "gpu-1 marked as shown")
+            page.shot("12-fleet-other-host")
+            page.driver.find_element("xpath", "//button[text()='web-1 (leader)']").click()
+            page.wait(lambda: page.text("host-name") == "web-1", 10, "this node again")
     finally:
         for h in (web, gpu, old):
             h.close()

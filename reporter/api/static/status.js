@@ -28,6 +28,7 @@
   let token = sessionStorage.getItem(TOKEN_KEY);
   let etag = null, snapshot = null, skewMs = 0, staleAfterS = null;
   let lastAnswer = null, failingSince = null, failure = "";
+  let viewHost = null, nodeHost = null;  // the fleet host shown (null: the node serving the page), that node's name
   let range = "hour", chartsAt = 0, hostsAt = 0, reportsAt = 0, healthAt = 0, timer = null, started = false;
 
   function el(tag, text, className) {
@@ -111,7 +112,7 @@
 
   // -- rendering ----------------------------------------------------------------------------------------------
   function renderOverall(s) {
-    $("host-name").textContent = s.host;
+    $("host-name").textContent = s.host + (viewHost ? " (its latest stored sample)" : "");
     const overall = $("overall");
     overall.replaceChildren(state(s.status));
     overall.className = "state big state-" + s.status;
@@ -261,7 +262,8 @@
 
   // -- charts, hosts, reports -----------------------------------------------------------------------------------
   async function series(metric, from, to, step) {
-    const r = await api(`/api/v1/history?metric=${encodeURIComponent(metric)}&from=${from}&to=${to}&step=${step}`);
+    const host = viewHost ? "&host=" + encodeURIComponent(viewHost) : "";
+    const r = await api(`/api/v1/history?metric=${encodeURIComponent(metric)}&from=${from}&to=${to}&step=${step}${host}`);
     if (!r.ok) throw new Error(((await r.json().catch(() => ({}))).error) || "HTTP " + r.status);
     return (await r.json()).points;
   }
@@ -283,13 +285,28 @@
     }
   }
 
+  function view(name) {  // show another host of the fleet (its latest stored snapshot), or this node (null)
+    viewHost = name;
+    etag = null;
+    chartsAt = 0;
+    hostsAt = 0;
+    schedule(0);
+  }
+
   async function loadHosts() {
     const r = await api("/api/v1/hosts");
     if (!r.ok) return;
     const hosts = (await r.json()).hosts || [];
     $("fleet-card").hidden = hosts.length < 2;
-    $("fleet").replaceChildren(...hosts.map(h => row([h.name + (h.leader ? " (leader)" : ""),
-      state(h.status === "down" ? "down" : h.status), ago(h.last_sample), h.role, h.version], [0])));
+    const shown = viewHost || (snapshot && snapshot.host);
+    $("fleet").replaceChildren(...hosts.map(h => {
+      const button = el("button", h.name + (h.leader ? " (leader)" : ""), "host-button");
+      button.type = "button";
+      button.setAttribute("aria-pressed", String(h.name === shown));
+      button.title = "Show this host's figures";
+      button.addEventListener("click", () => view(h.name === nodeHost ? null : h.name));
+      return row([button, state(h.status === "down" ? "down" : h.status), ago(h.last_sample), h.role, h.version], [0]);
+    }));
   }
 
   async function openReport(event, file) {
@@ -328,9 +345,10 @@
   // -- the refresh loop -------------------------------------------------------------------------------------------
   async function refresh() {
     try {
-      const r = await api("/snapshot", true);
+      const r = await api(viewHost ? "/snapshot?host=" + encodeURIComponent(viewHost) : "/snapshot", true);
       if (r.status === 200) {
         snapshot = await r.json();
+        if (!viewHost) nodeHost = snapshot.host;
         etag = r.headers.get("ETag");
         renderOverall(snapshot); renderSystem(snapshot); renderServices(snapshot); renderAlerts(snapshot); renderAI(snapshot);
         renderUsage(snapshot);
