@@ -231,10 +231,11 @@ def test_the_refresh_sends_the_etag_and_an_unchanged_snapshot_costs_a_304(page):
     assert len(sent) >= 2 and all(h.get("If-None-Match", "").startswith('"') for h in sent)
     assert all(h.get("Authorization") == f"Bearer {TOKEN}" for h in sent)
 
-    # a snapshot that stays the same (the daemon above samples every second): the page gets 304s
+    # a snapshot that stays the same (the daemon above samples every second): the page gets 304s, and says the
+    # figures are stale once the snapshot is older than /healthz's limit (3 sample intervals: 1.5 s here)
     latest = Latest()
     latest.publish(rich_snapshot(datetime.now(UTC)))
-    with serve(latest) as (_, base):
+    with serve(latest, sample_interval=0.5) as (_, base):
         page.driver.get(base + "/")
         page.wait(lambda: page.visible("main") and page.text("overall"), 10, "the fixed snapshot")
         network(page.driver, "/snapshot")
@@ -242,6 +243,9 @@ def test_the_refresh_sends_the_etag_and_an_unchanged_snapshot_costs_a_304(page):
         received = [r["status"] for kind, r in network(page.driver, "/snapshot") if kind == "received"]
         assert len(received) >= 2 and set(received) == {304}
         assert page.text("host-name") == "db01"
+        assert "stale: the daemon answers but has taken no sample since" in page.text("age")
+        assert page.js("return document.body.classList.contains('is-down')")
+        page.shot("3b-stale")
     page.driver.get(page.base + "/")  # back to the daemon (the token is still in this tab's session)
     page.wait(lambda: page.visible("main") and page.text("host-name") == "web01.example.com", 10, "the daemon again")
 
