@@ -3,7 +3,8 @@ when an alert goes pending or fires.
 
 Template fields: the alert's labels, ``alertname``, ``value``, ``op``, ``threshold``, ``clear``, ``metric``,
 ``for``, ``severity``, ``host`` (empty for an app-wide rule), ``since`` (local time) and, for
-``receiver_failing``, ``status_code``, ``error`` and ``response``. A ``no_data`` alert has fixed texts.
+``receiver_failing``, ``status_code``, ``error`` and ``response``; for ``increase``, ``window`` (``1h``); for
+``throughput_drop``, ``baseline`` and ``limit`` (tokens/s; ``-`` when not known). A ``no_data`` alert has fixed texts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from reporter.alerting.rules import TEMPLATE, Rule
+from reporter.alerting.rules import TEMPLATE, Rule, duration_text
 from reporter.alerting.scope import HOST_LABEL
 from reporter.base.timefmt import format_local
 
@@ -34,7 +35,9 @@ def annotate(tz: ZoneInfo, rule: Rule, labels: dict[str, str], value: float | No
         return {"summary": f"No data for rule {rule.name}{on}",
                 "description": f"The value of {rule.name} ({rule.metric}){on} has been missing since {local}; "
                                "check the collector errors in the snapshot."}
-    blank = {"status_code": "-", "error": "-", "response": "-"} if rule.kind == "receiver_failing" else {}
+    blank = {"receiver_failing": {"status_code": "-", "error": "-", "response": "-"},
+             "throughput_drop": {"baseline": "-", "limit": "-"},
+             "increase": {"window": duration_text(rule.window_seconds)}}.get(rule.kind, {})
     fields = {"host": "", "since": local, **blank, **(extra or {}), **labels, "alertname": rule.alert_name,
               "value": fmt(value), "op": rule.op, "threshold": fmt(rule.threshold), "clear": fmt(rule.clear),
               "metric": rule.metric, "for": fmt(rule.for_seconds), "severity": rule.severity}

@@ -322,7 +322,7 @@ class Evaluator:
             if rule.kind == "threshold":
                 self._on_hosts(index, instance, targets, now, missing, changes)
                 continue
-            if rule.kind == "predict_linear":
+            if rule.kind in ("predict_linear", "increase"):
                 self.values.prefetch_predicted(rule, now, [host for host, _, _ in targets])
             for host, host_data, memo in targets:
                 labels, fp = self._for_host(index, instance, host)
@@ -370,10 +370,13 @@ class Evaluator:
         """Evaluate one rule instance on one snapshot's ``data`` (of ``host``; None: app-wide); ``memo``: the
         values read from ``data`` so far (:func:`reporter.alerting.values.threshold_value`)."""
         rule = instance.rule
-        if rule.kind == "predict_linear":
+        extra: dict[str, str] | None = None
+        if rule.kind in ("predict_linear", "increase"):
             value, condition = self.values.predicted(rule, now, host)
             if condition is None:  # not read yet (this evaluation's read budget is used up): nothing changes
                 return
+        elif rule.kind == "throughput_drop":
+            value, condition, extra = self.values.throughput_drop(rule, data, instance.guard, now, self.features)
         elif rule.kind == "error_spike":
             value, condition = self.values.error_spike(rule, data, instance.guard, now, self.features)
         elif rule.kind == "anomaly":
@@ -385,7 +388,7 @@ class Evaluator:
             missing[key] = True
         else:
             missing.setdefault(key, False)
-        self._decide(rule, labels, fp, value, condition, now, changes)
+        self._decide(rule, labels, fp, value, condition, now, changes, extra)
 
     def _on_hosts(self, index: int, instance: Instance, targets: list[tuple[str, dict, dict]], now: datetime,
                   missing: dict[tuple[str, str | None], bool], changes: list[tuple[AlertRecord, str | None]]) -> None:
@@ -404,7 +407,7 @@ class Evaluator:
             if unprobed:
                 value, condition = None, False
             elif guard is not None and (count is None or count < rule.min_count):
-                condition = None if count is None else False
+                condition = None if count is None and rule.min_count_missing == "no_data" else False
             else:
                 condition = None if value is None else test(value, threshold)
             if condition is None:
@@ -419,15 +422,17 @@ class Evaluator:
             self._decide(rule, labels, fp, value, condition, now, changes)
 
     def _decide(self, rule: Rule, labels: dict[str, str], fp: str, value: float | None, condition: bool | None,
-                now: datetime, changes: list[tuple[AlertRecord, str | None]]) -> None:
-        """Step the alert ``fp`` with an instance's ``value`` and ``condition`` (hysteresis applied)."""
+                now: datetime, changes: list[tuple[AlertRecord, str | None]],
+                extra: dict[str, str] | None = None) -> None:
+        """Step the alert ``fp`` with an instance's ``value`` and ``condition`` (hysteresis applied); ``extra``:
+        more template fields."""
         if not condition and fp not in self.records:  # inactive and staying so: nothing to step
             return
         # a firing alert stays firing while the value has not crossed its clear threshold (hysteresis)
         still = condition
         if condition is False and rule.clear is not None and value is not None:
             still = rule.still_true(value)
-        self._step(rule, labels, fp, value, condition, still, now, rule.for_seconds, changes)
+        self._step(rule, labels, fp, value, condition, still, now, rule.for_seconds, changes, extra=extra)
 
     def _host_down(self, index: int, instance: Instance, others: list[HostView], now: datetime,
                    changes: list[tuple[AlertRecord, str | None]]) -> None:

@@ -18,9 +18,11 @@ from reporter.alerting.matchers import Matcher
 
 KEYS = ("source_matchers", "target_matchers", "equal")
 # the rules that read the AI counters (Redis) and what Ollama serves
-AI_COUNTER_RULE_NAMES = "ai_latency_high|ai_success_low|ai_feature_success_low|ai_error_spike|ai_traffic_anomaly"
-AI_RULES = 'alertname=~"model_unavailable|ai_latency_high|ai_success_low|ai_error_spike|ai_traffic_anomaly"'
-AI_COUNTER_RULES = 'alertname=~"ai_latency_high|ai_success_low|ai_error_spike|ai_traffic_anomaly"'
+AI_COUNTER_RULE_NAMES = ("ai_latency_high|ai_success_low|ai_feature_success_low|ai_error_spike|ai_traffic_anomaly|"
+                         "ai_throughput_drop")
+AI_RULES = ('alertname=~"model_unavailable|ai_latency_high|ai_success_low|ai_error_spike|ai_traffic_anomaly|'
+            'ai_throughput_drop|model_cold_loads"')  # an Ollama restart reloads the model: not a keep_alive issue
+AI_COUNTER_RULES = 'alertname=~"ai_latency_high|ai_success_low|ai_error_spike|ai_traffic_anomaly|ai_throughput_drop"'
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ DEFAULT_RULES: tuple[InhibitRule, ...] = tuple(
     for name, table in (
         ("ollama_down", {"source_matchers": ["alertname=service_down", "service=ollama"],
                          "target_matchers": [AI_RULES]}),
+        ("ollama_down_no_data", {"source_matchers": ["alertname=service_down", "service=ollama"],
+                                 "target_matchers": ["alertname=no_data", "rule=ai_throughput_drop"]}),
         ("redis_down", {"source_matchers": ["alertname=service_down", "service=redis"],
                         "target_matchers": [AI_COUNTER_RULES]}),
         ("redis_down_no_data", {"source_matchers": ["alertname=service_down", "service=redis"],

@@ -101,8 +101,8 @@ class Rule(BaseModel):
 
     name: str
     alertname: str | None = None
-    kind: Literal["threshold", "predict_linear", "error_spike", "host_down", "anomaly", "receiver_failing"] = \
-        "threshold"
+    kind: Literal["threshold", "predict_linear", "error_spike", "host_down", "anomaly", "receiver_failing",
+                  "increase", "throughput_drop"] = "threshold"
     metric: str
     op: Op = ">"
     threshold: float
@@ -115,15 +115,20 @@ class Rule(BaseModel):
     each: dict[str, list[str]] = Field(default_factory=dict)
     min_count_metric: str | None = None
     min_count: float = 0.0
+    # a missing min_count_metric value: missing data ("no_data", the default) or a count of 0 ("false")
+    min_count_missing: Literal["no_data", "false"] = "no_data"
     enabled: bool = True
     no_data_for: float | None = None
     # predict_linear: fit over `range` seconds of history, predict `horizon` seconds ahead
     range_seconds: float = Field(6 * 3600.0, alias="range")
     horizon_seconds: float = Field(24 * 3600.0, alias="horizon")
     min_range_seconds: float = Field(3600.0, alias="min_range")
-    # error_spike: value >= factor x the error rate of the previous `baseline` seconds
+    # error_spike: value >= factor x the error rate of the previous `baseline` seconds; throughput_drop: value <
+    # factor (0-1] x the median hourly rate of the last `baseline` seconds, with at least `min_range` of hours
     factor: float = 3.0
     baseline_seconds: float = Field(3600.0, alias="baseline")
+    # increase: the growth of a history counter column over the last `window` seconds
+    window_seconds: float = Field(3600.0, alias="window")
     # anomaly: median and MAD of the same hour of the week over the last `weeks` weeks, at least `min_weeks`
     weeks: int = Field(4, ge=1, le=52)
     min_weeks: int = Field(3, ge=1, le=52)
@@ -132,10 +137,26 @@ class Rule(BaseModel):
     escalate_to: str | None = None
 
     @field_validator("for_seconds", "no_data_for", "range_seconds", "horizon_seconds", "min_range_seconds",
-                     "baseline_seconds", "escalate_after", mode="before")
+                     "baseline_seconds", "window_seconds", "escalate_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
+
+    @field_validator("window_seconds")
+    @classmethod
+    def _window(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0 (e.g. 1h)")
+        return value
+
+    @field_validator("factor")
+    @classmethod
+    def _factor(cls, value: float, info: ValidationInfo) -> float:
+        """A throughput drop fires below ``factor`` x the median: a share in (0, 1]."""
+        if info.data.get("kind") == "throughput_drop" and not 0 < value <= 1:
+            raise ValueError(f"{value:g} must be in (0, 1] for kind = \"throughput_drop\" (0.5: below half of "
+                             f"the median)")
+        return value
 
     @field_validator("escalate_to")
     @classmethod
@@ -197,8 +218,8 @@ class Rule(BaseModel):
 
     def template_names(self) -> set[str]:
         """Names a summary/description template may use."""
-        extra = {"host_down": {"since"}, "receiver_failing": {"receiver", "status_code", "error", "response"}}.get(
-            self.kind, set())
+        extra = {"host_down": {"since"}, "receiver_failing": {"receiver", "status_code", "error", "response"},
+                 "increase": {"window"}, "throughput_drop": {"baseline", "limit"}}.get(self.kind, set())
         return {"alertname", "value", "op", "threshold", "clear", "metric", "for", "severity", "host",
                 *extra, *self.each, *self.labels}
 
@@ -279,6 +300,26 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
                                    summary="Unusual AI traffic: {value} requests in 5 minutes",
                                    description="{value} AI requests in 5 minutes, far from the median of this hour "
                                                "of the week over the last 4 weeks."),
+        "model_cpu_fallback": dict(metric="services.ollama.model_cpu_offload_ratio", op=">", threshold=0,
+                                   min_count_metric="services.ollama.model_loaded", min_count=1,
+                                   min_count_missing="false",
+                                   **{"for": "5m"}, severity="critical",
+                                   summary="Model running partly on the CPU on {host}",
+                                   description="Ollama holds the configured model with a share of {value} outside "
+                                               "GPU memory (1 - size_vram / size, fires above {threshold}): it "
+                                               "runs (partly) on the CPU, many times slower; check the GPU driver "
+                                               "and the GPU's free memory."),
+        "ai_throughput_drop": dict(kind="throughput_drop", metric=f"{window}.tokens_per_second", op="<",
+                                   threshold=0, factor=0.5, baseline="7d", min_range="24h",
+                                   min_count_metric=f"{window}.requests", min_count=10, severity="warning",
+                                   summary="AI throughput dropped to {value} tokens/s",
+                                   description="The model generated {value} tokens/s over 5 minutes, below {limit} "
+                                               "tokens/s (factor x the 7-day median of {baseline} tokens/s)."),
+        "model_cold_loads": dict(kind="increase", metric="ollama_model_loads", window="1h", op=">", threshold=3,
+                                 severity="warning", summary="Model loaded {value} times in {window}",
+                                 description="Ollama loaded the configured model {value} times in the last "
+                                             "{window} (fires above {threshold}): each cold load makes a request "
+                                             "wait for it; raise Ollama's keep_alive (OLLAMA_KEEP_ALIVE)."),
         "host_down": dict(kind="host_down", metric=HOST_DOWN_METRIC, op=">", threshold=3, severity="critical",
                           summary="{host} is down: no sample since {since}",
                           description="Host {host} has stored no sample for {value} sample intervals (fires "
@@ -320,6 +361,11 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
             raise ValueError(f"rules.{name}.{field or '(rule)'}: {reason}") from None
         except TypeError as exc:
             raise ValueError(f"rules.{name}: {exc}") from None
+        if rule.kind == "throughput_drop":
+            for field in ("threshold", "op", "clear"):
+                if field in overrides.get(name, {}):
+                    raise ValueError(f"rules.{name}.{field}: not read by kind = \"throughput_drop\" (it fires "
+                                     f"below factor x the baseline median; set factor)")
         if rule.enabled:
             check_paths(rule, features)
             rules.append(rule)
@@ -350,15 +396,22 @@ def check_paths(rule: Rule, features: list[str]) -> None:
                 raise ValueError(f"rules.{rule.name}.metric: {metric!r} is the value of kind = \"{kind}\" rules "
                                  f"only (and they read no other)")
             return
-    if rule.kind == "predict_linear":
+    if rule.kind in ("predict_linear", "increase"):
         from reporter.catalog import catalog
 
-        known = list(catalog(features))
+        metrics = catalog(features)
+        known = list(metrics)
         if rule.metric not in known:
-            close = [m for m in known if m == rule.metric.rpartition(".")[2]]
+            close = [m for m in known if m == rule.metric.rpartition(".")[2]
+                     or metrics[m].path == rule.metric]
             hint = f"did you mean {close[0]!r}?" if close else f"history metrics: {', '.join(known)}"
-            raise ValueError(f"rules.{rule.name}.metric: predict_linear reads a history metric; no metric "
+            raise ValueError(f"rules.{rule.name}.metric: {rule.kind} reads a history metric; no metric "
                              f"{rule.metric!r}; {hint}")
+        if rule.kind == "increase":
+            from reporter.alerting.increase import counter_problem
+
+            if (problem := counter_problem(metrics[rule.metric])) is not None:
+                raise ValueError(f"rules.{rule.name}.metric: {problem}")
         return
     known = snapshot_paths(features)
     for labels, path, guard in rule.instances():

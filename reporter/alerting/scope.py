@@ -3,9 +3,9 @@
 A fleet's leader evaluates the per-host rules on every host's latest snapshot, each alert labelled
 ``host=<name>``, and the app-wide rules once, on its own snapshot, with no ``host`` label (so their fingerprint
 does not change when leadership moves). A rule is app-wide when every value it reads is the application's, not a
-host's: an ``error_spike``, ``anomaly`` or ``receiver_failing`` rule; a threshold rule whose metric (and
-``min_count_metric``) are under ``ai.`` or ``usage.``; a ``predict_linear`` rule on a metric of the catalog's
-``ai`` or ``usage`` sections. Every other rule (system, services, ``host_down``) is per host.
+host's: an ``error_spike``, ``anomaly``, ``throughput_drop`` or ``receiver_failing`` rule; a threshold rule whose
+metric (and ``min_count_metric``) are under ``ai.`` or ``usage.``; a ``predict_linear`` or ``increase`` rule on a
+metric of the catalog's ``ai`` or ``usage`` sections. Every other rule (system, services, ``host_down``) is per host.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ HOST_LABEL = "host"
 
 def app_wide_rule(rule: Rule, features: list[str]) -> bool:
     """True when ``rule`` reads only app-wide values (see the module docstring)."""
-    if rule.kind in ("error_spike", "anomaly", "receiver_failing"):
+    if rule.kind in ("error_spike", "anomaly", "throughput_drop", "receiver_failing"):
         return True
     if rule.kind == "host_down":
         return False
-    if rule.kind == "predict_linear":
+    if rule.kind in ("predict_linear", "increase"):
         from reporter.catalog import catalog
 
         metric = catalog(features).get(rule.metric)

@@ -1,4 +1,5 @@
-"""Where a rule's value comes from: a snapshot path, or the history (``predict_linear``, ``error_spike``).
+"""Where a rule's value comes from: a snapshot path, or the history (``predict_linear``, ``error_spike``,
+``anomaly``, ``increase``, ``throughput_drop``).
 
 Each source returns ``(value, condition)``: ``condition`` None means the value is missing (the alert neither
 starts nor resolves), False means the condition does not hold (including "not enough requests").
@@ -12,8 +13,11 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
+from reporter.alerting.annotate import fmt
 from reporter.alerting.anomaly import hour_of_week_start, is_anomalous, weekly_baseline
+from reporter.alerting.increase import counter_increase
 from reporter.alerting.rules import COMPARISONS, Rule, compare
+from reporter.alerting.throughput import ThroughputBaseline
 from reporter.counters import increase
 from reporter.snapshot import NOT_PROBED
 
@@ -46,7 +50,8 @@ def threshold_value(rule: Rule, data: dict, path: str, guard: str | None,
                     memo: dict | None = None) -> tuple[float | None, bool | None]:
     """Value at ``path`` compared with the threshold. With a ``guard`` (a count such as requests in the
     window), the condition is false while the count is below ``rule.min_count`` (no traffic is not "no data"),
-    and missing when the count itself is missing. A value of a service this host does not probe
+    and missing when the count itself is missing (false with ``min_count_missing = "false"``: a missing count
+    is 0, as ``model_cpu_fallback``'s unknown ``model_loaded``). A value of a service this host does not probe
     (REPORTER_PROBES) gives a false condition: no alert, and not missing (no ``no_data``). ``memo``: a dict
     kept for one ``data`` (one snapshot), so rules reading the same paths read them once."""
     if memo is None:
@@ -60,7 +65,7 @@ def threshold_value(rule: Rule, data: dict, path: str, guard: str | None,
         return None, False
     if guard is not None:
         if count is None:
-            return value, None
+            return value, None if rule.min_count_missing == "no_data" else False
         if count < rule.min_count:
             return value, False
     if value is None:
@@ -92,7 +97,10 @@ def predict_linear(points: list[tuple[float, float]], at: float) -> float | None
 
 
 def _fit(rule: Rule, series: list[tuple[int, float | None]], now: datetime) -> float | None:
-    """``rule``'s predicted value from ``series`` (``[(ts_ms, value)]``); None with too little history."""
+    """``rule``'s value from ``series`` (``[(ts_ms, value)]``): the predicted value (``predict_linear``), None
+    with too little history; for an ``increase`` rule the counter's increase, None with under two readings."""
+    if rule.kind == "increase":
+        return counter_increase(series)
     points = [(ts / 1000.0, v) for ts, v in series if v is not None]
     if len(points) < 2 or points[-1][0] - points[0][0] < rule.min_range_seconds:
         return None
@@ -116,6 +124,7 @@ class HistoryValues:
         self._cache: dict[str, tuple[datetime, Any]] = {}
         self._deadline, self._read = math.inf, False
         self._anomaly: dict[str, tuple[datetime, list[float]]] = {}
+        self._throughput: dict[str, ThroughputBaseline] = {}
 
     def start_cycle(self) -> None:
         """An evaluation starts: the per-host reads of this one get ``budget_seconds`` from now."""
@@ -125,6 +134,7 @@ class HistoryValues:
         """Forget cached values (the wall clock stepped: their times are in the old frame)."""
         self._cache.clear()
         self._anomaly.clear()
+        self._throughput.clear()
 
     def _cached(self, key: str, now: datetime, compute, deferrable: bool = False):
         hit = self._cache.get(key)
@@ -151,7 +161,8 @@ class HistoryValues:
         due = [host for host in hosts if self._due(f"predict:{rule.name}:{host}", now)]
         if len(due) < 2:
             return
-        start, end = now - timedelta(seconds=rule.range_seconds), now + timedelta(milliseconds=1)
+        span = rule.window_seconds if rule.kind == "increase" else rule.range_seconds
+        start, end = now - timedelta(seconds=span), now + timedelta(milliseconds=1)
         for i in range(0, len(due), chunk):
             if self._read and time.monotonic() > self._deadline:
                 return
@@ -161,9 +172,13 @@ class HistoryValues:
 
     def predicted(self, rule: Rule, now: datetime, host: str | None = None) -> tuple[float | None, bool | None]:
         """Predicted value ``horizon`` seconds ahead from a fit over ``range`` of ``host``'s series (None: the
-        history's own host; an app-wide metric is the fleet's series); false with too little history."""
+        history's own host; an app-wide metric is the fleet's series); false with too little history. For an
+        ``increase`` rule: the counter's increase over ``window`` (:mod:`reporter.alerting.increase`), false
+        with under two readings. Read at most once per ``refresh_seconds`` (spread, see the class)."""
+        span = rule.window_seconds if rule.kind == "increase" else rule.range_seconds
+
         def compute():
-            return _fit(rule, self.history.series(rule.metric, now - timedelta(seconds=rule.range_seconds),
+            return _fit(rule, self.history.series(rule.metric, now - timedelta(seconds=span),
                                                   now + timedelta(milliseconds=1), host=host), now)
 
         predicted = self._cached(f"predict:{rule.name}:{host or ''}", now, compute, deferrable=True)
@@ -214,3 +229,28 @@ class HistoryValues:
             hit = (hour, weekly_baseline(self.history, now, rule.weeks))
             self._anomaly[rule.name] = hit
         return value, is_anomalous(value, hit[1], rule.factor, rule.min_count, rule.min_weeks)
+
+    def throughput_drop(self, rule: Rule, data: dict, guard: str | None, now: datetime,
+                        features: list[str]) -> tuple[float | None, bool | None, dict[str, str]]:
+        """The window's tokens per second; true when below ``factor`` x the baseline median
+        (:mod:`reporter.alerting.throughput`), with at least ``min_count`` requests in the window. Without
+        enough baseline: false (no alert, no ``no_data``). Also the template fields ``baseline`` (the median)
+        and ``limit`` (factor x median), tokens per second."""
+        baseline = self._throughput.get(rule.name)
+        if baseline is None:
+            baseline = self._throughput[rule.name] = ThroughputBaseline(
+                self.history, features, rule.baseline_seconds, rule.min_count, rule.min_range_seconds / 3600.0)
+        mid = baseline.median(now)
+        value = lookup(data, rule.metric)
+        if mid is None:
+            return value, False, {}
+        limit = rule.factor * mid
+        fields = {"baseline": fmt(mid), "limit": fmt(limit)}
+        count = None if guard is None else lookup(data, guard)
+        if guard is not None and count is None:
+            return value, None if rule.min_count_missing == "no_data" else False, fields
+        if guard is not None and count is not None and count < rule.min_count:
+            return value, False, fields
+        if value is None:
+            return None, None, fields
+        return value, value < limit, fields

@@ -42,6 +42,10 @@ def test_no_firing_source_no_inhibition():
 
 @pytest.mark.parametrize("source,target", [
     ({"alertname": "service_down", "service": "ollama"}, {"alertname": "model_unavailable"}),
+    ({"alertname": "service_down", "service": "ollama"}, {"alertname": "ai_throughput_drop"}),
+    ({"alertname": "service_down", "service": "ollama"}, {"alertname": "model_cold_loads", "host": "h"}),
+    ({"alertname": "service_down", "service": "ollama"}, {"alertname": "no_data", "rule": "ai_throughput_drop"}),
+    ({"alertname": "service_down", "service": "redis"}, {"alertname": "ai_throughput_drop"}),
     ({"alertname": "service_down", "service": "redis"}, {"alertname": "ai_error_spike"}),
     ({"alertname": "service_down", "service": "database"}, {"alertname": "no_active_users"}),
     ({"alertname": "host_down", "host": "h"}, {"alertname": "disk_full", "host": "h"}),
