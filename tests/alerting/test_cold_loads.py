@@ -79,3 +79,21 @@ def test_bad_values_name_the_field(override, message):
     with pytest.raises(ValueError) as exc:
         build_rules({"model_cold_loads": override}, FEATURES)
     assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_in_a_fleet_each_hosts_counter_is_its_own(pg_schema_url):
+    from reporter.store.history import History
+
+    hosts = {name: History(pg_schema_url, FEATURES, host=name) for name in ("lead", "web2", "web3")}
+    try:
+        for name, values in (("lead", [0, 1, 1]), ("web2", [3, 4, 5, 6, 7]), ("web3", [0, 2])):
+            store(hosts[name], every(10, values))
+        ev = evaluator(hosts["lead"])
+        for t in range(2400, 2410, 10):
+            for name in ("web2", "web3"):
+                hosts[name].write(snapshot(t, host=name))
+            ev.evaluate(snapshot(t))
+        assert [(r.value, r.labels["host"]) for r in ev.active() if r.rule == "model_cold_loads"] == [(4, "web2")]
+    finally:
+        for h in hosts.values():
+            h.close()

@@ -127,7 +127,7 @@ def test_hysteresis_and_labels_that_are_accepted(tmp_path):
 def test_byte_order_mark_is_accepted(tmp_path):
     result = reporter(tmp_path, "check-config", b"\xef\xbb\xbf[rules.cpu_high]\nthreshold = 80\n" + RECEIVER.encode())
     assert result.returncode == 0, result.stderr
-    assert "15 alert rules, 1 receiver(s)" in result.stderr
+    assert "18 alert rules, 1 receiver(s)" in result.stderr
 
 
 def test_metric_path_of_a_configured_feature_is_known(tmp_path):

@@ -62,7 +62,7 @@ def test_reload_keeps_pending_for_window(env):
     assert [(a.state, a.active_at) for a in alerting.evaluate(snapshot(110, cpu=95)).alerts
             if a.alertname == "cpu_high"] == [("pending", at(0))]
     summary = alerting.reload(config("a", cpu_threshold=92))
-    assert summary.startswith("15 rules (0 added, 0 removed, 1 changed), 1 receiver(s) (0 added")
+    assert summary.startswith("18 rules (0 added, 0 removed, 1 changed), 1 receiver(s) (0 added")
     feed(alerting, range(120, 300, 10), cpu=95)
     states = {a.alertname: a for a in alerting.evaluate(snapshot(300, cpu=95)).alerts}
     assert states["cpu_high"].state == "firing" and states["cpu_high"].active_at == at(0)  # 5 min from t=0

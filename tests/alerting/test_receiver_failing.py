@@ -150,7 +150,7 @@ def test_removing_the_failing_receiver_resolves_its_alert(env):
     step(alerting, 1, cpu=10)
     assert failing_notices(b) == [("firing", "a")]
     summary = alerting.reload(config("b"))
-    assert summary.startswith("15 rules (0 added, 0 removed, 0 changed), 1 receiver(s) (0 added, 1 removed")
+    assert summary.startswith("18 rules (0 added, 0 removed, 0 changed), 1 receiver(s) (0 added, 1 removed")
     assert ("receiver_failing", "a") not in step(alerting, 10, cpu=10)
     assert failing_notices(b) == [("firing", "a"), ("resolved", "a")]
 
