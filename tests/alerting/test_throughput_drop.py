@@ -53,7 +53,9 @@ def now_window(tokens_per_second: float | None, requests: float = 20):
 
 
 def drops(ev, tokens_per_second, requests=20, t=NOW):
-    ev.evaluate(snapshot(t, window=now_window(tokens_per_second, requests)))
+    """Evaluate 8 samples ending at ``t`` (the baseline is read a day per evaluation at first); the alerts."""
+    for s in range(t - 70, t + 10, 10):
+        ev.evaluate(snapshot(s, window=now_window(tokens_per_second, requests)))
     return [(r.alertname, r.value) for r in ev.active() if r.rule == "ai_throughput_drop"]
 
 
@@ -114,11 +116,21 @@ def test_the_baseline_is_read_once_per_hour(history):
     ev = evaluator(history)
     with statements(history.engine, "AI_GRAMMAR_COMPLETION_TOKENS") as sent:
         for t in range(NOW, NOW + 600, 10):
-            drops(ev, 25, t=t)
-    assert len(sent) == 1
+            ev.evaluate(snapshot(t, window=now_window(25)))
+    assert len(sent) == DAYS  # a day per evaluation at first, then nothing more within the hour
     with statements(history.engine, "AI_GRAMMAR_COMPLETION_TOKENS") as sent:
-        drops(ev, 25, t=NOW + HOUR)
+        ev.evaluate(snapshot(NOW + HOUR, window=now_window(25)))
     assert len(sent) == 1  # the next hour reads the hour just ended only
+
+
+def test_the_first_evaluations_read_a_day_each_inactive_meanwhile(history):
+    store_hours(history, WEEK_AT_40)
+    ev = evaluator(history)
+    for t in range(NOW, NOW + 10 * (DAYS - 1), 10):
+        ev.evaluate(snapshot(t, window=now_window(15)))
+        assert [r for r in ev.records.values() if r.rule == "ai_throughput_drop"] == []
+    ev.evaluate(snapshot(NOW + 10 * DAYS, window=now_window(15)))
+    assert [r.alertname for r in ev.active() if r.rule == "ai_throughput_drop"] == ["ai_throughput_drop"]
 
 
 @pytest.mark.parametrize(("override", "message"), [
