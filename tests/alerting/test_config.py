@@ -173,3 +173,13 @@ def test_silence_matchers_round_trip_through_their_stored_text():
         assert Matcher.parse(str(matcher)) == matcher
     assert Matcher.parse('summary=" padded "').value == " padded "
     assert Matcher.parse('a="say \\"hi\\""').value == 'say "hi"'
+
+
+def test_the_model_rules_are_overridden_in_the_file_and_a_bad_value_is_one_line(tmp_path):
+    good = ('[rules.model_cpu_fallback]\nthreshold = 0.1\nfor = "10m"\n[rules.ai_throughput_drop]\nfactor = 0.3\n'
+            'min_count = 20\n[rules.model_cold_loads]\nwindow = "2h"\nthreshold = 6\nseverity = "critical"\n')
+    result = reporter(tmp_path, "check-config", good + RECEIVER)
+    assert result.returncode == 0, result.stderr
+    result = reporter(tmp_path, "check-config", '[rules.model_cold_loads]\nwindow = "-1h"\n' + RECEIVER)
+    assert result.returncode == 2 and "rules.model_cold_loads.window:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
