@@ -354,6 +354,12 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
             merged[name]["clear"] = _moved_clear(default, merged[name])
     rules = []
     for name, definition in merged.items():
+        if definition.get("kind") == "throughput_drop":  # its limit is factor x the baseline median
+            for field in ("threshold", "op", "clear"):
+                if field in overrides.get(name, {}):
+                    raise ValueError(f"rules.{name}.{field}: not read by kind = \"throughput_drop\" (it fires "
+                                     f"below factor x the baseline median; set factor)")
+            definition = {"threshold": 0, "op": "<", **definition}
         try:
             rule = Rule(name=name, **definition)
         except ValidationError as exc:
@@ -361,11 +367,6 @@ def build_rules(overrides: dict[str, dict], features: list[str]) -> list[Rule]:
             raise ValueError(f"rules.{name}.{field or '(rule)'}: {reason}") from None
         except TypeError as exc:
             raise ValueError(f"rules.{name}: {exc}") from None
-        if rule.kind == "throughput_drop":
-            for field in ("threshold", "op", "clear"):
-                if field in overrides.get(name, {}):
-                    raise ValueError(f"rules.{name}.{field}: not read by kind = \"throughput_drop\" (it fires "
-                                     f"below factor x the baseline median; set factor)")
         if rule.enabled:
             check_paths(rule, features)
             rules.append(rule)

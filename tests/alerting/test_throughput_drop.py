@@ -154,3 +154,12 @@ def test_an_hourly_rate_across_a_counter_reset_equals_the_counted_growth():
             (base + 2_400_000, 400.0, 10.0, 5.0)]  # reset, then +400 tokens in 10 s
     assert hourly_rates(rows, 1, min_requests=10) == {base: 40.0}
     assert hourly_rates(rows, 1, min_requests=11) == {}  # 5 + 5 requests: under min_count
+
+
+def test_a_rule_of_its_own_kind_needs_no_threshold(history):
+    store_hours(history, WEEK_AT_40)
+    ev = evaluator(history, {"ai_throughput_drop": {"enabled": False},
+                             "tokens_slow": {"kind": "throughput_drop", "metric": "ai.windows.5m.tokens_per_second",
+                                             "min_count_metric": "ai.windows.5m.requests", "min_count": 5,
+                                             "factor": 0.8, "baseline": "7d", "min_range": "24h"}})
+    assert drops(ev, 30) == [] and [r.alertname for r in ev.active()] == ["tokens_slow"]  # under 0.8 x 40
