@@ -248,7 +248,10 @@ class Rule(BaseModel):
 
 
 def default_rules(features: list[str], services: tuple[str, ...] = ("database", "redis", "ollama")) -> dict[str, dict]:
-    """The seed's alert list as rule definitions (plain dicts, merged with the file's overrides)."""
+    """The seed's alert list as rule definitions (plain dicts, merged with the file's overrides), with the AI
+    service's rules of issue 13 (:mod:`reporter.alerting.ai_service_rules`)."""
+    from reporter.alerting.ai_service_rules import ai_service_rules
+
     window = "ai.windows.5m"
     return {
         "cpu_high": dict(metric="system.cpu_percent", op=">", threshold=90, clear=85, **{"for": "5m"},
@@ -300,26 +303,7 @@ def default_rules(features: list[str], services: tuple[str, ...] = ("database", 
                                    summary="Unusual AI traffic: {value} requests in 5 minutes",
                                    description="{value} AI requests in 5 minutes, far from the median of this hour "
                                                "of the week over the last 4 weeks."),
-        "model_cpu_fallback": dict(metric="services.ollama.model_cpu_offload_ratio", op=">", threshold=0,
-                                   min_count_metric="services.ollama.model_loaded", min_count=1,
-                                   min_count_missing="false",
-                                   **{"for": "5m"}, severity="critical",
-                                   summary="Model running partly on the CPU on {host}",
-                                   description="Ollama holds the configured model with a share of {value} outside "
-                                               "GPU memory (1 - size_vram / size, fires above {threshold}): it "
-                                               "runs (partly) on the CPU, many times slower; check the GPU driver "
-                                               "and the GPU's free memory."),
-        "ai_throughput_drop": dict(kind="throughput_drop", metric=f"{window}.tokens_per_second", op="<",
-                                   threshold=0, factor=0.5, baseline="7d", min_range="24h",
-                                   min_count_metric=f"{window}.requests", min_count=10, severity="warning",
-                                   summary="AI throughput dropped to {value} tokens/s",
-                                   description="The model generated {value} tokens/s over 5 minutes, below {limit} "
-                                               "tokens/s (factor x the 7-day median of {baseline} tokens/s)."),
-        "model_cold_loads": dict(kind="increase", metric="ollama_model_loads", window="1h", op=">", threshold=3,
-                                 severity="warning", summary="Model loaded {value} times in {window}",
-                                 description="Ollama loaded the configured model {value} times in the last "
-                                             "{window} (fires above {threshold}): each cold load makes a request "
-                                             "wait for it; raise Ollama's keep_alive (OLLAMA_KEEP_ALIVE)."),
+        **ai_service_rules(window),
         "host_down": dict(kind="host_down", metric=HOST_DOWN_METRIC, op=">", threshold=3, severity="critical",
                           summary="{host} is down: no sample since {since}",
                           description="Host {host} has stored no sample for {value} sample intervals (fires "
