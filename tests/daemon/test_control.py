@@ -106,7 +106,7 @@ def test_sighup_reloads_rules_and_receivers_keeping_state(tmp_path, redis_url, r
     assert proc.returncode == 0, err[-2000:]
     reloaded = [line for line in err.splitlines() if "alerting configuration reloaded" in line]
     assert len(reloaded) == 1 and "2 receiver(s) (1 added, 0 removed, 0 changed)" in reloaded[0], err[-2000:]
-    assert "17 rules (0 added, 0 removed, 2 changed)" in reloaded[0]  # 15 defaults + the 2 demo rules
+    assert "20 rules (0 added, 0 removed, 2 changed)" in reloaded[0]  # 18 defaults + the 2 demo rules
     refused = [line for line in err.splitlines() if "not reloaded" in line]
     assert len(refused) == 1 and "rules: must be a table" in refused[0] and "Traceback" not in err
     status = [line for line in err.splitlines() if "status: up" in line]
