@@ -299,7 +299,7 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
     control.start()
     try:
         if not stopping.is_set():
-            log.info("reporter started: sampling every %g s into %s; snapshot at http://%s:%s/snapshot%s",
+            log.info("reporter started: sampling every %g s into %s; status page at http://%s:%s/ (JSON at /snapshot)%s",
                      settings.sample_interval, path.resolve() if path else mask(settings.history_url), host, port,
                      f"; host {settings.host_name}, role {settings.role}" if leadership.fleet else "")
             server.run(sockets=[sock])
