@@ -50,6 +50,7 @@ PROMPT = "Reply with the single word: ok"
 NUM_PREDICT = 8  # output tokens at most: a few tokens are enough to time, and cost little
 MAX_ANSWER_BYTES = 256 * 1024  # a dozen short chunks are ~2 KiB; a bigger answer is not Ollama's
 FINAL_FIELDS = {"eval_count": True, "eval_duration": True, "load_duration": False}  # name -> must be > 0
+MAX_FIELD = 2**63 - 1  # Ollama writes these as Go int64: a larger number is not Ollama's (and overflows a float)
 SOURCE = "ollama probe"  # the FailureLog source name, as logged
 
 
@@ -60,9 +61,10 @@ class ProbeFailed(Exception):
 
 
 def _ns_field(final: dict[str, Any], name: str, positive: bool) -> int | None:
-    """A nanosecond or count field of the final chunk: an integer >= 0 (> 0 when ``positive``), else None."""
+    """A nanosecond or count field of the final chunk: an integer from 0 (1 when ``positive``) to
+    :data:`MAX_FIELD`, else None."""
     value = final.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (positive and value == 0):
+    if isinstance(value, bool) or not isinstance(value, int) or not int(positive) <= value <= MAX_FIELD:
         return None
     return value
 

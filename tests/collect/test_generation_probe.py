@@ -74,6 +74,22 @@ def test_a_malformed_final_chunk_gives_nulls_and_one_warning(fake_ollama, caplog
     assert "eval_duration" in warning and "load_duration" in warning
 
 
+@pytest.mark.parametrize("final", [
+    {"eval_count": 10**30, "eval_duration": 1, "load_duration": 10**30},  # beyond Go's int64: not Ollama's
+    {"eval_count": int("9" * 4000), "eval_duration": 1, "load_duration": 2**63},  # a float() overflow
+])
+def test_a_final_chunk_with_numbers_beyond_int64_gives_nulls_and_one_warning(fake_ollama, caplog, final):
+    fake_ollama.final = final
+    probe = prober(fake_ollama.url)
+    with caplog.at_level(logging.WARNING, logger="reporter.collect.generation_probe"):
+        results = [probe.probe() for _ in range(2)]
+    for result in results:
+        assert result.error is None and result.total_seconds is not None
+        assert result.tokens_per_second is None and result.load_seconds is None
+    [warning] = probe_warnings(caplog)
+    assert "eval_count" in warning and "load_duration" in warning
+
+
 def test_a_field_good_again_then_bad_again_is_warned_again(fake_ollama, caplog):
     good = dict(fake_ollama.final)
     probe = prober(fake_ollama.url)
