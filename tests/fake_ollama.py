@@ -7,7 +7,8 @@ chunk per word of :attr:`answer`, then the final chunk with the server's own fie
 :attr:`status` is the status of ``/api/tags``; :attr:`raw` maps a path to a body sent as is (malformed answers);
 :attr:`requests` lists ``(method, path, body)`` of every request received; :attr:`delays` maps a path to
 seconds to wait before answering a GET (a slow or hung endpoint); a GET of a path in :attr:`not_found` is a 404
-(an older Ollama).
+(an older Ollama); :attr:`dribble` maps a path to seconds between bytes: its whole answer, status line and
+headers included, is sent one byte at a time (a server that is never silent for long, yet never done).
 """
 
 from __future__ import annotations
@@ -31,6 +32,27 @@ def ps_entry(name: str, size: int = 5 * GIB, size_vram: int | None = None, expir
                         "quantization_level": quantization}}
 
 
+class _Dribbler:
+    """A handler's ``wfile`` writing one byte every ``delay`` seconds; quiet once the client has gone."""
+
+    def __init__(self, wfile, delay: float) -> None:
+        self.wfile, self.delay, self.gone = wfile, delay, False
+
+    def write(self, data: bytes) -> int:
+        for i in range(len(data)):
+            if self.gone:
+                break
+            try:
+                self.wfile.write(data[i:i + 1])
+            except OSError:
+                self.gone = True
+            time.sleep(self.delay)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
 class FakeOllama:
     """The server on a free loopback port (:attr:`url`), serving from a thread until :meth:`close`."""
 
@@ -47,6 +69,7 @@ class FakeOllama:
         self.requests: list[tuple[str, str, bytes]] = []
         self.delays: dict[str, float] = {}
         self.not_found: set[str] = set()
+        self.dribble: dict[str, float] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,9 +82,14 @@ class FakeOllama:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _dribble(self, path: str) -> None:
+                if path in outer.dribble:
+                    self.wfile = _Dribbler(self.wfile, outer.dribble[path])
+
             def do_GET(self):
                 path = self.path.split("?")[0]
                 outer.requests.append(("GET", path, b""))
+                self._dribble(path)
                 time.sleep(outer.delays.get(path, 0.0))
                 if path in outer.not_found:
                     return self._send(404, b'{"error":"not found"}')
@@ -80,6 +108,7 @@ class FakeOllama:
                 path = self.path.split("?")[0]
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append(("POST", path, body))
+                self._dribble(path)
                 if path in outer.raw:
                     return self._send(200, outer.raw[path])
                 if path != "/api/generate":

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reporter.base.errors import one_line
+from reporter.collect.deadline_http import DeadlineResponse, bound
 from reporter.failures import FailureLog
 from reporter.masking import mask
 from reporter.settings import Settings
@@ -195,6 +196,7 @@ class GenerationProber:
                          headers={"Content-Type": "application/json", "Accept": "application/x-ndjson",
                                   "User-Agent": "reporter"})
             self._budget(conn, started)
+            bound(conn, started + self.timeout)  # a byte-by-byte answer too: every read within the timeout
             response = conn.getresponse()
             if response.status != 200:
                 raise ProbeFailed(f"HTTP {response.status} {response.reason} from /api/generate"
@@ -224,8 +226,8 @@ class GenerationProber:
                 if chunk.get("done") is True:
                     ended = time.monotonic()
                     with contextlib.suppress(OSError, http.client.HTTPException):  # the end of the stream, so
-                        if conn.sock is not None:  # the connection closes cleanly (best effort, 1 s at most)
-                            conn.sock.settimeout(min(1.0, max(0.01, self.timeout - (ended - started))))
+                        if isinstance(response, DeadlineResponse):  # the connection closes cleanly (best
+                            response.until(ended + 1.0)  # effort, 1 s at most)
                         response.read(MAX_ANSWER_BYTES - read)
                     return first, chunk, ended
         finally:

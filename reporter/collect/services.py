@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from reporter.base.errors import one_line
 from reporter.base.ms import elapsed_ms
 from reporter.collect.collector import Collector, Section
+from reporter.collect.deadline_http import bound
 from reporter.collect.ollama_ps import Problem, ProblemLog, find, parse_ps, parse_version
 from reporter.collect.sources import LazyClient, lazy
 from reporter.masking import mask
@@ -141,8 +142,8 @@ class OllamaProbe(_ServiceProbe):
 
     Plain ``http.client`` requests on one connection, kept open between the requests of one read (a probe every
     10 s needs no pool, and this costs a fifth of the CPU of a general client); every socket operation has a
-    timeout, the whole read ends within 0.9 x ``deadline`` (a request with no time left is not made), and each
-    answer is capped at 1 MiB.
+    timeout, the whole read ends within 0.9 x ``deadline`` (a request with no time left is not made; an answer
+    sent a byte at a time is cut at it, :mod:`reporter.collect.deadline_http`), and each answer is capped at 1 MiB.
     """
 
     name = "ollama"
@@ -178,6 +179,7 @@ class OllamaProbe(_ServiceProbe):
         conn.timeout = left
         if conn.sock is not None:
             conn.sock.settimeout(left)
+        bound(conn, time.monotonic() + left)  # a byte-by-byte answer too (each read waits at most what is left)
         try:
             conn.request("GET", self.base + path,
                          headers={"Accept": "application/json", "User-Agent": "reporter"})

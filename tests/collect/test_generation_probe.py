@@ -113,6 +113,16 @@ def test_a_hung_server_is_an_error_within_the_timeout(fake_ollama, silent_server
         assert result.time_to_first_token_seconds is None and result.tokens_per_second is None
 
 
+@pytest.mark.parametrize("gap", [0.05, 0.5])
+def test_an_answer_sent_byte_by_byte_is_an_error_within_the_timeout(fake_ollama, gap):
+    # every byte within the socket timeout (the headers at 0.05 s, or the first chunk every 0.5 s), never done
+    fake_ollama.dribble["/api/generate"] = gap
+    started = time.monotonic()
+    result = prober(fake_ollama.url, timeout=1.0).probe()
+    assert time.monotonic() - started < 1.0 + MARGIN
+    assert result.error == "no answer within 1 s (REPORTER_OLLAMA_PROBE_TIMEOUT)"
+
+
 @pytest.mark.parametrize(("raw", "expected"), [
     (b'{"error":"model \'mistral:7b\' not found, pull from https://bob:s3cret-pw@registry.example.com"}',
      "Ollama: model 'mistral:7b' not found, pull from https://bob:***@registry.example.com"),

@@ -138,6 +138,28 @@ def test_hung_ps_stays_within_the_deadline(fake_ollama, caplog):
     assert len(warnings(caplog)) == 1 and "/api/ps" in warnings(caplog)[0]
 
 
+@pytest.mark.parametrize("path", ["/api/ps", "/api/version"])
+def test_an_answer_sent_byte_by_byte_stays_within_the_deadline(fake_ollama, caplog, path):
+    # each byte comes well within the socket timeout, the whole answer never within the deadline
+    fake_ollama.load(MODEL)
+    fake_ollama.dribble[path] = 0.05
+    probe = OllamaProbe(fake_ollama.url, MODEL, 1.0)
+    for _ in range(2):
+        started = time.monotonic()
+        health = probe.read()
+        assert time.monotonic() - started < 1.0
+        assert health.up is True and health.is_available is True and health.error is None  # /api/tags alone
+    assert len(warnings(caplog)) == 1 and path in warnings(caplog)[0]
+
+
+def test_tags_sent_byte_by_byte_is_down_within_the_deadline(fake_ollama):
+    fake_ollama.dribble["/api/tags"] = 0.05
+    started = time.monotonic()
+    health = OllamaProbe(fake_ollama.url, MODEL, 1.0).read()
+    assert time.monotonic() - started < 1.0
+    assert health.up is False and "timed out" in health.error
+
+
 def test_three_slow_answers_end_within_one_deadline(fake_ollama, caplog):
     fake_ollama.load(MODEL)
     fake_ollama.delays.update({"/api/tags": 1.6, "/api/version": 1.0, "/api/ps": 1.0})
