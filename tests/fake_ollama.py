@@ -8,7 +8,9 @@ chunk per word of :attr:`answer`, then the final chunk with the server's own fie
 :attr:`requests` lists ``(method, path, body)`` of every request received; :attr:`delays` maps a path to
 seconds to wait before answering a GET (a slow or hung endpoint); a GET of a path in :attr:`not_found` is a 404
 (an older Ollama); :attr:`dribble` maps a path to seconds between bytes: its whole answer, status line and
-headers included, is sent one byte at a time (a server that is never silent for long, yet never done).
+headers included, is sent one byte at a time (a server that is never silent for long, yet never done);
+with :attr:`authorization` set (``"Basic ..."``, as a proxy in front of Ollama checks it), a request whose
+``Authorization`` header differs is a 401.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class FakeOllama:
         self.delays: dict[str, float] = {}
         self.not_found: set[str] = set()
         self.dribble: dict[str, float] = {}
+        self.authorization: str | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,10 +89,18 @@ class FakeOllama:
                 if path in outer.dribble:
                     self.wfile = _Dribbler(self.wfile, outer.dribble[path])
 
+            def _refused(self) -> bool:
+                if outer.authorization is None or self.headers.get("Authorization") == outer.authorization:
+                    return False
+                self._send(401, b'{"error":"unauthorized"}')
+                return True
+
             def do_GET(self):
                 path = self.path.split("?")[0]
                 outer.requests.append(("GET", path, b""))
                 self._dribble(path)
+                if self._refused():
+                    return None
                 time.sleep(outer.delays.get(path, 0.0))
                 if path in outer.not_found:
                     return self._send(404, b'{"error":"not found"}')
@@ -109,6 +120,8 @@ class FakeOllama:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append(("POST", path, body))
                 self._dribble(path)
+                if self._refused():
+                    return None
                 if path in outer.raw:
                     return self._send(200, outer.raw[path])
                 if path != "/api/generate":

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from reporter.base.errors import one_line
 from reporter.collect.deadline_http import DeadlineResponse, bound
+from reporter.collect.services import basic_auth
 from reporter.failures import FailureLog
 from reporter.masking import mask
 from reporter.settings import Settings
@@ -80,6 +81,7 @@ class GenerationProber:
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or (443 if self.https else 80)
         self.path = (parsed.path.rstrip("/") or "") + "/api/generate"
+        self.auth = basic_auth(base_url)  # a proxy's basic auth: the URL's user and password
         self.model, self.interval, self.timeout = model, interval, timeout
         self.failures = FailureLog(log)
         self._warned: set[str] = set()  # fields of the final chunk warned about, until they are good again
@@ -194,7 +196,7 @@ class GenerationProber:
         try:
             conn.request("POST", self.path, body=self.request_body(),
                          headers={"Content-Type": "application/json", "Accept": "application/x-ndjson",
-                                  "User-Agent": "reporter"})
+                                  "User-Agent": "reporter", **self.auth})
             self._budget(conn, started)
             bound(conn, started + self.timeout)  # a byte-by-byte answer too: every read within the timeout
             response = conn.getresponse()

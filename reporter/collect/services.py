@@ -8,6 +8,7 @@ secrets masked). Clients are made on the first read.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
@@ -15,7 +16,7 @@ import time
 from abc import abstractmethod
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from reporter.base.errors import one_line
 from reporter.base.ms import elapsed_ms
@@ -121,6 +122,16 @@ class RedisProbe(_ServiceProbe):
         self.client.close()
 
 
+def basic_auth(url: str) -> dict[str, str]:
+    """The ``Authorization`` header of ``url``'s user and password (``http://user:password@host``, percent-decoded,
+    as a proxy in front of Ollama expects them), or no header when the URL has no user."""
+    parsed = urlsplit(url)
+    if parsed.username is None:
+        return {}
+    credentials = f"{unquote(parsed.username)}:{unquote(parsed.password or '')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
+
+
 def model_listed(model: str, names: list[str]) -> bool:
     """True when ``model`` is among Ollama's model names; a name without a tag means ``:latest``."""
     wanted = model if ":" in model else f"{model}:latest"
@@ -130,7 +141,8 @@ def model_listed(model: str, names: list[str]) -> bool:
 class OllamaProbe(_ServiceProbe):
     """``GET {base_url}/api/tags``, then ``/api/ps`` and (now and then) ``/api/version``, all within ``deadline``.
 
-    Up when ``/api/tags`` answers 200 with JSON, the model available when listed. ``/api/ps`` gives the loaded
+    Up when ``/api/tags`` answers 200 with JSON, the model available when listed. A user and password in
+    ``base_url`` are sent as basic auth (:func:`basic_auth`). ``/api/ps`` gives the loaded
     models (:attr:`OllamaHealth.loaded`, which the sampler puts in ``ai.models``) and the configured model's
     ``model_*`` fields; ``model_loads`` counts the answers where the configured model is loaded after one where
     it was not (the first answer does not count, a failed read is no unload; None before the first answer).
@@ -156,6 +168,7 @@ class OllamaProbe(_ServiceProbe):
         self.port = parsed.port or (443 if self.https else 80)
         self.base = parsed.path.rstrip("/") or ""
         self.path = self.base + "/api/tags"
+        self.headers = {"Accept": "application/json", "User-Agent": "reporter", **basic_auth(base_url)}
         self.model = model
         self.deadline = deadline
         self.version_seconds = version_seconds
@@ -181,8 +194,7 @@ class OllamaProbe(_ServiceProbe):
             conn.sock.settimeout(left)
         bound(conn, time.monotonic() + left)  # a byte-by-byte answer too (each read waits at most what is left)
         try:
-            conn.request("GET", self.base + path,
-                         headers={"Accept": "application/json", "User-Agent": "reporter"})
+            conn.request("GET", self.base + path, headers=self.headers)
             response = conn.getresponse()
             body = bytearray()
             while chunk := response.read1(65536):

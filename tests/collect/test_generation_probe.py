@@ -3,6 +3,7 @@ measures, what it sends, how it fails, and how its result reaches the snapshot a
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -48,6 +49,12 @@ def test_the_probe_measures_a_known_delay_and_the_servers_own_throughput(fake_ol
 def test_tokens_per_second_is_eval_count_over_eval_duration_in_seconds(fake_ollama):
     fake_ollama.final = {**fake_ollama.final, "eval_count": 7, "eval_duration": 350_000_000}
     assert prober(fake_ollama.url).probe().tokens_per_second == 20.0
+
+
+def test_the_urls_user_and_password_are_sent_as_basic_auth(fake_ollama):
+    fake_ollama.authorization = "Basic " + base64.b64encode(b"ops:s3cret-pw").decode()
+    result = prober(fake_ollama.url.replace("http://", "http://ops:s3cret-pw@")).probe()
+    assert result.error is None and result.tokens_per_second == 40.0
 
 
 def test_the_request_carries_the_configured_model_stream_and_the_token_cap(fake_ollama):

@@ -4,6 +4,7 @@ answer as missing values with one warning."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -123,6 +124,17 @@ def test_version_is_read_at_start_then_every_few_minutes_or_when_ollama_is_back(
     fake_ollama.version = "0.13.0"
     assert every_time.read().version == "0.13.0"
     assert requests_of(fake_ollama, "/api/version") == 4
+
+
+def test_the_urls_user_and_password_are_sent_as_basic_auth(fake_ollama):
+    # Ollama behind a proxy checking basic auth: REPORTER_OLLAMA_URL=http://user:password@host
+    fake_ollama.load(MODEL)
+    fake_ollama.authorization = "Basic " + base64.b64encode(b"ops:s3cret pw@1").decode()
+    url = fake_ollama.url.replace("http://", "http://ops:s3cret%20pw%401@")
+    health = OllamaProbe(url, MODEL, 2.0).read()
+    assert health.up is True and health.model_loaded is True and health.version == "0.12.0"
+    wrong = OllamaProbe(fake_ollama.url.replace("http://", "http://ops:wrong-pw@"), MODEL, 2.0).read()
+    assert wrong.up is False and "401" in wrong.error and "wrong-pw" not in wrong.error
 
 
 def test_hung_ps_stays_within_the_deadline(fake_ollama, caplog):
