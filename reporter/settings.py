@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from reporter.masking import mask, register_secrets, url_secrets, userinfo_problem
+from reporter.masking import MASK, mask, register_secrets, url_secrets, userinfo_problem
 from reporter.sqlite_file import SQLiteFileError, sqlite_file
 
 ENV_PREFIX = "REPORTER_"
@@ -622,6 +622,10 @@ def mask_value(field: str, value: Any) -> Any:
         return "***"
     if isinstance(value, str) and "://" in value:
         return mask(value)
+    if field in URL_FIELDS and isinstance(value, str) and "@" in value:  # "user:password@host", scheme forgotten
+        userinfo, _, host = value.rpartition("@")
+        if ":" in userinfo:
+            return f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
     return value
 
 

@@ -99,6 +99,19 @@ def test_url_password_that_would_be_misread_is_refused_unshown(monkeypatch, name
     assert str(info.value).startswith(f"{name}: {said}") and "RETxyz" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["REPORTER_OLLAMA_URL", "REPORTER_REDIS_URL", "REPORTER_APP_DATABASE_URL",
+                                  "REPORTER_HISTORY_URL", "REPORTER_WEBHOOK_URL"])
+@pytest.mark.parametrize("url", ["ops:SECRETxyz@127.0.0.1:11434", "//ops:SECRETxyz@127.0.0.1:11434",
+                                 "ops:SEC@RETxyz@127.0.0.1"])
+def test_a_url_without_its_scheme_is_refused_with_its_password_unshown(monkeypatch, name, url):
+    # the scheme forgotten: the line still names the setting and shows the value, the password masked
+    monkeypatch.setenv(name, url)
+    with pytest.raises(SettingsError) as info:
+        load_settings(None)
+    said = str(info.value)
+    assert said.startswith(f"{name}: ") and "RETxyz" not in said and "ops:***@127.0.0.1" in said
+
+
 @pytest.mark.parametrize("url", ["https://hooks.example.com:8443/x@y", "https://hooks.example.com/p@q?u=a@b"])
 def test_at_in_a_url_path_is_fine(url):
     assert load_settings(None, webhook_url=url).webhook_url == url
