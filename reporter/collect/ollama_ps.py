@@ -13,7 +13,7 @@ probe logs each problem once, see :class:`ProblemLog`); an answer that is not th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,15 +30,20 @@ class Problem:
 
     key: str
     message: str
+    model: str | None = None  # the model entry the problem is in (None: the answer as a whole)
 
 
 class ProblemLog:
     """Logs each problem once, when it appears, instead of on every sample.
 
-    Problems are kept per ``scope`` (an endpoint): :meth:`report` replaces a scope's problems with the ones of
-    its latest answer; one that was there already is not logged again, one that went away is forgotten (logged
-    again if it comes back). A scope not read this time keeps its problems (a failed read is not a fix).
+    Problems are kept per ``scope`` (an endpoint, or one model of ``/api/ps``): :meth:`report` replaces a scope's
+    problems with the ones of its latest answer; one that was there already is not logged again, one that went
+    away is forgotten (logged again if it comes back). A scope not read this time keeps its problems (a failed
+    read is not a fix, nor is a model unloaded between two requests). The :data:`MAX_MODELS` model scopes
+    reported most recently are kept (models by the thousand, each seen once, cannot fill the memory).
     """
+
+    MAX_MODELS = 64  # Ollama holds a few models at once; an answer with more is kept as one scope
 
     def __init__(self, logger: logging.Logger, hint: str) -> None:
         self.logger, self.hint = logger, hint
@@ -46,12 +51,27 @@ class ProblemLog:
 
     def report(self, scope: str, problems: list[Problem]) -> None:
         """The problems of ``scope``'s latest answer (an empty list: it was fine); logs the new ones."""
-        before = self.current.get(scope, {})
+        before = self.current.pop(scope, {})
         now = {p.key: p.message for p in problems}
         for key, message in now.items():
             if key not in before:
                 self.logger.warning("%s; %s", message, self.hint)
-        self.current[scope] = now
+        self.current[scope] = now  # last in the order: the most recent
+
+    def report_ps(self, loaded: list[LoadedModel], problems: list[Problem]) -> None:
+        """The problems of an ``/api/ps`` answer: the answer's own in scope ``ps``, each loaded model's in its
+        own scope (a model absent from this answer keeps its problems until it is read again); all in ``ps``
+        when the answer has more than :data:`MAX_MODELS` models."""
+        names = list(dict.fromkeys(m.name for m in loaded))
+        if len(names) > self.MAX_MODELS:
+            self.report("ps", problems)
+            return
+        self.report("ps", [p for p in problems if p.model is None])
+        for name in names:
+            self.report(f"ps:{name}", [p for p in problems if p.model == name])
+        models = [scope for scope in self.current if scope.startswith("ps:")]
+        for scope in models[:max(0, len(models) - self.MAX_MODELS)]:
+            del self.current[scope]
 
 
 def model_key(name: str) -> str:
@@ -110,20 +130,23 @@ def _show(value: Any) -> str:
 
 def loaded_model(entry: dict, name: str, now: datetime, problems: list[Problem]) -> LoadedModel:
     """One ``/api/ps`` entry as a :class:`LoadedModel` (``now``: aware, for ``expires_in_seconds``); appends to
-    ``problems`` what is missing or malformed (``size_vram`` above ``size`` makes ``vram_bytes`` and the ratio
-    None)."""
+    ``problems`` what is missing or malformed, each with ``model`` = ``name`` (``size_vram`` above ``size`` makes
+    ``vram_bytes`` and the ratio None)."""
     where = f"model {_show(name)}"
-    size = _bytes(entry, "size", where, problems)
-    vram = _bytes(entry, "size_vram", where, problems)
+    found: list[Problem] = []
+    size = _bytes(entry, "size", where, found)
+    vram = _bytes(entry, "size_vram", where, found)
     if size is not None and vram is not None and vram > size:
-        problems.append(Problem(f"{where}:size_vram>size", f"Ollama /api/ps: {where}: size_vram {vram} is larger "
-                                                            f"than size {size}"))
+        found.append(Problem(f"{where}:size_vram>size", f"Ollama /api/ps: {where}: size_vram {vram} is larger "
+                                                         f"than size {size}"))
         vram = None
     details = entry.get("details")
-    return LoadedModel(name=name, size_bytes=size, vram_bytes=vram, cpu_offload_ratio=offload_ratio(size, vram),
-                       expires_in_seconds=_expires_in(entry.get("expires_at"), now, where, problems),
-                       parameter_size=_text(details, "parameter_size", where, problems),
-                       quantization=_text(details, "quantization_level", where, problems))
+    model = LoadedModel(name=name, size_bytes=size, vram_bytes=vram, cpu_offload_ratio=offload_ratio(size, vram),
+                        expires_in_seconds=_expires_in(entry.get("expires_at"), now, where, found),
+                        parameter_size=_text(details, "parameter_size", where, found),
+                        quantization=_text(details, "quantization_level", where, found))
+    problems.extend(replace(p, model=name) for p in found)
+    return model
 
 
 def parse_ps(payload: Any, now: datetime) -> tuple[list[LoadedModel], list[Problem]]:

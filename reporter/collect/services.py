@@ -261,7 +261,7 @@ class OllamaProbe(_ServiceProbe):
             self.problems.report("ps", [Problem("read", f"Ollama /api/ps: {mask(one_line(exc))}{hint}")])
             return
         self._ps_gone = False
-        self.problems.report("ps", problems)
+        self.problems.report_ps(loaded, problems)
         entry = find(self.model, loaded)
         if entry is not None and self._was_loaded is False:
             self.loads = (self.loads or 0) + 1

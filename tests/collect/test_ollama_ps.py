@@ -245,6 +245,37 @@ def test_each_malformed_ps_field_is_missing_with_one_warning(fake_ollama, caplog
     assert all("/api/ps" in line for line in logged)
 
 
+def test_a_malformed_model_loading_and_unloading_is_warned_once(fake_ollama, caplog):
+    # keep_alive unloads it between requests: absent from /api/ps is not "fixed", its problems are not new
+    entry = ps_entry(MODEL)
+    del entry["details"]
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    for _ in range(3):
+        fake_ollama.loaded[MODEL] = entry
+        assert probe.read().model_loaded is True
+        fake_ollama.unload(MODEL)
+        assert probe.read().model_loaded is False
+    assert probe.loads == 2
+    assert len(warnings(caplog)) == 2  # parameter_size, quantization_level: once each
+
+
+def test_models_coming_and_going_by_the_thousand_keep_a_bounded_memory(fake_ollama, caplog):
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    for i in range(300):
+        fake_ollama.raw["/api/ps"] = json.dumps({"models": [{"name": f"junk-{i}:latest"}]}).encode()
+        probe.read()
+    assert len(probe.problems.current) <= 100
+
+
+def test_hundreds_of_malformed_models_are_warned_once_not_at_every_sample(fake_ollama, caplog):
+    fake_ollama.raw["/api/ps"] = json.dumps({"models": [{"name": f"junk-{i}:latest"} for i in range(200)]}).encode()
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    probe.read()
+    first = len(warnings(caplog))
+    probe.read()
+    assert first > 0 and len(warnings(caplog)) == first
+
+
 def test_a_malformed_entry_leaves_the_other_models_read(fake_ollama, caplog):
     good = ps_entry("llama3:8b", size=6 * GIB)
     fake_ollama.raw["/api/ps"] = json.dumps({"models": [{"size": 1}, "junk", good]}).encode()
@@ -262,6 +293,7 @@ def test_a_warning_comes_again_only_after_the_answer_was_right(fake_ollama, capl
     probe.read()
     assert len(warnings(caplog)) == 1
     del fake_ollama.raw["/api/ps"]
+    fake_ollama.load(MODEL)  # read and right (a model merely absent is no fix)
     probe.read()
     fake_ollama.raw["/api/ps"] = _ps(size="x")
     probe.read()
