@@ -75,8 +75,9 @@ class ProblemLog:
 
 
 def model_key(name: str) -> str:
-    """An Ollama model name as Ollama resolves it: a name without a tag is ``:latest``."""
-    return name if ":" in name else f"{name}:latest"
+    """An Ollama model name as Ollama resolves it: a name without a tag is ``:latest`` (the tag follows the last
+    ``/``: in ``registry.example.com:5000/team/mistral`` the ``:5000`` is a port)."""
+    return name if ":" in name.rpartition("/")[2] else f"{name}:latest"
 
 
 def offload_ratio(size: int | None, vram: int | None) -> float | None:

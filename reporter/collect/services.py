@@ -22,7 +22,7 @@ from reporter.base.errors import one_line
 from reporter.base.ms import elapsed_ms
 from reporter.collect.collector import Collector, Section
 from reporter.collect.deadline_http import bound
-from reporter.collect.ollama_ps import Problem, ProblemLog, find, parse_ps, parse_version
+from reporter.collect.ollama_ps import Problem, ProblemLog, find, model_key, parse_ps, parse_version
 from reporter.collect.sources import LazyClient, lazy
 from reporter.masking import mask
 from reporter.snapshot import NOT_PROBED, OllamaHealth, ServiceHealth
@@ -133,9 +133,10 @@ def basic_auth(url: str) -> dict[str, str]:
 
 
 def model_listed(model: str, names: list[str]) -> bool:
-    """True when ``model`` is among Ollama's model names; a name without a tag means ``:latest``."""
-    wanted = model if ":" in model else f"{model}:latest"
-    return any((n if ":" in n else f"{n}:latest") == wanted for n in names)
+    """True when ``model`` is among Ollama's model names; a name without a tag means ``:latest``
+    (:func:`reporter.collect.ollama_ps.model_key`)."""
+    wanted = model_key(model)
+    return any(model_key(n) == wanted for n in names)
 
 
 class OllamaProbe(_ServiceProbe):

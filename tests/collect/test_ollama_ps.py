@@ -60,6 +60,7 @@ def test_ratio_has_four_decimals_and_a_model_fully_on_the_cpu_is_one(fake_ollama
     ("mistral", "mistral:latest", True),
     ("mistral:latest", "mistral", True),
     ("mistral:7b", "mistral:latest", False),
+    ("registry.example.com:5000/team/mistral", "registry.example.com:5000/team/mistral:latest", True),
 ])
 def test_a_name_without_tag_is_latest(fake_ollama, configured, loaded, expected):
     fake_ollama.load(loaded)

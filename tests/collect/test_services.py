@@ -64,6 +64,10 @@ def test_ollama_hung_and_refused(silent_server, refused_port):
     ("mistral", ["mistral:latest"], True),
     ("mistral:7b", ["mistral:latest"], False),
     ("mistral:7b", [], False),
+    # a registry with a port: its ":" is no tag (Ollama's names are [host[:port]/][namespace/]model[:tag])
+    ("registry.example.com:5000/team/mistral", ["registry.example.com:5000/team/mistral:latest"], True),
+    ("registry.example.com:5000/team/mistral:latest", ["registry.example.com:5000/team/mistral"], True),
+    ("registry.example.com:5000/team/mistral:7b", ["registry.example.com:5000/team/mistral:latest"], False),
 ])
 def test_model_listed(model, names, expected):
     assert model_listed(model, names) is expected
