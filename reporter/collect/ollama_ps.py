@@ -21,6 +21,8 @@ from reporter.snapshot import LoadedModel
 
 MAX_SIZE = 2**63 - 1  # a byte count beyond this is not Ollama's (a Go int64)
 MAX_TEXT = 64  # version, parameter size, quantisation longer than this are not Ollama's
+MAX_NAME = 512  # a model name longer than this is not Ollama's (host, namespace, model and tag)
+MAX_MODELS = 64  # Ollama holds a few models at once: the entries after these are not read
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class ProblemLog:
     reported most recently are kept (models by the thousand, each seen once, cannot fill the memory).
     """
 
-    MAX_MODELS = 64  # Ollama holds a few models at once; an answer with more is kept as one scope
+    MAX_MODELS = MAX_MODELS
 
     def __init__(self, logger: logging.Logger, hint: str) -> None:
         self.logger, self.hint = logger, hint
@@ -60,12 +62,8 @@ class ProblemLog:
 
     def report_ps(self, loaded: list[LoadedModel], problems: list[Problem]) -> None:
         """The problems of an ``/api/ps`` answer: the answer's own in scope ``ps``, each loaded model's in its
-        own scope (a model absent from this answer keeps its problems until it is read again); all in ``ps``
-        when the answer has more than :data:`MAX_MODELS` models."""
+        own scope (a model absent from this answer keeps its problems until it is read again)."""
         names = list(dict.fromkeys(m.name for m in loaded))
-        if len(names) > self.MAX_MODELS:
-            self.report("ps", problems)
-            return
         self.report("ps", [p for p in problems if p.model is None])
         for name in names:
             self.report(f"ps:{name}", [p for p in problems if p.model == name])
@@ -151,16 +149,21 @@ def loaded_model(entry: dict, name: str, now: datetime, problems: list[Problem])
 
 
 def parse_ps(payload: Any, now: datetime) -> tuple[list[LoadedModel], list[Problem]]:
-    """The loaded models of a decoded ``/api/ps`` answer, in Ollama's order, and the problems found in them.
-    ``ValueError`` when the answer has no ``models`` list (nothing can be said about what is loaded)."""
+    """The loaded models of a decoded ``/api/ps`` answer, in Ollama's order, and the problems found in them: the
+    first :data:`MAX_MODELS` entries (more is a problem), an entry without a name of at most :data:`MAX_NAME`
+    characters left out. ``ValueError`` when the answer has no ``models`` list (nothing can be said about what is
+    loaded)."""
     models = payload.get("models") if isinstance(payload, dict) else None
     if not isinstance(models, list):
         raise ValueError(f"answer has no 'models' list (models is {_show(models)})")
     loaded: list[LoadedModel] = []
     problems: list[Problem] = []
-    for entry in models:
+    if len(models) > MAX_MODELS:
+        problems.append(Problem("entry:count", f"Ollama /api/ps: {len(models)} models listed; the first "
+                                               f"{MAX_MODELS} are read"))
+    for entry in models[:MAX_MODELS]:
         name = (entry.get("name") or entry.get("model")) if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
             problems.append(Problem("entry:name", f"Ollama /api/ps: an entry without a name: {_show(entry)}"))
             continue
         loaded.append(loaded_model(entry, name, now, problems))

@@ -273,8 +273,18 @@ def test_hundreds_of_malformed_models_are_warned_once_not_at_every_sample(fake_o
     probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
     probe.read()
     first = len(warnings(caplog))
-    probe.read()
+    health = probe.read()
     assert first > 0 and len(warnings(caplog)) == first
+    assert len(health.loaded) == 64 and "200 models listed" in warnings(caplog)[0]  # not Ollama's: cut
+
+
+def test_a_name_too_long_for_a_model_name_is_left_out_with_one_warning(fake_ollama, caplog):
+    fake_ollama.raw["/api/ps"] = json.dumps({"models": [ps_entry("x" * 100_000), ps_entry(MODEL)]}).encode()
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    for _ in range(2):
+        health = probe.read()
+    assert [m.name for m in health.loaded] == [MODEL] and health.model_loaded is True
+    assert len(warnings(caplog)) == 1
 
 
 def test_a_malformed_entry_leaves_the_other_models_read(fake_ollama, caplog):
