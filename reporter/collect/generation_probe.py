@@ -31,6 +31,7 @@ import contextlib
 import http.client
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -54,6 +55,7 @@ MAX_ANSWER_BYTES = 256 * 1024  # a dozen short chunks are ~2 KiB; a bigger answe
 FINAL_FIELDS = {"eval_count": True, "eval_duration": True, "load_duration": False}  # name -> must be > 0
 MAX_FIELD = 2**63 - 1  # Ollama writes these as Go int64: a larger number is not Ollama's (and overflows a float)
 SOURCE = "ollama probe"  # the FailureLog source name, as logged
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class ProbeFailed(Exception):
@@ -156,7 +158,7 @@ class GenerationProber:
         try:
             first, final, ended = self._generate(started)
         except Exception as exc:
-            error = mask(str(exc) if isinstance(exc, ProbeFailed) else one_line(exc))
+            error = _flat(mask(str(exc) if isinstance(exc, ProbeFailed) else one_line(exc)))
             if isinstance(exc, TimeoutError) and time.monotonic() - started >= self.timeout * 0.9:
                 error = f"no answer within {self.timeout:g} s (REPORTER_OLLAMA_PROBE_TIMEOUT)"
             self.failures.failed(SOURCE, error, hint="the snapshot's services.ollama.probe.error says so")
@@ -243,6 +245,12 @@ class GenerationProber:
             raise TimeoutError("timed out")
         if conn.sock is not None:
             conn.sock.settimeout(left)
+
+
+def _flat(text: str) -> str:
+    """``text`` on one line: each run of control characters (a newline from Ollama's error text would forge a
+    log line, an escape sequence colour a terminal) becomes one space."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def _error_text(body: bytes) -> str:

@@ -145,6 +145,18 @@ def test_a_bad_answer_is_an_error_with_secrets_masked(fake_ollama, raw, expected
     assert result.tokens_per_second is None
 
 
+def test_ollamas_error_text_is_one_line_without_control_characters(fake_ollama, caplog):
+    # an error text with a newline would forge a log line; an escape sequence would colour the terminal
+    forged = "boom\n2026-12-04T20:00:00.000Z CRITICAL reporter.daemon.run: forged\x1b[31m red\r"
+    fake_ollama.raw["/api/generate"] = json.dumps({"error": forged}).encode() + b"\n"
+    with caplog.at_level(logging.WARNING, logger="reporter.collect.generation_probe"):
+        result = prober(fake_ollama.url).probe()
+    assert result.error is not None and "boom" in result.error and "forged" in result.error
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in result.error)
+    [warning] = probe_warnings(caplog)
+    assert "\n" not in warning and "\x1b" not in warning
+
+
 def test_an_http_error_names_the_status_and_a_refused_connection_is_an_error(fake_ollama, refused_port):
     assert prober(fake_ollama.url + "/elsewhere").probe().error == "HTTP 404 Not Found from /api/generate: not found"
     assert "Connection refused" in prober(f"http://127.0.0.1:{refused_port}").probe().error
