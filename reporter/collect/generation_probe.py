@@ -158,6 +158,8 @@ class GenerationProber:
         try:
             first, final, ended = self._generate(started)
         except Exception as exc:
+            if self._stopping.is_set():  # cut short by stop(): no failure of Ollama's, nothing to log
+                return GenerationProbe(at=at, error="stopped")
             error = _flat(mask(str(exc) if isinstance(exc, ProbeFailed) else one_line(exc)))
             if isinstance(exc, TimeoutError) and time.monotonic() - started >= self.timeout * 0.9:
                 error = f"no answer within {self.timeout:g} s (REPORTER_OLLAMA_PROBE_TIMEOUT)"

@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -226,3 +226,17 @@ def test_each_run_is_stored_once_in_the_history_while_every_snapshot_carries_it(
     assert [ts for ts, _ in stored] == [round(s.timestamp.timestamp() * 1000) for s in fresh]
     assert len(ttft) == len(fresh) and len(runs) >= len(fresh)
     assert len(generate_requests(fake_ollama)) >= len(fresh)
+
+
+def test_stopping_during_a_run_ends_it_at_once_and_logs_no_failure(fake_ollama, caplog):
+    fake_ollama.first_token_delay = 30.0  # a run in flight when the daemon stops
+    probe = prober(fake_ollama.url, timeout=20.0)
+    with caplog.at_level(logging.WARNING, logger="reporter.collect.generation_probe"):
+        probe.start()
+        wait_for(lambda: generate_requests(fake_ollama), timeout=5)
+        time.sleep(0.2)
+        started = time.monotonic()
+        probe.stop(timeout=2.0)
+        assert time.monotonic() - started < 1.0 and not probe._thread.is_alive()
+    assert probe_warnings(caplog) == []  # the daemon cut it short: no "ended before its final chunk"
+    assert probe.result(datetime.now(UTC)) is None
