@@ -255,9 +255,10 @@ def lifetime_section(counters: dict[str, float | None], features: list[str], mod
     return section
 
 
-def window_stats(samples: Sequence[CounterSample], features: list[str]) -> WindowStats | None:
+def window_stats(samples: Sequence[CounterSample], features: list[str],
+                 absent: frozenset[str] = frozenset()) -> WindowStats | None:
     """AI figures over consecutive counter ``samples`` (oldest first) from their increases; None with fewer
-    than two samples."""
+    than two samples. ``absent``: the token counters not in Redis at the latest read (their figures None)."""
     if len(samples) < 2:
         return None
     covered = samples[-1].at - samples[0].at
@@ -287,7 +288,7 @@ def window_stats(samples: Sequence[CounterSample], features: list[str]) -> Windo
     if complete and (rate := percent(sum_success, sum_requests)) is not None:  # None: no request
         stats.success_rate = rate
         stats.error_rate = round_percent(100.0 - rate)
-    add_window(stats, samples, features)
+    add_window(stats, samples, features, absent)
     return stats
 
 
@@ -302,17 +303,15 @@ def ai_section(
 ) -> AISection:
     """Build the AI section: lifetime figures from ``counters`` (None when Redis could not be read) and
     windows ``last_interval`` and ``5m`` after adding this sample (taken at Unix time ``at``) to ``window``;
-    ``absent``: the optional token counters absent from Redis (a deletion is a reset in the window,
-    :func:`reporter.collect.ai_tokens.mark_resets`)."""
+    ``absent``: the optional token counters absent from Redis (0 in the window, so that a deletion or a first
+    write counts from 0; their figures None, :func:`reporter.collect.ai_tokens.mark_resets`)."""
     if counters is None:
         section = AISection(model=model, error=error, features={f: FeatureStats() for f in features})
     else:
-        previous = window.last(1)
-        values = mark_resets(counters, absent, previous[0] if previous else None)
-        window.add(CounterSample(at=at, values=values))
+        window.add(CounterSample(at=at, values=mark_resets(counters, absent)))
         section = lifetime_section(counters, features, model)
     fresh = counters is not None
-    section.windows["last_interval"] = window_stats(window.last(2), features) if fresh else None
+    section.windows["last_interval"] = window_stats(window.last(2), features, absent) if fresh else None
     for name, seconds in WINDOWS.items():
-        section.windows[name] = window_stats(window.span(seconds), features) if fresh else None
+        section.windows[name] = window_stats(window.span(seconds), features, absent) if fresh else None
     return section

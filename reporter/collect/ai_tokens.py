@@ -61,15 +61,12 @@ def token_value(name: str, raw: bytes) -> tuple[float | None, str | None]:
     return None, "not a whole number (write it with INCRBY: integer tokens, loads or nanoseconds)"
 
 
-def mark_resets(values: Mapping[str, float | None], absent: Collection[str],
-                previous: CounterSample | None) -> Mapping[str, float | None]:
-    """The values to put in the counter window: ``values`` with each ``absent`` token counter set to 0 when the
-    previous sample held a positive value (the key was deleted, e.g. Redis flushed: a reset, so that the next
-    value counts from 0 even if it is above the old one), left None otherwise (never written: no window)."""
-    if not absent or previous is None:
-        return values
-    resets = [name for name in absent if (before := previous.values.get(name)) is not None and before > 0]
-    return {**values, **dict.fromkeys(resets, 0)} if resets else values
+def mark_resets(values: Mapping[str, float | None], absent: Collection[str]) -> Mapping[str, float | None]:
+    """The values to put in the counter window: ``values`` with each ``absent`` token counter set to 0, so that
+    a key deleted (Redis flushed: a reset) or written for the first time counts from 0 in the next window. The
+    figures of a counter absent from the latest read are not shown (:func:`add_window` takes ``absent``), so a
+    counter never written stays None, never 0."""
+    return {**values, **dict.fromkeys(absent, 0)} if absent else values
 
 
 def mark_seeded_resets(samples: Sequence[CounterSample], features: Sequence[str]) -> list[CounterSample]:
@@ -80,7 +77,7 @@ def mark_seeded_resets(samples: Sequence[CounterSample], features: Sequence[str]
     for sample in samples:
         absent = [name for requests, name in names
                   if sample.values.get(name) is None and sample.values.get(requests) is not None]
-        values = mark_resets(sample.values, absent, out[-1] if out else None)
+        values = mark_resets(sample.values, absent)
         out.append(sample if values is sample.values else replace(sample, values=values))
     return out
 
@@ -125,9 +122,11 @@ def add_lifetime(stats: FeatureStats, counters: Mapping[str, float | None], feat
     stats.tokens_per_second = _ratio(completion, seconds)
 
 
-def add_window(stats: WindowStats, samples: Sequence[CounterSample], features: Sequence[str]) -> None:
+def add_window(stats: WindowStats, samples: Sequence[CounterSample], features: Sequence[str],
+               absent: Collection[str] = ()) -> None:
     """Fill the token figures of a window (its ``features`` entries already made) from the counter increases
-    over ``samples`` (resets handled): per feature ``tokens_per_second`` = completion tokens / generation
+    over ``samples`` (resets handled; a counter in ``absent``, not in Redis at the latest read, is None): per
+    feature ``tokens_per_second`` = completion tokens / generation
     seconds, ``prompt_`` and ``completion_tokens_per_request`` = tokens / requests, ``cold_loads``; overall the
     sums over the features that write them (None when none does), tokens per second over the features that
     write both completion tokens and generation time."""
@@ -135,7 +134,8 @@ def add_window(stats: WindowStats, samples: Sequence[CounterSample], features: S
     rate_tokens = rate_seconds = 0.0
     rows = [sample.values for sample in samples]
     for feature in features:
-        increases = {c: _increase(rows, f"{feature}:{c}") for c in TOKEN_COUNTERS}
+        increases = {c: None if f"{feature}:{c}" in absent else _increase(rows, f"{feature}:{c}")
+                     for c in TOKEN_COUNTERS}
         requests = stats.features[feature].requests if feature in stats.features else _increase(
             rows, f"{feature}:requests")
         completion, seconds = increases["completion_tokens"], increases["generation_ns"]

@@ -217,3 +217,26 @@ def test_metrics_show_token_usage_by_type_and_nothing_for_absent_keys(client, re
         ("reporter_gen_ai_generation_seconds_total", (("feature", "grammar"),)): 68.0,
         ("reporter_gen_ai_cold_loads_total", (("feature", "grammar"),)): 2,
     }
+
+
+def test_the_first_write_of_a_token_key_counts_from_zero(client, redis_prefix):
+    """A key that appears (the application starts writing tokens) counts its whole first value in the windows,
+    as the request written with it does: one request of 12 + 40 tokens in 1 s is 12 and 40 tokens per request
+    and 40 tokens/s, not 0 (nor half after a second request)."""
+    from reporter.ai_usage import record
+
+    collector = AICollector(client, redis_prefix, FEATURES)
+    write(client, redis_prefix, total_requests=5, grammar__requests=5, grammar__success=5, grammar__time=5.0)
+    collect(collector, 1000.0)
+    record("grammar", 2.0, True, client=client, prefix=redis_prefix, prompt_tokens=12, completion_tokens=40,
+           generation_ns=10**9)
+    section = collect(collector, 1010.0)
+    for window in ("last_interval", "5m"):
+        grammar = section.windows[window].features["grammar"]
+        assert (grammar.prompt_tokens_per_request, grammar.completion_tokens_per_request) == (12.0, 40.0), window
+        assert grammar.tokens_per_second == 40.0 and section.windows[window].completion_tokens == 40.0
+    record("grammar", 2.0, True, client=client, prefix=redis_prefix, prompt_tokens=12, completion_tokens=40,
+           generation_ns=10**9)
+    five = collect(collector, 1020.0).windows["5m"]
+    assert five.features["grammar"].completion_tokens_per_request == 40.0 and five.completion_tokens == 80.0
+    assert five.features["quiz"].completion_tokens_per_request is None  # never written: still not shown
