@@ -106,6 +106,12 @@ class Metric:
         return self.counter_key is not None
 
     @property
+    def cumulative(self) -> bool:
+        """True for every counter column: an application counter read from Redis (:attr:`counter`) or a count
+        this reporter keeps (``ollama_model_loads``, a Prometheus counter): its increases are what matter."""
+        return self.counter or (self.family is not None and self.family.type == "counter")
+
+    @property
     def section(self) -> str:
         """The snapshot section the metric belongs to (``system``, ``services``, ``ai``, ``usage``...)."""
         return self.path.split(".", 1)[0]

@@ -134,7 +134,7 @@ def history_endpoint(history, known=None):
             rows = buckets(points, start_ms, max(1, round(min(step, span) * 1000)))
         info = history.metrics[metric]
         return _json({"metric": metric, "host": None if app_wide(info) else host, "unit": info.unit,
-                      "description": info.help, "counter": info.counter,
+                      "description": info.help, "counter": info.cumulative,
                       "from": format_utc(start), "to": format_utc(end), "step_seconds": step,
                       "samples": len(points), "points": rows[:MAX_POINTS]})
 

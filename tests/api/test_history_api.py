@@ -129,3 +129,12 @@ def test_a_slow_query_does_not_block_the_event_loop(history, monkeypatch):
         released.set()
         worker.join(10)
     assert result["r"].status_code == 200
+
+
+def test_every_counter_column_says_so(base):
+    """The app's counters and the counts reporter keeps itself (the loads seen in Ollama's /api/ps) are counters;
+    a gauge is not."""
+    day = {"from": "2026-11-20T00:00:00Z", "to": "2026-11-20T01:00:00Z"}
+    assert get(base, metric="ollama_model_loads", **day).json()["counter"] is True
+    assert get(base, metric="ai_grammar_cold_loads", **day).json()["counter"] is True
+    assert get(base, metric="ollama_model_cpu_offload_ratio", **day).json()["counter"] is False
