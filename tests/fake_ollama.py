@@ -73,10 +73,15 @@ class FakeOllama:
         self.not_found: set[str] = set()
         self.dribble: dict[str, float] = {}
         self.authorization: str | None = None
+        self.connections = 0  # connections accepted
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                outer.connections += 1
+                super().setup()
 
             def _send(self, status: int, payload: bytes) -> None:
                 self.send_response(status)

@@ -523,3 +523,59 @@ def test_a_daemon_counts_a_reload_in_metrics_and_history(tmp_path, redis_url, re
         _out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err
+
+
+def test_one_connection_is_kept_from_read_to_read_and_closed_with_the_probe(fake_ollama):
+    fake_ollama.load(MODEL)
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    for _ in range(3):
+        assert probe.read().model_loaded is True
+    assert fake_ollama.connections == 1 and requests_of(fake_ollama, "/api/tags") == 3
+    fake_ollama.status = 500  # a failed read drops the connection: the next read connects again
+    assert probe.read().up is False
+    fake_ollama.status = 200
+    assert probe.read().up is True and fake_ollama.connections == 2
+    probe.close()
+    assert probe.read().up is True and fake_ollama.connections == 3
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_for_the_same_read():
+    """The server drops the idle connection without saying so (an idle timeout, a restart): the next read's
+    first request fails on it and is made again on a new connection."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"/api/tags": {"models": [{"name": MODEL}]}, "/api/version": {"version": "0.12.0"},
+               "/api/ps": {"models": [ps_entry(MODEL)]}}
+    connections = []
+
+    class DropsAfterPs(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive answers, but the connection is closed after /api/ps
+
+        def do_GET(self):
+            body = json.dumps(answers[self.path]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = self.path == "/api/ps"
+
+        def setup(self):
+            connections.append(1)
+            super().setup()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DropsAfterPs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe = OllamaProbe(f"http://127.0.0.1:{server.server_address[1]}", MODEL, 2.0)
+        first = probe.read()
+        time.sleep(0.05)  # the server's close has reached the client
+        second = probe.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.up is True and second.up is True and second.error is None and second.model_loaded is True
+    assert len(connections) == 2
