@@ -59,11 +59,16 @@ class IORates:
     error: str | None = None
 
 
-def _whole_disks(counters: Mapping[str, object]) -> list[str]:
-    """The disk names psutil counts in its total: on Linux those in ``/sys/block`` (not partitions)."""
+def _whole_disks(counters: Mapping[str, object], known: dict[str, bool] | None = None) -> list[str]:
+    """The disk names psutil counts in its total: on Linux those in ``/sys/block`` (not partitions); ``known``
+    caches each name's answer (a name stays a disk or a partition; a new one is looked up once)."""
     if not sys.platform.startswith("linux") or not os.path.isdir("/sys/block"):
         return list(counters)
-    return [name for name in counters if os.path.exists(f"/sys/block/{name}")]
+    known = {} if known is None else known
+    for name in counters:
+        if name not in known:
+            known[name] = os.path.exists(f"/sys/block/{name}")
+    return [name for name in counters if known[name]]
 
 
 class HostIO:
@@ -83,6 +88,7 @@ class HostIO:
         self._clock = clock
         self._rates = {key: CounterRate() for key in ("rx", "tx", "read", "write")}
         self._loopback: dict[str, bool] = {}
+        self._whole: dict[str, bool] = {}  # disk name -> a whole disk (not a partition)
         self._failures = FailureLog(log)
 
     def _is_loopback(self, name: str) -> bool:
@@ -117,7 +123,7 @@ class HostIO:
         net = self._read("network", self._net, errors)
         disk = self._read("disk", self._disk, errors)
         nics = None if net is None else {n: c for n, c in net.items() if not self._is_loopback(n)}
-        disks = None if disk is None else {n: disk[n] for n in _whole_disks(disk)}
+        disks = None if disk is None else {n: disk[n] for n in _whole_disks(disk, self._whole)}
         return IORates(
             network_receive=self._rates["rx"].update(None if nics is None else
                                                      {n: c.bytes_recv for n, c in nics.items()}, at),

@@ -17,6 +17,35 @@ GIB = 2**30
 MIN_CPU_WINDOW_SECONDS = 0.2
 
 
+def swap_percent() -> float:
+    """Swap in use, percent of the swap space (0.0 without swap), 1 decimal: psutil's ``swap_memory().percent``
+    from ``SwapTotal`` and ``SwapFree`` of ``/proc/meminfo`` alone (psutil also reads ``/proc/vmstat`` for the
+    swap-in/out counters, which are not used: twice the CPU). Where the file lacks them (not Linux), psutil's.
+    ``OSError`` when it cannot be read."""
+    total = free = None
+    try:
+        with open(f"{psutil.PROCFS_PATH}/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"SwapTotal:"):
+                    total = int(line.split()[1])
+                elif line.startswith(b"SwapFree:"):
+                    free = int(line.split()[1])
+                if total is not None and free is not None:
+                    return round((total - free) / total * 100, 1) if total else 0.0
+    except FileNotFoundError:
+        pass
+    return psutil.swap_memory().percent
+
+
+def uptime_seconds() -> float:
+    """Seconds since boot, 0.1 s: ``CLOCK_BOOTTIME`` (Linux: the first figure of ``/proc/uptime``, no file read),
+    else now minus psutil's boot time."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
+        return round(time.clock_gettime(boottime), 1)
+    return round(time.time() - psutil.boot_time(), 1)
+
+
 def _busy_and_total(times) -> tuple[float, float]:
     """(busy, total) CPU seconds from ``psutil.cpu_times()``, counted as psutil's own ``cpu_percent`` does."""
     total = sum(times)
@@ -84,14 +113,14 @@ class SystemCollector(Collector):
             section.disk_total_gb = round(disk.total / GIB, 3)
         except OSError as exc:
             errors.append(f"disk {self.disk_path}: {exc.strerror or exc}")
-        section.uptime_seconds = round(time.time() - psutil.boot_time(), 1)
+        section.uptime_seconds = uptime_seconds()
         try:
             section.load_1m, section.load_5m, section.load_15m = (round(v, 2) for v in os.getloadavg())
         except OSError as exc:  # not on every platform
             errors.append(f"load average: {exc}")
         try:
-            section.swap_percent = psutil.swap_memory().percent
-        except (OSError, RuntimeError) as exc:  # no /proc/meminfo or /proc/vmstat in some sandboxes
+            section.swap_percent = swap_percent()
+        except (OSError, RuntimeError, ValueError, IndexError) as exc:  # no /proc/meminfo in some sandboxes
             errors.append(f"swap: {exc}")
         try:
             section.process_count = len(psutil.pids())

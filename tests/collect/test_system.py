@@ -4,6 +4,7 @@ import time
 import psutil
 
 from reporter.collect.system import SystemCollector
+from tests.conftest import unavailable
 
 
 def burn(seconds: float) -> None:
@@ -61,3 +62,32 @@ def test_missing_disk_path_is_an_error_not_a_crash(tmp_path):
     assert section.disk_percent is None
     assert "disk" in section.error
     assert section.memory_percent is not None
+
+
+def test_swap_and_uptime_equal_psutils_without_its_extra_reads(monkeypatch):
+    expected_swap = psutil.swap_memory().percent
+    with open("/proc/uptime") as f:
+        expected_uptime = float(f.read().split()[0])
+
+    def not_read(*args):  # psutil's versions read /proc/vmstat and /proc/stat every sample
+        raise AssertionError("read through psutil")
+
+    monkeypatch.setattr(psutil, "swap_memory", not_read)
+    monkeypatch.setattr(psutil, "boot_time", not_read)
+    section = SystemCollector("/").read()
+    assert section.error is None
+    assert section.swap_percent == expected_swap
+    assert expected_uptime - 0.2 <= section.uptime_seconds <= expected_uptime + 2
+
+
+def test_whole_disks_are_looked_up_once_per_name():
+    from reporter.collect.rates import _whole_disks
+
+    if not os.path.isdir("/sys/block"):
+        unavailable("/sys/block (Linux)")
+    disks = sorted(os.listdir("/sys/block"))
+    counters = {name: object() for name in [*disks, "nosuchdisk1"]}
+    known: dict[str, bool] = {}
+    assert _whole_disks(counters, known) == disks
+    assert known == {**dict.fromkeys(disks, True), "nosuchdisk1": False}
+    assert _whole_disks(counters, known) == _whole_disks(counters) == disks
