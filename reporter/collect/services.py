@@ -234,9 +234,10 @@ class OllamaProbe(_ServiceProbe):
 
     def _keep_connection(self, conn: http.client.HTTPConnection) -> None:
         with self._kept_lock:
-            if self._kept is None and conn.sock is not None:
-                self._kept, conn = conn, None
-        if conn is not None:
+            kept = self._kept is None and conn.sock is not None
+            if kept:
+                self._kept = conn
+        if not kept:
             conn.close()
 
     def _fetch_tags(self, started: float, conn: http.client.HTTPConnection) -> bytes:
