@@ -31,7 +31,8 @@ def default_collectors(settings: Settings) -> list[Collector]:
                                                  lambda client: client.close())
     probes: dict[str, Collector] = {
         "database": DatabaseProbe(engine),
-        "redis": RedisProbe(RedisPing(settings.redis_url, timeout * CLIENT_TIMEOUT_SHARE)),
+        "redis": RedisProbe(LazyClient.ready(RedisPing(settings.redis_url, timeout * CLIENT_TIMEOUT_SHARE),
+                                             lambda ping: ping.close())),
         "ollama": OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),
     }
     return [

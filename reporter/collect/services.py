@@ -108,7 +108,7 @@ class RedisProbe(_ServiceProbe):
 
     name = "redis"
 
-    def __init__(self, client: RedisPing | redis.Redis | LazyClient[redis.Redis]) -> None:
+    def __init__(self, client: RedisPing | redis.Redis | LazyClient[redis.Redis] | LazyClient[RedisPing]) -> None:
         self.client: LazyClient[RedisPing | redis.Redis] = lazy(client)  # type: ignore[arg-type]
 
     def read(self) -> ServiceHealth:

@@ -66,3 +66,38 @@ def test_settings_and_the_redis_probe_do_not_load_redis_py():
                           env={"PATH": "/usr/bin:/bin", "REPORTER_REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def _kept_address(ping: RedisPing) -> str:
+    host, port = ping._kept[0].getsockname()[:2]
+    return f"{host}:{port}"
+
+
+def test_the_connection_is_kept_between_pings_and_replaced_when_redis_closed_it(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    ping = RedisPing(redis_url, 1.0)
+    try:
+        assert ping.ping() is True
+        first = _kept_address(ping)
+        for _ in range(3):
+            assert ping.ping() is True
+        assert _kept_address(ping) == first
+        assert first in {c["addr"] for c in client.client_list()}
+        assert client.client_kill_filter(_id=None, addr=first) == 1  # as a restart or an idle timeout would
+        assert RedisProbe(ping).read().up is True  # the same ping, on a new connection
+        assert _kept_address(ping) != first
+    finally:
+        ping.close()
+        client.close()
+    assert ping._kept is None
+
+
+def test_a_new_connection_after_reconnect_seconds(redis_url):
+    ping = RedisPing(redis_url, 1.0, reconnect_seconds=0.0)
+    try:
+        ping.ping()
+        first = _kept_address(ping)
+        ping.ping()
+        assert _kept_address(ping) != first
+    finally:
+        ping.close()
