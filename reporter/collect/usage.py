@@ -21,6 +21,8 @@ from reporter.usage_queries import DEFAULT_QUERIES, SCALAR_QUERIES
 
 log = logging.getLogger(__name__)
 
+PARAMETERS = ("since", "since_1h", "limit")  # the bind parameters a usage query may use (read() gives them)
+
 
 class UsageUnavailable(Exception):
     """No usage figure could be read (database down, or none of the tables exist); the message says why."""
@@ -68,6 +70,11 @@ class UsageCollector(Collector):
         self.show_emails = show_emails
         self.interval = interval
         self.failures = FailureLog(log)
+        # each statement parsed once (its bind parameters found), not at every read
+        self._statements = {name: (text(sql), [k for k in PARAMETERS if f":{k}" in sql])
+                            for name, sql in self.queries.items()}
+        combined = "SELECT " + ", ".join(f"({self.queries[n]}) AS {n}" for n in SCALAR_QUERIES)
+        self._combined = (text(combined), [k for k in PARAMETERS if f":{k}" in combined])
 
     def collect(self, now: datetime) -> Section[UsageSection]:
         """The usage section stamped ``collected_at=now``, or none with the error (never raises)."""
@@ -113,9 +120,9 @@ class UsageCollector(Collector):
     def _scalars(self, conn: Connection, params: dict, errors: dict[str, str]) -> dict[str, Any]:
         """Every scalar figure, in one statement of scalar subqueries when they all succeed (one round trip);
         else query by query, so one missing table costs only its own figure."""
-        combined = "SELECT " + ", ".join(f"({self.queries[n]}) AS {n}" for n in SCALAR_QUERIES)
+        combined, names = self._combined
         try:
-            row = conn.execute(text(combined), {k: v for k, v in params.items() if f":{k}" in combined}).one()
+            row = conn.execute(combined, {k: params[k] for k in names}).one()
             return dict(zip(SCALAR_QUERIES, row, strict=True))
         except Exception:
             conn.rollback()
@@ -128,9 +135,9 @@ class UsageCollector(Collector):
 
     def _run(self, conn: Connection, name: str, params: dict, errors: dict[str, str]) -> list[dict[str, Any]] | None:
         """Rows of one query as dicts (at most 1,000), or None with the error recorded."""
-        sql = self.queries[name]
+        statement, names = self._statements[name]
         try:
-            result = conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
+            result = conn.execute(statement, {k: params[k] for k in names})
             return [dict(r) for r in result.mappings().fetchmany(1000)] if result.returns_rows else []
         except Exception as exc:
             conn.rollback()

@@ -26,6 +26,22 @@ def test_reference_schema_on_postgresql(pg_schema_url):
     check_figures(section, expected)
 
 
+def test_each_statement_is_parsed_once_not_at_every_read(tmp_path):
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    expected = create_reference_db(url)
+    engine = app_database_engine(url, 2.0)
+    statements: list[list] = [[]]
+    event.listen(engine, "before_execute", lambda conn, clause, *rest: statements[-1].append(clause))
+    collector = UsageCollector(engine)
+    check_figures(collector.read(), expected)
+    statements.append([])
+    check_figures(collector.read(), expected)
+    assert len(statements[0]) == 3  # the scalar figures in one statement, the two lists
+    assert [id(c) for c in statements[0]] == [id(c) for c in statements[1]]
+
+
 def test_reference_schema_on_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     expected = create_reference_db(url)
