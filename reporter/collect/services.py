@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 MAX_TAGS_BYTES = 1024 * 1024  # a real /api/tags or /api/ps answer is a few KiB
 MAX_VERSION_BYTES = 64 * 1024  # {"version":"0.5.7"}
 VERSION_SECONDS = 300.0  # /api/version is read again after this long (and when Ollama comes back)
+TAGS_SECONDS = 30.0  # /api/tags is read again after this long (and at once when anything says it may have changed)
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +171,15 @@ def model_listed(model: str, names: list[str]) -> bool:
 
 
 class OllamaProbe(_ServiceProbe):
-    """``GET {base_url}/api/tags``, then ``/api/ps`` and (now and then) ``/api/version``, all within ``deadline``.
+    """``GET {base_url}/api/tags``, ``/api/ps`` and (now and then) ``/api/version``, all within ``deadline``.
 
     Up when ``/api/tags`` answers 200 with JSON, the model available when listed. A user and password in
-    ``base_url`` are sent as basic auth (:func:`basic_auth`). ``/api/ps`` gives the loaded
+    ``base_url`` are sent as basic auth (:func:`basic_auth`). The installed models change rarely, so ``/api/tags``
+    is read every ``tags_seconds`` (:data:`TAGS_SECONDS`); in between a read starts with ``/api/ps`` (with half of
+    the time) and its answer proves Ollama up, the listed models being those of the last ``/api/tags``.
+    ``/api/tags`` is read at once, as before every sample, when ``/api/ps`` fails (then it alone says up or down),
+    when the loaded models differ from the previous ``/api/ps`` answer, while the configured model is not listed,
+    after Ollama was down, and when ``/api/ps`` is missing (404). ``/api/ps`` gives the loaded
     models (:attr:`OllamaHealth.loaded`, which the sampler puts in ``ai.models``) and the configured model's
     ``model_*`` fields; ``model_loads`` counts the answers where the configured model is loaded after one where
     it was not (the first answer does not count, a failed read is no unload; None before the first answer).
@@ -195,7 +201,7 @@ class OllamaProbe(_ServiceProbe):
     name = "ollama"
 
     def __init__(self, base_url: str, model: str, deadline: float = 2.0,
-                 version_seconds: float = VERSION_SECONDS) -> None:
+                 version_seconds: float = VERSION_SECONDS, tags_seconds: float = TAGS_SECONDS) -> None:
         parsed = urlsplit(base_url)
         self.https = parsed.scheme == "https"
         self.host = parsed.hostname or "127.0.0.1"
@@ -206,6 +212,10 @@ class OllamaProbe(_ServiceProbe):
         self.model = model
         self.deadline = deadline
         self.version_seconds = version_seconds
+        self.tags_seconds = tags_seconds
+        self._names: list[str] | None = None  # the models of the last /api/tags answer (None: read it next)
+        self._tags_due = 0.0  # monotonic time /api/tags is read again
+        self._loaded_names: tuple[str, ...] | None = None  # the loaded models of the last /api/ps answer
         self.version: str | None = None
         self._version_due = 0.0  # monotonic time the version is read again
         self._ps_gone = False  # /api/ps answered 404: asked again with the version
@@ -269,15 +279,16 @@ class OllamaProbe(_ServiceProbe):
         if not kept:
             conn.close()
 
-    def _fetch_tags(self, started: float, conn: http.client.HTTPConnection) -> bytes:
-        """``/api/tags`` (:meth:`_fetch`); on a connection kept from an earlier read that the server has closed
-        meanwhile (idle timeout, restart), asked again once on a new connection."""
+    def _fetch_first(self, started: float, conn: http.client.HTTPConnection, path: str = "/api/tags",
+                     share: float = 1.0) -> bytes:
+        """The first request of a read (:meth:`_fetch`); on a connection kept from an earlier read that the server
+        has closed meanwhile (idle timeout, restart), asked again once on a new connection."""
         if conn.sock is None:
-            return self._fetch(started, conn)
+            return self._fetch(started, conn, path, share=share)
         try:
-            return self._fetch(started, conn)
+            return self._fetch(started, conn, path, share=share)
         except (ConnectionError, http.client.BadStatusLine):  # the kept connection was stale
-            return self._fetch(started, conn)  # _fetch closed it: http.client connects again
+            return self._fetch(started, conn, path, share=share)  # _fetch closed it: http.client connects again
 
     def close(self) -> None:
         """Close the connection kept between reads."""
@@ -291,28 +302,37 @@ class OllamaProbe(_ServiceProbe):
         health = OllamaHealth(model=self.model)
         conn = self._take_connection()
         try:
-            try:
-                payload = json.loads(self._fetch_tags(started, conn))
-                models = payload.get("models") if isinstance(payload, dict) else None
-                if not isinstance(models, list):
-                    raise ValueError("response has no 'models' list")
-                names = [str(m.get("name") or m.get("model")) for m in models
-                         if isinstance(m, dict) and (m.get("name") or m.get("model"))]
-            except Exception as exc:
-                health.up, health.is_available = False, False
-                health.error = mask(one_line(exc))
-                health.latency_ms = elapsed_ms(started)
-                self.version, self._version_due = None, 0.0  # read again when Ollama is back
-                health.model_loads = self.loads
-                return health
+            ps_first = self._names is not None and time.monotonic() < self._tags_due and not self._ps_gone
+            changed = ps_first and self._read_ps(health, started, conn, first=True)
+            if ps_first and changed is False:  # /api/ps answered as before: up, the listed models unchanged
+                names = self._names or []
+            else:
+                try:
+                    payload = json.loads(self._fetch_first(started, conn))
+                    models = payload.get("models") if isinstance(payload, dict) else None
+                    if not isinstance(models, list):
+                        raise ValueError("response has no 'models' list")
+                    names = [str(m.get("name") or m.get("model")) for m in models
+                             if isinstance(m, dict) and (m.get("name") or m.get("model"))]
+                except Exception as exc:
+                    health.up, health.is_available = False, False
+                    health.error = mask(one_line(exc))
+                    health.latency_ms = elapsed_ms(started)
+                    self.version, self._version_due = None, 0.0  # read again when Ollama is back
+                    self._names = None
+                    health.model_loads = self.loads
+                    return health
             health.up, health.latency_ms, health.models = True, elapsed_ms(started), names
             health.is_available = model_listed(self.model, names)
+            if not (ps_first and changed is False):
+                self._names = names if health.is_available else None  # not listed: asked again next read
+                self._tags_due = time.monotonic() + self.tags_seconds
             if not health.is_available:
                 health.error = f"model {self.model} is not listed by Ollama"
             version_due = time.monotonic() >= self._version_due
-            if version_due:  # first: a hung /api/ps cannot keep the version from being read
+            if version_due:  # before /api/ps: a hung /api/ps cannot keep the version from being read
                 self._read_version(started, conn)
-            if version_due or not self._ps_gone:
+            if not ps_first and (version_due or not self._ps_gone):
                 self._read_ps(health, started, conn)
             health.version, health.model_loads = self.version, self.loads
             self._keep_connection(conn)
@@ -321,16 +341,23 @@ class OllamaProbe(_ServiceProbe):
             if conn is not self._kept:
                 conn.close()
 
-    def _read_ps(self, health: OllamaHealth, started: float, conn: http.client.HTTPConnection) -> None:
-        """Fill the ``model_*`` fields and :attr:`OllamaHealth.loaded` from ``/api/ps``; count a load."""
+    def _read_ps(self, health: OllamaHealth, started: float, conn: http.client.HTTPConnection,
+                 first: bool = False) -> bool | None:
+        """Fill the ``model_*`` fields and :attr:`OllamaHealth.loaded` from ``/api/ps``; count a load. None when
+        it could not be read, else whether the loaded models differ from the previous answer's. ``first``: the
+        read's first request (half of the time: ``/api/tags`` may have to follow)."""
         try:
-            loaded, problems = parse_ps(json.loads(self._fetch(started, conn, "/api/ps")), datetime.now(UTC))
+            body = (self._fetch_first(started, conn, "/api/ps", share=0.5) if first
+                    else self._fetch(started, conn, "/api/ps"))
+            loaded, problems = parse_ps(json.loads(body), datetime.now(UTC))
         except Exception as exc:
             self._ps_gone = isinstance(exc, HTTPStatusError) and exc.status == 404
             hint = " (an Ollama older than 0.1.38 has no /api/ps)" if self._ps_gone else ""
             self.problems.report("ps", [Problem("read", f"Ollama /api/ps: {mask(one_line(exc))}{hint}")])
-            return
+            return None
         self._ps_gone = False
+        names = tuple(m.name for m in loaded)
+        changed, self._loaded_names = names != self._loaded_names, names
         self.problems.report_ps(loaded, problems)
         entry = find(self.model, loaded)
         if entry is not None and self._was_loaded is False:
@@ -340,6 +367,7 @@ class OllamaProbe(_ServiceProbe):
         if entry is not None:
             health.model_size_bytes, health.model_vram_bytes = entry.size_bytes, entry.vram_bytes
             health.model_cpu_offload_ratio = entry.cpu_offload_ratio
+        return changed
 
     def _read_version(self, started: float, conn: http.client.HTTPConnection) -> None:
         """Read ``/api/version`` into :attr:`version` (None when malformed or not 200); due again

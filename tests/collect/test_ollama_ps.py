@@ -78,7 +78,7 @@ def test_model_not_loaded_is_false_with_no_sizes(fake_ollama):
 
 
 def test_unloading_and_loading_again_counts_one_load(fake_ollama):
-    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0, tags_seconds=0.0)  # /api/tags every read: status is its
     fake_ollama.load(MODEL)
     assert probe.read().model_loads == 0  # the first answer does not count
     fake_ollama.unload(MODEL)
@@ -109,7 +109,7 @@ def test_first_answer_without_the_model_then_loaded_counts(fake_ollama):
 
 
 def test_version_is_read_at_start_then_every_few_minutes_or_when_ollama_is_back(fake_ollama):
-    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0, tags_seconds=0.0)  # /api/tags every read: status is its
     for _ in range(3):
         assert probe.read().version == "0.12.0"
     assert requests_of(fake_ollama, "/api/version") == 1 and requests_of(fake_ollama, "/api/ps") == 3
@@ -530,13 +530,16 @@ def test_one_connection_is_kept_from_read_to_read_and_closed_with_the_probe(fake
     probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
     for _ in range(3):
         assert probe.read().model_loaded is True
-    assert fake_ollama.connections == 1 and requests_of(fake_ollama, "/api/tags") == 3
-    fake_ollama.status = 500  # a failed read drops the connection: the next read connects again
-    assert probe.read().up is False
+    assert fake_ollama.connections == 1 and requests_of(fake_ollama, "/api/ps") == 3
+    fake_ollama.status = 500  # a failed request drops the connection: the next one connects again
+    fake_ollama.not_found.add("/api/ps")
+    assert probe.read().up is False and fake_ollama.connections == 2  # /api/ps, then /api/tags on a new one
     fake_ollama.status = 200
-    assert probe.read().up is True and fake_ollama.connections == 2
-    probe.close()
+    fake_ollama.not_found.clear()
     assert probe.read().up is True and fake_ollama.connections == 3
+    assert probe.read().up is True and fake_ollama.connections == 3
+    probe.close()
+    assert probe.read().up is True and fake_ollama.connections == 4
 
 
 def test_a_kept_connection_the_server_closed_is_replaced_for_the_same_read():
@@ -579,3 +582,80 @@ def test_a_kept_connection_the_server_closed_is_replaced_for_the_same_read():
         server.server_close()
     assert first.up is True and second.up is True and second.error is None and second.model_loaded is True
     assert len(connections) == 2
+
+
+def test_tags_are_read_every_tags_seconds_while_ps_answers_the_same(fake_ollama):
+    fake_ollama.load(MODEL)
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0, tags_seconds=0.5)
+    for _ in range(4):
+        health = probe.read()
+        assert health.up is True and health.is_available is True and health.error is None
+        assert health.models == [MODEL, "llama3:8b"] and health.model_loaded is True and health.latency_ms > 0
+    assert requests_of(fake_ollama, "/api/tags") == 1 and requests_of(fake_ollama, "/api/ps") == 4
+    fake_ollama.models = ["llama3:8b"]  # the model is removed (ollama rm): seen within tags_seconds
+    time.sleep(0.5)
+    health = probe.read()
+    assert health.is_available is False and health.error == f"model {MODEL} is not listed by Ollama"
+    assert requests_of(fake_ollama, "/api/tags") == 2
+    probe.read()  # while not listed, /api/tags is read every time: listing it again is seen at once
+    fake_ollama.models = [MODEL]
+    assert probe.read().is_available is True and requests_of(fake_ollama, "/api/tags") == 4
+
+
+def test_tags_are_read_at_once_when_the_loaded_models_change_or_ps_fails(fake_ollama, caplog):
+    probe = OllamaProbe(fake_ollama.url, MODEL, 2.0)
+    probe.read()
+    probe.read()
+    assert requests_of(fake_ollama, "/api/tags") == 1
+    fake_ollama.load(MODEL)  # a model loaded (perhaps just pulled): the list is read again
+    health = probe.read()
+    assert health.model_loaded is True and requests_of(fake_ollama, "/api/tags") == 2
+    fake_ollama.raw["/api/ps"] = b"<html>busy</html>"  # /api/ps cannot say: /api/tags says up
+    health = probe.read()
+    assert health.up is True and health.model_loaded is None and requests_of(fake_ollama, "/api/tags") == 3
+    assert len(warnings(caplog)) == 1 and "/api/ps" in warnings(caplog)[0]
+    fake_ollama.status = 500  # and down when it fails too
+    fake_ollama.raw["/api/ps"] = b"also not json"
+    assert probe.read().up is False
+    del fake_ollama.raw["/api/ps"]
+    fake_ollama.status = 200
+    assert probe.read().up is True and requests_of(fake_ollama, "/api/tags") == 5
+
+
+def test_ollama_stopped_is_down_at_the_next_read():
+    """Between two /api/tags reads: the process ends (its connections close), /api/ps and /api/tags fail."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"/api/tags": {"models": [{"name": MODEL}]}, "/api/version": {"version": "0.12.0"},
+               "/api/ps": {"models": []}}
+    open_sockets = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            open_sockets.append(self.request)
+            super().setup()
+
+        def do_GET(self):
+            body = json.dumps(answers[self.path]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = OllamaProbe(f"http://127.0.0.1:{server.server_address[1]}", MODEL, 2.0)
+    assert probe.read().up is True and probe.read().up is True
+    server.shutdown()
+    server.server_close()
+    for sock in open_sockets:  # as the kernel does when the process ends
+        sock.shutdown(socket.SHUT_RDWR)
+    health = probe.read()
+    assert health.up is False and health.is_available is False and "refused" in health.error
