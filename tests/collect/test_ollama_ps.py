@@ -650,6 +650,7 @@ def test_ollama_stopped_is_down_at_the_next_read():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.handle_error = lambda request, address: None  # the connections reset below are expected
     threading.Thread(target=server.serve_forever, daemon=True).start()
     probe = OllamaProbe(f"http://127.0.0.1:{server.server_address[1]}", MODEL, 2.0)
     assert probe.read().up is True and probe.read().up is True
