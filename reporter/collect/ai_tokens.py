@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from reporter.counters import CounterSample
+from reporter.counters import CounterSample, window_increase
 from reporter.snapshot import FeatureStats, FeatureWindow, WindowStats
 
 TOKEN_COUNTERS = ("prompt_tokens", "completion_tokens", "generation_ns", "cold_loads")
@@ -82,24 +82,6 @@ def mark_seeded_resets(samples: Sequence[CounterSample], features: Sequence[str]
     return out
 
 
-def _increase(rows: Sequence[Mapping[str, float | None]], key: str) -> float | None:
-    """:func:`reporter.counters.increase` of ``key`` over the values of consecutive samples (a reset counts from
-    0; None with fewer than two readings), in one tight loop: the token counters are whole numbers and finite
-    seconds (the sampler runs it for four counters of each feature in each window)."""
-    total: float = 0
-    previous = None
-    seen = 0
-    for values in rows:
-        value = values.get(key)
-        if value is None:
-            continue
-        seen += 1
-        if previous is not None:
-            total += value - previous if value >= previous else value
-        previous = value
-    return total if seen >= 2 else None
-
-
 def _ratio(part: float | None, whole: float | None) -> float | None:
     if part is None or whole is None or whole <= 0:
         return None
@@ -132,12 +114,11 @@ def add_window(stats: WindowStats, samples: Sequence[CounterSample], features: S
     write both completion tokens and generation time."""
     totals: dict[str, float | None] = {"prompt_tokens": None, "completion_tokens": None, "cold_loads": None}
     rate_tokens = rate_seconds = 0.0
-    rows = [sample.values for sample in samples]
     for feature in features:
-        increases = {c: None if f"{feature}:{c}" in absent else _increase(rows, f"{feature}:{c}")
+        increases = {c: None if f"{feature}:{c}" in absent else window_increase(samples, f"{feature}:{c}")
                      for c in TOKEN_COUNTERS}
-        requests = stats.features[feature].requests if feature in stats.features else _increase(
-            rows, f"{feature}:requests")
+        requests = stats.features[feature].requests if feature in stats.features else window_increase(
+            samples, f"{feature}:requests")
         completion, seconds = increases["completion_tokens"], increases["generation_ns"]
         window = stats.features.setdefault(feature, FeatureWindow())
         window.tokens_per_second = _ratio(completion, seconds)
