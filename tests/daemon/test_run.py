@@ -164,3 +164,40 @@ def test_an_unwritable_spool_folder_is_one_line_and_exit_1(tmp_path, refused_por
     result = subprocess.run(RUN, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "REPORTER_SPOOL_PATH" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_stop_ends_the_servers_one_second_tick_at_once():
+    """The HTTP server's housekeeping tick is 1 s; a stop (SIGTERM/SIGINT call ``exit_soon``) wakes it instead
+    of waiting for the rest of the second."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from reporter.daemon.run import _Server
+
+    async def app(scope, receive, send):  # no request comes
+        raise AssertionError(scope)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    server = _Server(uvicorn.Config(app, log_config=None, loop="asyncio", lifespan="off",
+                                    timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started
+        time.sleep(0.05)  # in the tick's wait, about 0.95 s of it left
+        asked = time.monotonic()
+        server.exit_soon()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert time.monotonic() - asked < 0.5
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
