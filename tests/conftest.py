@@ -116,7 +116,7 @@ def history(history_path, history_features):
     h.close()
 
 
-def wait_until(check, timeout: float = 15.0, step: float = 0.1):
+def wait_until(check, timeout: float = 15.0, step: float = 0.05):
     """Poll ``check()`` every ``step`` seconds until it returns a true value (returned) or ``timeout`` seconds
     pass (then the last value, false, is returned: ``assert wait_until(...)`` fails the test)."""
     deadline = time.monotonic() + timeout

@@ -66,7 +66,7 @@ def start_daemon(cwd: Path, settings: dict[str, str], port: int, ready_path: str
             pass
         if proc.poll() is not None:
             raise AssertionError(f"daemon exited with {proc.returncode}: {stderr()}")
-        time.sleep(0.1)
+        time.sleep(0.05)  # readiness: a start is noticed within 50 ms
     proc.kill()
     proc.wait()
     raise AssertionError(f"daemon did not answer {ready_path} within {timeout:g} s: {stderr()}")

@@ -12,7 +12,7 @@ import pytest
 
 from reporter.daemon.lock import HistoryLock
 from reporter.daemon.run import StartupError
-from tests.conftest import free_port
+from tests.conftest import REDIS_URL, free_port
 from tests.daemon.helpers import daemon_env, start_daemon
 
 
@@ -57,39 +57,49 @@ def test_relative_dot_path_meets_the_lock(tmp_path, monkeypatch):
         first.release()
 
 
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """One daemon on ``data/history.db`` in a module folder, shared by the cases of
+    :func:`test_second_daemon_through_another_path_exits_1` (each only tries a second daemon, refused, beside
+    it); stopped with SIGTERM after them, which must exit 0."""
+    folder = tmp_path_factory.mktemp("locked")
+    data = folder / "data"
+    proc = start_daemon(folder, {"REPORTER_HISTORY_URL": f"sqlite:///{data / 'history.db'}",
+                                 "REPORTER_REDIS_URL": REDIS_URL, "REPORTER_SAMPLE_INTERVAL": "1",
+                                 "REPORTER_PROBE_TIMEOUT": "0.5"}, free_port(), log_file=folder / "daemon.log")
+    yield folder, proc
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(15)
+    assert proc.returncode == 0, (folder / "daemon.log").read_text()[-2000:]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["symlink", "dot", "hardlink", "uri", "uri-relative", "uri-encoded"])
-def test_second_daemon_through_another_path_exits_1(tmp_path, redis_url, how):
-    data = tmp_path / "data"
-    proc = start_daemon(tmp_path, {"REPORTER_HISTORY_URL": f"sqlite:///{data / 'history.db'}",
-                                   "REPORTER_REDIS_URL": redis_url, "REPORTER_SAMPLE_INTERVAL": "1",
-                                   "REPORTER_PROBE_TIMEOUT": "0.5"}, free_port())
-    try:
-        if how == "symlink":
-            (tmp_path / "alias.db").symlink_to(data / "history.db")
-            url = f"sqlite:///{tmp_path / 'alias.db'}"
-        elif how == "dot":
-            url = "sqlite:///./data/../data/./history.db"
-        elif how == "uri":  # an SQLite URI filename: SQLite opens /…/data/history.db, the lock must too
-            url = f"sqlite:///file:{data / 'history.db'}?uri=true&mode=rwc&cache=private"
-        elif how == "uri-relative":
-            url = "sqlite:///file:./data/history.db?uri=true"
-        elif how == "uri-encoded":  # %68 is "h"; "file://localhost/" is an absolute path too
-            url = f"sqlite:///file://localhost{data}/%2568istory.db?uri=true"
-        else:
-            (tmp_path / "elsewhere").mkdir()
-            os.link(data / "history.db", tmp_path / "elsewhere" / "copy.db")
-            url = f"sqlite:///{tmp_path / 'elsewhere' / 'copy.db'}"
-        second = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=tmp_path,
-                                env=lock_env(url, redis_url), capture_output=True, text=True, timeout=30)
-        assert second.returncode == 1, second.stderr
-        assert f"another reporter (pid {proc.pid}) is already using" in second.stderr
-        assert "Traceback" not in second.stderr
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("file:")) == []  # no junk folder
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=15)
-    assert proc.returncode == 0
+def test_second_daemon_through_another_path_exits_1(running, redis_url, how):
+    folder, proc = running  # the running daemon's folder (its history: data/history.db) and process
+    data = folder / "data"
+    if how == "symlink":
+        (folder / "alias.db").symlink_to(data / "history.db")
+        url = f"sqlite:///{folder / 'alias.db'}"
+    elif how == "dot":
+        url = "sqlite:///./data/../data/./history.db"
+    elif how == "uri":  # an SQLite URI filename: SQLite opens /…/data/history.db, the lock must too
+        url = f"sqlite:///file:{data / 'history.db'}?uri=true&mode=rwc&cache=private"
+    elif how == "uri-relative":
+        url = "sqlite:///file:./data/history.db?uri=true"
+    elif how == "uri-encoded":  # %68 is "h"; "file://localhost/" is an absolute path too
+        url = f"sqlite:///file://localhost{data}/%2568istory.db?uri=true"
+    else:
+        (folder / "elsewhere").mkdir()
+        os.link(data / "history.db", folder / "elsewhere" / "copy.db")
+        url = f"sqlite:///{folder / 'elsewhere' / 'copy.db'}"
+    second = subprocess.run([sys.executable, "-m", "reporter", "run"], cwd=folder,
+                            env=lock_env(url, redis_url), capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1, second.stderr
+    assert f"another reporter (pid {proc.pid}) is already using" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("file:")) == []  # no junk folder
+    assert proc.poll() is None  # the first daemon runs on
 
 
 # Each daemon process imports everything first, then waits for the "go" file, so that both reach the
