@@ -108,20 +108,20 @@ def test_refused_for_a_while_then_delivered_in_order(history):
     port = port_holder.port
     port_holder.stop()  # nothing listens: connections are refused
     receiver = Receiver(name="ops", type="webhook", url=f"http://127.0.0.1:{port}/hook")
-    p = Pipeline(history, [receiver], backoff_initial=1, backoff_max=2)
+    p = Pipeline(history, [receiver], backoff_initial=0.5, backoff_max=1)
     p.feed(range(0, 310, 10), cpu=95)
     first = p.dispatch(310)
     p.feed(range(310, 350, 10), down=("redis",), cpu=95)
     second = p.dispatch(350)
-    refused_until = time.monotonic() + 12  # the receiver refuses connections for 12 s (polled every 0.2 s)
+    refused_until = time.monotonic() + 6  # the receiver refuses connections for 6 s (polled every 0.1 s)
     while time.monotonic() < refused_until:
         p.deliver()
-        time.sleep(0.2)
+        time.sleep(0.1)
     with history.engine.connect() as conn:
         assert conn.execute(select(outbox.c.status).where(outbox.c.id == first[0])).scalar() == "pending"
         tries = conn.execute(select(delivery_attempts.c.outcome).where(
             delivery_attempts.c.notification_id == first[0])).scalars().all()
-    assert 4 <= len(tries) <= 12 and set(tries) == {"retry"}  # backed off (1, 2, 2, ... s), not hammered (60)
+    assert 4 <= len(tries) <= 12 and set(tries) == {"retry"}  # backed off (0.5, 1, 1, ... s), not hammered (60)
     back = HTTPReceiver(port)
     try:
         p.deliver_until(lambda: len(back.received) >= 2, timeout=20)
