@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.daemon.helpers import RUN, daemon_env, fast_settings, start_daemon
 
 pytestmark = pytest.mark.slow
@@ -22,13 +22,22 @@ def start(tmp_path, redis_url, extra=None):
     return proc, f"http://127.0.0.1:{port}"
 
 
+def samples(path) -> int:
+    """The number of rows in the history's samples table (read while the daemon writes: WAL)."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def test_sigterm_exits_zero_and_history_is_intact(tmp_path, redis_url, redis_prefix):
     proc, base = start(tmp_path, redis_url, {"REPORTER_AI_KEY_PREFIX": redis_prefix})
     snapshot = httpx.get(base + "/snapshot").json()
     assert snapshot["services"]["redis"]["up"] is True
     assert snapshot["system"]["memory_total_gb"] > 0
     assert httpx.get(base + "/healthz").status_code == 200
-    time.sleep(2.5)
+    assert wait_until(lambda: samples(tmp_path / "data" / "history.db") >= 3, 10)  # a sample every second
     proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
     _, stderr = proc.communicate(timeout=10)
@@ -103,6 +112,7 @@ def test_sigterm_right_after_start_exits_0(tmp_path):
 
 
 def test_idle_and_dripping_connections_are_cut_and_others_served(tmp_path, redis_url):
+    import select
     import socket
 
     from reporter.api.protocol import HEADER_TIMEOUT_SECONDS
@@ -122,7 +132,15 @@ def test_idle_and_dripping_connections_are_cut_and_others_served(tmp_path, redis
                 drip.send(b"a")  # one byte of a header every second
             except OSError:
                 drip_closed = True
-            time.sleep(1)
+                break
+            # the second until the next byte: the server's close is seen when it comes (EOF), not at a later send
+            pause = time.monotonic() + 1
+            while not drip_closed and (left := pause - time.monotonic()) > 0:
+                if select.select([drip], [], [], left)[0]:
+                    try:
+                        drip_closed = drip.recv(4096) == b""
+                    except OSError:
+                        drip_closed = True
         assert drip_closed and time.monotonic() - opened >= HEADER_TIMEOUT_SECONDS - 1
         for sock in idle:
             sock.settimeout(2)
