@@ -97,14 +97,21 @@ class Node:
             self.proc.kill()
             self.proc.wait(10)
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM (SIGCONT first, in case it was stopped), waited for; SIGKILL after ``timeout``."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
+    def ask_to_stop(self) -> None:
+        """SIGTERM (SIGCONT first, in case it was stopped), not waited for (see :meth:`stop`)."""
+        if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGCONT)
                 self.proc.terminate()
+
+    def stop(self, timeout: float = 10.0, asked: bool = False) -> int | None:
+        """SIGTERM (SIGCONT first, in case it was stopped), waited for; SIGKILL after ``timeout``. ``asked``:
+        :meth:`ask_to_stop` sent them already."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            if not asked:
+                self.ask_to_stop()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -176,8 +183,11 @@ class Fleet:
                               capture_output=True, text=True, timeout=timeout)
 
     def close(self) -> None:
+        """Stop every node: all asked at once, then each waited for."""
         for node in self.nodes.values():
-            node.stop()
+            node.ask_to_stop()
+        for node in self.nodes.values():
+            node.stop(asked=True)
         self.engine.dispose()
 
     # --- leadership ---------------------------------------------------------------------------------------
