@@ -2,13 +2,14 @@
 receiver on loopback, restarts and SIGKILL in between."""
 
 import signal
+import sqlite3
 import time
 
 import httpx
 import pytest
 import redis
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.daemon.helpers import demo_rules, fast_settings, start_daemon, stop_daemon
 from tests.receiver import Receiver
 from tests.test_cli import reporter
@@ -27,6 +28,17 @@ def start(tmp_path, redis_url, prefix, receiver_url, port):
 def demo_alerts(receiver):
     return [(p["status"], a["labels"]["alertname"]) for r in receiver.received for p in [r.json()]
             for a in p["alerts"] if a["labels"]["alertname"] == "demo_requests_high"]
+
+
+def refused_in_outbox(tmp_path) -> bool:
+    """Whether a notification waits in the daemon's outbox after a refused attempt (pending, attempted, not
+    leased: no attempt in flight)."""
+    conn = sqlite3.connect(tmp_path / "history.db")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts >= 1 "
+                            "AND lease_until IS NULL").fetchone()[0] > 0
+    finally:
+        conn.close()
 
 
 def test_fire_restart_kill_resolve_loses_nothing_and_duplicates_nothing(tmp_path, redis_url, redis_prefix):
@@ -52,7 +64,7 @@ def test_fire_restart_kill_resolve_loses_nothing_and_duplicates_nothing(tmp_path
         # the receiver goes away; the alert resolves; the notification waits in the outbox; SIGKILL
         receiver.stop()
         client.set(redis_prefix + "total_requests", 50)
-        time.sleep(3)
+        assert wait_until(lambda: refused_in_outbox(tmp_path), 10), "the resolution never waited in the outbox"
         stop_daemon(proc, signal.SIGKILL)
         receiver = Receiver(receiver.port)  # back on the same address
         proc = start(tmp_path, redis_url, redis_prefix, receiver.url, port)
