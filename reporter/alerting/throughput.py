@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from statistics import median
 
+from reporter.base.ms import to_ms
 from reporter.counters import increase
 
 HOUR_MS = 3_600_000
@@ -81,7 +82,7 @@ class ThroughputBaseline:
         """The median hourly tokens per second over the complete hours of the baseline span before ``now``'s
         hour; None without enough qualifying hours (or without token columns), and while the span is still
         being read (a day per call)."""
-        now_ms = int(now.timestamp() * 1000)
+        now_ms = to_ms(now)
         hour = now_ms - now_ms % HOUR_MS
         if self.read_to == hour:
             return self._median
