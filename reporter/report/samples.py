@@ -36,7 +36,8 @@ class Samples:
             chunk = np.array(rows[at:at + self.CHUNK], dtype=float).reshape(-1, len(columns) + 1)
             table[at:at + len(chunk)] = chunk[:, picks]
         self.ts = table[:, 0].astype(np.int64)  # ms timestamps are exact in a float64
-        self._columns = {name: table[:, i + 1] for i, name in enumerate(kept)}
+        # each column its own array (not a view of the table), so that joining parts can free them one by one
+        self._columns = {name: np.ascontiguousarray(table[:, i + 1]) for i, name in enumerate(kept)}
         self._rows = len(rows)
 
     @classmethod
@@ -53,8 +54,13 @@ class Samples:
             base = max(0, int(np.searchsorted(ts, start_ms, side="left")) - 1)
             ts = ts[base:]
             merged.ts, merged._rows = ts, len(ts)
-            merged._columns = {name: np.concatenate([p._columns[name] for p in parts])[base:]
-                               for name in merged._columns}
+            for name in list(merged._columns):  # a column at a time, each part's freed once joined: the month's
+                # arrays are never held twice
+                joined = np.concatenate([p._columns.pop(name) for p in parts])[base:]
+                if np.isnan(joined).all():  # never read (e.g. token counters the application does not write):
+                    del merged._columns[name]  # column() gives the same NaN without holding them
+                else:
+                    merged._columns[name] = joined
         return merged
 
     def __len__(self) -> int:
