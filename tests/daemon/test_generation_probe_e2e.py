@@ -37,7 +37,8 @@ def test_off_by_default_no_generation_is_ever_requested(tmp_path, redis_url, fak
     port = free_port()
     proc = start_daemon(tmp_path, settings_for(tmp_path, redis_url, fake_ollama), port)
     try:
-        wait_for(lambda: sum(p == "/api/tags" for _, p, _ in fake_ollama.requests) >= 3, what="three samples")
+        # /api/ps is read every sample (/api/tags only every 30 s while /api/ps answers the same)
+        wait_for(lambda: sum(p == "/api/ps" for _, p, _ in fake_ollama.requests) >= 3, what="three samples")
         assert snapshot(port)["services"]["ollama"]["probe"] is None
     finally:
         stop_daemon(proc)
