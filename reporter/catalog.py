@@ -194,6 +194,7 @@ def _usage(field: str, unit: str, help: str, family: Family | None, report: str 
     return Metric(f"usage.{field}", f"usage_{field}", unit, 1, help, family, report, _fresh_usage(f"usage.{field}"))
 
 
+_TOKEN_USAGE = "tokens of one feature's requests, by type: input (ai:{feature}:prompt_tokens), output (completion_tokens)"
 _CPU = "CPU busy share of all CPUs since the previous sample (0-1)"
 _ACTIVE = "users active within the window"
 
@@ -338,13 +339,11 @@ def feature_metrics(feature: str) -> tuple[Metric, ...]:
         # the optional token counters (issue 13): null, never 0, while the application does not write them
         Metric(f"ai.features.{feature}.prompt_tokens", f"ai_{feature}_prompt_tokens", "tokens", 1,
                f"ai:{feature}:prompt_tokens counter",
-               Family("reporter_gen_ai_client_token_usage", "tokens of one feature's requests, by type: input "
-                                                            "(ai:{feature}:prompt_tokens), output (completion_tokens)",
+               Family("reporter_gen_ai_client_token_usage", _TOKEN_USAGE,
                       "counter", (*labels, ("gen_ai_token_type", "input"))), counter_key=f"{feature}:prompt_tokens"),
         Metric(f"ai.features.{feature}.completion_tokens", f"ai_{feature}_completion_tokens", "tokens", 1,
                f"ai:{feature}:completion_tokens counter",
-               Family("reporter_gen_ai_client_token_usage", "tokens of one feature's requests, by type: input "
-                                                            "(ai:{feature}:prompt_tokens), output (completion_tokens)",
+               Family("reporter_gen_ai_client_token_usage", _TOKEN_USAGE,
                       "counter", (*labels, ("gen_ai_token_type", "output"))),
                counter_key=f"{feature}:completion_tokens"),
         Metric(f"ai.features.{feature}.generation_seconds", f"ai_{feature}_generation_seconds", "seconds", 1000000,

@@ -12,7 +12,12 @@ history.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reporter.counters import increase
+
+if TYPE_CHECKING:
+    from reporter.catalog import Metric
 
 
 def counter_increase(series: list[tuple[int, float | None]]) -> float | None:
@@ -22,10 +27,10 @@ def counter_increase(series: list[tuple[int, float | None]]) -> float | None:
     return None if grown is None else round(grown, 6)
 
 
-def counter_problem(metric) -> str | None:
-    """Why catalog ``metric`` cannot be read by an ``increase`` rule (it is not a counter), or None."""
-    family = getattr(metric, "family", None)
-    if family is not None and family.type == "counter":
+def counter_problem(metric: Metric) -> str | None:
+    """Why catalog ``metric`` cannot be read by an ``increase`` rule (it is not a counter:
+    :attr:`reporter.catalog.Metric.cumulative`), or None."""
+    if metric.cumulative:
         return None
     return (f"increase reads a counter column; {metric.name!r} is not one (counters: ollama_model_loads, "
             f"ai_{{feature}}_cold_loads, ai_{{feature}}_requests...)")
