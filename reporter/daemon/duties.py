@@ -88,7 +88,7 @@ class LeaderDuties:
         from reporter.report.job import ReportJob
 
         assert self.config is not None, "an agent is never elected"
-        fence = Fence(epoch) if self.fenced else None
+        fence = Fence(epoch, self.settings.leader_keepalive) if self.fenced else None
         with self._lock:
             if self._stopped:
                 return

@@ -21,8 +21,15 @@ def node_leadership(settings: Settings, on_elected: Elected, on_deposed: Deposed
         return Leadership(settings.history_url, settings.host_name, uuid.uuid4().hex, settings.leader_keepalive,
                           may_lead=settings.role == "node", on_elected=on_elected, on_deposed=on_deposed,
                           reconnect_seconds=min(5.0, settings.sample_interval),
-                          wait_seconds=min(1.0, settings.sample_interval / 2))
+                          wait_seconds=min(1.0, settings.sample_interval / 2),
+                          idle_seconds=frozen_after(settings))
     return SoloLeadership(on_elected, on_deposed, leads=settings.role == "node")
+
+
+def frozen_after(settings: Settings) -> float:
+    """Seconds without a tick after which PostgreSQL ends a node's lock session (the node is frozen or hung, its
+    locks are freed): three sample intervals (a tick comes once per sample) plus REPORTER_LEADER_KEEPALIVE."""
+    return 3 * settings.sample_interval + settings.leader_keepalive
 
 
 def register(history: History, settings: Settings, node_id: str, address: str) -> None:

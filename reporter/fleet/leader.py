@@ -3,7 +3,11 @@
 Every node holds one dedicated psycopg connection to the history database (not from the SQLAlchemy pool) with
 client TCP keepalives and ``tcp_user_timeout`` from REPORTER_LEADER_KEEPALIVE, and the same settings made on the
 server side (``SET tcp_keepalives_idle/interval/count``, ``tcp_user_timeout``), so that PostgreSQL itself ends
-the session of a node that was cut off, which frees its locks. On that connection it holds two session-level
+the session of a node that was cut off, which frees its locks. A node that is frozen (SIGSTOP, a hung VM whose
+kernel still answers keepalives) uses its lock connection at every sample no longer: the session's
+``idle_session_timeout`` (``idle_seconds``: three sample intervals plus the keepalive, PostgreSQL >= 14) ends
+it, so a frozen leader is replaced too, and steps down at its first sample when it resumes. On that connection
+it holds two session-level
 advisory locks (two-int keys; ``k1`` a 31-bit hash of ``current_database()`` and ``current_schema()``, so
 fleets in separate schemas of one database never meet):
 
@@ -127,7 +131,8 @@ class Leadership:
 
     ``url``: the history's SQLAlchemy URL (PostgreSQL); ``host``: REPORTER_HOST_NAME; ``node_id``: this process's
     random id; ``keepalive``: REPORTER_LEADER_KEEPALIVE seconds; ``may_lead``: False for an agent (it holds only
-    its host name). ``on_elected(epoch)`` / ``on_deposed(reason)`` run in the thread calling :meth:`tick` (or
+    its host name); ``idle_seconds``: the lock session's ``idle_session_timeout`` (longer than the time between
+    two ticks; None: none). ``on_elected(epoch)`` / ``on_deposed(reason)`` run in the thread calling :meth:`tick` (or
     :meth:`step_down`) when this node starts and stops leading; an ``on_elected`` that raises makes the node step
     down. Not thread-safe: one thread ticks (the sampling thread).
     """
@@ -136,10 +141,12 @@ class Leadership:
 
     def __init__(self, url: str, host: str, node_id: str, keepalive: float, *, may_lead: bool = True,
                  on_elected: Elected | None = None, on_deposed: Deposed | None = None,
-                 reconnect_seconds: float = 2.0, wait_seconds: float = 1.0,
+                 reconnect_seconds: float = 2.0, wait_seconds: float = 1.0, idle_seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.url, self.host, self.node_id, self.may_lead = url, host, node_id, may_lead
         self.keepalive = Keepalive.within(keepalive)
+        self.keepalive_seconds = keepalive
+        self.idle_seconds = idle_seconds
         self.on_elected, self.on_deposed = on_elected, on_deposed
         self.reconnect_seconds, self.wait_seconds, self.clock = reconnect_seconds, wait_seconds, clock
         self.epoch: int | None = None
@@ -237,7 +244,7 @@ class Leadership:
             return self.leader
         if outcome is None or self.leader:
             return self.leader
-        self.epoch, self.fence = outcome, Fence(outcome)
+        self.epoch, self.fence = outcome, Fence(outcome, self.keepalive_seconds)
         log.info("leadership: this node (%s) leads the fleet from epoch %d", self.host, outcome)
         if self.on_elected is not None:
             try:
@@ -316,6 +323,8 @@ class Leadership:
                                 ("tcp_keepalives_count", k.count), ("tcp_user_timeout", k.user_timeout_ms),
                                 ("statement_timeout", int(CHECK_TIMEOUT_SECONDS * 1000))):
                 conn.execute(f"SET {name} = {int(value)}")
+            if self.idle_seconds is not None and conn.info.server_version >= 140000:
+                conn.execute(f"SET idle_session_timeout = {max(1000, int(self.idle_seconds * 1000))}")
             row = conn.execute("SELECT current_database(), current_schema()").fetchone()
             database, schema = row if row is not None else ("", None)
         except Exception:
@@ -352,13 +361,18 @@ class Leadership:
 
     def _take_over(self) -> int:
         """Record this node as leader with the next epoch (one statement, its own transaction); the new epoch.
-        The leader lock is released again if that fails."""
+        The statement may wait for the leadership row while a fenced transaction of the previous leader holds it
+        (PostgreSQL ends that one after the keepalive time, see :class:`Fence`), so it is given the keepalive
+        time plus the usual check time. The leader lock is released again if that fails."""
         try:
-            row = self._conn.execute(
-                "INSERT INTO leadership (id, epoch, host, node_id, since) VALUES (1, 1, %s, %s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET epoch = leadership.epoch + 1, host = EXCLUDED.host, "
-                "node_id = EXCLUDED.node_id, since = EXCLUDED.since RETURNING epoch",
-                (self.host, self.node_id, to_ms(datetime.now(UTC)))).fetchone()
+            with self._conn.transaction():
+                self._conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                                   (str(int((self.keepalive_seconds + CHECK_TIMEOUT_SECONDS) * 1000)),))
+                row = self._conn.execute(
+                    "INSERT INTO leadership (id, epoch, host, node_id, since) VALUES (1, 1, %s, %s, %s) "
+                    "ON CONFLICT (id) DO UPDATE SET epoch = leadership.epoch + 1, host = EXCLUDED.host, "
+                    "node_id = EXCLUDED.node_id, since = EXCLUDED.since RETURNING epoch",
+                    (self.host, self.node_id, to_ms(datetime.now(UTC)))).fetchone()
         except Exception:
             with contextlib.suppress(Exception):
                 self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.k1, LEADER_KEY))

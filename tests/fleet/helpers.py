@@ -28,6 +28,8 @@ from tests.receiver import Receiver
 INTERVAL = 1.0  # REPORTER_SAMPLE_INTERVAL of every node (s)
 KEEPALIVE = 4.0  # REPORTER_LEADER_KEEPALIVE of every node (s): the smallest that 1 s keepalive probes split exactly
 TAKEOVER_BOUND = 2 * INTERVAL + KEEPALIVE  # issue 10: another node leads within two intervals + the keepalive
+# a frozen leader's lock session ends after 3 intervals + the keepalive without a statement; a follower's next tick
+FROZEN_BOUND = 4 * INTERVAL + KEEPALIVE
 # the one line a node logs when it stops leading: its lock session ended ("lost") or it cannot write ("given up")
 STEPPED_DOWN = re.compile(r"leadership (lost|given up)")
 WATCHED = ("demo_requests_high", "host_marker", "host_down")

@@ -4,6 +4,8 @@ record a delivery, nor claim a report period or a report email; the row stays, u
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -139,3 +141,35 @@ def test_a_stale_leader_cannot_claim_a_report_email(history):
     assert row["lease_until"] is None and row["attempts"] == 0
     assert queue.claim("2026-01-01", now, 30, fence=Fence(2)) is not None
     assert queue.claim("2026-01-01", now, 30) is None  # leased now; CLI commands claim unfenced
+
+
+def test_a_fenced_transaction_left_open_by_a_silent_leader_ends_within_its_hold_time(history):
+    """A leader cut off or frozen between two statements of a fenced transaction holds the leadership row
+    ``FOR SHARE``: PostgreSQL ends that session after the fence's hold time, so a takeover (an UPDATE of the
+    row) waits at most that long instead of until the server's TCP timeout (hours)."""
+    stale = history.engine.connect()
+    try:
+        stale.begin()
+        Fence(1, hold_seconds=1.5).check(stale)  # then silence: the server sees it idle in its transaction
+        started = time.monotonic()
+        with history.engine.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 8000"))  # without the hold time: canceled here
+            epoch = conn.execute(text("UPDATE leadership SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"))
+            assert epoch.scalar_one() == 2
+        waited = time.monotonic() - started
+        assert 1.0 <= waited < 4.0, waited
+        with pytest.raises(Exception, match="idle-in-transaction timeout"):
+            stale.execute(text("SELECT 1"))
+    finally:
+        with contextlib.suppress(Exception):
+            stale.close()
+
+
+def test_a_fenced_transaction_in_use_is_not_cut(history):
+    """The hold time bounds silence, not work: statements keep a fenced transaction alive past it."""
+    with history.engine.begin() as conn:
+        Fence(1, hold_seconds=1.0).check(conn)
+        for _ in range(4):
+            time.sleep(0.5)
+            conn.execute(text("SELECT 1"))
+        Fence(1, hold_seconds=1.0).check(conn)

@@ -350,3 +350,60 @@ def test_a_lock_check_stuck_on_a_silent_peer_never_holds_up_the_caller(fleet_url
     finally:
         a.close(wait=0.5)
         proxy.close()
+
+
+def test_a_takeover_waits_for_a_fenced_transaction_of_the_old_leader_to_end(fleet_url, caplog):
+    """The old leader's session is gone but one of its fenced transactions (another connection, left idle) still
+    holds the leadership row: PostgreSQL ends it after its hold time (6 s here, longer than the 5 s a lock check
+    may take), and the follower's takeover waits for that instead of being canceled and starting over."""
+    from reporter.store.fence import Fence
+
+    ea, eb = Events(), Events()
+    a = node(fleet_url, "a", ea)
+    b = Leadership(fleet_url, "b", uuid.uuid4().hex, 4.0, on_elected=eb.elected, on_deposed=eb.deposed,
+                   reconnect_seconds=0.0)
+    engine = create_engine(fleet_url)
+    stale = engine.connect()
+    try:
+        a.start()
+        b.start()
+        stale.begin()
+        Fence(1, hold_seconds=6.0).check(stale)  # then silence
+        assert admin("SELECT pg_terminate_backend(:pid)", pid=a.backend_pid) == [(True,)]
+        session = b.backend_pid
+        started = time.monotonic()
+        wait_for(b.tick, 15, "the follower takes over")
+        assert 5.0 < time.monotonic() - started < 10.0
+        assert b.backend_pid == session and "lock connection failed" not in caplog.text  # one wait, no retry
+        assert eb.calls == [("elected", 2)] and stored_epoch(fleet_url) == 2
+    finally:
+        with contextlib.suppress(Exception):
+            stale.close()
+        engine.dispose()
+        a.close()
+        b.close()
+
+
+def test_a_node_that_stops_ticking_loses_its_lock_session_after_idle_seconds(fleet_url, caplog):
+    """A frozen node (no tick: no statement on its lock connection) is ended by the server after ``idle_seconds``,
+    which frees its locks; a node that ticks keeps its session. The frozen one steps down when it ticks again."""
+    ea, eb = Events(), Events()
+    a = node(fleet_url, "a", ea, idle_seconds=2.0)
+    b = node(fleet_url, "b", eb, idle_seconds=2.0)
+    try:
+        a.start()
+        b.start()
+        assert a.leader
+        for _ in range(6):  # b ticks, a is "frozen"
+            time.sleep(0.5)
+            b.tick()
+        wait_for(b.tick, 5, "the ticking node takes over")
+        assert not a.tick()
+        assert ea.calls[-1][0] == "deposed" and "idle-session timeout" in ea.calls[-1][1]
+        for _ in range(6):  # a ticking leader outlives idle_seconds
+            time.sleep(0.5)
+            assert b.tick()
+        assert b.epoch == 2
+    finally:
+        a.close()
+        b.close()
