@@ -71,7 +71,8 @@ class SnapshotCollector:
         snapshot = self.source()
         if snapshot is None:
             return
-        for family in (*catalog_families(snapshot), *self._meta(snapshot), self._alerts(snapshot),
+        for family in (*catalog_families(snapshot), *self._meta(snapshot), *self._probe(snapshot),
+                       self._alerts(snapshot),
                        self._suppressed(snapshot)):
             if family is not None:
                 yield family
@@ -95,6 +96,22 @@ class SnapshotCollector:
             _gauge("reporter_app_usage_collected_timestamp_seconds", "when these usage figures were read (Unix time)",
                    None if s.usage is None else s.usage.collected_at.timestamp()),
         ]
+
+    @staticmethod
+    def _probe(s: Snapshot) -> list[Metric | None]:
+        """The synthetic generation probe's outcome (as the blackbox exporter's ``probe_success``): 1 when its
+        last run answered, 0 when it failed (its figures are absent then); nothing when the probe is off or has
+        not run yet. Alert on ``reporter_gen_ai_probe_success == 0`` or on a stale run time."""
+        probe, model = s.services.ollama.probe, s.services.ollama.model
+        if probe is None:
+            return []
+        success = GaugeMetricFamily("reporter_gen_ai_probe_success", "1 when the last synthetic generation "
+                                    "(REPORTER_OLLAMA_PROBE_INTERVAL) answered, 0 when it failed", labels=["model"])
+        success.add_metric([model], 1.0 if probe.error is None else 0.0)
+        ran = GaugeMetricFamily("reporter_gen_ai_probe_timestamp_seconds", "when the last synthetic generation's "
+                                "result was first sampled (Unix time)", labels=["model"])
+        ran.add_metric([model], probe.at.timestamp())
+        return [success, ran]
 
     def _alerts(self, s: Snapshot) -> Metric:
         family = GaugeMetricFamily("ALERTS", "pending and firing alerts, as Prometheus exposes them")

@@ -40,6 +40,7 @@ def test_off_by_default_no_generation_is_ever_requested(tmp_path, redis_url, fak
         # /api/ps is read every sample (/api/tags only every 30 s while /api/ps answers the same)
         wait_for(lambda: sum(p == "/api/ps" for _, p, _ in fake_ollama.requests) >= 3, what="three samples")
         assert snapshot(port)["services"]["ollama"]["probe"] is None
+        assert "reporter_gen_ai_probe" not in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         stop_daemon(proc)
     assert [r for r in fake_ollama.requests if r[0] == "POST"] == []
@@ -64,6 +65,10 @@ def test_the_probe_measures_the_delay_exposes_it_and_stores_each_run_once(tmp_pa
         assert tps.labels == {"model": "llama3:8b"} and tps.value == 40.0
         [ttft] = families["reporter_gen_ai_server_time_to_first_token_seconds"].samples
         assert 0.5 <= ttft.value <= 0.5 + MARGIN
+        [success] = families["reporter_gen_ai_probe_success"].samples
+        assert success.labels == {"model": "llama3:8b"} and success.value == 1.0
+        [ran] = families["reporter_gen_ai_probe_timestamp_seconds"].samples
+        assert abs(ran.value - datetime.fromisoformat(probe["at"].replace("Z", "+00:00")).timestamp()) < 0.001
         wait_for(lambda: len(generate_bodies(fake_ollama)) >= 3, timeout=10, what="three probe runs")
         time.sleep(1.5)  # the last run's result reaches a sample
     finally:
@@ -99,6 +104,10 @@ def test_a_hung_ollama_is_a_probe_error_within_the_timeout_while_samples_keep_co
         assert time.monotonic() - begun < 1.0 + 1.0 + MARGIN  # its timeout, then the next 1 s sample
         assert probe["error"] == "no answer within 1 s (REPORTER_OLLAMA_PROBE_TIMEOUT)"
         assert probe["time_to_first_token_seconds"] is None and probe["tokens_per_second"] is None
+        families = {f.name: f for f in text_string_to_metric_families(
+            httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)}
+        assert [x.value for x in families["reporter_gen_ai_probe_success"].samples] == [0.0]
+        assert "reporter_gen_ai_probe_output_tokens_per_second" not in families
         stamps = []
         for _ in range(5):  # a sample every second while each probe run hangs
             snap = snapshot(port)
