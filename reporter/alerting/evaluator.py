@@ -17,6 +17,7 @@ on every other host's latest stored snapshot (:mod:`reporter.alerting.fleet`; on
 intervals is not evaluated), each alert labelled ``host=<name>``; the app-wide rules
 (:mod:`reporter.alerting.scope`) once, on this node's snapshot, with no ``host`` label. ``no_data`` is per rule
 and host likewise. ``host_down{host}`` fires for another host whose last sample is too old, never for this one.
+The alerts of a host without a ``hosts`` row (forgotten) end (:func:`reporter.alerting.fleet.end_forgotten`).
 A single host (SQLite) labels its alerts ``host=REPORTER_HOST_NAME``. ``receiver_failing`` is evaluated once per
 configured receiver (``receivers``, :mod:`reporter.alerting.receiver_failing`), labelled ``receiver``.
 
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from reporter.alerting.annotate import annotate, fmt
 from reporter.alerting.config import Defaults
-from reporter.alerting.fleet import FleetSnapshots, HostView
+from reporter.alerting.fleet import FleetSnapshots, HostView, end_forgotten
 from reporter.alerting.held import HeldChanges
 from reporter.alerting.model import AlertState, fingerprint
 from reporter.alerting.receiver_failing import RECEIVER_LABEL, ReceiverWatch, failing_instances
@@ -327,6 +328,8 @@ class Evaluator:
             for host, host_data, memo in targets:
                 labels, fp = self._for_host(index, instance, host)
                 self._instance(instance, labels, fp, host_data, host, now, missing, changes, memo)
+        if self.fleet is not None and self.fleet.names is not None:
+            end_forgotten(self.records, self.fleet.names | {self.host}, now, changes)
         no_data, legacy = self._labelled_no_data, self.legacy_host
         for key, is_missing in missing.items():
             if not is_missing and key[1] != legacy and (known := no_data.get(key)) is not None \

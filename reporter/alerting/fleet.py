@@ -5,6 +5,10 @@ Each node stores its latest snapshot's JSON in its ``hosts`` row with every samp
 than ``STALE_INTERVALS`` sample intervals is not evaluated (its values are missing: no alert of that host starts
 or resolves; ``host_down`` fires instead). Parsed snapshots are kept per host and parsed again only when the
 stored JSON changed.
+
+A host without a row is no longer in the fleet (``reporter hosts forget`` deleted it): as Prometheus resolves
+the alerts of a series that disappeared, :func:`end_forgotten` resolves its firing alerts (``host_down``, the
+per-host rules, their ``no_data``: every alert labelled with its ``host``) and drops its pending ones, once.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from reporter.alerting.model import AlertState
 from reporter.alerting.paths import RULE_SECTIONS
+from reporter.alerting.scope import HOST_LABEL
+from reporter.alerting.state import AlertRecord
 from reporter.base.errors import one_line
 from reporter.failures import FailureLog
 from reporter.store.hosts import HostRegistry
@@ -43,6 +50,7 @@ class FleetSnapshots:
         self.registry, self.own_host, self.interval = registry, own_host, interval
         self.failures = FailureLog(log)
         self._parsed: dict[str, tuple[str, datetime | None, dict]] = {}  # host -> (json, at, data)
+        self.names: set[str] | None = None  # every host with a row at the last views(); None: not read
 
     def views(self, now: datetime) -> list[HostView]:
         """Every other host at ``now`` (the leader's evaluation time), by name; [] (logged once, and once when
@@ -50,6 +58,7 @@ class FleetSnapshots:
         try:
             rows = self.registry.list()
         except Exception as exc:
+            self.names = None
             self.failures.failed("alerting: other hosts", f"cannot read the hosts' snapshots ({one_line(exc)}); "
                                  "only this host's rules and the app-wide rules are evaluated", )
             return []
@@ -65,6 +74,7 @@ class FleetSnapshots:
             views.append(HostView(row.name, row.last_sample, at, data))
         for name in self._parsed.keys() - seen:
             del self._parsed[name]
+        self.names = {row.name for row in rows}
         return views
 
     def _parse(self, name: str, text: str | None) -> tuple[datetime | None, dict | None]:
@@ -84,3 +94,28 @@ class FleetSnapshots:
             return None, None
         self._parsed[name] = (text, at, data)
         return at, data
+
+
+def end_forgotten(records: dict[str, AlertRecord], known: set[str], now: datetime,
+                  changes: list[tuple[AlertRecord, str | None]]) -> None:
+    """End the alerts of hosts no longer in the fleet: every record of ``records`` (fingerprint -> record, the
+    evaluator's, changed in place) labelled with a ``host`` not in ``known`` (the hosts with a row, and the
+    leader's own). A firing one resolves at ``now`` (a ``resolved`` change: notified once, as any resolution);
+    a pending one is dropped (a change without event, deleted from the store). Alerts without a ``host`` label
+    (app-wide, ``receiver_failing``, from before hosts) are left alone. One log line per host."""
+    ended: dict[str, list[str]] = {}
+    for fp, record in list(records.items()):
+        host = record.labels.get(HOST_LABEL)
+        if host is None or host in known or record.state not in (AlertState.FIRING, AlertState.PENDING):
+            continue
+        if record.state == AlertState.FIRING:
+            record.state, record.resolved_at = AlertState.INACTIVE, now
+            changes.append((record, "resolved"))
+        else:
+            record.state, record.active_at = AlertState.INACTIVE, None
+            changes.append((record, None))
+            del records[fp]
+        ended.setdefault(host, []).append(record.alertname)
+    for host, names in sorted(ended.items()):
+        log.info("alerting: host %s is no longer in the fleet (forgotten); its alerts end: %s", host,
+                 ", ".join(sorted(names)))

@@ -63,6 +63,12 @@ def key_of(text: str) -> int:
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
 
+def space_key(database: str, schema: str | None) -> int:
+    """``k1`` of every lock of the fleet whose history is ``schema`` (None: ``public``) of ``database``, as
+    ``current_database()`` and ``current_schema()`` name them on a connection to it."""
+    return key_of(f"{database}/{schema or 'public'}")
+
+
 def host_key(name: str) -> int:
     """``k2`` of the host-name lock of ``name`` (never the leader lock's 1)."""
     key = key_of(f"host:{name}")
@@ -330,7 +336,7 @@ class Leadership:
         except Exception:
             conn.close()
             raise
-        self.k1 = key_of(f"{database}/{schema or 'public'}")
+        self.k1 = space_key(database, schema)
         self._conn, self._named = conn, False
 
     def _ensure_connected(self) -> bool:

@@ -5,6 +5,8 @@
 (:func:`upsert_sample`: ``last_sample`` only moves forward, so a spooled older row written late does not move
 it back). The leader reads every host's latest snapshot from it; ``/api/v1/hosts`` and ``reporter hosts`` list
 it. ``leadership`` is written by the fleet's election (reporter.fleet); :meth:`HostRegistry.leader` reads it.
+A host decommissioned for good loses its row (:meth:`HostRegistry.remove`, ``reporter hosts forget``); its samples
+stay until retention prunes them, and it registers again (a new row) if it ever starts again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, select
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -104,11 +106,21 @@ class HostRegistry:
         with self.engine.connect() as conn:
             return [self._row(r) for r in conn.execute(select(*columns).order_by(hosts.c.name)).mappings()]
 
-    def get(self, name: str) -> HostRow | None:
-        """The row of host ``name`` (None when it never wrote or registered)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(hosts).where(hosts.c.name == name)).mappings().first()
+    def get(self, name: str, conn: Connection | None = None) -> HostRow | None:
+        """The row of host ``name`` (None when it never wrote or registered); read in ``conn``'s transaction when
+        given."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.get(name, own)
+        row = conn.execute(select(hosts).where(hosts.c.name == name)).mappings().first()
         return None if row is None else self._row(row)
+
+    @staticmethod
+    def remove(conn: Connection, name: str) -> bool:
+        """In the caller's transaction: delete the ``hosts`` row of ``name`` (a host gone for good); True when
+        there was one. Its samples are left to retention; the leader resolves its alerts at its next evaluation
+        (:mod:`reporter.alerting.fleet`)."""
+        return conn.execute(delete(hosts).where(hosts.c.name == name)).rowcount > 0
 
     def leader(self) -> tuple[str, str, int] | None:
         """``(host, node_id, epoch)`` of the leader as last recorded (None when no node ever led). The record

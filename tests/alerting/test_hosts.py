@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -147,6 +148,54 @@ def test_host_down_is_configurable(fleet):
     assert firing(ev) == []
     ev.evaluate(snapshot(110))
     assert [(r.alertname, r.labels["severity"]) for r in ev.active()] == [("host_down", "warning")]
+
+
+def test_a_forgotten_hosts_alerts_end_once_and_it_is_monitored_again_when_it_comes_back(fleet, caplog):
+    from reporter.fleet.forget import forget
+
+    caplog.set_level(logging.INFO, logger="reporter.alerting.fleet")
+    lead, web2, web3 = fleet["lead"], fleet["web2"], fleet["web3"]
+    ev = evaluator(lead)
+    for t in range(0, 310, 10):
+        web2.write(follower(t, cpu=97))
+        web3.write(follower(t, cpu=20))
+        ev.evaluate(snapshot(t, cpu=20))
+    for t in range(310, 360, 10):  # web2 stopped at 300: host_down fires, cpu_high stays firing
+        web3.write(follower(t, cpu=20, down=("redis",) if t >= 330 else ()))  # service_down pending (for 30s)
+        ev.evaluate(snapshot(t, cpu=20))
+    assert firing(ev) == [("cpu_high", "web2", None), ("host_down", "web2", None)]
+    assert [r.alertname for r in ev.active() if r.state == AlertState.PENDING] == ["service_down"]
+
+    forget(lead.engine, "web2")
+    forget(lead.engine, "web3")
+    ev.evaluate(snapshot(360, cpu=20))
+    assert ev.active() == []
+    assert "host web2 is no longer in the fleet (forgotten); its alerts end: cpu_high, host_down" in caplog.text
+    for t in range(370, 420, 10):  # nothing starts again, nothing is resolved twice
+        ev.evaluate(snapshot(t, cpu=20))
+    expected = [("firing", "cpu_high", "web2"), ("firing", "host_down", "web2"),
+                ("resolved", "cpu_high", "web2"), ("resolved", "host_down", "web2")]
+    assert events(lead.engine) == expected  # the pending service_down of web3 was dropped, never sent
+    assert [r.alertname for r in ev.records.values()] == ["cpu_high", "host_down"]  # resolved, owed to receivers
+
+    web2.write(follower(420, cpu=97))  # web2 starts again: a new row, its rules are evaluated again
+    for t in range(420, 730, 10):
+        web2.write(follower(t, cpu=97))
+        ev.evaluate(snapshot(t, cpu=20))
+    assert firing(ev) == [("cpu_high", "web2", None)]
+    assert events(lead.engine) == [*expected, ("firing", "cpu_high", "web2")]
+
+
+def test_unreadable_hosts_end_no_alert(fleet):
+    lead, web2 = fleet["lead"], fleet["web2"]
+    ev = evaluator(lead)
+    for t in range(0, 310, 10):
+        web2.write(follower(t, cpu=97))
+        ev.evaluate(snapshot(t, cpu=20))
+    assert ev.fleet is not None
+    ev.fleet.registry = None  # type: ignore[assignment]  # reading the hosts fails (logged): nothing ends
+    ev.evaluate(snapshot(310, cpu=20))
+    assert firing(ev) == [("cpu_high", "web2", None)]
 
 
 def store_legacy(engine, rule, labels, state, active_at, fired_at=None):
