@@ -204,7 +204,7 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
     show_alerts(settings, as_json, config)
 
 
-@main.command(short_help="List the hosts of the fleet and their status.")
+@main.group(invoke_without_command=True, short_help="List the hosts of the fleet and their status; forget one.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"hosts\": [...]}, as GET /api/v1/hosts).")
 @click.pass_context
 def hosts(ctx: click.Context, as_json: bool) -> None:
@@ -213,39 +213,35 @@ def hosts(ctx: click.Context, as_json: bool) -> None:
     and reporter version. A SQLite history is single-host: this host only, as leader.
 
     Exit codes: 0 every host is up, 1 a host is down (or the history cannot be read), 2 bad setting.
+    `reporter hosts forget NAME` removes a host gone for good.
     """
-    from datetime import UTC, datetime
+    if ctx.invoked_subcommand is not None:
+        return
+    from reporter.cli_hosts import list_hosts
 
-    from reporter.api.hostlist import host_entries, table
-    from reporter.base.errors import one_line
-    from reporter.cli_history import read_only_engine
-    from reporter.store.hosts import HostRegistry
+    ctx.exit(list_hosts(_settings(ctx), as_json))
 
-    settings = _settings(ctx)
-    try:
-        engine = read_only_engine(settings, "hosts")  # looks only: never creates nor migrates a schema
-        try:
-            entries = host_entries(HostRegistry(engine), settings.host_name, settings.fleet, datetime.now(UTC),
-                                   settings.sample_interval, __version__)
-        finally:
-            engine.dispose()
-    except click.ClickException:
-        raise
-    except Exception as exc:
-        click.echo(f"reporter: cannot read the hosts from {mask(settings.history_url)} ({mask(one_line(exc))}); "
-                   "check REPORTER_HISTORY_URL and that the database is up", err=True)
-        ctx.exit(EXIT_RUNTIME)
-    if as_json:
-        import json
 
-        click.echo(json.dumps({"hosts": [e.as_json() for e in entries]}, indent=2))
-    else:
-        click.echo(table(entries))
-    down = [e.name for e in entries if e.down]
-    if down:
-        click.echo(f"reporter: down (no sample for 3 intervals of {settings.sample_interval:g} s): "
-                   f"{', '.join(down)}", err=True)
-    ctx.exit(EXIT_RUNTIME if down else 0)
+@hosts.command("forget", short_help="Remove a host gone for good from the fleet: its alerts resolve.")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.pass_context
+def hosts_forget(ctx: click.Context, name: str, yes: bool) -> None:
+    """Remove host NAME, decommissioned for good, from the fleet's registry: it leaves `reporter hosts`,
+    /api/v1/hosts and the status page, and the leader resolves its alerts (host_down and its per-host alerts,
+    each resolution notified once) at its next evaluation. Its samples are NOT deleted: they stay in the history
+    until REPORTER_RETENTION_DAYS removes them (reports of past periods still show the host). A host that starts
+    again registers again and is monitored again.
+
+    Refused while the host's reporter runs (it holds its host-name lock): stop it first. Asks for confirmation
+    unless --yes (required without a terminal).
+
+    Exit codes: 0 forgotten, 1 refused (running, unknown name, not confirmed) or the history cannot be reached,
+    2 bad setting, a SQLite history (a single host: nothing to forget) or no terminal without --yes.
+    """
+    from reporter.cli_hosts import forget_host
+
+    ctx.exit(forget_host(_settings(ctx), name, yes))
 
 
 @main.command("test-alert", short_help="Send a test notification to the receivers.")

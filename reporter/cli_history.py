@@ -28,11 +28,19 @@ def open_history(settings: Settings) -> History:
         raise click.ClickException(f"cannot open the history at {where}: {one_line(exc.orig or exc)}{hint}") from None
 
 
-def read_only_engine(settings: Settings, table: str) -> Engine:
+def writable_engine(settings: Settings, table: str) -> Engine:
+    """An engine writing the configured history as it is (never creating nor migrating a schema: for commands
+    that change a few rows, e.g. ``reporter hosts forget``), after checking it holds ``table``; the errors of
+    :func:`read_only_engine`."""
+    return read_only_engine(settings, table, read_only=False)
+
+
+def read_only_engine(settings: Settings, table: str, read_only: bool = True) -> Engine:
     """An engine reading the configured history as it is (never creating nor migrating a schema: for commands
     that only look), after checking it holds ``table``. A SQLite file that does not exist, or a history without
     the table (not written by a daemon of this version yet, or the wrong URL), is a one-line error (exit 1);
-    SQLAlchemy's errors when the database cannot be reached. On PostgreSQL every transaction is read-only."""
+    SQLAlchemy's errors when the database cannot be reached. On PostgreSQL every transaction is read-only
+    (unless ``read_only`` is False)."""
     path = settings.history_path()
     if path is not None and not path.exists():
         raise click.ClickException(f"no history at {path.resolve()}; run in the daemon's working folder or set "
@@ -41,7 +49,7 @@ def read_only_engine(settings: Settings, table: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         from reporter.base.postgres import postgres_args
 
-        engine = create_engine(parsed, connect_args=postgres_args(parsed, 10.0, read_only=True))
+        engine = create_engine(parsed, connect_args=postgres_args(parsed, 10.0, read_only=read_only))
     else:
         engine = history_engine(settings.history_url)
     try:

@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"reporter.report"},                                                    # daily report
     {"reporter.api"},                                                       # HTTP
     {"reporter.daemon"},                                                    # the daemon's wiring
-    {"reporter.vacuum"},                                                    # `reporter vacuum` (takes the daemon lock)
+    {"reporter.vacuum", "reporter.cli_hosts"},                              # `reporter vacuum`, `reporter hosts ...`
     {"reporter.cli"},                                                       # commands
     {"reporter.__main__"},                                                  # python -m reporter
 ]
