@@ -193,6 +193,12 @@ class Evaluator:
             labelled = self._labelled[key] = (labels, fingerprint(labels))
         return labelled
 
+    def _host_of(self, record: AlertRecord) -> str | None:
+        """The host an alert is about: its ``host`` label, the history's original host for a per-host alert
+        stored before hosts existed, None for an app-wide one."""
+        host = record.labels.get(HOST_LABEL)
+        return host if host is not None or self._app_wide.get(record.rule, True) else self.legacy_host
+
     def _no_data_for_host(self, rule: Rule, host: str | None) -> tuple[dict[str, str], str]:
         """Labels and fingerprint of ``rule``'s ``no_data`` alert on ``host`` (None: app-wide), adopting an
         active one stored before hosts existed as :meth:`_for_host` does."""
@@ -329,7 +335,7 @@ class Evaluator:
                 labels, fp = self._for_host(index, instance, host)
                 self._instance(instance, labels, fp, host_data, host, now, missing, changes, memo)
         if self.fleet is not None and self.fleet.names is not None:
-            end_forgotten(self.records, self.fleet.names | {self.host}, now, changes)
+            end_forgotten(self.records, self.fleet.names | {self.host}, now, changes, self._host_of)
         no_data, legacy = self._labelled_no_data, self.legacy_host
         for key, is_missing in missing.items():
             if not is_missing and key[1] != legacy and (known := no_data.get(key)) is not None \

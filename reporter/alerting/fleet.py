@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,15 +98,16 @@ class FleetSnapshots:
 
 
 def end_forgotten(records: dict[str, AlertRecord], known: set[str], now: datetime,
-                  changes: list[tuple[AlertRecord, str | None]]) -> None:
+                  changes: list[tuple[AlertRecord, str | None]],
+                  host_of: Callable[[AlertRecord], str | None] = lambda r: r.labels.get(HOST_LABEL)) -> None:
     """End the alerts of hosts no longer in the fleet: every record of ``records`` (fingerprint -> record, the
-    evaluator's, changed in place) labelled with a ``host`` not in ``known`` (the hosts with a row, and the
-    leader's own). A firing one resolves at ``now`` (a ``resolved`` change: notified once, as any resolution);
-    a pending one is dropped (a change without event, deleted from the store). Alerts without a ``host`` label
-    (app-wide, ``receiver_failing``, from before hosts) are left alone. One log line per host."""
+    evaluator's, changed in place) whose host (``host_of(record)``: by default its ``host`` label; None for an
+    app-wide alert, left alone) is not in ``known`` (the hosts with a row, and the leader's own). A firing one
+    resolves at ``now`` (a ``resolved`` change: notified once, as any resolution); a pending one is dropped (a
+    change without event, deleted from the store). One log line per host."""
     ended: dict[str, list[str]] = {}
     for fp, record in list(records.items()):
-        host = record.labels.get(HOST_LABEL)
+        host = host_of(record)
         if host is None or host in known or record.state not in (AlertState.FIRING, AlertState.PENDING):
             continue
         if record.state == AlertState.FIRING:

@@ -237,6 +237,25 @@ def test_alerts_stored_before_hosts_continue_under_their_old_fingerprint(kind, t
         h.close()
 
 
+def test_alerts_stored_before_hosts_end_when_the_original_host_is_forgotten(fleet):
+    from reporter.fleet.forget import forget
+
+    lead, web2 = fleet["lead"], fleet["web2"]
+    lead.set_meta("history_host", "web2")  # the history's original host, whose alerts have no host label
+    web2.write(follower(300, cpu=95))
+    old_cpu = store_legacy(lead.engine, "cpu_high", {"alertname": "cpu_high", "severity": "critical"}, "firing",
+                           at(0), at(300))
+    app = store_legacy(lead.engine, "no_active_users", {"alertname": "no_active_users", "severity": "warning"},
+                       "firing", at(0), at(300))
+    ev = evaluator(lead, {"no_active_users": {"for": 0}})
+    ev.evaluate(snapshot(310, cpu=20, active_1h=0))
+    assert {r.fingerprint for r in ev.active()} == {old_cpu, app}
+    forget(lead.engine, "web2")
+    changed = ev.evaluate(snapshot(320, cpu=20, active_1h=0))
+    assert [(r.fingerprint, r.state) for r in changed] == [(old_cpu, AlertState.INACTIVE)]
+    assert [r.fingerprint for r in ev.active()] == [app]  # app-wide: no host, not ended
+
+
 def test_second_evaluator_continues_a_pending_window_and_does_not_refire(fleet):
     lead, web2 = fleet["lead"], fleet["web2"]
     first = evaluator(lead)
