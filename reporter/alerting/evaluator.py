@@ -89,6 +89,7 @@ class Evaluator:
         self._stored_latest: datetime | None = None  # the last time the previous run is known to have run
         self._last_at = self._stored_last_evaluation()
         self._moved: dict[str, AlertRecord] = {}  # pending windows moved (clock step, gap): saved with the sample
+        self._ended_for: set[str] | None = None  # the hosts whose absent peers' alerts were last ended
         self.configure(rules, defaults, now=self._stored_latest)
 
     def configure(self, rules: list[Rule], defaults: Defaults, now: datetime | None = None) -> list[str]:
@@ -223,7 +224,7 @@ class Evaluator:
         :meth:`evaluate`."""
         self.records = self.store.load()
         self.unsaved.clear()
-        self._moved = {}
+        self._moved, self._ended_for = {}, None
         self.legacy_host = self._legacy_host()
         self._last_at = self._stored_last_evaluation()
         self.configure(self.rules, self.defaults, now=self._stored_latest)
@@ -334,8 +335,9 @@ class Evaluator:
             for host, host_data, memo in targets:
                 labels, fp = self._for_host(index, instance, host)
                 self._instance(instance, labels, fp, host_data, host, now, missing, changes, memo)
-        if self.fleet is not None and self.fleet.names is not None:
+        if self.fleet is not None and self.fleet.names is not None and self.fleet.names != self._ended_for:
             end_forgotten(self.records, self.fleet.names | {self.host}, now, changes, self._host_of)
+            self._ended_for = self.fleet.names  # records only come from these hosts until the names change
         no_data, legacy = self._labelled_no_data, self.legacy_host
         for key, is_missing in missing.items():
             if not is_missing and key[1] != legacy and (known := no_data.get(key)) is not None \

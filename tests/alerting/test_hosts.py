@@ -186,6 +186,23 @@ def test_a_forgotten_hosts_alerts_end_once_and_it_is_monitored_again_when_it_com
     assert events(lead.engine) == [*expected, ("firing", "cpu_high", "web2")]
 
 
+def test_a_new_leader_ends_the_alerts_of_a_host_forgotten_while_none_led(fleet):
+    from reporter.fleet.forget import forget
+
+    lead, web2 = fleet["lead"], fleet["web2"]
+    first = evaluator(lead)
+    for t in range(0, 310, 10):
+        web2.write(follower(t, cpu=97))
+        first.evaluate(snapshot(t, cpu=20))
+    assert firing(first) == [("cpu_high", "web2", None)]
+    forget(lead.engine, "web2")  # the leader stopped before its next evaluation
+    second = evaluator(lead)  # the next leader loads the firing alert of a host no longer there
+    assert firing(second) == [("cpu_high", "web2", None)]
+    second.evaluate(snapshot(320, cpu=20))
+    assert firing(second) == []
+    assert events(lead.engine) == [("firing", "cpu_high", "web2"), ("resolved", "cpu_high", "web2")]
+
+
 def test_unreadable_hosts_end_no_alert(fleet):
     lead, web2 = fleet["lead"], fleet["web2"]
     ev = evaluator(lead)
