@@ -99,7 +99,7 @@ def command_listings():
 
 def test_every_command_is_listed_with_a_whole_sentence():
     listings = command_listings()
-    assert {group for group, _ in listings} == {"reporter", "reporter silence", "reporter config"}
+    assert {group for group, _ in listings} == {"reporter", "reporter silence", "reporter config", "reporter hosts"}
     for group, commands in listings:
         for name, text in commands.items():
             assert text.endswith(".") and not text.endswith(("...", "e.g.", "i.e.")), f"{group} {name}: {text}"
