@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, type_coerce
 
 from reporter.base.ms import to_ms
 from reporter.catalog import catalog, report_metrics
+from reporter.report.samples import Samples
 from reporter.settings import DEFAULT_AVAILABILITY, PROBES, Settings
 from reporter.store.history import History
 
@@ -195,8 +197,9 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
     report), ``inconsistent`` (a feature's successes grew more than its requests: no success rate),
     ``timed`` (requests in intervals with a time increase) and ``fast`` (those in intervals whose average
     response time is at most ``p95_seconds``). Counter increases with resets handled (:func:`_step`); the first
-    increase of a window starts at the last sample at most an hour before it (as ``build_report``). One query
-    over the rows of every window: each row beside the one before (:func:`_pairs`), summed per window."""
+    increase of a window starts at the last sample at most an hour before it (as ``build_report``). One scan
+    over the rows of every window: each row beside the one before (:func:`_pairs`), summed per window (in SQL on
+    PostgreSQL, :func:`_ai_sums_sql`; in numpy on SQLite, :func:`_ai_sums_rows`: the same sums)."""
     features = history.features
     counters = ["ai_total_requests", "ai_total_time_seconds",
                 *(f"ai_{f}_{what}" for f in features for what in ("requests", "success"))]
@@ -204,23 +207,7 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
     limit = p95_seconds * scale["ai_total_time_seconds"] / scale["ai_total_requests"]
     if not windows:
         return []
-    # one scan for every window (the period and the rolling 30 days ending with it overlap): each sum counts the
-    # rows of its own window, whose first increase starts at most COUNTER_BASE before it
-    s = _pairs(history, counters, min(w[0] for w in windows) - COUNTER_BASE, max(w[1] for w in windows)).subquery().c
-    # CAST, not only typed: SQLite sums integers in 64 bits and fails ("integer overflow") on counters near 2^63
-    steps = {n: _step(cast(s[n], Float), cast(s[f"{n}__prev"], Float)) for n in counters}
-    req, spent = steps["ai_total_requests"], steps["ai_total_time_seconds"]
-    timed = and_(req > 0, spent.is_not(None))
-    sums: list[Any] = []
-    for start, end in windows:
-        inside = and_(s.ts >= to_ms(start), s.ts < to_ms(end), s.prev_ts >= to_ms(start - COUNTER_BASE))
-        sums += [func.sum(case((and_(inside, timed), req))),
-                 func.sum(case((and_(inside, timed, spent <= req * limit), req)))]
-        for f in features:
-            sums += [func.sum(case((inside, steps[f"ai_{f}_requests"]))),
-                     func.sum(case((inside, steps[f"ai_{f}_success"])))]
-    with history.engine.connect() as conn:
-        values = [None if v is None else float(v) for v in conn.execute(select(*sums)).one()]
+    values = (_ai_sums_sql if history.fleet else _ai_sums_rows)(history, counters, windows, limit)
     width = 2 + 2 * len(features)
     out = []
     for i in range(len(windows)):
@@ -239,6 +226,74 @@ def ai_totals(history: History, windows: list[tuple[datetime, datetime]], p95_se
                 found["success"] += f_ok or 0.0
         out.append(found)
     return out
+
+
+def _ai_sums_sql(history: History, counters: list[str], windows: list[tuple[datetime, datetime]],
+                 limit: float) -> list[float | None]:
+    """:func:`ai_totals`' sums in stored units (per window: requests in timed intervals, those in fast ones,
+    then each feature's requests and successes; None for a sum of nothing) from one SQL query over the rows of
+    every window, each beside the one before (:func:`_pairs`). Used on PostgreSQL (it gives the same sums on
+    SQLite, at three times :func:`_ai_sums_rows`' CPU)."""
+    features = history.features
+    # one scan for every window (the period and the rolling 30 days ending with it overlap): each sum counts the
+    # rows of its own window, whose first increase starts at most COUNTER_BASE before it
+    s = _pairs(history, counters, min(w[0] for w in windows) - COUNTER_BASE, max(w[1] for w in windows)).subquery().c
+    # CAST, not only typed: SQLite sums integers in 64 bits and fails ("integer overflow") on counters near 2^63
+    steps = {n: _step(cast(s[n], Float), cast(s[f"{n}__prev"], Float)) for n in counters}
+    req, spent = steps["ai_total_requests"], steps["ai_total_time_seconds"]
+    timed = and_(req > 0, spent.is_not(None))
+    sums: list[Any] = []
+    for start, end in windows:
+        inside = and_(s.ts >= to_ms(start), s.ts < to_ms(end), s.prev_ts >= to_ms(start - COUNTER_BASE))
+        sums += [func.sum(case((and_(inside, timed), req))),
+                 func.sum(case((and_(inside, timed, spent <= req * limit), req)))]
+        for f in features:
+            sums += [func.sum(case((inside, steps[f"ai_{f}_requests"]))),
+                     func.sum(case((inside, steps[f"ai_{f}_success"])))]
+    with history.engine.connect() as conn:
+        return [None if v is None else float(v) for v in conn.execute(select(*sums)).one()]
+
+
+def _ai_sums_rows(history: History, counters: list[str], windows: list[tuple[datetime, datetime]],
+                  limit: float) -> list[float | None]:
+    """The sums of :func:`_ai_sums_sql` from the rows themselves, read ``Samples.CHUNK`` at a time into numpy
+    (SQLite: that query costs three times the CPU there, each row's increases recomputed in every sum using
+    them, and a day's report waits on its rolling 30 days). Each row against the row before it (the first has
+    none), as ``LAG(ts)`` orders them; counters are stored as integers, so their sums are exact doubles in any
+    order of addition."""
+    c = history.samples.c
+    lo, hi = min(w[0] for w in windows) - COUNTER_BASE, max(w[1] for w in windows)
+    query = (select(c.ts, *(cast(c[n], Float) for n in counters)).where(c.ts >= to_ms(lo), c.ts < to_ms(hi))
+             .order_by(c.ts))
+    width = len(counters)  # per window: timed, fast, then each feature's requests and successes
+    sums, counts = np.zeros(len(windows) * width), np.zeros(len(windows) * width, dtype=np.int64)
+    bounds = [(to_ms(start), to_ms(end), to_ms(start - COUNTER_BASE)) for start, end in windows]
+    carry: np.ndarray | None = None  # the last row of the chunk before
+    with history.engine.connect() as conn:
+        result = conn.execute(query)
+        try:
+            while rows := result.cursor.fetchmany(Samples.CHUNK):
+                table = np.array(rows, dtype=float).reshape(-1, len(counters) + 1)
+                both = table if carry is None else np.vstack((carry, table))
+                carry = table[-1:]
+                cur, prev = both[1:], both[:-1]
+                with np.errstate(invalid="ignore"):
+                    step = np.where(cur[:, 1:] >= prev[:, 1:], cur[:, 1:] - prev[:, 1:], cur[:, 1:])
+                    step[np.isnan(prev[:, 1:])] = np.nan  # a missing side: no increase (NaN in cur stays)
+                    req, spent = step[:, 0], step[:, 1]
+                    timed = (req > 0) & ~np.isnan(spent)
+                    fast = timed & (spent <= req * limit)
+                    for w, (start, end, base) in enumerate(bounds):
+                        inside = (cur[:, 0] >= start) & (cur[:, 0] < end) & (prev[:, 0] >= base)
+                        picks = [req[inside & timed], req[inside & fast],
+                                 *(step[inside, 2 + k] for k in range(width - 2))]
+                        for k, values in enumerate(picks):
+                            present = values[~np.isnan(values)]
+                            sums[w * width + k] += present.sum()
+                            counts[w * width + k] += len(present)
+        finally:
+            result.close()
+    return [float(total) if n else None for total, n in zip(sums, counts, strict=True)]
 
 
 def _coverage(samples: dict[str, int], start: datetime, end: datetime, interval: float) -> float | None:
