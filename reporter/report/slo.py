@@ -38,7 +38,6 @@ from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, type
 
 from reporter.base.ms import to_ms
 from reporter.catalog import catalog, report_metrics
-from reporter.report.samples import Samples
 from reporter.settings import DEFAULT_AVAILABILITY, PROBES, Settings
 from reporter.store.history import History
 
@@ -46,6 +45,7 @@ ROLLING = timedelta(days=30)
 AT_RISK_BUDGET = 25.0  # percent of the period's error budget left under which a met objective is at risk
 P95_GOAL = 95.0  # percent of requests in intervals within the p95 target
 COUNTER_BASE = timedelta(hours=1)  # how far before a window its first counter increase may start (as build.py)
+ROWS_CHUNK = 2048  # rows read at a time on SQLite (:func:`_ai_sums_rows`): each chunk is Python objects for a moment
 STATUSES = ("met", "at_risk", "missed", "no_data")
 DEFAULTS = {"ai_success_rate": 90.0, "ai_p95_seconds": 10.0, "coverage": 99.0}
 
@@ -256,7 +256,7 @@ def _ai_sums_sql(history: History, counters: list[str], windows: list[tuple[date
 
 def _ai_sums_rows(history: History, counters: list[str], windows: list[tuple[datetime, datetime]],
                   limit: float) -> list[float | None]:
-    """The sums of :func:`_ai_sums_sql` from the rows themselves, read ``Samples.CHUNK`` at a time into numpy
+    """The sums of :func:`_ai_sums_sql` from the rows themselves, read :data:`ROWS_CHUNK` at a time into numpy
     (SQLite: that query costs three times the CPU there, each row's increases recomputed in every sum using
     them, and a day's report waits on its rolling 30 days). Each row against the row before it (the first has
     none), as ``LAG(ts)`` orders them; counters are stored as integers, so their sums are exact doubles in any
@@ -272,7 +272,7 @@ def _ai_sums_rows(history: History, counters: list[str], windows: list[tuple[dat
     with history.engine.connect() as conn:
         result = conn.execute(query)
         try:
-            while rows := result.cursor.fetchmany(Samples.CHUNK):
+            while rows := result.cursor.fetchmany(ROWS_CHUNK):
                 table = np.array(rows, dtype=float).reshape(-1, len(counters) + 1)
                 both = table if carry is None else np.vstack((carry, table))
                 carry = table[-1:]
