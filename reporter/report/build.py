@@ -57,14 +57,17 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return period.start, period.end
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    """The ``p``-th percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
+def percentile(values: list[float] | np.ndarray, p: float) -> float | None:
+    """The ``p``-th percentile with linear interpolation between closest ranks (numpy's default). ``values``: a
+    list of floats, or a float array without NaN (sorted by numpy: a month of them is never a Python list; the
+    same result, computed with the same Python floats)."""
+    if not len(values):
         return None
-    ordered = sorted(values)
+    ordered = np.sort(values) if isinstance(values, np.ndarray) else sorted(values)
     k = (len(ordered) - 1) * p / 100.0
     low, high = math.floor(k), math.ceil(k)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+    below, above = float(ordered[low]), float(ordered[high])
+    return below + (above - below) * (k - low)
 
 
 def stats(values: list[float | None]) -> Stats:
@@ -253,7 +256,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
 
     req_steps, time_steps = samples.increases("ai_total_requests"), samples.increases("ai_total_time_seconds")
     timed = (req_steps > 0) & ~np.isnan(time_steps)
-    per_interval = (time_steps[timed] / req_steps[timed]).tolist()
+    per_interval = time_steps[timed] / req_steps[timed]  # no NaN: timed steps only
     requests = total(req_steps)
     feature_days, f_req_total, f_ok_total, inconsistent = [], 0.0, 0.0, []
     for f in features:

@@ -320,3 +320,17 @@ def test_alert_episodes_say_who_acknowledged_them(history):
     csv_rows = csv_attachments(report)["alerts"].splitlines()
     assert csv_rows[0].endswith(",summary,acknowledged_by,acknowledged_at")
     assert ",ann <ops>,2026-03-30T01:10:00+02:00" in "\n".join(csv_rows)
+
+
+def test_a_percentile_of_an_array_is_the_one_of_its_list():
+    # the AI p95 response time of a month is taken from an array (never a list of 259,200 floats): same value
+    import numpy as np
+
+    from reporter.report.build import percentile
+
+    rng = random.Random(7)
+    for n in (1, 2, 3, 20, 1001, 259_200):
+        values = [rng.lognormvariate(0.0, 1.5) for _ in range(n)]
+        for p in (0, 50, 95, 99.9, 100):
+            assert percentile(np.array(values), p) == percentile(values, p)
+    assert percentile(np.array([]), 95) is None and percentile([], 95) is None
