@@ -55,12 +55,21 @@ def run(request: dict) -> dict:
             "warnings": produced.warnings}
 
 
-def _preload(formats: list[str]) -> None:
+PRELOAD_KINDS = ("day", "week")  # a month's model holds ~100 MB of arrays: WeasyPrint and matplotlib (~55 MB) are
+# imported after it is built and they are freed, so the render child's peak is not both (the month is within its
+# time target without the overlap)
+
+
+def _preload(formats: list[str], kind: str | None = None) -> None:
     """Import WeasyPrint (for a PDF) and matplotlib (the charts) in a thread while the model is built: the build
-    waits on the database much of the time, which releases the GIL; about a second of imports overlaps it. An
-    import that fails here fails again, with its error, where the rendering needs it."""
+    waits on the database much of the time, which releases the GIL; about a second of imports overlaps it. Not
+    for a month (``kind`` not in :data:`PRELOAD_KINDS`): the memory of the imports would add to the peak of the
+    month's model. An import that fails here fails again, with its error, where the rendering needs it."""
     import importlib
     import threading
+
+    if kind not in PRELOAD_KINDS:
+        return
 
     names = ["reporter.report.charts"] + (["reporter.report.pdf", "weasyprint"] if "pdf" in formats else [])
 
@@ -80,7 +89,7 @@ def main() -> int:
     if request.get("nice"):
         with contextlib.suppress(OSError):
             os.nice(int(request["nice"]))
-    _preload(list(request.get("formats") or []))
+    _preload(list(request.get("formats") or []), request.get("kind"))
     try:
         answer = run(request)
     except Exception as exc:

@@ -176,3 +176,23 @@ render_in_child(settings, Period.day(date(2026, 11, 24), "UTC"), {str(out)!r}, (
             parent.wait()
     time.sleep(3)  # an orphaned renderer would finish its PDF meanwhile
     assert not (out / f"{DAY}.pdf").exists()
+
+
+PRELOADED = r"""
+import sys, threading, time
+from reporter.report.render_child import _preload
+_preload(["html", "pdf"], sys.argv[1])
+for thread in threading.enumerate():
+    if thread.name == "preload":
+        thread.join(60)
+print(sorted(name for name in ("weasyprint", "matplotlib") if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("kind", "loaded"), [("day", "['matplotlib', 'weasyprint']"),
+                                              ("week", "['matplotlib', 'weasyprint']"), ("month", "[]")])
+def test_weasyprint_and_matplotlib_load_during_the_build_of_a_day_or_week_not_a_month(kind, loaded):
+    # a month's model holds ~100 MB of arrays: the ~55 MB of these imports come after it, not on top of it
+    done = subprocess.run([sys.executable, "-P", "-c", PRELOADED, kind], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == loaded
