@@ -22,8 +22,9 @@ Status: ``no_data`` without a figure for the period; ``missed`` when the period'
 ``at_risk`` when met but less than :data:`AT_RISK_BUDGET` percent of the period's budget is left, or the rolling
 30 days' budget is spent (burn rate over 30 days >= 1); ``met`` otherwise.
 
-The rolling 30 days are read with SQL aggregates (SUM/COUNT of the probe columns; counter increases of each row
-against the one before, found with the ``LAG`` window function), never row by row.
+The rolling 30 days are read with SQL aggregates (SUM/COUNT of the probe columns; on PostgreSQL, counter increases
+of each row against the one before, found with the ``LAG`` window function). On SQLite the counter increases are
+summed in numpy from the rows, read a few thousand at a time: the same sums for a third of that query's CPU there.
 """
 
 from __future__ import annotations
