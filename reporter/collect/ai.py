@@ -2,10 +2,10 @@
 
 Keys (prefix configurable, default ``ai:``): ``total_requests``, ``total_time`` (seconds), ``cache_hits`` and per
 feature ``{feature}:requests``, ``{feature}:success``, ``{feature}:time``. An absent key is 0 (never written
-yet); a value that is not a number, negative, or too large to count exactly (2^53 and more) is missing (None)
-and logged as a warning saying which. The optional token counters (``{feature}:prompt_tokens``,
-``completion_tokens``, ``generation_ns``, ``cold_loads``; absent = None) are read in the same ``MGET`` and
-described in :mod:`reporter.collect.ai_tokens`.
+yet); a value that is not a number, negative, too large to count exactly (2^53 and more) or, in a count of
+requests, not a whole number is missing (None) and logged as a warning saying which. The optional token
+counters (``{feature}:prompt_tokens``, ``completion_tokens``, ``generation_ns``, ``cold_loads``; absent = None)
+are read in the same ``MGET`` and described in :mod:`reporter.collect.ai_tokens`.
 
 A part larger than its whole (``{feature}:success`` > ``{feature}:requests``, ``cache_hits`` >
 ``total_requests``, over the lifetime or as increases over a window) is inconsistent: the rates computed from
@@ -70,6 +70,7 @@ class AICollector(Collector):
         self.deadline = deadline
         self.names = counter_names(features)
         self.optional = frozenset(token_names(features))
+        self.counts = frozenset(count_names(features))
         self.window = CounterWindow(keep_seconds=max(WINDOWS.values()) + 3 * sample_interval)
         self._window_lock = threading.Lock()
         self._warned: dict[str, bytes] = {}
@@ -145,7 +146,7 @@ class AICollector(Collector):
                 else:
                     number, problem = token_value(name, value)
             else:
-                problem = counter_problem(value)
+                problem = counter_problem(value, whole=name in self.counts)
                 if problem is None:
                     number = 0.0 if value is None else float(value)
             if problem is None:
@@ -165,12 +166,20 @@ class AICollector(Collector):
             self._warned[name] = value
             log.warning(
                 "Redis key %s%s holds %r: %s; treating it as missing. "
-                "Check the application code that writes it.", self.prefix, name, value[:64], problem)
+                "Check the application code that writes it.", self.prefix, name,
+                value[:64].decode("utf-8", "replace"), problem)
 
 
-def counter_problem(value: bytes | None) -> str | None:
+def count_names(features: Sequence[str]) -> list[str]:
+    """The counters that count requests (written with ``INCR``, so whole numbers): ``total_requests``,
+    ``cache_hits`` and each feature's ``requests`` and ``success`` (the ``time`` counters are float seconds)."""
+    return ["total_requests", "cache_hits", *(f"{f}:{kind}" for f in features for kind in ("requests", "success"))]
+
+
+def counter_problem(value: bytes | None, *, whole: bool = False) -> str | None:
     """Why a raw counter value cannot be used, or None when it can (absent = 0 is fine): "not a number",
-    "negative", "not a finite number" or "too large" (naming the limit, 2^53)."""
+    "negative", "not a finite number", "too large" (naming the limit, 2^53) or, for a count of requests
+    (``whole``, see :func:`count_names`), "not a whole number"."""
     if value is None:
         return None
     try:
@@ -185,6 +194,8 @@ def counter_problem(value: bytes | None) -> str | None:
         return "not a finite number"
     if number >= MAX_COUNTER:
         return f"too large (the limit is 2^53 = {MAX_COUNTER}, above which counts are not exact)"
+    if whole and not number.is_integer():
+        return "not a whole number (a count of requests, written with INCR)"
     return None
 
 

@@ -189,3 +189,24 @@ def test_huge_counter_is_too_large_not_a_non_number(client, redis_url, redis_pre
     assert "non-negative" not in error
     (warning,) = _ai_warnings(caplog, f"{redis_prefix}total_requests holds")
     assert "too large" in warning and "not a number" not in warning
+
+
+def test_fractional_request_count_is_missing_not_truncated(client, redis_url, redis_prefix, refused_port, caplog):
+    """A count of requests is written with INCR: 1.5 requests is garbage (it was shown as 1 for the lifetime and
+    1.5 in the windows); the seconds counters stay floats."""
+    write(client, redis_prefix, total_requests="1.5", cache_hits=1, voice__requests=4, voice__success="2.25",
+          voice__time="3.75", quiz__requests="1e3")
+    sampler = _sampler(redis_url, redis_prefix, refused_port)
+    try:
+        with caplog.at_level(logging.WARNING):
+            snap = sampler.sample(_at(0))
+    finally:
+        sampler.close()
+    assert snap.ai.total_requests is None and snap.ai.cache_hit_rate is None
+    voice = snap.ai.features["voice"]
+    assert voice.requests == 4 and voice.success is None and voice.total_time_seconds == 3.75
+    assert snap.ai.features["quiz"].requests == 1000  # a whole number in float notation is fine
+    error = snap.errors["ai"]
+    assert f"{redis_prefix}total_requests, {redis_prefix}voice:success: not a whole number" in error
+    (warning,) = _ai_warnings(caplog, f"{redis_prefix}total_requests holds")
+    assert "holds '1.5'" in warning  # the value as text, not a Python bytes literal
