@@ -26,3 +26,21 @@ def test_hung_app_database_is_logged_once_per_source(tmp_path, silent_server, re
     about_usage = [line for line in warnings if "sampler: usage:" in line]
     assert len(about_database) == 1 and len(about_usage) == 1, "\n".join(warnings)
     assert len(warnings) <= 5, "\n".join(warnings)  # plus Ollama (not running here) and at most one left-behind probe
+
+
+def test_bad_requests_are_logged_once_not_once_per_request(tmp_path, redis_url, redis_prefix):
+    """A client sending 60 malformed requests made the HTTP server log 60 "Invalid HTTP request received." lines:
+    one now, the count with the next after 5 minutes."""
+    import socket
+
+    port = free_port()
+    proc = start_daemon(tmp_path, fast_settings(tmp_path, redis_url, redis_prefix), port)
+    for _ in range(60):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"GARBAGE \x00\r\n\r\n")
+            assert conn.recv(100).startswith(b"HTTP/1.1 400")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr[-2000:]
+    invalid = [line for line in stderr.splitlines() if "Invalid HTTP request" in line]
+    assert len(invalid) == 1, "\n".join(invalid[:5])
