@@ -42,6 +42,7 @@ from reporter.fleet.leader import HostNameTaken, Leadership, SoloLeadership
 from reporter.fleet.pooler import SessionRequired
 from reporter.masking import mask
 from reporter.settings import Settings
+from reporter.store.health import HistoryHealth
 from reporter.store.history import History
 from reporter.store.reclaim import CONVERT_AT_START_MAX_BYTES
 from reporter.store.spool import Spool
@@ -176,8 +177,9 @@ def open_history(settings: Settings) -> tuple[History, HistoryLock]:
     except Exception as exc:
         lock.release()
         reason = f"{exc.kind}: {exc}" if isinstance(exc, MigrationFailed) else one_line(exc)
+        hint = HistoryHealth(settings.history_url).hint(reason)  # a full disk: free space there, not the URL
         raise StartupError(f"cannot open history {mask(settings.history_url)} ({reason});"
-                           f" check REPORTER_HISTORY_URL") from None
+                           f" {hint if hint.startswith('free disk space') else 'check REPORTER_HISTORY_URL'}") from None
     try:
         history.set_meta("started_at", datetime.now(UTC).isoformat())
     except Exception as exc:

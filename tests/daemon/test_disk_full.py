@@ -90,3 +90,28 @@ def test_full_disk_keeps_state_changes_and_notifies_them_in_order_once_writable(
     assert len(re.findall(r"history: recovered after \d+ s", stderr)) == 1, stderr[-3000:]
     noisy = [line for line in stderr.splitlines() if " ERROR " in line or " WARNING " in line]
     assert len(noisy) <= 6, "\n".join(noisy)
+
+
+def test_restart_on_a_full_disk_says_to_free_space_there(tmp_path, tmpfs, redis_url, redis_prefix):
+    """A daemon killed while its disk was full, started again: one line saying to free disk space at the
+    history's folder (it said "check REPORTER_HISTORY_URL": the URL was fine)."""
+    import subprocess
+
+    from tests.daemon.helpers import RUN, daemon_env
+
+    port = free_port()
+    settings = fast_settings(tmpfs, redis_url, redis_prefix)
+    proc = start_daemon(tmp_path, settings, port)
+    time.sleep(2)
+    filler = fill(tmpfs)
+    proc.kill()
+    proc.communicate(timeout=10)
+    try:
+        done = subprocess.run(RUN, cwd=tmp_path, env=daemon_env(settings, port), capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        filler.unlink()
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr[-2000:]
+    assert "disk is full" in lines[0] and lines[0].endswith(f"free disk space at {tmpfs}"), lines[0]
+    assert "Traceback" not in done.stderr
