@@ -39,16 +39,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def scheduler_for(interval: float) -> BackgroundScheduler:
+def scheduler_for() -> BackgroundScheduler:
     """APScheduler for the leader's jobs: prune on the default executor, the report job on its own (never two
-    at once, missed runs coalesced). Sampling is not here: APScheduler schedules on the wall clock (see
-    :class:`reporter.daemon.loop.SamplingLoop`)."""
+    at once, missed runs coalesced). A run missed by any time (the process frozen, the host suspended, the
+    wall clock stepped forward) runs once as soon as it can: no grace time, so neither APScheduler's "Run time
+    of job ... was missed" warning nor a day without pruning. Sampling is not here: APScheduler schedules on
+    the wall clock (see :class:`reporter.daemon.loop.SamplingLoop`)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
     return BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(1), "reports": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(interval))},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC,
     )
 
@@ -107,7 +109,7 @@ class LeaderDuties:
             self.alerting, self.epoch = alerting, epoch
             self.sample_job.alerting = alerting
             if self.scheduler is None:
-                self.scheduler = scheduler_for(self.settings.sample_interval)
+                self.scheduler = scheduler_for()
                 self.scheduler.start()
             now = datetime.now(UTC)
             prune = PruneJob(self.history, self.settings.retention_days, self.settings.sample_interval,

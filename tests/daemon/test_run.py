@@ -158,7 +158,7 @@ def test_backward_clock_step_brings_the_scheduled_jobs_back():
     from reporter.daemon.duties import rescheduler, scheduler_for
 
     pruned, reported = threading.Event(), threading.Event()
-    scheduler = scheduler_for(10)
+    scheduler = scheduler_for()
     now = datetime.now(UTC)  # prune due in 30 s, reports in 5 s, as the leader's duties schedule them
     scheduler.add_job(pruned.set, "interval", days=1, id="prune", next_run_time=now + timedelta(seconds=30))
     scheduler.add_job(reported.set, "interval", minutes=1, id="reports", executor="reports",
