@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from reporter.base.urls import http_url
 from reporter.masking import MASK, mask, register_secrets, url_secrets, userinfo_problem
 from reporter.sqlite_file import SQLiteFileError, sqlite_file
 
@@ -37,6 +38,8 @@ _UNSHOWN = "unshown"  # error type whose message must not be followed by the val
 
 class SettingsError(ValueError):
     """A setting has a bad value; ``str(error)`` is one line naming the setting (``REPORTER_X: ...``)."""
+
+
 
 
 class Settings(BaseSettings):
@@ -296,14 +299,7 @@ class Settings(BaseSettings):
     @field_validator("ollama_url")
     @classmethod
     def _http(cls, value: str) -> str:
-        try:
-            url = urlsplit(value)
-            url.port  # noqa: B018 (raises ValueError for a bad port)
-        except ValueError as exc:
-            raise ValueError(f"not a URL ({exc})") from None
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        return value.rstrip("/")
+        return http_url(value).rstrip("/")
 
     @field_validator("host_name", mode="before")
     @classmethod
@@ -420,9 +416,7 @@ class Settings(BaseSettings):
     @field_validator("slack_webhook_url", "webhook_url", "external_url")
     @classmethod
     def _optional_http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return None if value is None else http_url(value)
 
     @field_validator("log_level")
     @classmethod

@@ -38,6 +38,10 @@ def test_env_and_env_file(tmp_path, monkeypatch):
     ("REPORTER_REPORTS", "daily,hourly", "unknown report(s) 'hourly'; known: daily, weekly, monthly"),
     ("REPORTER_WEEKLY_REPORT_TIME", "Mon 07:00", "HH:MM"),
     ("REPORTER_MONTHLY_REPORT_TIME", "24:00", "HH:MM"),
+    ("REPORTER_WEBHOOK_URL", "http://", "URL with a host"),  # was taken, and failed on every notification
+    ("REPORTER_SLACK_WEBHOOK_URL", "https:///services/T0/B0/x", "URL with a host"),
+    ("REPORTER_EXTERNAL_URL", "http://:8321", "URL with a host"),
+    ("REPORTER_WEBHOOK_URL", "http://hooks.example.com:99999/x", "Port out of range"),
 ])
 def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)

@@ -81,6 +81,11 @@ BAD = [
     ('[rules.cpu_high]\nlabels = { severity = "info" }\n', ["rules.cpu_high.labels", "'severity'", "severity field"]),
     ('[rules.cpu_high]\nlabels = { "bad key" = "y" }\n', ["rules.cpu_high.labels", "'bad key'", "label name"]),
     ('[rules.cpu_high]\nlabels = { __name__ = "y" }\n', ["rules.cpu_high.labels", "'__name__'", "label name"]),
+    # a receiver URL without a host was taken, and its every notification failed
+    ('[[receivers]]\nname = "hook"\ntype = "webhook"\nurl = "http://"\n',
+     ["receivers[0] (hook).url", "URL with a host"]),
+    ('[[receivers]]\nname = "chat"\ntype = "slack"\nurl = "https:///services/T0/B0/x"\n',
+     ["receivers[0] (chat).url", "URL with a host"]),
 ]
 
 

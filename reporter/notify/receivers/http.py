@@ -20,6 +20,7 @@ from pydantic import field_validator
 
 from reporter.base.errors import one_line
 from reporter.base.ms import elapsed_ms
+from reporter.base.urls import http_url
 from reporter.masking import masked_url, userinfo_problem
 from reporter.notify.receivers.base import (
     DELIVERED,
@@ -45,12 +46,10 @@ class HTTPOptions(ReceiverOptions):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
         problem = userinfo_problem(value)
         if problem:
             raise ValueError(problem)
-        return value
+        return http_url(value)
 
 
 class HTTPReceiverType(ReceiverType):
