@@ -131,6 +131,10 @@ def test_settings_example_lists_every_setting_and_nothing_else():
     listed = set(re.findall(r"^#? ?(REPORTER_[A-Z0-9_]+)=", text, re.M))
     expected = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     assert listed == expected, (sorted(expected - listed), sorted(listed - expected))
+    # no sentence said twice (a paragraph of the history setting was repeated)
+    long_comments = [line for line in text.splitlines() if line.startswith("#") and len(line) > 60]
+    assert len(long_comments) == len(set(long_comments)), sorted(
+        {line for line in long_comments if long_comments.count(line) > 1})
 
 
 @pytest.mark.parametrize(("url", "relative"), [
