@@ -250,6 +250,22 @@ def test_the_refresh_sends_the_etag_and_an_unchanged_snapshot_costs_a_304(page):
     page.wait(lambda: page.visible("main") and page.text("host-name") == "web01.example.com", 10, "the daemon again")
 
 
+def test_usage_that_failed_is_not_said_to_be_unread_on_this_host(page):
+    """usage null with errors.usage (every usage query failed, e.g. the app's tables missing) said "not read on
+    this host", which is what a node that leaves it to the leader shows."""
+    now = datetime.now(UTC)
+    for errors, expected in (({"usage": "every usage query failed, e.g. total_users: UndefinedTable"},
+                              "✖ could not be read (see above)"), ({}, "not read on this host")):
+        latest = Latest()
+        latest.publish(snapshot(when=now, usage=None, errors=errors))
+        with serve(latest) as (_, base):
+            page.driver.get(base + "/")
+            page.wait(lambda: page.figure("usage", "Application database") is not None, 10, "the usage figures")
+            assert page.figure("usage", "Application database") == expected
+    page.driver.get(page.base + "/")
+    page.wait(lambda: page.visible("main") and page.text("host-name") == "web01.example.com", 10, "the daemon again")
+
+
 def test_a_counter_changed_in_redis_appears_within_one_refresh(page):
     assert page.figure("ai", "Requests") == "7"
     page.client.set(page.prefix + "total_requests", 42)

@@ -229,8 +229,9 @@
 
   function renderUsage(s) {
     const u = s.usage;
-    if (!u) {
-      figures("usage", [["Application database", "not read on this host"]]);
+    if (!u) {  // an error: this host reads it and failed (the reason is under "Could not read")
+      const failed = Boolean((s.errors || {}).usage);
+      figures("usage", [["Application database", failed ? "✖ could not be read (see above)" : "not read on this host"]]);
       $("scenarios").replaceChildren();
       return;
     }
