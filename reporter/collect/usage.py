@@ -30,6 +30,18 @@ class UsageUnavailable(Exception):
     bare = True  # shown without the class name
 
 
+MAX_TEXT = 200  # characters of a name, id or email read from the application's database
+
+
+def clip(value: Any) -> str | None:
+    """``value`` as text cut to :data:`MAX_TEXT` characters (the last one ``…``); None stays None. A
+    100,000-character scenario name went whole into every snapshot, the status page and the report."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+
 def mask_email(email: str | None) -> str | None:
     """``user123@example.com`` -> ``u***@example.com``; a value without ``@`` becomes ``***``."""
     if not email:
@@ -161,9 +173,9 @@ class UsageCollector(Collector):
         users = []
         for row in rows:
             try:
-                email = None if row.get("email") is None else str(row["email"])
+                email = clip(row.get("email"))
                 users.append(TopUser(
-                    user_id=str(row["user_id"]),
+                    user_id=clip(row["user_id"]),
                     email=email if self.show_emails else mask_email(email),
                     activity_count=int(row["activity_count"]),
                     last_active=as_utc(row.get("last_active")),
@@ -183,7 +195,7 @@ class UsageCollector(Collector):
                 if rate is not None and not 0 <= rate <= 100:
                     raise ValueError(f"completion rate {rate} % is not 0-100")
                 scenarios.append(PopularScenario(
-                    scenario_id=str(row["scenario_id"]), name=row.get("name"),
+                    scenario_id=clip(row["scenario_id"]), name=clip(row.get("name")),
                     start_count=started, completion_rate=rate,
                 ))
             except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:

@@ -169,17 +169,19 @@ def _period_rows(settings: Settings, start: datetime, end: datetime, limit: int)
 
 
 def _users(rows: list[dict], show_emails: bool) -> list[PeriodUser]:
-    from reporter.collect.usage import as_utc, mask_email
+    from reporter.collect.usage import as_utc, clip, mask_email
 
-    return [PeriodUser(short_id(r["user_id"]), r.get("email") if show_emails else mask_email(r.get("email")),
+    return [PeriodUser(short_id(r["user_id"]), clip(r.get("email")) if show_emails else mask_email(clip(r.get("email"))),
                        int(r["activity_count"]), as_utc(r.get("last_active"))) for r in rows]
 
 
 def _scenarios(rows: list[dict]) -> list[PeriodScenario]:
+    from reporter.collect.usage import clip
+
     out = []
     for r in rows:
         starts, done = int(r["start_count"]), r.get("completed_count")
-        out.append(PeriodScenario(str(r["scenario_id"]), r.get("name"), starts,
+        out.append(PeriodScenario(clip(r["scenario_id"]) or "", clip(r.get("name")), starts,
                                   None if done is None or not starts else int(done) / starts * 100.0))
     return out
 

@@ -144,3 +144,21 @@ def test_a_query_that_keeps_failing_is_logged_once_then_its_recovery(tmp_path, c
     assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
     assert lines[0][1].startswith("usage query total_grammar_checks: failed: ")
     assert lines[1][1].startswith("usage query total_grammar_checks: recovered after")
+
+
+def test_huge_names_from_the_application_are_cut(tmp_path):
+    """A 100,000-character scenario name (or user id, email) went whole into every snapshot (/snapshot was
+    107 KB), the status page and the report; now 200 characters at most, the last one '…'."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    create_reference_db(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scenarios SET name = :n"), {"n": "<b>" + "Z" * 100_000})
+        conn.execute(text("UPDATE users SET email = :e"), {"e": "a" * 5000 + "@example.com"})
+    engine.dispose()
+    section = UsageCollector(app_database_engine(url, 2.0), show_emails=True).read()
+    names = [s.name for s in section.popular_scenarios]
+    assert names and all(len(n) == 200 and n.startswith("<b>ZZ") and n.endswith("Z…") for n in names)
+    emails = [u.email for u in section.top_users]
+    assert emails and all(len(e) == 200 and e.endswith("…") for e in emails)
+    assert len(section.model_dump_json()) < 20_000

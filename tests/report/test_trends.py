@@ -381,3 +381,15 @@ def test_the_change_of_a_usage_figure_finds_the_previous_period_s_last_reading_d
     figures = {u.name: (u.value, u.change) for u in report.usage}
     assert figures["total_users"] == (130.0, 28.0) and figures["active_users_24h"] == (9.0, 2.0)
     assert figures["total_scenarios"] == (None, None)
+
+
+def test_the_periods_lists_cut_huge_names_from_the_application():
+    """The report's own queries on the application's database: a 100,000-character scenario name or email is
+    cut to 200 characters, as in the snapshot (reporter.collect.usage.clip)."""
+    from reporter.report.usage_trends import _scenarios, _users
+
+    (scenario,) = _scenarios([{"scenario_id": "s" * 300, "name": "Z" * 100_000, "start_count": 4,
+                               "completed_count": 1}])
+    assert len(scenario.scenario_id) == len(scenario.name) == 200 and scenario.name.endswith("…")
+    (user,) = _users([{"user_id": "u1", "email": "a" * 5000 + "@example.com", "activity_count": 3}], True)
+    assert len(user.email) == 200
