@@ -406,6 +406,15 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("api_token")
+    @classmethod
+    def _header_token(cls, value: str | None) -> str | None:
+        # it travels in "Authorization: Bearer <token>", whose value HTTP trims and browsers send as Latin-1 only:
+        # a space at either end (an .env line's trailing blank) made every request 401, the API locked for good
+        if value is not None and not all("!" <= c <= "~" for c in value):
+            raise ValueError("a bearer token is printable ASCII without spaces (it goes in an HTTP header)")
+        return value
+
     @field_validator("report_templates")
     @classmethod
     def _existing_dir(cls, value: str | None) -> str | None:
