@@ -142,7 +142,8 @@ class Sampler:
         if app_wide and isinstance(values.get("ai"), AISection):  # the model's availability is Ollama's answer
             values["ai"].is_available = services.ollama.is_available
             values["ai"].models = list(services.ollama.loaded)  # and so are the loaded models (GET /api/ps)
-        self._log_changes(errors, skipped={c.name for c in self.collectors if c not in running})
+        self._log_changes(errors, skipped={c.name for c in self.collectors if c not in running},
+                          ran={c.name for c in due})
         snapshot = Snapshot(
             timestamp=now, host=self.host, status=overall_status(services), services=services, errors=errors,
             duration_ms=elapsed_ms(started), **values,
@@ -172,12 +173,14 @@ class Sampler:
                     self.next_run[collector.name] = 0.0
         return app_wide
 
-    def _log_changes(self, errors: dict[str, str], skipped: set[str]) -> None:
+    def _log_changes(self, errors: dict[str, str], skipped: set[str], ran: set[str]) -> None:
         """Warn when a source starts failing, remind every 5 minutes, say when it recovers (never every sample:
         keyed by source, not by the error's text, which a hung peer alternates); a ``skipped`` source (not run
-        this sample) has not recovered."""
+        this sample) has not recovered. Only a source that ran this sample (``ran``) counts a failed attempt: one
+        read every ``REPORTER_USAGE_INTERVAL`` is not 60 failures a minute."""
         for name, error in errors.items():
-            self.failures.failed(name, error, hint="sampling goes on; the snapshot shows this source as missing")
+            if name in ran:
+                self.failures.failed(name, error, hint="sampling goes on; the snapshot shows this source as missing")
         for name in self.failures.failing().keys() - errors.keys() - skipped:
             self.failures.ok(name)
 

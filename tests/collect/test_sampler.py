@@ -133,3 +133,23 @@ def test_hung_app_database_warns_once_per_source_not_every_sample(silent_server,
     assert sorted(w.split(":")[0] for w in warnings if not w.startswith("collector ")) == ["database", "usage"], \
         warnings
     assert len([w for w in warnings if w.startswith("collector database: blocked")]) <= 1, warnings
+
+
+def test_a_failing_usage_read_counts_one_failed_attempt_per_read_not_per_sample(redis_url, redis_prefix,
+                                                                                pg_schema_url, caplog):
+    """The usage queries fail (no app tables) and run every REPORTER_USAGE_INTERVAL; the log's "still failing
+    ... (N failed attempts)" counted every sample in between (903 "attempts" in 15 min at a 1 s interval, for
+    15 reads)."""
+    sampler = Sampler.from_settings(load_settings(
+        None, redis_url=redis_url, ai_key_prefix=redis_prefix, app_database_url=pg_schema_url, usage_interval=60,
+        ollama_url="http://127.0.0.1:9", probe_timeout=1.0))
+    sampler.failures.remind_seconds = 0.0  # every counted failure logs a line, with its count
+    try:
+        with caplog.at_level(logging.WARNING, logger="reporter.collect.sampler"):
+            for _ in range(4):
+                snap = sampler.sample()
+    finally:
+        sampler.close()
+    assert snap.usage is None and "does not exist" in snap.errors["usage"]  # still shown as failing
+    usage_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("usage:")]
+    assert len(usage_lines) == 1, usage_lines  # one read, one failure
