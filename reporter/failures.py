@@ -19,6 +19,11 @@ from reporter.base.timefmt import duration
 REMIND_SECONDS = 300.0
 
 
+def attempts(count: int) -> str:
+    """``1 failed attempt``, ``3 failed attempts``."""
+    return f"{count} failed attempt{'' if count == 1 else 's'}"
+
+
 @dataclass
 class Failure:
     """One source's ongoing failure: since when (clock seconds), the latest error, when it was last logged."""
@@ -60,8 +65,8 @@ class FailureLog:
             if now - failure.logged_at < self.remind_seconds:
                 return False
             failure.logged_at = now
-            self.logger.log(level or self.level, "%s: still failing after %s (%d failed attempts): %s%s", source,
-                            duration(now - failure.since), failure.count, error, suffix)
+            self.logger.log(level or self.level, "%s: still failing after %s (%s): %s%s", source,
+                            duration(now - failure.since), attempts(failure.count), error, suffix)
             return True
 
     def ok(self, source: str) -> bool:
@@ -71,8 +76,8 @@ class FailureLog:
             failure = self._failing.pop(source, None)
         if failure is None:
             return False
-        self.logger.info("%s: recovered after %s (%d failed attempts; last error: %s)", source,
-                         duration(self.clock() - failure.since), failure.count, failure.error)
+        self.logger.info("%s: recovered after %s (%s; last error: %s)", source,
+                         duration(self.clock() - failure.since), attempts(failure.count), failure.error)
         return True
 
     def error(self, source: str) -> str | None:

@@ -66,7 +66,7 @@ def test_sources_are_independent_and_tracebacks_only_on_the_first_line(caplog, c
     assert [(r.levelname, r.getMessage()) for r in records] == [
         ("ERROR", "notifier: a pass failed"), ("ERROR", "redis: refused"),
         ("ERROR", "notifier: still failing after 10 s (3 failed attempts): a pass failed"),
-        ("INFO", "redis: recovered after 10 s (1 failed attempts; last error: refused)"),
+        ("INFO", "redis: recovered after 10 s (1 failed attempt; last error: refused)"),
     ]
     assert records[0].exc_info is not None and all(r.exc_info is None for r in records[1:])
 
@@ -79,7 +79,7 @@ def test_failing_again_after_recovery_is_a_new_failure(caplog, clock):
     failures.ok("ollama")
     clock.now += 5
     failures.failed("ollama", "refused")
-    assert [m for _, m in lines(caplog)] == ["ollama: refused", "ollama: recovered after 30 s (1 failed attempts; "
+    assert [m for _, m in lines(caplog)] == ["ollama: refused", "ollama: recovered after 30 s (1 failed attempt; "
                                              "last error: refused)", "ollama: refused"]
 
 
