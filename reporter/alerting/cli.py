@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -38,6 +39,16 @@ def _when(value: datetime | None, tz) -> str:
 def _utc(value: datetime | None) -> str | None:
     """A time in JSON as everywhere else (snapshot, API): UTC, milliseconds, ``Z``."""
     return None if value is None else format_utc(value)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _line(text: str) -> None:
+    """Echo one line of text output with every control character a space: a silence comment, an author, an
+    acknowledgement or a summary written through the API could otherwise move the cursor, retitle the terminal
+    or forge lines (``\\x1b]0;...``, ``\\r\\n``)."""
+    click.echo(_CONTROL.sub(" ", text))
 
 
 def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None = None) -> None:
@@ -96,27 +107,27 @@ def show_alerts(settings: Settings, as_json: bool, config: AlertingConfig | None
         extra = " ".join(f"{k}={v}" for k, v in r.labels.items() if k not in ("alertname", "severity", "host"))
         mark = " [suppressed]" if r.fingerprint in suppressed else ""
         host = r.labels.get("host", "-")  # "-": an app-wide alert (or one stored before hosts)
-        click.echo(f"{state:8} {host:{width}} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip() + mark)
-        click.echo(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
+        _line(f"{state:8} {host:{width}} {r.alertname} {r.labels.get('severity', '')} {extra}".rstrip() + mark)
+        _line(f"         pending since {_when(r.active_at, settings.tz)}; firing since {_when(r.fired_at, settings.tz)}"
                    + (f"; resolved {_when(r.resolved_at, settings.tz)}" if r.resolved_at else ""))
-        click.echo(f"         {r.annotations.get('summary', '')}")
+        _line(f"         {r.annotations.get('summary', '')}")
         if r.fingerprint in suppressed:
-            click.echo(f"         suppressed: {suppressed[r.fingerprint].reason} (notifications muted)")
+            _line(f"         suppressed: {suppressed[r.fingerprint].reason} (notifications muted)")
         if ack := acked.get(r.fingerprint):
-            click.echo(f"         acknowledged by {ack.by} at {_when(ack.at, settings.tz)}"
+            _line(f"         acknowledged by {ack.by} at {_when(ack.at, settings.tz)}"
                        + (f": {ack.comment}" if ack.comment else "") + " (no repeats, no escalation)")
         unsent = _not_notified(routes.get(r.fingerprint), receivers, r.fingerprint in suppressed)
         for line in sent.get(r.fingerprint, [unsent]):
-            click.echo(f"         last notification: {line}")
+            _line(f"         last notification: {line}")
         for name in routes.get(r.fingerprint) or []:
             if (latest := deliveries.get(name)) and latest["status"] != "delivered":
                 code = f", last answer {latest['status_code']}" if latest["status_code"] else ""
                 error = f": {latest['error']}" if latest["error"] else ""
-                click.echo(f"         delivery to {name}: its latest notification is {latest['status']} after "
+                _line(f"         delivery to {name}: its latest notification is {latest['status']} after "
                            f"{latest['attempts']} attempt(s){code}{error}")
         for name in routes.get(r.fingerprint) or []:
             if name in muted:
-                click.echo(f"         receiver {name} muted now: {muted[name]} (told when the window ends)")
+                _line(f"         receiver {name} muted now: {muted[name]} (told when the window ends)")
 
 
 def _latest_deliveries(conn) -> dict[str, dict]:
@@ -231,7 +242,7 @@ def silence_list(settings: Settings, include_expired: bool) -> None:
     if not silences:
         click.echo("no silences")
     for s in silences:
-        click.echo(f"{s.id}  {s.state(now):7}  {_when(s.starts_at, settings.tz)} -> {_when(s.ends_at, settings.tz)}"
+        _line(f"{s.id}  {s.state(now):7}  {_when(s.starts_at, settings.tz)} -> {_when(s.ends_at, settings.tz)}"
                    f"  {' '.join(map(str, s.matchers))}  by {s.created_by}: {s.comment}")
 
 
@@ -262,8 +273,8 @@ def ack_alerts(settings: Settings, target: str, comment: str, by: str | None) ->
         history.close()
     for record, ack in acked:
         extra = " ".join(f"{k}={v}" for k, v in sorted(record.labels.items()) if k not in ("alertname", "severity"))
-        click.echo(f"acknowledged {record.fingerprint} {record.alertname} {extra}".rstrip()
-                   + f" ({record.state}) by {ack.by} at {_when(ack.at, settings.tz)}")
+        _line(f"acknowledged {record.fingerprint} {record.alertname} {extra}".rstrip()
+              + f" ({record.state}) by {ack.by} at {_when(ack.at, settings.tz)}")
     return 0
 
 

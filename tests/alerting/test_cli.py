@@ -369,3 +369,29 @@ def test_silence_add_bad_start_or_end_is_one_line_exit_2(tmp_path, history_env, 
                       env=history_env)
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_text_written_by_others_cannot_drive_the_terminal(tmp_path):
+    """A silence comment or author, an acknowledgement or a summary comes from the API or the alerting file:
+    an OSC sequence (retitles the terminal, or worse), a bell and a line break went raw to the operator's
+    terminal from `reporter alerts` and `reporter silence list` (a forged line included)."""
+    evil = "ok\x1b]0;owned\x07\r\nforged line\x9b2J"
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    history = History(url, FEATURES)
+    labels = {"alertname": "cpu_high", "severity": "critical", "team": evil}
+    active = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    AlertStore(history.engine).save([(AlertRecord(fingerprint(labels), "cpu_high", labels, {"summary": evil},
+                                                  AlertState.FIRING, active, active), "firing")], active)
+    history.close()
+    env = {"REPORTER_HISTORY_URL": url}
+    for args in (("silence", "add", "--match", "alertname=cpu_high", "--duration", "1h", "--comment", evil,
+                  "--author", evil), ("ack", "cpu_high", "--comment", evil, "--by", evil)):
+        result = reporter(*args, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", result.stdout), repr(result.stdout)
+    for args in (("alerts",), ("silence", "list")):
+        result = reporter(*args, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "ok" in result.stdout and "forged line" in result.stdout
+        assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", result.stdout), repr(result.stdout)
+        assert not any(line.startswith("forged line") for line in result.stdout.splitlines())
