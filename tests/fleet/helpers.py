@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from tests.daemon.helpers import RUN, daemon_env, demo_rules, start_daemon
+from tests.daemon.helpers import RUN, START_TIMEOUT, daemon_env, demo_rules, start_daemon
 from tests.receiver import Receiver
 
 INTERVAL = 1.0  # REPORTER_SAMPLE_INTERVAL of every node (s)
@@ -76,7 +76,7 @@ class Node:
     def log(self) -> Path:
         return self.folder / "node.log"
 
-    def start(self, timeout: float = 30.0) -> Node:
+    def start(self, timeout: float = START_TIMEOUT) -> Node:
         self.proc = start_daemon(self.folder, self.settings, self.port, timeout=timeout, log_file=self.log,
                                  command=self.command, address=self.address)
         return self
