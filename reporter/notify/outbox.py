@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from reporter.base.ms import from_ms, to_ms
-from reporter.base.timefmt import duration
+from reporter.base.timefmt import duration, format_utc
 from reporter.failures import FailureLog
 from reporter.notify.receivers.base import Attempt
 from reporter.notify.retry import DELIVERED, FAILED
@@ -76,6 +76,10 @@ class Outbox:
     ``fence``: the leader's fence (:class:`reporter.store.fence.Fence`), checked with every claim and every
     delivery record; a fenced claim sends nothing, a fenced record leaves the row pending under its id for the new
     leader. None (``test-alert``, a single host) is unfenced. The daemon sets it at each election.
+
+    An attempt whose record fails (the history cannot be written) is kept in memory and recorded before
+    anything else is done with its row (the record's error is raised again while it lasts): this process never
+    sends a notification again because its record failed.
     """
 
     def __init__(self, engine: Engine, receivers: Sequence[Destination], defaults: Policy,
@@ -92,6 +96,10 @@ class Outbox:
         # attempts of this process by (receiver, outcome: delivered, retry, failed, expired), for /metrics
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.recorded = 0  # attempts recorded by this process: receiver health is read again when it grows
+        # attempts made but not recorded (the history could not be written: disk full, database down), by
+        # notification id: recorded before anything else is done with the row, so a notification this process
+        # delivered is never sent again because its record failed
+        self._unrecorded: dict[str, tuple[Attempt, datetime]] = {}
 
     def backoff_max(self, receiver: Destination) -> float:
         """The longest wait between two attempts for ``receiver``, seconds (its own, else the default)."""
@@ -163,9 +171,31 @@ class Outbox:
         """Try the head of ``receiver``'s queue if it is due; returns the outcome (delivered, retry, failed,
         expired), or None when nothing is due (empty queue, waiting for a retry, or leased by another sender)."""
         row = self.head(receiver)
-        if row is None or not self.queue.is_claimable(row, self.clock()):
+        if row is None:
+            return None
+        if row["id"] in self._unrecorded:
+            return self._record_known(row)
+        if not self.queue.is_claimable(row, self.clock()):
             return None
         return await self._deliver(client, row)
+
+    def _record_known(self, row: dict) -> str | None:
+        """Record the attempt made on ``row`` whose record failed (raises again while the store fails); its
+        outcome. Nothing is sent."""
+        attempt, at = self._unrecorded[row["id"]]
+        receiver = self.receivers.get(row["receiver"])
+        if receiver is None:  # removed by a reload: the row is left as it is
+            del self._unrecorded[row["id"]]
+            return None
+        try:
+            self._record(row, receiver, attempt, at)
+        except Fenced:  # no longer the leader: the lease runs out and the new leader sends it under its id
+            del self._unrecorded[row["id"]]
+            return None
+        del self._unrecorded[row["id"]]
+        log.info("notification %s to %s: the attempt of %s (%s) is recorded now that the history can be "
+                 "written; it is not sent again", row["id"], receiver.name, format_utc(at), attempt.outcome)
+        return attempt.outcome
 
     async def drain(self, client: httpx.AsyncClient, receiver: str,
                     stopping: Callable[[], bool] = lambda: False) -> int:
@@ -210,17 +240,20 @@ class Outbox:
         except asyncio.CancelledError:  # given back: sent again at once (at least once)
             self.queue.release(row["id"])
             raise
+        at = self.clock()
         try:
-            self._record(row, receiver, attempt)
+            self._record(row, receiver, attempt, at)
         except Fenced as exc:  # the lease runs out, then the new leader sends it again, under the same id
             log.warning("notification %s to %s: attempt (%s) not recorded: this node is no longer the leader "
                         "(%s); the leader retries it under the same id", row["id"], receiver.name,
                         attempt.outcome, exc)
             return None
+        except Exception:
+            self._unrecorded[row["id"]] = (attempt, at)  # recorded first at the next pass, never sent again
+            raise
         return attempt.outcome
 
-    def _record(self, row: dict, receiver: Destination, attempt: Attempt) -> None:
-        now = self.clock()
+    def _record(self, row: dict, receiver: Destination, attempt: Attempt, now: datetime) -> None:
         values = {"last_status_code": attempt.status_code, "last_error": attempt.error,
                   "last_response": attempt.response}
         status, retry = None, None

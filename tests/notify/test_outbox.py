@@ -223,3 +223,56 @@ def test_failing_receiver_logs_start_reminders_every_5_min_and_end_not_each_retr
     assert 5 <= len(reminders) <= 6 and all("still failing" in text for _, _, text in reminders), logged_at
     times = [t for t, _, _ in logged_at[:-1]]
     assert all(timedelta(minutes=5) <= b - a <= timedelta(minutes=6) for a, b in itertools.pairwise(times))
+
+
+class FillingAfterSend:
+    """A real webhook receiver (config :class:`Receiver`) whose send fills ``folder``'s filesystem once the
+    receiver has answered: the attempt is made, its record cannot be written."""
+
+    def __init__(self, receiver: Receiver, folder) -> None:
+        self.receiver, self.folder, self.filler = receiver, folder, None
+        self.name, self.timeout, self.backoff_max = receiver.name, receiver.timeout, receiver.backoff_max
+
+    async def send(self, client, notification_id: str, body: bytes):
+        attempt = await self.receiver.send(client, notification_id, body)
+        if self.filler is None:
+            from tests.conftest import fill
+
+            self.filler = fill(self.folder)
+        return attempt
+
+
+def test_a_delivery_whose_record_fails_on_a_full_disk_is_recorded_later_not_sent_again(tmpfs, caplog):
+    """The receiver took the notification, then the disk filled before the delivery was recorded: the row stays
+    pending in the history, and without memory of the attempt it would be sent again when its lease ran out.
+    The outbox keeps the outcome and records it first once the history can be written: one send."""
+    from reporter.store.history import History
+
+    caplog.set_level(logging.INFO, logger="reporter.notify.outbox")
+    history = History(f"sqlite:///{tmpfs / 'h.db'}", ["grammar"])
+    receiver = HTTPReceiver()
+    try:
+        clock = Clock(datetime.now(UTC))
+        hook = FillingAfterSend(Receiver(name="hook", type="webhook", url=receiver.url, timeout=2), tmpfs)
+        box = Outbox(history.engine, [hook], Defaults(), clock=clock)
+        box.enqueue("msg_once", "hook", b'{"n": 1}', 1, clock.now)
+
+        async def once():
+            async with httpx.AsyncClient() as client:
+                return await box.deliver_next(client, "hook")
+
+        with pytest.raises(Exception, match="full"):
+            asyncio.run(once())
+        assert len(receiver.received) == 1 and box.status("msg_once")["status"] == "pending"
+        clock.now += timedelta(seconds=60)  # the lease (timeout + 5 s) has run out
+        with pytest.raises(Exception, match="full"):  # still full: nothing is sent, the record is tried again
+            asyncio.run(once())
+        hook.filler.unlink()
+        assert asyncio.run(once()) == "delivered"
+        assert asyncio.run(once()) is None
+        assert len(receiver.received) == 1, "sent again"
+        assert box.status("msg_once")["status"] == "delivered" and box.status("msg_once")["attempts"] == 1
+        assert "is recorded now that the history can be written" in caplog.text
+    finally:
+        receiver.stop()
+        history.close()
