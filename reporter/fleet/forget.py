@@ -4,7 +4,7 @@ alerts, ``host_down`` included, at its next evaluation (:mod:`reporter.alerting.
 retention prunes them. A host that starts again registers again (a new row).
 
 A running host is never forgotten: the node of host NAME holds the host-name advisory lock (``k1`` from the
-database and schema, ``k2`` = :func:`reporter.fleet.leader.host_key` of NAME) for as long as its session lives.
+database and schema, ``k2`` = :func:`reporter.fleet.lock_session.host_key` of NAME) for as long as its session lives.
 :func:`forget` takes that lock itself for its transaction (``pg_try_advisory_xact_lock``) before deleting the
 row, so a node holding it is seen, and a node starting meanwhile cannot take the name until the row is gone
 (the lock goes with the transaction's end).
@@ -15,7 +15,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from reporter.fleet.leader import Holder, host_key, space_key
+from reporter.fleet.leader import Holder
+from reporter.fleet.lock_session import host_key, space_key
 from reporter.store.hosts import HostRegistry, HostRow
 
 

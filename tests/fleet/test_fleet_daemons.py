@@ -12,7 +12,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from reporter.fleet.leader import LEADER_KEY, key_of
+from reporter.fleet.lock_session import LEADER_KEY, key_of
 from reporter.snapshot import SAMPLED_BY_LEADER as BY_THE_LEADER
 from tests.conftest import PG_URL, free_port, wait_for
 from tests.daemon.helpers import RUN, daemon_env, demo_rules, fast_settings, start_daemon, stop_daemon

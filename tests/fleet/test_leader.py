@@ -12,7 +12,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from reporter.fleet.leader import HostNameTaken, Keepalive, Leadership, SoloLeadership
+from reporter.fleet.leader import HostNameTaken, Leadership, SoloLeadership
+from reporter.fleet.lock_session import Keepalive
 from reporter.store import fleet_schema
 from tests.conftest import PG_URL, wait_for
 
