@@ -2,13 +2,13 @@
 
 import signal
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, require
+from tests.conftest import free_port, require, wait_for
 from tests.daemon.helpers import start_daemon
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,12 @@ def test_wall_clock_stepped_back_sampling_goes_on_with_one_warning(tmp_path, red
     }, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        time.sleep(1.5)
-        before = datetime.fromisoformat(httpx.get(base + "/snapshot").json()["timestamp"])
+        def fresh() -> datetime | None:
+            """The snapshot's time once the daemon samples on time (a start under libfaketime can be slow)."""
+            stamp = datetime.fromisoformat(httpx.get(base + "/snapshot").json()["timestamp"])
+            return stamp if (datetime.now(UTC) - stamp).total_seconds() < 1.5 else None
+
+        before = wait_for(fresh, 30, "samples on time before the step")
         offset.write_text(f"{step:+d}\n")  # the wall clock steps back (date -s, NTP)
         stamps, deadline = set(), time.monotonic() + 6
         while time.monotonic() < deadline:
