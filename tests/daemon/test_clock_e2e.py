@@ -3,40 +3,26 @@
 import signal
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, require, wait_for
+from tests.conftest import free_port, wait_for
+from tests.daemon.faketime import FakeClock
 from tests.daemon.helpers import start_daemon
 
 pytestmark = pytest.mark.slow
-LIBFAKETIME = next((p for p in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-                                "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-                                "/usr/lib/faketime/libfaketime.so.1", "/usr/local/lib/faketime/libfaketime.so.1")
-                    if Path(p).exists()), None)
-
-
-@pytest.fixture(autouse=True)
-def _libfaketime() -> None:
-    """These tests need libfaketime (``apt-get install libfaketime``; .ci/run installs it): skip, or fail
-    under CI=true, without it."""
-    if LIBFAKETIME is None:
-        require("libfaketime", FileNotFoundError("libfaketime.so.1 not found"))
 
 
 @pytest.mark.parametrize("step", [-600, -60])
-def test_wall_clock_stepped_back_sampling_goes_on_with_one_warning(tmp_path, redis_url, redis_prefix, step):
-    offset = tmp_path / "faketime"
-    offset.write_text("+0\n")
+def test_wall_clock_stepped_back_sampling_goes_on_with_one_warning(tmp_path, redis_url, redis_prefix, step,
+                                                                   libfaketime):
+    clock = FakeClock(tmp_path, libfaketime)
     port = free_port()
     proc = start_daemon(tmp_path, {
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_SAMPLE_INTERVAL": "1",
         "REPORTER_REDIS_URL": redis_url, "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_PROBE_TIMEOUT": "0.5",
-        "LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }, port)
+        **clock.env()}, port)
     base = f"http://127.0.0.1:{port}"
     try:
         def fresh() -> datetime | None:
@@ -45,7 +31,7 @@ def test_wall_clock_stepped_back_sampling_goes_on_with_one_warning(tmp_path, red
             return stamp if (datetime.now(UTC) - stamp).total_seconds() < 1.5 else None
 
         before = wait_for(fresh, 30, "samples on time before the step")
-        offset.write_text(f"{step:+d}\n")  # the wall clock steps back (date -s, NTP)
+        clock.set(step)  # the wall clock steps back (date -s, NTP)
         stamps, deadline = set(), time.monotonic() + 6
         while time.monotonic() < deadline:
             stamps.add(httpx.get(base + "/snapshot").json()["timestamp"])
@@ -83,25 +69,23 @@ def memory_alert(base):
     return (found[0]["state"], datetime.fromisoformat(found[0]["active_at"])) if found else (None, None)
 
 
-def test_pending_for_survives_a_quick_restart_and_restarts_after_25_min_down(tmp_path, redis_url, redis_prefix):
+def test_pending_for_survives_a_quick_restart_and_restarts_after_25_min_down(tmp_path, redis_url, redis_prefix,
+                                                                             libfaketime):
     (tmp_path / "alerting.toml").write_text(RULES)
-    offset = tmp_path / "faketime"
-    offset.write_text("+0\n")
+    clock = FakeClock(tmp_path, libfaketime)
     port = free_port()
     settings = {
         "REPORTER_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}", "REPORTER_SAMPLE_INTERVAL": "1",
         "REPORTER_REDIS_URL": redis_url, "REPORTER_AI_KEY_PREFIX": redis_prefix, "REPORTER_PROBE_TIMEOUT": "0.5",
         "REPORTER_ALERTING_FILE": str(tmp_path / "alerting.toml"),
-        "LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+        **clock.env()}
     base = f"http://127.0.0.1:{port}"
 
-    def restart(proc, later="+0"):
+    def restart(proc, later=0):
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=15)
         assert proc.returncode == 0 and "Traceback" not in stderr, stderr
-        offset.write_text(f"{later}\n")
+        clock.set(later)
         return start_daemon(tmp_path, settings, port)
 
     proc = start_daemon(tmp_path, settings, port)
@@ -112,7 +96,7 @@ def test_pending_for_survives_a_quick_restart_and_restarts_after_25_min_down(tmp
         proc = restart(proc)  # a plain restart of a few seconds: the window goes on
         state, kept = memory_alert(base)
         assert state == "pending" and abs((kept - since).total_seconds()) < 0.002  # stored in whole ms
-        proc = restart(proc, "+1500")  # down for 25 minutes
+        proc = restart(proc, 1500)  # down for 25 minutes
         state, again = memory_alert(base)
         assert state == "pending" and (again - since).total_seconds() > 1500  # not fired: downtime is no `for`
     finally:
