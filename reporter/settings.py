@@ -6,9 +6,11 @@ Every setting, its default and its meaning is listed in ``settings.example.env``
 
 from __future__ import annotations
 
+import email.utils
 import io
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -294,6 +296,26 @@ class Settings(BaseSettings):
                 value.encode("idna")
         except UnicodeError:
             raise ValueError("not a valid name (undecodable characters or bad host name)") from None
+        return value
+
+    @field_validator("disk_path")
+    @classmethod
+    def _existing_path(cls, value: str) -> str:
+        # a typo would otherwise leave disk_percent missing (and disk alerts silent) on every sample
+        if not os.path.isabs(value):
+            raise ValueError(f"{value!r} is not an absolute path (the filesystem to sample, e.g. /)")
+        if not os.path.exists(value):
+            raise ValueError(f"{value} does not exist (the filesystem to sample, e.g. / or /var/lib)")
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        # a bare name was taken and every report email refused by the SMTP server; a line break would add headers
+        _, address = email.utils.parseaddr(value)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value) or not re.match(r"^[^@\s<>]+@[^@\s<>]+$", address):
+            raise ValueError(f"{value!a} is not an email address (e.g. reporter@example.com or "
+                             "Reporter <reporter@example.com>)")
         return value
 
     @field_validator("ollama_url")

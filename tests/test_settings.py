@@ -45,6 +45,12 @@ def test_env_and_env_file(tmp_path, monkeypatch):
     # HTTP trims the header: with a blank at an end no request could ever match, the API was locked for good
     ("REPORTER_API_TOKEN", "Tok-7f3a ", "printable ASCII without spaces"),
     ("REPORTER_API_TOKEN", "tök-7f3a", "printable ASCII without spaces"),
+    # disk_percent was missing on every sample and the disk alert silent
+    ("REPORTER_DISK_PATH", "/nonexistent/data", "/nonexistent/data does not exist"),
+    ("REPORTER_DISK_PATH", "var/lib", "not an absolute path"),
+    # every report email was refused by the SMTP server; a line break would add headers
+    ("REPORTER_EMAIL_FROM", "x", "'x' is not an email address"),
+    ("REPORTER_EMAIL_FROM", "reporter@example.com\r\nBcc: all@example.com", "is not an email address"),
 ])
 def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
@@ -53,6 +59,13 @@ def test_bad_value_is_one_line_naming_the_setting(monkeypatch, name, value, expe
     message = str(info.value)
     assert message.startswith(f"{name}: ") and expected in message and "\n" not in message
     assert "7f3a" not in message  # a secret's value is never shown
+
+
+@pytest.mark.parametrize("sender", ["reporter@localhost", "Reporter <reporter@example.com>",
+                                    "\"Ops, reporter\" <ops@example.com>"])
+def test_a_sender_may_have_a_display_name(monkeypatch, sender):
+    monkeypatch.setenv("REPORTER_EMAIL_FROM", sender)
+    assert load_settings(None).email_from == sender
 
 
 def test_reports_and_their_times():
