@@ -209,7 +209,7 @@ def test_alert(settings: Settings, config: AlertingConfig, receiver_name: str | 
                 line += f"; last error: {status['last_error']}"
                 if status["status"] == "pending":
                     line += " (still queued: the daemon keeps retrying it)"
-            click.echo(line)
+            _line(line)  # the last error quotes the receiver's answer
     finally:
         history.close()
     return 0 if failures == 0 else 1
@@ -227,8 +227,8 @@ def silence_add(settings: Settings, matchers: tuple[str, ...], seconds: float, c
     finally:
         history.close()
     since = f" from {_when(silence.starts_at, settings.tz)}" if silence.state(now) == "pending" else ""
-    click.echo(f"{silence.id}{since} until {_when(silence.ends_at, settings.tz)}"
-               f"{' (pending)' if since else ''}: {' '.join(map(str, parsed))}")
+    _line(f"{silence.id}{since} until {_when(silence.ends_at, settings.tz)}"
+          f"{' (pending)' if since else ''}: {' '.join(map(str, parsed))}")  # a matcher's value is typed text
 
 
 def silence_list(settings: Settings, include_expired: bool) -> None:

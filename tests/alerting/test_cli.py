@@ -384,8 +384,8 @@ def test_text_written_by_others_cannot_drive_the_terminal(tmp_path):
                                                   AlertState.FIRING, active, active), "firing")], active)
     history.close()
     env = {"REPORTER_HISTORY_URL": url}
-    for args in (("silence", "add", "--match", "alertname=cpu_high", "--duration", "1h", "--comment", evil,
-                  "--author", evil), ("ack", "cpu_high", "--comment", evil, "--by", evil)):
+    for args in (("silence", "add", "--match", "alertname=cpu_high", "--match", f"team={evil}", "--duration", "1h",
+                  "--comment", evil, "--author", evil), ("ack", "cpu_high", "--comment", evil, "--by", evil)):
         result = reporter(*args, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", result.stdout), repr(result.stdout)
