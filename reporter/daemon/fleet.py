@@ -34,6 +34,7 @@ def frozen_after(settings: Settings) -> float:
 
 def register(history: History, settings: Settings, node_id: str, address: str) -> None:
     """Record this node in its ``hosts`` row at start (role, version, pid, address, started and seen now): what a
-    second node with the same host name is told about the holder, and what ``/api/v1/hosts`` lists."""
-    HostRegistry(history.engine).register(settings.host_name, node_id, settings.role, __version__[:32], os.getpid(),
-                                          address[:255], datetime.now(UTC))
+    second node with the same host name is told about the holder, and what ``/api/v1/hosts`` lists. The history
+    keeps it, to record it again should the row be deleted while the node runs (``reporter hosts forget``)."""
+    history.registration = HostRegistry(history.engine).register(
+        settings.host_name, node_id, settings.role, __version__[:32], os.getpid(), address[:255], datetime.now(UTC))

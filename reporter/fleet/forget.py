@@ -1,7 +1,9 @@
 """Forgetting a host of the fleet for good (``reporter hosts forget NAME``): its ``hosts`` row is deleted, so
 that it is no longer listed (``reporter hosts``, ``/api/v1/hosts``, the status page) and the leader resolves its
 alerts, ``host_down`` included, at its next evaluation (:mod:`reporter.alerting.fleet`). Its samples stay until
-retention prunes them. A host that starts again registers again (a new row).
+retention prunes them. A host that starts again registers again (a new row); a node that was running but cut off
+from the database (its lock gone with its session) records its row again with its next sample
+(:func:`reporter.store.hosts.upsert_sample`).
 
 A running host is never forgotten: the node of host NAME holds the host-name advisory lock (``k1`` from the
 database and schema, ``k2`` = :func:`reporter.fleet.lock_session.host_key` of NAME) for as long as its session lives.

@@ -22,7 +22,7 @@ from reporter.snapshot import Snapshot
 from reporter.sqlite_file import lasting_file
 from reporter.store.fleet_schema import hosts
 from reporter.store.health import HistoryHealth
-from reporter.store.hosts import upsert_sample
+from reporter.store.hosts import Registration, upsert_sample
 from reporter.store.migrate import upgrade
 from reporter.store.partitions import Partitions, is_missing_partition
 from reporter.store.reclaim import Reclaimed, convert, reclaim, sqlite_pragmas, vacuum_mode
@@ -85,7 +85,9 @@ class History:
     ``host``: this node's host name (``REPORTER_HOST_NAME``): the host its samples are stored and read under.
     ``fleet``: True on PostgreSQL, where several hosts write into one history (``samples`` has a ``host``
     column and day partitions); on SQLite the history is single-host (no host column; reads of another host
-    find nothing).
+    find nothing). ``registration``: what this node recorded of itself in its ``hosts`` row
+    (:meth:`reporter.store.hosts.HostRegistry.register`; None until then): a sample written after the row was
+    deleted records it again.
 
     Raises SQLAlchemy's ``OperationalError`` when the database cannot be opened or written. ``health``: the
     write health shared by every component that writes it (see :class:`reporter.store.health.HistoryHealth`).
@@ -94,6 +96,7 @@ class History:
     def __init__(self, url: str, features: list[str], host: str = "localhost") -> None:
         self.url = url
         self.host = host
+        self.registration: Registration | None = None
         self.health = HistoryHealth(url)
         self.engine = history_engine(url)
         self.fleet = self.engine.dialect.name == "postgresql"
@@ -172,7 +175,7 @@ class History:
                 conn.execute(self.usage_lists.insert(), [{"kind": k, "ts": t, "body": b} for k, t, b in lists])
             now = round(time.time() * 1000)
             for host, ts in latest.items():
-                upsert_sample(conn, host, ts, now)
+                upsert_sample(conn, host, ts, now, registration=self.registration if host == self.host else None)
         for kind, ts, body in lists:
             if ts >= (self._last_lists.get(kind, (None, None))[0] or 0):
                 self._last_lists[kind] = (ts, body)
@@ -192,8 +195,9 @@ class History:
                     conn.execute(self._insert, {**values, "ts": ts})
                     for kind, body in lists.items():
                         conn.execute(self.usage_lists.insert(), {"kind": kind, "ts": ts, "body": body})
-                    upsert_sample(conn, row.host if self.fleet else self.host, ts, round(time.time() * 1000),
-                                  snapshot_json, status)
+                    host = row.host if self.fleet else self.host
+                    upsert_sample(conn, host, ts, round(time.time() * 1000), snapshot_json, status,
+                                  self.registration if host == self.host else None)
                 break
             except IntegrityError as exc:
                 if attempt == TS_COLLISION_RETRIES:

@@ -43,21 +43,39 @@ class HostRow:
     snapshot: str | None
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a node records of itself in its ``hosts`` row (:meth:`HostRegistry.register`): ``node_id`` (random
+    per process), ``role``, ``version``, ``pid``, ``address`` (its HTTP URL), ``started_at`` (Unix ms)."""
+
+    node_id: str
+    role: str
+    version: str
+    pid: int | None
+    address: str | None
+    started_at: int
+
+
 def _insert(conn: Connection):
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(hosts)
 
 
 def upsert_sample(conn: Connection, host: str, ts: int, now_ms: int, snapshot: str | None = None,
-                  status: str | None = None) -> None:
+                  status: str | None = None, registration: Registration | None = None) -> None:
     """In the caller's transaction: the ``hosts`` row of ``host`` after it stored a sample at ``ts`` (Unix ms):
     ``last_sample`` = the later of the stored one and ``ts``, ``seen_at`` = ``now_ms``, and ``snapshot`` /
     ``status`` when given (left as they are when None: a spooled row written late). A host with no row yet gets
-    one (role ``node``, empty node id and version until it registers). PostgreSQL and SQLite only (a no-op on
-    other databases)."""
+    one: with ``registration`` (the writing node's own, when it registered) as if it had registered again (its
+    row was deleted while it ran: ``reporter hosts forget`` of a node cut off from the database); without, role
+    ``node`` and an empty node id and version until it registers. PostgreSQL and SQLite only (a no-op on other
+    databases)."""
     if conn.dialect.name not in ("postgresql", "sqlite"):
         return
     statement = _upsert(conn.dialect.name, snapshot is not None, status is not None)
-    conn.execute(statement, {"name": host, "ts": ts, "now": now_ms, "snapshot": snapshot, "status": status})
+    mine = registration or Registration("", "node", "", None, None, now_ms)
+    conn.execute(statement, {"name": host, "ts": ts, "now": now_ms, "snapshot": snapshot, "status": status,
+                             "node_id": mine.node_id, "role": mine.role, "version": mine.version, "pid": mine.pid,
+                             "address": mine.address, "started_at": mine.started_at})
 
 
 @functools.cache
@@ -65,7 +83,8 @@ def _upsert(dialect: str, with_snapshot: bool, with_status: bool):
     """The upsert statement of :func:`upsert_sample`, built once per shape (building one costs ~1 ms of CPU;
     executing a built one, with its compiled form cached, a tenth of that)."""
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(hosts).values(
-        name=bindparam("name"), node_id="", role="node", version="", started_at=bindparam("now"),
+        name=bindparam("name"), node_id=bindparam("node_id"), role=bindparam("role"), version=bindparam("version"),
+        pid=bindparam("pid"), address=bindparam("address"), started_at=bindparam("started_at"),
         seen_at=bindparam("now"), last_sample=bindparam("ts"), snapshot=bindparam("snapshot"),
         status=bindparam("status"))
     stored, new = hosts.c.last_sample, insert.excluded.last_sample
@@ -87,17 +106,20 @@ class HostRegistry:
         self.engine = engine
 
     def register(self, name: str, node_id: str, role: str, version: str, pid: int | None, address: str | None,
-                 now: datetime) -> None:
+                 now: datetime) -> Registration:
         """Record the node now running as host ``name`` (at its start): ``node_id`` (random per process),
         ``role`` (``node``/``agent``), ``version``, ``pid``, ``address`` (its HTTP URL), ``started_at`` and
-        ``seen_at`` = ``now``. The host's last sample, status and snapshot stay."""
+        ``seen_at`` = ``now``. The host's last sample, status and snapshot stay. Returns what was recorded (for
+        :func:`upsert_sample`, should the row be deleted while the node runs)."""
         at = to_ms(now)
+        registration = Registration(node_id, role, version, pid, address, at)
         fields = {"node_id": node_id, "role": role, "version": version, "pid": pid, "address": address,
                   "started_at": at, "seen_at": at}
         with self.engine.begin() as conn:
             insert = _insert(conn).values(name=name, **fields)
             conn.execute(insert.on_conflict_do_update(
                 index_elements=[hosts.c.name], set_={key: insert.excluded[key] for key in fields}))
+        return registration
 
     def list(self, snapshots: bool = True) -> builtins.list[HostRow]:
         """Every host, by name; ``snapshots=False`` leaves the ``snapshot`` JSON unread (None in the rows: a few

@@ -76,6 +76,39 @@ def test_each_sample_updates_its_hosts_row(url):
         h.close()
 
 
+def test_a_running_node_whose_row_was_deleted_records_itself_again_at_its_next_sample(url):
+    """``reporter hosts forget`` of a node cut off from the database (its lock gone with its session) deleted
+    its row; the node's next sample recreated it with an empty version and node id and no pid, so ``reporter
+    hosts`` showed a nameless holder and a second node with its name was told nothing useful."""
+    h = History(url, FEATURES, host="web-1")
+    try:
+        registry = HostRegistry(h.engine)
+        h.registration = registry.register("web-1", "n1", "node", "1.0", 4242, "http://10.0.0.1:8080", NOW)
+        h.write(snap(T0, cpu=3.0))
+        with h.engine.begin() as conn:
+            assert registry.remove(conn, "web-1")
+        h.write(snap(T0 + timedelta(seconds=10), cpu=4.0))
+        row = registry.get("web-1")
+        assert row is not None
+        assert (row.node_id, row.role, row.version, row.pid, row.address) == ("n1", "node", "1.0", 4242,
+                                                                              "http://10.0.0.1:8080")
+        assert row.started_at == NOW and row.last_sample == T0 + timedelta(seconds=10)
+        with h.engine.begin() as conn:
+            registry.remove(conn, "web-1")
+        h.write_rows([h.prepare(snap(T0 + timedelta(seconds=20), cpu=5.0))])  # a drained spool's batch
+        row = registry.get("web-1")
+        assert row is not None and (row.node_id, row.pid) == ("n1", 4242)
+        other = History(url, FEATURES, host="gpu-1")  # another host's rows never take this node's registration
+        try:
+            other.write(snap(T0, cpu=1.0))
+        finally:
+            other.close()
+        gpu = registry.get("gpu-1")
+        assert gpu is not None and (gpu.node_id, gpu.version, gpu.pid) == ("", "", None)
+    finally:
+        h.close()
+
+
 def test_two_hosts_at_the_same_millisecond_in_one_postgresql_schema(pg_schema_url):
     """Two History objects with different hosts write the same millisecond: both rows kept, each host's row
     in hosts, one host's series read alone."""
