@@ -93,8 +93,12 @@ class ReportJob:
 
     def needed_since(self, now: datetime) -> datetime | None:
         """The oldest time whose samples the reports produced still need (:meth:`ReportSchedule.needed_since` of
-        each; None when no report is produced): the prune job keeps them past the retention."""
-        return min((schedule.needed_since(now) for schedule in self.schedules), default=None)
+        each; None when no report is produced): the prune job keeps them past the retention. A period that ended
+        before the history's first sample is never rendered, so it holds nothing back."""
+        if not self.schedules:
+            return None
+        first = self.history.first_time()
+        return min(schedule.needed_since(now, first) for schedule in self.schedules)
 
     def schedule_of(self, period: Period) -> ReportSchedule:
         """The schedule of ``period``'s kind (a kind not produced gets an unscheduled one: ``reporter report``)."""

@@ -75,11 +75,15 @@ class ReportSchedule:
             period = period.next()
         return due
 
-    def needed_since(self, now: datetime) -> datetime:
+    def needed_since(self, now: datetime, first_sample: datetime | None) -> datetime:
         """The oldest time whose samples this schedule's reports still need (UTC): the start of the period
-        before ``now``'s while its report is not done, else the start of ``now``'s period (its report comes)."""
+        before ``now``'s while its report is not done, else the start of ``now``'s period (its report comes).
+        ``first_sample``: the history's oldest sample; a period that ended before it (or any, in an empty history)
+        is never rendered (:meth:`due_periods`), so it needs nothing: ``now``'s period start."""
         current = Period.containing(now, self.tz, self.kind)
         before = current.previous()
+        if first_sample is None or before.end <= first_sample:
+            return current.start
         with self.engine.connect() as conn:
             status = conn.execute(select(reports.c.status).where(reports.c.day == before.key)).scalar()
         return before.start if status != "done" else current.start

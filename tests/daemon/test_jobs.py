@@ -177,3 +177,27 @@ def test_prune_keeps_the_month_a_monthly_report_still_needs_then_lets_it_go(tmp_
         assert PruneJob(history, 30, hold=lambda now: None).cutoff(late) == late - timedelta(days=30)
     finally:
         history.close()
+
+
+def test_prune_holds_nothing_for_a_period_that_ended_before_the_first_sample(tmp_path, caplog):
+    """A history started on 5 December: November's monthly report is never rendered (no sample of it), so the
+    prune neither keeps samples for it nor logs "keeping samples ... for a report not rendered yet" at every run."""
+    from reporter.report.job import ReportJob
+    from reporter.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    history = History(url, FEATURES)
+    try:
+        settings = Settings(history_url=url, timezone="UTC", reports="daily,weekly,monthly",
+                            report_dir=str(tmp_path / "reports"))
+        job = ReportJob(settings, history)
+        now = datetime(2026, 12, 5, 2, 30, tzinfo=UTC)
+        with history.engine.begin() as conn:
+            conn.execute(history._insert, {"ts": to_ms(datetime(2026, 12, 5, 2, 28, tzinfo=UTC)), "cpu_percent": 1})
+        assert job.needed_since(now) == datetime(2026, 11, 30, tzinfo=UTC)  # the current week's Monday only
+        prune = PruneJob(history, retention_days=30, interval=1.0, hold=job.needed_since)
+        with caplog.at_level(logging.INFO, logger="reporter.daemon.jobs"):
+            assert prune.cutoff(now) == now - timedelta(days=30)
+        assert "keeping samples" not in caplog.text
+    finally:
+        history.close()
