@@ -355,8 +355,9 @@ class Evaluator:
         self._moved = {}
         for record, event in changes:
             if event:  # pending is routine (often reset by the next sample): debug only
-                log.log(logging.DEBUG if event == "pending" else logging.INFO, "alert %s %s: %s (value %s)",
-                        record.alertname, event, record.annotations.get("summary", ""), fmt(record.value))
+                log.log(logging.DEBUG if event == "pending" else logging.INFO, "alert %s%s %s: %s (value %s)",
+                        record.alertname, _label_text(record.labels), event, record.annotations.get("summary", ""),
+                        fmt(record.value))
         if self.unsaved:  # earlier changes wait for the store: these go after them
             if changes or moved:
                 self.unsaved.keep(changes + moved, now)
@@ -526,3 +527,10 @@ class Evaluator:
         order = {AlertState.FIRING: 0, AlertState.PENDING: 1}
         return sorted((r for r in self.records.values() if r.state in order),
                       key=lambda r: (order[r.state], r.alertname, r.fingerprint))
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    """``{host=a, service=ollama}``: the labels telling one alert of a rule from another (all but ``alertname``
+    and ``severity``), for log lines; empty when there are none."""
+    rest = [f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("alertname", "severity")]
+    return "{" + ", ".join(rest) + "}" if rest else ""

@@ -316,3 +316,18 @@ def test_ai_error_spike_needs_three_times_the_previous_hours_error_rate(history)
 
     assert spikes(0, 86) == []  # 14 % errors: above 10 % but under 3 x the hour's 5 %
     assert spikes(10, 84) == [(10, "ai_error_spike", "firing")]  # 16 %
+
+
+def test_firing_and_resolved_log_lines_name_the_alert_labels(history, caplog):
+    """Two services down (or two hosts in a fleet) give two alerts of one rule: each log line names its labels,
+    so "alert service_down firing" says which service and host."""
+    caplog.set_level(logging.INFO, "reporter.alerting.evaluator")
+    ev = evaluator(history)
+    run(ev, [(t, snapshot(t, down=("redis", "ollama"))) for t in range(0, 40, 10)])
+    run(ev, [(40, snapshot(40))])
+    lines = sorted(r.getMessage() for r in caplog.records if r.getMessage().startswith("alert service_down"))
+    assert [line.split(":")[0] for line in lines] == [
+        "alert service_down{host=localhost, service=ollama} firing",
+        "alert service_down{host=localhost, service=ollama} resolved",
+        "alert service_down{host=localhost, service=redis} firing",
+        "alert service_down{host=localhost, service=redis} resolved"]
