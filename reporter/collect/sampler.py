@@ -30,6 +30,10 @@ from reporter.snapshot import (
 
 log = logging.getLogger(__name__)
 
+# the setting telling where a source is, named in its failure's log line (a refused connection names no address)
+SOURCE_SETTINGS = {"database": "REPORTER_APP_DATABASE_URL", "usage": "REPORTER_APP_DATABASE_URL",
+                   "redis": "REPORTER_REDIS_URL", "ai": "REPORTER_REDIS_URL", "ollama": "REPORTER_OLLAMA_URL"}
+
 
 class Sampler:
     """Takes snapshots from ``collectors`` (exactly those; :meth:`from_settings` uses the default list); call
@@ -180,7 +184,10 @@ class Sampler:
         read every ``REPORTER_USAGE_INTERVAL`` is not 60 failures a minute."""
         for name, error in errors.items():
             if name in ran:
-                self.failures.failed(name, error, hint="sampling goes on; the snapshot shows this source as missing")
+                where = SOURCE_SETTINGS.get(name)
+                check = f"; check {where}" if where and where not in error else ""
+                self.failures.failed(name, error,
+                                     hint=f"sampling goes on; the snapshot shows this source as missing{check}")
         for name in self.failures.failing().keys() - errors.keys() - skipped:
             self.failures.ok(name)
 

@@ -153,3 +153,23 @@ def test_a_failing_usage_read_counts_one_failed_attempt_per_read_not_per_sample(
     assert snap.usage is None and "does not exist" in snap.errors["usage"]  # still shown as failing
     usage_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("usage:")]
     assert len(usage_lines) == 1, usage_lines  # one read, one failure
+
+
+def test_a_refused_source_s_log_line_names_the_setting_to_check(refused_port, caplog):
+    """"ollama: ConnectionRefusedError: [Errno 111] Connection refused" says neither where nor what to change: the
+    first failure's line names the setting holding the source's address (the snapshot's error is unchanged)."""
+    sampler = make(redis_url=f"redis://127.0.0.1:{refused_port}/0",
+                   app_database_url=f"postgresql+psycopg://u:pw@127.0.0.1:{refused_port}/x",
+                   ollama_url=f"http://127.0.0.1:{refused_port}", probe_timeout=1.0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="reporter.collect.sampler"):
+            snap = sampler.sample()
+    finally:
+        sampler.close()
+    lines = {r.getMessage().split(":", 1)[0]: r.getMessage() for r in caplog.records}
+    assert lines["ollama"].endswith("; check REPORTER_OLLAMA_URL)")
+    assert lines["redis"].endswith("; check REPORTER_REDIS_URL)")
+    assert lines["ai"].endswith("; check REPORTER_REDIS_URL)")
+    assert lines["database"].endswith("; check REPORTER_APP_DATABASE_URL)")
+    assert lines["usage"].count("REPORTER_APP_DATABASE_URL") == 1  # its error names it already
+    assert "REPORTER_" not in snap.errors["ollama"]
