@@ -266,6 +266,22 @@ def test_usage_that_failed_is_not_said_to_be_unread_on_this_host(page):
     page.wait(lambda: page.visible("main") and page.text("host-name") == "web01.example.com", 10, "the daemon again")
 
 
+def test_a_node_leaving_the_ai_counters_to_the_leader_says_so(page):
+    """A fleet node that does not lead has ai all null with error "sampled by the leader": its page showed
+    "Requests" with a dash with no reason; it now says where the figures are read."""
+    from reporter.snapshot import SAMPLED_BY_LEADER, AISection
+
+    latest = Latest()
+    latest.publish(snapshot(when=datetime.now(UTC), usage=None,
+                            ai=AISection(model="mistral:7b", error=SAMPLED_BY_LEADER)))
+    with serve(latest) as (_, base):
+        page.driver.get(base + "/")
+        page.wait(lambda: page.figure("ai", "Requests") is not None, 10, "the AI figures")
+        assert page.figure("ai", "Requests") == "read by the leader (see Hosts)"
+    page.driver.get(page.base + "/")
+    page.wait(lambda: page.visible("main") and page.text("host-name") == "web01.example.com", 10, "the daemon again")
+
+
 def test_a_counter_changed_in_redis_appears_within_one_refresh(page):
     assert page.figure("ai", "Requests") == "7"
     page.client.set(page.prefix + "total_requests", 42)

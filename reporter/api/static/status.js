@@ -210,8 +210,10 @@
 
   function renderAI(s) {
     const ai = s.ai, window5 = (ai.windows || {})["5m"];
+    // a node of a fleet that leaves the AI counters to the leader: say so rather than show bare dashes
+    const byLeader = ai.error === "sampled by the leader";
     const pairs = [["Model", ai.model + (ai.is_available === false ? " (not available)" : "")],
-                   ["Requests", ai.total_requests ?? "–"],
+                   ["Requests", ai.total_requests ?? (byLeader ? "read by the leader (see Hosts)" : "–")],
                    ["Avg response", num(ai.avg_response_time, 2, " s")],
                    ["Cache hits", num(ai.cache_hit_rate, 1, " %")]];
     if (window5) {
