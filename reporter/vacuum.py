@@ -26,8 +26,10 @@ def run_vacuum(settings: Settings) -> None:
     lock = HistoryLock(path)  # before opening: closing a lock's descriptor would drop SQLite's locks
     try:
         lock.acquire()
-    except StartupError as exc:
-        raise click.ClickException(f"{exc}") from None
+    except StartupError as exc:  # the daemon's advice (a history of its own) does not fit: vacuum needs this one
+        who = str(exc).split(";", 1)[0]
+        raise click.ClickException(f"{who}; stop that reporter first (vacuum needs the history to itself), "
+                                   "then run `reporter vacuum` again") from None
     try:
         history = open_history(settings)
     except BaseException:

@@ -196,6 +196,7 @@ def test_vacuum_command_switches_an_old_file_and_refuses_while_a_daemon_runs(tmp
     finally:
         lock.release()
     assert busy.returncode == 1 and f"another reporter (pid {os.getpid()}) is already using" in busy.stderr
+    assert "stop that reporter first" in busy.stderr and "REPORTER_HISTORY_URL" not in busy.stderr  # not the daemon's advice
     assert os.path.getsize(path) == before
 
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
