@@ -193,6 +193,9 @@ def _time_axes(ax, start: datetime, end: datetime, tz: ZoneInfo, unit: str, ymax
     0..``ymax`` in ``unit``, the grid and the spines of a time chart."""
     ax.set_xlim(mdates.date2num(start), mdates.date2num(end))  # what the date axis makes of datetimes
     ax.set_ylim(0, ymax if ymax is not None else None)
+    top = ax.dataLim.ymax  # the highest value drawn (-inf when nothing is)
+    if ymax is None and not (math.isfinite(top) and top > 0):
+        ax.set_ylim(0, 1)  # all zero: 0..1, not the 0..0.05 matplotlib pads an empty range to ("0.015 s" ticks)
     hours = (end - start).total_seconds() / 3600
     if hours > 48:  # a week or a month: local days
         ax.xaxis.set_major_locator(mdates.DayLocator(interval=1 if hours <= 8 * 25 else 3, tz=tz))

@@ -34,3 +34,15 @@ def test_a_months_charts_do_not_label_the_next_month():
                           full_at=None, outlook="short", series=series)
     capacity = trend_chart([trend], start=start, end=end, tz=TZ, label="Disk and memory (%)")
     assert _labels(capacity) == ["01 Nov", "08 Nov", "15 Nov", "22 Nov", "29 Nov"]
+
+
+def test_an_all_zero_series_without_a_fixed_axis_is_drawn_on_0_to_1():
+    """A day without AI requests: its response time per hour, all 0 s, was labelled 0.015, 0.03, 0.045 s."""
+    start = datetime(2026, 11, 23, tzinfo=TZ)
+    svg = line_chart([(start + timedelta(hours=h), 0.0) for h in range(24)], start=start,
+                     end=start + timedelta(days=1), tz=TZ, label="Response time per hour", unit=" s", ymax=None)
+    ticks = re.findall(r">([\d.]+) s<", svg)
+    assert ticks and ticks[0] == "0" and ticks[-1] == "1" and "0.015" not in ticks, ticks
+    busy = line_chart([(start + timedelta(hours=h), 0.004) for h in range(24)], start=start,
+                      end=start + timedelta(days=1), tz=TZ, label="Response time per hour", unit=" s", ymax=None)
+    assert "1 s" not in busy  # a small non-zero series keeps its own scale
