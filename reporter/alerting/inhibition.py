@@ -88,3 +88,16 @@ DEFAULT_RULES: tuple[InhibitRule, ...] = tuple(
                        "equal": ["host"]}),
     )
 )
+
+
+def rule_table(rule: InhibitRule) -> dict[str, object]:
+    """``rule`` as an ``[[inhibit_rules]]`` table plus its ``name`` (JSON-ready; :func:`rule_of_table` reads it
+    back): how the rules in force travel to the report's render child."""
+    return {"name": rule.name, "source_matchers": [str(m) for m in rule.source],
+            "target_matchers": [str(m) for m in rule.target], "equal": list(rule.equal)}
+
+
+def rule_of_table(table: dict) -> InhibitRule:
+    """The rule :func:`rule_table` wrote; ValueError (one line) when the table is not one."""
+    body = {k: v for k, v in table.items() if k != "name"}
+    return parse_rule(body, str(table.get("name") or "inhibit_rules"))

@@ -99,6 +99,7 @@ class LeaderDuties:
             if self.report_job is None:
                 self.report_job = ReportJob(self.settings, self.history, self.env_file)
                 self.report_job.remove_stale_temps()  # what a rendering killed with the previous leader left
+            self.report_job.inhibit_rules = self.config.inhibit_rules  # those in force (a reload may have changed them)
             self.report_job.fence(fence)
             try:
                 self.sample_job.seed()  # the AI counter window, from the previous leader's samples
@@ -180,6 +181,8 @@ class LeaderDuties:
         for its next election. Returns a one-line summary."""
         with self._lock:
             self.config = config
+            if self.report_job is not None:
+                self.report_job.inhibit_rules = config.inhibit_rules
             if self.alerting is not None:
                 return self.alerting.reload(config)
         return f"{len(config.rules)} rules, {len(config.receivers)} receiver(s); applied when this node leads"

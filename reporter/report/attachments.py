@@ -54,7 +54,8 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
     ``popular_scenarios`` (the period's, as the HTML shows them, when the application database was read; else
     the stored lifetime lists), ``gaps`` (times ISO 8601 in the report's timezone, durations in seconds). ``alerts``
     has every episode in the report's order (most severe, longest, earliest first), an empty ``end`` while still
-    firing and ``duration_seconds`` within the report's period. Written as
+    firing, ``duration_seconds`` within the report's period and ``inhibited_by`` (the alert that inhibited the
+    episode when it began, "" for none). Written as
     ``YYYY-MM-DD.<name>.csv``: the HTML's "N more in ..." notes name the files that way. A fleet report adds
     ``hosts``: the fleet summary (coverage, CPU/memory/disk average and p95 in percent, alert episodes), also
     with ``capped_only``; its ``outages`` and ``gaps`` have a ``host`` column and the rows of every host it
@@ -77,9 +78,9 @@ def csv_attachments(report: Report, *, capped_only: bool = False) -> dict[str, s
         "outages": (len(outages), ["service", "start", "end", "duration_seconds"],
                         [[o["service"], o["start"], o["end"], round(o["seconds"])] for o in outages]),
         "alerts": (len(report.alerts), ["alertname", "severity", "start", "end", "duration_seconds", "labels",
-                                            "summary", "acknowledged_by", "acknowledged_at"],
+                                            "summary", "acknowledged_by", "acknowledged_at", "inhibited_by"],
                        [[a.alertname, a.severity, a.start, a.end, round(a.seconds), a.distinguishing_labels,
-                         a.summary, a.acknowledged_by, a.acknowledged_at] for a in report.alerts]),
+                         a.summary, a.acknowledged_by, a.acknowledged_at, a.inhibited_by] for a in report.alerts]),
         "top_users": (len(users), users_header or ["user_id", "email", "activity_count", "last_active"], users),
         "popular_scenarios": (len(scenarios), scenarios_header or ["scenario_id", "name", "start_count",
                                                                        "completion_rate"], scenarios),

@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +17,7 @@ import numpy as np
 from sqlalchemy import select
 
 from reporter.alerting.acks import AckStore
+from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.alerting.state import AlertStore
 from reporter.base.ms import from_ms, to_ms
 from reporter.catalog import catalog, report_metrics
@@ -24,6 +26,7 @@ from reporter.report.ai_service import HOST_COLUMNS, ai_service, compared, loads
 from reporter.report.capacity import capacity_of
 from reporter.report.fleet import HostSummary, detailed_hosts, summaries
 from reporter.report.incidents import incidents
+from reporter.report.inhibited import mark_inhibited
 from reporter.report.model import (
     AIDay,
     AlertEpisode,
@@ -183,7 +186,8 @@ def _with_probes(result: tuple[HostDay, np.ndarray]) -> tuple[HostDay, tuple[flo
 
 
 def build_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
-                 now: datetime | None = None, settings: Settings | None = None, compare: bool = True) -> Report:
+                 now: datetime | None = None, settings: Settings | None = None, compare: bool = True,
+                 inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> Report:
     """The report of ``period`` (a :class:`Period`, e.g. ``Period.day(date, tz)``) from ``history``. Never
     raises for missing data: an empty period gives a report whose figures are None.
 
@@ -197,6 +201,9 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     ``settings``: the objectives and other report settings (None: the defaults). With ``compare``,
     ``Report.previous`` is the report of the period before (built without its own previous), or None when the
     history holds nothing before this period.
+
+    ``inhibit_rules``: the inhibition rules in force (the alerting configuration's; default the built-in ones),
+    which mark the episodes inhibited when they began firing (:func:`alert_episodes`).
     """
     day = period.key  # in log lines
     start, end = covered(period, now)
@@ -215,7 +222,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     samples = Samples.from_chunks(app_columns, history.app_row_chunks(app_columns, start - timedelta(hours=1), end),
                                   app_columns, to_ms(start))
 
-    episodes = alert_episodes(history, start, end)
+    episodes = alert_episodes(history, start, end, inhibit_rules=inhibit_rules)
     own, model = host_day(history, None, start, end, sample_interval,
                           shown=history.host if history.fleet else host)
     model_up, model_probes = _probes(model)
@@ -308,7 +315,7 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
     report.ai_service = ai_service([h.residency for h in hosts], samples, features)
     if compare:  # the previous period's report is for comparisons: it has no objectives
         report.previous = previous_report(history, period, sample_interval=sample_interval, host=host, top_n=top_n,
-                                          settings=settings)
+                                          settings=settings, inhibit_rules=inhibit_rules)
         report.ai_service = compared(report.ai_service, report.previous.ai_service if report.previous else None)
         report.trends = trends_of(report, samples, model, features, settings)
     if goals is not None and pool is not None:
@@ -319,14 +326,15 @@ def build_report(history: History, period: Period, *, sample_interval: float, ho
 
 
 def previous_report(history: History, period: Period, *, sample_interval: float, host: str, top_n: int = 10,
-                    settings: Settings | None = None) -> Report | None:
+                    settings: Settings | None = None,
+                    inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> Report | None:
     """The report of the period before ``period`` (same kind), without its own previous; None when the history's
     oldest sample is not before ``period`` (nothing to compare with)."""
     first = history.first_time()
     if first is None or first >= period.start:
         return None
     return build_report(history, period.previous(), sample_interval=sample_interval, host=host, top_n=top_n,
-                        settings=settings, compare=False)
+                        settings=settings, compare=False, inhibit_rules=inhibit_rules)
 
 
 def _list(history: History, kind: str, end: datetime) -> list[dict]:
@@ -345,7 +353,8 @@ def receiver_days(history: History, start: datetime, end: datetime) -> list[Rece
             for name in sorted(counts)]
 
 
-def alert_episodes(history: History, start: datetime, end: datetime, lookback_days: int = 30) -> list[AlertEpisode]:
+def alert_episodes(history: History, start: datetime, end: datetime, lookback_days: int = 30,
+                   inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> list[AlertEpisode]:
     """Every episode (one fingerprint, from firing to resolved) that was firing at some point of [start, end),
     each with the part of it inside the period in ``seconds``, most severe first, then the longest, then the
     earliest. An episode still open at ``end`` has ``end`` None. An acknowledged episode names who acknowledged it
@@ -355,6 +364,7 @@ def alert_episodes(history: History, start: datetime, end: datetime, lookback_da
     open_: dict[str, dict] = {}
     resolved: dict[str, datetime] = {}  # fingerprint -> its latest resolution (an episode begins after it)
     found: list[tuple[AlertEpisode, str, datetime | None, datetime]] = []  # + fingerprint, (after, fired at]
+    before: list[AlertEpisode] = []  # resolved before the period: they may have inhibited one of its episodes
     for event in events:
         fp = event["fingerprint"]
         if event["state"] == "firing":
@@ -365,6 +375,8 @@ def alert_episodes(history: History, start: datetime, end: datetime, lookback_da
                 fired = open_.pop(fp)
                 if event["at"] >= start:
                     found.append((_episode(fired, event["at"], start, end), fp, fired["after"], fired["at"]))
+                elif inhibit_rules:
+                    before.append(_episode(fired, event["at"], start, end))
     found += [(_episode(e, None, start, end), fp, e["after"], e["at"]) for fp, e in open_.items()]
     acks = AckStore(history.engine).of_alerts({fp for _, fp, _, _ in found})
     episodes = []
@@ -372,6 +384,7 @@ def alert_episodes(history: History, start: datetime, end: datetime, lookback_da
         ack = next((a for a in acks.get(fp, []) if (after is None or a.starts_at > after) and a.starts_at <= fired_at),
                    None)
         episodes.append(replace(episode, acknowledged_by=ack.by, acknowledged_at=ack.at) if ack else episode)
+    episodes = mark_inhibited(episodes, [*before, *episodes], inhibit_rules)
     return sorted(episodes, key=lambda e: (severity_rank(e.severity), -e.seconds, e.start, e.alertname))
 
 

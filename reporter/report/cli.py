@@ -13,6 +13,9 @@ from reporter.cli_history import open_history
 from reporter.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from reporter.alerting.inhibition import InhibitRule
     from reporter.report.period import Period
 
 
@@ -110,17 +113,34 @@ def _render_all(settings: Settings, periods: list[Period], out: Path | None, wan
     if out_dir.exists() and not out_dir.is_dir():
         raise click.BadParameter(f"{out_dir} is a file, not a folder", param_hint="--out")
     open_history(settings).close()  # a missing SQLite history is a one-line error here, not in each child
+    rules = inhibit_rules(settings)
     failures, lines = 0, list[str]()
     with click.progressbar(periods, label="rendering", file=sys.stderr,
                            item_show_func=lambda p: p and p.key, hidden=len(periods) == 1) as bar:
         for current in bar:
-            failures += _one(settings, current, out_dir, wanted, email, lines)
+            failures += _one(settings, current, out_dir, wanted, email, lines, rules)
     for line in lines:  # after the progress bar, so the two do not share a terminal line
         click.echo(line)
     return 1 if failures else 0
 
 
-def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, email: bool, lines: list[str]) -> int:
+def inhibit_rules(settings: Settings) -> Sequence[InhibitRule]:
+    """The inhibition rules in force, as the daemon loads them: REPORTER_ALERTING_FILE's ``inhibit_rules`` with the
+    built-in ones (unless turned off), the built-in ones without a file. A bad alerting file is one warning on
+    stderr, and the built-in rules apply (a report does not need the receivers that file also holds)."""
+    from reporter.alerting.inhibition import DEFAULT_RULES
+    from reporter.alerting.loading import AlertingConfigError, load_alerting
+
+    try:
+        return load_alerting(settings).inhibit_rules
+    except AlertingConfigError as exc:
+        click.echo(f"reporter: warning: bad alerting configuration ({exc}); the report marks the alerts inhibited "
+                   "by the built-in inhibition rules only", err=True)
+        return DEFAULT_RULES
+
+
+def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, email: bool, lines: list[str],
+         rules: Sequence[InhibitRule] | None = None) -> int:
     import logging
 
     from reporter.report.files import render_time_limit, report_files
@@ -129,7 +149,7 @@ def _one(settings: Settings, period: Period, out_dir: Path, formats: tuple, emai
 
     try:
         produced = render_in_child(settings, period, out_dir, formats,
-                                   timeout=render_time_limit(settings.report_timeout), nice=5)
+                                   timeout=render_time_limit(settings.report_timeout), nice=5, inhibit_rules=rules)
     except RenderError as exc:
         prefix = {"pdf": "PDF failed: ", "timeout": "", "crash": "", "template": "", "write": ""}
         click.echo(f"reporter: {period}: {prefix.get(exc.kind, 'rendering failed: ')}{exc}", err=True)

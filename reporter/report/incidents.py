@@ -9,6 +9,9 @@ Definitions (stated in the report too):
   **resolved during the period** (an episode that began before the period counts from its start; one still
   firing at the period's end is left out, it has no time to resolve yet);
 - the *longest* is the episode that fired longest **within** the period (its clipped ``seconds``);
+- an *inhibited* episode began while an alert that inhibits it (an inhibition rule in force) was firing, e.g.
+  ``model_unavailable`` while ``service_down{service=ollama}`` fired: a consequence of that outage, counted
+  apart and never as critical;
 - the *noisiest rules* are the rules (alert names) with the most episodes in the period, then the longest total
   firing time within it.
 
@@ -42,7 +45,8 @@ class Incidents:
     """The incident figures of one period.
 
     ``episodes``: every episode (most severe first); ``count``: how many; ``critical``: those of severity
-    ``critical``/``page``; ``firing``: still firing at the end of the period; ``resolved``: resolved during it;
+    ``critical``/``page`` not inhibited; ``inhibited``: those inhibited when they began (any severity);
+    ``firing``: still firing at the end of the period; ``resolved``: resolved during it;
     ``seconds``: their total firing time within the period (seconds, overlapping episodes add up); ``mttr``: the
     mean whole duration of the resolved ones (seconds; None when none was resolved); ``longest``: the episode
     that fired longest within the period (None without episodes); ``noisiest``: the top rules by episode count.
@@ -57,6 +61,7 @@ class Incidents:
     mttr: float | None
     longest: AlertEpisode | None
     noisiest: list[RuleNoise]
+    inhibited: int = 0
 
     @property
     def longest_seconds(self) -> float | None:
@@ -100,11 +105,12 @@ def incidents(report: Report) -> Incidents:
     return Incidents(
         episodes=episodes,
         count=len(episodes),
-        critical=sum(1 for e in episodes if severity_rank(e.severity) == 0),
+        critical=sum(1 for e in episodes if severity_rank(e.severity) == 0 and not e.inhibited_by),
         firing=sum(1 for e in episodes if e.firing),
         resolved=sum(1 for e in episodes if not e.firing),
         seconds=sum(e.seconds for e in episodes),
         mttr=mean_time_to_resolve(episodes),
         longest=max(episodes, key=lambda e: (e.seconds, -e.start.timestamp()), default=None),
         noisiest=noisiest_rules(episodes, previous),
+        inhibited=sum(1 for e in episodes if e.inhibited_by),
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.failures import FailureLog
 from reporter.report.files import remove_stale_temps, render_time_limit
 from reporter.report.period import Period
@@ -36,8 +38,12 @@ class ReportJob:
     next start (:meth:`ReportSchedule.claim`).
     """
 
-    def __init__(self, settings: Settings, history: History, env_file: Path | None = None) -> None:
+    def __init__(self, settings: Settings, history: History, env_file: Path | None = None,
+                 inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> None:
         self.settings, self.history, self.env_file = settings, history, env_file
+        # the inhibition rules in force (the alerting configuration's; a reload replaces them): they mark the
+        # report's inhibited alert episodes
+        self.inhibit_rules: Sequence[InhibitRule] = inhibit_rules
         # one schedule per report produced (REPORTER_REPORTS): daily, weekly, monthly; all in the ``reports`` table,
         # whose keys (2026-12-03, 2026-W48, 2026-11) never collide
         self.schedules = [ReportSchedule(history.engine, settings.tz, settings.report_time_of(kind),
@@ -119,7 +125,8 @@ class ReportJob:
         folder = Path(self.settings.report_dir).resolve()
         try:
             # nice 10: a rendering yields the CPU to sampling and HTTP answers
-            render_in_child(self.settings, period, folder, FORMATS, timeout=self.limit, nice=10, host=self.host)
+            render_in_child(self.settings, period, folder, FORMATS, timeout=self.limit, nice=10, host=self.host,
+                            inhibit_rules=self.inhibit_rules)
             ok, detail, reason = True, "", ""
         except RenderError as exc:
             ok, detail, reason = False, str(exc)[-1500:], exc.reason

@@ -100,6 +100,8 @@ class AlertEpisode:
     """One episode of one alert (one fingerprint, firing to resolved) that was firing during the report's
     period: ``end`` None while still firing at the period's end. ``seconds`` is the part of it inside the
     period (an episode that began the day before, or is still firing, is clipped), so never more than the period.
+    ``inhibited_by``: the alert that inhibited it when it began firing (``service_down{service=ollama}``, see
+    :mod:`reporter.report.inhibited`), "" when none did.
     """
 
     alertname: str
@@ -111,6 +113,7 @@ class AlertEpisode:
     seconds: float = 0.0
     acknowledged_by: str = ""  # who acknowledged the episode ("" when nobody did), and when
     acknowledged_at: datetime | None = None
+    inhibited_by: str = ""
 
     @property
     def firing(self) -> bool:

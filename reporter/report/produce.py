@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.report.build import build_report
 from reporter.report.files import remove_stale_temps, render_time_limit, report_path, write_atomic
 from reporter.report.period import Period
@@ -25,11 +27,13 @@ log = logging.getLogger(__name__)
 
 
 def produce(settings: Settings, history: History, period: Period, out_dir: Path,
-            formats: tuple[str, ...] = FORMATS, host: str | None = None, now: datetime | None = None) -> Produced:
+            formats: tuple[str, ...] = FORMATS, host: str | None = None, now: datetime | None = None,
+            inhibit_rules: Sequence[InhibitRule] = DEFAULT_RULES) -> Produced:
     """Render the report of ``period`` into ``out_dir`` (the current period until ``now``, default the clock),
     in this process. Raises ``reporter.report.pdf.PdfError`` when WeasyPrint fails, ``jinja2.TemplateError``
     for a broken override template, OSError when ``out_dir`` cannot be written. Temporary files that a killed
-    rendering left in ``out_dir`` (older than the render time limit) are removed first."""
+    rendering left in ``out_dir`` (older than the render time limit) are removed first. ``inhibit_rules``: the
+    inhibition rules in force (they mark the inhibited alert episodes)."""
     from reporter.report.attachments import csv_attachments
     from reporter.report.charts import collecting_images
     from reporter.report.email_body import ChartImage, write_email_variant
@@ -37,7 +41,7 @@ def produce(settings: Settings, history: History, period: Period, out_dir: Path,
 
     report = build_report(history, period, sample_interval=settings.sample_interval,
                           host=host or settings.host_name, top_n=settings.report_top_n, now=now,
-                          settings=settings)
+                          settings=settings, inhibit_rules=inhibit_rules)
     # with the HTML file, when email is configured, the email variant: each chart also drawn as a PNG (from the same
     # figure)
     email = "html" in formats and bool(settings.smtp_host and settings.email_to)

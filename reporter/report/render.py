@@ -10,8 +10,8 @@ included) and exits; the parent never imports WeasyPrint, so its memory does not
   seconds, and a timeout, a crash or a failure is a :class:`RenderError` with the reason and its stderr tail.
 
 The request goes on the child's stdin as one JSON object (the settings, the period key and kind, the folder,
-the formats, the host name and the CPU niceness); the answer is the last line of its stdout, one JSON object
-(:func:`reporter.report.render_child.main` documents both).
+the formats, the host name, the CPU niceness and the inhibition rules in force); the answer is the last line of its
+stdout, one JSON object (:func:`reporter.report.render_child.main` documents both).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reporter.alerting.inhibition import InhibitRule, rule_table
 from reporter.report.lifeline import child_env, die_with_parent
 from reporter.report.period import Period
 from reporter.settings import Settings
@@ -84,16 +86,20 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 def render_in_child(settings: Settings, period: Period, out_dir: Path, formats: tuple[str, ...], *,
-                    timeout: float, nice: int = 5, host: str | None = None, python: str | None = None) -> Produced:
+                    timeout: float, nice: int = 5, host: str | None = None, python: str | None = None,
+                    inhibit_rules: Sequence[InhibitRule] | None = None) -> Produced:
     """Render the report of ``period`` into ``out_dir`` in ``formats`` (``html``/``pdf``; the capped lists'
     CSV files always) in one child process with ``settings``, killed after ``timeout`` seconds. ``nice`` lowers
     the child's CPU priority so sampling and HTTP answers keep their pace; ``host`` is the name in the report
-    (default this machine's); ``python`` the interpreter (default this one).
+    (default this machine's); ``python`` the interpreter (default this one); ``inhibit_rules`` the inhibition rules
+    in force (the alerting configuration's), which mark the inhibited alert episodes (None: the built-in ones).
 
     Returns :class:`Produced`; raises :class:`RenderError` on a timeout, a crash or a failure of the child.
     """
-    request = {"settings": settings.model_dump(mode="json"), "period": period.key, "kind": period.kind,
+    request: dict[str, object] = {"settings": settings.model_dump(mode="json"), "period": period.key, "kind": period.kind,
                "out": str(Path(out_dir).resolve()), "formats": list(formats), "host": host, "nice": nice}
+    if inhibit_rules is not None:
+        request["inhibit_rules"] = [rule_table(rule) for rule in inhibit_rules]
     # -P: the child imports the installed package, not a ``reporter/`` folder in the working directory
     command = [python or sys.executable, "-P", "-m", CHILD_MODULE]
     env = child_env({**os.environ, "PYTHONIOENCODING": "utf-8"})

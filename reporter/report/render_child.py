@@ -3,7 +3,9 @@
 never imported by the daemon.
 
 Request on stdin, one JSON object: ``{"settings": {...Settings fields...}, "period": "2026-12-03", "kind":
-"day", "out": "/abs/folder", "formats": ["html", "pdf"], "host": "web01" | null, "nice": 10}``.
+"day", "out": "/abs/folder", "formats": ["html", "pdf"], "host": "web01" | null, "nice": 10, "inhibit_rules":
+[{"name": ..., "source_matchers": [...], "target_matchers": [...], "equal": [...]}, ...]}`` (``inhibit_rules``
+optional: the inhibition rules in force, default the built-in ones).
 
 Answer on stdout, one JSON line: ``{"files": [path, ...], "empty": bool, "pdf_seconds": float | null,
 "pdf_peak_rss_bytes": int | null, "warnings": [str, ...]}``, or ``{"error": "...", "kind": "pdf" | "template" |
@@ -30,6 +32,7 @@ def run(request: dict) -> dict:
     """Render the report the request names; returns the answer (see the module docstring)."""
     from jinja2 import TemplateError
 
+    from reporter.alerting.inhibition import DEFAULT_RULES, rule_of_table
     from reporter.report.pdf import PdfError
     from reporter.report.period import Period
     from reporter.report.produce import produce
@@ -37,11 +40,14 @@ def run(request: dict) -> dict:
     from reporter.store.history import History
 
     settings = load_settings(None, **request["settings"])
+    rules = (DEFAULT_RULES if request.get("inhibit_rules") is None
+             else tuple(rule_of_table(table) for table in request["inhibit_rules"]))
     period = Period.parse(request["period"], settings.tz, request.get("kind"))
     out = Path(request["out"])
     history = History(settings.history_url, settings.ai_features, host=settings.host_name)
     try:
-        produced = produce(settings, history, period, out, tuple(request["formats"]), host=request.get("host"))
+        produced = produce(settings, history, period, out, tuple(request["formats"]), host=request.get("host"),
+                           inhibit_rules=rules)
     except PdfError as exc:
         return {"error": str(exc), "kind": "pdf"}
     except TemplateError as exc:

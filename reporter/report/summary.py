@@ -172,6 +172,11 @@ def _incidents(report: Report) -> Incidents:
     return report.incidents if report.incidents is not None else incidents(report)
 
 
+def _alerts_note(found: Incidents) -> str:
+    """``1 critical, 1 inhibited`` (the parts that are not 0), "" for none."""
+    return ", ".join(f"{n} {what}" for n, what in ((found.critical, "critical"), (found.inhibited, "inhibited")) if n)
+
+
 def _values(report: Report | None) -> dict[str, tuple[float | None, str]]:
     """Each key figure's value (and note) in ``report``; every value None for no report or an empty one (an
     alert count too, unless an episode is there)."""
@@ -181,8 +186,7 @@ def _values(report: Report | None) -> dict[str, tuple[float | None, str]]:
     usage = {u.name: u.value for u in report.usage}
     values: dict[str, tuple[float | None, str]] = {
         "availability": lowest_availability(report),
-        "alerts": (None if report.empty and not found.count else float(found.count),
-                   f"{found.critical} critical" if found.critical else ""),
+        "alerts": (None if report.empty and not found.count else float(found.count), _alerts_note(found)),
         "mttr": (found.mttr, f"{found.resolved} resolved" if found.resolved else ""),
         "ai_requests": (report.ai.requests, ""),
         "ai_p95": (report.ai.p95_response_time, ""),
@@ -264,11 +268,11 @@ def services_clause(report: Report) -> str:
 
 
 def alerts_clause(found: Incidents) -> str:
-    """``no alerts``, ``2 alerts (1 critical, 14 min)``: the episodes, the critical ones, their firing time
-    within the period, and how many still fire."""
+    """``no alerts``, ``2 alerts (1 critical, 1 inhibited, 14 min)``: the episodes, the critical ones (not
+    inhibited), the inhibited ones, their firing time within the period, and how many still fire."""
     if not found.count:
         return "no alerts"
-    details = [f"{found.critical} critical"] if found.critical else []
+    details = [_alerts_note(found)] if found.critical or found.inhibited else []
     details.append(fmt_duration(found.seconds))
     if found.firing:
         details.append(f"{found.firing} still firing")

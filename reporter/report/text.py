@@ -92,7 +92,8 @@ def render_text(report: Report) -> str:
             f"{_time(a.start, report, tz)} to {_time(a.end, report, tz)}"
         lines.append(f"  {_line(a.severity or '-', 12).upper()} {_line(a.alertname, 60)}"
                      f"{' ' + _line(labels) if labels else ''}: {span}, "
-                     f"{fmt_duration(a.seconds)}" + _acknowledged(a, report, tz))
+                     f"{fmt_duration(a.seconds)}" + _acknowledged(a, report, tz)
+                     + (f", inhibited by {_line(a.inhibited_by, 80)}" if a.inhibited_by else ""))
     if count > MAX_EPISODES:
         lines.append(f"  and {count - MAX_EPISODES} more (every episode is in the report)")
     if report.receivers:

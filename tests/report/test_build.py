@@ -318,7 +318,7 @@ def test_alert_episodes_say_who_acknowledged_them(history):
                      section(render_html(report), "incidents"))
     assert "01:00 to 02:00, 1 h 00 min, acknowledged by ann <ops> at 01:10" in render_text(report)
     csv_rows = csv_attachments(report)["alerts"].splitlines()
-    assert csv_rows[0].endswith(",summary,acknowledged_by,acknowledged_at")
+    assert csv_rows[0].endswith(",summary,acknowledged_by,acknowledged_at,inhibited_by")
     assert ",ann <ops>,2026-03-30T01:10:00+02:00" in "\n".join(csv_rows)
 
 
