@@ -13,14 +13,13 @@ alert is resolved; 413 body too large; 503 no history, or the history database i
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reporter.api.usage_log import MAX_BODY_BYTES, BodyTooLarge, read_body
+from reporter.api.usage_log import MAX_BODY_BYTES, BodyTooLarge, load_json, read_body
 from reporter.api.views import dumps
 from reporter.base.errors import one_line
 from reporter.base.timefmt import format_utc
@@ -32,7 +31,7 @@ FIELDS = ("by", "comment")
 def parse(raw: bytes) -> tuple[str, str]:
     """``(by, comment)`` from the body; ValueError naming the field (or the body) when invalid."""
     try:
-        payload = json.loads(raw)
+        payload = load_json(raw)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"body: not valid JSON ({str(exc)[:80]}); send {{\"by\": \"name\", \"comment\": \"...\"}}") \
             from None

@@ -17,7 +17,6 @@ history, or one that cannot be read or written, is a 503. Database work runs in 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reporter.api.usage_log import BodyTooLarge, read_body
+from reporter.api.usage_log import BodyTooLarge, load_json, read_body
 from reporter.api.views import dumps
 from reporter.base.errors import one_line
 from reporter.base.timefmt import format_utc
@@ -153,7 +152,7 @@ def silence_routes(history: Any, token_set: bool) -> list[Route]:
             return refused or _json({}, 503)
         try:
             raw = await read_body(request)
-            payload = json.loads(raw)
+            payload = load_json(raw)
         except BodyTooLarge:
             return _json({"error": "the body is larger than 16 KB"}, 413, {"Connection": "close"})
         except TimeoutError:

@@ -59,6 +59,34 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES, seconds: floa
     return b"".join(chunks)
 
 
+def load_json(raw: bytes) -> object:
+    """The JSON value of a request body; ValueError (or RecursionError, nesting too deep) when it is not JSON or
+    when a string in it (a key or a value) holds a NUL or a lone surrogate (``"\\ud800"``): JSON escapes allow
+    both, but neither can be stored (PostgreSQL text refuses NUL, UTF-8 refuses surrogates) nor printed, so a
+    body carrying one is refused as invalid rather than failing later in the database or a CLI listing."""
+    payload = json.loads(raw)
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            _check_text(value)
+    return payload
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("a string holds a NUL character (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text") from None
+
+
 def validate(payload: object, features: list[str]) -> tuple[tuple | None, list[dict]]:
     """``((feature, seconds, success, cache_hit, tokens), [])`` or ``(None, errors)`` with one error per bad
     field; ``tokens``: the keyword arguments of :func:`reporter.ai_usage.record` among the optional token fields
@@ -126,7 +154,7 @@ def log_usage_endpoint(client, prefix: str, features: list[str], token_set: bool
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
         try:
-            payload = json.loads(raw)
+            payload = load_json(raw)
         except (ValueError, RecursionError) as exc:
             message = f"the body is not valid JSON ({str(exc)[:80]})"
             return _json({"error": message, "detail": [_error([], message, "json_invalid")]}, 422)

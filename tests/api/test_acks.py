@@ -75,6 +75,21 @@ def test_bad_bodies_are_400_naming_the_field(history, body, status, error):
     assert answer.status_code == status and answer.json()["error"].startswith(error), answer.text
 
 
+@pytest.mark.parametrize("body", [b'{"by": "\\ud800ann"}', b'{"by": "ann", "comment": "on\\u0000it"}'],
+                         ids=["lone-surrogate", "nul"])
+def test_text_that_cannot_be_stored_is_400_not_503_and_nothing_is_stored(pg_schema_url, body):
+    """A lone surrogate or a NUL, valid JSON escapes, can be neither encoded as UTF-8 nor stored in PostgreSQL
+    text: the client's mistake is a 400, not a 503 "history unavailable" a client would retry forever."""
+    history = History(pg_schema_url, FEATURES)
+    try:
+        with serve(token=TOKEN, history=with_alerts(history)) as (_, base):
+            answer = httpx.post(base + path(CPU), content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert answer.status_code == 400 and answer.json()["error"].startswith("body: not valid JSON"), answer.text
+        assert AckStore(history.engine).acked(AlertStore(history.engine).load().values()) == {}
+    finally:
+        history.close()
+
+
 def test_unknown_fingerprint_404_and_resolved_alert_409(history):
     with serve(token=TOKEN, history=with_alerts(history)) as (_, base):
         unknown = httpx.post(base + path("feedfacefeedface"), json={"by": "ann"}, headers=AUTH)

@@ -4,6 +4,7 @@ pending silences, and a silence created over HTTP that mutes an alert at the Dis
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -100,6 +101,25 @@ def test_bad_input_is_400_naming_the_field(history, fields, field, words):
         assert missing.status_code == 400 and missing.json()["error"] == "endsAt: is required"
         broken = httpx.post(base + URL, content=b"{not json", headers=AUTH)
         assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
+        assert httpx.get(base + URL, headers=AUTH).json() == []
+
+
+@pytest.mark.parametrize("text", ["cpu\ud800high", "cpu\x00high"], ids=["lone-surrogate", "nul"])
+@pytest.mark.parametrize("field", ["value", "comment", "createdBy"])
+def test_text_that_cannot_be_stored_or_printed_is_400_and_nothing_is_stored(history, text, field):
+    """A lone surrogate (JSON ``"\\ud800"``) in a matcher's value was stored, escaped in the matchers' JSON, and
+    then broke every `reporter silence list` with a UnicodeEncodeError traceback; a NUL cannot be stored in
+    PostgreSQL text. Both are refused as invalid JSON text."""
+    payload = body()
+    if field == "value":
+        payload["matchers"][0]["value"] = text
+    else:
+        payload[field] = text
+    with serve(history=history, token=TOKEN) as (_, base):
+        answer = httpx.post(base + URL, content=json.dumps(payload).encode(),
+                            headers={**AUTH, "Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        assert "not valid JSON" in answer.json()["error"]
         assert httpx.get(base + URL, headers=AUTH).json() == []
 
 
