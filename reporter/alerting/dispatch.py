@@ -126,8 +126,7 @@ class Dispatcher:
         records = self.alerts.load()
         suppressed = suppressions(records.values(), now, self.silences, self.inhibit_rules)
         self._acked = self.acks.acked(records.values(), now)
-        with self.engine.connect() as conn:
-            logged = {(r.receiver, r.fingerprint): r for r in conn.execute(select(notification_log))}
+        logged = self._logged(now)
         written: list[str] = []
         waiting: set[str] = set()
         for receiver in self.receivers:
@@ -155,6 +154,25 @@ class Dispatcher:
             with self.engine.begin() as conn:
                 conn.execute(delete(notification_log).where(notification_log.c.fingerprint.in_(finished)))
         return written
+
+    def _logged(self, now: datetime) -> dict:
+        """The notification log by (receiver, fingerprint). A notification stamped later than ``now`` was sent
+        before the wall clock stepped back (NTP, ``date -s``, also while the daemon was down): its stamp becomes
+        ``now`` in the store, so ``group_interval`` and ``repeat_interval`` count real time from here on instead
+        of waiting out the step (a resolution held back for hours)."""
+        now_ms, c = to_ms(now), notification_log.c
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(notification_log)))
+        if any((r.firing_sent_at or 0) > now_ms or (r.resolved_sent_at or 0) > now_ms for r in rows):
+            with self.engine.begin() as conn:
+                moved = conn.execute(update(notification_log).where(c.firing_sent_at > now_ms)
+                                     .values(firing_sent_at=now_ms)).rowcount
+                moved += conn.execute(update(notification_log).where(c.resolved_sent_at > now_ms)
+                                      .values(resolved_sent_at=now_ms)).rowcount
+                rows = list(conn.execute(select(notification_log)))
+            log.warning("alerting: %d notification time(s) lay after now (the wall clock stepped back); they count "
+                        "as sent now", moved)
+        return {(r.receiver, r.fingerprint): r for r in rows}
 
     def _groups(self, receiver: Receiver, grouping: Grouping, records: dict[str, AlertRecord],
                 suppressed: dict, logged: dict, now: datetime, waiting: set[str]) -> list[_Group]:

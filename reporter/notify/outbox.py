@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from reporter.base.ms import from_ms, to_ms
@@ -175,9 +175,38 @@ class Outbox:
             return None
         if row["id"] in self._unrecorded:
             return self._record_known(row)
-        if not self.queue.is_claimable(row, self.clock()):
+        now = self.clock()
+        row = self._bring_back(row, now)
+        if not self.queue.is_claimable(row, now):
             return None
         return await self._deliver(client, row)
+
+    def _bring_back(self, row: dict, now: datetime) -> dict:
+        """``row`` with a retry time or lease end later than this policy can set them at ``now`` (retry: the
+        receiver's ``backoff_max``; lease: its timeout + 5 s) moved to ``now``: they were set before the wall clock
+        stepped back (NTP, ``date -s``, also while the daemon was down), and would otherwise hold the receiver's
+        queue, resolutions included, for as long as the step (hours). Each change is a conditional UPDATE."""
+        receiver = self.receivers.get(row["receiver"])
+        if receiver is None:
+            return row
+        now_ms, c = to_ms(now), outbox.c
+        latest_retry = now_ms + int((self.backoff_max(receiver) + 1) * 1000)
+        latest_lease = now_ms + int((receiver.timeout + 6) * 1000)
+        changes: dict[str, Any] = {}
+        with self.engine.begin() as conn:
+            if (row["next_attempt_at"] or 0) > latest_retry and conn.execute(
+                    update(outbox).where(c.id == row["id"], c.status == "pending", c.next_attempt_at > latest_retry)
+                    .values(next_attempt_at=now_ms)).rowcount == 1:
+                changes["next_attempt_at"] = now_ms
+            if (row["lease_until"] or 0) > latest_lease and conn.execute(
+                    update(outbox).where(c.id == row["id"], c.status == "pending", c.lease_until > latest_lease)
+                    .values(lease_until=None)).rowcount == 1:
+                changes["lease_until"] = None
+        if changes:
+            log.warning("notification %s to %s: its %s lay beyond what its policy sets (the wall clock stepped "
+                        "back); due now", row["id"], receiver.name,
+                        " and ".join("retry time" if k == "next_attempt_at" else "lease" for k in changes))
+        return {**row, **changes}
 
     def _record_known(self, row: dict) -> str | None:
         """Record the attempt made on ``row`` whose record failed (raises again while the store fails); its

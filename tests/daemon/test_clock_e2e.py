@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+import redis
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, wait_for, wait_until
 from tests.daemon.faketime import FakeClock
-from tests.daemon.helpers import start_daemon
+from tests.daemon.helpers import demo_rules, fast_settings, start_daemon
+from tests.daemon.test_alerting_e2e import demo_alerts, refused_in_outbox
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +105,36 @@ def test_pending_for_survives_a_quick_restart_and_restarts_after_25_min_down(tmp
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)
+
+
+def test_a_backward_step_of_hours_holds_back_neither_retries_nor_the_resolution(tmp_path, redis_url, redis_prefix,
+                                                                                libfaketime):
+    """Retry times and the notification log are wall-clock stamps in the history: after a step back of 2 h, a
+    notification waiting for its retry was not retried for 2 h (its retry time lay 2 h ahead), and a resolution
+    waited 2 h for the group interval after a notification stamped 2 h ahead. Both go out within seconds."""
+    (tmp_path / "alerting.toml").write_text(demo_rules(for_="1s"))
+    clock = FakeClock(tmp_path, libfaketime)
+    client = redis.Redis.from_url(redis_url)
+    receiver = Receiver()
+    receiver.stop()  # refuses: the firing notification waits for its retry
+    port = free_port()
+    settings = fast_settings(tmp_path, redis_url, redis_prefix, tmp_path / "alerting.toml",
+                             {"REPORTER_WEBHOOK_URL": receiver.url, **clock.env()})
+    proc = start_daemon(tmp_path, settings, port)
+    try:
+        client.set(redis_prefix + "total_requests", 150)
+        assert wait_until(lambda: refused_in_outbox(tmp_path), 20), "the notification never waited for a retry"
+        clock.set(-7200)  # the wall clock steps back 2 h (date -s, NTP)
+        time.sleep(2.5)  # libfaketime reads the offset within 1 s; a retry is due within 1 s (backoff_max)
+        receiver = Receiver(receiver.port)  # the receiver answers again
+        assert wait_until(lambda: demo_alerts(receiver) == [("firing", "demo_requests_high")], 15), \
+            "the notification was not retried after the step"
+        client.set(redis_prefix + "total_requests", 50)
+        assert wait_until(lambda: len(demo_alerts(receiver)) == 2, 15), "the resolution was held back by the step"
+        assert demo_alerts(receiver) == [("firing", "demo_requests_high"), ("resolved", "demo_requests_high")]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=15)
+        receiver.stop()
+        client.close()
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
