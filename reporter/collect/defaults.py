@@ -20,17 +20,22 @@ if TYPE_CHECKING:
 
 def default_collectors(settings: Settings) -> list[Collector]:
     """One collector per snapshot place, built from ``settings``; nothing is connected yet (the app database
-    engine and the Redis client of the AI counters are made on the first collection; the engine is shared by the
-    database probe and the usage queries). The Redis probe PINGs without redis-py (:mod:`reporter.collect.redis_ping`),
-    so a node that does not read the AI counters (an agent) never loads it.
+    engines and the Redis client of the AI counters are made on the first collection; the usage queries' engine
+    pools its connections, the database probe's connects anew at each probe). The Redis probe PINGs without
+    redis-py (:mod:`reporter.collect.redis_ping`), so a node that does not read the AI counters (an agent) never
+    loads it.
     A service left out of ``settings.probes`` (REPORTER_PROBES) gets :class:`NotProbed` instead of its probe."""
     timeout = settings.probe_timeout
     engine: LazyClient[Engine] = LazyClient(lambda: app_database_engine(settings.app_database_url, timeout),
                                             lambda engine: engine.dispose())
     client: LazyClient[redis.Redis] = LazyClient(lambda: redis_client(settings.redis_url, timeout),
                                                  lambda client: client.close())
+    # the probe connects anew each time: a server whose postmaster hangs, or that refuses new sessions (too many
+    # clients), still answers on a pooled connection, while the application cannot connect
+    fresh: LazyClient[Engine] = LazyClient(lambda: app_database_engine(settings.app_database_url, timeout,
+                                                                       pooled=False), lambda engine: engine.dispose())
     probes: dict[str, Collector] = {
-        "database": DatabaseProbe(engine),
+        "database": DatabaseProbe(fresh),
         "redis": RedisProbe(LazyClient.ready(RedisPing(settings.redis_url, timeout * CLIENT_TIMEOUT_SHARE),
                                              lambda ping: ping.close())),
         "ollama": OllamaProbe(settings.ollama_url, settings.ollama_model, timeout),

@@ -81,8 +81,10 @@ class NotProbed(Collector):
 
 
 class DatabaseProbe(_ServiceProbe):
-    """``SELECT 1`` on a connection of the app database engine's pool (its connect and statement timeouts bound
-    it); the engine is a ready one or a :class:`LazyClient` made on the first read.
+    """``SELECT 1`` on a connection of the engine given (its connect and statement timeouts bound it); the engine
+    is a ready one or a :class:`LazyClient` made on the first read. The daemon gives it an unpooled engine
+    (``app_database_engine(..., pooled=False)``): each probe connects anew, so a server that takes no new
+    session (postmaster hung, too many clients) is down, even while pooled sessions still answer.
 
     The statement runs on the driver's own cursor (``Engine.raw_connection``), without SQLAlchemy's execution
     machinery: half the CPU of ``Connection.exec_driver_sql`` for the same round trip. A driver error is reported

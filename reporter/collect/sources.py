@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from reporter.base.postgres import postgres_args
 
@@ -24,16 +25,18 @@ T = TypeVar("T")
 CLIENT_TIMEOUT_SHARE = 0.9
 
 
-def app_database_engine(url: str, timeout: float) -> Engine:
+def app_database_engine(url: str, timeout: float, pooled: bool = True) -> Engine:
     """An engine on the application's database, read-only where the driver allows, bounded by ``timeout`` s.
 
     SQLite files are opened read-only (a missing file is an error, never created); PostgreSQL gets a connect
-    timeout and a statement timeout.
+    timeout and a statement timeout. ``pooled`` False: every connection is a new one, closed after use
+    (``NullPool``; the database probe, which must see whether the server takes new connections).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     client_timeout = timeout * CLIENT_TIMEOUT_SHARE
-    options: dict = {"pool_size": 2, "max_overflow": 2, "pool_timeout": client_timeout, "pool_recycle": 3600}
+    options: dict = ({"pool_size": 2, "max_overflow": 2, "pool_timeout": client_timeout, "pool_recycle": 3600}
+                     if pooled else {"poolclass": NullPool})
     if backend == "sqlite":
         path = parsed.database or ""
         if not path or path == ":memory:":
@@ -44,7 +47,7 @@ def app_database_engine(url: str, timeout: float) -> Engine:
         def connect() -> sqlite3.Connection:
             return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=client_timeout, check_same_thread=False)
 
-        return create_engine(url, creator=connect)
+        return create_engine(url, creator=connect, **({} if pooled else options))
     if backend == "postgresql":
         options["connect_args"] = postgres_args(parsed, client_timeout, read_only=True)
         # each read is its own (read-only) transaction: no BEGIN/ROLLBACK round trips around a probe

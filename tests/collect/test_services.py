@@ -125,3 +125,31 @@ def test_ollama_huge_answer_is_capped(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_daemons_database_probe_is_down_while_the_postmaster_hangs(pg_cluster):
+    """SIGSTOP of the postmaster alone: sessions already open still answer, new ones are never accepted (what the
+    application sees). The daemon's probe connects anew each time, so it reports the database down within its
+    timeout and up again once the postmaster runs; the usage queries' pooled engine is not what it reads."""
+    import os
+    import signal
+
+    from reporter.collect.defaults import default_collectors
+    from reporter.settings import Settings
+
+    settings = Settings(app_database_url=pg_cluster.url, probe_timeout=1.0)
+    [probe] = [c for c in default_collectors(settings) if c.name == "database"]
+    try:
+        assert probe.read().up is True
+        os.kill(pg_cluster.pid(), signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            health = probe.read()
+            assert health.up is False and health.error, health
+            assert time.monotonic() - started < 3  # libpq's connect_timeout is at least 2 s (the sampler's
+            # runner still bounds the sample by REPORTER_PROBE_TIMEOUT)
+        finally:
+            os.kill(pg_cluster.pid(), signal.SIGCONT)
+        assert probe.read().up is True
+    finally:
+        probe.close()
