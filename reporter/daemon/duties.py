@@ -165,8 +165,16 @@ class LeaderDuties:
         with self._lock:
             self._stopped = True
             scheduler = self.scheduler
+        self.stop_reports()
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=True)
+
+    def stop_reports(self) -> None:
+        """At shutdown, first: the report job kills its rendering in progress (the period is rendered at the next
+        start) and renders or emails nothing more, so that stopping never waits for a catch-up of reports."""
+        report_job = self.report_job
+        if report_job is not None:
+            report_job.stop()
 
     def stop_alerting(self) -> None:
         """At shutdown: stop the notifier, waiting for its current attempts (bounded)."""

@@ -327,6 +327,8 @@ def _serve(settings: Settings, alerting_config: AlertingConfig | None, env_file:
         if prober is not None:
             prober.stop(timeout=0.5)  # its run in flight is cut short; the thread is a daemon one
 
+        duties.stop_reports()  # never waits: a rendering in progress is killed
+
         def stop_jobs() -> None:
             sampling.stop()
             duties.stop()

@@ -4,6 +4,8 @@ emails."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ from reporter.alerting.inhibition import DEFAULT_RULES, InhibitRule
 from reporter.failures import FailureLog
 from reporter.report.files import remove_stale_temps, render_time_limit
 from reporter.report.period import Period
-from reporter.report.render import FORMATS, RenderError, render_in_child
+from reporter.report.render import FORMATS, RenderError, kill, render_in_child
 from reporter.report.schedule import ReportSchedule
 from reporter.settings import Settings
 from reporter.store.fence import Fenced
@@ -57,6 +59,24 @@ class ReportJob:
             self.mailer = ReportMailer(history.engine, settings, self.host)
         self.limit = render_time_limit(settings.report_timeout)  # the render child is killed then
         self.failures = FailureLog(log, level=logging.ERROR)
+        self._stopping = threading.Event()
+        self._child_lock = threading.Lock()
+        self._child: subprocess.Popen | None = None  # the render child running, killed by stop()
+
+    def stop(self) -> None:
+        """At daemon shutdown: kill the rendering in progress (its period is released, rendered again at the next
+        start) and render or email nothing more. Without it a SIGTERM waited for every due period to render (the
+        catch-up after downtime: minutes) and every due email to go out, after "reporter stopped"."""
+        self._stopping.set()
+        with self._child_lock:
+            if self._child is not None:
+                kill(self._child)
+
+    def _started(self, child: subprocess.Popen | None) -> None:
+        with self._child_lock:
+            self._child = child
+            if child is not None and self._stopping.is_set():
+                kill(child)
 
     def fence(self, fence: FenceCheck | None) -> None:
         """Check ``fence`` (the leader's, set at each election) with every claim and recorded outcome of the
@@ -73,9 +93,11 @@ class ReportJob:
             first = self.history.first_time()
             for schedule in self.schedules:
                 for period in schedule.due_periods(datetime.now(UTC), first):
+                    if self._stopping.is_set():
+                        return
                     self.render(period, schedule)
-            if self.mailer is not None:  # email configured
-                self.mailer.deliver_due()
+            if self.mailer is not None and not self._stopping.is_set():  # email configured
+                self.mailer.deliver_due(stopping=self._stopping.is_set)
         except Fenced as exc:
             log.info("report job: stopped, this node is no longer the leader (%s); the leader takes over", exc)
         except Exception as exc:
@@ -126,10 +148,14 @@ class ReportJob:
         try:
             # nice 10: a rendering yields the CPU to sampling and HTTP answers
             render_in_child(self.settings, period, folder, FORMATS, timeout=self.limit, nice=10, host=self.host,
-                            inhibit_rules=self.inhibit_rules)
+                            inhibit_rules=self.inhibit_rules, started=self._started)
             ok, detail, reason = True, "", ""
         except RenderError as exc:
             ok, detail, reason = False, str(exc)[-1500:], exc.reason
+        if self._stopping.is_set() and not ok:  # killed by stop(): not a failure, no retry delay
+            schedule.queue.release(period.key)
+            log.info("report %s: rendering stopped by the shutdown; it is rendered at the next start", period)
+            return False
         now = datetime.now(UTC)
         if ok:
             files = sorted(str(p) for p in folder.glob(f"{period.key}.*"))

@@ -10,6 +10,7 @@ to 24 h) and recorded as sent, so a restart never emails a day twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -124,15 +125,18 @@ class ReportMailer:
         # on the queue's clock (the ``now`` of deliver_due), as its retries are
         self.failures = FailureLog(log, clock=lambda: self._now.timestamp())
 
-    def deliver_due(self, now: datetime | None = None) -> int:
-        """Send every due email (claimed first: another process sending it meanwhile is skipped); returns how many
-        were sent. Raises :class:`reporter.store.fence.Fenced` when this node is no longer the leader."""
+    def deliver_due(self, now: datetime | None = None, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Send every due email (claimed first: another process sending it meanwhile is skipped) until
+        ``stopping()`` (the daemon's shutdown); returns how many were sent. Raises
+        :class:`reporter.store.fence.Fenced` when this node is no longer the leader."""
         now = self._now = now or datetime.now(UTC)
         sent = 0
         with self.engine.connect() as conn:
             due = conn.execute(select(report_emails).where(self.queue.claimable(now))
                                .order_by(report_emails.c.day)).mappings().all()
         for row in due:
+            if stopping():
+                break
             if self.queue.claim(row["day"], now, SMTP_TIMEOUT_SECONDS * 3, fence=self.fence) is None:
                 continue
             sent += self._attempt(dict(row), now)

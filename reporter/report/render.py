@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def _tail(data: bytes | None) -> str:
     return text[-STDERR_TAIL:] if text else "(no output on stderr)"
 
 
-def _kill(process: subprocess.Popen) -> None:
+def kill(process: subprocess.Popen) -> None:
     """Kill the child and anything it started (it leads its own process group)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -87,12 +87,15 @@ def _kill(process: subprocess.Popen) -> None:
 
 def render_in_child(settings: Settings, period: Period, out_dir: Path, formats: tuple[str, ...], *,
                     timeout: float, nice: int = 5, host: str | None = None, python: str | None = None,
-                    inhibit_rules: Sequence[InhibitRule] | None = None) -> Produced:
+                    inhibit_rules: Sequence[InhibitRule] | None = None,
+                    started: Callable[[subprocess.Popen | None], None] | None = None) -> Produced:
     """Render the report of ``period`` into ``out_dir`` in ``formats`` (``html``/``pdf``; the capped lists'
     CSV files always) in one child process with ``settings``, killed after ``timeout`` seconds. ``nice`` lowers
     the child's CPU priority so sampling and HTTP answers keep their pace; ``host`` is the name in the report
     (default this machine's); ``python`` the interpreter (default this one); ``inhibit_rules`` the inhibition rules
     in force (the alerting configuration's), which mark the inhibited alert episodes (None: the built-in ones).
+    ``started`` is called with the child once it runs and with None once it has ended (the daemon's report job
+    kills it at shutdown: :func:`kill`).
 
     Returns :class:`Produced`; raises :class:`RenderError` on a timeout, a crash or a failure of the child.
     """
@@ -105,17 +108,22 @@ def render_in_child(settings: Settings, period: Period, out_dir: Path, formats: 
     env = child_env({**os.environ, "PYTHONIOENCODING": "utf-8"})
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=env, start_new_session=True, close_fds=True, preexec_fn=die_with_parent)
+    if started is not None:
+        started(process)
     try:
         out, err = process.communicate(json.dumps(request).encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill(process)
+        kill(process)
         _, err = process.communicate()
         raise RenderError(f"rendering exceeded its time limit of {timeout:g} s and was killed; "
                           f"stderr: {_tail(err)}", "timeout") from None
     except BaseException:
-        _kill(process)
+        kill(process)
         process.communicate()
         raise
+    finally:
+        if started is not None:
+            started(None)
     try:
         answer = json.loads(out.decode("utf-8").strip().splitlines()[-1])
     except (ValueError, IndexError):

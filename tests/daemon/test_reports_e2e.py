@@ -178,3 +178,56 @@ def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over
     assert pdf.is_file()
     assert sorted((tmp_path / "reports").glob(".*.tmp")) == []
     assert "took over the claim" in err and "no longer running" in err
+
+
+def test_sigterm_during_a_catch_up_of_reports_stops_at_once_and_the_next_start_renders_them(tmp_path, redis_url):
+    """Four days to catch up after downtime, SIGTERM while the first renders: the daemon exits within seconds,
+    its render child killed, nothing more rendered or emailed (it used to render and email all four after logging
+    "reporter stopped", 20 s and more); the interrupted day is not counted as failed, and the next start renders
+    every day once."""
+    import psutil
+
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in (4, 3, 2, 1)]
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", ["grammar", "quiz", "voice", "scenario"])
+    start_at = datetime.combine(days[0], datetime.min.time(), tzinfo=UTC)
+    generate(history, start_at, start_at + timedelta(days=4), interval=300)
+    history.close()
+    smtp = SMTPServer()
+    try:
+        proc = start(tmp_path, smtp.port, redis_url)
+        try:
+            deadline, renderers = time.monotonic() + 60, []
+            while time.monotonic() < deadline and not renderers:  # the report job starts 5 s in
+                renderers = [p for p in descendants(proc.pid) if "reporter.report.render_child" in command_line(p)]
+                time.sleep(0.02)
+            assert renderers, f"no render child seen; rows {report_rows(tmp_path)}"
+            stopped_at = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+            took = time.monotonic() - stopped_at
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, err
+        assert took < 8, f"SIGTERM took {took:.1f} s; {err[-2000:]}"
+        _, alive = psutil.wait_procs(renderers, timeout=2)
+        assert [p for p in alive if running(p)] == [], "the render child outlived its daemon"
+        assert smtp.messages == []
+        rows = report_rows(tmp_path)
+        assert [s for _, s, _ in rows if s == "done"] == [], rows
+        assert "rendering failed" not in err and "Traceback" not in err, err[-2000:]
+
+        proc = start(tmp_path, smtp.port, redis_url)  # at once: the interrupted day waits for no retry delay
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(smtp.messages) < 4:
+                time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert [(d, s) for d, s, _ in report_rows(tmp_path)] == [(d.isoformat(), "done") for d in days], err[-2000:]
+        assert len(smtp.messages) == 4
+    finally:
+        smtp.stop()
