@@ -7,8 +7,12 @@ The server comes from the ``REPORTER_SMTP_*`` settings (:meth:`SMTPServer.from_s
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -31,7 +35,8 @@ class SMTPSendError(RuntimeError):
 @dataclass(frozen=True)
 class SMTPServer:
     """Where and how to send: ``security`` is ``none``, ``starttls`` or ``tls`` (implicit TLS, port 465);
-    ``username`` None means no login; ``timeout`` bounds each socket operation, seconds."""
+    ``username`` None means no login; ``timeout`` bounds each socket operation, ``deadline`` the whole message
+    (None: twice ``timeout``), seconds: a server that answers a byte at a time never ends a socket operation."""
 
     host: str
     port: int = 587
@@ -39,6 +44,7 @@ class SMTPServer:
     username: str | None = None
     password: str | None = None
     timeout: float = SMTP_TIMEOUT_SECONDS
+    deadline: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, timeout: float = SMTP_TIMEOUT_SECONDS) -> SMTPServer:
@@ -50,18 +56,53 @@ class SMTPServer:
                    settings.smtp_password, timeout)
 
 
+class _Deadline:
+    """Shuts the connection of ``client`` down when ``seconds`` have passed or ``cancel`` is set, before
+    :meth:`done`: the blocked read or write of the sending thread then fails at once."""
+
+    def __init__(self, client: smtplib.SMTP, seconds: float, cancel: threading.Event | None) -> None:
+        self.client, self.expired = client, False
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, args=(seconds, cancel), name="smtp-deadline", daemon=True).start()
+
+    def _watch(self, seconds: float, cancel: threading.Event | None) -> None:
+        end = time.monotonic() + seconds
+        while not self._done.is_set():
+            left = end - time.monotonic()
+            if left <= 0 or (cancel is not None and cancel.is_set()):
+                self.expired = True
+                sock = getattr(self.client, "sock", None)
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                return
+            self._done.wait(left if cancel is None else min(left, 0.2))
+
+    def done(self) -> None:
+        self._done.set()
+
+
 def send_message(server: SMTPServer, message: EmailMessage | bytes, sender: str | None = None,
-                 recipients: list[str] | None = None) -> None:
+                 recipients: list[str] | None = None, cancel: threading.Event | None = None) -> None:
     """Send ``message`` (an EmailMessage, or its bytes with ``sender`` and ``recipients`` given) over one SMTP
-    connection. Raises :class:`SMTPSendError` with the server's answer (never the password)."""
+    connection, within ``server.deadline`` overall (or until ``cancel`` is set: a daemon stopping). Raises
+    :class:`SMTPSendError` with the server's answer (never the password); a deadline passed or a cancel is a
+    temporary error."""
     context = ssl.create_default_context()
+    seconds = server.deadline if server.deadline is not None else 2 * server.timeout
+    deadline: _Deadline | None = None
     try:
         client: smtplib.SMTP
         if server.security == "tls":
-            client = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
+            client = smtplib.SMTP_SSL(timeout=server.timeout, context=context)  # no host: connected below
         else:
-            client = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+            client = smtplib.SMTP(timeout=server.timeout)
+        # made without a host, so that the deadline watches the greeting too; the TLS server name (implicit TLS,
+        # STARTTLS) is the host smtplib keeps when given one at construction
+        client._host = server.host  # type: ignore[attr-defined]
+        deadline = _Deadline(client, seconds, cancel)
         with client:
+            client.connect(server.host, server.port)
             if server.security == "starttls":
                 client.starttls(context=context)
             if server.username:
@@ -71,6 +112,10 @@ def send_message(server: SMTPServer, message: EmailMessage | bytes, sender: str 
             else:
                 client.send_message(message, from_addr=sender, to_addrs=recipients)
     except (OSError, smtplib.SMTPException) as exc:
+        if deadline is not None and deadline.expired:
+            what = "stopped: the daemon is stopping" if cancel is not None and cancel.is_set() else \
+                f"no answer within {seconds:g} s"
+            raise SMTPSendError(f"SMTP {server.host}:{server.port}: {what}", None, permanent=False) from None
         text = one_line(exc)
         if server.password:
             text = text.replace(server.password, "***")
@@ -79,6 +124,9 @@ def send_message(server: SMTPServer, message: EmailMessage | bytes, sender: str 
         raise SMTPSendError(f"SMTP {server.host}:{server.port}: " + (f"{hint} ({text})" if hint else text), code,
                             permanent=(code is not None and code >= 500)
                             or isinstance(exc, smtplib.SMTPNotSupportedError)) from None
+    finally:
+        if deadline is not None:
+            deadline.done()
 
 
 def reply_code(exc: BaseException) -> int | None:

@@ -66,8 +66,11 @@ class ReportJob:
     def stop(self) -> None:
         """At daemon shutdown: kill the rendering in progress (its period is released, rendered again at the next
         start) and render or email nothing more. Without it a SIGTERM waited for every due period to render (the
-        catch-up after downtime: minutes) and every due email to go out, after "reporter stopped"."""
+        catch-up after downtime: minutes) and every due email to go out, after "reporter stopped" (forever with an
+        SMTP server that answers a byte at a time)."""
         self._stopping.set()
+        if self.mailer is not None:
+            self.mailer.stopping.set()  # an email in progress ends now (sent again at the next start)
         with self._child_lock:
             if self._child is not None:
                 kill(self._child)
@@ -97,7 +100,7 @@ class ReportJob:
                         return
                     self.render(period, schedule)
             if self.mailer is not None and not self._stopping.is_set():  # email configured
-                self.mailer.deliver_due(stopping=self._stopping.is_set)
+                self.mailer.deliver_due()
         except Fenced as exc:
             log.info("report job: stopped, this node is no longer the leader (%s); the leader takes over", exc)
         except Exception as exc:

@@ -10,7 +10,7 @@ to 24 h) and recorded as sent, so a restart never emails a day twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -93,18 +93,19 @@ def build_message(settings: Settings, day: str, host: str, files: dict[str, Path
     return message
 
 
-def send(settings: Settings, message: EmailMessage) -> None:
+def send(settings: Settings, message: EmailMessage, cancel: threading.Event | None = None) -> None:
     """Send over SMTP with the configured security (none, STARTTLS, implicit TLS) and optional auth
     (:func:`reporter.smtp.send_message`).
 
-    Raises MailError with the server's answer (never the password).
+    Raises MailError with the server's answer (never the password); ``cancel`` set ends a send in progress
+    (a daemon stopping).
     """
     if not settings.smtp_host:
         raise MailError("REPORTER_SMTP_HOST is not set")
     if not settings.email_to:
         raise MailError("REPORTER_EMAIL_TO is empty")
     try:
-        send_message(SMTPServer.from_settings(settings, SMTP_TIMEOUT_SECONDS), message)
+        send_message(SMTPServer.from_settings(settings, SMTP_TIMEOUT_SECONDS), message, cancel=cancel)
     except SMTPSendError as exc:
         raise MailError(str(exc)) from None
 
@@ -122,12 +123,14 @@ class ReportMailer:
         self.queue = LeasedQueue(engine, report_emails, "day", ("pending",))
         self.fence: FenceCheck | None = None  # the leader's (set by the daemon at election); None: unfenced
         self._now = datetime.now(UTC)
+        self.stopping = threading.Event()  # set at daemon shutdown: no more sends, the one in progress ends
         # on the queue's clock (the ``now`` of deliver_due), as its retries are
         self.failures = FailureLog(log, clock=lambda: self._now.timestamp())
 
-    def deliver_due(self, now: datetime | None = None, stopping: Callable[[], bool] = lambda: False) -> int:
+    def deliver_due(self, now: datetime | None = None) -> int:
         """Send every due email (claimed first: another process sending it meanwhile is skipped) until
-        ``stopping()`` (the daemon's shutdown); returns how many were sent. Raises
+        :attr:`stopping` is set (the daemon's shutdown; it also ends a send in progress); returns how many were
+        sent. Raises
         :class:`reporter.store.fence.Fenced` when this node is no longer the leader."""
         now = self._now = now or datetime.now(UTC)
         sent = 0
@@ -135,7 +138,7 @@ class ReportMailer:
             due = conn.execute(select(report_emails).where(self.queue.claimable(now))
                                .order_by(report_emails.c.day)).mappings().all()
         for row in due:
-            if stopping():
+            if self.stopping.is_set():
                 break
             if self.queue.claim(row["day"], now, SMTP_TIMEOUT_SECONDS * 3, fence=self.fence) is None:
                 continue
@@ -146,8 +149,11 @@ class ReportMailer:
         day = row["day"]
         try:
             message = build_message(self.settings, day, self.host, report_files(Path(self.settings.report_dir), day))
-            send(self.settings, message)
+            send(self.settings, message, self.stopping)
         except MailError as exc:
+            if self.stopping.is_set():  # cut short by the shutdown: no attempt counted, sent at the next start
+                self.queue.release(day)
+                return 0
             age = (now - from_ms(row["created_at"])).total_seconds()
             if age > MAX_AGE_SECONDS:
                 attempt = self.queue.attempted(day, now, status="failed", values={"last_error": str(exc)},

@@ -231,3 +231,40 @@ def test_sigterm_during_a_catch_up_of_reports_stops_at_once_and_the_next_start_r
         assert len(smtp.messages) == 4
     finally:
         smtp.stop()
+
+
+def test_sigterm_while_the_smtp_server_drips_its_answer_stops_at_once(tmp_path, redis_url):
+    """An SMTP server that answers one byte a second: each socket read returns in time, so the report email
+    never ended and a SIGTERM never stopped the daemon (its scheduler thread was waited for at exit). Now the
+    send has an overall deadline and the shutdown ends it; the email stays queued, no attempt counted."""
+    from tests.dripping_server import DrippingServer
+
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", ["grammar", "quiz", "voice", "scenario"])
+    day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    generate(history, day_start, day_start + timedelta(hours=24), interval=300)
+    history.close()
+    smtp = DrippingServer()
+    try:
+        proc = start(tmp_path, smtp.port, redis_url)
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and smtp.connections == 0:
+                time.sleep(0.2)
+            assert smtp.connections, f"the email was never sent; rows {report_rows(tmp_path)}"
+            time.sleep(1)
+            stopped_at = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+            took = time.monotonic() - stopped_at
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    finally:
+        smtp.close()
+    assert proc.returncode == 0 and took < 8, f"SIGTERM took {took:.1f} s; {err[-2000:]}"
+    conn = sqlite3.connect(tmp_path / "history.db")
+    rows = conn.execute("SELECT day, status, attempts FROM report_emails").fetchall()
+    conn.close()
+    assert rows == [(day.isoformat(), "pending", 0)]

@@ -114,7 +114,7 @@ class EmailReceiver(ReceiverType):
         if self.server is None:
             return Attempt(FAILED, None, "REPORTER_SMTP_HOST is not set (permanent: not retried)", None, None,
                            elapsed_ms(started))
-        server = replace(self.server, timeout=timeout)
+        server = replace(self.server, timeout=timeout, deadline=timeout)  # the thread ends with the attempt
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.to_thread(send_message, server, body, self.sender, list(self.options.to))
