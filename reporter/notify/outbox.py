@@ -193,6 +193,8 @@ class Outbox:
         latest_retry = now_ms + int((self.backoff_max(receiver) + 1) * 1000)
         latest_lease = now_ms + int((receiver.timeout + 6) * 1000)
         changes: dict[str, Any] = {}
+        if (row["next_attempt_at"] or 0) <= latest_retry and (row["lease_until"] or 0) <= latest_lease:
+            return row  # the usual case: no transaction
         with self.engine.begin() as conn:
             if (row["next_attempt_at"] or 0) > latest_retry and conn.execute(
                     update(outbox).where(c.id == row["id"], c.status == "pending", c.next_attempt_at > latest_retry)
