@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -32,6 +33,15 @@ from reporter.store.report_schema import report_emails
 log = logging.getLogger(__name__)
 MAX_AGE_SECONDS = 24 * 3600.0
 BACKOFF = Backoff(60.0, 3600.0)  # between attempts of one email: 1 min doubling to 1 h, jittered
+# the slowest upload a report email is given time for: its deadline grows with its size (PDF and CSV attached)
+MIN_UPLOAD_BYTES_PER_SECOND = 32 * 1024
+
+
+def send_deadline(size: int) -> float:
+    """Seconds one report email of ``size`` bytes may take over SMTP as a whole: twice the per-operation timeout
+    plus its upload at :data:`MIN_UPLOAD_BYTES_PER_SECOND` (a 5 MB email: 220 s), so a slow link still delivers
+    it while a server answering a byte at a time cannot hold the sender for ever."""
+    return 2 * SMTP_TIMEOUT_SECONDS + size / MIN_UPLOAD_BYTES_PER_SECOND
 
 
 class MailError(RuntimeError):
@@ -105,7 +115,9 @@ def send(settings: Settings, message: EmailMessage, cancel: threading.Event | No
     if not settings.email_to:
         raise MailError("REPORTER_EMAIL_TO is empty")
     try:
-        send_message(SMTPServer.from_settings(settings, SMTP_TIMEOUT_SECONDS), message, cancel=cancel)
+        server = replace(SMTPServer.from_settings(settings, SMTP_TIMEOUT_SECONDS),
+                         deadline=send_deadline(len(message.as_bytes())))
+        send_message(server, message, cancel=cancel)
     except SMTPSendError as exc:
         raise MailError(str(exc)) from None
 

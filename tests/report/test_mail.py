@@ -202,3 +202,12 @@ def test_smtp_down_is_logged_once_then_its_recovery_not_every_retry(history, tmp
     finally:
         smtp.stop()
     assert caplog.text.count("recovered after") == 1 and "emailed to team@example.com" in caplog.text
+
+
+def test_a_large_report_email_is_given_time_to_upload():
+    """A whole-message deadline of twice the 30 s timeout would cut a 5 MB report email on a slow link at every
+    attempt (never delivered); the deadline grows with the size, at 32 KiB/s."""
+    from reporter.report.mail import send_deadline
+
+    assert send_deadline(0) == 60.0
+    assert send_deadline(5 * 1024 * 1024) == 60.0 + 160.0
