@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, delete, select
@@ -113,8 +113,7 @@ class HostRegistry:
         :func:`upsert_sample`, should the row be deleted while the node runs)."""
         at = to_ms(now)
         registration = Registration(node_id, role, version, pid, address, at)
-        fields = {"node_id": node_id, "role": role, "version": version, "pid": pid, "address": address,
-                  "started_at": at, "seen_at": at}
+        fields = {**asdict(registration), "seen_at": at}
         with self.engine.begin() as conn:
             insert = _insert(conn).values(name=name, **fields)
             conn.execute(insert.on_conflict_do_update(

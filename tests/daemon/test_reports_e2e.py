@@ -180,6 +180,14 @@ def test_sigkilled_daemon_takes_its_renderer_along_and_the_next_start_takes_over
     assert "took over the claim" in err and "no longer running" in err
 
 
+def sigterm_timed(proc) -> tuple[float, str]:
+    """SIGTERM ``proc`` and wait (60 s at most) for it to exit: the seconds it took and its stderr."""
+    stopped_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    return time.monotonic() - stopped_at, err
+
+
 def test_sigterm_during_a_catch_up_of_reports_stops_at_once_and_the_next_start_renders_them(tmp_path, redis_url):
     """Four days to catch up after downtime, SIGTERM while the first renders: the daemon exits within seconds,
     its render child killed, nothing more rendered or emailed (it used to render and email all four after logging
@@ -202,10 +210,7 @@ def test_sigterm_during_a_catch_up_of_reports_stops_at_once_and_the_next_start_r
                 renderers = [p for p in descendants(proc.pid) if "reporter.report.render_child" in command_line(p)]
                 time.sleep(0.02)
             assert renderers, f"no render child seen; rows {report_rows(tmp_path)}"
-            stopped_at = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=60)
-            took = time.monotonic() - stopped_at
+            took, err = sigterm_timed(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -253,10 +258,7 @@ def test_sigterm_while_the_smtp_server_drips_its_answer_stops_at_once(tmp_path, 
                 time.sleep(0.2)
             assert smtp.connections, f"the email was never sent; rows {report_rows(tmp_path)}"
             time.sleep(1)
-            stopped_at = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=60)
-            took = time.monotonic() - stopped_at
+            took, err = sigterm_timed(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
